@@ -1,0 +1,316 @@
+//! The resolution pass: every cross-reference of the model is checked (backends, tracked
+//! servers, stick tables, map and pattern files, modes) and ALL problems are reported, each
+//! naming the line of the reference and, where it helps, the line of the thing referred to.
+
+use std::collections::HashMap;
+
+use crate::diag::{Diags, Loc};
+use crate::model::*;
+
+pub fn check(cfg: &Config, diags: &mut Diags) {
+    let mut backends: HashMap<&str, &Proxy> = HashMap::new();
+    let mut frontends: HashMap<&str, &Proxy> = HashMap::new();
+    let mut all: HashMap<&str, &Proxy> = HashMap::new();
+    for p in &cfg.proxies {
+        if p.kind.is_backend() {
+            backends.insert(&p.name, p);
+        }
+        if p.kind.is_frontend() {
+            frontends.insert(&p.name, p);
+        }
+        all.entry(&p.name).or_insert(p);
+    }
+    let mut ids: HashMap<u32, &Proxy> = HashMap::new();
+    for p in &cfg.proxies {
+        if let Some(id) = p.id {
+            if let Some(other) = ids.insert(id, p) {
+                diags.alert(
+                    &p.loc,
+                    format!(
+                        "{} '{}' uses id {id}, already used by {} '{}' at {}.",
+                        p.kind.name(),
+                        p.name,
+                        other.kind.name(),
+                        other.name,
+                        other.loc
+                    ),
+                );
+            }
+        }
+    }
+    for p in &cfg.proxies {
+        check_proxy(p, &backends, &all, diags);
+    }
+}
+
+fn backend_ref(
+    from: &Proxy,
+    name: &str,
+    loc: &Loc,
+    what: &str,
+    backends: &HashMap<&str, &Proxy>,
+    all: &HashMap<&str, &Proxy>,
+    diags: &mut Diags,
+) {
+    match backends.get(name) {
+        Some(b) => {
+            if from.settings.mode == Mode::Http && b.settings.mode == Mode::Tcp {
+                diags.alert(
+                    loc,
+                    format!(
+                        "{what} : {} '{}' is in mode http and cannot use backend '{name}' declared in mode tcp at {}.",
+                        from.kind.name(),
+                        from.name,
+                        b.loc
+                    ),
+                );
+            }
+        }
+        None => match all.get(name) {
+            Some(f) => diags.alert(
+                loc,
+                format!(
+                    "{what} : '{name}' is a frontend (declared at {}), not a backend.",
+                    f.loc
+                ),
+            ),
+            None => diags.alert(
+                loc,
+                format!("{what} : unable to find required backend '{name}'."),
+            ),
+        },
+    }
+}
+
+fn check_proxy(
+    p: &Proxy,
+    backends: &HashMap<&str, &Proxy>,
+    all: &HashMap<&str, &Proxy>,
+    diags: &mut Diags,
+) {
+    let s = &p.settings;
+    if p.kind.is_frontend() {
+        if let Some((b, loc)) = &s.default_backend {
+            backend_ref(p, b, loc, "default_backend", backends, all, diags);
+        }
+        for ub in &p.use_backends {
+            if !ub.backend.contains("%[") {
+                backend_ref(p, &ub.backend, &ub.loc, "use_backend", backends, all, diags);
+            }
+        }
+        if p.binds.is_empty() && !s.disabled {
+            diags.warning(
+                &p.loc,
+                format!(
+                    "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
+                    p.kind.name(),
+                    p.name
+                ),
+            );
+        }
+    }
+    let t = &s.timeouts;
+    if !s.disabled
+        && ((p.kind.is_frontend() && t.client.is_none())
+            || (p.kind.is_backend() && (t.connect.is_none() || t.server.is_none())))
+    {
+        diags.warning(
+            &p.loc,
+            format!(
+                "missing timeouts for {} '{}'. While not properly invalid, you will certainly encounter various problems with such a configuration. To fix this, please ensure that all following timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+                p.kind.name(),
+                p.name
+            ),
+        );
+    }
+    // Tracked servers.
+    for srv in &p.servers {
+        let Some((tb, ts)) = &srv.track else {
+            continue;
+        };
+        let target_proxy: Option<&Proxy> = match tb {
+            Some(b) => backends.get(b.as_str()).copied(),
+            None => Some(p),
+        };
+        let Some(tp) = target_proxy else {
+            diags.alert(
+                &srv.loc,
+                format!(
+                    "server '{}/{}' : unable to find required backend '{}' for 'track'.",
+                    p.name,
+                    srv.name,
+                    tb.as_deref().unwrap_or("")
+                ),
+            );
+            continue;
+        };
+        match tp.servers.iter().find(|s| &s.name == ts) {
+            None => diags.alert(
+                &srv.loc,
+                format!(
+                    "server '{}/{}' : unable to find required server '{ts}' in backend '{}' (declared at {}) for 'track'.",
+                    p.name, srv.name, tp.name, tp.loc
+                ),
+            ),
+            Some(t) if std::ptr::eq(t, srv) => diags.alert(
+                &srv.loc,
+                format!("server '{}/{}' cannot track itself.", p.name, srv.name),
+            ),
+            Some(t) if !t.check && t.track.is_none() => diags.alert(
+                &srv.loc,
+                format!(
+                    "server '{}/{}' : unable to use {}/{} (declared at {}) for tracking as it does not have any check enabled.",
+                    p.name, srv.name, tp.name, t.name, t.loc
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    // Stick tables referenced with `table NAME` or as fetch arguments.
+    for rule in &p.rules {
+        let mut refs: Vec<String> = Vec::new();
+        let mut it = rule.args.iter().peekable();
+        while let Some(w) = it.next() {
+            if w == "table" {
+                if let Some(n) = it.peek() {
+                    refs.push((*n).clone());
+                }
+            }
+            collect_table_args(w, &mut refs);
+        }
+        if let Some(c) = &rule.cond {
+            for alt in &c.alternatives {
+                for term in alt {
+                    if let AclRef::Anonymous(words) = &term.acl {
+                        for w in words {
+                            collect_table_args(w, &mut refs);
+                        }
+                    }
+                }
+            }
+        }
+        for r in refs {
+            table_ref(&r, &rule.loc, all, diags);
+        }
+        check_files(&rule.args, &rule.loc, diags);
+    }
+    for acl in &p.acls {
+        let mut refs = Vec::new();
+        for w in &acl.words {
+            collect_table_args(w, &mut refs);
+        }
+        for r in refs {
+            table_ref(&r, &acl.loc, all, diags);
+        }
+        check_files(&acl.words, &acl.loc, diags);
+    }
+    for ub in &p.use_backends {
+        check_files(std::slice::from_ref(&ub.backend), &ub.loc, diags);
+    }
+}
+
+fn table_ref(name: &str, loc: &Loc, all: &HashMap<&str, &Proxy>, diags: &mut Diags) {
+    match all.get(name) {
+        Some(t) if t.stick_table.is_some() => {}
+        Some(t) => diags.alert(
+            loc,
+            format!(
+                "stick-table reference '{name}' : {} '{name}' (declared at {}) has no 'stick-table'.",
+                t.kind.name(),
+                t.loc
+            ),
+        ),
+        None => diags.alert(
+            loc,
+            format!("unable to find stick-table '{name}': no proxy of that name."),
+        ),
+    }
+}
+
+/// Fetches whose (first or second) argument names a table: `src_*(T)`, `table_*(T)`,
+/// `sc_*(N,T)`.
+fn collect_table_args(word: &str, out: &mut Vec<String>) {
+    let mut rest = word;
+    while let Some(open) = rest.find('(') {
+        let head = &rest[..open];
+        let fname = head
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .next()
+            .unwrap_or("");
+        let after = &rest[open + 1..];
+        let close = after.find(')').unwrap_or(after.len());
+        let args: Vec<&str> = after[..close].split(',').collect();
+        let table = if fname.starts_with("src_") || fname.starts_with("table_") {
+            args.first().copied()
+        } else if fname.starts_with("sc_") {
+            args.get(1).copied()
+        } else {
+            None
+        };
+        if let Some(t) = table {
+            let t = t.trim();
+            if !t.is_empty() && t.parse::<u64>().is_err() {
+                out.push(t.to_string());
+            }
+        }
+        rest = &after[close.min(after.len())..];
+    }
+}
+
+/// Map files (`map*(FILE…)`) and pattern files (`-f FILE`) must exist.
+fn check_files(words: &[String], loc: &Loc, diags: &mut Diags) {
+    let mut prev_f = false;
+    for w in words {
+        if prev_f {
+            file_exists(w, loc, "pattern file", diags);
+        }
+        prev_f = w == "-f";
+        let mut rest = w.as_str();
+        while let Some(pos) = rest.find("map") {
+            let tail = &rest[pos..];
+            let Some(open) = tail.find('(') else { break };
+            let fname = &tail[..open];
+            let valid = fname == "map"
+                || (fname.starts_with("map_")
+                    && fname[4..]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            let before_ok = pos == 0
+                || !rest[..pos]
+                    .chars()
+                    .last()
+                    .map(|c| c.is_ascii_alphanumeric() || c == '_')
+                    .unwrap_or(false);
+            if valid && before_ok {
+                let args = &tail[open + 1..];
+                let end = args.find([',', ')']).unwrap_or(args.len());
+                let file = args[..end].trim_matches('"');
+                if !file.is_empty() {
+                    file_exists(file, loc, "map file", diags);
+                }
+            }
+            rest = &tail[open + 1..];
+        }
+    }
+}
+
+fn file_exists(path: &str, loc: &Loc, what: &str, diags: &mut Diags) {
+    if std::fs::metadata(path).is_err() {
+        diags.alert(loc, format!("failed to open {what} '{path}'."));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_args() {
+        let mut v = Vec::new();
+        collect_table_args("src_http_req_rate(ft_web)", &mut v);
+        collect_table_args("sc_get_gpc0(1,other)", &mut v);
+        collect_table_args("src_get_gpc0", &mut v);
+        collect_table_args("src,table_http_req_rate(t3)", &mut v);
+        assert_eq!(v, vec!["ft_web", "other", "t3"]);
+    }
+}

@@ -1,0 +1,2143 @@
+//! The HAProxy keyword tables: every keyword of every section type, every bind and
+//! server option, with how many values each option takes and what halo does with it
+//! today (`Support`). Lookups, "did you mean" suggestions and legacy mapping live here.
+
+/// A section type, started by its own keyword at the beginning of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    Global,
+    Defaults,
+    Frontend,
+    Listen,
+    Backend,
+    Peers,
+    Userlist,
+    Resolvers,
+    Mailers,
+    HttpErrors,
+    Cache,
+    Ring,
+    /// Removed from HAProxy 3.x; still found in 2.x configurations.
+    Program,
+    LogForward,
+    Crtstore,
+    Traces,
+    Acme,
+    FcgiApp,
+    LogProfile,
+    Healthcheck,
+}
+
+impl SectionKind {
+    /// Every section type, in the order they are listed in the manual.
+    pub const ALL: [SectionKind; 20] = [
+        SectionKind::Global,
+        SectionKind::Defaults,
+        SectionKind::Frontend,
+        SectionKind::Listen,
+        SectionKind::Backend,
+        SectionKind::Peers,
+        SectionKind::Userlist,
+        SectionKind::Resolvers,
+        SectionKind::Mailers,
+        SectionKind::HttpErrors,
+        SectionKind::Cache,
+        SectionKind::Ring,
+        SectionKind::Program,
+        SectionKind::LogForward,
+        SectionKind::Crtstore,
+        SectionKind::Traces,
+        SectionKind::Acme,
+        SectionKind::FcgiApp,
+        SectionKind::LogProfile,
+        SectionKind::Healthcheck,
+    ];
+
+    /// The section started by `word`, if `word` starts a section.
+    pub fn from_keyword(word: &str) -> Option<SectionKind> {
+        SectionKind::ALL.into_iter().find(|k| k.name() == word)
+    }
+
+    /// The keyword that starts this section.
+    pub fn name(self) -> &'static str {
+        match self {
+            SectionKind::Global => "global",
+            SectionKind::Defaults => "defaults",
+            SectionKind::Frontend => "frontend",
+            SectionKind::Listen => "listen",
+            SectionKind::Backend => "backend",
+            SectionKind::Peers => "peers",
+            SectionKind::Userlist => "userlist",
+            SectionKind::Resolvers => "resolvers",
+            SectionKind::Mailers => "mailers",
+            SectionKind::HttpErrors => "http-errors",
+            SectionKind::Cache => "cache",
+            SectionKind::Ring => "ring",
+            SectionKind::Program => "program",
+            SectionKind::LogForward => "log-forward",
+            SectionKind::Crtstore => "crt-store",
+            SectionKind::Traces => "traces",
+            SectionKind::Acme => "acme",
+            SectionKind::FcgiApp => "fcgi-app",
+            SectionKind::LogProfile => "log-profile",
+            SectionKind::Healthcheck => "healthcheck",
+        }
+    }
+
+    /// True for the four sections sharing the proxy keyword matrix (defaults, frontend,
+    /// listen, backend). `log-forward` is a proxy inside HAProxy but has its own keywords.
+    pub fn is_proxy(self) -> bool {
+        matches!(
+            self,
+            SectionKind::Defaults
+                | SectionKind::Frontend
+                | SectionKind::Listen
+                | SectionKind::Backend
+        )
+    }
+}
+
+/// What halo does with a keyword today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented.
+    Done,
+    /// Old syntax accepted with a warning; the text names the modern equivalent. When
+    /// the text starts with a keyword of the same table, `effective_support` follows it.
+    Legacy(&'static str),
+    /// Valid HAProxy, not built yet; the number is the halo issue that brings it (0: none yet).
+    Planned(u8),
+    /// Valid, and deliberately without effect in halo; the text says why.
+    Ignored(&'static str),
+}
+
+/// One keyword (or keyword sequence such as "timeout client"), or one bind/server option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyword {
+    /// The words of the keyword, separated by one space.
+    pub name: &'static str,
+    /// The sections accepting it; empty for bind, server and load options.
+    pub sections: &'static [SectionKind],
+    pub support: Support,
+    /// Bind/server/load options: how many values follow the option word (0: a flag).
+    /// `source` takes 1 and may be followed by `usesrc <x>` and/or `interface <x>`: see
+    /// `option_arity`. Always 0 for section keywords, whose arguments vary.
+    pub args: u8,
+}
+
+use SectionKind::{
+    Acme, Backend, Cache, Crtstore, Defaults, FcgiApp, Frontend, Global, Healthcheck, HttpErrors,
+    Listen, LogForward, LogProfile, Mailers, Peers, Program, Resolvers, Ring, Traces, Userlist,
+};
+
+const G: &[SectionKind] = &[Global];
+const DFLB: &[SectionKind] = &[Defaults, Frontend, Listen, Backend];
+const DFL: &[SectionKind] = &[Defaults, Frontend, Listen];
+const DLB: &[SectionKind] = &[Defaults, Listen, Backend];
+const DB: &[SectionKind] = &[Defaults, Backend];
+const FL: &[SectionKind] = &[Frontend, Listen];
+const FLB: &[SectionKind] = &[Frontend, Listen, Backend];
+const LB: &[SectionKind] = &[Listen, Backend];
+/// Health-check rules: proxies with a backend side, and `healthcheck` sections.
+const DLBH: &[SectionKind] = &[Defaults, Listen, Backend, Healthcheck];
+
+const DONE: Support = Support::Done;
+const P0: Support = Support::Planned(0);
+const P2: Support = Support::Planned(2);
+const P3: Support = Support::Planned(3);
+const P4: Support = Support::Planned(4);
+const P5: Support = Support::Planned(5);
+const P6: Support = Support::Planned(6);
+const P7: Support = Support::Planned(7);
+const EVENT_LOOP: Support = Support::Ignored("halo uses tokio's event loop");
+const NO_GATE: Support = Support::Ignored("halo does not gate experimental or deprecated keywords");
+
+const fn k(name: &'static str, sections: &'static [SectionKind], support: Support) -> Keyword {
+    Keyword {
+        name,
+        sections,
+        support,
+        args: 0,
+    }
+}
+
+const fn g(name: &'static str, support: Support) -> Keyword {
+    k(name, G, support)
+}
+
+const fn legacy(modern: &'static str) -> Support {
+    Support::Legacy(modern)
+}
+
+/// A bind, server or load option taking `args` values.
+const fn o(name: &'static str, args: u8, support: Support) -> Keyword {
+    Keyword {
+        name,
+        sections: &[],
+        support,
+        args,
+    }
+}
+
+// ------------------------------------------------------------------ global (section 3)
+
+/// Section 3 of the manual (3.1 to 3.4), plus the global keywords removed since 2.x.
+pub static GLOBAL_KEYWORDS: &[Keyword] = &[
+    // 3.1 process management and security
+    g("51degrees-allow-unmatched", P0),
+    g("51degrees-cache-size", P0),
+    g("51degrees-data-file", P0),
+    g("51degrees-difference", P0),
+    g("51degrees-drift", P0),
+    g("51degrees-property-name-list", P0),
+    g("51degrees-property-separator", P0),
+    g("51degrees-use-performance-graph", P0),
+    g("51degrees-use-predictive-graph", P0),
+    g("acme.scheduler", P6),
+    g("ca-base", P6),
+    g("chroot", DONE),
+    g("close-spread-time", P0),
+    g("cluster-secret", P0),
+    g("cpu-affinity", P0),
+    g("cpu-map", P0),
+    g("cpu-policy", P0),
+    g("cpu-set", P0),
+    g("crt-base", P6),
+    g("daemon", DONE),
+    g("default-path", P0),
+    g("description", DONE),
+    g("deviceatlas-json-file", P0),
+    g("deviceatlas-log-level", P0),
+    g("deviceatlas-properties-cookie", P0),
+    g("deviceatlas-separator", P0),
+    g("dns-accept-family", P5),
+    g("expose-deprecated-directives", NO_GATE),
+    g("expose-experimental-directives", NO_GATE),
+    g("external-check", P5),
+    g("fd-hard-limit", P0),
+    g("gid", DONE),
+    g("grace", DONE),
+    g("group", DONE),
+    g("h1-accept-payload-with-any-method", P3),
+    g("h1-case-adjust", P3),
+    g("h1-case-adjust-file", P3),
+    g("h1-do-not-close-on-insecure-transfer-encoding", P3),
+    g("h2-workaround-bogus-websocket-clients", P0),
+    g("hard-stop-after", DONE),
+    g("harden.reject-privileged-ports.quic", P0),
+    g("harden.reject-privileged-ports.tcp", P0),
+    g("http-err-codes", P7),
+    g("http-fail-codes", P7),
+    g("insecure-fork-wanted", P5),
+    g("insecure-setuid-wanted", P0),
+    g("issuers-chain-path", P6),
+    g("jwt.decrypt_alg_list", P0),
+    g("jwt.decrypt_enc_list", P0),
+    g("key-base", P6),
+    g("limited-quic", P0),
+    g("localpeer", P4),
+    g("log", P7),
+    g("log-send-hostname", P7),
+    g("log-tag", P7),
+    g("lua-load", P0),
+    g("lua-load-per-thread", P0),
+    g("lua-prepend-path", P0),
+    g("master-worker", P2),
+    g("max-threads-per-group", P0),
+    g("mworker-max-reloads", P2),
+    g("nbthread", DONE),
+    g("node", DONE),
+    g("numa-cpu-mapping", P0),
+    g("ocsp-update.disable", P6),
+    g("ocsp-update.httpproxy", P6),
+    g("ocsp-update.maxdelay", P6),
+    g("ocsp-update.mindelay", P6),
+    g("ocsp-update.mode", P6),
+    g("pidfile", DONE),
+    g("pp2-never-send-local", P0),
+    g("prealloc-fd", P0),
+    g("presetenv", DONE),
+    g("resetenv", DONE),
+    g("server-state-base", P7),
+    g("server-state-file", P7),
+    g("set-dumpable", P0),
+    g("set-var", P3),
+    g("set-var-fmt", P3),
+    g("setcap", P0),
+    g("setenv", DONE),
+    g("shm-stats-file", P7),
+    g("shm-stats-file-max-objects", P7),
+    g("ssl-default-bind-ciphers", P6),
+    g("ssl-default-bind-ciphersuites", P6),
+    g("ssl-default-bind-client-sigalgs", P6),
+    g("ssl-default-bind-curves", P6),
+    g("ssl-default-bind-options", P6),
+    g("ssl-default-bind-sigalgs", P6),
+    g("ssl-default-server-ciphers", P6),
+    g("ssl-default-server-ciphersuites", P6),
+    g("ssl-default-server-client-sigalgs", P6),
+    g("ssl-default-server-curves", P6),
+    g("ssl-default-server-options", P6),
+    g("ssl-default-server-sigalgs", P6),
+    g("ssl-dh-param-file", P6),
+    g("ssl-load-extra-del-ext", P6),
+    g("ssl-load-extra-files", P6),
+    g("ssl-passphrase-cmd", P6),
+    g("ssl-propquery", P6),
+    g("ssl-provider", P6),
+    g("ssl-provider-path", P6),
+    g("ssl-security-level", P6),
+    g("ssl-server-verify", P6),
+    g("ssl-skip-self-issued-ca", P6),
+    g("stats calculate-max-counters", P7),
+    g("stats maxconn", DONE),
+    g("stats socket", DONE),
+    g("stats timeout", DONE),
+    g("stats-file", P7),
+    g("stress-level", P0),
+    g("strict-limits", P0),
+    g("thread-group", P0),
+    g("thread-groups", P0),
+    g("thread-hard-limit", P0),
+    g("uid", DONE),
+    g("ulimit-n", DONE),
+    g("unix-bind", P0),
+    g("unsetenv", DONE),
+    g("user", DONE),
+    g("wurfl-cache-size", P0),
+    g("wurfl-data-file", P0),
+    g("wurfl-information-list", P0),
+    g("wurfl-information-list-separator", P0),
+    g("wurfl-patch-file", P0),
+    // 3.2 performance tuning
+    g("busy-polling", P0),
+    g("max-spread-checks", P5),
+    g("maxcompcpuusage", P0),
+    g("maxcomprate", P0),
+    g("maxconn", DONE),
+    g("maxconnrate", P5),
+    g("maxpipes", P0),
+    g("maxsessrate", P5),
+    g("maxsslconn", P6),
+    g("maxsslrate", P6),
+    g("maxzlibmem", P0),
+    g("no-memory-trimming", P0),
+    g("noepoll", EVENT_LOOP),
+    g("noevports", EVENT_LOOP),
+    g("nogetaddrinfo", P0),
+    g("nokqueue", EVENT_LOOP),
+    g("noktls", P6),
+    g("nopoll", EVENT_LOOP),
+    g("noreuseport", P0),
+    g("nosplice", Support::Ignored("halo does not splice")),
+    g("profiling.memory", P0),
+    g("profiling.tasks", P0),
+    g("spread-checks", DONE),
+    g("ssl-engine", P6),
+    g("ssl-mode-async", P6),
+    g("tune.applet.zero-copy-forwarding", P0),
+    g("tune.buffers.limit", P0),
+    g("tune.buffers.reserve", P0),
+    g("tune.bufsize", DONE),
+    g("tune.bufsize.large", P0),
+    g("tune.bufsize.small", P0),
+    g("tune.cli.max-payload-size", P7),
+    g("tune.comp.maxlevel", P0),
+    g("tune.defaults.purge", P0),
+    g("tune.disable-fast-forward", P0),
+    g("tune.disable-zero-copy-forwarding", P0),
+    g("tune.epoll.mask-events", EVENT_LOOP),
+    g("tune.events.max-events-at-once", P0),
+    g("tune.fail-alloc", P0),
+    g("tune.fd.edge-triggered", EVENT_LOOP),
+    g("tune.fd.tables", P0),
+    g("tune.glitches.kill.cpu-usage", P0),
+    g("tune.h1.be.glitches-threshold", P3),
+    g("tune.h1.fe.glitches-threshold", P3),
+    g("tune.h1.zero-copy-fwd-recv", P0),
+    g("tune.h1.zero-copy-fwd-send", P0),
+    g("tune.h2.be.glitches-threshold", P0),
+    g("tune.h2.be.initial-window-size", P0),
+    g("tune.h2.be.max-concurrent-streams", P0),
+    g("tune.h2.be.max-frames-at-once", P0),
+    g("tune.h2.be.rxbuf", P0),
+    g("tune.h2.fe.glitches-threshold", P0),
+    g("tune.h2.fe.initial-window-size", P0),
+    g("tune.h2.fe.max-concurrent-streams", P0),
+    g("tune.h2.fe.max-frames-at-once", P0),
+    g("tune.h2.fe.max-rst-at-once", P0),
+    g("tune.h2.fe.max-total-streams", P0),
+    g("tune.h2.fe.rxbuf", P0),
+    g("tune.h2.header-table-size", P0),
+    g("tune.h2.initial-window-size", P0),
+    g("tune.h2.log-errors", P0),
+    g("tune.h2.max-concurrent-streams", P0),
+    g("tune.h2.max-frame-size", P0),
+    g("tune.h2.zero-copy-fwd-send", P0),
+    g("tune.http.cookielen", P3),
+    g("tune.http.logurilen", P7),
+    g("tune.http.maxhdr", DONE),
+    g("tune.idle-pool.shared", P0),
+    g("tune.idletimer", P0),
+    g("tune.listener.default-shards", P0),
+    g("tune.listener.multi-queue", P0),
+    g("tune.lua.bool-sample-conversion", P0),
+    g("tune.lua.burst-timeout", P0),
+    g("tune.lua.forced-yield", P0),
+    g("tune.lua.log.loggers", P0),
+    g("tune.lua.log.stderr", P0),
+    g("tune.lua.maxmem", P0),
+    g("tune.lua.openlibs", P0),
+    g("tune.lua.service-timeout", P0),
+    g("tune.lua.session-timeout", P0),
+    g("tune.lua.task-timeout", P0),
+    g("tune.max-checks-per-thread", P5),
+    g("tune.max-rules-at-once", P0),
+    g("tune.maxaccept", P0),
+    g("tune.maxpollevents", EVENT_LOOP),
+    g("tune.maxrewrite", DONE),
+    g("tune.memory.hot-size", P0),
+    g("tune.notsent-lowat.client", P0),
+    g("tune.notsent-lowat.server", P0),
+    g("tune.pattern.cache-size", P3),
+    g("tune.peers.max-updates-at-once", P4),
+    g("tune.pipesize", P0),
+    g("tune.pool-high-fd-ratio", P0),
+    g("tune.pool-low-fd-ratio", P0),
+    g("tune.pt.zero-copy-forwarding", P0),
+    g("tune.quic.be.cc.cubic-min-losses", P0),
+    g("tune.quic.be.cc.hystart", P0),
+    g("tune.quic.be.cc.max-frame-loss", P0),
+    g("tune.quic.be.cc.max-win-size", P0),
+    g("tune.quic.be.cc.reorder-ratio", P0),
+    g("tune.quic.be.max-idle-timeout", P0),
+    g("tune.quic.be.sec.glitches-threshold", P0),
+    g("tune.quic.be.stream.data-ratio", P0),
+    g("tune.quic.be.stream.max-concurrent", P0),
+    g("tune.quic.be.stream.rxbuf", P0),
+    g("tune.quic.be.tx.pacing", P0),
+    g("tune.quic.be.tx.udp-gso", P0),
+    g("tune.quic.fe.cc.cubic-min-losses", P0),
+    g("tune.quic.fe.cc.hystart", P0),
+    g("tune.quic.fe.cc.max-frame-loss", P0),
+    g("tune.quic.fe.cc.max-win-size", P0),
+    g("tune.quic.fe.cc.reorder-ratio", P0),
+    g("tune.quic.fe.max-idle-timeout", P0),
+    g("tune.quic.fe.sec.glitches-threshold", P0),
+    g("tune.quic.fe.sec.retry-threshold", P0),
+    g("tune.quic.fe.sock-per-conn", P0),
+    g("tune.quic.fe.stream.data-ratio", P0),
+    g("tune.quic.fe.stream.max-concurrent", P0),
+    g("tune.quic.fe.stream.max-total", P0),
+    g("tune.quic.fe.stream.rxbuf", P0),
+    g("tune.quic.fe.tx.pacing", P0),
+    g("tune.quic.fe.tx.udp-gso", P0),
+    g("tune.quic.listen", P0),
+    g("tune.quic.mem.tx-max", P0),
+    g("tune.quic.zero-copy-fwd-send", P0),
+    g("tune.rcvbuf.backend", P0),
+    g("tune.rcvbuf.client", P0),
+    g("tune.rcvbuf.frontend", P0),
+    g("tune.rcvbuf.server", P0),
+    g("tune.recv_enough", P0),
+    g("tune.renice.runtime", P0),
+    g("tune.renice.startup", P0),
+    g("tune.ring.queues", P0),
+    g("tune.runqueue-depth", P0),
+    g("tune.sched.low-latency", P0),
+    g("tune.sndbuf.backend", P0),
+    g("tune.sndbuf.client", P0),
+    g("tune.sndbuf.frontend", P0),
+    g("tune.sndbuf.server", P0),
+    g("tune.ssl.cachesize", P6),
+    g("tune.ssl.capture-buffer-size", P6),
+    g("tune.ssl.certificate-compression", P6),
+    g("tune.ssl.default-dh-param", P6),
+    g("tune.ssl.force-private-cache", P6),
+    g("tune.ssl.hard-maxrecord", P6),
+    g("tune.ssl.keylog", P6),
+    g("tune.ssl.keyupdate-rate-limit", P6),
+    g("tune.ssl.lifetime", P6),
+    g("tune.ssl.maxrecord", P6),
+    g("tune.ssl.ssl-ctx-cache-size", P6),
+    g("tune.stick-counters", P4),
+    g("tune.streams-elasticity", P0),
+    g("tune.takeover-other-tg-connections", P0),
+    g("tune.vars.global-max-size", P3),
+    g("tune.vars.proc-max-size", P3),
+    g("tune.vars.reqres-max-size", P3),
+    g("tune.vars.sess-max-size", P3),
+    g("tune.vars.txn-max-size", P3),
+    g("tune.zlib.memlevel", P0),
+    g("tune.zlib.windowsize", P0),
+    // 3.3 debugging
+    g("anonkey", P7),
+    g("debug.counters", P0),
+    g("force-cfg-parser-pause", P0),
+    g("quick-exit", P0),
+    g("quiet", DONE),
+    g("warn-blocked-traffic-after", P0),
+    g("zero-warning", P0),
+    // 3.4 httpclient
+    g("httpclient.resolvers.disabled", P0),
+    g("httpclient.resolvers.id", P0),
+    g("httpclient.resolvers.prefer", P0),
+    g("httpclient.retries", P0),
+    g("httpclient.ssl.ca-file", P0),
+    g("httpclient.ssl.verify", P0),
+    g("httpclient.timeout.connect", P0),
+    // documented as deprecated
+    g(
+        "tune.ssl.capture-cipherlist-size",
+        legacy("tune.ssl.capture-buffer-size"),
+    ),
+    g(
+        "tune.ssl.ocsp-update.maxdelay",
+        legacy("ocsp-update.maxdelay"),
+    ),
+    g(
+        "tune.ssl.ocsp-update.mindelay",
+        legacy("ocsp-update.mindelay"),
+    ),
+    // removed since 2.x
+    g("debug", legacy("the -d command-line option")),
+    g("nbproc", legacy("nbthread")),
+    g(
+        "stats bind-process",
+        legacy("the 'thread' option of 'stats socket'"),
+    ),
+    g("tune.chksize", legacy("tune.bufsize")),
+    g(
+        "tune.quic.backend.max-idle-timeout",
+        legacy("tune.quic.be.max-idle-timeout"),
+    ),
+    g("tune.quic.cc-hystart", legacy("tune.quic.fe.cc.hystart")),
+    g(
+        "tune.quic.cc.cubic.min-losses",
+        legacy("tune.quic.fe.cc.cubic-min-losses"),
+    ),
+    g(
+        "tune.quic.disable-tx-pacing",
+        legacy("tune.quic.fe.tx.pacing"),
+    ),
+    g(
+        "tune.quic.disable-udp-gso",
+        legacy("tune.quic.fe.tx.udp-gso"),
+    ),
+    g(
+        "tune.quic.frontend.conn-tx-buffers.limit",
+        legacy("tune.quic.mem.tx-max"),
+    ),
+    g(
+        "tune.quic.frontend.default-max-window-size",
+        legacy("tune.quic.fe.cc.max-win-size"),
+    ),
+    g(
+        "tune.quic.frontend.glitches-threshold",
+        legacy("tune.quic.fe.sec.glitches-threshold"),
+    ),
+    g(
+        "tune.quic.frontend.max-idle-timeout",
+        legacy("tune.quic.fe.max-idle-timeout"),
+    ),
+    g(
+        "tune.quic.frontend.max-streams-bidi",
+        legacy("tune.quic.fe.stream.max-concurrent"),
+    ),
+    g(
+        "tune.quic.frontend.max-tx-mem",
+        legacy("tune.quic.mem.tx-max"),
+    ),
+    g(
+        "tune.quic.frontend.stream-data-ratio",
+        legacy("tune.quic.fe.stream.data-ratio"),
+    ),
+    g(
+        "tune.quic.max-frame-loss",
+        legacy("tune.quic.fe.cc.max-frame-loss"),
+    ),
+    g(
+        "tune.quic.reorder-ratio",
+        legacy("tune.quic.fe.cc.reorder-ratio"),
+    ),
+    g(
+        "tune.quic.retry-threshold",
+        legacy("tune.quic.fe.sec.retry-threshold"),
+    ),
+    g(
+        "tune.quic.socket-owner",
+        legacy("tune.quic.fe.sock-per-conn"),
+    ),
+];
+
+// ------------------------------------------------------ proxies (section 4.1 matrix)
+
+/// The keyword matrix of section 4.1 (columns: defaults, frontend, listen, backend), the
+/// proxy keywords documented in 4.2 but left out of the matrix, and the 1.x/2.x keywords
+/// old configurations still contain. `no option X` is listed for the options the matrix
+/// marks as invertible; the `default` prefix is left to the caller.
+pub static PROXY_KEYWORDS: &[Keyword] = &[
+    k("acl", DFLB, P3),
+    k("backlog", DFL, DONE),
+    k("balance", DLB, DONE),
+    k("be-unpublished", LB, P3),
+    k("bind", FL, DONE),
+    k("capture cookie", FL, P3),
+    k("capture request header", FL, P3),
+    k("capture response header", FL, P3),
+    k("clitcpka-cnt", DFL, P0),
+    k("clitcpka-idle", DFL, P0),
+    k("clitcpka-intvl", DFL, P0),
+    k("compression algo", DFLB, P0),
+    k("compression algo-req", DFLB, P0),
+    k("compression algo-res", DFLB, P0),
+    k("compression minsize-req", DFLB, P0),
+    k("compression minsize-res", DFLB, P0),
+    k("compression offload", FLB, P0),
+    k("compression type", DFLB, P0),
+    k("compression type-req", DFLB, P0),
+    k("compression type-res", DFLB, P0),
+    k(
+        "compression direction",
+        DFLB,
+        legacy("filter comp-req / filter comp-res"),
+    ),
+    k("cookie", DLB, P4),
+    k("crt", FL, P6),
+    k("declare capture", FL, P3),
+    k("default-server", DLB, DONE),
+    k("default_backend", DFL, DONE),
+    k("description", FLB, DONE),
+    k("disabled", DFLB, DONE),
+    k("dynamic-cookie-key", DLB, P4),
+    k("email-alert from", DFLB, P0),
+    k("email-alert level", DFLB, P0),
+    k("email-alert mailers", DFLB, P0),
+    k("email-alert myhostname", DFLB, P0),
+    k("email-alert to", DFLB, P0),
+    k("enabled", DFLB, DONE),
+    k("errorfile", DFLB, P3),
+    k("errorfiles", DFLB, P3),
+    k("errorloc", DFLB, P3),
+    k("errorloc302", DFLB, P3),
+    k("errorloc303", DFLB, P3),
+    k("error-log-format", DFL, P7),
+    k("external-check command", DLB, P5),
+    k("external-check path", DLB, P5),
+    k("force-be-switch", FL, P3),
+    k("force-persist", LB, P4),
+    k("filter", FLB, P0),
+    k("filter-sequence", FLB, P0),
+    k("fullconn", DLB, DONE),
+    k("guid", FLB, P7),
+    k("hash-balance-factor", DLB, DONE),
+    k("hash-preserve-affinity", DLB, P5),
+    k("hash-type", DLB, DONE),
+    k("http-after-response", DFLB, P3),
+    k("http-check comment", DLBH, P5),
+    k("http-check connect", DLBH, P5),
+    k("http-check disable-on-404", DLBH, P5),
+    k("http-check expect", DLBH, P5),
+    k("http-check send", DLBH, P5),
+    k("http-check send-state", DLBH, P5),
+    k("http-check set-var", DLBH, P5),
+    k("http-check set-var-fmt", DLBH, P5),
+    k("http-check unset-var", DLBH, P5),
+    k("http-error", DFLB, P3),
+    k("http-request", DFLB, P3),
+    k("http-response", DFLB, P3),
+    k("http-reuse", DLB, P3),
+    k("http-send-name-header", DLB, P3),
+    k("id", FLB, DONE),
+    k("ignore-persist", LB, P4),
+    k("load-server-state-from-file", DLB, P7),
+    k("log", DFLB, P7),
+    k("no log", DFLB, P7),
+    k("log-format", DFL, P7),
+    k("log-format-sd", DFL, P7),
+    k("log-steps", DFL, P7),
+    k("log-tag", DFLB, P7),
+    k("max-keep-alive-queue", DLB, P3),
+    k("max-session-srv-conns", DFL, P3),
+    k("maxconn", DFL, DONE),
+    k("mode", DFLB, DONE),
+    k("monitor fail", FL, P3),
+    k("monitor-uri", DFL, P3),
+    k("option abortonclose", DFLB, P5),
+    k(
+        "option accept-invalid-http-request",
+        DFL,
+        Support::Legacy("option accept-unsafe-violations-in-http-request"),
+    ),
+    k(
+        "option accept-invalid-http-response",
+        DLB,
+        Support::Legacy("option accept-unsafe-violations-in-http-response"),
+    ),
+    k("option accept-unsafe-violations-in-http-request", DFL, P3),
+    k("option accept-unsafe-violations-in-http-response", DLB, P3),
+    k("option allbackups", DLB, DONE),
+    k("option checkcache", DLB, P3),
+    k("option clitcpka", DFL, P0),
+    k("option contstats", DFL, P7),
+    k("option disable-h2-upgrade", DFL, P0),
+    k("option dontlog-normal", DFL, P7),
+    k("option dontlognull", DFL, P7),
+    k("option external-check", DLB, P5),
+    k("option forwardfor", DFLB, P3),
+    k("option forwarded", DLB, P3),
+    k("option h1-case-adjust-bogus-client", DFL, P3),
+    k("option h1-case-adjust-bogus-server", DLB, P3),
+    k("option http-buffer-request", DFLB, P3),
+    k("option http-drop-request-trailers", DB, P3),
+    k("option http-drop-response-trailers", DFL, P3),
+    k("option http-ignore-probes", DFL, P3),
+    k("option http-keep-alive", DFLB, P3),
+    k("option http-no-delay", DFLB, P3),
+    k("option http-pretend-keepalive", DLB, P3),
+    k("option http-restrict-req-hdr-names", DFLB, P3),
+    k("option http-server-close", DFLB, P3),
+    k("option http-use-proxy-header", DFL, P3),
+    k("option httpchk", DLB, P5),
+    k("option httpclose", DFLB, P3),
+    k("option httplog", DFL, P7),
+    k("option httpslog", DFL, P7),
+    k("option idle-close-on-response", DFL, P3),
+    k("option independent-streams", DFLB, P0),
+    k("option ldap-check", DLB, P5),
+    k("option log-health-checks", DLB, P7),
+    k("option log-separate-errors", DFL, P7),
+    k("option logasap", DFL, P7),
+    k("option mysql-check", DLB, P5),
+    k("option nolinger", DFLB, P0),
+    k("option originalto", DFLB, P3),
+    k("option persist", DLB, DONE),
+    k("option pgsql-check", DLB, P5),
+    k("option prefer-last-server", DLB, P3),
+    k("option redispatch", DLB, DONE),
+    k("option redis-check", DLB, P5),
+    k("option smtpchk", DLB, P5),
+    k("option socket-stats", DFL, P7),
+    k("option splice-auto", DFLB, P0),
+    k("option splice-request", DFLB, P0),
+    k("option splice-response", DFLB, P0),
+    k("option spop-check", DLB, P5),
+    k("option srvtcpka", DLB, P0),
+    k("option ssl-hello-chk", DLB, P5),
+    k("option tcp-check", DLB, P5),
+    k("option tcp-smart-accept", DFL, P0),
+    k("option tcp-smart-connect", DLB, P0),
+    k("option tcpka", DFLB, P0),
+    k("option tcplog", DFL, P7),
+    k("option use-small-buffers", DLB, P0),
+    k("no option abortonclose", DFLB, P5),
+    k(
+        "no option accept-invalid-http-request",
+        DFL,
+        Support::Legacy("option accept-unsafe-violations-in-http-request"),
+    ),
+    k(
+        "no option accept-invalid-http-response",
+        DLB,
+        Support::Legacy("option accept-unsafe-violations-in-http-response"),
+    ),
+    k(
+        "no option accept-unsafe-violations-in-http-request",
+        DFL,
+        P3,
+    ),
+    k(
+        "no option accept-unsafe-violations-in-http-response",
+        DLB,
+        P3,
+    ),
+    k("no option allbackups", DLB, DONE),
+    k("no option checkcache", DLB, P3),
+    k("no option clitcpka", DFL, P0),
+    k("no option contstats", DFL, P7),
+    k("no option disable-h2-upgrade", DFL, P0),
+    k("no option dontlog-normal", DFL, P7),
+    k("no option dontlognull", DFL, P7),
+    k("no option forwarded", DLB, P3),
+    k("no option h1-case-adjust-bogus-client", DFL, P3),
+    k("no option h1-case-adjust-bogus-server", DLB, P3),
+    k("no option http-buffer-request", DFLB, P3),
+    k("no option http-drop-request-trailers", DB, P3),
+    k("no option http-drop-response-trailers", DFL, P3),
+    k("no option http-ignore-probes", DFL, P3),
+    k("no option http-keep-alive", DFLB, P3),
+    k("no option http-no-delay", DFLB, P3),
+    k("no option http-pretend-keepalive", DLB, P3),
+    k("no option http-server-close", DFLB, P3),
+    k("no option http-use-proxy-header", DFL, P3),
+    k("no option httpclose", DFLB, P3),
+    k("no option idle-close-on-response", DFL, P3),
+    k("no option independent-streams", DFLB, P0),
+    k("no option log-health-checks", DLB, P7),
+    k("no option log-separate-errors", DFL, P7),
+    k("no option logasap", DFL, P7),
+    k("no option nolinger", DFLB, P0),
+    k("no option persist", DLB, DONE),
+    k("no option prefer-last-server", DLB, P3),
+    k("no option redispatch", DLB, DONE),
+    k("no option socket-stats", DFL, P7),
+    k("no option splice-auto", DFLB, P0),
+    k("no option splice-request", DFLB, P0),
+    k("no option splice-response", DFLB, P0),
+    k("no option srvtcpka", DLB, P0),
+    k("no option tcp-smart-accept", DFL, P0),
+    k("no option tcp-smart-connect", DLB, P0),
+    k("no option tcpka", DFLB, P0),
+    k("no option use-small-buffers", DLB, P0),
+    // options removed since 1.x/2.x
+    k(
+        "option forceclose",
+        DFLB,
+        Support::Legacy("option httpclose"),
+    ),
+    k(
+        "option http_proxy",
+        DFLB,
+        Support::Legacy("http-request set-dst"),
+    ),
+    k(
+        "option http-tunnel",
+        DFLB,
+        Support::Legacy("option http-keep-alive"),
+    ),
+    k("option http-use-htx", DFLB, Support::Legacy("mode http")),
+    k(
+        "option independant-streams",
+        DFLB,
+        Support::Legacy("option independent-streams"),
+    ),
+    k(
+        "option tcpsplice",
+        DFLB,
+        Support::Legacy("option splice-auto"),
+    ),
+    k(
+        "option transparent",
+        DLB,
+        Support::Legacy("a server whose address is 0.0.0.0"),
+    ),
+    k(
+        "no option forceclose",
+        DFLB,
+        Support::Legacy("option httpclose"),
+    ),
+    k(
+        "no option http_proxy",
+        DFLB,
+        Support::Legacy("http-request set-dst"),
+    ),
+    k(
+        "no option http-tunnel",
+        DFLB,
+        Support::Legacy("option http-keep-alive"),
+    ),
+    k("no option http-use-htx", DFLB, Support::Legacy("mode http")),
+    k(
+        "no option independant-streams",
+        DFLB,
+        Support::Legacy("option independent-streams"),
+    ),
+    k(
+        "no option transparent",
+        DLB,
+        Support::Legacy("a server whose address is 0.0.0.0"),
+    ),
+    k("persist rdp-cookie", DLB, P4),
+    k("quic-initial", DFL, P0),
+    k("rate-limit sessions", DFL, P5),
+    k("redirect", FLB, P3),
+    k("retries", DLB, DONE),
+    k("retry-on", DLB, P5),
+    k("server", LB, DONE),
+    k("server-state-file-name", DLB, P7),
+    k("server-template", LB, P5),
+    k("source", DLB, DONE),
+    k("srvtcpka-cnt", DLB, P0),
+    k("srvtcpka-idle", DLB, P0),
+    k("srvtcpka-intvl", DLB, P0),
+    k("ssl-f-use", FL, P6),
+    k("stats admin", FLB, P7),
+    k("stats auth", DFLB, P7),
+    k("stats enable", DFLB, P7),
+    k("stats hide-version", DFLB, P7),
+    k("stats http-request", FLB, P7),
+    k("stats realm", DFLB, P7),
+    k("stats refresh", DFLB, P7),
+    k("stats scope", DFLB, P7),
+    k("stats show-desc", DFLB, P7),
+    k("stats show-legends", DFLB, P7),
+    k("stats show-modules", DFLB, P7),
+    k("stats show-node", DFLB, P7),
+    k("stats show-version", DFLB, P7),
+    k("stats uri", DFLB, P7),
+    k("stick match", LB, P4),
+    k("stick on", LB, P4),
+    k("stick store-request", LB, P4),
+    k("stick store-response", LB, P4),
+    k("stick-table", FLB, P4),
+    k("tcp-check comment", DLBH, P5),
+    k("tcp-check connect", DLBH, P5),
+    k("tcp-check expect", DLBH, P5),
+    k("tcp-check send", DLBH, P5),
+    k("tcp-check send-binary", DLBH, P5),
+    k("tcp-check send-binary-lf", DLBH, P5),
+    k("tcp-check send-lf", DLBH, P5),
+    k("tcp-check set-var", DLBH, P5),
+    k("tcp-check set-var-fmt", DLBH, P5),
+    k("tcp-check unset-var", DLBH, P5),
+    k("tcp-request connection", DFL, P4),
+    k("tcp-request content", DFLB, P4),
+    k("tcp-request inspect-delay", DFLB, P4),
+    k("tcp-request session", DFL, P4),
+    k("tcp-response content", DLB, P4),
+    k("tcp-response inspect-delay", DLB, P4),
+    k("timeout check", DLB, DONE),
+    k("timeout client", DFL, DONE),
+    k("timeout client-fin", DFL, DONE),
+    k("timeout client-hs", DFL, P6),
+    k("timeout connect", DLB, DONE),
+    k("timeout http-keep-alive", DFLB, P3),
+    k("timeout http-request", DFLB, P3),
+    k("timeout queue", DLB, DONE),
+    k("timeout server", DLB, DONE),
+    k("timeout server-fin", DLB, DONE),
+    k("timeout tarpit", DFLB, P3),
+    k("timeout tunnel", DLB, DONE),
+    k("unique-id-format", DFLB, P7),
+    k("unique-id-header", DFL, P7),
+    k("use_backend", FL, DONE),
+    k("use-fcgi-app", LB, P0),
+    k("use-server", LB, P4),
+    // Not in the 3.5 manual any more, still accepted by HAProxy and used by old files.
+    k("dispatch", LB, DONE),
+    // Removed keywords of HAProxy 1.x/2.x, with the sections that accepted them.
+    k(
+        "appsession",
+        LB,
+        legacy("stick-table + stick on req.cook()"),
+    ),
+    k("bind-process", DFLB, legacy("thread (bind option)")),
+    k("block", FLB, legacy("http-request deny")),
+    k("clitimeout", DFL, legacy("timeout client")),
+    k("contimeout", DLB, legacy("timeout connect")),
+    k("grace", DFLB, legacy("grace (global section)")),
+    k("monitor-net", DFL, legacy("monitor-uri")),
+    k("redispatch", DLB, legacy("option redispatch")),
+    k("reqadd", FLB, legacy("http-request add-header")),
+    k("reqallow", FLB, legacy("http-request allow")),
+    k("reqdel", FLB, legacy("http-request del-header")),
+    k("reqdeny", FLB, legacy("http-request deny")),
+    k("reqiallow", FLB, legacy("http-request allow")),
+    k("reqidel", FLB, legacy("http-request del-header")),
+    k("reqideny", FLB, legacy("http-request deny")),
+    k("reqipass", FLB, legacy("http-request allow")),
+    k("reqirep", FLB, legacy("http-request replace-header")),
+    k("reqisetbe", FLB, legacy("acl + use_backend")),
+    k("reqitarpit", FLB, legacy("http-request tarpit")),
+    k("reqpass", FLB, legacy("http-request allow")),
+    k("reqrep", FLB, legacy("http-request replace-header")),
+    k("reqsetbe", FLB, legacy("acl + use_backend")),
+    k("reqtarpit", FLB, legacy("http-request tarpit")),
+    k("rspadd", FLB, legacy("http-response add-header")),
+    k("rspdel", FLB, legacy("http-response del-header")),
+    k("rspdeny", FLB, legacy("http-response deny")),
+    k("rspidel", FLB, legacy("http-response del-header")),
+    k("rspideny", FLB, legacy("http-response deny")),
+    k("rspirep", FLB, legacy("http-response replace-header")),
+    k("rsprep", FLB, legacy("http-response replace-header")),
+    k("srvtimeout", DLB, legacy("timeout server")),
+    k("timeout clitimeout", DFL, legacy("timeout client")),
+    k("timeout contimeout", DLB, legacy("timeout connect")),
+    k("timeout srvtimeout", DLB, legacy("timeout server")),
+    k(
+        "transparent",
+        DLB,
+        legacy("a server whose address is 0.0.0.0"),
+    ),
+];
+
+// ------------------------------------------------------------------ other sections
+
+/// Keywords of the sections other than global and the proxies (sections 5.3.2, 6.2.1,
+/// 8.3.5, 10.1.1, 11.2, 12.x), plus the `program` section removed in HAProxy 3.x.
+pub static OTHER_KEYWORDS: &[Keyword] = &[
+    // peers (11.2)
+    k("bind", &[Peers], P4),
+    k("default-bind", &[Peers], P4),
+    k("default-server", &[Peers], P4),
+    k("disabled", &[Peers], P4),
+    k("enabled", &[Peers], P4),
+    k("log", &[Peers], P7),
+    k("peer", &[Peers], P4),
+    k("server", &[Peers], P4),
+    k("shards", &[Peers], P4),
+    k("table", &[Peers], P4),
+    // userlist (12.2)
+    k("group", &[Userlist], P3),
+    k("user", &[Userlist], P3),
+    // resolvers (5.3.2)
+    k("accepted_payload_size", &[Resolvers], P5),
+    k("hold", &[Resolvers], P5),
+    k("nameserver", &[Resolvers], P5),
+    k("parse-resolv-conf", &[Resolvers], P5),
+    k("resolve_retries", &[Resolvers], P5),
+    k("timeout resolve", &[Resolvers], P5),
+    k("timeout retry", &[Resolvers], P5),
+    // mailers (12.3)
+    k("mailer", &[Mailers], P0),
+    k("timeout mail", &[Mailers], P0),
+    // http-errors (12.4)
+    k("errorfile", &[HttpErrors], P3),
+    // cache (6.2.1)
+    k("early-hints", &[Cache], P0),
+    k("max-age", &[Cache], P0),
+    k("max-object-size", &[Cache], P0),
+    k("max-secondary-entries", &[Cache], P0),
+    k("process-vary", &[Cache], P0),
+    k("total-max-size", &[Cache], P0),
+    // ring (12.5)
+    k("backing-file", &[Ring], P7),
+    k("description", &[Ring], P7),
+    k("format", &[Ring], P7),
+    k("maxlen", &[Ring], P7),
+    k("server", &[Ring], P7),
+    k("size", &[Ring], P7),
+    k("timeout connect", &[Ring], P7),
+    k("timeout server", &[Ring], P7),
+    // program (2.x only; the section is gone from HAProxy 3.x)
+    k(
+        "command",
+        &[Program],
+        legacy("an external process supervisor"),
+    ),
+    k(
+        "group",
+        &[Program],
+        legacy("an external process supervisor"),
+    ),
+    k(
+        "option start-on-reload",
+        &[Program],
+        legacy("an external process supervisor"),
+    ),
+    k(
+        "no option start-on-reload",
+        &[Program],
+        legacy("an external process supervisor"),
+    ),
+    k("user", &[Program], legacy("an external process supervisor")),
+    // log-forward (12.6)
+    k("backlog", &[LogForward], P7),
+    k("bind", &[LogForward], P7),
+    k("dgram-bind", &[LogForward], P7),
+    k("log", &[LogForward], P7),
+    k("maxconn", &[LogForward], P7),
+    k("option assume-rfc6587-ntf", &[LogForward], P7),
+    k("option dont-parse-log", &[LogForward], P7),
+    k("option host", &[LogForward], P7),
+    k("timeout client", &[LogForward], P7),
+    // crt-store (12.7)
+    k("crt-base", &[Crtstore], P6),
+    k("key-base", &[Crtstore], P6),
+    k("load", &[Crtstore], P6),
+    // traces (12.1)
+    k("trace", &[Traces], P0),
+    // acme (12.8)
+    k("account-key", &[Acme], P6),
+    k("acme-vars", &[Acme], P6),
+    k("bits", &[Acme], P6),
+    k("challenge", &[Acme], P6),
+    k("challenge-ready", &[Acme], P6),
+    k("contact", &[Acme], P6),
+    k("curves", &[Acme], P6),
+    k("directory", &[Acme], P6),
+    k("dns-delay", &[Acme], P6),
+    k("dns-timeout", &[Acme], P6),
+    k("eab-key-id", &[Acme], P6),
+    k("eab-mac-alg", &[Acme], P6),
+    k("eab-mac-key", &[Acme], P6),
+    k("keytype", &[Acme], P6),
+    k("map", &[Acme], P6),
+    k("profile", &[Acme], P6),
+    k("provider-name", &[Acme], P6),
+    k("reuse-key", &[Acme], P6),
+    // fcgi-app (10.1.1)
+    k("acl", &[FcgiApp], P0),
+    k("docroot", &[FcgiApp], P0),
+    k("index", &[FcgiApp], P0),
+    k("log-stderr", &[FcgiApp], P0),
+    k("option get-values", &[FcgiApp], P0),
+    k("no option get-values", &[FcgiApp], P0),
+    k("option keep-conn", &[FcgiApp], P0),
+    k("no option keep-conn", &[FcgiApp], P0),
+    k("option max-reqs", &[FcgiApp], P0),
+    k("option mpxs-conns", &[FcgiApp], P0),
+    k("no option mpxs-conns", &[FcgiApp], P0),
+    k("pass-header", &[FcgiApp], P0),
+    k("path-info", &[FcgiApp], P0),
+    k("set-param", &[FcgiApp], P0),
+    // log-profile (8.3.5)
+    k("log-tag", &[LogProfile], P7),
+    k("on", &[LogProfile], P7),
+    // healthcheck (12.9); its http-check and tcp-check rules are in PROXY_KEYWORDS
+    k("type", &[Healthcheck], P5),
+];
+
+// ------------------------------------------------------------ bind options (5.1)
+
+/// Section 5.1: options of `bind` lines (also `stats socket`, peers, log-forward).
+pub static BIND_OPTIONS: &[Keyword] = &[
+    o("accept-netscaler-cip", 1, P0),
+    o("accept-proxy", 0, DONE),
+    o("allow-0rtt", 0, P6),
+    o("alpn", 1, P6),
+    o("backlog", 1, DONE),
+    o("ca-file", 1, P6),
+    o("ca-ignore-err", 1, P6),
+    o("ca-sign-file", 1, P6),
+    o("ca-sign-pass", 1, P6),
+    o("ca-verify-file", 1, P6),
+    o("cc", 1, P0),
+    o("ciphers", 1, P6),
+    o("ciphersuites", 1, P6),
+    o("client-sigalgs", 1, P6),
+    o("crl-file", 1, P6),
+    o("crt", 1, P6),
+    o("crt-ignore-err", 1, P6),
+    o("crt-list", 1, P6),
+    o("curves", 1, P6),
+    o("default-crt", 1, P6),
+    o("defer-accept", 0, DONE),
+    o("ecdhe", 1, P6),
+    o("ech", 1, P6),
+    o("expose-fd", 1, P7),
+    o("force-sslv3", 0, P6),
+    o("force-tlsv10", 0, P6),
+    o("force-tlsv11", 0, P6),
+    o("force-tlsv12", 0, P6),
+    o("force-tlsv13", 0, P6),
+    o("generate-certificates", 0, P6),
+    o("gid", 1, DONE),
+    o("group", 1, DONE),
+    o("guid-prefix", 1, P7),
+    o("id", 1, DONE),
+    o("idle-ping", 1, P0),
+    o("interface", 1, DONE),
+    o("ktls", 1, P6),
+    o("label", 1, P0),
+    o("level", 1, DONE),
+    o("maxconn", 1, DONE),
+    o("mode", 1, DONE),
+    o("mss", 1, DONE),
+    o("name", 1, DONE),
+    o("namespace", 1, P0),
+    o("nbconn", 1, P0),
+    o(
+        "nice",
+        1,
+        Support::Ignored("halo's scheduler has no per-listener priority"),
+    ),
+    o("no-alpn", 0, P6),
+    o("no-ca-names", 0, P6),
+    o("no-sslv3", 0, P6),
+    o("no-strict-sni", 0, P6),
+    o("no-tls-tickets", 0, P6),
+    o("no-tlsv10", 0, P6),
+    o("no-tlsv11", 0, P6),
+    o("no-tlsv12", 0, P6),
+    o("no-tlsv13", 0, P6),
+    o("npn", 1, P6),
+    o("prefer-client-ciphers", 0, P6),
+    o("proto", 1, P0),
+    o("quic-cc-algo", 1, P0),
+    o("quic-force-retry", 0, P0),
+    o("quic-socket", 1, P0),
+    o("severity-output", 1, P7),
+    o("shards", 1, P0),
+    o("sigalgs", 1, P6),
+    o("ssl", 0, P6),
+    o("ssl-max-ver", 1, P6),
+    o("ssl-min-ver", 1, P6),
+    o("strict-sni", 0, P6),
+    o("tcp-md5sig", 1, P0),
+    o("tcp-ss", 1, P0),
+    o("tcp-ut", 1, P0),
+    o("tfo", 0, DONE),
+    o("thread", 1, DONE),
+    o("tls-ticket-keys", 1, P6),
+    o("tls-tickets", 0, P6),
+    o("transparent", 0, DONE),
+    o("uid", 1, DONE),
+    o("user", 1, DONE),
+    o("v4v6", 0, DONE),
+    o("v6only", 0, DONE),
+    o("verify", 1, P6),
+    // removed in HAProxy 2.7 (multi-process mode is gone)
+    o("process", 1, legacy("thread")),
+];
+
+// ----------------------------------------------------------- server options (5.2)
+
+/// Section 5.2: options of `server`, `default-server` and `server-template` lines (also
+/// peers and ring servers). `set-proxy-v2-tlv-fmt(<id>)` is matched by its prefix.
+pub static SERVER_OPTIONS: &[Keyword] = &[
+    o("addr", 1, DONE),
+    o("agent-addr", 1, P5),
+    o("agent-check", 0, P5),
+    o("agent-inter", 1, P5),
+    o("agent-port", 1, P5),
+    o("agent-send", 1, P5),
+    o("allow-0rtt", 0, P6),
+    o("alpn", 1, P6),
+    o("backup", 0, DONE),
+    o("ca-file", 1, P6),
+    o("cc", 1, P0),
+    o("check", 0, DONE),
+    o("check-alpn", 1, P6),
+    o("check-pool-conn-name", 1, P5),
+    o("check-proto", 1, P5),
+    o("check-reuse-pool", 0, P5),
+    o("check-send-proxy", 0, P5),
+    o("check-sni", 1, P6),
+    o("check-sni-auto", 0, P6),
+    o("check-ssl", 0, P6),
+    o("check-via-socks4", 0, P5),
+    o("ciphers", 1, P6),
+    o("ciphersuites", 1, P6),
+    o("client-sigalgs", 1, P6),
+    o("cookie", 1, P4),
+    o("crl-file", 1, P6),
+    o("crt", 1, P6),
+    o("curves", 1, P6),
+    o("disabled", 0, DONE),
+    o("downinter", 1, DONE),
+    o("enabled", 0, DONE),
+    o("error-limit", 1, P5),
+    o("fall", 1, DONE),
+    o("fastinter", 1, DONE),
+    o("force-sslv3", 0, P6),
+    o("force-tlsv10", 0, P6),
+    o("force-tlsv11", 0, P6),
+    o("force-tlsv12", 0, P6),
+    o("force-tlsv13", 0, P6),
+    o("from", 1, P0),
+    o("guid", 1, P7),
+    o("hash-key", 1, P0),
+    o("healthcheck", 1, P5),
+    o("id", 1, DONE),
+    o("idle-ping", 1, P0),
+    o("init-addr", 1, P5),
+    o("init-state", 1, P5),
+    o("inter", 1, DONE),
+    o("ktls", 1, P6),
+    o("log-bufsize", 1, P7),
+    o("log-proto", 1, P7),
+    o("max-reuse", 1, P3),
+    o("maxconn", 1, DONE),
+    o("maxqueue", 1, DONE),
+    o("minconn", 1, DONE),
+    // `default-server name <name>`: names a default-server instance
+    o("name", 1, P0),
+    o("namespace", 1, P0),
+    o("no-agent-check", 0, P5),
+    o("no-backup", 0, DONE),
+    o("no-check", 0, DONE),
+    o("no-check-reuse-pool", 0, P5),
+    o("no-check-sni-auto", 0, P6),
+    o("no-check-ssl", 0, P6),
+    o("no-renegotiate", 0, P6),
+    o("no-send-proxy", 0, DONE),
+    o("no-send-proxy-v2", 0, DONE),
+    o("no-send-proxy-v2-ssl", 0, P6),
+    o("no-send-proxy-v2-ssl-cn", 0, P6),
+    o("no-sni-auto", 0, P6),
+    o("no-ssl", 0, P6),
+    o("no-ssl-reuse", 0, P6),
+    o("no-sslv3", 0, P6),
+    o("no-tfo", 0, P0),
+    o("no-tls-tickets", 0, P6),
+    o("no-tlsv10", 0, P6),
+    o("no-tlsv11", 0, P6),
+    o("no-tlsv12", 0, P6),
+    o("no-tlsv13", 0, P6),
+    o("no-verifyhost", 0, P6),
+    o("non-stick", 0, P4),
+    o("npn", 1, P6),
+    o("observe", 1, P5),
+    o("on-error", 1, P5),
+    o("on-marked-down", 1, P5),
+    o("on-marked-up", 1, P5),
+    o("pool-conn-name", 1, P3),
+    o("pool-low-conn", 1, P3),
+    o("pool-max-conn", 1, P3),
+    o("pool-purge-delay", 1, P3),
+    o("port", 1, DONE),
+    o("proto", 1, P0),
+    o("proxy-v2-options", 1, P0),
+    o("quic-cc-algo", 1, P0),
+    o("redir", 1, P3),
+    o("renegotiate", 0, P6),
+    o("resolve-net", 1, P5),
+    o("resolve-opts", 1, P5),
+    o("resolve-prefer", 1, P5),
+    o("resolvers", 1, P5),
+    o("rise", 1, DONE),
+    o("send-proxy", 0, DONE),
+    o("send-proxy-v2", 0, DONE),
+    o("send-proxy-v2-ssl", 0, P6),
+    o("send-proxy-v2-ssl-cn", 0, P6),
+    o("set-proxy-v2-tlv-fmt", 1, P0),
+    o("shard", 1, P4),
+    o("sigalgs", 1, P6),
+    o("slowstart", 1, P5),
+    o("sni", 1, P6),
+    o("sni-auto", 0, P6),
+    o("socks4", 1, P0),
+    // `source <addr>` may be followed by `usesrc <x>` and `interface <x>`: see option_arity
+    o("source", 1, DONE),
+    o("ssl", 0, P6),
+    o("ssl-max-ver", 1, P6),
+    o("ssl-min-ver", 1, P6),
+    o("ssl-reuse", 0, P6),
+    o("stick", 0, P4),
+    o("strict-maxconn", 0, P5),
+    o("tcp-md5sig", 1, P0),
+    o("tcp-ut", 1, P0),
+    o("tfo", 0, P0),
+    o("tls-tickets", 0, P6),
+    o("track", 1, P5),
+    o("verify", 1, P6),
+    o("verifyhost", 1, P6),
+    o("weight", 1, DONE),
+    o("ws", 1, P3),
+];
+
+// ------------------------------------------------------ crt-store load options (12.7.1)
+
+/// Section 12.7.1: parameters of a crt-store `load` line (also usable in crt-lists).
+pub static LOAD_OPTIONS: &[Keyword] = &[
+    o("acme", 1, P6),
+    o("alias", 1, P6),
+    o("bits", 1, P6),
+    o("crt", 1, P6),
+    o("curves", 1, P6),
+    o("domains", 1, P6),
+    o("generate-dummy", 1, P6),
+    o("ips", 1, P6),
+    o("issuer", 1, P6),
+    o("jwt", 1, P6),
+    o("key", 1, P6),
+    o("keytype", 1, P6),
+    o("ocsp", 1, P6),
+    o("ocsp-update", 1, P6),
+    o("sctl", 1, P6),
+];
+
+/// The preprocessor directives of section 2.4, valid on their own line anywhere.
+pub const DIRECTIVES: &[&str] = &[
+    ".if", ".elif", ".else", ".endif", ".notice", ".warning", ".alert", ".diag",
+];
+
+/// Legacy keywords halo implements itself instead of through their modern equivalent,
+/// with what they do at start-up (see `effective_support`).
+const LEGACY_RUNTIME: &[(&str, Support)] = &[
+    ("monitor-net", DONE),
+    ("grace", DONE),
+    (
+        "nbproc",
+        Support::Ignored("halo runs a single multi-threaded process"),
+    ),
+    (
+        "debug",
+        Support::Ignored("debug mode is the -d command-line option"),
+    ),
+    (
+        "stats bind-process",
+        Support::Ignored("halo runs a single process"),
+    ),
+    (
+        "bind-process",
+        Support::Ignored("halo runs a single process"),
+    ),
+    ("process", Support::Ignored("halo runs a single process")),
+    (
+        "tune.chksize",
+        Support::Ignored("health checks use tune.bufsize"),
+    ),
+];
+
+// ------------------------------------------------------------------------- lookups
+
+fn tables() -> [&'static [Keyword]; 3] {
+    [GLOBAL_KEYWORDS, PROXY_KEYWORDS, OTHER_KEYWORDS]
+}
+
+/// Every keyword accepted in `section`.
+pub fn keywords(section: SectionKind) -> impl Iterator<Item = &'static Keyword> {
+    tables()
+        .into_iter()
+        .flatten()
+        .filter(move |k| k.sections.contains(&section))
+}
+
+/// Whether a keyword word matches a line word: equal, or the line word is the keyword
+/// followed by parenthesised arguments (`set-var(txn.x)`, `rdp-cookie(name)`).
+fn word_matches(part: &str, word: &str) -> bool {
+    word == part
+        || word
+            .strip_prefix(part)
+            .is_some_and(|rest| rest.starts_with('('))
+}
+
+/// How many of `words` the keyword `name` covers, if it matches them.
+fn match_len(name: &str, words: &[String]) -> Option<usize> {
+    let mut n = 0;
+    for part in name.split(' ') {
+        if !word_matches(part, words.get(n)?) {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
+}
+
+fn longest<'a>(
+    candidates: impl Iterator<Item = &'a Keyword>,
+    words: &[String],
+) -> Option<(&'a Keyword, usize)> {
+    candidates
+        .filter_map(|k| match_len(k.name, words).map(|n| (k, n)))
+        .max_by_key(|&(_, n)| n)
+}
+
+/// Finds the keyword starting a line (its words, `no`/`default` prefixes included when the
+/// table lists the form, as for `no option X` and `no log`) in `section`, preferring the
+/// longest multi-word keyword, and returns it with the number of words it covers.
+///
+/// In the four proxy sections, a keyword that only exists in another proxy section is
+/// still returned so the caller can say where it belongs: check `kw.sections`.
+pub fn lookup(section: SectionKind, words: &[String]) -> Option<(&'static Keyword, usize)> {
+    longest(keywords(section), words).or_else(|| {
+        if section.is_proxy() {
+            longest(PROXY_KEYWORDS.iter(), words)
+        } else {
+            None
+        }
+    })
+}
+
+/// The option of section 5.1 named `name` (for `bind`, `stats socket`, peers and
+/// log-forward `bind` lines).
+pub fn bind_option(name: &str) -> Option<&'static Keyword> {
+    find_option(BIND_OPTIONS, name)
+}
+
+/// The option of section 5.2 named `name` (for `server`, `default-server`,
+/// `server-template`, peers and ring `server` lines).
+pub fn server_option(name: &str) -> Option<&'static Keyword> {
+    find_option(SERVER_OPTIONS, name)
+}
+
+/// The parameter of a crt-store `load` line named `name` (section 12.7.1).
+pub fn load_option(name: &str) -> Option<&'static Keyword> {
+    find_option(LOAD_OPTIONS, name)
+}
+
+fn find_option(table: &'static [Keyword], name: &str) -> Option<&'static Keyword> {
+    table.iter().find(|k| word_matches(k.name, name))
+}
+
+/// How many words after the option word belong to it, given the words that follow it:
+/// `args`, except for `source <addr>`, which also takes any `usesrc <x>` and
+/// `interface <x>` pairs right after the address. May exceed `following.len()` when
+/// values are missing.
+pub fn option_arity(kw: &Keyword, following: &[String]) -> usize {
+    let mut n = kw.args as usize;
+    if kw.name == "source" && n > 0 {
+        while let Some(w) = following.get(n) {
+            if w == "usesrc" || w == "interface" {
+                n += 2;
+            } else {
+                break;
+            }
+        }
+    }
+    n
+}
+
+// ---------------------------------------------------------------------- suggestions
+
+/// Optimal string alignment distance: Levenshtein plus adjacent transpositions, so that
+/// "defualt" is one edit away from "default".
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = v;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+/// The candidate closest to `word`, if close enough: at most a third of the length of the
+/// shorter last word (at least 1, at most 4) edits away.
+fn closest(word: &str, candidates: impl Iterator<Item = &'static str>) -> Option<&'static str> {
+    let last_len = |s: &str| s.rsplit(' ').next().unwrap_or(s).chars().count();
+    let mut best: Option<(usize, &'static str)> = None;
+    for c in candidates {
+        if c == word {
+            continue;
+        }
+        let allowed = (last_len(word).min(last_len(c)) / 3).clamp(1, 4);
+        let d = distance(word, c);
+        if d <= allowed && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// The known keyword of `section` closest to an unknown `word`, HAProxy style ("did you
+/// mean 'x' maybe ?"). `word` may hold several words separated by spaces ("timeout
+/// clinet"); it is then compared with the first as many words of each keyword.
+pub fn suggest(section: SectionKind, word: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = word.split_whitespace().collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let wanted = parts.join(" ");
+    let n = parts.len();
+    let heads = keywords(section).filter_map(move |k| head(k.name, n));
+    closest(&wanted, heads)
+}
+
+/// The first `n` words of `name`, if it has that many.
+fn head(name: &'static str, n: usize) -> Option<&'static str> {
+    let mut end = 0;
+    for (i, part) in name.split(' ').enumerate() {
+        end += part.len() + usize::from(i > 0);
+        if i + 1 == n {
+            return Some(&name[..end]);
+        }
+    }
+    None
+}
+
+/// The bind option closest to an unknown `name`.
+pub fn suggest_bind_option(name: &str) -> Option<&'static str> {
+    closest(name, BIND_OPTIONS.iter().map(|k| k.name))
+}
+
+/// The server option closest to an unknown `name`.
+pub fn suggest_server_option(name: &str) -> Option<&'static str> {
+    closest(name, SERVER_OPTIONS.iter().map(|k| k.name))
+}
+
+// ------------------------------------------------------------------ legacy mapping
+
+/// What a keyword amounts to when halo starts (never `Legacy`): a legacy keyword that
+/// halo handles itself has its own entry (`monitor-net`, proxy-level `grace`, `nbproc`...);
+/// any other one takes the support of the keyword its modern equivalent starts with
+/// (`reqirep` → `http-request` → Planned(3)); a legacy keyword with no modern keyword in
+/// the same section is Planned(0).
+pub fn effective_support(section: SectionKind, kw: &Keyword) -> Support {
+    resolve_legacy(kw, |words| lookup(section, words).map(|(k, _)| k))
+}
+
+/// `effective_support` for a bind or server option (`process` → ignored).
+pub fn effective_option_support(kw: &Keyword) -> Support {
+    resolve_legacy(kw, |words| {
+        let w = words.first()?;
+        bind_option(w).or_else(|| server_option(w))
+    })
+}
+
+fn resolve_legacy(kw: &Keyword, find: impl Fn(&[String]) -> Option<&'static Keyword>) -> Support {
+    let Support::Legacy(modern) = kw.support else {
+        return kw.support;
+    };
+    if let Some(&(_, s)) = LEGACY_RUNTIME.iter().find(|(n, _)| *n == kw.name) {
+        return s;
+    }
+    let words: Vec<String> = modern.split_whitespace().map(str::to_string).collect();
+    match find(&words) {
+        Some(m) if !matches!(m.support, Support::Legacy(_)) => m.support,
+        _ => Support::Planned(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::path::PathBuf;
+
+    fn w(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    fn found(section: SectionKind, line: &str) -> (&'static str, usize) {
+        let (k, n) = lookup(section, &w(line)).unwrap_or_else(|| panic!("{line:?} unknown"));
+        (k.name, n)
+    }
+
+    /// A folder of the shared project area, found from the crate when it exists.
+    fn shared(rel: &str) -> Option<PathBuf> {
+        let candidates = [
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared")
+                .join(rel),
+            PathBuf::from("/work/shared").join(rel),
+        ];
+        candidates.into_iter().find(|p| p.exists())
+    }
+
+    #[test]
+    fn section_kinds_round_trip() {
+        for kind in SectionKind::ALL {
+            assert_eq!(SectionKind::from_keyword(kind.name()), Some(kind));
+        }
+        for word in ["global", "defaults", "frontend", "backend", "listen"] {
+            assert!(SectionKind::from_keyword(word).is_some());
+        }
+        assert_eq!(SectionKind::from_keyword("option"), None);
+        let proxies: Vec<_> = SectionKind::ALL
+            .into_iter()
+            .filter(|k| k.is_proxy())
+            .collect();
+        assert_eq!(proxies, [Defaults, Frontend, Listen, Backend]);
+    }
+
+    #[test]
+    fn tables_are_well_formed() {
+        for kind in SectionKind::ALL {
+            let mut seen = HashSet::new();
+            let mut count = 0;
+            for k in keywords(kind) {
+                assert!(seen.insert(k.name), "{} twice in {}", k.name, kind.name());
+                assert_eq!(
+                    k.name,
+                    k.name.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
+                assert!(SectionKind::from_keyword(k.name).is_none(), "{}", k.name);
+                assert_eq!(k.args, 0);
+                count += 1;
+            }
+            assert!(count > 0, "no keyword for {}", kind.name());
+        }
+        for table in [BIND_OPTIONS, SERVER_OPTIONS, LOAD_OPTIONS] {
+            let mut seen = HashSet::new();
+            for k in table {
+                assert!(seen.insert(k.name), "option {} twice", k.name);
+                assert!(k.sections.is_empty() && !k.name.contains(' '));
+            }
+        }
+        for k in tables().into_iter().flatten() {
+            assert!(!k.sections.is_empty(), "{} belongs nowhere", k.name);
+        }
+    }
+
+    #[test]
+    fn longest_keyword_wins() {
+        assert_eq!(
+            found(Backend, "option httpchk GET /"),
+            ("option httpchk", 2)
+        );
+        assert_eq!(found(Frontend, "timeout client 5s"), ("timeout client", 2));
+        assert_eq!(
+            found(Frontend, "capture request header Host len 32"),
+            ("capture request header", 3)
+        );
+        assert_eq!(
+            found(Listen, "http-check expect status 200"),
+            ("http-check expect", 2)
+        );
+        assert_eq!(
+            found(Frontend, "tcp-request content accept if x"),
+            ("tcp-request content", 2)
+        );
+        assert_eq!(
+            found(Frontend, "tcp-request inspect-delay 5s"),
+            ("tcp-request inspect-delay", 2)
+        );
+        assert_eq!(
+            found(Listen, "no option httpclose"),
+            ("no option httpclose", 3)
+        );
+        assert_eq!(found(Listen, "stats auth a:b"), ("stats auth", 2));
+        assert_eq!(
+            found(Backend, "default-server inter 1s"),
+            ("default-server", 1)
+        );
+        assert_eq!(found(Backend, "stick on src"), ("stick on", 2));
+        assert_eq!(
+            found(Backend, "stick-table type ip size 1m"),
+            ("stick-table", 1)
+        );
+        assert_eq!(found(Frontend, "log global"), ("log", 1));
+        assert_eq!(found(Frontend, "no log"), ("no log", 2));
+        assert_eq!(
+            found(Backend, "http-check set-var(txn.x) str(a)"),
+            ("http-check set-var", 2)
+        );
+        assert_eq!(
+            found(Backend, "http-check set-var-fmt(txn.x) %[a]"),
+            ("http-check set-var-fmt", 2)
+        );
+        assert_eq!(
+            found(Backend, "persist rdp-cookie(mstshash)"),
+            ("persist rdp-cookie", 2)
+        );
+        assert_eq!(
+            found(Global, "stats socket /run/a.sock level admin"),
+            ("stats socket", 2)
+        );
+        assert_eq!(
+            found(Global, "tune.ssl.default-dh-param 2048"),
+            ("tune.ssl.default-dh-param", 1)
+        );
+        assert_eq!(found(Resolvers, "timeout retry 1s"), ("timeout retry", 2));
+        assert_eq!(
+            found(Healthcheck, "tcp-check send PING"),
+            ("tcp-check send", 2)
+        );
+        assert_eq!(found(LogForward, "option host replace"), ("option host", 2));
+        assert!(lookup(Frontend, &w("timeout")).is_none());
+        assert!(lookup(Frontend, &w("option nonsense")).is_none());
+        assert!(lookup(Global, &w("bind :80")).is_none());
+    }
+
+    #[test]
+    fn proxy_keywords_of_other_proxy_sections_are_found() {
+        let (k, _) = lookup(Backend, &w("bind :80")).unwrap();
+        assert_eq!(k.name, "bind");
+        assert!(!k.sections.contains(&Backend));
+        let (k, _) = lookup(Frontend, &w("timeout server 5s")).unwrap();
+        assert!(!k.sections.contains(&Frontend));
+        let (k, _) = lookup(Peers, &w("bind :1024")).unwrap();
+        assert_eq!(k.sections, &[Peers]);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest(Frontend, "defualt_backend"),
+            Some("default_backend")
+        );
+        assert_eq!(
+            suggest(Frontend, "default-backend"),
+            Some("default_backend")
+        );
+        assert_eq!(suggest(Backend, "sever"), Some("server"));
+        assert_eq!(suggest(Global, "maxcon"), Some("maxconn"));
+        assert_eq!(suggest(Global, "nbthreads"), Some("nbthread"));
+        assert_eq!(suggest(Frontend, "optoin"), Some("option"));
+        assert_eq!(suggest(Frontend, "timeout clinet"), Some("timeout client"));
+        assert_eq!(suggest(Backend, "option httpchck"), Some("option httpchk"));
+        assert_eq!(suggest(Frontend, "xyzzy"), None);
+        assert_eq!(suggest(Frontend, ""), None);
+        assert_eq!(suggest_bind_option("acept-proxy"), Some("accept-proxy"));
+        assert_eq!(suggest_bind_option("zzzzzzzz"), None);
+        assert_eq!(suggest_server_option("wieght"), Some("weight"));
+        assert_eq!(suggest_server_option("chek"), Some("check"));
+    }
+
+    #[test]
+    fn options_and_their_values() {
+        let args = |name: &str| server_option(name).map(|k| k.args);
+        for flag in [
+            "check",
+            "backup",
+            "send-proxy",
+            "ssl",
+            "no-sslv3",
+            "no-backup",
+        ] {
+            assert_eq!(args(flag), Some(0), "{flag}");
+        }
+        for valued in [
+            "inter", "cookie", "weight", "maxconn", "source", "track", "port", "rise",
+        ] {
+            assert_eq!(args(valued), Some(1), "{valued}");
+        }
+        assert_eq!(
+            server_option("set-proxy-v2-tlv-fmt(0x20)").map(|k| k.name),
+            Some("set-proxy-v2-tlv-fmt")
+        );
+        assert_eq!(bind_option("accept-proxy").map(|k| k.args), Some(0));
+        assert_eq!(bind_option("crt").map(|k| k.args), Some(1));
+        assert_eq!(bind_option("name").map(|k| k.support), Some(Support::Done));
+        assert_eq!(load_option("ocsp-update").map(|k| k.args), Some(1));
+        let source = server_option("source").unwrap();
+        assert_eq!(option_arity(source, &w("10.0.0.1 check")), 1);
+        assert_eq!(option_arity(source, &w("0.0.0.0 usesrc clientip check")), 3);
+        assert_eq!(
+            option_arity(source, &w("0.0.0.0 usesrc client interface eth0")),
+            5
+        );
+        assert_eq!(
+            option_arity(server_option("check").unwrap(), &w("inter 1s")),
+            0
+        );
+    }
+
+    #[test]
+    fn support_values() {
+        let support = |s, line: &str| lookup(s, &w(line)).unwrap().0.support;
+        assert_eq!(support(Listen, "balance roundrobin"), Support::Done);
+        assert_eq!(support(Listen, "acl a src 1.2.3.4"), Support::Planned(3));
+        assert_eq!(support(Global, "master-worker"), Support::Planned(2));
+        assert_eq!(
+            support(Listen, "contimeout 5000"),
+            Support::Legacy("timeout connect")
+        );
+        assert_eq!(support(Global, "nbproc 2"), Support::Legacy("nbthread"));
+        assert!(matches!(support(Global, "noepoll"), Support::Ignored(_)));
+        let eff = |s, line: &str| effective_support(s, lookup(s, &w(line)).unwrap().0);
+        assert_eq!(eff(Listen, "contimeout 5000"), Support::Done);
+        assert_eq!(eff(Listen, "srvtimeout 5000"), Support::Done);
+        assert_eq!(eff(Listen, "redispatch"), Support::Done);
+        assert_eq!(eff(Listen, "monitor-net 10.0.0.0/8"), Support::Done);
+        assert_eq!(eff(Listen, "grace 2000"), Support::Done);
+        assert_eq!(eff(Backend, "reqirep ^a b"), Support::Planned(3));
+        assert_eq!(eff(Backend, "reqsetbe ^a b"), Support::Planned(3));
+        assert_eq!(
+            eff(Backend, "appsession JSESSIONID len 52 timeout 3h"),
+            Support::Planned(4)
+        );
+        assert_eq!(eff(Backend, "option transparent"), Support::Planned(0));
+        assert!(matches!(eff(Global, "nbproc 2"), Support::Ignored(_)));
+        assert_eq!(eff(Program, "command /bin/true"), Support::Planned(0));
+        assert_eq!(eff(Listen, "balance roundrobin"), Support::Done);
+        let process = bind_option("process").unwrap();
+        assert!(matches!(
+            effective_option_support(process),
+            Support::Ignored(_)
+        ));
+        for kind in SectionKind::ALL {
+            for k in keywords(kind) {
+                assert!(!matches!(effective_support(kind, k), Support::Legacy(_)));
+            }
+        }
+    }
+
+    /// Every line of the seed configurations is a known keyword of its section, and every
+    /// bind/server option on them is known, walking values with `option_arity`.
+    #[test]
+    fn seed_configurations_are_covered() {
+        let Some(dir) = shared("seed-configs") else {
+            eprintln!("seed configurations not found: skipped");
+            return;
+        };
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        let mut lines_checked = 0;
+        let mut options_seen = HashSet::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut section = None;
+            for (no, line) in text.lines().enumerate() {
+                let words = w(line);
+                if words.is_empty() || words[0].starts_with('#') {
+                    continue;
+                }
+                let at = format!("{}:{}", file.display(), no + 1);
+                if let Some(kind) = SectionKind::from_keyword(&words[0]) {
+                    section = Some(kind);
+                    continue;
+                }
+                let section = section.unwrap_or_else(|| panic!("{at}: outside any section"));
+                let (kw, n) = lookup(section, &words)
+                    .unwrap_or_else(|| panic!("{at}: '{line}' unknown in {}", section.name()));
+                // HAProxy only warns about a keyword in the wrong proxy type (seed 12 has
+                // `option httplog` in a backend), so the section is not checked here.
+                lines_checked += 1;
+                let (table, first): (fn(&str) -> Option<&'static Keyword>, usize) = match kw.name {
+                    "bind" | "stats socket" => (bind_option, n + 1),
+                    "server" => (server_option, n + 2),
+                    "default-server" => (server_option, n),
+                    _ => continue,
+                };
+                let mut i = first;
+                while i < words.len() && !words[i].starts_with('#') {
+                    let opt = table(&words[i])
+                        .unwrap_or_else(|| panic!("{at}: option '{}' unknown", words[i]));
+                    options_seen.insert(opt.name);
+                    i += 1 + option_arity(opt, &words[i + 1..]);
+                }
+                assert!(i <= words.len(), "{at}: missing option value");
+            }
+        }
+        assert!(lines_checked > 300, "only {lines_checked} lines");
+        for opt in [
+            "check",
+            "inter",
+            "cookie",
+            "maxconn",
+            "weight",
+            "backup",
+            "source",
+            "send-proxy",
+            "track",
+            "slowstart",
+            "id",
+            "port",
+            "rise",
+            "fall",
+            "minconn",
+            "name",
+            "accept-proxy",
+            "ssl",
+            "crt",
+        ] {
+            assert!(options_seen.contains(opt), "seeds should use '{opt}'");
+        }
+    }
+
+    /// The words naming a keyword on a manual entry line: the leading plain words, and a
+    /// word with parenthesised arguments cut after its '('. None for a line of prose,
+    /// whose plain words are not followed by an argument such as `<x>`, `[x]` or `{ x }`.
+    fn entry_words(line: &str) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for word in line.split_whitespace() {
+            if let Some(p) = word.find('(') {
+                out.push(word[..=p].to_string());
+                break;
+            }
+            let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+            if !word.chars().all(plain) {
+                if !word.starts_with(['<', '[', '{', '/']) {
+                    return None;
+                }
+                break;
+            }
+            if word.ends_with('.') {
+                return None;
+            }
+            out.push(word.to_string());
+        }
+        Some(out)
+    }
+
+    /// The keyword entries of a part of the manual: lines at column 0 whose group is
+    /// followed (after blank lines, if any) by an indented description.
+    fn manual_entries(manual: &[&str], from: &str, to: &str) -> Vec<Vec<String>> {
+        let start = manual
+            .iter()
+            .position(|l| *l == from)
+            .unwrap_or_else(|| panic!("{from}"));
+        let end = start
+            + manual[start..]
+                .iter()
+                .position(|l| *l == to)
+                .unwrap_or_else(|| panic!("{to}"));
+        let is_entry =
+            |l: &str| l.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let mut out = Vec::new();
+        let mut i = start + 1;
+        while i < end {
+            if !is_entry(manual[i]) {
+                i += 1;
+                continue;
+            }
+            let group_start = i;
+            while i < end && is_entry(manual[i]) {
+                i += 1;
+            }
+            let mut next = i;
+            while next < end && manual[next].is_empty() {
+                next += 1;
+            }
+            if next < end && manual[next].starts_with("  ") {
+                for line in &manual[group_start..i] {
+                    match entry_words(line) {
+                        Some(words) if !words.is_empty() => out.push(words),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn known_in(section: SectionKind, words: &[String]) -> bool {
+        if SectionKind::from_keyword(&words[0]).is_some() {
+            return true;
+        }
+        if let Some((k, _)) = lookup(section, words) {
+            return k.sections.contains(&section) || section.is_proxy();
+        }
+        // "timeout <event>": the entry documents a family of keywords.
+        let prefix = format!("{} ", words.join(" "));
+        keywords(section).any(|k| k.name.starts_with(&prefix))
+    }
+
+    /// Every keyword entry of the manual is in the tables, for every section type.
+    #[test]
+    fn manual_entries_are_covered() {
+        let Some(path) = shared("ref/haproxy-configuration.txt") else {
+            eprintln!("manual not found: skipped");
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let manual: Vec<&str> = text.lines().collect();
+        let parts: &[(&str, &str, Option<SectionKind>)] = &[
+            (
+                "3.1. Process management and security",
+                "4. Proxies",
+                Some(Global),
+            ),
+            (
+                "4.2. Alphabetically sorted keywords reference",
+                "4.3. Actions keywords matrix",
+                Some(Listen),
+            ),
+            ("5.3.2. The resolvers section", "6. Cache", Some(Resolvers)),
+            ("6.2.1. Cache section", "6.2.2. Proxy section", Some(Cache)),
+            (
+                "8.3.5. Log profiles",
+                "8.4. Timing events",
+                Some(LogProfile),
+            ),
+            (
+                "10.1.1. Fcgi-app section",
+                "10.1.2. Proxy section",
+                Some(FcgiApp),
+            ),
+            ("11.2. Peers declaration", "12. Other sections", Some(Peers)),
+            ("12.1. Traces", "12.2. Userlists", Some(Traces)),
+            ("12.2. Userlists", "12.3. Mailers", Some(Userlist)),
+            ("12.3. Mailers", "12.4. HTTP-errors", Some(Mailers)),
+            ("12.4. HTTP-errors", "12.5. Rings", Some(HttpErrors)),
+            ("12.5. Rings", "12.6. Log forwarding", Some(Ring)),
+            (
+                "12.6. Log forwarding",
+                "12.7. Certificate Storage",
+                Some(LogForward),
+            ),
+            (
+                "12.7. Certificate Storage",
+                "12.7.1. Load options",
+                Some(Crtstore),
+            ),
+            ("12.8. ACME", "12.9. Healthchecks", Some(Acme)),
+            ("12.9. Healthchecks", "/*", Some(Healthcheck)),
+            (
+                "5.1. Bind options",
+                "5.2. Server and default-server options",
+                None,
+            ),
+            (
+                "5.2. Server and default-server options",
+                "5.3. Server IP address resolution using DNS",
+                None,
+            ),
+            ("12.7.1. Load options", "12.8. ACME", None),
+        ];
+        let mut missing = Vec::new();
+        let mut total = 0;
+        for (i, &(from, to, section)) in parts.iter().enumerate() {
+            for words in manual_entries(&manual, from, to) {
+                total += 1;
+                let ok = match section {
+                    Some(s) => known_in(s, &words),
+                    None => {
+                        let find = [bind_option, server_option, load_option][i - (parts.len() - 3)];
+                        find(&words[0]).is_some()
+                    }
+                };
+                if !ok {
+                    missing.push(format!("{from}: {}", words.join(" ")));
+                }
+            }
+        }
+        assert!(total > 850, "only {total} entries read");
+        assert!(
+            missing.is_empty(),
+            "not in the tables:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    /// The proxy keyword matrix of section 4.1 and the tables agree, column by column.
+    #[test]
+    fn proxy_matrix_is_followed() {
+        let Some(path) = shared("ref/haproxy-configuration.txt") else {
+            eprintln!("manual not found: skipped");
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let manual: Vec<&str> = text.lines().collect();
+        let start = manual
+            .iter()
+            .position(|l| *l == "4.1. Proxy keywords matrix")
+            .unwrap();
+        let end = manual
+            .iter()
+            .position(|l| *l == "4.2. Alphabetically sorted keywords reference")
+            .unwrap();
+        // Where the matrix and the keyword's own entry disagree, the tables accept both.
+        let widened = [("option http-drop-response-trailers", Frontend)];
+        let mut rows = 0;
+        for line in &manual[start..end] {
+            let tokens: Vec<&str> = line
+                .split_whitespace()
+                .filter(|t| *t != "(!)" && *t != "(*)")
+                .collect();
+            if tokens.len() < 5 || !line.starts_with(|c: char| c.is_ascii_lowercase()) {
+                continue;
+            }
+            let (name, cols) = tokens.split_at(tokens.len() - 4);
+            if !cols.iter().all(|c| *c == "X" || *c == "-") {
+                continue;
+            }
+            rows += 1;
+            let name = name.join(" ");
+            let words = w(&name);
+            let kws: Vec<&Keyword> = match lookup(Listen, &words) {
+                Some((k, n)) if n == words.len() && k.name == name => vec![k],
+                _ => PROXY_KEYWORDS
+                    .iter()
+                    .filter(|k| k.name.starts_with(&format!("{name} ")))
+                    .collect(),
+            };
+            assert!(!kws.is_empty(), "matrix keyword '{name}' missing");
+            // A row naming a family ("compression") stands for any of its keywords.
+            for (col, kind) in cols.iter().zip([Defaults, Frontend, Listen, Backend]) {
+                let has = kws.iter().any(|k| k.sections.contains(&kind));
+                if *col == "X" {
+                    assert!(has, "'{name}' should be allowed in {}", kind.name());
+                } else if !widened.contains(&(name.as_str(), kind)) {
+                    assert!(!has, "'{name}' should not be allowed in {}", kind.name());
+                }
+            }
+        }
+        assert!(rows > 180, "only {rows} matrix rows read");
+    }
+}

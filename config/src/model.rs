@@ -1,0 +1,501 @@
+//! The typed configuration model: plain data built by `parse` from the sections, with
+//! `defaults` and `default-server` already applied. No behaviour lives here; the `halo`
+//! crate compiles this into its runtime objects.
+
+use crate::addr::{Address, PortSpec};
+use crate::diag::Loc;
+use crate::reader::{EnvChange, Section};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub global: Global,
+    pub proxies: Vec<Proxy>,
+    /// Sections whose semantics arrive later (`peers`, `userlist`, `resolvers`, ...), kept
+    /// as read so that later stages and the checker can look at them.
+    pub other_sections: Vec<Section>,
+    /// Environment changes made by `setenv` & co, to replay on the process at start.
+    pub env_changes: Vec<EnvChange>,
+    /// Keywords that are valid HAProxy but whose behaviour halo has not built yet: starting
+    /// refuses them; `-c` accepts them.
+    pub pending: Vec<Pending>,
+    /// The files read, in order (for `HAPROXY_CFGFILES`).
+    pub files: Vec<String>,
+}
+
+/// A keyword halo knows but does not implement yet.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub loc: Loc,
+    pub keyword: String,
+    /// The issue that will bring it, 0 if none is filed yet.
+    pub issue: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CliLevel {
+    User,
+    Operator,
+    #[default]
+    Admin,
+}
+
+/// `stats socket` in `global`.
+#[derive(Debug, Clone)]
+pub struct StatsSocket {
+    pub loc: Loc,
+    pub address: Address,
+    pub level: CliLevel,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub expose_fd_listeners: bool,
+}
+
+/// The `global` section.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub daemon: bool,
+    pub master_worker: bool,
+    pub pidfile: Option<String>,
+    pub maxconn: Option<u32>,
+    pub nbthread: Option<usize>,
+    pub chroot: Option<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub ulimit_n: Option<u64>,
+    pub quiet: bool,
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout` (ms), default 10s.
+    pub stats_timeout: u64,
+    pub stats_maxconn: u32,
+    pub hard_stop_after: Option<u64>,
+    pub grace: Option<u64>,
+    pub node: Option<String>,
+    pub description: Option<String>,
+    pub spread_checks: u32,
+    pub tune_bufsize: usize,
+    pub tune_maxrewrite: usize,
+    pub tune_http_maxhdr: usize,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            daemon: false,
+            master_worker: false,
+            pidfile: None,
+            maxconn: None,
+            nbthread: None,
+            chroot: None,
+            user: None,
+            group: None,
+            uid: None,
+            gid: None,
+            ulimit_n: None,
+            quiet: false,
+            stats_sockets: Vec::new(),
+            stats_timeout: 10_000,
+            stats_maxconn: 10,
+            hard_stop_after: None,
+            grace: None,
+            node: None,
+            description: None,
+            spread_checks: 0,
+            tune_bufsize: 16384,
+            tune_maxrewrite: 1024,
+            tune_http_maxhdr: 101,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Tcp,
+    Http,
+    Log,
+    Spop,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+            Mode::Log => "log",
+            Mode::Spop => "spop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl ProxyKind {
+    pub fn is_frontend(self) -> bool {
+        matches!(self, ProxyKind::Frontend | ProxyKind::Listen)
+    }
+    pub fn is_backend(self) -> bool {
+        matches!(self, ProxyKind::Backend | ProxyKind::Listen)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyKind::Frontend => "frontend",
+            ProxyKind::Backend => "backend",
+            ProxyKind::Listen => "listen",
+        }
+    }
+}
+
+/// The load-balancing algorithm (`balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+    /// `random [draws]`.
+    Random(u32),
+    /// `uri [whole] [len N] [depth N] [path-only]`.
+    Uri {
+        whole: bool,
+        len: u32,
+        depth: u32,
+        path_only: bool,
+    },
+    /// `url_param NAME [check_post]`.
+    UrlParam {
+        name: String,
+        check_post: bool,
+    },
+    /// `hdr(NAME) [use_domain_only]`.
+    Hdr {
+        name: String,
+        use_domain_only: bool,
+    },
+    /// `rdp-cookie[(NAME)]`.
+    RdpCookie(String),
+    /// `hash EXPR`.
+    Hash(String),
+}
+
+impl Balance {
+    /// Whether the algorithm hashes a key (so `hash-type` applies).
+    pub fn is_hashed(&self) -> bool {
+        !matches!(
+            self,
+            Balance::RoundRobin
+                | Balance::StaticRr
+                | Balance::LeastConn
+                | Balance::First
+                | Balance::Random(_)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashMethod {
+    #[default]
+    MapBased,
+    Consistent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashType {
+    pub method: HashMethod,
+    pub function: HashFunction,
+    pub avalanche: bool,
+}
+
+/// All timeouts, in milliseconds; `None` = not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Option<u64>,
+    pub client: Option<u64>,
+    pub server: Option<u64>,
+    pub queue: Option<u64>,
+    pub tunnel: Option<u64>,
+    pub client_fin: Option<u64>,
+    pub server_fin: Option<u64>,
+    pub check: Option<u64>,
+    pub http_request: Option<u64>,
+    pub http_keep_alive: Option<u64>,
+    pub tarpit: Option<u64>,
+}
+
+/// `source ADDR[:PORT[-PORT]] [usesrc ...] [interface NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub address: Address,
+    /// `usesrc` as written (transparent proxying), issue 5.
+    pub usesrc: Option<String>,
+    pub interface: Option<String>,
+}
+
+impl Source {
+    pub fn port_range(&self) -> Option<(u16, u16)> {
+        match &self.address {
+            Address::Inet {
+                port: PortSpec::Range(a, b),
+                ..
+            } => Some((*a, *b)),
+            Address::Inet {
+                port: PortSpec::Fixed(p),
+                ..
+            } if *p != 0 => Some((*p, *p)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    V1,
+    V2,
+}
+
+/// One `bind` line (may hold several addresses).
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub loc: Loc,
+    pub addresses: Vec<Address>,
+    pub name: Option<String>,
+    pub id: Option<u32>,
+    pub maxconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub v4v6: bool,
+    pub v6only: bool,
+    pub defer_accept: bool,
+    pub interface: Option<String>,
+    pub tfo: bool,
+    pub accept_proxy: bool,
+    pub transparent: bool,
+    pub mss: Option<i32>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub ssl: bool,
+    /// Other options as written, for later issues.
+    pub other: Vec<(String, Vec<String>)>,
+}
+
+impl Bind {
+    pub fn new(loc: Loc, addresses: Vec<Address>) -> Bind {
+        Bind {
+            loc,
+            addresses,
+            name: None,
+            id: None,
+            maxconn: None,
+            backlog: None,
+            v4v6: false,
+            v6only: false,
+            defer_accept: false,
+            interface: None,
+            tfo: false,
+            accept_proxy: false,
+            transparent: false,
+            mss: None,
+            mode: None,
+            uid: None,
+            gid: None,
+            user: None,
+            group: None,
+            ssl: false,
+            other: Vec::new(),
+        }
+    }
+}
+
+/// A server line, or the `default-server` template servers start from.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub loc: Loc,
+    pub name: String,
+    /// `None` only for the `default-server` template.
+    pub address: Option<Address>,
+    pub weight: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub id: Option<u32>,
+    pub maxconn: u32,
+    pub minconn: u32,
+    pub maxqueue: u32,
+    pub source: Option<Source>,
+    pub send_proxy: Option<ProxyProtocol>,
+    pub check: bool,
+    pub inter: u64,
+    pub fastinter: Option<u64>,
+    pub downinter: Option<u64>,
+    pub rise: u32,
+    pub fall: u32,
+    pub check_port: Option<u16>,
+    pub check_addr: Option<String>,
+    pub cookie: Option<String>,
+    /// `track [BACKEND/]SERVER` with the line, checked by the resolver.
+    pub track: Option<(Option<String>, String)>,
+    pub slowstart: u64,
+    /// Options valid in HAProxy, kept as written for later issues.
+    pub other: Vec<(String, Vec<String>)>,
+}
+
+impl Server {
+    pub fn template(loc: Loc) -> Server {
+        Server {
+            loc,
+            name: String::new(),
+            address: None,
+            weight: 1,
+            backup: false,
+            disabled: false,
+            id: None,
+            maxconn: 0,
+            minconn: 0,
+            maxqueue: 0,
+            source: None,
+            send_proxy: None,
+            check: false,
+            inter: 2000,
+            fastinter: None,
+            downinter: None,
+            rise: 2,
+            fall: 3,
+            check_port: None,
+            check_addr: None,
+            cookie: None,
+            track: None,
+            slowstart: 0,
+            other: Vec::new(),
+        }
+    }
+}
+
+/// A condition: `if`/`unless` followed by ACL terms (manual 7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub unless: bool,
+    /// OR of AND-ed terms.
+    pub alternatives: Vec<Vec<CondTerm>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondTerm {
+    pub negated: bool,
+    pub acl: AclRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclRef {
+    Named(String),
+    /// `{ fetch [flags] [op] patterns }`, the words between the braces.
+    Anonymous(Vec<String>),
+}
+
+/// `acl NAME CRITERION [flags] [operator] VALUE ...`.
+#[derive(Debug, Clone)]
+pub struct AclDecl {
+    pub loc: Loc,
+    pub name: String,
+    pub words: Vec<String>,
+}
+
+/// `use_backend NAME [if|unless COND]`.
+#[derive(Debug, Clone)]
+pub struct UseBackend {
+    pub loc: Loc,
+    /// A name, or a log-format expression when it contains `%[`.
+    pub backend: String,
+    pub cond: Option<Condition>,
+}
+
+/// A rule that later issues interpret (`http-request`, `tcp-request`, `stick`, ...):
+/// kept as words, with its condition parsed so that ACL references are checked now.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub loc: Loc,
+    /// The keyword, e.g. `http-request` or `tcp-request content`.
+    pub keyword: String,
+    /// The words between the keyword and `if`/`unless`.
+    pub args: Vec<String>,
+    pub cond: Option<Condition>,
+}
+
+/// Settings shared by `defaults`, `frontend`, `backend` and `listen`: what a `defaults`
+/// section passes on to the proxies that follow it.
+#[derive(Debug, Clone, Default)]
+pub struct ProxySettings {
+    pub mode: Mode,
+    pub balance: Balance,
+    pub hash_type: HashType,
+    pub hash_balance_factor: u32,
+    pub maxconn: Option<u32>,
+    pub fullconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub timeouts: Timeouts,
+    pub retries: Option<u32>,
+    /// `option redispatch [interval]`: `Some(interval)` when enabled (interval -1 = last).
+    pub redispatch: Option<i32>,
+    pub persist: bool,
+    pub allbackups: bool,
+    pub source: Option<Source>,
+    /// The `default-server` template.
+    pub default_server: Option<Server>,
+    pub default_backend: Option<(String, Loc)>,
+    /// `option X` / `no option X` flags not modelled above, by name.
+    pub options: Vec<(String, bool, Loc)>,
+    pub disabled: bool,
+    pub description: Option<String>,
+    pub monitor_net: Vec<(String, Loc)>,
+}
+
+impl ProxySettings {
+    /// Whether `option NAME` is enabled (last one wins).
+    pub fn option(&self, name: &str) -> Option<bool> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, on, _)| *on)
+    }
+}
+
+/// A `frontend`, `backend` or `listen` section.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub kind: ProxyKind,
+    pub name: String,
+    pub loc: Loc,
+    pub id: Option<u32>,
+    pub settings: ProxySettings,
+    pub binds: Vec<Bind>,
+    pub servers: Vec<Server>,
+    pub dispatch: Option<(Address, Loc)>,
+    pub acls: Vec<AclDecl>,
+    pub use_backends: Vec<UseBackend>,
+    pub rules: Vec<Rule>,
+    /// `stick-table` declared here (words as written), for `table NAME` references.
+    pub stick_table: Option<(Vec<String>, Loc)>,
+}

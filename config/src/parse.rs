@@ -1,0 +1,1426 @@
+//! Sections → typed model: one function per section kind, dispatching on the keyword
+//! tables, applying `defaults` (named, `from`) and `default-server` inheritance, translating
+//! legacy keywords with a warning, and recording keywords whose behaviour is still pending.
+
+use std::collections::HashMap;
+
+use crate::addr::{Usage, parse_address, parse_address_list};
+use crate::diag::{Diags, Loc};
+use crate::keywords::{self, Keyword, SectionKind, Support};
+use crate::model::*;
+use crate::reader::{Line, Section};
+use crate::units::{parse_size, parse_time_ms};
+
+/// The ACLs HAProxy predefines (manual 7.4).
+pub const PREDEFINED_ACLS: &[&str] = &[
+    "FALSE",
+    "HTTP",
+    "HTTP_1.0",
+    "HTTP_1.1",
+    "HTTP_2.0",
+    "HTTP_3.0",
+    "HTTP_CONTENT",
+    "HTTP_URL_ABS",
+    "HTTP_URL_SLASH",
+    "HTTP_URL_STAR",
+    "LOCALHOST",
+    "METH_CONNECT",
+    "METH_DELETE",
+    "METH_GET",
+    "METH_HEAD",
+    "METH_OPTIONS",
+    "METH_POST",
+    "METH_PUT",
+    "METH_TRACE",
+    "RDP_COOKIE",
+    "REQ_CONTENT",
+    "TRUE",
+    "WAIT_END",
+];
+
+/// Builds the model from the sections read. Every problem found goes to `diags`.
+pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
+    let mut cfg = Config::default();
+    let mut defaults_by_name: HashMap<String, ProxySettings> = HashMap::new();
+    let mut last_defaults = ProxySettings::default();
+    let mut seen_proxy: HashMap<(bool, String), Loc> = HashMap::new();
+    for sec in sections {
+        match sec.kind {
+            SectionKind::Global => parse_global(&sec, &mut cfg, diags),
+            SectionKind::Defaults => {
+                let mut base = ProxySettings::default();
+                let name = header_name_and_from(&sec, diags, &defaults_by_name, &mut base);
+                let mut dummy =
+                    Proxy::new(ProxyKind::Backend, String::new(), sec.header.loc.clone());
+                dummy.settings = base;
+                for line in &sec.lines {
+                    parse_proxy_line(SectionKind::Defaults, line, &mut dummy, &mut cfg, diags);
+                }
+                if let Some(n) = name {
+                    defaults_by_name.insert(n, dummy.settings.clone());
+                }
+                last_defaults = dummy.settings;
+            }
+            SectionKind::Frontend | SectionKind::Backend | SectionKind::Listen => {
+                let kind = match sec.kind {
+                    SectionKind::Frontend => ProxyKind::Frontend,
+                    SectionKind::Backend => ProxyKind::Backend,
+                    _ => ProxyKind::Listen,
+                };
+                let Some(name) = sec.name().map(str::to_string) else {
+                    diags.alert(
+                        &sec.header.loc,
+                        format!("'{}' expects <name> as argument.", sec.kind.name()),
+                    );
+                    continue;
+                };
+                if let Some(bad) = name
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+                {
+                    diags.alert(
+                        &sec.header.loc,
+                        format!(
+                            "character '{bad}' is not permitted in '{}' name '{name}'.",
+                            sec.kind.name()
+                        ),
+                    );
+                }
+                let mut proxy = Proxy::new(kind, name.clone(), sec.header.loc.clone());
+                proxy.settings = last_defaults.clone();
+                parse_proxy_header(&sec, &mut proxy, &defaults_by_name, diags);
+                // A name is shared by one frontend-capable and one backend-capable proxy at most.
+                for role in [true, false] {
+                    let has = if role {
+                        kind.is_frontend()
+                    } else {
+                        kind.is_backend()
+                    };
+                    if !has {
+                        continue;
+                    }
+                    if let Some(prev) = seen_proxy.get(&(role, name.clone())) {
+                        diags.alert(
+                            &sec.header.loc,
+                            format!(
+                                "{} '{name}' has the same name as another {} declared at {prev}.",
+                                kind.name(),
+                                if role { "frontend" } else { "backend" }
+                            ),
+                        );
+                    } else {
+                        seen_proxy.insert((role, name.clone()), sec.header.loc.clone());
+                    }
+                }
+                for line in &sec.lines {
+                    parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
+                }
+                cfg.proxies.push(proxy);
+            }
+            _ => {
+                check_other_section(&sec, &mut cfg, diags);
+                cfg.other_sections.push(sec);
+            }
+        }
+    }
+    cfg
+}
+
+impl Proxy {
+    pub fn new(kind: ProxyKind, name: String, loc: Loc) -> Proxy {
+        Proxy {
+            kind,
+            name,
+            loc,
+            id: None,
+            settings: ProxySettings::default(),
+            binds: Vec::new(),
+            servers: Vec::new(),
+            dispatch: None,
+            acls: Vec::new(),
+            use_backends: Vec::new(),
+            rules: Vec::new(),
+            stick_table: None,
+        }
+    }
+}
+
+fn header_name_and_from(
+    sec: &Section,
+    diags: &mut Diags,
+    named: &HashMap<String, ProxySettings>,
+    base: &mut ProxySettings,
+) -> Option<String> {
+    let w = &sec.header.words;
+    let mut name = None;
+    let mut i = 1;
+    if let Some(n) = w.get(1) {
+        if n != "from" {
+            name = Some(n.clone());
+            i = 2;
+        }
+    }
+    if w.get(i).map(String::as_str) == Some("from") {
+        match w.get(i + 1) {
+            Some(f) => match named.get(f) {
+                Some(s) => *base = s.clone(),
+                None => diags.alert(
+                    &sec.header.loc,
+                    format!(
+                        "defaults section '{f}' not found for 'from' (it must be declared before)."
+                    ),
+                ),
+            },
+            None => diags.alert(&sec.header.loc, "'from' expects a defaults section name."),
+        }
+        i += 2;
+    }
+    if let Some(extra) = w.get(i) {
+        diags.alert(
+            &sec.header.loc,
+            format!(
+                "unexpected argument '{extra}' in '{}' section header.",
+                sec.kind.name()
+            ),
+        );
+    }
+    name
+}
+
+fn parse_proxy_header(
+    sec: &Section,
+    proxy: &mut Proxy,
+    named: &HashMap<String, ProxySettings>,
+    diags: &mut Diags,
+) {
+    let w = &sec.header.words;
+    let mut i = 2;
+    while i < w.len() {
+        if w[i] == "from" {
+            match w.get(i + 1).and_then(|f| named.get(f).map(|s| (f, s))) {
+                Some((_, s)) => proxy.settings = s.clone(),
+                None => diags.alert(
+                    &sec.header.loc,
+                    format!(
+                        "defaults section '{}' not found for 'from' (named defaults must be declared before).",
+                        w.get(i + 1).map(String::as_str).unwrap_or("")
+                    ),
+                ),
+            }
+            i += 2;
+            continue;
+        }
+        if proxy.kind == ProxyKind::Listen || proxy.kind == ProxyKind::Frontend {
+            // 1.x syntax: the address on the section line.
+            diags.warning(
+                &sec.header.loc,
+                format!(
+                    "the address on the '{}' line is the 1.x syntax; write 'bind {}' inside the section instead.",
+                    proxy.kind.name(),
+                    w[i]
+                ),
+            );
+            match parse_address_list(&w[i], Usage::Bind) {
+                Ok(addrs) => proxy.binds.push(Bind::new(sec.header.loc.clone(), addrs)),
+                Err(e) => diags.alert(&sec.header.loc, format!("invalid address '{}': {e}.", w[i])),
+            }
+        } else {
+            diags.alert(
+                &sec.header.loc,
+                format!(
+                    "unexpected argument '{}' in 'backend' section header.",
+                    w[i]
+                ),
+            );
+        }
+        i += 1;
+    }
+}
+
+fn unknown_keyword(section: SectionKind, line: &Line, diags: &mut Diags) {
+    let word = &line.words[0];
+    let msg = match keywords::suggest(section, word) {
+        Some(s) => format!(
+            "unknown keyword '{word}' in '{}' section; did you mean '{s}' maybe ?",
+            section.name()
+        ),
+        None => format!("unknown keyword '{word}' in '{}' section", section.name()),
+    };
+    diags.alert(&line.loc, msg);
+}
+
+fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
+    cfg.pending.push(Pending {
+        loc: line.loc.clone(),
+        keyword: name.to_string(),
+        issue,
+    });
+}
+
+/// Looks a line up in a section's table, with the `no`/`default` prefixes.
+fn lookup<'a>(
+    section: SectionKind,
+    line: &'a Line,
+    diags: &mut Diags,
+) -> Option<(&'static Keyword, usize, Prefix)> {
+    let (prefix, start) = match line.words[0].as_str() {
+        "no" if line.words.len() > 1 => (Prefix::No, 1),
+        "default" if line.words.len() > 1 => (Prefix::Default, 1),
+        _ => (Prefix::None, 0),
+    };
+    match keywords::lookup(section, &line.words[start..]) {
+        Some((kw, n)) => Some((kw, start + n, prefix)),
+        None => {
+            if let Some((kw, n)) = keywords::lookup(section, &line.words) {
+                return Some((kw, n, Prefix::None));
+            }
+            unknown_keyword(section, line, diags);
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    None,
+    No,
+    Default,
+}
+
+fn parse_u32(line: &Line, i: usize, what: &str, diags: &mut Diags) -> Option<u32> {
+    match line.words.get(i).map(|s| s.parse::<u32>()) {
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            diags.alert(
+                &line.loc,
+                format!(
+                    "'{what}' expects an integer argument, got '{}'.",
+                    line.words[i]
+                ),
+            );
+            None
+        }
+        None => {
+            diags.alert(&line.loc, format!("'{what}' expects an integer argument."));
+            None
+        }
+    }
+}
+
+fn parse_time_arg(line: &Line, i: usize, what: &str, diags: &mut Diags) -> Option<u64> {
+    match line.words.get(i) {
+        Some(s) => match parse_time_ms(s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                diags.alert(
+                    &line.loc,
+                    format!("'{what}' : invalid time value '{s}': {e}."),
+                );
+                None
+            }
+        },
+        None => {
+            diags.alert(&line.loc, format!("'{what}' expects a time value."));
+            None
+        }
+    }
+}
+
+fn kw_full(line: &Line, n: usize) -> String {
+    line.words[..n.min(line.words.len())].join(" ")
+}
+
+// ---------------------------------------------------------------- global
+
+fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
+    if sec.header.words.len() > 1 {
+        diags.alert(&sec.header.loc, "'global' section takes no argument.");
+    }
+    for line in &sec.lines {
+        let Some((kw, n, prefix)) = lookup(SectionKind::Global, line, diags) else {
+            continue;
+        };
+        let name = kw_full(line, n);
+        match kw.support {
+            Support::Planned(issue) => {
+                pending(cfg, line, &name, issue);
+                continue;
+            }
+            Support::Legacy(modern) => {
+                diags.warning(
+                    &line.loc,
+                    format!("'{}' is deprecated; use '{modern}' instead.", kw.name),
+                );
+                continue;
+            }
+            Support::Ignored(why) => {
+                diags.notice(
+                    &line.loc,
+                    format!("'{}' has no effect in halo: {why}.", kw.name),
+                );
+                continue;
+            }
+            Support::Done => {}
+        }
+        let g = &mut cfg.global;
+        let arg = |i: usize| line.words.get(n + i).cloned();
+        match kw.name {
+            "daemon" => g.daemon = prefix != Prefix::No,
+            "master-worker" => g.master_worker = prefix != Prefix::No,
+            "quiet" => g.quiet = true,
+            "pidfile" => g.pidfile = need_arg(line, n, diags),
+            "chroot" => g.chroot = need_arg(line, n, diags),
+            "user" => g.user = need_arg(line, n, diags),
+            "group" => g.group = need_arg(line, n, diags),
+            "node" => g.node = need_arg(line, n, diags),
+            "description" => g.description = Some(line.words[n..].join(" ")),
+            "uid" => g.uid = parse_u32(line, n, "uid", diags),
+            "gid" => g.gid = parse_u32(line, n, "gid", diags),
+            "maxconn" => g.maxconn = parse_u32(line, n, "maxconn", diags),
+            "nbthread" => {
+                if let Some(v) = parse_u32(line, n, "nbthread", diags) {
+                    if v == 0 || v > 4096 {
+                        diags.alert(&line.loc, "'nbthread' must be between 1 and 4096.");
+                    } else {
+                        g.nbthread = Some(v as usize);
+                    }
+                }
+            }
+            "ulimit-n" => g.ulimit_n = parse_u32(line, n, "ulimit-n", diags).map(u64::from),
+            "spread-checks" => {
+                g.spread_checks = parse_u32(line, n, "spread-checks", diags).unwrap_or(0)
+            }
+            "hard-stop-after" => {
+                g.hard_stop_after = parse_time_arg(line, n, "hard-stop-after", diags)
+            }
+            "grace" => g.grace = parse_time_arg(line, n, "grace", diags),
+            "stats timeout" => {
+                if let Some(t) = parse_time_arg(line, n, "stats timeout", diags) {
+                    g.stats_timeout = t;
+                }
+            }
+            "stats maxconn" => {
+                g.stats_maxconn = parse_u32(line, n, "stats maxconn", diags).unwrap_or(10)
+            }
+            "stats socket" => {
+                if let Some(s) = parse_stats_socket(line, n, diags) {
+                    g.stats_sockets.push(s);
+                }
+            }
+            "tune.bufsize" | "tune.maxrewrite" => match arg(0).map(|s| parse_size(&s)) {
+                Some(Ok(v)) => {
+                    if kw.name == "tune.bufsize" {
+                        g.tune_bufsize = v as usize;
+                    } else {
+                        g.tune_maxrewrite = v as usize;
+                    }
+                }
+                _ => diags.alert(&line.loc, format!("'{}' expects a size.", kw.name)),
+            },
+            "tune.http.maxhdr" => {
+                if let Some(v) = parse_u32(line, n, "tune.http.maxhdr", diags) {
+                    g.tune_http_maxhdr = v as usize;
+                }
+            }
+            // Applied by the reader as the lines were read.
+            "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+            _ => {}
+        }
+    }
+}
+
+fn need_arg(line: &Line, n: usize, diags: &mut Diags) -> Option<String> {
+    match line.words.get(n) {
+        Some(v) => Some(v.clone()),
+        None => {
+            diags.alert(
+                &line.loc,
+                format!("'{}' expects an argument.", kw_full(line, n)),
+            );
+            None
+        }
+    }
+}
+
+fn parse_stats_socket(line: &Line, n: usize, diags: &mut Diags) -> Option<StatsSocket> {
+    let Some(addr) = line.words.get(n) else {
+        diags.alert(&line.loc, "'stats socket' expects an address or a path.");
+        return None;
+    };
+    let address = match parse_address(addr, Usage::Other) {
+        Ok(a) => a,
+        Err(e) => {
+            diags.alert(&line.loc, format!("'stats socket' : {e}."));
+            return None;
+        }
+    };
+    let mut s = StatsSocket {
+        loc: line.loc.clone(),
+        address,
+        level: CliLevel::Operator,
+        mode: None,
+        uid: None,
+        gid: None,
+        user: None,
+        group: None,
+        expose_fd_listeners: false,
+    };
+    let mut i = n + 1;
+    while i < line.words.len() {
+        let opt = line.words[i].as_str();
+        let val = line.words.get(i + 1).map(String::as_str);
+        match opt {
+            "level" => {
+                s.level = match val {
+                    Some("user") => CliLevel::User,
+                    Some("operator") => CliLevel::Operator,
+                    Some("admin") => CliLevel::Admin,
+                    _ => {
+                        diags.alert(&line.loc, "'level' expects 'user', 'operator' or 'admin'.");
+                        CliLevel::Operator
+                    }
+                };
+                i += 2;
+            }
+            "mode" => {
+                s.mode = val.and_then(|v| u32::from_str_radix(v, 8).ok());
+                if s.mode.is_none() {
+                    diags.alert(&line.loc, "'mode' expects an octal permission mode.");
+                }
+                i += 2;
+            }
+            "uid" => {
+                s.uid = val.and_then(|v| v.parse().ok());
+                i += 2;
+            }
+            "gid" => {
+                s.gid = val.and_then(|v| v.parse().ok());
+                i += 2;
+            }
+            "user" => {
+                s.user = val.map(str::to_string);
+                i += 2;
+            }
+            "group" => {
+                s.group = val.map(str::to_string);
+                i += 2;
+            }
+            "expose-fd" => {
+                s.expose_fd_listeners = val == Some("listeners");
+                i += 2;
+            }
+            _ => match keywords::bind_option(opt) {
+                Some(k) => i += 1 + k.args as usize,
+                None => {
+                    bad_option(line, opt, "bind", keywords::suggest_bind_option(opt), diags);
+                    i += 1;
+                }
+            },
+        }
+    }
+    Some(s)
+}
+
+fn bad_option(line: &Line, opt: &str, what: &str, suggestion: Option<&str>, diags: &mut Diags) {
+    let msg = match suggestion {
+        Some(s) => format!("unknown {what} option '{opt}'; did you mean '{s}' maybe ?"),
+        None => format!("unknown {what} option '{opt}'."),
+    };
+    diags.alert(&line.loc, msg);
+}
+
+// ---------------------------------------------------------------- proxies
+
+fn parse_proxy_line(
+    section: SectionKind,
+    line: &Line,
+    proxy: &mut Proxy,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    let Some((kw, n, prefix)) = lookup(section, line, diags) else {
+        return;
+    };
+    if !kw.sections.contains(&section) {
+        // HAProxy refuses structural keywords in the wrong section and ignores the others
+        // with a warning (e.g. `option httplog` in a backend).
+        let structural = matches!(
+            kw.name,
+            "bind"
+                | "server"
+                | "default-server"
+                | "server-template"
+                | "dispatch"
+                | "use_backend"
+                | "default_backend"
+        );
+        let msg = format!(
+            "'{}' is not allowed in '{}' sections{}",
+            kw_full(line, n),
+            section.name(),
+            if structural { "." } else { "; ignored." }
+        );
+        if structural || section == SectionKind::Defaults {
+            diags.alert(&line.loc, msg);
+        } else {
+            diags.warning(&line.loc, msg);
+        }
+        return;
+    }
+    let name = kw.name;
+    match kw.support {
+        Support::Legacy(modern) => {
+            diags.warning(
+                &line.loc,
+                format!(
+                    "'{}' is the 1.x syntax; use '{modern}' instead.",
+                    kw_full(line, n)
+                ),
+            );
+            apply_legacy(line, n, name, proxy, cfg, diags);
+            return;
+        }
+        Support::Planned(issue) => {
+            pending(cfg, line, &kw_full(line, n), issue);
+            record_planned(line, n, name, proxy, cfg, diags);
+            return;
+        }
+        Support::Ignored(why) => {
+            diags.notice(&line.loc, format!("'{name}' has no effect in halo: {why}."));
+            return;
+        }
+        Support::Done => {}
+    }
+    let s = &mut proxy.settings;
+    if let Some(opt) = name.strip_prefix("option ") {
+        let on = prefix != Prefix::No;
+        match opt {
+            "redispatch" => {
+                s.redispatch = if on {
+                    match line.words.get(n) {
+                        Some(v) => match v.parse::<i32>() {
+                            Ok(i) => Some(i),
+                            Err(_) => {
+                                diags.alert(
+                                    &line.loc,
+                                    "'option redispatch' expects an integer interval.",
+                                );
+                                None
+                            }
+                        },
+                        None => Some(-1),
+                    }
+                } else {
+                    None
+                }
+            }
+            "persist" => s.persist = on,
+            "allbackups" => s.allbackups = on,
+            _ => {}
+        }
+        s.options.push((opt.to_string(), on, line.loc.clone()));
+        return;
+    }
+    if let Some(t) = name.strip_prefix("timeout ") {
+        let Some(v) = parse_time_arg(line, n, name, diags) else {
+            return;
+        };
+        set_timeout(&mut s.timeouts, t, v);
+        return;
+    }
+    match name {
+        "mode" => match line.words.get(n).map(String::as_str) {
+            Some("tcp") => s.mode = Mode::Tcp,
+            Some("http") => {
+                s.mode = Mode::Http;
+                pending(cfg, line, "mode http", 3);
+            }
+            Some("log") => {
+                s.mode = Mode::Log;
+                pending(cfg, line, "mode log", 0);
+            }
+            Some("spop") => {
+                s.mode = Mode::Spop;
+                pending(cfg, line, "mode spop", 0);
+            }
+            Some("health") => diags.alert(
+                &line.loc,
+                "'mode health' was removed from HAProxy 2.x; use 'monitor-uri' or a 'tcp-request connection reject' rule.",
+            ),
+            other => diags.alert(
+                &line.loc,
+                format!(
+                    "unknown proxy mode '{}', expected 'tcp' or 'http'.",
+                    other.unwrap_or("")
+                ),
+            ),
+        },
+        "bind" => parse_bind(line, n, proxy, cfg, diags),
+        "server" => parse_server(line, n, proxy, cfg, diags),
+        "default-server" => {
+            let mut t = s
+                .default_server
+                .clone()
+                .unwrap_or_else(|| Server::template(line.loc.clone()));
+            parse_server_options(line, n, &mut t, cfg, diags, true);
+            proxy.settings.default_server = Some(t);
+        }
+        "balance" => parse_balance(line, n, s, diags),
+        "hash-type" => parse_hash_type(line, n, s, diags),
+        "hash-balance-factor" => {
+            s.hash_balance_factor = parse_u32(line, n, name, diags).unwrap_or(0);
+        }
+        "maxconn" => s.maxconn = parse_u32(line, n, name, diags),
+        "fullconn" => s.fullconn = parse_u32(line, n, name, diags),
+        "backlog" => s.backlog = parse_u32(line, n, name, diags),
+        "retries" => s.retries = parse_u32(line, n, name, diags),
+        "default_backend" => match line.words.get(n) {
+            Some(b) => s.default_backend = Some((b.clone(), line.loc.clone())),
+            None => diags.alert(&line.loc, "'default_backend' expects a backend name."),
+        },
+        "use_backend" => {
+            let Some(b) = line.words.get(n) else {
+                diags.alert(&line.loc, "'use_backend' expects a backend name.");
+                return;
+            };
+            let cond = parse_condition_tail(line, n + 1, proxy, diags);
+            if b.contains("%[") {
+                pending(cfg, line, "use_backend %[...] (dynamic backend name)", 3);
+            }
+            if let Some(c) = &cond {
+                if !c.alternatives.is_empty() {
+                    pending(cfg, line, "use_backend ... if/unless (ACL conditions)", 3);
+                }
+            }
+            proxy.use_backends.push(UseBackend {
+                loc: line.loc.clone(),
+                backend: b.clone(),
+                cond,
+            });
+        }
+        "dispatch" => match line.words.get(n).map(|a| parse_address(a, Usage::Server)) {
+            Some(Ok(a)) => proxy.dispatch = Some((a, line.loc.clone())),
+            Some(Err(e)) => diags.alert(&line.loc, format!("'dispatch' : {e}.")),
+            None => diags.alert(&line.loc, "'dispatch' expects an address."),
+        },
+        "source" => {
+            if let Some(src) = parse_source(line, n, line.words.len(), cfg, diags) {
+                s.source = Some(src);
+            }
+        }
+        "id" => proxy.id = parse_u32(line, n, name, diags),
+        "description" => s.description = Some(line.words[n..].join(" ")),
+        "disabled" => s.disabled = true,
+        "enabled" => s.disabled = false,
+        _ => {}
+    }
+}
+
+fn set_timeout(t: &mut Timeouts, which: &str, v: u64) {
+    match which {
+        "connect" => t.connect = Some(v),
+        "client" => t.client = Some(v),
+        "server" => t.server = Some(v),
+        "queue" => t.queue = Some(v),
+        "tunnel" => t.tunnel = Some(v),
+        "client-fin" => t.client_fin = Some(v),
+        "server-fin" => t.server_fin = Some(v),
+        "check" => t.check = Some(v),
+        "http-request" => t.http_request = Some(v),
+        "http-keep-alive" => t.http_keep_alive = Some(v),
+        "tarpit" => t.tarpit = Some(v),
+        _ => {}
+    }
+}
+
+/// Legacy keywords: translated onto their modern meaning where halo has it.
+fn apply_legacy(
+    line: &Line,
+    n: usize,
+    name: &str,
+    proxy: &mut Proxy,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    let s = &mut proxy.settings;
+    match name {
+        "contimeout" | "clitimeout" | "srvtimeout" => {
+            if let Some(v) = parse_time_arg(line, n, name, diags) {
+                let which = match name {
+                    "contimeout" => "connect",
+                    "clitimeout" => "client",
+                    _ => "server",
+                };
+                set_timeout(&mut s.timeouts, which, v);
+            }
+        }
+        "redispatch" => s.redispatch = Some(-1),
+        "monitor-net" => match line.words.get(n) {
+            Some(net) => s.monitor_net.push((net.clone(), line.loc.clone())),
+            None => diags.alert(&line.loc, "'monitor-net' expects a network."),
+        },
+        "option forceclose" => {
+            s.options.push(("httpclose".into(), true, line.loc.clone()));
+            pending(cfg, line, "option forceclose", 3);
+        }
+        _ => {
+            // req*/rsp*, block, appsession...: semantics arrive with their issue.
+            record_planned(line, n, name, proxy, cfg, diags);
+            let issue = if name == "appsession" { 4 } else { 3 };
+            pending(cfg, line, &kw_full(line, n), issue);
+        }
+    }
+}
+
+/// Keeps what the checker needs from a keyword whose behaviour is still to come.
+fn record_planned(
+    line: &Line,
+    n: usize,
+    name: &str,
+    proxy: &mut Proxy,
+    _cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    match name {
+        "acl" => {
+            let Some(acl) = line.words.get(n) else {
+                diags.alert(&line.loc, "'acl' expects an ACL name and a criterion.");
+                return;
+            };
+            if let Some(bad) = acl
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+            {
+                diags.alert(
+                    &line.loc,
+                    format!("character '{bad}' is not permitted in acl name '{acl}'."),
+                );
+            }
+            if line.words.len() < n + 2 {
+                diags.alert(
+                    &line.loc,
+                    format!("missing fetch method in ACL expression '{acl}'."),
+                );
+                return;
+            }
+            proxy.acls.push(AclDecl {
+                loc: line.loc.clone(),
+                name: acl.clone(),
+                words: line.words[n + 1..].to_vec(),
+            });
+        }
+        "stick-table" => proxy.stick_table = Some((line.words[n..].to_vec(), line.loc.clone())),
+        _ => {
+            let (args, cond) = split_condition(line, n, proxy, diags);
+            proxy.rules.push(Rule {
+                loc: line.loc.clone(),
+                keyword: kw_full(line, n),
+                args,
+                cond,
+            });
+        }
+    }
+}
+
+/// Splits `ARGS [if|unless COND]`.
+fn split_condition(
+    line: &Line,
+    n: usize,
+    proxy: &Proxy,
+    diags: &mut Diags,
+) -> (Vec<String>, Option<Condition>) {
+    let mut depth = 0i32;
+    for i in n..line.words.len() {
+        match line.words[i].as_str() {
+            "{" => depth += 1,
+            "}" => depth -= 1,
+            "if" | "unless" if depth == 0 => {
+                let cond = parse_condition_tail(line, i, proxy, diags);
+                return (line.words[n..i].to_vec(), cond);
+            }
+            _ => {}
+        }
+    }
+    (line.words[n..].to_vec(), None)
+}
+
+/// Parses `if|unless TERMS` starting at word `i` (nothing there = no condition).
+/// Named ACLs must have been declared earlier in the same proxy, as in HAProxy.
+fn parse_condition_tail(
+    line: &Line,
+    i: usize,
+    proxy: &Proxy,
+    diags: &mut Diags,
+) -> Option<Condition> {
+    let kw = line.words.get(i)?;
+    let unless = match kw.as_str() {
+        "if" => false,
+        "unless" => true,
+        other => {
+            diags.alert(
+                &line.loc,
+                format!("unexpected '{other}' where 'if' or 'unless' was expected."),
+            );
+            return None;
+        }
+    };
+    let words = &line.words[i + 1..];
+    if words.is_empty() {
+        diags.alert(&line.loc, format!("missing condition after '{kw}'."));
+        return None;
+    }
+    let mut alternatives = vec![Vec::new()];
+    let mut j = 0;
+    while j < words.len() {
+        let w = words[j].as_str();
+        if w == "or" || w == "||" {
+            if alternatives.last().map(Vec::is_empty).unwrap_or(true) {
+                diags.alert(&line.loc, format!("missing ACL before '{w}'."));
+            }
+            alternatives.push(Vec::new());
+            j += 1;
+            continue;
+        }
+        let mut negated = false;
+        let mut w = w;
+        while let Some(rest) = w.strip_prefix('!') {
+            negated = !negated;
+            if rest.is_empty() {
+                j += 1;
+                match words.get(j) {
+                    Some(next) => w = next.as_str(),
+                    None => {
+                        diags.alert(&line.loc, "missing ACL after '!'.");
+                        return None;
+                    }
+                }
+            } else {
+                w = rest;
+            }
+        }
+        let acl = if w == "{" {
+            let start = j + 1;
+            let mut end = start;
+            while end < words.len() && words[end] != "}" {
+                end += 1;
+            }
+            if end >= words.len() {
+                diags.alert(&line.loc, "missing closing '}' in anonymous ACL.");
+                return None;
+            }
+            if end == start {
+                diags.alert(&line.loc, "empty anonymous ACL '{ }'.");
+            }
+            j = end;
+            AclRef::Anonymous(words[start..end].to_vec())
+        } else {
+            if !PREDEFINED_ACLS.contains(&w) && !proxy.acls.iter().any(|a| a.name == w) {
+                diags.alert(
+                    &line.loc,
+                    format!(
+                        "unknown ACL '{w}' in the condition of '{}': no 'acl {w} ...' is declared before this line in {} '{}'.",
+                        line.words[0],
+                        proxy.kind.name(),
+                        proxy.name
+                    ),
+                );
+            }
+            AclRef::Named(w.to_string())
+        };
+        if let Some(last) = alternatives.last_mut() {
+            last.push(CondTerm { negated, acl });
+        }
+        j += 1;
+    }
+    if alternatives.last().map(Vec::is_empty).unwrap_or(false) {
+        diags.alert(&line.loc, "missing ACL after 'or'.");
+    }
+    Some(Condition {
+        unless,
+        alternatives,
+    })
+}
+
+fn parse_balance(line: &Line, n: usize, s: &mut ProxySettings, diags: &mut Diags) {
+    let Some(algo) = line.words.get(n) else {
+        diags.alert(&line.loc, "'balance' expects an algorithm.");
+        return;
+    };
+    let rest = &line.words[n + 1..];
+    s.balance = match algo.as_str() {
+        "roundrobin" => Balance::RoundRobin,
+        "static-rr" => Balance::StaticRr,
+        "leastconn" => Balance::LeastConn,
+        "first" => Balance::First,
+        "source" => Balance::Source,
+        "random" => Balance::Random(rest.first().and_then(|d| d.parse().ok()).unwrap_or(2)),
+        "uri" => {
+            let (mut whole, mut len, mut depth, mut path_only) = (false, 0, 0, false);
+            let mut i = 0;
+            while i < rest.len() {
+                match rest[i].as_str() {
+                    "whole" => whole = true,
+                    "path-only" => path_only = true,
+                    "len" | "depth" => {
+                        let v = rest.get(i + 1).and_then(|v| v.parse::<u32>().ok());
+                        match v {
+                            Some(v) if rest[i] == "len" => len = v,
+                            Some(v) => depth = v,
+                            None => diags.alert(
+                                &line.loc,
+                                format!("'balance uri {}' expects a positive integer.", rest[i]),
+                            ),
+                        }
+                        i += 1;
+                    }
+                    other => diags.alert(
+                        &line.loc,
+                        format!("'balance uri' only accepts 'whole', 'len', 'depth' and 'path-only', not '{other}'."),
+                    ),
+                }
+                i += 1;
+            }
+            Balance::Uri {
+                whole,
+                len,
+                depth,
+                path_only,
+            }
+        }
+        "url_param" => match rest.first() {
+            Some(p) => Balance::UrlParam {
+                name: p.clone(),
+                check_post: rest.get(1).map(|w| w == "check_post").unwrap_or(false),
+            },
+            None => {
+                diags.alert(&line.loc, "'balance url_param' expects a parameter name.");
+                return;
+            }
+        },
+        "hash" => match rest.first() {
+            Some(e) => Balance::Hash(e.clone()),
+            None => {
+                diags.alert(&line.loc, "'balance hash' expects a sample expression.");
+                return;
+            }
+        },
+        a if a.starts_with("hdr(") && a.ends_with(')') => Balance::Hdr {
+            name: a[4..a.len() - 1].to_string(),
+            use_domain_only: rest
+                .first()
+                .map(|w| w == "use_domain_only")
+                .unwrap_or(false),
+        },
+        a if a == "rdp-cookie" || (a.starts_with("rdp-cookie(") && a.ends_with(')')) => {
+            let name = if a == "rdp-cookie" {
+                "mstshash".to_string()
+            } else {
+                a[11..a.len() - 1].to_string()
+            };
+            Balance::RdpCookie(name)
+        }
+        other => {
+            diags.alert(
+                &line.loc,
+                format!(
+                    "unknown load balancing algorithm '{other}'; expected one of 'roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri', 'url_param', 'hdr(name)', 'rdp-cookie', 'random', 'hash'."
+                ),
+            );
+            return;
+        }
+    };
+}
+
+fn parse_hash_type(line: &Line, n: usize, s: &mut ProxySettings, diags: &mut Diags) {
+    let mut ht = HashType::default();
+    match line.words.get(n).map(String::as_str) {
+        Some("map-based") => ht.method = HashMethod::MapBased,
+        Some("consistent") => ht.method = HashMethod::Consistent,
+        other => {
+            diags.alert(
+                &line.loc,
+                format!(
+                    "'hash-type' expects 'map-based' or 'consistent', not '{}'.",
+                    other.unwrap_or("")
+                ),
+            );
+            return;
+        }
+    }
+    for w in &line.words[n + 1..] {
+        match w.as_str() {
+            "sdbm" => ht.function = HashFunction::Sdbm,
+            "djb2" => ht.function = HashFunction::Djb2,
+            "wt6" => ht.function = HashFunction::Wt6,
+            "crc32" => ht.function = HashFunction::Crc32,
+            "none" => ht.function = HashFunction::None,
+            "avalanche" => ht.avalanche = true,
+            other => diags.alert(
+                &line.loc,
+                format!("'hash-type' : unknown hash function or modifier '{other}'."),
+            ),
+        }
+    }
+    s.hash_type = ht;
+}
+
+fn parse_source(
+    line: &Line,
+    n: usize,
+    end: usize,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) -> Option<Source> {
+    let Some(a) = line.words.get(n) else {
+        diags.alert(&line.loc, "'source' expects an address.");
+        return None;
+    };
+    let address = match parse_address(a, Usage::Source) {
+        Ok(a) => a,
+        Err(e) => {
+            diags.alert(&line.loc, format!("'source' : {e}."));
+            return None;
+        }
+    };
+    let mut src = Source {
+        address,
+        usesrc: None,
+        interface: None,
+    };
+    let mut i = n + 1;
+    while i < end {
+        match line.words[i].as_str() {
+            "usesrc" => {
+                match line.words.get(i + 1) {
+                    Some(v) => src.usesrc = Some(v.clone()),
+                    None => diags.alert(&line.loc, "'usesrc' expects an argument."),
+                }
+                pending(cfg, line, "source ... usesrc (transparent proxying)", 5);
+                i += 2;
+            }
+            "interface" => {
+                src.interface = line.words.get(i + 1).cloned();
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    Some(src)
+}
+
+/// Where a `source` option ends on a server line (it may take `usesrc X` and `interface X`).
+fn source_span(words: &[String], i: usize) -> usize {
+    let mut j = i + 2;
+    while j < words.len() && (words[j] == "usesrc" || words[j] == "interface") {
+        j += 2;
+    }
+    j.min(words.len())
+}
+
+fn parse_bind(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags: &mut Diags) {
+    let Some(addr) = line.words.get(n) else {
+        diags.alert(
+            &line.loc,
+            "'bind' expects [addr1]:port1[-end1]{,[addr]:port[-end]}... as arguments.",
+        );
+        return;
+    };
+    let addresses = match parse_address_list(addr, Usage::Bind) {
+        Ok(a) if !a.is_empty() => a,
+        Ok(_) => {
+            diags.alert(&line.loc, "'bind' : missing address.");
+            return;
+        }
+        Err(e) => {
+            diags.alert(&line.loc, format!("'bind' : {e}."));
+            return;
+        }
+    };
+    let mut b = Bind::new(line.loc.clone(), addresses);
+    let mut i = n + 1;
+    while i < line.words.len() {
+        let opt = line.words[i].as_str();
+        let Some(k) = keywords::bind_option(opt) else {
+            bad_option(line, opt, "bind", keywords::suggest_bind_option(opt), diags);
+            i += 1;
+            continue;
+        };
+        let nargs = k.args as usize;
+        if i + nargs >= line.words.len() + usize::from(nargs == 0) && nargs > 0 {
+            diags.alert(&line.loc, format!("'{opt}' expects an argument."));
+            return;
+        }
+        let val = line.words.get(i + 1).map(String::as_str).unwrap_or("");
+        let num = |diags: &mut Diags| -> Option<u32> {
+            match val.parse::<u32>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{opt}' expects an integer, not '{val}'."),
+                    );
+                    None
+                }
+            }
+        };
+        match k.support {
+            Support::Done => match opt {
+                "name" => b.name = Some(val.to_string()),
+                "id" => b.id = num(diags),
+                "maxconn" => b.maxconn = num(diags),
+                "backlog" => b.backlog = num(diags),
+                "v4v6" => b.v4v6 = true,
+                "v6only" => b.v6only = true,
+                "defer-accept" => b.defer_accept = true,
+                "interface" => b.interface = Some(val.to_string()),
+                "tfo" => b.tfo = true,
+                "accept-proxy" => b.accept_proxy = true,
+                "transparent" => b.transparent = true,
+                "mss" => b.mss = val.parse().ok(),
+                "mode" => b.mode = u32::from_str_radix(val, 8).ok(),
+                "uid" => b.uid = num(diags),
+                "gid" => b.gid = num(diags),
+                "user" => b.user = Some(val.to_string()),
+                "group" => b.group = Some(val.to_string()),
+                _ => {}
+            },
+            Support::Planned(issue) => {
+                if opt == "ssl" {
+                    b.ssl = true;
+                }
+                pending(cfg, line, &format!("bind option '{opt}'"), issue);
+                b.other.push((
+                    opt.to_string(),
+                    line.words[i + 1..(i + 1 + nargs).min(line.words.len())].to_vec(),
+                ));
+            }
+            Support::Legacy(modern) => diags.warning(
+                &line.loc,
+                format!("bind option '{opt}' is deprecated; use '{modern}' instead."),
+            ),
+            Support::Ignored(_) => {}
+        }
+        i += 1 + nargs;
+    }
+    proxy.binds.push(b);
+}
+
+fn parse_server(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags: &mut Diags) {
+    let (Some(name), Some(addr)) = (line.words.get(n), line.words.get(n + 1)) else {
+        diags.alert(
+            &line.loc,
+            "'server' expects <name> and <addr>[:<port>] as arguments.",
+        );
+        return;
+    };
+    if let Some(prev) = proxy.servers.iter().find(|s| &s.name == name) {
+        diags.alert(
+            &line.loc,
+            format!(
+                "'server' : {} '{}' has two servers named '{name}' (the other one is at {}).",
+                proxy.kind.name(),
+                proxy.name,
+                prev.loc
+            ),
+        );
+    }
+    let address = match parse_address(addr, Usage::Server) {
+        Ok(a) => a,
+        Err(e) => {
+            diags.alert(&line.loc, format!("'server {name}' : {e}."));
+            return;
+        }
+    };
+    let mut srv = proxy
+        .settings
+        .default_server
+        .clone()
+        .unwrap_or_else(|| Server::template(line.loc.clone()));
+    srv.loc = line.loc.clone();
+    srv.name = name.clone();
+    srv.address = Some(address);
+    parse_server_options(line, n + 2, &mut srv, cfg, diags, false);
+    if let Some(id) = srv.id {
+        if let Some(other) = proxy.servers.iter().find(|s| s.id == Some(id)) {
+            diags.alert(
+                &line.loc,
+                format!(
+                    "server '{name}' uses id {id}, already used by server '{}' at {}.",
+                    other.name, other.loc
+                ),
+            );
+        }
+    }
+    proxy.servers.push(srv);
+}
+
+fn parse_server_options(
+    line: &Line,
+    start: usize,
+    srv: &mut Server,
+    cfg: &mut Config,
+    diags: &mut Diags,
+    template: bool,
+) {
+    let w = &line.words;
+    let mut i = start;
+    while i < w.len() {
+        let opt = w[i].as_str();
+        let Some(k) = keywords::server_option(opt) else {
+            bad_option(
+                line,
+                opt,
+                "server",
+                keywords::suggest_server_option(opt),
+                diags,
+            );
+            i += 1;
+            continue;
+        };
+        let mut next = i + 1 + k.args as usize;
+        if opt == "source" {
+            next = source_span(w, i);
+        }
+        if next > w.len() {
+            diags.alert(&line.loc, format!("'{opt}' expects an argument."));
+            return;
+        }
+        let val = w.get(i + 1).map(String::as_str).unwrap_or("");
+        let num = |diags: &mut Diags| -> Option<u32> {
+            match val.parse::<u32>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{opt}' expects an integer, not '{val}'."),
+                    );
+                    None
+                }
+            }
+        };
+        let time = |diags: &mut Diags| -> Option<u64> {
+            match parse_time_ms(val) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{opt}' : invalid time value '{val}': {e}."),
+                    );
+                    None
+                }
+            }
+        };
+        match k.support {
+            Support::Done => match opt {
+                "weight" => {
+                    if let Some(v) = num(diags) {
+                        if v > 256 {
+                            diags.alert(
+                                &line.loc,
+                                format!(
+                                    "weight of server '{}' must be between 0 and 256, not {v}.",
+                                    srv.name
+                                ),
+                            );
+                        } else {
+                            srv.weight = v;
+                        }
+                    }
+                }
+                "backup" => srv.backup = true,
+                "no-backup" => srv.backup = false,
+                "disabled" => srv.disabled = true,
+                "enabled" => srv.disabled = false,
+                "id" => {
+                    if template {
+                        diags.alert(&line.loc, "'id' is not allowed on 'default-server'.");
+                    } else {
+                        srv.id = num(diags);
+                    }
+                }
+                "maxconn" => srv.maxconn = num(diags).unwrap_or(0),
+                "minconn" => srv.minconn = num(diags).unwrap_or(0),
+                "maxqueue" => srv.maxqueue = num(diags).unwrap_or(0),
+                "send-proxy" => srv.send_proxy = Some(ProxyProtocol::V1),
+                "send-proxy-v2" => srv.send_proxy = Some(ProxyProtocol::V2),
+                "no-send-proxy" | "no-send-proxy-v2" => srv.send_proxy = None,
+                "check" => srv.check = true,
+                "no-check" => srv.check = false,
+                "inter" => srv.inter = time(diags).unwrap_or(srv.inter).max(1),
+                "fastinter" => srv.fastinter = time(diags),
+                "downinter" => srv.downinter = time(diags),
+                "rise" => srv.rise = num(diags).unwrap_or(srv.rise).max(1),
+                "fall" => srv.fall = num(diags).unwrap_or(srv.fall).max(1),
+                "port" => match val.parse::<u16>() {
+                    Ok(p) if p > 0 => srv.check_port = Some(p),
+                    _ => diags.alert(
+                        &line.loc,
+                        format!("'port' expects a valid port, not '{val}'."),
+                    ),
+                },
+                "addr" => srv.check_addr = Some(val.to_string()),
+                "source" => {
+                    if let Some(src) = parse_source(line, i + 1, next, cfg, diags) {
+                        srv.source = Some(src);
+                    }
+                }
+                _ => {}
+            },
+            Support::Planned(issue) => {
+                match opt {
+                    "cookie" => srv.cookie = Some(val.to_string()),
+                    "track" => {
+                        srv.track = Some(match val.split_once('/') {
+                            Some((b, s)) => (Some(b.to_string()), s.to_string()),
+                            None => (None, val.to_string()),
+                        })
+                    }
+                    "slowstart" => srv.slowstart = time(diags).unwrap_or(0),
+                    _ => {}
+                }
+                // A feature that is off changes nothing: `slowstart 0`.
+                let no_effect = opt == "slowstart" && srv.slowstart == 0;
+                if !no_effect {
+                    pending(cfg, line, &format!("server option '{opt}'"), issue);
+                }
+                srv.other.push((opt.to_string(), w[i + 1..next].to_vec()));
+            }
+            Support::Legacy(modern) => diags.warning(
+                &line.loc,
+                format!("server option '{opt}' is deprecated; use '{modern}' instead."),
+            ),
+            Support::Ignored(_) => {}
+        }
+        i = next;
+    }
+}
+
+fn check_other_section(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
+    // Parse-level skeleton: every keyword must be known to its section; the semantics
+    // come with the issue that owns the section.
+    let mut recorded = false;
+    for line in &sec.lines {
+        if let Some((kw, n, _)) = lookup(sec.kind, line, diags) {
+            if let Support::Planned(issue) = kw.support {
+                if !recorded {
+                    pending(
+                        cfg,
+                        &sec.header,
+                        &format!("'{}' section", sec.kind.name()),
+                        issue,
+                    );
+                    recorded = true;
+                }
+                let _ = n;
+            }
+        }
+    }
+    if !recorded {
+        pending(
+            cfg,
+            &sec.header,
+            &format!("'{}' section", sec.kind.name()),
+            0,
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! Turning the typed model into the runtime snapshot: proxies with their frontend and
+//! backend halves, every backend name resolved to an index, server addresses resolved,
+//! limits computed (global and frontend maxconn, fullconn defaults), monitor networks parsed.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use halo_config::addr::{Address, PortSpec};
+use halo_config::model::{self, Bind, Config, Mode, ProxyKind};
+use halo_config::{Diags, Loc};
+
+use crate::server::{Backend, BackendSettings, CheckResult, Server, ServerAddr};
+use crate::stats::{Counters, now_sec};
+
+/// An IP network for `monitor-net`.
+#[derive(Debug, Clone, Copy)]
+pub struct Net {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Net {
+    pub fn parse(s: &str) -> Option<Net> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => {
+                if let Ok(n) = p.parse::<u8>() {
+                    n
+                } else {
+                    // Dotted netmask.
+                    let m: std::net::Ipv4Addr = p.parse().ok()?;
+                    u32::from(m).count_ones() as u8
+                }
+            }
+        };
+        if prefix > max {
+            return None;
+        }
+        Some(Net { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                (u32::from(n) & mask) == (u32::from(i) & mask)
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                (u128::from(n) & mask) == (u128::from(i) & mask)
+            }
+            _ => false,
+        }
+    }
+}
+
+pub struct Frontend {
+    pub mode: Mode,
+    pub maxconn: u32,
+    pub binds: Vec<Bind>,
+    /// Backend (index into `Runtime::proxies`) for connections no rule sent elsewhere.
+    pub default_backend: Option<usize>,
+    pub client_timeout: Option<u64>,
+    pub client_fin_timeout: Option<u64>,
+    pub tunnel_timeout: Option<u64>,
+    pub monitor_net: Vec<Net>,
+    pub counters: Counters,
+    /// Current connections (for the frontend maxconn).
+    pub cur: AtomicU32,
+    pub paused: AtomicBool,
+    /// Listeners' pause state (0 running, 1 paused by SIGTTOU, 2 stopped).
+    pub state: AtomicU8,
+}
+
+impl Frontend {
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Relaxed)
+    }
+}
+
+pub struct ProxyRt {
+    pub name: String,
+    pub id: u32,
+    pub kind: ProxyKind,
+    pub frontend: Option<Frontend>,
+    pub backend: Option<Arc<Backend>>,
+    /// `slim` of the BACKEND stats row (fullconn).
+    pub backend_slim: u32,
+}
+
+pub struct Runtime {
+    pub global: model::Global,
+    pub proxies: Vec<ProxyRt>,
+    pub by_name: HashMap<String, usize>,
+    /// Effective global maxconn.
+    pub maxconn: u32,
+    pub quiet: bool,
+    pub start_sec: u64,
+    pub cum_conns: AtomicU64,
+    pub cur_conns: AtomicU32,
+    pub stopping: AtomicBool,
+}
+
+impl Runtime {
+    pub fn backend(&self, name: &str) -> Option<&Arc<Backend>> {
+        self.by_name
+            .get(name)
+            .and_then(|&i| self.proxies[i].backend.as_ref())
+    }
+}
+
+fn resolve(host: &str, ip: Option<IpAddr>) -> Result<IpAddr, String> {
+    if let Some(ip) = ip {
+        return Ok(ip);
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("could not resolve address '{host}': {e}"))?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("could not resolve address '{host}'"))
+}
+
+/// Compiles the model. `maxconn` is the effective global maxconn (after the fd limit).
+pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Runtime {
+    let mut by_name = HashMap::new();
+    let mut backend_index: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in cfg.proxies.iter().enumerate() {
+        by_name.entry(p.name.clone()).or_insert(i);
+        if p.kind.is_backend() {
+            backend_index.insert(&p.name, i);
+        }
+    }
+    // Automatic ids: proxies get the first free id from 2 on (HAProxy keeps 1 for stats).
+    let mut used: Vec<u32> = cfg.proxies.iter().filter_map(|p| p.id).collect();
+    let mut next_id = 2;
+    let mut ids = Vec::new();
+    for p in &cfg.proxies {
+        let id = match p.id {
+            Some(id) => id,
+            None => {
+                while used.contains(&next_id) {
+                    next_id += 1;
+                }
+                used.push(next_id);
+                next_id
+            }
+        };
+        ids.push(id);
+    }
+    // fullconn default: 10% of the sum of the maxconn of the frontends that can reach
+    // the backend (HAProxy's rule), at least 1.
+    let mut reach: HashMap<usize, u64> = HashMap::new();
+    for p in &cfg.proxies {
+        if !p.kind.is_frontend() {
+            continue;
+        }
+        let fe_max = p.settings.maxconn.unwrap_or(maxconn) as u64;
+        let mut targets: Vec<usize> = Vec::new();
+        if p.kind == ProxyKind::Listen {
+            if let Some(&i) = backend_index.get(p.name.as_str()) {
+                targets.push(i);
+            }
+        }
+        if let Some((b, _)) = &p.settings.default_backend {
+            if let Some(&i) = backend_index.get(b.as_str()) {
+                targets.push(i);
+            }
+        }
+        for ub in &p.use_backends {
+            if let Some(&i) = backend_index.get(ub.backend.as_str()) {
+                targets.push(i);
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        for t in targets {
+            *reach.entry(t).or_insert(0) += fe_max;
+        }
+    }
+    let mut proxies = Vec::new();
+    for (pi, p) in cfg.proxies.iter().enumerate() {
+        let s = &p.settings;
+        let frontend = if p.kind.is_frontend() {
+            let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
+                Some(pi)
+            } else {
+                s.default_backend
+                    .as_ref()
+                    .and_then(|(b, _)| backend_index.get(b.as_str()).copied())
+            };
+            // Unconditional static use_backend rules decide before default_backend.
+            let default_backend = p
+                .use_backends
+                .iter()
+                .find(|u| u.cond.is_none() && !u.backend.contains("%["))
+                .and_then(|u| backend_index.get(u.backend.as_str()).copied())
+                .or(default_backend);
+            let mut monitor_net = Vec::new();
+            for (n, loc) in &s.monitor_net {
+                match Net::parse(n) {
+                    Some(net) => monitor_net.push(net),
+                    None => diags.alert(loc, format!("'monitor-net' : invalid network '{n}'.")),
+                }
+            }
+            Some(Frontend {
+                mode: s.mode,
+                maxconn: s.maxconn.unwrap_or(maxconn).min(maxconn),
+                binds: p.binds.clone(),
+                default_backend,
+                client_timeout: s.timeouts.client,
+                client_fin_timeout: s.timeouts.client_fin,
+                tunnel_timeout: s.timeouts.tunnel,
+                monitor_net,
+                counters: Counters::default(),
+                cur: AtomicU32::new(0),
+                paused: AtomicBool::new(false),
+                state: AtomicU8::new(0),
+            })
+        } else {
+            None
+        };
+        let (backend, slim) = if p.kind.is_backend() {
+            let fullconn = s.fullconn.unwrap_or_else(|| {
+                let r = reach.get(&pi).copied().unwrap_or(maxconn as u64);
+                ((r + 9) / 10).max(1) as u32
+            });
+            let be_name: Arc<str> = Arc::from(p.name.as_str());
+            let mut servers = Vec::new();
+            let mut used_ids: Vec<u32> = p.servers.iter().filter_map(|s| s.id).collect();
+            let mut next = 1;
+            for srv in &p.servers {
+                let id = match srv.id {
+                    Some(i) => i,
+                    None => {
+                        while used_ids.contains(&next) {
+                            next += 1;
+                        }
+                        used_ids.push(next);
+                        next
+                    }
+                };
+                let Some(Address::Inet { host, ip, port, .. }) = &srv.address else {
+                    diags.alert(
+                        &srv.loc,
+                        format!("server '{}' : only IP addresses and host names are supported as server addresses for now.", srv.name),
+                    );
+                    continue;
+                };
+                let ip = match resolve(host, *ip) {
+                    Ok(ip) => ip,
+                    Err(e) => {
+                        diags.alert(&srv.loc, format!("server '{}/{}' : {e}.", p.name, srv.name));
+                        continue;
+                    }
+                };
+                servers.push(Arc::new(Server {
+                    name: srv.name.clone(),
+                    id,
+                    backend_name: be_name.clone(),
+                    addr: ServerAddr { ip, port: *port },
+                    backup: srv.backup,
+                    cfg: srv.clone(),
+                    uweight: AtomicU32::new(srv.weight),
+                    maxconn: AtomicU32::new(srv.maxconn),
+                    minconn: srv.minconn,
+                    maxqueue: srv.maxqueue,
+                    admin: AtomicU8::new(if srv.disabled { 2 } else { 0 }),
+                    up: AtomicBool::new(true),
+                    cur: AtomicU32::new(0),
+                    counters: Counters::default(),
+                    check: Mutex::new(CheckResult::default()),
+                    chkfail: AtomicU64::new(0),
+                    chkdown: AtomicU64::new(0),
+                    last_change: AtomicU64::new(now_sec()),
+                    downtime: AtomicU64::new(0),
+                    down_since: AtomicU64::new(0),
+                    health: AtomicU32::new(srv.rise),
+                    source: srv.source.clone().or_else(|| s.source.clone()),
+                    send_proxy: srv.send_proxy,
+                    next_source_port: AtomicU32::new(fastrand::u32(..)),
+                }));
+            }
+            let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {
+                Address::Inet { host, ip, port, .. } => match resolve(host, *ip) {
+                    Ok(ip) => Some(SocketAddr::new(
+                        ip,
+                        match port {
+                            PortSpec::Fixed(p) => *p,
+                            _ => 0,
+                        },
+                    )),
+                    Err(e) => {
+                        diags.alert(loc, format!("'dispatch' : {e}."));
+                        None
+                    }
+                },
+                _ => None,
+            });
+            let settings = BackendSettings {
+                mode: s.mode,
+                balance: s.balance.clone(),
+                hash_type: s.hash_type,
+                fullconn,
+                retries: s.retries.unwrap_or(3),
+                redispatch: s.redispatch,
+                persist: s.persist,
+                allbackups: s.allbackups,
+                connect_timeout: s.timeouts.connect,
+                server_timeout: s.timeouts.server,
+                queue_timeout: s.timeouts.queue.or(s.timeouts.connect),
+                tunnel_timeout: s.timeouts.tunnel,
+                server_fin_timeout: s.timeouts.server_fin,
+                check_timeout: s.timeouts.check,
+                source: s.source.clone(),
+                dispatch,
+            };
+            (
+                Some(Arc::new(Backend::new(be_name, ids[pi], settings, servers))),
+                fullconn,
+            )
+        } else {
+            (None, 0)
+        };
+        proxies.push(ProxyRt {
+            name: p.name.clone(),
+            id: ids[pi],
+            kind: p.kind,
+            frontend,
+            backend,
+            backend_slim: slim,
+        });
+    }
+    let _ = Loc::none();
+    Runtime {
+        global: cfg.global.clone(),
+        proxies,
+        by_name,
+        maxconn,
+        quiet,
+        start_sec: now_sec(),
+        cum_conns: AtomicU64::new(0),
+        cur_conns: AtomicU32::new(0),
+        stopping: AtomicBool::new(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nets() {
+        let n = Net::parse("127.0.0.250/31").unwrap();
+        assert!(n.contains("127.0.0.250".parse().unwrap()));
+        assert!(n.contains("127.0.0.251".parse().unwrap()));
+        assert!(!n.contains("127.0.0.252".parse().unwrap()));
+        assert!(n.contains("::ffff:127.0.0.251".parse().unwrap()));
+        let m = Net::parse("10.0.0.0/255.0.0.0").unwrap();
+        assert!(m.contains("10.1.2.3".parse().unwrap()));
+        assert!(Net::parse("1.2.3.4/33").is_none());
+    }
+}

@@ -1,0 +1,104 @@
+//! Opening the connection to a server: `source ADDR[:PORT-RANGE]` (halo picks the port in
+//! the range, trying the next one when a port is busy), `timeout connect`, and the PROXY
+//! header written before anything else.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use halo_config::addr::Address;
+use halo_config::model::Source;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::server::Server;
+
+fn source_ip(src: &Source) -> Option<IpAddr> {
+    match &src.address {
+        Address::Inet { ip, .. } => *ip,
+        _ => None,
+    }
+}
+
+fn new_socket(target: &SocketAddr) -> io::Result<Socket> {
+    let domain = if target.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    s.set_tcp_nodelay(true)?;
+    Ok(s)
+}
+
+/// Binds the socket to the `source` address; with a port range, the server's cursor picks
+/// the next free port so that consecutive connections spread over the range.
+fn bind_source(sock: &Socket, src: &Source, srv: Option<&Server>) -> io::Result<()> {
+    if let Some(dev) = &src.interface {
+        sock.bind_device(Some(dev.as_bytes()))?;
+    }
+    let ip = source_ip(src).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    match src.port_range() {
+        Some((lo, hi)) => {
+            sock.set_reuse_address(true)?;
+            let span = (hi - lo) as u32 + 1;
+            let start = srv
+                .map(|s| s.next_source_port.fetch_add(1, Relaxed))
+                .unwrap_or_else(|| fastrand::u32(..));
+            let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "no free source port");
+            for k in 0..span {
+                let port = lo + ((start.wrapping_add(k)) % span) as u16;
+                match sock.bind(&SocketAddr::new(ip, port).into()) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last_err = e,
+                }
+            }
+            Err(last_err)
+        }
+        None => {
+            #[cfg(target_os = "linux")]
+            {
+                // Let the kernel choose the port at connect time (IP_BIND_ADDRESS_NO_PORT),
+                // so many connections can share the source address.
+                let one: libc::c_int = 1;
+                use std::os::fd::AsRawFd;
+                // SAFETY: valid fd, option value is a c_int of the right size.
+                unsafe {
+                    libc::setsockopt(
+                        sock.as_raw_fd(),
+                        libc::IPPROTO_IP,
+                        libc::IP_BIND_ADDRESS_NO_PORT,
+                        &one as *const libc::c_int as *const libc::c_void,
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    );
+                }
+            }
+            sock.bind(&SocketAddr::new(ip, 0).into())
+        }
+    }
+}
+
+/// Connects to `target`, bound to `source` if any, within `timeout_ms`.
+pub async fn connect(
+    target: SocketAddr,
+    source: Option<&Source>,
+    srv: Option<&Server>,
+    timeout_ms: Option<u64>,
+) -> io::Result<TcpStream> {
+    let sock = new_socket(&target)?;
+    if let Some(src) = source {
+        bind_source(&sock, src, srv)?;
+    }
+    let std_stream: std::net::TcpStream = sock.into();
+    let tsock = TcpSocket::from_std_stream(std_stream);
+    let fut = tsock.connect(target);
+    match timeout_ms {
+        Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
+        },
+        None => fut.await,
+    }
+}

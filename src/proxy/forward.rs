@@ -1,0 +1,240 @@
+//! Moving bytes both ways between a client and a server with HAProxy's timeouts: each side
+//! has an inactivity timeout (`timeout client` / `timeout server`, or `timeout tunnel` for
+//! both), a half-close is passed on (FIN → shutdown of the other side's write), and after a
+//! side has closed its timeout becomes `timeout client-fin` / `server-fin`.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Timeouts of one forwarding, in ms (`None` = no limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    pub client: Option<u64>,
+    pub server: Option<u64>,
+    pub client_fin: Option<u64>,
+    pub server_fin: Option<u64>,
+}
+
+/// How the forwarding ended, and the byte counts.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Outcome {
+    /// Bytes read from the client (sent to the server).
+    pub bytes_in: u64,
+    /// Bytes read from the server (sent to the client).
+    pub bytes_out: u64,
+    pub client_timeout: bool,
+    pub server_timeout: bool,
+    pub client_error: bool,
+    pub server_error: bool,
+}
+
+/// One side's activity. Atomics only because the future must be `Send`; both directions
+/// run in the same task, so there is no contention.
+struct Side {
+    base: Instant,
+    /// Last activity, in µs after `base`.
+    last_us: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Side {
+    fn new(base: Instant) -> Side {
+        Side {
+            base,
+            last_us: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+    fn touch(&self) {
+        self.last_us
+            .store(self.base.elapsed().as_micros() as u64, Relaxed);
+    }
+    fn last(&self) -> Instant {
+        self.base + Duration::from_micros(self.last_us.load(Relaxed))
+    }
+}
+
+fn deadline(side: &Side, normal: Option<u64>, fin: Option<u64>) -> Option<Instant> {
+    let t = if side.closed.load(Relaxed) {
+        fin.or(normal)
+    } else {
+        normal
+    };
+    t.map(|ms| side.last() + Duration::from_millis(ms))
+}
+
+/// Forwards until both directions are closed, or a timeout or error ends it.
+pub async fn forward<C, S>(
+    client: C,
+    server: S,
+    initial_to_server: &[u8],
+    t: Timeouts,
+    bufsize: usize,
+) -> Outcome
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = tokio::io::split(server);
+    let now = Instant::now();
+    let cside = Side::new(now);
+    let sside = Side::new(now);
+    let mut out = Outcome::default();
+    let failed = AtomicBool::new(false);
+    let stop = Notify::new();
+    let c2s_bytes = AtomicU64::new(0);
+    let s2c_bytes = AtomicU64::new(0);
+    let flags = AtomicU8::new(0);
+
+    let mark = |which: u8| {
+        flags.fetch_or(1 << which, Relaxed);
+        failed.store(true, Relaxed);
+        stop.notify_waiters();
+    };
+
+    // One direction: read from `r` (side `from`), write to `w` (side `to`).
+    async fn pump<R, W>(
+        r: &mut R,
+        w: &mut W,
+        from: &Side,
+        to: &Side,
+        from_t: (Option<u64>, Option<u64>),
+        to_t: (Option<u64>, Option<u64>),
+        bytes: &AtomicU64,
+        failed: &AtomicBool,
+        stop: &Notify,
+        bufsize: usize,
+    ) -> Result<(), (bool, bool)>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut buf = vec![0u8; bufsize];
+        loop {
+            if failed.load(Relaxed) {
+                return Ok(());
+            }
+            // Wake at the earliest of both sides' deadlines to notice a timeout.
+            let d1 = deadline(from, from_t.0, from_t.1);
+            let d2 = deadline(to, to_t.0, to_t.1);
+            let wake = match (d1, d2) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let read = async {
+                match wake {
+                    Some(at) => tokio::time::timeout_at(at, r.read(&mut buf)).await.ok(),
+                    None => Some(r.read(&mut buf).await),
+                }
+            };
+            let n = tokio::select! {
+                res = read => res,
+                _ = stop.notified() => return Ok(()),
+            };
+            match n {
+                None => {
+                    let now = Instant::now();
+                    let from_exp = deadline(from, from_t.0, from_t.1)
+                        .map(|d| d <= now)
+                        .unwrap_or(false);
+                    let to_exp = deadline(to, to_t.0, to_t.1)
+                        .map(|d| d <= now)
+                        .unwrap_or(false);
+                    if from_exp || to_exp {
+                        return Err((from_exp, to_exp));
+                    }
+                    continue;
+                }
+                Some(Ok(0)) => {
+                    from.closed.store(true, Relaxed);
+                    let _ = w.shutdown().await;
+                    return Ok(());
+                }
+                Some(Ok(n)) => {
+                    from.touch();
+                    let write = w.write_all(&buf[..n]);
+                    let res = match deadline(to, to_t.0, to_t.1) {
+                        Some(at) => match tokio::time::timeout_at(
+                            at.max(Instant::now() + Duration::from_millis(1)),
+                            write,
+                        )
+                        .await
+                        {
+                            Ok(r) => r,
+                            Err(_) => return Err((false, true)),
+                        },
+                        None => write.await,
+                    };
+                    if res.is_err() {
+                        return Err((false, false));
+                    }
+                    to.touch();
+                    bytes.fetch_add(n as u64, Relaxed);
+                }
+                Some(Err(_)) => return Err((false, false)),
+            }
+        }
+    }
+
+    if !initial_to_server.is_empty() && sw.write_all(initial_to_server).await.is_err() {
+        out.server_error = true;
+        return out;
+    }
+
+    let c2s = async {
+        let r = pump(
+            &mut cr,
+            &mut sw,
+            &cside,
+            &sside,
+            (t.client, t.client_fin),
+            (t.server, t.server_fin),
+            &c2s_bytes,
+            &failed,
+            &stop,
+            bufsize,
+        )
+        .await;
+        match r {
+            Ok(()) => {}
+            Err((true, _)) => mark(0),
+            Err((_, true)) => mark(1),
+            Err(_) => mark(2),
+        }
+    };
+    let s2c = async {
+        let r = pump(
+            &mut sr,
+            &mut cw,
+            &sside,
+            &cside,
+            (t.server, t.server_fin),
+            (t.client, t.client_fin),
+            &s2c_bytes,
+            &failed,
+            &stop,
+            bufsize,
+        )
+        .await;
+        match r {
+            Ok(()) => {}
+            Err((true, _)) => mark(1),
+            Err((_, true)) => mark(0),
+            Err(_) => mark(3),
+        }
+    };
+    tokio::join!(c2s, s2c);
+    let f = flags.load(Relaxed);
+    out.client_timeout = f & 1 != 0;
+    out.server_timeout = f & 2 != 0;
+    out.client_error = f & 4 != 0;
+    out.server_error = f & 8 != 0;
+    out.bytes_in = c2s_bytes.load(Relaxed);
+    out.bytes_out = s2c_bytes.load(Relaxed);
+    out
+}

@@ -1,0 +1,8 @@
+//! The stream: the stages of a connection's journey in order (design.md): connection
+//! rules (monitor-net, PROXY header), backend choice, server choice and queue, connect with
+//! retries and redispatch, then forwarding. HTTP stages plug in with the HTTP issue.
+
+pub mod connect;
+pub mod forward;
+pub mod proxy_protocol;
+pub mod stream;

@@ -1,0 +1,255 @@
+//! One client connection in TCP mode, stage by stage: monitor-net, PROXY header
+//! (`accept-proxy`), backend choice, server assignment (balance, queue with `timeout
+//! queue`), connection with `retries` and `redispatch`, `send-proxy`, then forwarding.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use halo_config::model::{Balance, ProxyProtocol};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use crate::compile::Runtime;
+use crate::lb::hash::hash_key;
+use crate::proxy::connect::connect;
+use crate::proxy::forward::{Timeouts, forward};
+use crate::proxy::proxy_protocol::{self, Header, ParseResult};
+use crate::server::{Assign, Backend, Server};
+use crate::stats::now_sec;
+
+/// Addresses of the connection as the proxy sees them (after a PROXY header).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+}
+
+/// Holds a server slot and gives it back when dropped.
+struct Slot {
+    be: Arc<Backend>,
+    srv: Arc<Server>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.be.release(&self.srv);
+    }
+}
+
+/// Counts the session in its backend while it lives.
+struct BackendSession(Arc<Backend>);
+
+impl Drop for BackendSession {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .beconn
+            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+        self.0.counters.session_end();
+    }
+}
+
+/// Runs one session to its end.
+pub async fn run_tcp<C>(
+    rt: Arc<Runtime>,
+    px_idx: usize,
+    mut client: C,
+    mut info: ConnInfo,
+    accept_proxy: bool,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
+        return;
+    };
+    // 1. Connection rules: monitor-net answers by closing, without forwarding or logging.
+    if fe.monitor_net.iter().any(|n| n.contains(info.src.ip())) {
+        return;
+    }
+    // 2. PROXY header sent by a previous proxy.
+    let mut pending: Vec<u8> = Vec::new();
+    if accept_proxy {
+        let limit = fe.client_timeout.unwrap_or(10_000);
+        let read = async {
+            let mut buf = vec![0u8; 256];
+            loop {
+                let n = client.read(&mut buf).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                pending.extend_from_slice(&buf[..n]);
+                match proxy_protocol::parse(&pending) {
+                    ParseResult::Incomplete if pending.len() < 4096 => continue,
+                    ParseResult::Done(h, used) => return Some((h, used)),
+                    _ => return None,
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_millis(limit.max(1)), read).await {
+            Ok(Some((h, used))) => {
+                if let Header::Proxied { src, dst } = h {
+                    info.src = src;
+                    info.dst = dst;
+                }
+                pending.drain(..used);
+            }
+            _ => {
+                fe.counters.err_req.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+    }
+    // 3. Backend.
+    let Some(be_idx) = fe.default_backend else {
+        return;
+    };
+    let Some(be) = rt.proxies[be_idx].backend.clone() else {
+        return;
+    };
+    be.beconn.fetch_add(1, Relaxed);
+    be.counters.session_start(now_sec());
+    let _be_session = BackendSession(be.clone());
+    let key = match be.settings.balance {
+        Balance::Source => Some(hash_key(&be.settings.hash_type, &ip_bytes(&info.src))),
+        _ => None,
+    };
+    // 4-5. Server, queue, connection with retries.
+    let Some((server, slot, sock)) = connect_with_retries(&be, key, &info).await else {
+        return;
+    };
+    let _slot = slot;
+    // 6. PROXY header towards the server.
+    let mut first = Vec::new();
+    if let Some(v) = server.as_ref().and_then(|s| s.send_proxy) {
+        match v {
+            ProxyProtocol::V1 => proxy_protocol::write_v1(info.src, info.dst, &mut first),
+            ProxyProtocol::V2 => proxy_protocol::write_v2(info.src, info.dst, &mut first),
+        }
+    }
+    first.extend_from_slice(&pending);
+    // 7. Forward.
+    let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
+    let timeouts = Timeouts {
+        client: tunnel.or(fe.client_timeout),
+        server: tunnel.or(be.settings.server_timeout),
+        client_fin: fe.client_fin_timeout,
+        server_fin: be.settings.server_fin_timeout,
+    };
+    let out = forward(client, sock, &first, timeouts, rt.global.tune_bufsize).await;
+    fe.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
+    fe.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
+    be.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
+    be.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
+    if let Some(s) = &server {
+        s.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
+        s.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
+        if out.client_timeout || out.client_error {
+            s.counters.cli_abort.fetch_add(1, Relaxed);
+        }
+        if out.server_timeout || out.server_error {
+            s.counters.srv_abort.fetch_add(1, Relaxed);
+        }
+        s.counters.session_end();
+    }
+}
+
+fn ip_bytes(a: &SocketAddr) -> Vec<u8> {
+    match a.ip() {
+        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets().to_vec(),
+        },
+    }
+}
+
+/// Waits for a server slot: immediately, or from the queue within `timeout queue`.
+async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Option<Arc<Server>> {
+    match be.assign(key, avoid) {
+        Assign::Server(s) => Some(s),
+        Assign::NoServer => None,
+        Assign::Queued(mut rx) => {
+            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
+                Ok(Ok(s)) => Some(s),
+                _ => {
+                    // Timed out: a slot may have been handed over meanwhile.
+                    rx.close();
+                    if let Ok(s) = rx.try_recv() {
+                        be.release(&s);
+                    }
+                    be.prune_queue();
+                    None
+                }
+            }
+        }
+    }
+}
+
+type Connected = (Option<Arc<Server>>, Option<Slot>, tokio::net::TcpStream);
+
+/// Connects to a server, retrying `retries` times after a failure (with a turn-around
+/// delay of min(1s, timeout connect)), moving to another server as `option redispatch`
+/// says (by default on the last retry).
+async fn connect_with_retries(
+    be: &Arc<Backend>,
+    key: Option<u32>,
+    info: &ConnInfo,
+) -> Option<Connected> {
+    let st = &be.settings;
+    if be.servers.is_empty() {
+        // `dispatch`: a fixed address, no balancing.
+        let target = st.dispatch?;
+        return connect(target, st.source.as_ref(), None, st.connect_timeout)
+            .await
+            .ok()
+            .map(|s| (None, None, s));
+    }
+    let retries = st.retries;
+    let mut avoid: Option<usize> = None;
+    let mut srv = obtain(be, key, None).await?;
+    for attempt in 0..=retries {
+        let slot = Slot {
+            be: be.clone(),
+            srv: srv.clone(),
+        };
+        let target = srv.addr.target(info.dst.port());
+        match connect(target, srv.source.as_ref(), Some(&srv), st.connect_timeout).await {
+            Ok(sock) => {
+                srv.counters.session_start(now_sec());
+                return Some((Some(srv), Some(slot), sock));
+            }
+            Err(_) => {
+                srv.counters.err_conn.fetch_add(1, Relaxed);
+                be.counters.err_conn.fetch_add(1, Relaxed);
+                if attempt == retries {
+                    return None;
+                }
+                srv.counters.retries.fetch_add(1, Relaxed);
+                be.counters.retries.fetch_add(1, Relaxed);
+                let remaining = retries - attempt;
+                let redispatch = match st.redispatch {
+                    None => false,
+                    Some(0) => false,
+                    Some(n) if n > 0 => (attempt + 1) % n as u32 == 0,
+                    Some(n) => remaining as i64 == -(n as i64),
+                };
+                let turn_around = st.connect_timeout.unwrap_or(1000).min(1000);
+                tokio::time::sleep(Duration::from_millis(turn_around)).await;
+                if redispatch {
+                    avoid = be.servers.iter().position(|s| Arc::ptr_eq(s, &srv));
+                    drop(slot);
+                    srv.counters.redispatches.fetch_add(1, Relaxed);
+                    be.counters.redispatches.fetch_add(1, Relaxed);
+                    srv = obtain(be, None, avoid).await?;
+                } else {
+                    // Keep the same server: hand the slot over to the next attempt.
+                    std::mem::forget(slot);
+                }
+            }
+        }
+    }
+    let _ = avoid;
+    None
+}

@@ -1,0 +1,219 @@
+//! Listening sockets: `bind` addresses (IPv4, IPv6, port ranges, UNIX paths, inherited
+//! `fd@N`) with their socket options, bound before privileges are dropped or the process
+//! daemonizes; pause (SIGTTOU) and resume (SIGTTIN) as HAProxy does on Linux.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+use halo_config::addr::{Address, PortSpec};
+use halo_config::model::Bind;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A bound listening socket and what it belongs to.
+pub struct Bound {
+    pub proxy: usize,
+    pub bind: usize,
+    pub kind: BoundKind,
+    pub backlog: i32,
+    pub name: String,
+}
+
+pub enum BoundKind {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener, String),
+}
+
+impl Bound {
+    pub fn raw_fd(&self) -> RawFd {
+        match &self.kind {
+            BoundKind::Tcp(l) => l.as_raw_fd(),
+            BoundKind::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+}
+
+fn set_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    // SAFETY: fd is a valid socket owned by the caller; the value is a c_int.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            &val as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Binds every address of a `bind` line.
+pub fn bind_all(
+    proxy: usize,
+    bind_idx: usize,
+    b: &Bind,
+    default_backlog: i32,
+    reuseport: bool,
+) -> Result<Vec<Bound>, String> {
+    let backlog = b.backlog.map(|v| v as i32).unwrap_or(default_backlog);
+    let mut out = Vec::new();
+    for a in &b.addresses {
+        match a {
+            Address::Inet { ip, port, host, .. } => {
+                let Some(ip) = ip else {
+                    return Err(format!("cannot bind to host name '{host}'"));
+                };
+                let ports: Vec<u16> = match port {
+                    PortSpec::Fixed(p) => vec![*p],
+                    PortSpec::Range(a, b) => (*a..=*b).collect(),
+                    _ => return Err("missing port".into()),
+                };
+                for p in ports {
+                    let sa = SocketAddr::new(*ip, p);
+                    let l = bind_tcp(sa, b, backlog, reuseport)
+                        .map_err(|e| format!("cannot bind socket ({e}) for [{sa}]"))?;
+                    out.push(Bound {
+                        proxy,
+                        bind: bind_idx,
+                        kind: BoundKind::Tcp(l),
+                        backlog,
+                        name: sa.to_string(),
+                    });
+                }
+            }
+            Address::Unix(path) => {
+                let _ = std::fs::remove_file(path);
+                let l = std::os::unix::net::UnixListener::bind(path)
+                    .map_err(|e| format!("cannot bind UNIX socket ({e}) [{path}]"))?;
+                apply_unix_perms(path, b.mode, b.uid, b.gid)?;
+                l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                out.push(Bound {
+                    proxy,
+                    bind: bind_idx,
+                    kind: BoundKind::Unix(l, path.clone()),
+                    backlog,
+                    name: path.clone(),
+                });
+            }
+            Address::Fd(fd) => {
+                let fd = *fd;
+                // SAFETY: the parent handed this descriptor over to us; we take ownership.
+                let sock = unsafe { Socket::from_raw_fd(fd) };
+                let domain = sock.domain().map_err(|e| format!("fd@{fd}: {e}"))?;
+                sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+                // It may or may not be listening yet.
+                sock.listen(backlog).map_err(|e| format!("fd@{fd}: {e}"))?;
+                if domain == Domain::UNIX {
+                    let l: std::os::unix::net::UnixListener =
+                        std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(sock));
+                    out.push(Bound {
+                        proxy,
+                        bind: bind_idx,
+                        kind: BoundKind::Unix(l, String::new()),
+                        backlog,
+                        name: format!("fd@{fd}"),
+                    });
+                } else {
+                    out.push(Bound {
+                        proxy,
+                        bind: bind_idx,
+                        kind: BoundKind::Tcp(sock.into()),
+                        backlog,
+                        name: format!("fd@{fd}"),
+                    });
+                }
+            }
+            Address::Sockpair(_) => {
+                return Err("'sockpair@' listeners are not supported yet".into());
+            }
+            Address::Abns(name) => {
+                return Err(format!(
+                    "abstract socket 'abns@{name}' is not supported yet"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn bind_tcp(
+    sa: SocketAddr,
+    b: &Bind,
+    backlog: i32,
+    reuseport: bool,
+) -> io::Result<std::net::TcpListener> {
+    let domain = if sa.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if reuseport {
+        s.set_reuse_port(true)?;
+    }
+    if sa.is_ipv6() {
+        if b.v6only {
+            s.set_only_v6(true)?;
+        } else if b.v4v6 {
+            s.set_only_v6(false)?;
+        }
+    }
+    let fd = s.as_raw_fd();
+    if let Some(dev) = &b.interface {
+        s.bind_device(Some(dev.as_bytes()))?;
+    }
+    if b.transparent {
+        set_int(fd, libc::SOL_IP, libc::IP_TRANSPARENT, 1)?;
+    }
+    if let Some(mss) = b.mss {
+        set_int(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss.abs())?;
+    }
+    if b.defer_accept {
+        set_int(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 1)?;
+    }
+    if b.tfo {
+        set_int(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, backlog.max(1))?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&sa.into())?;
+    s.listen(backlog)?;
+    Ok(s.into())
+}
+
+fn apply_unix_perms(
+    path: &str,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(m) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+            .map_err(|e| format!("cannot change mode of '{path}': {e}"))?;
+    }
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(path, uid, gid)
+            .map_err(|e| format!("cannot change owner of '{path}': {e}"))?;
+    }
+    Ok(())
+}
+
+/// Stops accepting on a listening socket without closing it (connections are refused until
+/// `resume`): what SIGTTOU does, so another process can take the port.
+pub fn pause(fd: RawFd) {
+    // SAFETY: shutting down a socket we own.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RD);
+    }
+}
+
+/// Listens again after `pause`.
+pub fn resume(fd: RawFd, backlog: i32) -> bool {
+    // SAFETY: listen on a socket we own.
+    unsafe { libc::listen(fd, backlog) == 0 }
+}

@@ -1,0 +1,757 @@
+//! The process: command line, configuration load and check, file-descriptor limits,
+//! binding, daemon mode and pid file, privileges, worker threads, accept loops with the
+//! maxconn limits, signals (SIGUSR1 soft stop, SIGTERM/SIGINT stop, SIGTTOU/SIGTTIN pause
+//! and resume), `-sf/-st` hand-over, and the stats sockets.
+
+pub mod args;
+pub mod listener;
+pub mod log;
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::time::Duration;
+
+use halo_config::model::Config;
+use halo_config::reader::{EnvChange, ReadOptions};
+use halo_config::{Diags, Severity};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::compile::{Runtime, compile};
+use crate::proxy::stream::{ConnInfo, run_tcp};
+use listener::{Bound, BoundKind};
+
+/// Feature names for `-vv` and `.if feature(...)`.
+pub const FEATURES: &[&str] = &[
+    "EPOLL",
+    "THREAD",
+    "LINUX_TPROXY",
+    "TFO",
+    "NS",
+    "GETADDRINFO",
+    "ACCEPT4",
+    "CPU_AFFINITY",
+    "REUSEPORT",
+];
+
+static FD_LIMIT: AtomicU32 = AtomicU32::new(0);
+
+pub fn fd_limit() -> u32 {
+    FD_LIMIT.load(Relaxed)
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn print_version(level: u8) {
+    println!(
+        "halo version {} {} - https://github.com/halo-lb/halo",
+        crate::VERSION,
+        crate::RELEASE_DATE
+    );
+    println!(
+        "Runs HAProxy {} configurations.",
+        halo_config::HAPROXY_COMPAT_VERSION
+    );
+    if level >= 2 {
+        println!("Build options : rust, tokio multi-thread runtime");
+        println!();
+        let feats: Vec<String> = FEATURES.iter().map(|f| format!("+{f}")).collect();
+        println!(
+            "Feature list : {} -OPENSSL -LUA -PROMEX -QUIC -SLZ -ZLIB -PCRE -PCRE2 -SYSTEMD",
+            feats.join(" ")
+        );
+        println!();
+        println!("Default settings :");
+        println!("  bufsize = 16384, maxrewrite = 1024, maxpollevents = 200");
+        println!();
+        println!(
+            "Built with multi-threading support (MAX_TGROUPS=1, MAX_THREADS=4096, default=available CPUs)."
+        );
+        println!();
+        println!("Available polling systems :");
+        println!("      epoll : pref=300,  test result OK");
+        println!("Total: 1 (1 usable), will use epoll.");
+        println!();
+        println!("Available multiplexer protocols :");
+        println!("(protocols marked as <default> cannot be specified using 'proto' keyword)");
+        println!("       none : mode=TCP  side=FE|BE  mux=PASS  flags=");
+        println!();
+        println!("Available services : none");
+        println!();
+        println!("Available filters : none");
+    }
+}
+
+fn read_options(diag: bool) -> ReadOptions<'static> {
+    ReadOptions {
+        version: halo_config::HAPROXY_COMPAT_VERSION,
+        features: FEATURES,
+        diag_mode: diag,
+    }
+}
+
+fn print_diags(d: &Diags, quiet: bool) {
+    for item in &d.items {
+        if quiet && item.severity != Severity::Alert {
+            continue;
+        }
+        eprintln!("{item}");
+    }
+}
+
+/// The program's entry point; returns the exit code.
+pub fn main() -> i32 {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match args::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("[ALERT] {e}");
+            eprint!("{}", args::usage());
+            return 1;
+        }
+    };
+    if args.version > 0 {
+        print_version(args.version);
+        return 0;
+    }
+    if let Some(dir) = &args.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            eprintln!("[ALERT] cannot change to directory '{dir}': {e}");
+            return 1;
+        }
+    }
+    if let Some(expr) = &args.check_condition {
+        let env = |n: &str| std::env::var(n).ok();
+        let ctx = halo_config::cond::CondCtx {
+            version: halo_config::HAPROXY_COMPAT_VERSION,
+            features: FEATURES,
+            ssl_lib: "rustls",
+            openssl_version: "0.0.0",
+            env: &env,
+        };
+        let words: Vec<String> = expr.split_whitespace().map(String::from).collect();
+        return match halo_config::cond::eval_condition(&words, &ctx) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(e) => {
+                eprintln!("[ALERT] failed to evaluate condition: {e}");
+                2
+            }
+        };
+    }
+    if args.files.is_empty() {
+        eprint!("{}", args::usage());
+        return 1;
+    }
+    let opts = read_options(args.diag);
+    let (cfg, mut diags) = halo_config::load(&args.files, &opts);
+    let quiet = args.quiet || (cfg.global.quiet && !args.verbose);
+    if args.check {
+        print_diags(&diags, quiet);
+        if diags.has_alerts() || (args.zero_warning && diags.warnings() > 0) {
+            eprintln!("[ALERT] config : Fatal errors found in configuration.");
+            return 1;
+        }
+        if !cfg.pending.is_empty() && !quiet {
+            eprintln!(
+                "[NOTICE] config : {} keyword(s) of this configuration are not implemented by halo yet; starting it will be refused until they are (see README's feature table).",
+                cfg.pending.len()
+            );
+        }
+        println!("Configuration file is valid");
+        return 0;
+    }
+    halo_config::refuse_pending(&cfg, &mut diags);
+    if diags.has_alerts() {
+        print_diags(&diags, quiet);
+        eprintln!("[ALERT] config : Fatal errors found in configuration.");
+        return 1;
+    }
+    start(cfg, diags, args, quiet)
+}
+
+fn apply_env(changes: &[EnvChange]) {
+    // SAFETY: called before any thread is started.
+    for c in changes {
+        match c {
+            EnvChange::Set(k, v) => unsafe { std::env::set_var(k, v) },
+            EnvChange::Unset(k) => unsafe { std::env::remove_var(k) },
+            EnvChange::ResetExcept(keep) => {
+                for (k, _) in std::env::vars_os() {
+                    let ks = k.to_string_lossy().to_string();
+                    if !keep.contains(&ks) {
+                        unsafe { std::env::remove_var(&k) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Raises the soft fd limit as far as allowed; returns the limit in force.
+fn raise_fd_limit(want: Option<u64>) -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+            return 1024;
+        }
+        let target = want.unwrap_or(rl.rlim_max).min(rl.rlim_max);
+        if target > rl.rlim_cur {
+            rl.rlim_cur = target;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        }
+    }
+    rl.rlim_cur
+}
+
+fn write_pidfile(path: &str, pid: u32) -> Result<(), String> {
+    std::fs::write(path, format!("{pid}\n"))
+        .map_err(|e| format!("cannot create pidfile '{path}': {e}"))
+}
+
+fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
+    print_diags(&diags, quiet);
+    apply_env(&cfg.env_changes);
+    // File descriptors: two per proxied connection plus listeners, checks and margin.
+    let limit = raise_fd_limit(cfg.global.ulimit_n);
+    FD_LIMIT.store(limit.min(u32::MAX as u64) as u32, Relaxed);
+    let nlisteners: usize = cfg.proxies.iter().map(|p| p.binds.len()).sum();
+    let nchecks: usize = cfg
+        .proxies
+        .iter()
+        .map(|p| p.servers.iter().filter(|s| s.check).count())
+        .sum();
+    let reserve = (nlisteners + nchecks + cfg.global.stats_sockets.len() + 64) as u64;
+    let fd_max_conn = (limit.saturating_sub(reserve) / 2).max(1);
+    let wanted = args.global_maxconn.or(cfg.global.maxconn).map(u64::from);
+    let maxconn = match wanted {
+        Some(w) if w > fd_max_conn => {
+            log::warning(
+                &format!(
+                    "[halo.main()] maxconn {w} needs about {} file descriptors but the limit is {limit}; using maxconn {fd_max_conn} instead (raise 'ulimit -n' or the hard limit to get more).",
+                    w * 2 + reserve
+                ),
+                false,
+            );
+            fd_max_conn
+        }
+        Some(w) => w,
+        None => fd_max_conn.min(100_000),
+    } as u32;
+    let mut diags = Diags::default();
+    let rt = compile(&cfg, maxconn, quiet, &mut diags);
+    if diags.has_alerts() {
+        print_diags(&diags, quiet);
+        return 1;
+    }
+    let rt = Arc::new(rt);
+    // Bind everything before daemonizing or dropping privileges.
+    let mut bound: Vec<Bound> = Vec::new();
+    for (pi, px) in rt.proxies.iter().enumerate() {
+        let Some(fe) = &px.frontend else { continue };
+        for (bi, b) in fe.binds.iter().enumerate() {
+            let backlog = cfg.proxies[pi]
+                .settings
+                .backlog
+                .unwrap_or(fe.maxconn.max(1).min(65535)) as i32;
+            match listener::bind_all(pi, bi, b, backlog, !args.no_reuseport) {
+                Ok(mut v) => bound.append(&mut v),
+                Err(e) => {
+                    log::alert(
+                        &format!(
+                            "Binding [{}] for {} {}: {e}",
+                            b.loc,
+                            px.kind.name(),
+                            px.name
+                        ),
+                        quiet,
+                    );
+                    log::alert(
+                        "[halo.main()] Some protocols failed to start their listeners! Exiting.",
+                        quiet,
+                    );
+                    return 1;
+                }
+            }
+        }
+    }
+    let mut cli_bound = Vec::new();
+    for s in &cfg.global.stats_sockets {
+        let b = halo_config::model::Bind {
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+            ..halo_config::model::Bind::new(s.loc.clone(), vec![s.address.clone()])
+        };
+        match listener::bind_all(usize::MAX, 0, &b, 16, false) {
+            Ok(v) => cli_bound.extend(v.into_iter().map(|x| (x, s.level))),
+            Err(e) => {
+                log::alert(&format!("Binding [{}] for stats socket: {e}", s.loc), quiet);
+                return 1;
+            }
+        }
+    }
+    let daemon = (args.daemon || cfg.global.daemon) && !args.foreground;
+    let pidfile = args.pidfile.clone().or(cfg.global.pidfile.clone());
+    if daemon {
+        // SAFETY: no thread has been started yet (the runtime starts below).
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            log::alert("[halo.main()] Cannot fork.", quiet);
+            return 1;
+        }
+        if pid > 0 {
+            if let Some(p) = &pidfile {
+                if let Err(e) = write_pidfile(p, pid as u32) {
+                    log::alert(&e, quiet);
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        // SAFETY: in the child, detach from the terminal and the parent's session.
+        unsafe {
+            libc::setsid();
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                libc::dup2(null, 2);
+            }
+        }
+    } else if let Some(p) = &pidfile {
+        if let Err(e) = write_pidfile(p, std::process::id()) {
+            log::alert(&e, quiet);
+            return 1;
+        }
+    }
+    if let Err(e) = drop_privileges(&cfg) {
+        log::alert(&e, quiet);
+        return 1;
+    }
+    let threads = cfg.global.nbthread.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let tokio_rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log::alert(&format!("cannot start worker threads: {e}"), quiet);
+            return 1;
+        }
+    };
+    let code = tokio_rt.block_on(serve(rt, bound, cli_bound, args, cfg));
+    tokio_rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+fn drop_privileges(cfg: &Config) -> Result<(), String> {
+    let g = &cfg.global;
+    if let Some(dir) = &g.chroot {
+        let c = std::ffi::CString::new(dir.as_str()).map_err(|_| "bad chroot path".to_string())?;
+        // SAFETY: plain syscalls with a valid C string.
+        unsafe {
+            if libc::chroot(c.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                return Err(format!(
+                    "[halo.main()] Cannot chroot({dir}): {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+    }
+    let mut gid = g.gid;
+    let mut uid = g.uid;
+    if let Some(name) = &g.group {
+        let c = std::ffi::CString::new(name.as_str()).map_err(|_| "bad group".to_string())?;
+        // SAFETY: getgrnam returns a pointer to static storage or null.
+        let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+        if gr.is_null() {
+            return Err(format!("[halo.main()] unknown group '{name}'."));
+        }
+        gid = Some(unsafe { (*gr).gr_gid });
+    }
+    if let Some(name) = &g.user {
+        let c = std::ffi::CString::new(name.as_str()).map_err(|_| "bad user".to_string())?;
+        // SAFETY: getpwnam returns a pointer to static storage or null.
+        let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+        if pw.is_null() {
+            return Err(format!("[halo.main()] unknown user '{name}'."));
+        }
+        uid = Some(unsafe { (*pw).pw_uid });
+    }
+    // SAFETY: plain syscalls.
+    unsafe {
+        if let Some(gid) = gid {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 {
+                return Err(format!("[halo.main()] Cannot set gid {gid}."));
+            }
+        }
+        if let Some(uid) = uid {
+            if libc::setuid(uid) != 0 {
+                return Err(format!("[halo.main()] Cannot set uid {uid}."));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shared control state of the accept loops.
+struct Control {
+    paused: AtomicBool,
+    stopping: AtomicBool,
+    changed: Notify,
+    sessions: AtomicU32,
+    session_ended: Notify,
+}
+
+struct SessionGuard(Arc<Control>, Arc<Runtime>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Relaxed);
+        self.1.cur_conns.fetch_sub(1, Relaxed);
+        self.0.session_ended.notify_waiters();
+    }
+}
+
+async fn serve(
+    rt: Arc<Runtime>,
+    bound: Vec<Bound>,
+    cli_bound: Vec<(Bound, halo_config::model::CliLevel)>,
+    args: args::Args,
+    cfg: Config,
+) -> i32 {
+    let ctl = Arc::new(Control {
+        paused: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        changed: Notify::new(),
+        sessions: AtomicU32::new(0),
+        session_ended: Notify::new(),
+    });
+    let global_sem = Arc::new(Semaphore::new(rt.maxconn.max(1) as usize));
+    let mut fe_sems = Vec::new();
+    for px in &rt.proxies {
+        fe_sems.push(
+            px.frontend
+                .as_ref()
+                .map(|f| Arc::new(Semaphore::new(f.maxconn.max(1) as usize))),
+        );
+    }
+    let mut fds: Vec<(RawFd, i32)> = Vec::new();
+    let mut tasks = Vec::new();
+    for b in bound {
+        fds.push((b.raw_fd(), b.backlog));
+        let Some(fe_sem) = fe_sems[b.proxy].clone() else {
+            continue;
+        };
+        let bind_cfg = &rt.proxies[b.proxy]
+            .frontend
+            .as_ref()
+            .map(|f| f.binds[b.bind].clone());
+        let Some(bind_cfg) = bind_cfg.clone() else {
+            continue;
+        };
+        let bind_sem = bind_cfg
+            .maxconn
+            .map(|m| Arc::new(Semaphore::new(m.max(1) as usize)));
+        let rt2 = rt.clone();
+        let ctl2 = ctl.clone();
+        let gs = global_sem.clone();
+        let accept_proxy = bind_cfg.accept_proxy;
+        let px = b.proxy;
+        tasks.push(tokio::spawn(async move {
+            accept_loop(rt2, ctl2, b.kind, px, accept_proxy, gs, fe_sem, bind_sem).await;
+        }));
+    }
+    for (b, level) in cli_bound {
+        let rt2 = rt.clone();
+        let timeout = cfg.global.stats_timeout;
+        tasks.push(tokio::spawn(async move {
+            cli_loop(rt2, b.kind, level, timeout).await;
+        }));
+    }
+    for px in &rt.proxies {
+        if let Some(be) = &px.backend {
+            crate::server::check::spawn_checks(be, cfg.global.spread_checks, rt.quiet);
+        }
+    }
+    // Hand-over: the old processes finish (-sf) or terminate (-st) once we listen.
+    for pid in &args.finish_pids {
+        // SAFETY: sending a signal.
+        unsafe { libc::kill(*pid, libc::SIGUSR1) };
+    }
+    for pid in &args.terminate_pids {
+        // SAFETY: sending a signal.
+        unsafe { libc::kill(*pid, libc::SIGTERM) };
+    }
+    signals(rt, ctl, fds, &cfg).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn accept_loop(
+    rt: Arc<Runtime>,
+    ctl: Arc<Control>,
+    kind: BoundKind,
+    px: usize,
+    accept_proxy: bool,
+    global_sem: Arc<Semaphore>,
+    fe_sem: Arc<Semaphore>,
+    bind_sem: Option<Arc<Semaphore>>,
+) {
+    enum L {
+        Tcp(tokio::net::TcpListener),
+        Unix(tokio::net::UnixListener),
+    }
+    let l = match kind {
+        BoundKind::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
+            Ok(l) => L::Tcp(l),
+            Err(_) => return,
+        },
+        BoundKind::Unix(l, _) => match tokio::net::UnixListener::from_std(l) {
+            Ok(l) => L::Unix(l),
+            Err(_) => return,
+        },
+    };
+    loop {
+        if ctl.stopping.load(Relaxed) {
+            return;
+        }
+        if ctl.paused.load(Relaxed) {
+            let n = ctl.changed.notified();
+            if ctl.paused.load(Relaxed) && !ctl.stopping.load(Relaxed) {
+                n.await;
+            }
+            continue;
+        }
+        let Ok(gp) = global_sem.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok(fp) = fe_sem.clone().acquire_owned().await else {
+            return;
+        };
+        let bp = match &bind_sem {
+            Some(s) => match s.clone().acquire_owned().await {
+                Ok(p) => Some(p),
+                Err(_) => return,
+            },
+            None => None,
+        };
+        let changed = ctl.changed.notified();
+        let accepted = match &l {
+            L::Tcp(l) => tokio::select! {
+                r = l.accept() => r.map(|(s, peer)| (Some(s), None, Some(peer))),
+                _ = changed => continue,
+            },
+            L::Unix(l) => tokio::select! {
+                r = l.accept() => r.map(|(s, _)| (None, Some(s), None)),
+                _ = changed => continue,
+            },
+        };
+        let (tcp, unix, peer) = match accepted {
+            Ok(x) => x,
+            Err(_) => {
+                // EMFILE and friends: back off a little instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        ctl.sessions.fetch_add(1, Relaxed);
+        rt.cur_conns.fetch_add(1, Relaxed);
+        rt.cum_conns.fetch_add(1, Relaxed);
+        let guard = SessionGuard(ctl.clone(), rt.clone());
+        let rt2 = rt.clone();
+        if let Some(fe) = &rt.proxies[px].frontend {
+            fe.counters.session_start(crate::stats::now_sec());
+        }
+        match (tcp, unix) {
+            (Some(s), _) => {
+                let _ = s.set_nodelay(true);
+                let dst = s.local_addr().ok();
+                let src = peer.or_else(|| s.peer_addr().ok());
+                let (Some(src), Some(dst)) = (src, dst) else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    run_tcp(rt2.clone(), px, s, ConnInfo { src, dst }, accept_proxy).await;
+                    if let Some(fe) = &rt2.proxies[px].frontend {
+                        fe.counters.session_end();
+                    }
+                    drop((gp, fp, bp, guard));
+                });
+            }
+            (None, Some(u)) => {
+                let unspec: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+                tokio::spawn(async move {
+                    run_tcp(
+                        rt2.clone(),
+                        px,
+                        u,
+                        ConnInfo {
+                            src: unspec,
+                            dst: unspec,
+                        },
+                        accept_proxy,
+                    )
+                    .await;
+                    if let Some(fe) = &rt2.proxies[px].frontend {
+                        fe.counters.session_end();
+                    }
+                    drop((gp, fp, bp, guard));
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn cli_loop(
+    rt: Arc<Runtime>,
+    kind: BoundKind,
+    level: halo_config::model::CliLevel,
+    timeout: u64,
+) {
+    match kind {
+        BoundKind::Unix(l, _) => {
+            let Ok(l) = tokio::net::UnixListener::from_std(l) else {
+                return;
+            };
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let rt2 = rt.clone();
+                tokio::spawn(crate::cli::serve(rt2, s, level, timeout));
+            }
+        }
+        BoundKind::Tcp(l) => {
+            let Ok(l) = tokio::net::TcpListener::from_std(l) else {
+                return;
+            };
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let rt2 = rt.clone();
+                tokio::spawn(crate::cli::serve(rt2, s, level, timeout));
+            }
+        }
+    }
+}
+
+async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, fds: Vec<(RawFd, i32)>, cfg: &Config) -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut usr1), Ok(mut term), Ok(mut int), Ok(mut ttou), Ok(mut ttin)) = (
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::from_raw(libc::SIGTTOU)),
+        signal(SignalKind::from_raw(libc::SIGTTIN)),
+    ) else {
+        log::alert("cannot install signal handlers", false);
+        return 1;
+    };
+    let set_paused = |p: bool| {
+        for (fd, backlog) in &fds {
+            if p {
+                listener::pause(*fd);
+            } else {
+                listener::resume(*fd, *backlog);
+            }
+        }
+        ctl.paused.store(p, Relaxed);
+        for px in &rt.proxies {
+            if let Some(fe) = &px.frontend {
+                fe.paused.store(p, Relaxed);
+            }
+        }
+        ctl.changed.notify_waiters();
+    };
+    loop {
+        tokio::select! {
+            _ = usr1.recv() => break,
+            _ = term.recv() => return 0,
+            _ = int.recv() => return 0,
+            _ = ttou.recv() => {
+                log::warning("Pausing frontends (SIGTTOU).", rt.quiet);
+                set_paused(true);
+            }
+            _ = ttin.recv() => {
+                log::warning("Resuming frontends (SIGTTIN).", rt.quiet);
+                set_paused(false);
+            }
+        }
+    }
+    // Soft stop: keep listening during `grace`, then close the listeners and wait for the
+    // last session, bounded by `hard-stop-after`.
+    rt.stopping.store(true, Relaxed);
+    let grace = cfg.global.grace.unwrap_or(0).max(
+        cfg.proxies
+            .iter()
+            .filter_map(|p| p.settings.timeouts.tarpit.map(|_| 0))
+            .max()
+            .unwrap_or(0),
+    );
+    if grace > 0 {
+        tokio::time::sleep(Duration::from_millis(grace)).await;
+    }
+    log::warning(
+        "Stopping frontends (SIGUSR1): waiting for the active sessions to end.",
+        rt.quiet,
+    );
+    for (fd, _) in &fds {
+        listener::pause(*fd);
+    }
+    ctl.stopping.store(true, Relaxed);
+    ctl.changed.notify_waiters();
+    let deadline = cfg
+        .global
+        .hard_stop_after
+        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    loop {
+        let ended = ctl.session_ended.notified();
+        if ctl.sessions.load(Relaxed) == 0 {
+            return 0;
+        }
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = ended => {}
+                    _ = tokio::time::sleep_until(d) => {
+                        log::warning("Hard stop: closing the remaining sessions (hard-stop-after).", rt.quiet);
+                        return 0;
+                    }
+                    _ = term.recv() => return 0,
+                    _ = int.recv() => return 0,
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = ended => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = term.recv() => return 0,
+                    _ = int.recv() => return 0,
+                }
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: PathBuf, _: &dyn AsRawFd) {}

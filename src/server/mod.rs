@@ -1,0 +1,586 @@
+//! Server state and the backend's assignment of connections to servers: administrative
+//! and operational state, weights, `maxconn`/`minconn`/`fullconn` (dynamic limit of the
+//! Architecture Guide, section 7), per-server and per-backend queues served in arrival order,
+//! and the state-change messages in HAProxy's words. Health checks live in `check`.
+
+pub mod check;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use halo_config::addr::PortSpec;
+use halo_config::model::{self, Balance, HashType, Mode, ProxyProtocol, Source};
+use tokio::sync::oneshot;
+
+use crate::lb::{self, Candidate, LbState, Pick};
+use crate::stats::{Counters, now_sec};
+
+/// Administrative state, set by the runtime API (and later the stats page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Admin {
+    Ready = 0,
+    Drain = 1,
+    Maint = 2,
+}
+
+/// Where a server is: a resolved address and how to derive the port.
+#[derive(Debug, Clone)]
+pub struct ServerAddr {
+    pub ip: std::net::IpAddr,
+    pub port: PortSpec,
+}
+
+impl ServerAddr {
+    /// The address to connect to for a client that reached `dst_port`.
+    pub fn target(&self, dst_port: u16) -> SocketAddr {
+        let port = match self.port {
+            PortSpec::Fixed(p) => p,
+            PortSpec::None | PortSpec::Range(..) => dst_port,
+            PortSpec::Plus(n) => dst_port.wrapping_add(n),
+            PortSpec::Minus(n) => dst_port.wrapping_sub(n),
+        };
+        SocketAddr::new(self.ip, port)
+    }
+}
+
+/// Result of the last health check, as `show stat` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckResult {
+    /// HAProxy's short status, e.g. `L4OK`, `L4CON`, `L4TOUT`.
+    pub status: &'static str,
+    pub code: Option<u32>,
+    pub duration_ms: Option<u64>,
+    pub desc: String,
+}
+
+pub struct Server {
+    pub name: String,
+    pub id: u32,
+    pub backend_name: Arc<str>,
+    pub addr: ServerAddr,
+    pub backup: bool,
+    pub cfg: model::Server,
+    /// Weight as configured or set at runtime (0..=256).
+    pub uweight: AtomicU32,
+    pub maxconn: AtomicU32,
+    pub minconn: u32,
+    pub maxqueue: u32,
+    pub admin: AtomicU8,
+    /// Operational state from health checks (true when no check is configured).
+    pub up: AtomicBool,
+    /// Connections being served.
+    pub cur: AtomicU32,
+    pub counters: Counters,
+    pub check: Mutex<CheckResult>,
+    pub chkfail: AtomicU64,
+    pub chkdown: AtomicU64,
+    /// Second of the last state change, total seconds spent DOWN, and since when DOWN.
+    pub last_change: AtomicU64,
+    pub downtime: AtomicU64,
+    pub down_since: AtomicU64,
+    /// Health counter, 0..rise+fall-1 (HAProxy's model).
+    pub health: AtomicU32,
+    pub source: Option<Source>,
+    pub send_proxy: Option<ProxyProtocol>,
+    /// Next port to try in a `source` port range.
+    pub next_source_port: AtomicU32,
+}
+
+impl Server {
+    pub fn admin(&self) -> Admin {
+        match self.admin.load(Relaxed) {
+            1 => Admin::Drain,
+            2 => Admin::Maint,
+            _ => Admin::Ready,
+        }
+    }
+    pub fn is_up(&self) -> bool {
+        self.up.load(Relaxed) && self.admin() != Admin::Maint
+    }
+    /// Whether the balancer may choose it for a new connection.
+    pub fn usable(&self) -> bool {
+        self.is_up() && self.admin() == Admin::Ready && self.uweight.load(Relaxed) > 0
+    }
+    /// HAProxy's status word for `show stat`.
+    pub fn status_word(&self) -> String {
+        let up = self.up.load(Relaxed);
+        let h = self.health.load(Relaxed);
+        let rise = self.cfg.rise;
+        let fall = self.cfg.fall;
+        match self.admin() {
+            Admin::Maint => "MAINT".into(),
+            Admin::Drain if up => "DRAIN".into(),
+            _ if !self.cfg.check => {
+                if up {
+                    "no check".into()
+                } else {
+                    "DOWN".into()
+                }
+            }
+            _ if up && h < rise + fall - 1 => format!("UP {}/{}", h + 1 - rise, fall),
+            _ if up => "UP".into(),
+            _ if h > 0 => format!("DOWN {h}/{rise}"),
+            _ => "DOWN".into(),
+        }
+    }
+}
+
+struct Waiter {
+    seq: u64,
+    tx: oneshot::Sender<Arc<Server>>,
+}
+
+struct BackendState {
+    lb: LbState,
+    queue: VecDeque<Waiter>,
+    server_queues: Vec<VecDeque<Waiter>>,
+    seq: u64,
+}
+
+/// Runtime settings of a backend that sessions need.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    pub mode: Mode,
+    pub balance: Balance,
+    pub hash_type: HashType,
+    pub fullconn: u32,
+    pub retries: u32,
+    pub redispatch: Option<i32>,
+    pub persist: bool,
+    pub allbackups: bool,
+    pub connect_timeout: Option<u64>,
+    pub server_timeout: Option<u64>,
+    pub queue_timeout: Option<u64>,
+    pub tunnel_timeout: Option<u64>,
+    pub server_fin_timeout: Option<u64>,
+    pub check_timeout: Option<u64>,
+    pub source: Option<Source>,
+    pub dispatch: Option<SocketAddr>,
+}
+
+pub struct Backend {
+    pub name: Arc<str>,
+    pub id: u32,
+    pub settings: BackendSettings,
+    pub servers: Vec<Arc<Server>>,
+    state: Mutex<BackendState>,
+    /// Sessions in this backend (queued or served): drives the dynamic maxconn.
+    pub beconn: AtomicU32,
+    pub counters: Counters,
+    pub last_change: AtomicU64,
+    pub was_available: AtomicBool,
+}
+
+/// How a connection got its server.
+pub enum Assign {
+    Server(Arc<Server>),
+    Queued(oneshot::Receiver<Arc<Server>>),
+    NoServer,
+}
+
+impl Backend {
+    pub fn new(
+        name: Arc<str>,
+        id: u32,
+        settings: BackendSettings,
+        servers: Vec<Arc<Server>>,
+    ) -> Backend {
+        let n = servers.len();
+        Backend {
+            name,
+            id,
+            settings,
+            servers,
+            state: Mutex::new(BackendState {
+                lb: LbState::new(n),
+                queue: VecDeque::new(),
+                server_queues: (0..n).map(|_| VecDeque::new()).collect(),
+                seq: 0,
+            }),
+            beconn: AtomicU32::new(0),
+            counters: Counters::default(),
+            last_change: AtomicU64::new(now_sec()),
+            was_available: AtomicBool::new(true),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BackendState> {
+        // A panic while holding the lock cannot leave the queues inconsistent in a way
+        // worse than refusing service, so a poisoned lock is simply taken over.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The dynamic connection limit of a server (minconn/fullconn), 0 = unlimited.
+    pub fn effective_maxconn(&self, s: &Server) -> u32 {
+        let max = s.maxconn.load(Relaxed);
+        if max == 0 || s.minconn == 0 || self.settings.fullconn == 0 {
+            return max;
+        }
+        let be = self.beconn.load(Relaxed);
+        if be >= self.settings.fullconn {
+            return max;
+        }
+        let dynamic = (max as u64 * be as u64 / self.settings.fullconn as u64) as u32;
+        dynamic.max(s.minconn).min(max)
+    }
+
+    fn has_room(&self, s: &Server) -> bool {
+        let max = self.effective_maxconn(s);
+        max == 0 || s.cur.load(Relaxed) < max
+    }
+
+    fn candidates(&self, backup: bool) -> Vec<Candidate> {
+        let mut out: Vec<Candidate> = Vec::with_capacity(self.servers.len());
+        for (i, s) in self.servers.iter().enumerate() {
+            if s.backup != backup {
+                continue;
+            }
+            out.push(Candidate {
+                index: i,
+                weight: s.uweight.load(Relaxed),
+                cur: s.cur.load(Relaxed),
+                has_room: self.has_room(s),
+                usable: s.usable(),
+            });
+        }
+        if backup && !self.settings.allbackups {
+            // Only the first usable backup server is used.
+            let mut seen = false;
+            for c in out.iter_mut() {
+                if c.usable && c.weight > 0 {
+                    if seen {
+                        c.usable = false;
+                    }
+                    seen = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of usable active and backup servers.
+    pub fn usable_counts(&self) -> (usize, usize) {
+        let mut a = 0;
+        let mut b = 0;
+        for s in &self.servers {
+            if s.usable() {
+                if s.backup {
+                    b += 1;
+                } else {
+                    a += 1;
+                }
+            }
+        }
+        (a, b)
+    }
+
+    /// Whether any server may take traffic (for `nbsrv` and the "no server available" alert).
+    pub fn nbsrv(&self) -> usize {
+        let (a, b) = self.usable_counts();
+        if a > 0 { a } else { b }
+    }
+
+    fn pick_locked(&self, st: &mut BackendState, key: Option<u32>, avoid: Option<usize>) -> Pick {
+        for backup in [false, true] {
+            let mut cands = self.candidates(backup);
+            if let Some(a) = avoid {
+                if cands.iter().filter(|c| c.usable).count() > 1 {
+                    for c in cands.iter_mut() {
+                        if c.index == a {
+                            c.has_room = false;
+                        }
+                    }
+                }
+            }
+            let p = match key {
+                Some(k) if self.settings.balance.is_hashed() => lb::pick_hashed(
+                    self.settings.hash_type.method,
+                    &mut st.lb,
+                    &cands,
+                    backup,
+                    k,
+                ),
+                _ => lb::pick(&self.settings.balance, &mut st.lb, &cands),
+            };
+            if p != Pick::None {
+                return p;
+            }
+        }
+        Pick::None
+    }
+
+    /// Assigns a server to a new connection, or queues it. `key` is the hash of the
+    /// balancing key for hashed algorithms; `avoid` a server that just failed (redispatch).
+    pub fn assign(&self, key: Option<u32>, avoid: Option<usize>) -> Assign {
+        let mut st = self.lock();
+        let pick = self.pick_locked(&mut st, key, avoid);
+        match pick {
+            Pick::Server(i) => {
+                let s = &self.servers[i];
+                s.cur.fetch_add(1, Relaxed);
+                s.counters.lbtot.fetch_add(1, Relaxed);
+                Assign::Server(s.clone())
+            }
+            Pick::QueueOn(i) => {
+                let s = &self.servers[i];
+                let qlen = st.server_queues[i].len() as u32;
+                if s.maxqueue > 0 && qlen >= s.maxqueue {
+                    // Its queue is full: any other server, else the backend queue.
+                    match self.pick_locked(&mut st, None, Some(i)) {
+                        Pick::Server(j) => {
+                            let s = &self.servers[j];
+                            s.cur.fetch_add(1, Relaxed);
+                            s.counters.lbtot.fetch_add(1, Relaxed);
+                            return Assign::Server(s.clone());
+                        }
+                        Pick::None => return Assign::NoServer,
+                        _ => return self.enqueue(&mut st, None),
+                    }
+                }
+                self.enqueue(&mut st, Some(i))
+            }
+            Pick::QueueBackend => self.enqueue(&mut st, None),
+            Pick::None => Assign::NoServer,
+        }
+    }
+
+    /// Queues on a given server (persistence: the connection must reach that one).
+    pub fn assign_to(&self, idx: usize) -> Assign {
+        let mut st = self.lock();
+        let s = &self.servers[idx];
+        if self.has_room(s) && st.server_queues[idx].is_empty() {
+            s.cur.fetch_add(1, Relaxed);
+            return Assign::Server(s.clone());
+        }
+        self.enqueue(&mut st, Some(idx))
+    }
+
+    fn enqueue(&self, st: &mut BackendState, on: Option<usize>) -> Assign {
+        let (tx, rx) = oneshot::channel();
+        st.seq += 1;
+        let w = Waiter { seq: st.seq, tx };
+        match on {
+            Some(i) => {
+                st.server_queues[i].push_back(w);
+                let l = st.server_queues[i].len() as u64;
+                self.servers[i].counters.note_queue(l);
+            }
+            None => {
+                st.queue.push_back(w);
+                self.counters.note_queue(st.queue.len() as u64);
+            }
+        }
+        // Queuing raised beconn, which may have raised dynamic limits.
+        self.process_queue_locked(st);
+        Assign::Queued(rx)
+    }
+
+    /// Gives a server's slot back; the slot goes to the oldest waiter that can use it.
+    pub fn release(&self, srv: &Arc<Server>) {
+        let mut st = self.lock();
+        srv.cur.fetch_sub(1, Relaxed);
+        self.process_queue_locked(&mut st);
+    }
+
+    /// Serves queued connections while servers have room (after a release, a server
+    /// coming UP, a weight or maxconn change).
+    pub fn process_queue(&self) {
+        let mut st = self.lock();
+        self.process_queue_locked(&mut st);
+    }
+
+    fn process_queue_locked(&self, st: &mut BackendState) {
+        loop {
+            // Oldest waiter among the backend queue and the server queues whose server
+            // has room.
+            let mut best: Option<(u64, Option<usize>)> = None;
+            for (i, q) in st.server_queues.iter().enumerate() {
+                if let Some(w) = q.front() {
+                    let s = &self.servers[i];
+                    if s.is_up() && self.has_room(s) && best.map(|b| w.seq < b.0).unwrap_or(true) {
+                        best = Some((w.seq, Some(i)));
+                    }
+                }
+            }
+            if let Some(w) = st.queue.front() {
+                if best.map(|b| w.seq < b.0).unwrap_or(true) {
+                    best = Some((w.seq, None));
+                }
+            }
+            let Some((_, which)) = best else { return };
+            match which {
+                Some(i) => {
+                    let Some(w) = st.server_queues[i].pop_front() else {
+                        return;
+                    };
+                    let s = self.servers[i].clone();
+                    s.cur.fetch_add(1, Relaxed);
+                    if w.tx.send(s.clone()).is_err() {
+                        s.cur.fetch_sub(1, Relaxed);
+                    }
+                }
+                None => {
+                    let pick = self.pick_locked(st, None, None);
+                    match pick {
+                        Pick::Server(i) => {
+                            let Some(w) = st.queue.pop_front() else {
+                                return;
+                            };
+                            let s = self.servers[i].clone();
+                            s.cur.fetch_add(1, Relaxed);
+                            s.counters.lbtot.fetch_add(1, Relaxed);
+                            if w.tx.send(s.clone()).is_err() {
+                                s.cur.fetch_sub(1, Relaxed);
+                            }
+                        }
+                        Pick::None => {
+                            // Nothing usable: waiters stay until a server comes back
+                            // or their queue timeout fires.
+                            return;
+                        }
+                        _ => {
+                            // Backend queue head cannot be served; a server queue
+                            // might be, if its server has room.
+                            let mut served = false;
+                            for i in 0..st.server_queues.len() {
+                                let s = &self.servers[i];
+                                if !st.server_queues[i].is_empty() && s.is_up() && self.has_room(s)
+                                {
+                                    if let Some(w) = st.server_queues[i].pop_front() {
+                                        let s = s.clone();
+                                        s.cur.fetch_add(1, Relaxed);
+                                        if w.tx.send(s.clone()).is_err() {
+                                            s.cur.fetch_sub(1, Relaxed);
+                                        }
+                                        served = true;
+                                        break;
+                                    }
+                                }
+                            }
+                            if !served {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A server went down: its queued connections move to the backend queue (they will be
+    /// served by another server). Returns how many moved.
+    pub fn requeue_from(&self, idx: usize) -> usize {
+        let mut st = self.lock();
+        let moved: Vec<Waiter> = st.server_queues[idx].drain(..).collect();
+        let n = moved.len();
+        for w in moved {
+            st.queue.push_back(w);
+        }
+        // Keep arrival order.
+        st.queue.make_contiguous().sort_by_key(|w| w.seq);
+        self.process_queue_locked(&mut st);
+        n
+    }
+
+    /// Current queue lengths: the backend's and each server's.
+    pub fn queue_lengths(&self) -> (usize, Vec<usize>) {
+        let st = self.lock();
+        (
+            st.queue.iter().filter(|w| !w.tx.is_closed()).count(),
+            st.server_queues
+                .iter()
+                .map(|q| q.iter().filter(|w| !w.tx.is_closed()).count())
+                .collect(),
+        )
+    }
+
+    /// Drops waiters whose client has gone (timeouts), keeping lengths honest.
+    pub fn prune_queue(&self) {
+        let mut st = self.lock();
+        st.queue.retain(|w| !w.tx.is_closed());
+        for q in st.server_queues.iter_mut() {
+            q.retain(|w| !w.tx.is_closed());
+        }
+    }
+
+    /// Weights changed: consistent-hash rings must be rebuilt; waiting connections may fit.
+    pub fn weights_changed(&self) {
+        let mut st = self.lock();
+        st.lb.invalidate();
+        self.process_queue_locked(&mut st);
+    }
+
+    pub fn find_server(&self, name: &str) -> Option<(usize, &Arc<Server>)> {
+        self.servers
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
+    }
+}
+
+/// Process id for the messages.
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
+/// Builds and prints the message of a server state change, HAProxy style, and the
+/// backend-level alert when it loses its last server.
+pub fn report_state_change(be: &Backend, idx: usize, up: bool, reason: &str, quiet: bool) {
+    let srv = &be.servers[idx];
+    let (a, b) = be.usable_counts();
+    let (qlen, squeues) = be.queue_lengths();
+    let sq = squeues.iter().sum::<usize>();
+    let msg = if up {
+        format!(
+            "Server {}/{} is UP{reason}. {a} active and {b} backup servers online. 0 sessions requeued, {} total in queue.",
+            be.name,
+            srv.name,
+            qlen + sq
+        )
+    } else {
+        format!(
+            "Server {}/{} is DOWN{reason}. {a} active and {b} backup servers left. {} sessions active, 0 requeued, {} remaining in queue.",
+            be.name,
+            srv.name,
+            srv.cur.load(Relaxed),
+            squeues.get(idx).copied().unwrap_or(0)
+        )
+    };
+    crate::runtime::log::warning(&msg, quiet);
+    let available = a + b > 0;
+    let was = be.was_available.swap(available, Relaxed);
+    if was && !available {
+        crate::runtime::log::alert(
+            &format!("backend '{}' has no server available!", be.name),
+            quiet,
+        );
+        be.last_change.store(now_sec(), Relaxed);
+    } else if !was && available {
+        be.last_change.store(now_sec(), Relaxed);
+    }
+}
+
+/// Marks a server up or down, with the bookkeeping of times and queues.
+pub fn set_operational(be: &Backend, idx: usize, up: bool) {
+    let srv = &be.servers[idx];
+    let was = srv.up.swap(up, Relaxed);
+    if was == up {
+        return;
+    }
+    let now = now_sec();
+    srv.last_change.store(now, Relaxed);
+    if up {
+        let since = srv.down_since.swap(0, Relaxed);
+        if since > 0 {
+            srv.downtime.fetch_add(now.saturating_sub(since), Relaxed);
+        }
+        be.weights_changed();
+    } else {
+        srv.down_since.store(now, Relaxed);
+        srv.chkdown.fetch_add(1, Relaxed);
+        be.requeue_from(idx);
+    }
+}

@@ -1,0 +1,247 @@
+//! `show stat` CSV: HAProxy's exact header (2.6 layout, 123 columns before the module
+//! fields) and one row per frontend, server and backend. Columns halo does not measure yet
+//! are written the way HAProxy writes them for a proxy that never saw that traffic.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::compile::Runtime;
+use crate::server::Admin;
+use crate::stats::now_sec;
+
+pub const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,";
+
+// Rows as HAProxy 2.6 writes them for idle proxies: the shape (which columns are empty)
+// of each row type. Known fields are then overwritten by name.
+const FRONTEND_ROW: &str = "fe,FRONTEND,,,0,0,0,0,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,0,0,,,,0,0,0,0,,,,,,,,,,,0,0,0,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,,tcp,,0,0,0,,0,0,0,,,,,,,,,,,0,,,,,,,,,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,";
+const SERVER_ROW: &str = "bk,s,0,0,0,0,,0,0,0,,0,,0,0,0,0,no check,1,1,0,,,0,,,1,0,0,,0,,2,0,,0,,,,,,,,,,,,,,0,0,,,,,-1,,,0,0,0,0,,,,,,,,,,,,,,tcp,,,,,,,,0,0,0,,,0,,0,0,0,0,0,0,0,0,0,1,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,";
+const BACKEND_ROW: &str = "bk,BACKEND,0,0,0,0,0,0,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,0,0,,1,0,0,,0,,1,0,,0,,,,,,,,,,,,,,0,0,0,0,0,0,-1,,,0,0,0,0,,,,,,,,,,,,,,tcp,roundrobin,,,,,,,0,0,0,,,,,0,0,0,0,0,,,,,1,0,0,0,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,";
+
+struct Row {
+    cols: Vec<String>,
+}
+
+fn col(name: &str) -> Option<usize> {
+    HEADER
+        .trim_start_matches("# ")
+        .split(',')
+        .position(|c| c == name)
+}
+
+impl Row {
+    fn from(template: &str) -> Row {
+        Row {
+            cols: template.split(',').map(str::to_string).collect(),
+        }
+    }
+    fn set(&mut self, name: &str, v: impl ToString) {
+        if let Some(i) = col(name) {
+            if i < self.cols.len() {
+                self.cols[i] = v.to_string();
+            }
+        }
+    }
+    fn write(&self, out: &mut String) {
+        out.push_str(&self.cols.join(","));
+        out.push('\n');
+    }
+}
+
+fn algo_name(b: &halo_config::model::Balance) -> &'static str {
+    use halo_config::model::Balance::*;
+    match b {
+        RoundRobin => "roundrobin",
+        StaticRr => "static-rr",
+        LeastConn => "leastconn",
+        First => "first",
+        Source => "source",
+        Random(_) => "random",
+        Uri { .. } => "uri",
+        UrlParam { .. } => "url_param",
+        Hdr { .. } => "hdr",
+        RdpCookie(_) => "rdp-cookie",
+        Hash(_) => "hash",
+    }
+}
+
+/// Renders `show stat` for the whole process.
+pub fn render(rt: &Runtime) -> String {
+    let now = now_sec();
+    let pid = 1;
+    let mut out = String::with_capacity(4096);
+    out.push_str(HEADER);
+    out.push('\n');
+    for px in &rt.proxies {
+        if let Some(fe) = &px.frontend {
+            let c = &fe.counters;
+            let mut r = Row::from(FRONTEND_ROW);
+            r.set("pxname", &px.name);
+            r.set("scur", c.scur.load(Relaxed));
+            r.set("smax", c.smax.load(Relaxed));
+            r.set("slim", fe.maxconn);
+            r.set("stot", c.stot.load(Relaxed));
+            r.set("bin", c.bytes_in.load(Relaxed));
+            r.set("bout", c.bytes_out.load(Relaxed));
+            r.set("dreq", c.denied_req.load(Relaxed));
+            r.set("ereq", c.err_req.load(Relaxed));
+            r.set("status", if fe.is_paused() { "STOP" } else { "OPEN" });
+            r.set("pid", pid);
+            r.set("iid", px.id);
+            r.set("rate", c.rate(now));
+            r.set("rate_max", c.rate_max.load(Relaxed));
+            r.set("mode", fe.mode.name());
+            r.set("conn_rate", c.rate(now));
+            r.set("conn_rate_max", c.rate_max.load(Relaxed));
+            r.set("conn_tot", c.stot.load(Relaxed));
+            r.write(&mut out);
+        }
+        if let Some(be) = &px.backend {
+            let (bq, sq) = be.queue_lengths();
+            let mut total_weight = 0u64;
+            let (mut act, mut bck) = (0, 0);
+            for (i, s) in be.servers.iter().enumerate() {
+                let c = &s.counters;
+                let mut r = Row::from(SERVER_ROW);
+                r.set("pxname", &px.name);
+                r.set("svname", &s.name);
+                r.set("qcur", sq.get(i).copied().unwrap_or(0));
+                r.set("qmax", c.qmax.load(Relaxed));
+                let cur = s.cur.load(Relaxed);
+                r.set("scur", cur);
+                r.set("smax", c.smax.load(Relaxed).max(cur as u64));
+                let max = s.maxconn.load(Relaxed);
+                r.set(
+                    "slim",
+                    if max > 0 {
+                        max.to_string()
+                    } else {
+                        String::new()
+                    },
+                );
+                r.set("stot", c.stot.load(Relaxed));
+                r.set("bin", c.bytes_in.load(Relaxed));
+                r.set("bout", c.bytes_out.load(Relaxed));
+                r.set("econ", c.err_conn.load(Relaxed));
+                r.set("eresp", c.err_resp.load(Relaxed));
+                r.set("wretr", c.retries.load(Relaxed));
+                r.set("wredis", c.redispatches.load(Relaxed));
+                r.set("status", s.status_word());
+                let w = s.uweight.load(Relaxed);
+                let eff = if s.usable() { w } else { 0 };
+                r.set("weight", w);
+                r.set("act", u8::from(!s.backup));
+                r.set("bck", u8::from(s.backup));
+                if s.usable() {
+                    total_weight += eff as u64;
+                    if s.backup {
+                        bck += 1;
+                    } else {
+                        act += 1;
+                    }
+                }
+                let last = s.last_change.load(Relaxed);
+                r.set("lastchg", now.saturating_sub(last));
+                if s.cfg.check {
+                    r.set("chkfail", s.chkfail.load(Relaxed));
+                    r.set("chkdown", s.chkdown.load(Relaxed));
+                    let mut dt = s.downtime.load(Relaxed);
+                    let since = s.down_since.load(Relaxed);
+                    if since > 0 {
+                        dt += now.saturating_sub(since);
+                    }
+                    r.set("downtime", dt);
+                    if let Ok(ck) = s.check.lock() {
+                        if !ck.status.is_empty() {
+                            r.set("check_status", ck.status);
+                            r.set("check_duration", ck.duration_ms.unwrap_or(0));
+                            r.set("check_desc", &ck.desc);
+                            if let Some(code) = ck.code {
+                                r.set("check_code", code);
+                            }
+                            if ck.status == "L4CON" {
+                                if let Some(info) = ck.desc.split("info: \"").nth(1) {
+                                    r.set("last_chk", info.trim_end_matches('"'));
+                                }
+                            }
+                        }
+                    }
+                    r.set("check_rise", s.cfg.rise);
+                    r.set("check_fall", s.cfg.fall);
+                    r.set("check_health", s.health.load(Relaxed));
+                }
+                r.set(
+                    "qlimit",
+                    if s.maxqueue > 0 {
+                        s.maxqueue.to_string()
+                    } else {
+                        String::new()
+                    },
+                );
+                r.set("pid", pid);
+                r.set("iid", px.id);
+                r.set("sid", s.id);
+                r.set("lbtot", c.lbtot.load(Relaxed));
+                r.set("rate", c.rate(now));
+                r.set("rate_max", c.rate_max.load(Relaxed));
+                r.set("cli_abrt", c.cli_abort.load(Relaxed));
+                r.set("srv_abrt", c.srv_abort.load(Relaxed));
+                r.set("addr", s.addr.target(0).to_string());
+                r.set("mode", be.settings.mode.name());
+                r.set("uweight", w);
+                r.set(
+                    "agg_server_status",
+                    if s.admin() == Admin::Maint { 0 } else { 1 },
+                );
+                r.write(&mut out);
+            }
+            let c = &be.counters;
+            let mut r = Row::from(BACKEND_ROW);
+            r.set("pxname", &px.name);
+            r.set("qcur", bq);
+            r.set("qmax", c.qmax.load(Relaxed));
+            r.set("scur", c.scur.load(Relaxed));
+            r.set("smax", c.smax.load(Relaxed));
+            r.set("slim", px.backend_slim);
+            r.set("stot", c.stot.load(Relaxed));
+            r.set("bin", c.bytes_in.load(Relaxed));
+            r.set("bout", c.bytes_out.load(Relaxed));
+            r.set("econ", c.err_conn.load(Relaxed));
+            r.set("eresp", c.err_resp.load(Relaxed));
+            r.set("wretr", c.retries.load(Relaxed));
+            r.set("wredis", c.redispatches.load(Relaxed));
+            r.set("status", if act + bck > 0 { "UP" } else { "DOWN" });
+            r.set("weight", total_weight);
+            r.set("act", act);
+            r.set("bck", bck);
+            r.set("lastchg", now.saturating_sub(be.last_change.load(Relaxed)));
+            r.set("pid", pid);
+            r.set("iid", px.id);
+            r.set("lbtot", c.lbtot.load(Relaxed));
+            r.set("rate", c.rate(now));
+            r.set("rate_max", c.rate_max.load(Relaxed));
+            r.set("cli_abrt", c.cli_abort.load(Relaxed));
+            r.set("srv_abrt", c.srv_abort.load(Relaxed));
+            r.set("mode", be.settings.mode.name());
+            r.set("algo", algo_name(&be.settings.balance));
+            r.set("uweight", total_weight);
+            r.write(&mut out);
+        }
+    }
+    let _ = write!(out, "");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_header_width() {
+        let n = HEADER.split(',').count();
+        assert_eq!(FRONTEND_ROW.split(',').count(), n);
+        assert_eq!(SERVER_ROW.split(',').count(), n);
+        assert_eq!(BACKEND_ROW.split(',').count(), n);
+        assert_eq!(col("pxname"), Some(0));
+        assert_eq!(col("status"), Some(17));
+    }
+}
