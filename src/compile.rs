@@ -180,15 +180,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         }
         let fe_max = p.settings.maxconn.unwrap_or(maxconn) as u64;
         let mut targets: Vec<usize> = Vec::new();
-        if p.kind == ProxyKind::Listen {
-            if let Some(&i) = backend_index.get(p.name.as_str()) {
-                targets.push(i);
-            }
+        if p.kind == ProxyKind::Listen
+            && let Some(&i) = backend_index.get(p.name.as_str())
+        {
+            targets.push(i);
         }
-        if let Some((b, _)) = &p.settings.default_backend {
-            if let Some(&i) = backend_index.get(b.as_str()) {
-                targets.push(i);
-            }
+        if let Some((b, _)) = &p.settings.default_backend
+            && let Some(&i) = backend_index.get(b.as_str())
+        {
+            targets.push(i);
         }
         for ub in &p.use_backends {
             if let Some(&i) = backend_index.get(ub.backend.as_str()) {
@@ -246,7 +246,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         let (backend, slim) = if p.kind.is_backend() {
             let fullconn = s.fullconn.unwrap_or_else(|| {
                 let r = reach.get(&pi).copied().unwrap_or(maxconn as u64);
-                ((r + 9) / 10).max(1) as u32
+                r.div_ceil(10).max(1) as u32
             });
             let be_name: Arc<str> = Arc::from(p.name.as_str());
             let mut servers = Vec::new();

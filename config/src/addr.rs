@@ -127,11 +127,11 @@ fn parse_port_spec(s: &str, usage: Usage) -> Result<PortSpec, String> {
 /// Splits `host:port` as HAProxy does: the port follows the LAST colon, so `::1:80` is
 /// `::1` port 80 and `:::80` is `::` port 80; `[v6]:port` brackets are accepted too.
 fn split_host_port(s: &str) -> (String, String) {
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some((h, p)) = rest.split_once(']') {
-            let p = p.strip_prefix(':').unwrap_or(p);
-            return (h.to_string(), p.to_string());
-        }
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((h, p)) = rest.split_once(']')
+    {
+        let p = p.strip_prefix(':').unwrap_or(p);
+        return (h.to_string(), p.to_string());
     }
     match s.rfind(':') {
         Some(i) => (s[..i].to_string(), s[i + 1..].to_string()),
@@ -153,13 +153,13 @@ pub fn parse_address(text: &str, usage: Usage) -> Result<Address, String> {
         Some((kind, fam)) => (fam, Some(kind)),
         None => (prefix, None),
     };
-    if let Some(kind) = forced {
-        if kind != "stream" {
-            return Err(format!(
-                "'{kind}+' addresses (datagram/QUIC) are not usable for a stream '{}'",
-                usage_name(usage)
-            ));
-        }
+    if let Some(kind) = forced
+        && kind != "stream"
+    {
+        return Err(format!(
+            "'{kind}+' addresses (datagram/QUIC) are not usable for a stream '{}'",
+            usage_name(usage)
+        ));
     }
     let family = match prefix {
         "" | "ip" | "tcp" => Family::Inet,

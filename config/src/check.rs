@@ -22,20 +22,20 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
     }
     let mut ids: HashMap<u32, &Proxy> = HashMap::new();
     for p in &cfg.proxies {
-        if let Some(id) = p.id {
-            if let Some(other) = ids.insert(id, p) {
-                diags.alert(
-                    &p.loc,
-                    format!(
-                        "{} '{}' uses id {id}, already used by {} '{}' at {}.",
-                        p.kind.name(),
-                        p.name,
-                        other.kind.name(),
-                        other.name,
-                        other.loc
-                    ),
-                );
-            }
+        if let Some(id) = p.id
+            && let Some(other) = ids.insert(id, p)
+        {
+            diags.alert(
+                &p.loc,
+                format!(
+                    "{} '{}' uses id {id}, already used by {} '{}' at {}.",
+                    p.kind.name(),
+                    p.name,
+                    other.kind.name(),
+                    other.name,
+                    other.loc
+                ),
+            );
         }
     }
     for p in &cfg.proxies {
@@ -171,10 +171,10 @@ fn check_proxy(
         let mut refs: Vec<String> = Vec::new();
         let mut it = rule.args.iter().peekable();
         while let Some(w) = it.next() {
-            if w == "table" {
-                if let Some(n) = it.peek() {
-                    refs.push((*n).clone());
-                }
+            if w == "table"
+                && let Some(n) = it.peek()
+            {
+                refs.push((*n).clone());
             }
             collect_table_args(w, &mut refs);
         }

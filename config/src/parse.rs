@@ -154,11 +154,11 @@ fn header_name_and_from(
     let w = &sec.header.words;
     let mut name = None;
     let mut i = 1;
-    if let Some(n) = w.get(1) {
-        if n != "from" {
-            name = Some(n.clone());
-            i = 2;
-        }
+    if let Some(n) = w.get(1)
+        && n != "from"
+    {
+        name = Some(n.clone());
+        i = 2;
     }
     if w.get(i).map(String::as_str) == Some("from") {
         match w.get(i + 1) {
@@ -258,9 +258,9 @@ fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
 }
 
 /// Looks a line up in a section's table, with the `no`/`default` prefixes.
-fn lookup<'a>(
+fn lookup(
     section: SectionKind,
-    line: &'a Line,
+    line: &Line,
     diags: &mut Diags,
 ) -> Option<(&'static Keyword, usize, Prefix)> {
     let (prefix, start) = match line.words[0].as_str() {
@@ -687,11 +687,10 @@ fn parse_proxy_line(
             if b.contains("%[") {
                 pending(cfg, line, "use_backend %[...] (dynamic backend name)", 3);
             }
-            if let Some(c) = &cond {
-                if !c.alternatives.is_empty() {
+            if let Some(c) = &cond
+                && !c.alternatives.is_empty() {
                     pending(cfg, line, "use_backend ... if/unless (ACL conditions)", 3);
                 }
-            }
             proxy.use_backends.push(UseBackend {
                 loc: line.loc.clone(),
                 backend: b.clone(),
@@ -1240,16 +1239,16 @@ fn parse_server(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diag
     srv.name = name.clone();
     srv.address = Some(address);
     parse_server_options(line, n + 2, &mut srv, cfg, diags, false);
-    if let Some(id) = srv.id {
-        if let Some(other) = proxy.servers.iter().find(|s| s.id == Some(id)) {
-            diags.alert(
-                &line.loc,
-                format!(
-                    "server '{name}' uses id {id}, already used by server '{}' at {}.",
-                    other.name, other.loc
-                ),
-            );
-        }
+    if let Some(id) = srv.id
+        && let Some(other) = proxy.servers.iter().find(|s| s.id == Some(id))
+    {
+        diags.alert(
+            &line.loc,
+            format!(
+                "server '{name}' uses id {id}, already used by server '{}' at {}.",
+                other.name, other.loc
+            ),
+        );
     }
     proxy.servers.push(srv);
 }
@@ -1400,19 +1399,19 @@ fn check_other_section(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
     // come with the issue that owns the section.
     let mut recorded = false;
     for line in &sec.lines {
-        if let Some((kw, n, _)) = lookup(sec.kind, line, diags) {
-            if let Support::Planned(issue) = kw.support {
-                if !recorded {
-                    pending(
-                        cfg,
-                        &sec.header,
-                        &format!("'{}' section", sec.kind.name()),
-                        issue,
-                    );
-                    recorded = true;
-                }
-                let _ = n;
+        if let Some((kw, n, _)) = lookup(sec.kind, line, diags)
+            && let Support::Planned(issue) = kw.support
+        {
+            if !recorded {
+                pending(
+                    cfg,
+                    &sec.header,
+                    &format!("'{}' section", sec.kind.name()),
+                    issue,
+                );
+                recorded = true;
             }
+            let _ = n;
         }
     }
     if !recorded {

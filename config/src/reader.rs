@@ -62,10 +62,10 @@ impl EnvView {
         if let Some(v) = self.overlay.get(name) {
             return v.clone();
         }
-        if let Some(kept) = &self.kept {
-            if !kept.contains(name) {
-                return None;
-            }
+        if let Some(kept) = &self.kept
+            && !kept.contains(name)
+        {
+            return None;
         }
         std::env::var(name).ok()
     }

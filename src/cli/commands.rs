@@ -190,10 +190,10 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
         "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n",
     );
     let now = now_sec();
-    if let Some(b) = only {
-        if rt.backend(b).is_none() {
-            return "Can't find backend.\n".into();
-        }
+    if let Some(b) = only
+        && rt.backend(b).is_none()
+    {
+        return "Can't find backend.\n".into();
     }
     for px in &rt.proxies {
         let Some(be) = &px.backend else { continue };

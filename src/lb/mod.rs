@@ -293,7 +293,7 @@ mod tests {
     fn consistent_moves_only_removed_keys() {
         let mut cands = vec![cand(0, 1), cand(1, 1), cand(2, 1)];
         let mut st = LbState::new(3);
-        let keys: Vec<u32> = (0..2000u32).map(|k| hash::avalanche(k)).collect();
+        let keys: Vec<u32> = (0..2000u32).map(hash::avalanche).collect();
         let before: Vec<Pick> = keys
             .iter()
             .map(|&k| pick_hashed(HashMethod::Consistent, &mut st, &cands, false, k))

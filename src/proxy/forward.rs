@@ -98,6 +98,7 @@ where
     };
 
     // One direction: read from `r` (side `from`), write to `w` (side `to`).
+    #[allow(clippy::too_many_arguments)]
     async fn pump<R, W>(
         r: &mut R,
         w: &mut W,

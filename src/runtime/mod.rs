@@ -119,11 +119,11 @@ pub fn main() -> i32 {
         print_version(args.version);
         return 0;
     }
-    if let Some(dir) = &args.chdir {
-        if let Err(e) = std::env::set_current_dir(dir) {
-            eprintln!("[ALERT] cannot change to directory '{dir}': {e}");
-            return 1;
-        }
+    if let Some(dir) = &args.chdir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!("[ALERT] cannot change to directory '{dir}': {e}");
+        return 1;
     }
     if let Some(expr) = &args.check_condition {
         let env = |n: &str| std::env::var(n).ok();
@@ -263,7 +263,7 @@ fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
             let backlog = cfg.proxies[pi]
                 .settings
                 .backlog
-                .unwrap_or(fe.maxconn.max(1).min(65535)) as i32;
+                .unwrap_or(fe.maxconn.clamp(1, 65535)) as i32;
             match listener::bind_all(pi, bi, b, backlog, !args.no_reuseport) {
                 Ok(mut v) => bound.append(&mut v),
                 Err(e) => {
@@ -311,11 +311,11 @@ fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
             return 1;
         }
         if pid > 0 {
-            if let Some(p) = &pidfile {
-                if let Err(e) = write_pidfile(p, pid as u32) {
-                    log::alert(&e, quiet);
-                    return 1;
-                }
+            if let Some(p) = &pidfile
+                && let Err(e) = write_pidfile(p, pid as u32)
+            {
+                log::alert(&e, quiet);
+                return 1;
             }
             return 0;
         }
@@ -329,11 +329,11 @@ fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
                 libc::dup2(null, 2);
             }
         }
-    } else if let Some(p) = &pidfile {
-        if let Err(e) = write_pidfile(p, std::process::id()) {
-            log::alert(&e, quiet);
-            return 1;
-        }
+    } else if let Some(p) = &pidfile
+        && let Err(e) = write_pidfile(p, std::process::id())
+    {
+        log::alert(&e, quiet);
+        return 1;
     }
     if let Err(e) = drop_privileges(&cfg) {
         log::alert(&e, quiet);
@@ -396,15 +396,15 @@ fn drop_privileges(cfg: &Config) -> Result<(), String> {
     }
     // SAFETY: plain syscalls.
     unsafe {
-        if let Some(gid) = gid {
-            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 {
-                return Err(format!("[halo.main()] Cannot set gid {gid}."));
-            }
+        if let Some(gid) = gid
+            && (libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0)
+        {
+            return Err(format!("[halo.main()] Cannot set gid {gid}."));
         }
-        if let Some(uid) = uid {
-            if libc::setuid(uid) != 0 {
-                return Err(format!("[halo.main()] Cannot set uid {uid}."));
-            }
+        if let Some(uid) = uid
+            && libc::setuid(uid) != 0
+        {
+            return Err(format!("[halo.main()] Cannot set uid {uid}."));
         }
     }
     Ok(())

@@ -52,10 +52,10 @@ pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
 async fn run_one(be: &Backend, idx: usize) -> bool {
     let srv = &be.servers[idx];
     let mut target = srv.addr.target(0);
-    if let Some(a) = &srv.cfg.check_addr {
-        if let Ok(ip) = a.parse() {
-            target.set_ip(ip);
-        }
+    if let Some(a) = &srv.cfg.check_addr
+        && let Ok(ip) = a.parse()
+    {
+        target.set_ip(ip);
     }
     if let Some(p) = srv.cfg.check_port {
         target.set_port(p);

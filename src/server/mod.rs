@@ -286,12 +286,12 @@ impl Backend {
     fn pick_locked(&self, st: &mut BackendState, key: Option<u32>, avoid: Option<usize>) -> Pick {
         for backup in [false, true] {
             let mut cands = self.candidates(backup);
-            if let Some(a) = avoid {
-                if cands.iter().filter(|c| c.usable).count() > 1 {
-                    for c in cands.iter_mut() {
-                        if c.index == a {
-                            c.has_room = false;
-                        }
+            if let Some(a) = avoid
+                && cands.iter().filter(|c| c.usable).count() > 1
+            {
+                for c in cands.iter_mut() {
+                    if c.index == a {
+                        c.has_room = false;
                     }
                 }
             }
@@ -405,10 +405,10 @@ impl Backend {
                     }
                 }
             }
-            if let Some(w) = st.queue.front() {
-                if best.map(|b| w.seq < b.0).unwrap_or(true) {
-                    best = Some((w.seq, None));
-                }
+            if let Some(w) = st.queue.front()
+                && best.map(|b| w.seq < b.0).unwrap_or(true)
+            {
+                best = Some((w.seq, None));
             }
             let Some((_, which)) = best else { return };
             match which {
@@ -447,17 +447,18 @@ impl Backend {
                             let mut served = false;
                             for i in 0..st.server_queues.len() {
                                 let s = &self.servers[i];
-                                if !st.server_queues[i].is_empty() && s.is_up() && self.has_room(s)
+                                if !st.server_queues[i].is_empty()
+                                    && s.is_up()
+                                    && self.has_room(s)
+                                    && let Some(w) = st.server_queues[i].pop_front()
                                 {
-                                    if let Some(w) = st.server_queues[i].pop_front() {
-                                        let s = s.clone();
-                                        s.cur.fetch_add(1, Relaxed);
-                                        if w.tx.send(s.clone()).is_err() {
-                                            s.cur.fetch_sub(1, Relaxed);
-                                        }
-                                        served = true;
-                                        break;
+                                    let s = s.clone();
+                                    s.cur.fetch_add(1, Relaxed);
+                                    if w.tx.send(s.clone()).is_err() {
+                                        s.cur.fetch_sub(1, Relaxed);
                                     }
+                                    served = true;
+                                    break;
                                 }
                             }
                             if !served {

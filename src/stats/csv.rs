@@ -35,10 +35,10 @@ impl Row {
         }
     }
     fn set(&mut self, name: &str, v: impl ToString) {
-        if let Some(i) = col(name) {
-            if i < self.cols.len() {
-                self.cols[i] = v.to_string();
-            }
+        if let Some(i) = col(name)
+            && i < self.cols.len()
+        {
+            self.cols[i] = v.to_string();
         }
     }
     fn write(&self, out: &mut String) {
@@ -150,19 +150,19 @@ pub fn render(rt: &Runtime) -> String {
                         dt += now.saturating_sub(since);
                     }
                     r.set("downtime", dt);
-                    if let Ok(ck) = s.check.lock() {
-                        if !ck.status.is_empty() {
-                            r.set("check_status", ck.status);
-                            r.set("check_duration", ck.duration_ms.unwrap_or(0));
-                            r.set("check_desc", &ck.desc);
-                            if let Some(code) = ck.code {
-                                r.set("check_code", code);
-                            }
-                            if ck.status == "L4CON" {
-                                if let Some(info) = ck.desc.split("info: \"").nth(1) {
-                                    r.set("last_chk", info.trim_end_matches('"'));
-                                }
-                            }
+                    if let Ok(ck) = s.check.lock()
+                        && !ck.status.is_empty()
+                    {
+                        r.set("check_status", ck.status);
+                        r.set("check_duration", ck.duration_ms.unwrap_or(0));
+                        r.set("check_desc", &ck.desc);
+                        if let Some(code) = ck.code {
+                            r.set("check_code", code);
+                        }
+                        if ck.status == "L4CON"
+                            && let Some(info) = ck.desc.split("info: \"").nth(1)
+                        {
+                            r.set("last_chk", info.trim_end_matches('"'));
                         }
                     }
                     r.set("check_rise", s.cfg.rise);

@@ -59,16 +59,15 @@ impl Counters {
 
     fn count_rate(&self, now_sec: u64) {
         let sec = self.rate_sec.load(Relaxed);
-        if sec != now_sec {
-            if self
+        if sec != now_sec
+            && self
                 .rate_sec
                 .compare_exchange(sec, now_sec, Relaxed, Relaxed)
                 .is_ok()
-            {
-                let prev = self.rate_cur.swap(0, Relaxed);
-                self.rate_prev
-                    .store(if now_sec == sec + 1 { prev } else { 0 }, Relaxed);
-            }
+        {
+            let prev = self.rate_cur.swap(0, Relaxed);
+            self.rate_prev
+                .store(if now_sec == sec + 1 { prev } else { 0 }, Relaxed);
         }
         let r = self.rate_cur.fetch_add(1, Relaxed) + 1;
         self.rate_max.fetch_max(r, Relaxed);
