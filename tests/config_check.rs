@@ -120,11 +120,12 @@ fn quiet_check_prints_nothing() {
     assert_eq!(out.code, 1, "a broken file still fails with -q");
 }
 
-/// The 1-based number of the first line of `file` that contains `needle`.
+/// The 1-based number of the first line of `file` that contains `needle`
+/// (comments left out).
 fn line_of(file: &Path, needle: &str) -> usize {
     let text = std::fs::read_to_string(file).unwrap();
     text.lines()
-        .position(|l| l.contains(needle))
+        .position(|l| !l.trim_start().starts_with('#') && l.contains(needle))
         .unwrap_or_else(|| panic!("{needle:?} not in {}", file.display()))
         + 1
 }

@@ -469,6 +469,8 @@ pub struct ProxySettings {
     pub disabled: bool,
     pub description: Option<String>,
     pub monitor_net: Vec<(String, Loc)>,
+    /// 1.x `grace` in a proxy: keep listening this long after a soft stop.
+    pub grace: Option<u64>,
 }
 
 impl ProxySettings {

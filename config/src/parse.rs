@@ -581,7 +581,17 @@ fn parse_proxy_line(
             return;
         }
         Support::Planned(issue) => {
-            pending(cfg, line, &kw_full(line, n), issue);
+            // Turning off a feature halo does not have yet changes nothing.
+            let disabling = prefix == Prefix::No && name.starts_with("option ");
+            if !disabling {
+                pending(cfg, line, &kw_full(line, n), issue);
+            }
+            if let Some(opt) = name.strip_prefix("option ") {
+                proxy
+                    .settings
+                    .options
+                    .push((opt.to_string(), !disabling, line.loc.clone()));
+            }
             record_planned(line, n, name, proxy, cfg, diags);
             return;
         }
@@ -754,6 +764,7 @@ fn apply_legacy(
             }
         }
         "redispatch" => s.redispatch = Some(-1),
+        "grace" => s.grace = parse_time_arg(line, n, name, diags),
         "monitor-net" => match line.words.get(n) {
             Some(net) => s.monitor_net.push((net.clone(), line.loc.clone())),
             None => diags.alert(&line.loc, "'monitor-net' expects a network."),

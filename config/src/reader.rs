@@ -184,7 +184,11 @@ pub fn read_text(
                 continue;
             }
         };
-        if split.words.is_empty() {
+        // A line whose first word expanded to nothing is ignored, as in HAProxy.
+        if split.words.first().map(|w| w.is_empty()).unwrap_or(true) {
+            for w in split.warnings {
+                diags.warning(&loc, w);
+            }
             continue;
         }
         let ctx = CondCtx {

@@ -918,8 +918,22 @@ pub fn read_to_close(stream: &mut TcpStream, timeout: Duration) -> io::Result<Ve
 /// returns the trimmed answer, read until the server closes. An empty
 /// answer is an error (`UnexpectedEof`): the request was not served.
 pub fn exchange(src: Option<IpAddr>, addr: SocketAddr, data: &[u8]) -> io::Result<String> {
+    exchange_opt(src, addr, data, false)
+}
+
+/// [`exchange`], closing the sending side after `data` when `half_close`
+/// (so the proxy sees the whole session end as soon as the server closes).
+pub fn exchange_opt(
+    src: Option<IpAddr>,
+    addr: SocketAddr,
+    data: &[u8],
+    half_close: bool,
+) -> io::Result<String> {
     let mut s = connect_from(src, addr)?;
     s.write_all(data)?;
+    if half_close {
+        s.shutdown(Shutdown::Write)?;
+    }
     let out = read_to_close(&mut s, IO_TIMEOUT)?;
     let text = String::from_utf8_lossy(&out).trim().to_string();
     if text.is_empty() {
