@@ -22,6 +22,8 @@ pub struct Bound {
 pub enum BoundKind {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener, String),
+    /// `sockpair@N`: connections arrive as file descriptors over this socket.
+    Sockpair(std::os::unix::net::UnixStream),
 }
 
 impl Bound {
@@ -29,6 +31,7 @@ impl Bound {
         match &self.kind {
             BoundKind::Tcp(l) => l.as_raw_fd(),
             BoundKind::Unix(l, _) => l.as_raw_fd(),
+            BoundKind::Sockpair(s) => s.as_raw_fd(),
         }
     }
 }
@@ -127,8 +130,18 @@ pub fn bind_all(
                     });
                 }
             }
-            Address::Sockpair(_) => {
-                return Err("'sockpair@' listeners are not supported yet".into());
+            Address::Sockpair(fd) => {
+                // SAFETY: the parent handed this descriptor over to us; we take ownership.
+                let s = unsafe { std::os::unix::net::UnixStream::from_raw_fd(*fd) };
+                s.set_nonblocking(true)
+                    .map_err(|e| format!("sockpair@{fd}: {e}"))?;
+                out.push(Bound {
+                    proxy,
+                    bind: bind_idx,
+                    kind: BoundKind::Sockpair(s),
+                    backlog,
+                    name: format!("sockpair@{fd}"),
+                });
             }
             Address::Abns(name) => {
                 return Err(format!(
@@ -216,4 +229,56 @@ pub fn pause(fd: RawFd) {
 pub fn resume(fd: RawFd, backlog: i32) -> bool {
     // SAFETY: listen on a socket we own.
     unsafe { libc::listen(fd, backlog) == 0 }
+}
+
+/// Receives one file descriptor sent with SCM_RIGHTS on a UNIX socket (non-blocking).
+/// `Ok(None)`: the peer closed the socket.
+pub fn recv_fd(sock: RawFd) -> io::Result<Option<RawFd>> {
+    let mut data = [0u8; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // Room for one control message carrying one int.
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: valid socket and message buffers.
+    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n == 0 && msg.msg_controllen == 0 {
+        return Ok(None);
+    }
+    // SAFETY: walking the control messages the kernel wrote into cbuf.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let p = libc::CMSG_DATA(c) as *const libc::c_int;
+                return Ok(Some(std::ptr::read_unaligned(p)));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "message without a file descriptor",
+    ))
+}
+
+/// Whether a socket is a UNIX one (for fds received over `sockpair@`).
+pub fn is_unix_socket(fd: RawFd) -> bool {
+    // SAFETY: getsockname on a valid fd with a correctly sized buffer.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getsockname(fd, &mut ss as *mut _ as *mut libc::sockaddr, &mut len) == 0
+            && ss.ss_family as libc::c_int == libc::AF_UNIX
+    }
 }

@@ -166,7 +166,20 @@ pub fn main() -> i32 {
         println!("Configuration file is valid");
         return 0;
     }
+    if args.master_worker || cfg.global.master_worker {
+        diags.global_alert(
+            "master-worker mode ('-W', '-Ws', 'master-worker') is not implemented by halo yet; run without it (halo reloads with '-sf').",
+        );
+    }
+    if let Some(s) = &args.socket_from {
+        diags.global_alert(format!(
+            "'-x {s}': fetching listening sockets from an old process is not implemented by halo yet; use '-sf' (both processes bind with SO_REUSEPORT)."
+        ));
+    }
     halo_config::refuse_pending(&cfg, &mut diags);
+    if args.zero_warning && diags.warnings() > 0 {
+        diags.global_alert("warnings were emitted and '-dW' (zero-warning mode) is set.");
+    }
     if diags.has_alerts() {
         print_diags(&diags, quiet);
         eprintln!("[ALERT] config : Fatal errors found in configuration.");
@@ -219,9 +232,32 @@ fn write_pidfile(path: &str, pid: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot create pidfile '{path}': {e}"))
 }
 
-fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
+fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
     print_diags(&diags, quiet);
     apply_env(&cfg.env_changes);
+    if let Some(name) = &args.local_peer {
+        // SAFETY: no thread has been started yet.
+        unsafe { std::env::set_var("HAPROXY_LOCALPEER", name) };
+    }
+    // SAFETY: as above.
+    unsafe { std::env::set_var("HAPROXY_CFGFILES", cfg.files.join(";")) };
+    if let Some(n) = args.default_maxconn {
+        // -N: the maxconn of proxies that do not set one.
+        for p in cfg.proxies.iter_mut() {
+            if p.settings.maxconn.is_none() {
+                p.settings.maxconn = Some(n);
+            }
+        }
+    }
+    if let Some(mb) = args.mem_limit_mb {
+        let bytes = mb.saturating_mul(1024 * 1024);
+        let rl = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: plain syscall on a local struct.
+        unsafe { libc::setrlimit(libc::RLIMIT_DATA, &rl) };
+    }
     // File descriptors: two per proxied connection plus listeners, checks and margin.
     let limit = raise_fd_limit(cfg.global.ulimit_n);
     FD_LIMIT.store(limit.min(u32::MAX as u64) as u32, Relaxed);
@@ -248,6 +284,13 @@ fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         Some(w) => w,
         None => fd_max_conn.min(100_000),
     } as u32;
+    // Worker threads: `nbthread`, by default one per CPU this process may use.
+    let threads = cfg.global.nbthread.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    cfg.global.nbthread = Some(threads);
     let mut diags = Diags::default();
     let rt = compile(&cfg, maxconn, quiet, &mut diags);
     if diags.has_alerts() {
@@ -339,11 +382,7 @@ fn start(cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         log::alert(&e, quiet);
         return 1;
     }
-    let threads = cfg.global.nbthread.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = cfg.global.nbthread.unwrap_or(1);
     let tokio_rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
@@ -516,6 +555,7 @@ async fn accept_loop(
     enum L {
         Tcp(tokio::net::TcpListener),
         Unix(tokio::net::UnixListener),
+        Pair(tokio::net::UnixStream),
     }
     let l = match kind {
         BoundKind::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
@@ -524,6 +564,10 @@ async fn accept_loop(
         },
         BoundKind::Unix(l, _) => match tokio::net::UnixListener::from_std(l) {
             Ok(l) => L::Unix(l),
+            Err(_) => return,
+        },
+        BoundKind::Sockpair(s) => match tokio::net::UnixStream::from_std(s) {
+            Ok(a) => L::Pair(a),
             Err(_) => return,
         },
     };
@@ -559,6 +603,13 @@ async fn accept_loop(
             },
             L::Unix(l) => tokio::select! {
                 r = l.accept() => r.map(|(s, _)| (None, Some(s), None)),
+                _ = changed => continue,
+            },
+            L::Pair(a) => tokio::select! {
+                r = recv_passed(a) => match r {
+                    Some(x) => Ok(x),
+                    None => return,
+                },
                 _ = changed => continue,
             },
         };
@@ -619,6 +670,47 @@ async fn accept_loop(
     }
 }
 
+type Accepted = (
+    Option<tokio::net::TcpStream>,
+    Option<tokio::net::UnixStream>,
+    Option<std::net::SocketAddr>,
+);
+
+/// Waits for the next connection passed over a `sockpair@` socket; None once it closes.
+async fn recv_passed(a: &tokio::net::UnixStream) -> Option<Accepted> {
+    use std::os::fd::FromRawFd;
+    loop {
+        a.readable().await.ok()?;
+        let fd = a.as_raw_fd();
+        match a.try_io(tokio::io::Interest::READABLE, || listener::recv_fd(fd)) {
+            Ok(Some(fd)) => {
+                if listener::is_unix_socket(fd) {
+                    // SAFETY: the fd was just received and is ours.
+                    let s = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+                    if s.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    if let Ok(u) = tokio::net::UnixStream::from_std(s) {
+                        return Some((None, Some(u), None));
+                    }
+                } else {
+                    // SAFETY: as above.
+                    let s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+                    if s.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    if let Ok(t) = tokio::net::TcpStream::from_std(s) {
+                        return Some((Some(t), None, None));
+                    }
+                }
+            }
+            Ok(None) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
 async fn cli_loop(
     rt: Arc<Runtime>,
     kind: BoundKind,
@@ -626,6 +718,7 @@ async fn cli_loop(
     timeout: u64,
 ) {
     match kind {
+        BoundKind::Sockpair(_) => {}
         BoundKind::Unix(l, _) => {
             let Ok(l) = tokio::net::UnixListener::from_std(l) else {
                 return;
