@@ -224,7 +224,7 @@ fn conditional_blocks() {
 #[test]
 fn pending_keywords_are_listed_not_silent() {
     let t = format!(
-        "{HEAD}frontend f\n    bind :8080\n    mode http\n    option httplog\n    no option http-server-close\n    default_backend b\nbackend b\n"
+        "{HEAD}frontend f\n    bind :8080\n    mode http\n    option httplog\n    no option http-server-close\n    default_backend b\nbackend b\n    mode http\n"
     );
     let (cfg, d) = load_text("t.cfg", &t, &opts());
     assert!(!d.has_alerts(), "{:?}", d.items);
