@@ -5,7 +5,9 @@
 
 pub mod cli;
 pub mod compile;
+pub mod http;
 pub mod lb;
+pub mod pattern;
 pub mod proxy;
 pub mod runtime;
 pub mod server;

@@ -9,12 +9,12 @@ use support::*;
 /// The seeds Debian's haproxy 2.6 refuses (legacy keywords or syntax that
 /// halo accepts, or sample fetches newer than 2.6).
 const REFERENCE_REFUSES: [&str; 8] = [
-    "06-news-content-switching.cfg",      // reqidel / reqirep (removed in 2.1)
-    "08-static-dynamic-split.cfg",        // req.hdr_beg (no such fetch in 2.6)
-    "09-hash-balancing.cfg",              // req.uri (no such fetch in 2.6)
-    "15-acl-apps-appsession-tls.cfg",     // appsession (removed in 1.6)
-    "21-cookie-insert-legacy.cfg",        // address on the "listen" line
-    "22-cookie-prefix-minconn.cfg",       // address on the "listen" line
+    "06-news-content-switching.cfg", // reqidel / reqirep (removed in 2.1)
+    "08-static-dynamic-split.cfg",   // req.hdr_beg (no such fetch in 2.6)
+    "09-hash-balancing.cfg",         // req.uri (no such fetch in 2.6)
+    "15-acl-apps-appsession-tls.cfg", // appsession (removed in 1.6)
+    "21-cookie-insert-legacy.cfg",   // address on the "listen" line
+    "22-cookie-prefix-minconn.cfg",  // address on the "listen" line
     "23-tcp-relay-monitor-net-backup.cfg", // monitor-net (removed in 2.4)
     "24-soft-stop-backup-redispatch.cfg", // address on the "listen" line
 ];
@@ -22,18 +22,41 @@ const REFERENCE_REFUSES: [&str; 8] = [
 /// A value for every `"${VAR}"` the seeds use; `dir` gets the map file and a
 /// self-signed `site.pem`.
 fn seed_env(dir: &Path) -> Vec<(&'static str, String)> {
-    std::fs::copy(
-        seed("domain2backend.map"),
-        dir.join("domain2backend.map"),
-    )
-    .expect("copy domain2backend.map");
+    std::fs::copy(seed("domain2backend.map"), dir.join("domain2backend.map"))
+        .expect("copy domain2backend.map");
     make_self_signed_pem(&dir.join("site.pem"));
     let addr = || haproxy_addr(free_addr());
     let mut env: Vec<(&'static str, String)> = [
-        "FE", "FE_A", "FE_B", "FE_C", "FE_CHECKS", "FE_HOST", "FE_HTTP", "FE_LB", "FE_OFFICE",
-        "FE_PARAM", "FE_SSL", "FE_STATIC", "FE_STATS", "FE_TLS", "FE_URI", "FE_WHOLE", "FE_XLB",
-        "S1", "S2", "S3", "S4", "S1_HTTP", "S2_HTTP", "S1_TLS", "S2_TLS", "TLS1", "TLS2", "V1",
-        "V2", "SYSLOG",
+        "FE",
+        "FE_A",
+        "FE_B",
+        "FE_C",
+        "FE_CHECKS",
+        "FE_HOST",
+        "FE_HTTP",
+        "FE_LB",
+        "FE_OFFICE",
+        "FE_PARAM",
+        "FE_SSL",
+        "FE_STATIC",
+        "FE_STATS",
+        "FE_TLS",
+        "FE_URI",
+        "FE_WHOLE",
+        "FE_XLB",
+        "S1",
+        "S2",
+        "S3",
+        "S4",
+        "S1_HTTP",
+        "S2_HTTP",
+        "S1_TLS",
+        "S2_TLS",
+        "TLS1",
+        "TLS2",
+        "V1",
+        "V2",
+        "SYSLOG",
     ]
     .into_iter()
     .map(|k| (k, addr()))
@@ -59,7 +82,11 @@ fn seed_files() -> Vec<String> {
 #[test]
 fn every_seed_configuration_is_valid() {
     let names = seed_files();
-    assert_eq!(names.len(), 24, "expected 24 seed configurations: {names:?}");
+    assert_eq!(
+        names.len(),
+        24,
+        "expected 24 seed configurations: {names:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let env = seed_env(dir.path());
     let mut failures = Vec::new();
@@ -137,7 +164,10 @@ fn line_of(file: &Path, needle: &str) -> usize {
 fn check_broken(name: &str, at: &str, words: &[&[&str]]) -> String {
     let path = test_config(&format!("broken/{name}"));
     let (code, stdout, stderr) = run_check(Cfg::Path(&path), &[]);
-    assert_eq!(code, 1, "{name}: expected exit 1\nstdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        code, 1,
+        "{name}: expected exit 1\nstdout: {stdout}\nstderr: {stderr}"
+    );
     assert!(
         !stdout.contains("Configuration file is valid"),
         "{name}: stdout says valid: {stdout}"
@@ -191,11 +221,7 @@ fn use_backend_to_a_missing_backend() {
 
 #[test]
 fn bad_time_unit() {
-    check_broken(
-        "bad-time-unit.cfg",
-        "10q",
-        &[&["'q'", "10q"], &["timeout"]],
-    );
+    check_broken("bad-time-unit.cfg", "10q", &[&["'q'", "10q"], &["timeout"]]);
 }
 
 #[test]

@@ -40,7 +40,10 @@ fn refused(addr: SocketAddr) -> bool {
 fn sigusr1_soft_stop_finishes_open_sessions() {
     let s = TcpBackend::echo_named("s1");
     let fe = free_addr();
-    let mut halo = Halo::start(TCP_CONFIG, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    let mut halo = Halo::start(
+        TCP_CONFIG,
+        &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())],
+    );
     let mut held = hold(fe).expect("open session");
     assert_eq!(held.name, "s1");
     assert!(halo.signal(libc::SIGUSR1));
@@ -62,7 +65,10 @@ fn sigusr1_soft_stop_finishes_open_sessions() {
 fn sigttou_pauses_and_sigttin_resumes_the_listeners() {
     let s = TcpBackend::echo_named("s1");
     let fe = free_addr();
-    let halo = Halo::start(TCP_CONFIG, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    let halo = Halo::start(
+        TCP_CONFIG,
+        &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())],
+    );
     assert_eq!(request(fe).unwrap(), "s1");
     assert!(halo.signal(libc::SIGTTOU));
     assert!(
@@ -139,7 +145,12 @@ fn read_pid(path: &Path) -> Option<u32> {
 
 /// Runs `args` expecting a daemon: the launching process exits 0 and the pid
 /// file names a live process that listens on `fe`.
-fn start_daemon(args: &[std::ffi::OsString], env: &[(&str, String)], pidfile: &Path, fe: &[SocketAddr]) -> PidGuard {
+fn start_daemon(
+    args: &[std::ffi::OsString],
+    env: &[(&str, String)],
+    pidfile: &Path,
+    fe: &[SocketAddr],
+) -> PidGuard {
     let out = run_bin(args, env, Duration::from_secs(10));
     assert_eq!(out.code, 0, "launcher exit; stderr: {}", out.stderr);
     assert!(
@@ -169,7 +180,13 @@ fn daemon_with_p_writes_the_pid_file() {
     let pidfile = dir.path().join("halo.pid");
     let env = [("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())];
     let guard = start_daemon(
-        &["-D".into(), "-f".into(), cfg.into(), "-p".into(), pidfile.clone().into()],
+        &[
+            "-D".into(),
+            "-f".into(),
+            cfg.into(),
+            "-p".into(),
+            pidfile.clone().into(),
+        ],
         &env,
         &pidfile,
         &[fe],
@@ -186,9 +203,7 @@ fn global_daemon_and_pidfile() {
     let s = TcpBackend::echo_named("s1");
     let fe = free_addr();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "global\n    daemon\n    pidfile \"${{DIR}}/halo.pid\"\n\n{TCP_CONFIG}"
-    );
+    let text = format!("global\n    daemon\n    pidfile \"${{DIR}}/halo.pid\"\n\n{TCP_CONFIG}");
     let cfg = dir.path().join("halo.cfg");
     std::fs::write(&cfg, text).unwrap();
     let pidfile = dir.path().join("halo.pid");
@@ -222,7 +237,12 @@ fn seed24_runs_as_a_daemon() {
     ];
     let pidfile = dir.path().join("halo.pid");
     let seed = seed("24-soft-stop-backup-redispatch.cfg");
-    let _guard = start_daemon(&["-f".into(), seed.into()], &env, &pidfile, &[fe, office, checks]);
+    let _guard = start_daemon(
+        &["-f".into(), seed.into()],
+        &env,
+        &pidfile,
+        &[fe, office, checks],
+    );
 }
 
 #[test]
@@ -433,9 +453,20 @@ fn cli_show_stat_csv() {
     assert_eq!(header, STAT_HEADER_2_6);
     let ncols = header.split(',').count();
     for r in &rows {
-        assert_eq!(r.len(), ncols, "row with {} columns: {}", r.len(), r.join(","));
+        assert_eq!(
+            r.len(),
+            ncols,
+            "row with {} columns: {}",
+            r.len(),
+            r.join(",")
+        );
     }
-    for (px, sv) in [("ft", "FRONTEND"), ("bk", "s1"), ("bk", "s2"), ("bk", "BACKEND")] {
+    for (px, sv) in [
+        ("ft", "FRONTEND"),
+        ("bk", "s1"),
+        ("bk", "s2"),
+        ("bk", "BACKEND"),
+    ] {
         stat_row(&rows, px, sv);
     }
     let stot = col(&header, "stot");
@@ -498,15 +529,24 @@ fn cli_show_servers_state() {
     for r in &rows {
         assert_eq!(r.len(), ncols, "{r:?}");
     }
-    let s1 = rows.iter().find(|r| r[1] == "bk" && r[3] == "s1").expect("bk/s1");
-    let s2 = rows.iter().find(|r| r[1] == "bk" && r[3] == "s2").expect("bk/s2");
+    let s1 = rows
+        .iter()
+        .find(|r| r[1] == "bk" && r[3] == "s1")
+        .expect("bk/s1");
+    let s2 = rows
+        .iter()
+        .find(|r| r[1] == "bk" && r[3] == "s2")
+        .expect("bk/s2");
     assert_eq!(s1[5], "2", "srv_op_state of a running server");
     assert_eq!(s1[7], "0", "srv_uweight after weight 0");
     assert_eq!(s2[7], "1", "srv_uweight");
     assert_eq!(s1[18], st.s1.addr().port().to_string(), "srv_port");
     // Only one backend asked for.
     let only_bk = st.cli("show servers state bk");
-    assert!(only_bk.contains(" s1 ") && only_bk.contains(" s2 "), "{only_bk}");
+    assert!(
+        only_bk.contains(" s1 ") && only_bk.contains(" s2 "),
+        "{only_bk}"
+    );
 }
 
 #[test]
@@ -527,7 +567,11 @@ fn read_prompt(s: &mut UnixStream) -> String {
     let mut out = Vec::new();
     let mut chunk = [0u8; 4096];
     while !out.ends_with(b"> ") {
-        assert!(Instant::now() < deadline, "no prompt: {:?}", String::from_utf8_lossy(&out));
+        assert!(
+            Instant::now() < deadline,
+            "no prompt: {:?}",
+            String::from_utf8_lossy(&out)
+        );
         match s.read(&mut chunk) {
             Ok(0) => panic!("closed: {:?}", String::from_utf8_lossy(&out)),
             Ok(n) => out.extend_from_slice(&chunk[..n]),
@@ -556,5 +600,9 @@ fn cli_prompt_mode() {
     s.write_all(b"quit\n").unwrap();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "after quit: {:?}", String::from_utf8_lossy(&rest));
+    assert!(
+        rest.is_empty(),
+        "after quit: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
 }

@@ -134,7 +134,11 @@ fn balance_source_sticks_to_one_server() {
         ],
     );
     let counts = spread(fe, 20);
-    assert_eq!(counts.len(), 1, "127.0.0.1 reached several servers: {counts:?}");
+    assert_eq!(
+        counts.len(),
+        1,
+        "127.0.0.1 reached several servers: {counts:?}"
+    );
     // Other sources spread over the servers too (the hash is not constant).
     let names: Vec<String> = (10..40)
         .map(|i| request_from(loopback(i), fe).unwrap())
@@ -320,7 +324,11 @@ fn seed13_source_address_and_port_range() {
         );
         ips.insert(r.peer.ip());
     }
-    assert_eq!(ips.len(), 2, "both servers (sources) should be used: {ips:?}");
+    assert_eq!(
+        ips.len(),
+        2,
+        "both servers (sources) should be used: {ips:?}"
+    );
 }
 
 /// Sends `HELLO\n` from `src` through `fe`; returns (client address, answer).

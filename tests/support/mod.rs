@@ -58,7 +58,10 @@ pub fn skip_on_reference(what: &str) -> bool {
 
 /// `concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed-configs")`.
 pub fn seed_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed-configs"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seed-configs"
+    ))
 }
 
 /// Path of one seed configuration, e.g. `seed("13-source-port-range.cfg")`.
@@ -830,7 +833,9 @@ fn serve_conn(inner: Arc<BackendInner>, mut stream: TcpStream, peer: SocketAddr)
     let delay = *inner.delay.lock().unwrap();
     let until = Instant::now() + delay;
     while Instant::now() < until && !inner.shutdown.load(Ordering::SeqCst) {
-        thread::sleep(Duration::from_millis(5).min(until.saturating_duration_since(Instant::now())));
+        thread::sleep(
+            Duration::from_millis(5).min(until.saturating_duration_since(Instant::now())),
+        );
     }
     let answer = format!("{}\n", inner.name);
     if stream.write_all(answer.as_bytes()).is_ok() && line == "HOLD" {
@@ -991,7 +996,9 @@ fn read_line(stream: &mut TcpStream) -> io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(String::from_utf8_lossy(&out).trim_end_matches('\r').to_string())
+    Ok(String::from_utf8_lossy(&out)
+        .trim_end_matches('\r')
+        .to_string())
 }
 
 impl HeldConn {
@@ -1008,7 +1015,9 @@ impl HeldConn {
 }
 
 /// Counts answers by name.
-pub fn tally<'a>(names: impl IntoIterator<Item = &'a String>) -> std::collections::BTreeMap<String, usize> {
+pub fn tally<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for n in names {
         *m.entry(n.clone()).or_insert(0) += 1;
@@ -1049,7 +1058,9 @@ pub fn make_self_signed_pem(path: &Path) {
     let key = dir.join("site.key.tmp");
     let crt = dir.join("site.crt.tmp");
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
         .args(["-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")

@@ -1,0 +1,1 @@
+//! Matchers, pattern sets and map files (being written).
