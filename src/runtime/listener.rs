@@ -1,6 +1,6 @@
 //! Listening sockets: `bind` addresses (IPv4, IPv6, port ranges, UNIX paths, inherited
 //! `fd@N`) with their socket options, bound before privileges are dropped or the process
-//! daemonizes; pause (SIGTTOU) and resume (SIGTTIN) as HAProxy does on Linux.
+//! daemonizes; `bind_tcp` is also used to bind again after a pause (SIGTTOU/SIGTTIN).
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +17,8 @@ pub struct Bound {
     pub kind: BoundKind,
     pub backlog: i32,
     pub name: String,
+    /// For TCP binds: the address, so the socket can be closed on pause and bound again.
+    pub addr: Option<SocketAddr>,
 }
 
 pub enum BoundKind {
@@ -85,6 +87,7 @@ pub fn bind_all(
                         kind: BoundKind::Tcp(l),
                         backlog,
                         name: sa.to_string(),
+                        addr: Some(sa),
                     });
                 }
             }
@@ -100,6 +103,7 @@ pub fn bind_all(
                     kind: BoundKind::Unix(l, path.clone()),
                     backlog,
                     name: path.clone(),
+                    addr: None,
                 });
             }
             Address::Fd(fd) => {
@@ -119,6 +123,7 @@ pub fn bind_all(
                         kind: BoundKind::Unix(l, String::new()),
                         backlog,
                         name: format!("fd@{fd}"),
+                        addr: None,
                     });
                 } else {
                     out.push(Bound {
@@ -127,6 +132,7 @@ pub fn bind_all(
                         kind: BoundKind::Tcp(sock.into()),
                         backlog,
                         name: format!("fd@{fd}"),
+                        addr: None,
                     });
                 }
             }
@@ -141,6 +147,7 @@ pub fn bind_all(
                     kind: BoundKind::Sockpair(s),
                     backlog,
                     name: format!("sockpair@{fd}"),
+                    addr: None,
                 });
             }
             Address::Abns(name) => {
@@ -153,7 +160,7 @@ pub fn bind_all(
     Ok(out)
 }
 
-fn bind_tcp(
+pub fn bind_tcp(
     sa: SocketAddr,
     b: &Bind,
     backlog: i32,
@@ -214,21 +221,6 @@ fn apply_unix_perms(
             .map_err(|e| format!("cannot change owner of '{path}': {e}"))?;
     }
     Ok(())
-}
-
-/// Stops accepting on a listening socket without closing it (connections are refused until
-/// `resume`): what SIGTTOU does, so another process can take the port.
-pub fn pause(fd: RawFd) {
-    // SAFETY: shutting down a socket we own.
-    unsafe {
-        libc::shutdown(fd, libc::SHUT_RD);
-    }
-}
-
-/// Listens again after `pause`.
-pub fn resume(fd: RawFd, backlog: i32) -> bool {
-    // SAFETY: listen on a socket we own.
-    unsafe { libc::listen(fd, backlog) == 0 }
 }
 
 /// Receives one file descriptor sent with SCM_RIGHTS on a UNIX socket (non-blocking).

@@ -7,7 +7,7 @@ pub mod args;
 pub mod listener;
 pub mod log;
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
@@ -491,10 +491,8 @@ async fn serve(
                 .map(|f| Arc::new(Semaphore::new(f.maxconn.max(1) as usize))),
         );
     }
-    let mut fds: Vec<(RawFd, i32)> = Vec::new();
     let mut tasks = Vec::new();
     for b in bound {
-        fds.push((b.raw_fd(), b.backlog));
         let Some(fe_sem) = fe_sems[b.proxy].clone() else {
             continue;
         };
@@ -513,8 +511,22 @@ async fn serve(
         let gs = global_sem.clone();
         let accept_proxy = bind_cfg.accept_proxy;
         let px = b.proxy;
+        let rebind = b
+            .addr
+            .map(|a| (a, bind_cfg.clone(), b.backlog, !args.no_reuseport));
         tasks.push(tokio::spawn(async move {
-            accept_loop(rt2, ctl2, b.kind, px, accept_proxy, gs, fe_sem, bind_sem).await;
+            accept_loop(
+                rt2,
+                ctl2,
+                b.kind,
+                rebind,
+                px,
+                accept_proxy,
+                gs,
+                fe_sem,
+                bind_sem,
+            )
+            .await;
         }));
     }
     for (b, level) in cli_bound {
@@ -538,7 +550,7 @@ async fn serve(
         // SAFETY: sending a signal.
         unsafe { libc::kill(*pid, libc::SIGTERM) };
     }
-    signals(rt, ctl, fds, &cfg).await
+    signals(rt, ctl, &cfg).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -546,6 +558,7 @@ async fn accept_loop(
     rt: Arc<Runtime>,
     ctl: Arc<Control>,
     kind: BoundKind,
+    rebind: Option<(std::net::SocketAddr, halo_config::model::Bind, i32, bool)>,
     px: usize,
     accept_proxy: bool,
     global_sem: Arc<Semaphore>,
@@ -553,11 +566,12 @@ async fn accept_loop(
     bind_sem: Option<Arc<Semaphore>>,
 ) {
     enum L {
+        Closed,
         Tcp(tokio::net::TcpListener),
         Unix(tokio::net::UnixListener),
         Pair(tokio::net::UnixStream),
     }
-    let l = match kind {
+    let mut l = match kind {
         BoundKind::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
             Ok(l) => L::Tcp(l),
             Err(_) => return,
@@ -576,10 +590,53 @@ async fn accept_loop(
             return;
         }
         if ctl.paused.load(Relaxed) {
-            let n = ctl.changed.notified();
-            if ctl.paused.load(Relaxed) && !ctl.stopping.load(Relaxed) {
+            // Pause (SIGTTOU): a TCP listener is closed so that another process can take
+            // the port, and bound again on resume (SIGTTIN); inherited and UNIX sockets
+            // just stop being accepted from.
+            let kept = if rebind.is_some() {
+                drop(l);
+                None
+            } else {
+                Some(l)
+            };
+            loop {
+                let n = ctl.changed.notified();
+                if !ctl.paused.load(Relaxed) || ctl.stopping.load(Relaxed) {
+                    break;
+                }
                 n.await;
             }
+            if ctl.stopping.load(Relaxed) {
+                return;
+            }
+            l = match (kept, &rebind) {
+                (Some(k), _) => k,
+                (None, Some((addr, b, backlog, reuseport))) => {
+                    let mut tries = 0;
+                    loop {
+                        match listener::bind_tcp(*addr, b, *backlog, *reuseport) {
+                            Ok(std_l) => match tokio::net::TcpListener::from_std(std_l) {
+                                Ok(t) => break L::Tcp(t),
+                                Err(_) => return,
+                            },
+                            Err(e) => {
+                                tries += 1;
+                                if tries == 1 || tries % 50 == 0 {
+                                    log::alert(
+                                        &format!("cannot resume listener [{addr}]: {e}; retrying."),
+                                        rt.quiet,
+                                    );
+                                }
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                if ctl.stopping.load(Relaxed) || ctl.paused.load(Relaxed) {
+                                    break L::Closed;
+                                }
+                            }
+                        }
+                    }
+                }
+                (None, None) => return,
+            };
             continue;
         }
         let Ok(gp) = global_sem.clone().acquire_owned().await else {
@@ -597,6 +654,10 @@ async fn accept_loop(
         };
         let changed = ctl.changed.notified();
         let accepted = match &l {
+            L::Closed => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             L::Tcp(l) => tokio::select! {
                 r = l.accept() => r.map(|(s, peer)| (Some(s), None, Some(peer))),
                 _ = changed => continue,
@@ -748,7 +809,7 @@ async fn cli_loop(
     }
 }
 
-async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, fds: Vec<(RawFd, i32)>, cfg: &Config) -> i32 {
+async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, cfg: &Config) -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut usr1), Ok(mut term), Ok(mut int), Ok(mut ttou), Ok(mut ttin)) = (
         signal(SignalKind::user_defined1()),
@@ -761,13 +822,6 @@ async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, fds: Vec<(RawFd, i32)>, cf
         return 1;
     };
     let set_paused = |p: bool| {
-        for (fd, backlog) in &fds {
-            if p {
-                listener::pause(*fd);
-            } else {
-                listener::resume(*fd, *backlog);
-            }
-        }
         ctl.paused.store(p, Relaxed);
         for px in &rt.proxies {
             if let Some(fe) = &px.frontend {
@@ -808,9 +862,6 @@ async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, fds: Vec<(RawFd, i32)>, cf
         "Stopping frontends (SIGUSR1): waiting for the active sessions to end.",
         rt.quiet,
     );
-    for (fd, _) in &fds {
-        listener::pause(*fd);
-    }
     ctl.stopping.store(true, Relaxed);
     ctl.changed.notify_waiters();
     let deadline = cfg
