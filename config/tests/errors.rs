@@ -26,7 +26,8 @@ fn alerts(text: &str) -> Vec<String> {
         .collect()
 }
 
-const HEAD: &str = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
+const HEAD: &str =
+    "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
 
 #[test]
 fn valid_tcp_config_has_no_alert() {
@@ -71,7 +72,9 @@ fn bad_time_unit() {
     let t = "defaults\n    timeout client 10q\n";
     let a = alerts(t);
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(a[0].starts_with("[ALERT] parsing [t.cfg:2] : 'timeout client' : invalid time value '10q'"));
+    assert!(
+        a[0].starts_with("[ALERT] parsing [t.cfg:2] : 'timeout client' : invalid time value '10q'")
+    );
 }
 
 #[test]
@@ -79,7 +82,11 @@ fn duplicate_server_names_both_lines() {
     let t = format!("{HEAD}backend b\n    server s 127.0.0.1:1\n    server s 127.0.0.1:2\n");
     let a = alerts(&t);
     assert_eq!(a.len(), 1, "{a:?}");
-    assert!(a[0].contains("[t.cfg:7]") && a[0].contains("t.cfg:6"), "{}", a[0]);
+    assert!(
+        a[0].contains("[t.cfg:7]") && a[0].contains("t.cfg:6"),
+        "{}",
+        a[0]
+    );
 }
 
 #[test]
@@ -93,9 +100,8 @@ fn unclosed_quote() {
 
 #[test]
 fn unknown_acl() {
-    let t = format!(
-        "{HEAD}frontend f\n    bind :8080\n    use_backend b if is_static\nbackend b\n"
-    );
+    let t =
+        format!("{HEAD}frontend f\n    bind :8080\n    use_backend b if is_static\nbackend b\n");
     let a = alerts(&t);
     assert_eq!(a.len(), 1, "{a:?}");
     assert!(a[0].contains("[t.cfg:7]") && a[0].contains("unknown ACL 'is_static'"));
@@ -144,21 +150,41 @@ fn all_errors_are_reported() {
 #[test]
 fn bind_errors() {
     let a = alerts(&format!("{HEAD}frontend f\n    bind 127.0.0.1\n"));
-    assert!(a.iter().any(|m| m.contains("[t.cfg:6]") && m.contains("port")), "{a:?}");
+    assert!(
+        a.iter()
+            .any(|m| m.contains("[t.cfg:6]") && m.contains("port")),
+        "{a:?}"
+    );
     let a = alerts(&format!("{HEAD}frontend f\n    bind :80 maxconn\n"));
     assert!(a.iter().any(|m| m.contains("expects")), "{a:?}");
     let a = alerts(&format!("{HEAD}frontend f\n    bind :80 acept-proxy\n"));
-    assert!(a.iter().any(|m| m.contains("did you mean 'accept-proxy'")), "{a:?}");
+    assert!(
+        a.iter().any(|m| m.contains("did you mean 'accept-proxy'")),
+        "{a:?}"
+    );
 }
 
 #[test]
 fn server_option_errors() {
-    let a = alerts(&format!("{HEAD}backend b\n    server s 127.0.0.1:1 wieght 3\n"));
-    assert!(a.iter().any(|m| m.contains("did you mean 'weight'")), "{a:?}");
-    let a = alerts(&format!("{HEAD}backend b\n    server s 127.0.0.1:1 weight 300\n"));
+    let a = alerts(&format!(
+        "{HEAD}backend b\n    server s 127.0.0.1:1 wieght 3\n"
+    ));
+    assert!(
+        a.iter().any(|m| m.contains("did you mean 'weight'")),
+        "{a:?}"
+    );
+    let a = alerts(&format!(
+        "{HEAD}backend b\n    server s 127.0.0.1:1 weight 300\n"
+    ));
     assert!(a.iter().any(|m| m.contains("between 0 and 256")), "{a:?}");
-    let a = alerts(&format!("{HEAD}backend b\n    server s 127.0.0.1:1 inter 2x\n"));
-    assert!(a.iter().any(|m| m.contains("[t.cfg:6]") && m.contains("inter")), "{a:?}");
+    let a = alerts(&format!(
+        "{HEAD}backend b\n    server s 127.0.0.1:1 inter 2x\n"
+    ));
+    assert!(
+        a.iter()
+            .any(|m| m.contains("[t.cfg:6]") && m.contains("inter")),
+        "{a:?}"
+    );
 }
 
 #[test]
@@ -167,9 +193,18 @@ fn legacy_syntax_warns_with_modern_name() {
     let (cfg, d) = load_text("t.cfg", t, &opts());
     assert!(!d.has_alerts(), "{:?}", d.items);
     let w: Vec<String> = d.items.iter().map(|i| i.to_string()).collect();
-    assert!(w.iter().any(|m| m.contains("[t.cfg:1]") && m.contains("bind 127.0.0.1:8080")));
-    assert!(w.iter().any(|m| m.contains("'contimeout'") && m.contains("timeout connect")));
-    assert!(w.iter().any(|m| m.contains("'redispatch'") && m.contains("option redispatch")));
+    assert!(
+        w.iter()
+            .any(|m| m.contains("[t.cfg:1]") && m.contains("bind 127.0.0.1:8080"))
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("'contimeout'") && m.contains("timeout connect"))
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("'redispatch'") && m.contains("option redispatch"))
+    );
     let p = &cfg.proxies[0];
     assert_eq!(p.settings.timeouts.connect, Some(5000));
     assert_eq!(p.settings.redispatch, Some(-1));
@@ -232,7 +267,10 @@ fn pending_keywords_are_listed_not_silent() {
     assert!(kws.contains(&"mode http"), "{kws:?}");
     assert!(kws.contains(&"option httplog"), "{kws:?}");
     // Disabling something halo does not do yet is no reason to refuse the file.
-    assert!(!kws.iter().any(|k| k.contains("http-server-close")), "{kws:?}");
+    assert!(
+        !kws.iter().any(|k| k.contains("http-server-close")),
+        "{kws:?}"
+    );
     let mut d = halo_config::Diags::default();
     halo_config::refuse_pending(&cfg, &mut d);
     assert!(d.items.iter().all(|i| i.to_string().contains("t.cfg:")));
@@ -241,5 +279,8 @@ fn pending_keywords_are_listed_not_silent() {
 #[test]
 fn missing_timeouts_warn() {
     let w = diags("frontend f\n    bind :8080\n    default_backend b\nbackend b\n");
-    assert!(w.iter().any(|m| m.starts_with("[WARNING]") && m.contains("missing timeouts")));
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("[WARNING]") && m.contains("missing timeouts"))
+    );
 }
