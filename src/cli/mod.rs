@@ -42,6 +42,7 @@ where
             match words[0] {
                 "prompt" => {
                     interactive = !interactive;
+                    out.push('\n');
                     continue;
                 }
                 "quit" => {

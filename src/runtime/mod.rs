@@ -163,7 +163,9 @@ pub fn main() -> i32 {
                 cfg.pending.len()
             );
         }
-        println!("Configuration file is valid");
+        if !quiet {
+            println!("Configuration file is valid");
+        }
         return 0;
     }
     if args.master_worker || cfg.global.master_worker {
