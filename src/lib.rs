@@ -10,6 +10,7 @@ pub mod lb;
 pub mod pattern;
 pub mod proxy;
 pub mod runtime;
+pub mod sample;
 pub mod server;
 pub mod stats;
 

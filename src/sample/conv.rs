@@ -1,0 +1,658 @@
+//! Converters (manual 7.3.1): compiled with their arguments at load time, applied to a
+//! sample. Converters HAProxy has and halo does not yet are refused at load time by name,
+//! never passed through silently.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use regex::bytes::Regex;
+
+use super::{Ctx, Sample};
+use crate::lb::hash;
+
+#[derive(Debug, Clone)]
+pub enum Conv {
+    Lower,
+    Upper,
+    Base64,
+    B64Dec,
+    Hex,
+    Hex2i,
+    UrlDec {
+        in_form: bool,
+    },
+    Json,
+    Regsub {
+        re: Regex,
+        subst: Vec<u8>,
+        global: bool,
+    },
+    Field {
+        index: i64,
+        delims: Vec<u8>,
+        count: i64,
+    },
+    Word {
+        index: i64,
+        delims: Vec<u8>,
+        count: i64,
+    },
+    Bytes {
+        offset: usize,
+        length: Option<usize>,
+    },
+    Length,
+    Ipmask {
+        v4: u8,
+        v6: u8,
+    },
+    Add(i64),
+    Sub(i64),
+    Mul(i64),
+    Div(i64),
+    Mod(i64),
+    And(i64),
+    Or(i64),
+    Xor(i64),
+    Neg,
+    Not,
+    Bool,
+    Cpl,
+    Odd,
+    Even,
+    Concat {
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
+    HostOnly,
+    PortOnly,
+    Sdbm(bool),
+    Djb2(bool),
+    Wt6(bool),
+    Crc32(bool),
+    Ltrim(Vec<u8>),
+    Rtrim(Vec<u8>),
+    Reverse,
+}
+
+fn int(args: &[String], i: usize, name: &str) -> Result<i64, String> {
+    let a = args
+        .get(i)
+        .ok_or_else(|| format!("converter '{name}' expects an integer argument"))?;
+    a.trim()
+        .parse::<i64>()
+        .map_err(|_| format!("converter '{name}': invalid integer '{a}'"))
+}
+
+fn opt_flag(args: &[String], name: &str) -> Result<bool, String> {
+    match args.first() {
+        None => Ok(false),
+        Some(_) => Ok(int(args, 0, name)? != 0),
+    }
+}
+
+/// Converters valid in HAProxy that halo will bring with later features.
+const LATER: &[&str] = &[
+    "map",
+    "map_str",
+    "map_beg",
+    "map_sub",
+    "map_dir",
+    "map_dom",
+    "map_end",
+    "map_reg",
+    "map_regm",
+    "map_ip",
+    "map_int",
+    "map_str_int",
+    "map_str_ip",
+    "map_beg_int",
+    "map_beg_ip",
+    "map_sub_int",
+    "map_sub_ip",
+    "map_dir_int",
+    "map_dir_ip",
+    "map_dom_int",
+    "map_dom_ip",
+    "map_end_int",
+    "map_end_ip",
+    "map_reg_int",
+    "map_reg_ip",
+    "map_int_int",
+    "map_int_ip",
+    "map_ip_int",
+    "map_ip_ip",
+    "digest",
+    "sha1",
+    "sha2",
+    "hmac",
+    "xxh32",
+    "xxh64",
+    "xxh3",
+    "ltime",
+    "utime",
+    "ms_ltime",
+    "ms_utime",
+    "us_ltime",
+    "us_utime",
+    "http_date",
+    "set-var",
+    "unset-var",
+    "concat_var",
+    "add_item",
+    "strcmp",
+    "secure_memcmp",
+    "in_table",
+    "table_http_req_rate",
+    "table_gpc0",
+    "table_conn_cur",
+    "url_enc",
+    "param",
+    "language",
+    "json_query",
+    "jwt_header_query",
+    "jwt_payload_query",
+    "jwt_verify",
+    "iif",
+    "when",
+    "debug",
+    "crc32c",
+    "be2dec",
+    "le2dec",
+    "be2hex",
+    "base2",
+    "protobuf",
+    "ungrpc",
+    "fix_tag_value",
+    "mqtt_field_value",
+    "aes_gcm_dec",
+    "aes_gcm_enc",
+    "aes_cbc_dec",
+    "aes_cbc_enc",
+    "rfc7239_field",
+    "cut_crlf",
+    "htonl",
+    "sdbm_avalanche",
+    "ip.fp",
+    "x509_v_err_str",
+];
+
+impl Conv {
+    pub fn compile(name: &str, args: Vec<String>) -> Result<Conv, String> {
+        use Conv::*;
+        Ok(match name {
+            "lower" => Lower,
+            "upper" => Upper,
+            "base64" => Base64,
+            "b64dec" => B64Dec,
+            "hex" => Hex,
+            "hex2i" => Hex2i,
+            "url_dec" => UrlDec {
+                in_form: opt_flag(&args, name)?,
+            },
+            "json" => Json,
+            "regsub" => {
+                let re = args
+                    .first()
+                    .ok_or("converter 'regsub' expects a regular expression")?;
+                let re = Regex::new(re)
+                    .map_err(|e| format!("converter 'regsub': invalid regex '{re}': {e}"))?;
+                let subst = args.get(1).cloned().unwrap_or_default().into_bytes();
+                let flags = args.get(2).cloned().unwrap_or_default();
+                if flags.contains('i') {
+                    let src = format!("(?i){}", re.as_str());
+                    let re = Regex::new(&src).map_err(|e| e.to_string())?;
+                    return Ok(Regsub {
+                        re,
+                        subst,
+                        global: flags.contains('g'),
+                    });
+                }
+                Regsub {
+                    re,
+                    subst,
+                    global: flags.contains('g'),
+                }
+            }
+            "field" | "word" => {
+                let index = int(&args, 0, name)?;
+                let delims = args
+                    .get(1)
+                    .cloned()
+                    .ok_or_else(|| format!("converter '{name}' expects delimiters"))?
+                    .into_bytes();
+                let count = if args.len() > 2 {
+                    int(&args, 2, name)?
+                } else {
+                    1
+                };
+                if name == "field" {
+                    Field {
+                        index,
+                        delims,
+                        count,
+                    }
+                } else {
+                    Word {
+                        index,
+                        delims,
+                        count,
+                    }
+                }
+            }
+            "bytes" => Bytes {
+                offset: int(&args, 0, name)?.max(0) as usize,
+                length: if args.len() > 1 {
+                    Some(int(&args, 1, name)?.max(0) as usize)
+                } else {
+                    None
+                },
+            },
+            "length" => Length,
+            "ipmask" => {
+                let m4 = args.first().ok_or("converter 'ipmask' expects a mask")?;
+                let v4 = parse_mask(m4, 32).ok_or_else(|| format!("invalid IPv4 mask '{m4}'"))?;
+                let v6 = match args.get(1) {
+                    Some(m) => {
+                        parse_mask(m, 128).ok_or_else(|| format!("invalid IPv6 mask '{m}'"))?
+                    }
+                    None => 128,
+                };
+                Ipmask { v4, v6 }
+            }
+            "add" => Add(int(&args, 0, name)?),
+            "sub" => Sub(int(&args, 0, name)?),
+            "mul" => Mul(int(&args, 0, name)?),
+            "div" => Div(int(&args, 0, name)?),
+            "mod" => Mod(int(&args, 0, name)?),
+            "and" => And(int(&args, 0, name)?),
+            "or" => Or(int(&args, 0, name)?),
+            "xor" => Xor(int(&args, 0, name)?),
+            "neg" => Neg,
+            "not" => Not,
+            "bool" => Bool,
+            "cpl" => Cpl,
+            "odd" => Odd,
+            "even" => Even,
+            "concat" => {
+                if args.get(1).map(|v| !v.is_empty()).unwrap_or(false) {
+                    return Err(
+                        "converter 'concat' with a variable: variables arrive with the HTTP rules (issue #3)".into(),
+                    );
+                }
+                Concat {
+                    start: args.first().cloned().unwrap_or_default().into_bytes(),
+                    end: args.get(2).cloned().unwrap_or_default().into_bytes(),
+                }
+            }
+            "host_only" => HostOnly,
+            "port_only" => PortOnly,
+            "sdbm" => Sdbm(opt_flag(&args, name)?),
+            "djb2" => Djb2(opt_flag(&args, name)?),
+            "wt6" => Wt6(opt_flag(&args, name)?),
+            "crc32" => Crc32(opt_flag(&args, name)?),
+            "ltrim" => Ltrim(args.first().cloned().unwrap_or_default().into_bytes()),
+            "rtrim" => Rtrim(args.first().cloned().unwrap_or_default().into_bytes()),
+            "reverse" => Reverse,
+            n if LATER.contains(&n) => {
+                return Err(format!(
+                    "converter '{n}' is valid HAProxy but not implemented by halo yet"
+                ));
+            }
+            n => return Err(format!("unknown converter '{n}'")),
+        })
+    }
+
+    pub fn apply<'c>(&self, s: Sample<'c>, _ctx: &Ctx<'_>) -> Option<Sample<'c>> {
+        use Conv::*;
+        let owned = |v: Vec<u8>| Sample::Str(Cow::Owned(v));
+        Some(match self {
+            Lower => match s {
+                Sample::Str(Cow::Owned(mut v)) => {
+                    v.make_ascii_lowercase();
+                    owned(v)
+                }
+                other => owned(other.to_bytes().to_ascii_lowercase()),
+            },
+            Upper => owned(s.to_bytes().to_ascii_uppercase()),
+            Base64 => owned(base64_encode(&s.to_bytes()).into_bytes()),
+            B64Dec => Sample::Bin(Cow::Owned(base64_decode(&s.to_bytes())?)),
+            Hex => {
+                let b = s.to_bytes();
+                let mut out = String::with_capacity(b.len() * 2);
+                for x in b.iter() {
+                    out.push_str(&format!("{x:02X}"));
+                }
+                owned(out.into_bytes())
+            }
+            Hex2i => {
+                let b = s.to_bytes();
+                let t = std::str::from_utf8(&b).ok()?;
+                Sample::Int(i64::from_str_radix(t.trim(), 16).ok()?)
+            }
+            UrlDec { in_form } => owned(url_decode(&s.to_bytes(), *in_form)?),
+            Json => owned(json_escape(&s.to_bytes())),
+            Regsub { re, subst, global } => {
+                let b = s.to_bytes();
+                let out = if *global {
+                    re.replace_all(&b, subst.as_slice()).into_owned()
+                } else {
+                    re.replace(&b, subst.as_slice()).into_owned()
+                };
+                owned(out)
+            }
+            Field {
+                index,
+                delims,
+                count,
+            } => owned(field(&s.to_bytes(), *index, delims, *count, false)?),
+            Word {
+                index,
+                delims,
+                count,
+            } => owned(field(&s.to_bytes(), *index, delims, *count, true)?),
+            Bytes { offset, length } => {
+                let b = s.to_bytes();
+                let start = (*offset).min(b.len());
+                let end = match length {
+                    Some(l) => start.saturating_add(*l).min(b.len()),
+                    None => b.len(),
+                };
+                Sample::Bin(Cow::Owned(b[start..end].to_vec()))
+            }
+            Length => Sample::Int(s.to_bytes().len() as i64),
+            Ipmask { v4, v6 } => match s.to_ip()? {
+                IpAddr::V4(a) => {
+                    let m = if *v4 == 0 { 0 } else { u32::MAX << (32 - v4) };
+                    Sample::Ip(IpAddr::V4((u32::from(a) & m).into()))
+                }
+                IpAddr::V6(a) => {
+                    let m = if *v6 == 0 { 0 } else { u128::MAX << (128 - v6) };
+                    Sample::Ip(IpAddr::V6((u128::from(a) & m).into()))
+                }
+            },
+            Add(v) => Sample::Int(s.to_int()?.wrapping_add(*v)),
+            Sub(v) => Sample::Int(s.to_int()?.wrapping_sub(*v)),
+            Mul(v) => Sample::Int(s.to_int()?.wrapping_mul(*v)),
+            // HAProxy: division by zero gives the largest value (or 0 for mod).
+            Div(v) => Sample::Int(if *v == 0 {
+                i64::MAX
+            } else {
+                s.to_int()?.wrapping_div(*v)
+            }),
+            Mod(v) => Sample::Int(if *v == 0 {
+                0
+            } else {
+                s.to_int()?.wrapping_rem(*v)
+            }),
+            And(v) => Sample::Int(s.to_int()? & v),
+            Or(v) => Sample::Int(s.to_int()? | v),
+            Xor(v) => Sample::Int(s.to_int()? ^ v),
+            Neg => Sample::Int(s.to_int()?.wrapping_neg()),
+            Not => Sample::Bool(s.to_int()? == 0),
+            Bool => Sample::Bool(s.to_int()? != 0),
+            Cpl => Sample::Int(!s.to_int()?),
+            Odd => Sample::Bool(s.to_int()? & 1 == 1),
+            Even => Sample::Bool(s.to_int()? & 1 == 0),
+            Concat { start, end } => {
+                let b = s.to_bytes();
+                let mut v = Vec::with_capacity(start.len() + b.len() + end.len());
+                v.extend_from_slice(start);
+                v.extend_from_slice(&b);
+                v.extend_from_slice(end);
+                owned(v)
+            }
+            HostOnly => {
+                let b = s.to_bytes();
+                owned(split_host_port(&b).0.to_vec())
+            }
+            PortOnly => {
+                let b = s.to_bytes();
+                let p = split_host_port(&b).1;
+                Sample::Int(std::str::from_utf8(p).ok()?.parse::<i64>().ok()?)
+            }
+            Sdbm(a) => hashed(hash::sdbm(&s.to_bytes()), *a),
+            Djb2(a) => hashed(hash::djb2(&s.to_bytes()), *a),
+            Wt6(a) => hashed(hash::wt6(&s.to_bytes()), *a),
+            Crc32(a) => hashed(hash::crc32(&s.to_bytes()), *a),
+            Ltrim(chars) => {
+                let b = s.to_bytes();
+                let i = b.iter().position(|c| !chars.contains(c)).unwrap_or(b.len());
+                owned(b[i..].to_vec())
+            }
+            Rtrim(chars) => {
+                let b = s.to_bytes();
+                let i = b
+                    .iter()
+                    .rposition(|c| !chars.contains(c))
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
+                owned(b[..i].to_vec())
+            }
+            Reverse => {
+                let mut v = s.to_bytes().into_owned();
+                v.reverse();
+                owned(v)
+            }
+        })
+    }
+}
+
+fn hashed(h: u32, avalanche: bool) -> Sample<'static> {
+    Sample::Int(if avalanche { hash::avalanche(h) } else { h } as i64)
+}
+
+fn parse_mask(s: &str, max: u8) -> Option<u8> {
+    if let Ok(n) = s.parse::<u8>() {
+        return (n <= max).then_some(n);
+    }
+    let m: std::net::Ipv4Addr = s.parse().ok()?;
+    Some(u32::from(m).count_ones() as u8)
+}
+
+/// `host:port` (with `[v6]:port`) split for `host_only`/`port_only`.
+fn split_host_port(b: &[u8]) -> (&[u8], &[u8]) {
+    if b.first() == Some(&b'[')
+        && let Some(end) = b.iter().position(|&c| c == b']') {
+            let rest = &b[end + 1..];
+            return (&b[..=end], rest.strip_prefix(b":").unwrap_or(&[]));
+        }
+    match b.iter().rposition(|&c| c == b':') {
+        Some(i) if b.iter().filter(|&&c| c == b':').count() == 1 => (&b[..i], &b[i + 1..]),
+        _ => (b, &[]),
+    }
+}
+
+/// `field`/`word`: 1-based index from the start, negative from the end; `count` fields
+/// joined with the first delimiter. `word` skips empty fields.
+fn field(b: &[u8], index: i64, delims: &[u8], count: i64, words: bool) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = b.split(|c| delims.contains(c)).collect();
+    if words {
+        parts.retain(|p| !p.is_empty());
+    }
+    if index == 0 {
+        return None;
+    }
+    let n = parts.len() as i64;
+    let start = if index > 0 { index - 1 } else { n + index };
+    if start < 0 || start >= n {
+        return Some(Vec::new());
+    }
+    let end = if count <= 0 {
+        n
+    } else {
+        (start + count).min(n)
+    };
+    let sep = [*delims.first().unwrap_or(&b' ')];
+    Some(parts[start as usize..end as usize].join(&sep[..]))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub fn base64_encode(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let v = match chunk.len() {
+            3 => (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32,
+            2 => (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8,
+            _ => (chunk[0] as u32) << 16,
+        };
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(B64[((v >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub fn base64_decode(b: &[u8]) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let trimmed: Vec<u8> = b.iter().copied().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
+    for chunk in trimmed.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut v: u32 = 0;
+        for (k, &c) in chunk.iter().enumerate() {
+            v |= val(c)? << (18 - 6 * k);
+        }
+        out.push((v >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((v >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(v as u8);
+        }
+    }
+    Some(out)
+}
+
+fn url_decode(b: &[u8], in_form: bool) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            b'+' if in_form => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn json_escape(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + 8);
+    for &c in b {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &str, args: &[&str], input: Sample<'static>) -> Option<Sample<'static>> {
+        let c = Conv::compile(name, args.iter().map(|s| s.to_string()).collect()).unwrap();
+        c.apply(input, &Ctx::empty()).map(|s| s.into_owned())
+    }
+
+    fn s(v: &str) -> Sample<'static> {
+        Sample::Str(Cow::Owned(v.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(run("lower", &[], s("AbC")), Some(s("abc")));
+        assert_eq!(run("upper", &[], s("AbC")), Some(s("ABC")));
+        assert_eq!(run("base64", &[], s("hello")), Some(s("aGVsbG8=")));
+        assert_eq!(
+            run("b64dec", &[], s("aGVsbG8=")),
+            Some(Sample::Bin(Cow::Owned(b"hello".to_vec())))
+        );
+        assert_eq!(run("hex", &[], s("AZ")), Some(s("415A")));
+        assert_eq!(run("url_dec", &[], s("a%20b+c")), Some(s("a b+c")));
+        assert_eq!(run("url_dec", &["1"], s("a%20b+c")), Some(s("a b c")));
+        assert_eq!(run("json", &[], s("a\"b\n")), Some(s("a\\\"b\\n")));
+        assert_eq!(run("regsub", &["o", "0", "g"], s("foo")), Some(s("f00")));
+        assert_eq!(run("regsub", &["o", "0"], s("foo")), Some(s("f0o")));
+        assert_eq!(run("field", &["2", ","], s("a,b,c")), Some(s("b")));
+        assert_eq!(run("field", &["-1", ","], s("a,b,c")), Some(s("c")));
+        assert_eq!(run("field", &["2", ",", "0"], s("a,b,c")), Some(s("b,c")));
+        assert_eq!(run("word", &["2", "/"], s("//a//b")), Some(s("b")));
+        assert_eq!(
+            run("host_only", &[], s("www.x.com:8080")),
+            Some(s("www.x.com"))
+        );
+        assert_eq!(
+            run("port_only", &[], s("www.x.com:8080")),
+            Some(Sample::Int(8080))
+        );
+        assert_eq!(run("length", &[], s("abcd")), Some(Sample::Int(4)));
+        assert_eq!(run("concat", &["<", "", ">"], s("x")), Some(s("<x>")));
+    }
+
+    #[test]
+    fn numbers_and_ips() {
+        assert_eq!(run("add", &["3"], Sample::Int(4)), Some(Sample::Int(7)));
+        assert_eq!(
+            run("div", &["0"], Sample::Int(4)),
+            Some(Sample::Int(i64::MAX))
+        );
+        assert_eq!(run("not", &[], Sample::Int(0)), Some(Sample::Bool(true)));
+        assert_eq!(
+            run("ipmask", &["24"], Sample::Ip("10.1.2.3".parse().unwrap())),
+            Some(Sample::Ip("10.1.2.0".parse().unwrap()))
+        );
+        assert_eq!(
+            run("crc32", &[], s("123456789")),
+            Some(Sample::Int(0xCBF4_3926))
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(
+            Conv::compile("map_dom", vec!["/x".into()])
+                .unwrap_err()
+                .contains("not implemented")
+        );
+        assert!(
+            Conv::compile("nosuch", vec![])
+                .unwrap_err()
+                .contains("unknown converter")
+        );
+        assert!(Conv::compile("regsub", vec!["(".into()]).is_err());
+    }
+}

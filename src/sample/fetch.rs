@@ -1,0 +1,465 @@
+//! Sample fetches (manual 7.3.2 to 7.3.6): their names, arguments checked at load time,
+//! and evaluation. Internal states and layer 4 here, buffer contents (layer 6) with the
+//! TLS hello parsers, and the HTTP fetches once the HTTP stream provides its messages.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{Ctx, Resolver, Sample};
+
+#[derive(Debug, Clone)]
+pub enum FetchKind {
+    // Constants and internal states (7.3.2).
+    AlwaysTrue,
+    AlwaysFalse,
+    Str(Vec<u8>),
+    Int(i64),
+    Bool(bool),
+    Ip(IpAddr),
+    Bin(Vec<u8>),
+    Env(String),
+    Date(i64),
+    Rand(u64),
+    Nbsrv(Option<usize>),
+    BeConn(Option<usize>),
+    Queue(Option<usize>),
+    AvgQueue(Option<usize>),
+    Connslots(Option<usize>),
+    FeConn(Option<usize>),
+    SrvConn(usize, String),
+    SrvIsUp(usize, String),
+    SrvQueue(usize, String),
+    Stopping,
+    Pid,
+    Hostname,
+    // Layer 4 (7.3.3).
+    Src,
+    SrcPort,
+    Dst,
+    DstPort,
+    SoId,
+    FeName,
+    FeId,
+    BeName,
+    BeId,
+    SrvName,
+    SrvId,
+    // Layer 6 (7.3.5).
+    Payload(usize, usize),
+    PayloadLv(usize, usize, Option<i64>),
+    ReqLen,
+    ReqSslHelloType,
+    RepSslHelloType,
+    ReqSslSni,
+    ReqSslVer,
+    ReqRdpCookie(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    pub kind: FetchKind,
+    /// The name as written (for messages).
+    pub name: String,
+}
+
+fn int_arg(args: &[String], i: usize, name: &str) -> Result<i64, String> {
+    let a = args.get(i).ok_or_else(|| {
+        format!(
+            "fetch method '{name}' expects an integer argument #{}",
+            i + 1
+        )
+    })?;
+    a.trim()
+        .parse::<i64>()
+        .map_err(|_| format!("fetch method '{name}': invalid integer '{a}'"))
+}
+
+fn proxy_arg(
+    args: &[String],
+    name: &str,
+    res: &dyn Resolver,
+    backend: bool,
+) -> Result<Option<usize>, String> {
+    match args.first() {
+        None => Ok(res.current()),
+        Some(p) => {
+            let found = if backend {
+                res.backend(p)
+            } else {
+                res.frontend(p)
+            };
+            found.map(Some).ok_or_else(|| {
+                format!(
+                    "fetch method '{name}': no such {} '{p}'",
+                    if backend { "backend" } else { "frontend" }
+                )
+            })
+        }
+    }
+}
+
+/// Resolves `[backend/]server` for the `srv_*` fetches: the backend now, the server by
+/// name at evaluation time (servers may be added at runtime).
+fn server_arg(args: &[String], name: &str, res: &dyn Resolver) -> Result<(usize, String), String> {
+    let a = args
+        .first()
+        .ok_or_else(|| format!("fetch method '{name}' expects [<backend>/]<server>"))?;
+    let (b, s) = match a.split_once('/') {
+        Some((b, s)) => (
+            res.backend(b)
+                .ok_or_else(|| format!("fetch method '{name}': no such backend '{b}'"))?,
+            s,
+        ),
+        None => (
+            res.current()
+                .ok_or_else(|| format!("fetch method '{name}': no backend here"))?,
+            a.as_str(),
+        ),
+    };
+    Ok((b, s.to_string()))
+}
+
+impl Fetch {
+    /// Compiles a fetch by name with its arguments.
+    pub fn compile(name: &str, args: Vec<String>, res: &dyn Resolver) -> Result<Fetch, String> {
+        use FetchKind::*;
+        let kind = match name {
+            "always_true" => AlwaysTrue,
+            "always_false" => AlwaysFalse,
+            "str" => Str(args.first().cloned().unwrap_or_default().into_bytes()),
+            "int" => Int(int_arg(&args, 0, name)?),
+            "bool" => Bool(int_arg(&args, 0, name)? != 0),
+            "ipv4" | "ipv6" => Ip(args
+                .first()
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| format!("fetch method '{name}' expects an address"))?),
+            "bin" => Bin(decode_hex(args.first().map(String::as_str).unwrap_or(""))
+                .ok_or_else(|| format!("fetch method '{name}' expects hexadecimal digits"))?),
+            "env" => Env(args
+                .first()
+                .cloned()
+                .ok_or_else(|| "fetch method 'env' expects a variable name".to_string())?),
+            "date" => Date(if args.is_empty() {
+                0
+            } else {
+                int_arg(&args, 0, name)?
+            }),
+            "rand" => Rand(if args.is_empty() {
+                1 << 32
+            } else {
+                int_arg(&args, 0, name)?.max(1) as u64
+            }),
+            "nbsrv" => Nbsrv(proxy_arg(&args, name, res, true)?),
+            "be_conn" => BeConn(proxy_arg(&args, name, res, true)?),
+            "queue" => Queue(proxy_arg(&args, name, res, true)?),
+            "avg_queue" => AvgQueue(proxy_arg(&args, name, res, true)?),
+            "connslots" => Connslots(proxy_arg(&args, name, res, true)?),
+            "fe_conn" => FeConn(proxy_arg(&args, name, res, false)?),
+            "srv_conn" => {
+                let (b, s) = server_arg(&args, name, res)?;
+                SrvConn(b, s)
+            }
+            "srv_is_up" => {
+                let (b, s) = server_arg(&args, name, res)?;
+                SrvIsUp(b, s)
+            }
+            "srv_queue" => {
+                let (b, s) = server_arg(&args, name, res)?;
+                SrvQueue(b, s)
+            }
+            "stopping" => Stopping,
+            "pid" => Pid,
+            "hostname" => Hostname,
+            "src" => Src,
+            "src_port" => SrcPort,
+            "dst" => Dst,
+            "dst_port" => DstPort,
+            "so_id" => SoId,
+            "fe_name" => FeName,
+            "fe_id" => FeId,
+            "be_name" => BeName,
+            "be_id" => BeId,
+            "srv_name" => SrvName,
+            "srv_id" => SrvId,
+            "payload" | "req.payload" | "res.payload" => Payload(
+                int_arg(&args, 0, name)? as usize,
+                int_arg(&args, 1, name)? as usize,
+            ),
+            "payload_lv" | "req.payload_lv" | "res.payload_lv" => PayloadLv(
+                int_arg(&args, 0, name)? as usize,
+                int_arg(&args, 1, name)? as usize,
+                if args.len() > 2 {
+                    Some(int_arg(&args, 2, name)?)
+                } else {
+                    None
+                },
+            ),
+            "req.len" | "req_len" => ReqLen,
+            "req.ssl_hello_type" | "req_ssl_hello_type" => ReqSslHelloType,
+            "res.ssl_hello_type" | "rep_ssl_hello_type" => RepSslHelloType,
+            "req.ssl_sni" | "req_ssl_sni" => ReqSslSni,
+            "req.ssl_ver" | "req_ssl_ver" => ReqSslVer,
+            "req.rdp_cookie" | "rdp_cookie" => {
+                ReqRdpCookie(args.first().cloned().unwrap_or_else(|| "mstshash".into()))
+            }
+            _ => return Err(format!("unknown fetch method '{name}'")),
+        };
+        Ok(Fetch {
+            kind,
+            name: name.to_string(),
+        })
+    }
+
+    /// Evaluates to one sample.
+    pub fn eval<'c>(&'c self, ctx: &'c Ctx<'c>) -> Option<Sample<'c>> {
+        use FetchKind::*;
+        let rt = ctx.rt;
+        let be = |i: &Option<usize>| -> Option<&crate::server::Backend> {
+            rt?.proxies.get((*i)?)?.backend.as_deref()
+        };
+        Some(match &self.kind {
+            AlwaysTrue => Sample::Bool(true),
+            AlwaysFalse => Sample::Bool(false),
+            Str(s) => Sample::Str(Cow::Borrowed(s)),
+            Int(i) => Sample::Int(*i),
+            Bool(b) => Sample::Bool(*b),
+            Ip(ip) => Sample::Ip(*ip),
+            Bin(b) => Sample::Bin(Cow::Borrowed(b)),
+            Env(n) => Sample::Str(Cow::Owned(std::env::var(n).ok()?.into_bytes())),
+            Date(off) => Sample::Int(crate::stats::now_sec() as i64 + off),
+            Rand(range) => Sample::Int((fastrand::u64(..) % range) as i64),
+            Nbsrv(i) => Sample::Int(be(i)?.nbsrv() as i64),
+            BeConn(i) => Sample::Int(be(i)?.counters.scur.load(Relaxed) as i64),
+            Queue(i) => {
+                let (q, sq) = be(i)?.queue_lengths();
+                Sample::Int((q + sq.iter().sum::<usize>()) as i64)
+            }
+            AvgQueue(i) => {
+                let b = be(i)?;
+                let (q, sq) = b.queue_lengths();
+                let n = b.nbsrv().max(1);
+                Sample::Int(((q + sq.iter().sum::<usize>()) / n) as i64)
+            }
+            Connslots(i) => {
+                let b = be(i)?;
+                let mut total: i64 = 0;
+                for s in b.servers.iter().filter(|s| s.usable()) {
+                    let max = s.maxconn.load(Relaxed);
+                    if max == 0 {
+                        return Some(Sample::Int(-1));
+                    }
+                    total += max as i64 - s.cur.load(Relaxed) as i64;
+                }
+                Sample::Int(total)
+            }
+            FeConn(i) => {
+                let fe = rt?.proxies.get((*i).or(ctx.frontend)?)?.frontend.as_ref()?;
+                Sample::Int(fe.counters.scur.load(Relaxed) as i64)
+            }
+            SrvConn(b, name) | SrvIsUp(b, name) | SrvQueue(b, name) => {
+                let backend = be(&Some(*b))?;
+                let (idx, srv) = backend.find_server(name)?;
+                match &self.kind {
+                    SrvConn(..) => Sample::Int(srv.cur.load(Relaxed) as i64),
+                    SrvIsUp(..) => Sample::Bool(srv.is_up()),
+                    _ => {
+                        Sample::Int(backend.queue_lengths().1.get(idx).copied().unwrap_or(0) as i64)
+                    }
+                }
+            }
+            Stopping => Sample::Bool(rt?.stopping.load(Relaxed)),
+            Pid => Sample::Int(std::process::id() as i64),
+            Hostname => Sample::Str(Cow::Owned(crate::runtime::hostname().into_bytes())),
+            Src => Sample::Ip(ctx.src?.ip()),
+            SrcPort => Sample::Int(ctx.src?.port() as i64),
+            Dst => Sample::Ip(ctx.dst?.ip()),
+            DstPort => Sample::Int(ctx.dst?.port() as i64),
+            SoId => Sample::Int(ctx.listener_id as i64),
+            FeName => Sample::Str(Cow::Borrowed(
+                rt?.proxies.get(ctx.frontend?)?.name.as_bytes(),
+            )),
+            FeId => Sample::Int(rt?.proxies.get(ctx.frontend?)?.id as i64),
+            BeName => Sample::Str(Cow::Borrowed(
+                rt?.proxies.get(ctx.backend?)?.name.as_bytes(),
+            )),
+            BeId => Sample::Int(rt?.proxies.get(ctx.backend?)?.id as i64),
+            SrvName => Sample::Str(Cow::Borrowed(ctx.server?.name.as_bytes())),
+            SrvId => Sample::Int(ctx.server?.id as i64),
+            Payload(off, len) => {
+                let p = ctx.req_payload;
+                let end = if *len == 0 {
+                    p.len()
+                } else {
+                    off.checked_add(*len)?
+                };
+                Sample::Bin(Cow::Borrowed(p.get(*off..end)?))
+            }
+            PayloadLv(off, len, off2) => {
+                let p = ctx.req_payload;
+                let lenbytes = p.get(*off..off.checked_add(*len)?)?;
+                let mut n: usize = 0;
+                for b in lenbytes {
+                    n = n.checked_mul(256)?.checked_add(*b as usize)?;
+                }
+                let start = match off2 {
+                    Some(o) if *o < 0 => (off + len).checked_sub(o.unsigned_abs() as usize)?,
+                    Some(o) => *o as usize,
+                    None => off + len,
+                };
+                Sample::Bin(Cow::Borrowed(p.get(start..start.checked_add(n)?)?))
+            }
+            ReqLen => Sample::Int(ctx.req_payload.len() as i64),
+            ReqSslHelloType => Sample::Int(tls_hello_type(ctx.req_payload)? as i64),
+            RepSslHelloType => Sample::Int(tls_hello_type(ctx.res_payload)? as i64),
+            ReqSslSni => Sample::Str(Cow::Borrowed(tls_sni(ctx.req_payload)?)),
+            ReqSslVer => Sample::Int(tls_version(ctx.req_payload)? as i64),
+            ReqRdpCookie(name) => {
+                Sample::Str(Cow::Borrowed(rdp_cookie(ctx.req_payload, name.as_bytes())?))
+            }
+        })
+    }
+
+    /// Calls `f` on each value of the fetch until it returns true.
+    pub fn each<'c>(&'c self, ctx: &'c Ctx<'c>, f: &mut dyn FnMut(Sample<'c>) -> bool) {
+        if let Some(s) = self.eval(ctx) {
+            f(s);
+        }
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+        .collect()
+}
+
+/// The TLS handshake message type in a buffer starting with a TLS record (1 = ClientHello,
+/// 2 = ServerHello), as `req.ssl_hello_type` reports it.
+pub fn tls_hello_type(p: &[u8]) -> Option<u8> {
+    if p.len() < 6 || p[0] != 0x16 || p[1] != 3 {
+        return None;
+    }
+    Some(p[5])
+}
+
+fn tls_version(p: &[u8]) -> Option<u32> {
+    if p.len() < 11 || p[0] != 0x16 || p[5] != 1 {
+        return None;
+    }
+    Some(((p[9] as u32) << 8) | p[10] as u32)
+}
+
+/// The SNI of a ClientHello.
+pub fn tls_sni(p: &[u8]) -> Option<&[u8]> {
+    if tls_hello_type(p)? != 1 {
+        return None;
+    }
+    let rec_len = u16::from_be_bytes([p[3], p[4]]) as usize;
+    let body = p.get(5..5 + rec_len)?;
+    // Handshake header (4) + version (2) + random (32).
+    let mut i = 4 + 2 + 32;
+    let sid_len = *body.get(i)? as usize;
+    i += 1 + sid_len;
+    let cs_len = u16::from_be_bytes([*body.get(i)?, *body.get(i + 1)?]) as usize;
+    i += 2 + cs_len;
+    let comp_len = *body.get(i)? as usize;
+    i += 1 + comp_len;
+    let ext_len = u16::from_be_bytes([*body.get(i)?, *body.get(i + 1)?]) as usize;
+    i += 2;
+    let exts = body.get(i..i + ext_len)?;
+    let mut j = 0;
+    while j + 4 <= exts.len() {
+        let ty = u16::from_be_bytes([exts[j], exts[j + 1]]);
+        let len = u16::from_be_bytes([exts[j + 2], exts[j + 3]]) as usize;
+        let data = exts.get(j + 4..j + 4 + len)?;
+        if ty == 0 {
+            // server_name_list: list length (2), type (1), name length (2), name.
+            let name_len = u16::from_be_bytes([*data.get(3)?, *data.get(4)?]) as usize;
+            return data.get(5..5 + name_len);
+        }
+        j += 4 + len;
+    }
+    None
+}
+
+fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let needle = [b"Cookie: ".as_slice(), name, b"="].concat();
+    let pos = p
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())?;
+    let rest = &p[pos + needle.len()..];
+    let end = rest.windows(2).position(|w| w == b"\r\n")?;
+    Some(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct R;
+    impl Resolver for R {
+        fn backend(&self, _: &str) -> Option<usize> {
+            None
+        }
+        fn frontend(&self, _: &str) -> Option<usize> {
+            None
+        }
+        fn current(&self) -> Option<usize> {
+            None
+        }
+    }
+
+    #[test]
+    fn payload_lv() {
+        let f = Fetch::compile("payload_lv", vec!["2".into(), "1".into()], &R).unwrap();
+        let data = [9u8, 9, 3, b'a', b'b', b'c', b'd'];
+        let mut ctx = Ctx::empty();
+        ctx.req_payload = &data;
+        assert_eq!(f.eval(&ctx), Some(Sample::Bin(Cow::Borrowed(b"abc"))));
+        let short = [9u8, 9, 5, b'a'];
+        ctx.req_payload = &short;
+        assert_eq!(f.eval(&ctx), None);
+    }
+
+    #[test]
+    fn unknown_fetch() {
+        assert!(Fetch::compile("nope", vec![], &R).is_err());
+        assert!(Fetch::compile("int", vec!["x".into()], &R).is_err());
+    }
+
+    #[test]
+    fn client_hello_sni() {
+        // A minimal ClientHello with SNI "example.com".
+        let name = b"example.com";
+        let mut sni = vec![0u8, 0];
+        let list_len = (3 + name.len()) as u16;
+        let mut ext = Vec::new();
+        ext.extend_from_slice(&list_len.to_be_bytes());
+        ext.push(0);
+        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        ext.extend_from_slice(name);
+        sni.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        sni.extend_from_slice(&ext);
+        let mut hello = vec![3, 3];
+        hello.extend_from_slice(&[0u8; 32]);
+        hello.push(0); // session id
+        hello.extend_from_slice(&[0, 2, 0x13, 0x01]); // cipher suites
+        hello.extend_from_slice(&[1, 0]); // compression
+        hello.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        hello.extend_from_slice(&sni);
+        let mut hs = vec![1u8, 0];
+        hs.extend_from_slice(&(hello.len() as u16).to_be_bytes());
+        hs.extend_from_slice(&hello);
+        let mut rec = vec![0x16u8, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        assert_eq!(tls_hello_type(&rec), Some(1));
+        assert_eq!(tls_sni(&rec), Some(name.as_slice()));
+        assert_eq!(tls_sni(&rec[..20]), None);
+    }
+}

@@ -1,0 +1,256 @@
+//! The sample engine: typed samples, sample expressions (`fetch(args),conv(args),…`)
+//! compiled once at load time, and their evaluation against a stream's context. One engine
+//! used by ACLs, rules, `balance hdr()`, `use_backend %[…]`, header values and logs.
+
+pub mod args;
+pub mod conv;
+pub mod fetch;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+pub use args::split_call;
+pub use conv::Conv;
+pub use fetch::{Fetch, FetchKind};
+
+/// A value produced by a fetch or a converter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sample<'a> {
+    Bool(bool),
+    Int(i64),
+    Ip(IpAddr),
+    Str(Cow<'a, [u8]>),
+    Bin(Cow<'a, [u8]>),
+}
+
+impl<'a> Sample<'a> {
+    /// The sample as bytes (string form), as HAProxy casts it.
+    pub fn to_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Sample::Str(s) | Sample::Bin(s) => Cow::Borrowed(s.as_ref()),
+            Sample::Int(i) => Cow::Owned(i.to_string().into_bytes()),
+            Sample::Bool(b) => Cow::Owned(if *b { b"1".to_vec() } else { b"0".to_vec() }),
+            Sample::Ip(ip) => Cow::Owned(ip.to_string().into_bytes()),
+        }
+    }
+
+    /// The sample as an integer (strings are parsed as a leading decimal number).
+    pub fn to_int(&self) -> Option<i64> {
+        match self {
+            Sample::Int(i) => Some(*i),
+            Sample::Bool(b) => Some(*b as i64),
+            Sample::Str(s) | Sample::Bin(s) => parse_leading_int(s),
+            Sample::Ip(IpAddr::V4(v4)) => Some(u32::from(*v4) as i64),
+            Sample::Ip(_) => None,
+        }
+    }
+
+    pub fn to_bool(&self) -> bool {
+        match self {
+            Sample::Bool(b) => *b,
+            Sample::Int(i) => *i != 0,
+            Sample::Str(s) | Sample::Bin(s) => !s.is_empty(),
+            Sample::Ip(_) => true,
+        }
+    }
+
+    pub fn to_ip(&self) -> Option<IpAddr> {
+        match self {
+            Sample::Ip(ip) => Some(*ip),
+            Sample::Str(s) | Sample::Bin(s) => std::str::from_utf8(s).ok()?.trim().parse().ok(),
+            Sample::Int(i) => u32::try_from(*i).ok().map(|v| IpAddr::V4(v.into())),
+            Sample::Bool(_) => None,
+        }
+    }
+
+    /// Detaches the sample from the data it borrows.
+    pub fn into_owned(self) -> Sample<'static> {
+        match self {
+            Sample::Bool(b) => Sample::Bool(b),
+            Sample::Int(i) => Sample::Int(i),
+            Sample::Ip(ip) => Sample::Ip(ip),
+            Sample::Str(s) => Sample::Str(Cow::Owned(s.into_owned())),
+            Sample::Bin(s) => Sample::Bin(Cow::Owned(s.into_owned())),
+        }
+    }
+
+    pub fn str(s: &'a [u8]) -> Sample<'a> {
+        Sample::Str(Cow::Borrowed(s))
+    }
+}
+
+/// Parses an optional sign and leading digits, as HAProxy's string-to-integer cast.
+pub fn parse_leading_int(s: &[u8]) -> Option<i64> {
+    let mut i = 0;
+    let neg = match s.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let start = i;
+    let mut v: i64 = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = v.checked_mul(10)?.checked_add((s[i] - b'0') as i64)?;
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Everything a fetch may look at: the connection, the HTTP messages, the proxies.
+/// Built by the stream for each evaluation point; fields not available at that point
+/// are `None` (a fetch then finds nothing, as HAProxy's "not available here").
+pub struct Ctx<'a> {
+    pub rt: Option<&'a crate::compile::Runtime>,
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+    /// Index in `rt.proxies` of the frontend and the backend (once chosen).
+    pub frontend: Option<usize>,
+    pub backend: Option<usize>,
+    pub server: Option<&'a crate::server::Server>,
+    /// Id of the listener (`so_id`).
+    pub listener_id: u32,
+    /// Bytes received from the client not yet forwarded (content inspection).
+    pub req_payload: &'a [u8],
+    /// Bytes received from the server not yet forwarded.
+    pub res_payload: &'a [u8],
+    /// Whether the request buffer will not grow any more (inspect-delay expired, full).
+    pub req_final: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context with nothing in it (for tests and constant expressions).
+    pub fn empty() -> Ctx<'static> {
+        Ctx {
+            rt: None,
+            src: None,
+            dst: None,
+            frontend: None,
+            backend: None,
+            server: None,
+            listener_id: 0,
+            req_payload: &[],
+            res_payload: &[],
+            req_final: true,
+        }
+    }
+}
+
+/// A compiled sample expression: one fetch followed by converters.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub fetch: Fetch,
+    pub convs: Vec<Conv>,
+}
+
+/// What the compiler needs to resolve names in expressions (proxies, maps, variables).
+pub trait Resolver {
+    /// Index of a backend-capable proxy by name.
+    fn backend(&self, name: &str) -> Option<usize>;
+    /// Index of a frontend-capable proxy by name.
+    fn frontend(&self, name: &str) -> Option<usize>;
+    /// Index of the proxy being compiled (default for `be_conn` and friends).
+    fn current(&self) -> Option<usize>;
+}
+
+impl Expr {
+    /// Parses `fetch[(args)][,conv[(args)]]…`.
+    pub fn parse(text: &str, res: &dyn Resolver) -> Result<Expr, String> {
+        let parts = args::split_top_level(text, ',')?;
+        let mut it = parts.into_iter();
+        let first = it
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| "missing fetch method".to_string())?;
+        let (name, fargs) = split_call(&first)?;
+        let fetch = Fetch::compile(&name, fargs, res)?;
+        let mut convs = Vec::new();
+        for c in it {
+            let (cname, cargs) = split_call(&c)?;
+            convs.push(Conv::compile(&cname, cargs)?);
+        }
+        Ok(Expr { fetch, convs })
+    }
+
+    /// Evaluates to one sample (the last occurrence for multi-valued fetches), or None
+    /// when the fetch found nothing or a converter failed.
+    pub fn eval<'c>(&'c self, ctx: &'c Ctx<'c>) -> Option<Sample<'c>> {
+        let s = self.fetch.eval(ctx)?;
+        self.apply(s, ctx)
+    }
+
+    /// Applies the converters to one sample.
+    pub fn apply<'c>(&'c self, mut s: Sample<'c>, ctx: &Ctx<'_>) -> Option<Sample<'c>> {
+        for c in &self.convs {
+            s = c.apply(s, ctx)?;
+        }
+        Some(s)
+    }
+
+    /// Calls `f` on every value of the fetch (each occurrence of a header…), after the
+    /// converters, until `f` returns true; returns whether one did. This is how ACLs match
+    /// multi-valued fetches.
+    pub fn any<'c>(&'c self, ctx: &'c Ctx<'c>, f: &mut dyn FnMut(&Sample<'_>) -> bool) -> bool {
+        let mut hit = false;
+        self.fetch.each(ctx, &mut |s| {
+            if let Some(v) = self.apply(s, ctx)
+                && f(&v) {
+                    hit = true;
+                    return true;
+                }
+            false
+        });
+        hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub struct NoNames;
+    impl Resolver for NoNames {
+        fn backend(&self, _: &str) -> Option<usize> {
+            None
+        }
+        fn frontend(&self, _: &str) -> Option<usize> {
+            None
+        }
+        fn current(&self) -> Option<usize> {
+            None
+        }
+    }
+
+    #[test]
+    fn constants_and_converters() {
+        let ctx = Ctx::empty();
+        let e = Expr::parse("str(Hello),lower", &NoNames).unwrap();
+        assert_eq!(
+            e.eval(&ctx),
+            Some(Sample::Str(Cow::Owned(b"hello".to_vec())))
+        );
+        let e = Expr::parse("int(40),add(2)", &NoNames).unwrap();
+        assert_eq!(e.eval(&ctx), Some(Sample::Int(42)));
+        assert!(Expr::parse("nosuchfetch", &NoNames).is_err());
+        assert!(Expr::parse("str(a),nosuchconv", &NoNames).is_err());
+    }
+
+    #[test]
+    fn casts() {
+        assert_eq!(parse_leading_int(b"-12abc"), Some(-12));
+        assert_eq!(parse_leading_int(b"x"), None);
+        assert_eq!(Sample::Int(7).to_bytes().as_ref(), b"7");
+        assert_eq!(
+            Sample::str(b"10.0.0.1").to_ip(),
+            Some("10.0.0.1".parse().unwrap())
+        );
+    }
+}
