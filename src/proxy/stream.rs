@@ -228,15 +228,31 @@ async fn connect_with_retries(
                 }
                 srv.counters.retries.fetch_add(1, Relaxed);
                 be.counters.retries.fetch_add(1, Relaxed);
-                let remaining = retries - attempt;
+                // HAProxy's rule: with `option redispatch`, move to another server when
+                // this one is down, on the retries the interval designates, and on every
+                // retry when the server was chosen by the balancer (not by persistence or a
+                // hash) among several active servers. Retrying the same server waits a
+                // turn-around of min(timeout connect, 1s); moving elsewhere does not.
+                let done = attempt as i64 + 1;
                 let redispatch = match st.redispatch {
-                    None => false,
-                    Some(0) => false,
-                    Some(n) if n > 0 => (attempt + 1) % n as u32 == 0,
-                    Some(n) => remaining as i64 == -(n as i64),
+                    None | Some(0) => false,
+                    Some(n) => {
+                        let by_interval = if n > 0 {
+                            done % n as i64 == 0
+                        } else {
+                            let period = retries as i64 + 1 + n as i64;
+                            period > 0 && done % period == 0
+                        };
+                        let balanced = key.is_none()
+                            && !st.balance.is_hashed()
+                            && be.usable_counts().0 > 1;
+                        !srv.is_up() || by_interval || balanced
+                    }
                 };
-                let turn_around = st.connect_timeout.unwrap_or(1000).min(1000);
-                tokio::time::sleep(Duration::from_millis(turn_around)).await;
+                if !redispatch {
+                    let turn_around = st.connect_timeout.unwrap_or(1000).min(1000);
+                    tokio::time::sleep(Duration::from_millis(turn_around)).await;
+                }
                 if redispatch {
                     avoid = be.servers.iter().position(|s| Arc::ptr_eq(s, &srv));
                     drop(slot);
