@@ -3,6 +3,7 @@
 //! `runtime` accepts, `proxy` runs the stages, `lb` and `server` choose, `stats` and `cli`
 //! report; `compile` turns the configuration model of `halo-config` into the runtime.
 
+pub mod acl;
 pub mod cli;
 pub mod compile;
 pub mod http;

@@ -303,6 +303,20 @@ impl Conv {
         })
     }
 
+    /// The type the converter produces (`None`: the type of its input).
+    pub fn output_kind(&self) -> Option<super::OutputKind> {
+        use super::OutputKind as O;
+        use Conv::*;
+        Some(match self {
+            Hex2i | Length | Add(_) | Sub(_) | Mul(_) | Div(_) | Mod(_) | And(_) | Or(_)
+            | Xor(_) | Neg | Cpl | PortOnly | Sdbm(_) | Djb2(_) | Wt6(_) | Crc32(_) => O::Int,
+            Not | Bool | Odd | Even => O::Bool,
+            Ipmask { .. } => O::Ip,
+            B64Dec | Bytes { .. } => O::Bin,
+            _ => O::Str,
+        })
+    }
+
     pub fn apply<'c>(&self, s: Sample<'c>, _ctx: &Ctx<'_>) -> Option<Sample<'c>> {
         use Conv::*;
         let owned = |v: Vec<u8>| Sample::Str(Cow::Owned(v));
@@ -453,10 +467,11 @@ fn parse_mask(s: &str, max: u8) -> Option<u8> {
 /// `host:port` (with `[v6]:port`) split for `host_only`/`port_only`.
 fn split_host_port(b: &[u8]) -> (&[u8], &[u8]) {
     if b.first() == Some(&b'[')
-        && let Some(end) = b.iter().position(|&c| c == b']') {
-            let rest = &b[end + 1..];
-            return (&b[..=end], rest.strip_prefix(b":").unwrap_or(&[]));
-        }
+        && let Some(end) = b.iter().position(|&c| c == b']')
+    {
+        let rest = &b[end + 1..];
+        return (&b[..=end], rest.strip_prefix(b":").unwrap_or(&[]));
+    }
     match b.iter().rposition(|&c| c == b':') {
         Some(i) if b.iter().filter(|&&c| c == b':').count() == 1 => (&b[..i], &b[i + 1..]),
         _ => (b, &[]),

@@ -211,6 +211,23 @@ impl Fetch {
         })
     }
 
+    /// What the fetch produces.
+    pub fn output_kind(&self) -> super::OutputKind {
+        use super::OutputKind as O;
+        use FetchKind::*;
+        match &self.kind {
+            AlwaysTrue | AlwaysFalse | Bool(_) | SrvIsUp(..) | Stopping => O::Bool,
+            Int(_) | Date(_) | Rand(_) | Nbsrv(_) | BeConn(_) | Queue(_) | AvgQueue(_)
+            | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | Pid | SrcPort | DstPort
+            | SoId | FeId | BeId | SrvId | ReqLen | ReqSslHelloType | RepSslHelloType
+            | ReqSslVer => O::Int,
+            Ip(_) | Src | Dst => O::Ip,
+            Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
+            Str(_) | Env(_) | Hostname | FeName | BeName | SrvName | ReqSslSni
+            | ReqRdpCookie(_) => O::Str,
+        }
+    }
+
     /// Evaluates to one sample.
     pub fn eval<'c>(&'c self, ctx: &'c Ctx<'c>) -> Option<Sample<'c>> {
         use FetchKind::*;

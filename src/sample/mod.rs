@@ -144,6 +144,16 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The type of what an expression produces, which decides an ACL's default match method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Bool,
+    Int,
+    Ip,
+    Str,
+    Bin,
+}
+
 /// A compiled sample expression: one fetch followed by converters.
 #[derive(Debug, Clone)]
 pub struct Expr {
@@ -180,6 +190,17 @@ impl Expr {
         Ok(Expr { fetch, convs })
     }
 
+    /// What the expression produces.
+    pub fn output_kind(&self) -> OutputKind {
+        let mut k = self.fetch.output_kind();
+        for c in &self.convs {
+            if let Some(o) = c.output_kind() {
+                k = o;
+            }
+        }
+        k
+    }
+
     /// Evaluates to one sample (the last occurrence for multi-valued fetches), or None
     /// when the fetch found nothing or a converter failed.
     pub fn eval<'c>(&'c self, ctx: &'c Ctx<'c>) -> Option<Sample<'c>> {
@@ -202,10 +223,11 @@ impl Expr {
         let mut hit = false;
         self.fetch.each(ctx, &mut |s| {
             if let Some(v) = self.apply(s, ctx)
-                && f(&v) {
-                    hit = true;
-                    return true;
-                }
+                && f(&v)
+            {
+                hit = true;
+                return true;
+            }
             false
         });
         hit

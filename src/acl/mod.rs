@@ -1,0 +1,363 @@
+//! ACLs (manual 7.1, 7.2, 7.4): an ACL line compiled into a sample expression, a match
+//! method and pattern sets; named ACLs (several lines with one name are OR-ed), anonymous
+//! `{ … }` ACLs, HAProxy's predefined ACLs, and conditions (`if`/`unless`, `!`, implicit
+//! AND, `or`/`||`) evaluated against a sample context.
+
+use std::sync::Arc;
+
+use halo_config::model::{AclRef, Condition};
+
+use crate::pattern::{
+    MatchMethod, Origin, PatternFlags, Registry, SharedPatterns, apply_int_operator,
+};
+use crate::sample::{Ctx, Expr, Resolver, Sample};
+
+/// One ACL line: how to fetch, how to match, what to match against.
+#[derive(Debug)]
+pub struct AclTerm {
+    pub expr: Expr,
+    pub method: MatchMethod,
+    /// Inline patterns first, then each `-f` file, as HAProxy orders them.
+    pub sets: Vec<Arc<SharedPatterns>>,
+}
+
+/// ACL suffixes that select a match method on top of a fetch (`path_beg` = `path -m beg`).
+const SUFFIXES: &[(&str, MatchMethod)] = &[
+    ("_beg", MatchMethod::Beg),
+    ("_end", MatchMethod::End),
+    ("_sub", MatchMethod::Sub),
+    ("_dir", MatchMethod::Dir),
+    ("_dom", MatchMethod::Dom),
+    ("_reg", MatchMethod::Reg),
+    ("_len", MatchMethod::Len),
+    ("_found", MatchMethod::Found),
+    ("_val", MatchMethod::Int),
+    ("_ip", MatchMethod::Ip),
+];
+
+/// The match method a fetch's output implies when no `-m` is given.
+fn default_method(sample_kind: OutputKind) -> MatchMethod {
+    match sample_kind {
+        OutputKind::Bool => MatchMethod::Bool,
+        OutputKind::Int => MatchMethod::Int,
+        OutputKind::Ip => MatchMethod::Ip,
+        OutputKind::Bin => MatchMethod::Bin,
+        OutputKind::Str => MatchMethod::Str,
+    }
+}
+
+pub use crate::sample::OutputKind;
+
+/// Where an ACL line comes from and what it can resolve.
+pub struct AclCtx<'a> {
+    pub file: &'a str,
+    pub line: usize,
+    pub registry: &'a Registry,
+    pub resolver: &'a dyn Resolver,
+}
+
+impl AclTerm {
+    /// Compiles the words after the ACL name: `criterion [flags] [operator] [values]`.
+    pub fn compile(words: &[String], cx: &AclCtx<'_>) -> Result<AclTerm, String> {
+        let Some(criterion) = words.first() else {
+            return Err("missing fetch method in ACL expression".into());
+        };
+        // The fetch, or a fetch with an ACL suffix.
+        let (expr, mut method) = match Expr::parse(criterion, cx.resolver) {
+            Ok(e) => {
+                let m = default_method(e.output_kind());
+                (e, m)
+            }
+            Err(first_err) => {
+                let (head, tail) = match criterion.find(['(', ',']) {
+                    Some(i) => criterion.split_at(i),
+                    None => (criterion.as_str(), ""),
+                };
+                let mut found = None;
+                for (suf, m) in SUFFIXES {
+                    if let Some(base) = head.strip_suffix(suf)
+                        && let Ok(e) = Expr::parse(&format!("{base}{tail}"), cx.resolver) {
+                            found = Some((e, *m));
+                            break;
+                        }
+                }
+                found.ok_or(first_err)?
+            }
+        };
+        let mut flags = PatternFlags::default();
+        let mut files: Vec<String> = Vec::new();
+        let mut i = 1;
+        while i < words.len() {
+            let w = words[i].as_str();
+            match w {
+                "-i" => flags.ignore_case = true,
+                "-n" => flags.no_dns = true,
+                "-M" => flags.map = true,
+                "-f" | "-m" | "-u" => {
+                    let v = words
+                        .get(i + 1)
+                        .ok_or_else(|| format!("'{w}' expects an argument"))?;
+                    match w {
+                        "-f" => files.push(v.clone()),
+                        "-m" => {
+                            method = MatchMethod::from_name(v)
+                                .ok_or_else(|| format!("unknown match method '{v}' after '-m'"))?
+                        }
+                        _ => flags.unique_id = Some(v.clone()),
+                    }
+                    i += 1;
+                }
+                "--" => {
+                    i += 1;
+                    break;
+                }
+                _ => break,
+            }
+            i += 1;
+        }
+        let mut values: Vec<String> = words[i..].to_vec();
+        // Integer operators apply to the values that follow (7.1.3).
+        if matches!(method, MatchMethod::Int | MatchMethod::Len)
+            && let Some(op) = values
+                .first()
+                .and_then(|v| crate::pattern::IntOperator::from_word(v))
+            {
+                values.remove(0);
+                values = values
+                    .into_iter()
+                    .map(|v| apply_int_operator(op, &v))
+                    .collect();
+            }
+        let origin = Origin {
+            file: cx.file,
+            line: cx.line,
+        };
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let mut sets = vec![
+            cx.registry
+                .acl_inline(criterion, origin, method, &flags, &refs)?,
+        ];
+        for f in &files {
+            sets.push(cx.registry.acl_file(f, method, &flags, origin)?);
+        }
+        Ok(AclTerm { expr, method, sets })
+    }
+
+    /// Whether any value of the fetch matches any pattern.
+    pub fn matches(&self, ctx: &Ctx<'_>) -> bool {
+        match self.method {
+            MatchMethod::Found => self.expr.eval(ctx).is_some(),
+            MatchMethod::Bool => self.expr.eval(ctx).map(|s| s.to_bool()).unwrap_or(false),
+            _ => {
+                let sets: Vec<_> = self.sets.iter().map(|s| s.load()).collect();
+                self.expr.any(ctx, &mut |s: &Sample<'_>| {
+                    sets.iter().any(|set| match self.method {
+                        MatchMethod::Int => s
+                            .to_int()
+                            .map(|v| set.match_int(v).is_some())
+                            .unwrap_or(false),
+                        MatchMethod::Len => set.match_int(s.to_bytes().len() as i64).is_some(),
+                        MatchMethod::Ip => s
+                            .to_ip()
+                            .map(|ip| set.match_ip(ip).is_some())
+                            .unwrap_or(false),
+                        _ => set.match_str(&s.to_bytes()).is_some(),
+                    })
+                })
+            }
+        }
+    }
+}
+
+/// The ACLs HAProxy predefines (7.4), those that do not need HTTP.
+fn predefined(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
+    Some(match name {
+        "TRUE" => true,
+        "FALSE" => false,
+        "LOCALHOST" => ctx
+            .src
+            .map(|a| match a.ip() {
+                std::net::IpAddr::V4(v4) => v4.octets()[0] == 127,
+                std::net::IpAddr::V6(v6) => v6.is_loopback(),
+            })
+            .unwrap_or(false),
+        "WAIT_END" => ctx.req_final,
+        _ => return None,
+    })
+}
+
+/// A compiled condition.
+#[derive(Debug)]
+pub struct Cond {
+    pub unless: bool,
+    pub alternatives: Vec<Vec<(bool, Term)>>,
+}
+
+#[derive(Debug)]
+pub enum Term {
+    /// Index of a named ACL in the proxy's list.
+    Named(usize),
+    Predefined(String),
+    Anonymous(Box<AclTerm>),
+}
+
+/// A proxy's named ACLs: name → lines (OR-ed).
+#[derive(Debug, Default)]
+pub struct AclSet {
+    pub names: Vec<String>,
+    pub terms: Vec<Vec<AclTerm>>,
+}
+
+impl AclSet {
+    pub fn add(&mut self, name: &str, term: AclTerm) {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => self.terms[i].push(term),
+            None => {
+                self.names.push(name.to_string());
+                self.terms.push(vec![term]);
+            }
+        }
+    }
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+    pub fn eval(&self, i: usize, ctx: &Ctx<'_>) -> bool {
+        self.terms
+            .get(i)
+            .map(|t| t.iter().any(|a| a.matches(ctx)))
+            .unwrap_or(false)
+    }
+}
+
+impl Cond {
+    /// Compiles a parsed condition against the proxy's ACLs.
+    pub fn compile(c: &Condition, acls: &AclSet, cx: &AclCtx<'_>) -> Result<Cond, String> {
+        let mut alternatives = Vec::new();
+        for alt in &c.alternatives {
+            let mut terms = Vec::new();
+            for t in alt {
+                let term = match &t.acl {
+                    AclRef::Named(n) => match acls.find(n) {
+                        Some(i) => Term::Named(i),
+                        None if predefined(n, &Ctx::empty()).is_some() => {
+                            Term::Predefined(n.clone())
+                        }
+                        None => {
+                            return Err(format!(
+                                "ACL '{n}' is not declared, or needs HTTP (halo's HTTP mode arrives with issue #3)"
+                            ));
+                        }
+                    },
+                    AclRef::Anonymous(words) => {
+                        Term::Anonymous(Box::new(AclTerm::compile(words, cx)?))
+                    }
+                };
+                terms.push((t.negated, term));
+            }
+            alternatives.push(terms);
+        }
+        Ok(Cond {
+            unless: c.unless,
+            alternatives,
+        })
+    }
+
+    pub fn eval(&self, acls: &AclSet, ctx: &Ctx<'_>) -> bool {
+        let v = self.alternatives.iter().any(|alt| {
+            alt.iter().all(|(neg, t)| {
+                let r = match t {
+                    Term::Named(i) => acls.eval(*i, ctx),
+                    Term::Predefined(n) => predefined(n, ctx).unwrap_or(false),
+                    Term::Anonymous(a) => a.matches(ctx),
+                };
+                r != *neg
+            })
+        });
+        v != self.unless
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    struct R;
+    impl Resolver for R {
+        fn backend(&self, _: &str) -> Option<usize> {
+            None
+        }
+        fn frontend(&self, _: &str) -> Option<usize> {
+            None
+        }
+        fn current(&self) -> Option<usize> {
+            None
+        }
+    }
+
+    fn term(words: &[&str], reg: &Registry) -> AclTerm {
+        let cx = AclCtx {
+            file: "t.cfg",
+            line: 1,
+            registry: reg,
+            resolver: &R,
+        };
+        AclTerm::compile(
+            &words.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &cx,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ip_int_and_suffix_acls() {
+        let reg = Registry::new();
+        let mut ctx = Ctx::empty();
+        let src: SocketAddr = "10.1.2.3:4567".parse().unwrap();
+        ctx.src = Some(src);
+        assert!(term(&["src", "10.0.0.0/8"], &reg).matches(&ctx));
+        assert!(!term(&["src", "192.168.0.0/16", "127.0.0.1"], &reg).matches(&ctx));
+        assert!(term(&["src_port", "gt", "4000"], &reg).matches(&ctx));
+        assert!(term(&["src_port", "4000:5000"], &reg).matches(&ctx));
+        assert!(!term(&["src_port", "lt", "4000"], &reg).matches(&ctx));
+        assert!(term(&["always_true"], &reg).matches(&ctx));
+        assert!(!term(&["always_false"], &reg).matches(&ctx));
+        assert!(term(&["str(hello),lower", "-m", "beg", "he"], &reg).matches(&ctx));
+        assert!(term(&["str(HELLO)", "-i", "hello"], &reg).matches(&ctx));
+        assert!(term(&["str(abc)", "-m", "len", "3"], &reg).matches(&ctx));
+        assert!(term(&["str(abc)", "-m", "found"], &reg).matches(&ctx));
+    }
+
+    #[test]
+    fn conditions() {
+        let reg = Registry::new();
+        let cx = AclCtx {
+            file: "t.cfg",
+            line: 1,
+            registry: &reg,
+            resolver: &R,
+        };
+        let mut acls = AclSet::default();
+        acls.add("lan", term(&["src", "10.0.0.0/8"], &reg));
+        acls.add("lan", term(&["src", "192.168.0.0/16"], &reg));
+        let parsed = Condition {
+            unless: false,
+            alternatives: vec![vec![halo_config::model::CondTerm {
+                negated: false,
+                acl: AclRef::Named("lan".into()),
+            }]],
+        };
+        let c = Cond::compile(&parsed, &acls, &cx).unwrap();
+        let mut ctx = Ctx::empty();
+        ctx.src = Some("192.168.1.1:1".parse().unwrap());
+        assert!(c.eval(&acls, &ctx));
+        ctx.src = Some("8.8.8.8:1".parse().unwrap());
+        assert!(!c.eval(&acls, &ctx));
+        let unless = Condition {
+            unless: true,
+            ..parsed
+        };
+        let c = Cond::compile(&unless, &acls, &cx).unwrap();
+        assert!(c.eval(&acls, &ctx));
+    }
+}
