@@ -115,69 +115,70 @@ where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let mut buf = vec![0u8; bufsize];
+        // Capacity only: the buffer is filled by reads, never zeroed.
+        let mut buf: Vec<u8> = Vec::with_capacity(bufsize);
+        // One timer per direction, armed at the earliest deadline of both sides and moved
+        // only when it fires early (activity pushed the deadline): no timer churn per read.
+        let earliest = || -> Option<Instant> {
+            match (
+                deadline(from, from_t.0, from_t.1),
+                deadline(to, to_t.0, to_t.1),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        let far = Instant::now() + Duration::from_secs(86400 * 365);
+        let timer = tokio::time::sleep_until(earliest().unwrap_or(far));
+        tokio::pin!(timer);
         loop {
             if failed.load(Relaxed) {
                 return Ok(());
             }
-            // Wake at the earliest of both sides' deadlines to notice a timeout.
-            let d1 = deadline(from, from_t.0, from_t.1);
-            let d2 = deadline(to, to_t.0, to_t.1);
-            let wake = match (d1, d2) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let read = async {
-                match wake {
-                    Some(at) => tokio::time::timeout_at(at, r.read(&mut buf)).await.ok(),
-                    None => Some(r.read(&mut buf).await),
-                }
-            };
+            buf.clear();
             let n = tokio::select! {
-                res = read => res,
-                _ = stop.notified() => return Ok(()),
-            };
-            match n {
-                None => {
+                res = r.read_buf(&mut buf) => res,
+                _ = &mut timer => {
                     let now = Instant::now();
-                    let from_exp = deadline(from, from_t.0, from_t.1)
-                        .map(|d| d <= now)
-                        .unwrap_or(false);
-                    let to_exp = deadline(to, to_t.0, to_t.1)
-                        .map(|d| d <= now)
-                        .unwrap_or(false);
+                    let from_exp = deadline(from, from_t.0, from_t.1).map(|d| d <= now).unwrap_or(false);
+                    let to_exp = deadline(to, to_t.0, to_t.1).map(|d| d <= now).unwrap_or(false);
                     if from_exp || to_exp {
                         return Err((from_exp, to_exp));
                     }
+                    timer.as_mut().reset(earliest().unwrap_or(far));
                     continue;
                 }
-                Some(Ok(0)) => {
+                _ = stop.notified() => return Ok(()),
+            };
+            match n {
+                Ok(0) => {
                     from.closed.store(true, Relaxed);
                     let _ = w.shutdown().await;
                     return Ok(());
                 }
-                Some(Ok(n)) => {
+                Ok(n) => {
                     from.touch();
-                    let write = w.write_all(&buf[..n]);
-                    let res = match deadline(to, to_t.0, to_t.1) {
-                        Some(at) => match tokio::time::timeout_at(
-                            at.max(Instant::now() + Duration::from_millis(1)),
-                            write,
-                        )
-                        .await
-                        {
-                            Ok(r) => r,
-                            Err(_) => return Err((false, true)),
-                        },
-                        None => write.await,
-                    };
-                    if res.is_err() {
-                        return Err((false, false));
+                    // Write it all; a cancelled write is never retried from the start.
+                    let mut off = 0;
+                    while off < n {
+                        tokio::select! {
+                            res = w.write(&buf[off..n]) => match res {
+                                Ok(0) | Err(_) => return Err((false, false)),
+                                Ok(k) => off += k,
+                            },
+                            _ = &mut timer => {
+                                // The peer does not read: give up once its deadline passed.
+                                if earliest().map(|d| d <= Instant::now()).unwrap_or(false) {
+                                    return Err((false, true));
+                                }
+                                timer.as_mut().reset(earliest().unwrap_or(far));
+                            }
+                        }
                     }
                     to.touch();
                     bytes.fetch_add(n as u64, Relaxed);
                 }
-                Some(Err(_)) => return Err((false, false)),
+                Err(_) => return Err((false, false)),
             }
         }
     }
