@@ -87,6 +87,10 @@ pub struct Frontend {
     pub client_fin_timeout: Option<u64>,
     pub tunnel_timeout: Option<u64>,
     pub monitor_net: Vec<Net>,
+    /// Whether sessions need the real destination address of each connection (PROXY
+    /// header towards servers, port-relative server addresses, wildcard binds); when not,
+    /// the listener's address stands for it and no syscall is spent per connection.
+    pub needs_dst: bool,
     pub counters: Counters,
     /// Current connections (for the frontend maxconn).
     pub cur: AtomicU32,
@@ -226,8 +230,30 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     None => diags.alert(loc, format!("'monitor-net' : invalid network '{n}'.")),
                 }
             }
+            let needs_dst = default_backend
+                .and_then(|b| cfg.proxies.get(b))
+                .map(|b| {
+                    b.servers.iter().any(|srv| {
+                        srv.send_proxy.is_some()
+                            || !matches!(
+                                srv.address,
+                                Some(Address::Inet {
+                                    port: PortSpec::Fixed(_),
+                                    ..
+                                })
+                            )
+                    })
+                })
+                .unwrap_or(true)
+                || p.binds.iter().any(|b| {
+                    b.addresses.iter().any(|a| match a {
+                        Address::Inet { ip, .. } => ip.map(|i| i.is_unspecified()).unwrap_or(true),
+                        _ => true,
+                    })
+                });
             Some(Frontend {
                 mode: s.mode,
+                needs_dst,
                 maxconn: s.maxconn.unwrap_or(maxconn).min(maxconn),
                 binds: p.binds.clone(),
                 default_backend,

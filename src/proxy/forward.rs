@@ -153,7 +153,11 @@ where
             match n {
                 Ok(0) => {
                     from.closed.store(true, Relaxed);
-                    let _ = w.shutdown().await;
+                    // Pass the half-close on, unless the other side already closed its
+                    // half too: both sockets are about to be closed anyway.
+                    if !to.closed.load(Relaxed) {
+                        let _ = w.shutdown().await;
+                    }
                     return Ok(());
                 }
                 Ok(n) => {

@@ -243,9 +243,8 @@ async fn connect_with_retries(
                             let period = retries as i64 + 1 + n as i64;
                             period > 0 && done % period == 0
                         };
-                        let balanced = key.is_none()
-                            && !st.balance.is_hashed()
-                            && be.usable_counts().0 > 1;
+                        let balanced =
+                            key.is_none() && !st.balance.is_hashed() && be.usable_counts().0 > 1;
                         !srv.is_up() || by_interval || balanced
                     }
                 };

@@ -49,7 +49,7 @@ pub fn hostname() -> String {
 
 fn print_version(level: u8) {
     println!(
-        "halo version {} {} - https://github.com/halo-lb/halo",
+        "halo version {} {} - a load balancer that runs HAProxy configurations",
         crate::VERSION,
         crate::RELEASE_DATE
     );
@@ -300,6 +300,9 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         return 1;
     }
     let rt = Arc::new(rt);
+    // Signals that arrive between binding and the handlers being ready must not kill the
+    // process with their default action: block them until `signals` takes them.
+    block_signals(true);
     // Bind everything before daemonizing or dropping privileges.
     let mut bound: Vec<Bound> = Vec::new();
     for (pi, px) in rt.proxies.iter().enumerate() {
@@ -399,6 +402,30 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
     let code = tokio_rt.block_on(serve(rt, bound, cli_bound, args, cfg));
     tokio_rt.shutdown_timeout(Duration::from_millis(100));
     code
+}
+
+/// Blocks or unblocks, on the calling thread, the signals the process handles.
+fn block_signals(block: bool) {
+    // SAFETY: plain signal-mask manipulation with a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [
+            libc::SIGUSR1,
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGTTOU,
+            libc::SIGTTIN,
+        ] {
+            libc::sigaddset(&mut set, s);
+        }
+        let how = if block {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
 }
 
 fn drop_privileges(cfg: &Config) -> Result<(), String> {
@@ -587,6 +614,15 @@ async fn accept_loop(
             Err(_) => return,
         },
     };
+    let needs_dst = rt.proxies[px]
+        .frontend
+        .as_ref()
+        .map(|f| f.needs_dst)
+        .unwrap_or(true);
+    let listen_addr = match &l {
+        L::Tcp(t) => t.local_addr().ok(),
+        _ => None,
+    };
     loop {
         if ctl.stopping.load(Relaxed) {
             return;
@@ -695,7 +731,11 @@ async fn accept_loop(
         match (tcp, unix) {
             (Some(s), _) => {
                 let _ = s.set_nodelay(true);
-                let dst = s.local_addr().ok();
+                let dst = if needs_dst {
+                    s.local_addr().ok()
+                } else {
+                    listen_addr
+                };
                 let src = peer.or_else(|| s.peer_addr().ok());
                 let (Some(src), Some(dst)) = (src, dst) else {
                     continue;
@@ -823,6 +863,9 @@ async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, cfg: &Config) -> i32 {
         log::alert("cannot install signal handlers", false);
         return 1;
     };
+    // Handlers are in place: let the pending and future signals in (on this thread; the
+    // worker threads keep them blocked).
+    block_signals(false);
     let set_paused = |p: bool| {
         ctl.paused.store(p, Relaxed);
         for px in &rt.proxies {

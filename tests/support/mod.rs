@@ -91,6 +91,10 @@ fn handed_out() -> &'static Mutex<HashSet<u16>> {
 
 /// A port that was free on 127.0.0.1 a moment ago (bound to port 0 and
 /// released). Never hands out the same port twice in one test process.
+///
+/// The window until the process under test binds it is safe enough on
+/// Linux: bind(0) hands out odd ports while connect() picks even source
+/// ports first, so the test traffic does not take it meanwhile.
 pub fn free_port() -> u16 {
     for _ in 0..1000 {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -201,6 +205,21 @@ impl Drop for PidGuard {
     }
 }
 
+/// Makes the child get SIGKILL when the thread that started it ends, so
+/// that nothing is left behind even if the test process is killed (a
+/// timeout) before `Drop` runs. Start processes from the test's own thread.
+/// (A daemon's forked child does not inherit this: see [`PidGuard`].)
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
 /// A configuration given by its text or by its path.
 #[derive(Clone, Copy, Debug)]
 pub enum Cfg<'a> {
@@ -233,6 +252,7 @@ pub fn run_bin(args: &[OsString], env: &[(&str, String)], timeout: Duration) -> 
     for (k, v) in env {
         cmd.env(k, v);
     }
+    die_with_parent(&mut cmd);
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", halo_bin().display()));
@@ -324,7 +344,12 @@ impl HaloBuilder {
         self
     }
 
-    /// Starts the process and waits until it listens on every address.
+    /// Starts the process and waits (10 s at most, then panics with its
+    /// stderr) until the process itself holds a listening socket on every
+    /// address. Read from the kernel (sock_diag and /proc/PID/fd), not by
+    /// connecting: a probe connection would go through to a backend and
+    /// skew what the test counts, and it could not tell an `-sf` successor
+    /// from its predecessor.
     pub fn start(self) -> Halo {
         let dir = match self.dir {
             Some(d) => d,
@@ -354,6 +379,7 @@ impl HaloBuilder {
                 .filter_map(|(_, v)| parse_haproxy_addr(v))
                 .collect()
         });
+        die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", halo_bin().display()));
@@ -389,8 +415,9 @@ impl Halo {
         loop {
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!(
-                    "{} exited during startup ({st}); stderr:\n{}",
+                    "{} exited during startup ({st}); stdout:\n{}\nstderr:\n{}",
                     halo_bin().display(),
+                    self.stdout_text(),
                     self.stderr_text()
                 );
             }
@@ -481,10 +508,10 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
         for e in rd.flatten() {
             if let Ok(target) = fs::read_link(e.path()) {
                 let t = target.to_string_lossy();
-                if let Some(n) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
-                    if let Ok(n) = n.parse() {
-                        set.insert(n);
-                    }
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']'))
+                    && let Ok(n) = n.parse()
+                {
+                    set.insert(n);
                 }
             }
         }
@@ -517,33 +544,147 @@ fn parse_proc_ip(hex: &str) -> Option<IpAddr> {
 /// Inodes of the TCP sockets listening on `addr` (or on the wildcard with
 /// its port).
 fn listening_inodes(addr: SocketAddr) -> Vec<u64> {
-    let mut out = Vec::new();
+    let mut all = Vec::new();
+    let mut add = |ip: IpAddr, port: u16, inode: u64| all.push((ip, port, inode));
+    let via_netlink = [libc::AF_INET, libc::AF_INET6]
+        .into_iter()
+        .all(|family| diag_listeners(family, &mut add).is_ok());
+    if !via_netlink {
+        all.clear();
+        proc_listeners(&mut |ip, port, inode| all.push((ip, port, inode)));
+    }
+    all.into_iter()
+        .filter(|(ip, port, _)| *port == addr.port() && (*ip == addr.ip() || ip.is_unspecified()))
+        .map(|(_, _, inode)| inode)
+        .collect()
+}
+
+/// Lists the listening TCP sockets of `family` through the sock_diag netlink
+/// interface (as `ss -lt` does): fast, where reading /proc/net/tcp takes
+/// seconds on a machine with tens of thousands of TIME_WAIT sockets.
+fn diag_listeners(family: i32, f: &mut impl FnMut(IpAddr, u16, u64)) -> io::Result<()> {
+    const NETLINK_SOCK_DIAG: i32 = 4;
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const TCP_LISTEN: u32 = 10;
+
+    // SAFETY: plain socket calls on a descriptor we own and close; every
+    // buffer passed to the kernel is valid for the length given.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        struct Fd(i32);
+        impl Drop for Fd {
+            fn drop(&mut self) {
+                // SAFETY: closes the descriptor opened above, once.
+                unsafe { libc::close(self.0) };
+            }
+        }
+        let fd = Fd(fd);
+        let tv = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd.0,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        // nlmsghdr (16 bytes) + inet_diag_req_v2 (8 bytes + 48 of sockid).
+        let mut req = [0u8; 72];
+        req[0..4].copy_from_slice(&72u32.to_ne_bytes());
+        req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        req[16] = family as u8;
+        req[17] = libc::IPPROTO_TCP as u8;
+        req[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as u16;
+        let n = libc::sendto(
+            fd.0,
+            req.as_ptr() as *const libc::c_void,
+            req.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = libc::recv(fd.0, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut msg = &buf[..n as usize];
+            while msg.len() >= 16 {
+                let len = u32::from_ne_bytes(msg[0..4].try_into().unwrap()) as usize;
+                let kind = u16::from_ne_bytes(msg[4..6].try_into().unwrap());
+                if len < 16 || len > msg.len() {
+                    return Err(io::Error::other("bad netlink message"));
+                }
+                match kind {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => return Err(io::Error::other("sock_diag error")),
+                    SOCK_DIAG_BY_FAMILY if len >= 16 + 72 => {
+                        // inet_diag_msg: family, state, timer, retrans, sockid
+                        // (sport, dport, src[16], dst[16], if, cookie), expires,
+                        // rqueue, wqueue, uid, inode.
+                        let d = &msg[16..len];
+                        let port = u16::from_be_bytes([d[4], d[5]]);
+                        let src: [u8; 16] = d[8..24].try_into().unwrap();
+                        let ip = if d[0] as i32 == libc::AF_INET {
+                            IpAddr::V4(Ipv4Addr::new(src[0], src[1], src[2], src[3]))
+                        } else {
+                            IpAddr::V6(Ipv6Addr::from(src))
+                        };
+                        let inode = u32::from_ne_bytes(d[68..72].try_into().unwrap());
+                        f(ip, port, inode as u64);
+                    }
+                    _ => {}
+                }
+                msg = &msg[((len + 3) & !3).min(msg.len())..];
+            }
+        }
+    }
+}
+
+/// The same from /proc/net/tcp{,6} (slow with many sockets: a fallback).
+fn proc_listeners(f: &mut impl FnMut(IpAddr, u16, u64)) {
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = fs::read_to_string(table) else {
             continue;
         };
         for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "0A" {
+            let fl: Vec<&str> = line.split_whitespace().collect();
+            if fl.len() < 10 || fl[3] != "0A" {
                 continue;
             }
-            let Some((ip, port)) = f[1].split_once(':') else {
+            let Some((ip, port)) = fl[1].split_once(':') else {
                 continue;
             };
-            if u16::from_str_radix(port, 16).ok() != Some(addr.port()) {
-                continue;
-            }
-            let Some(ip) = parse_proc_ip(ip) else {
-                continue;
-            };
-            if ip == addr.ip() || ip.is_unspecified() {
-                if let Ok(inode) = f[9].parse() {
-                    out.push(inode);
-                }
+            if let (Some(ip), Ok(port), Ok(inode)) = (
+                parse_proc_ip(ip),
+                u16::from_str_radix(port, 16),
+                fl[9].parse(),
+            ) {
+                f(ip, port, inode);
             }
         }
     }
-    out
 }
 
 /// True if process `pid` holds a socket listening on `addr`.
@@ -661,7 +802,20 @@ fn parse_request(buf: &[u8]) -> Option<(usize, String)> {
 impl TcpBackend {
     /// A backend named `name` on a free port of 127.0.0.1.
     pub fn echo_named(name: &str) -> TcpBackend {
-        let listener = bind_retry(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        // Not a port that free_port() handed out and someone is about to bind.
+        let mut set_aside = Vec::new();
+        let listener = loop {
+            let l = bind_retry(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+            if handed_out()
+                .lock()
+                .unwrap()
+                .insert(l.local_addr().unwrap().port())
+            {
+                break l;
+            }
+            set_aside.push(l);
+        };
+        drop(set_aside);
         let addr = listener.local_addr().unwrap();
         let be = TcpBackend {
             inner: Arc::new(BackendInner {
@@ -678,7 +832,6 @@ impl TcpBackend {
             addr,
             listener: Mutex::new(None),
         };
-        handed_out().lock().unwrap().insert(addr.port());
         be.spawn_listener(listener);
         be
     }
@@ -923,22 +1076,8 @@ pub fn read_to_close(stream: &mut TcpStream, timeout: Duration) -> io::Result<Ve
 /// returns the trimmed answer, read until the server closes. An empty
 /// answer is an error (`UnexpectedEof`): the request was not served.
 pub fn exchange(src: Option<IpAddr>, addr: SocketAddr, data: &[u8]) -> io::Result<String> {
-    exchange_opt(src, addr, data, false)
-}
-
-/// [`exchange`], closing the sending side after `data` when `half_close`
-/// (so the proxy sees the whole session end as soon as the server closes).
-pub fn exchange_opt(
-    src: Option<IpAddr>,
-    addr: SocketAddr,
-    data: &[u8],
-    half_close: bool,
-) -> io::Result<String> {
     let mut s = connect_from(src, addr)?;
     s.write_all(data)?;
-    if half_close {
-        s.shutdown(Shutdown::Write)?;
-    }
     let out = read_to_close(&mut s, IO_TIMEOUT)?;
     let text = String::from_utf8_lossy(&out).trim().to_string();
     if text.is_empty() {
