@@ -43,29 +43,35 @@ nice -n "$NICE" taskset -c 1 nginx -p "$RUN/backend" -c "$RUN/backend/nginx.conf
 PIDS+=($!)
 
 declare -A PORT=([hx1]=9201 [halo1]=9231)
+declare -A TPID=()
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A BIN=([hx1]=$HAPROXY_BIN [halo1]=$HALO_BIN)
 for t in hx1 halo1; do
   TCP_PORT=${PORT[$t]} nice -n "$NICE" taskset -c 0 "${BIN[$t]}" -db -f "$HERE/tcp.cfg" > "$RUN/$t.out" 2>&1 &
   PIDS+=($!)
+  TPID[$t]=$!
 done
 for p in 8081 9201 9231; do
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
 done
 
-[ -f "$OUT" ] || echo "ts,round,target,measure,value,unit,errors" > "$OUT"
+[ -f "$OUT" ] || echo "ts,round,target,measure,value,unit,errors,proxy_cpu_pct" > "$OUT"
 targets=(hx1 halo1)
 for r in $(seq 1 "$ROUNDS"); do
   for k in 0 1; do
     t=${targets[$(( (k + r) % 2 ))]}
     port=${PORT[$t]}
+    c0=$(cpu_ticks "${TPID[$t]}"); w0=$(date +%s%N)
     res=$(nice -n "$NICE" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -H "Connection: close" \
           -s "$SHARED/wrk-report.lua" "http://127.0.0.1:$port/" | grep WRKJSON | sed 's/WRKJSON //')
     rps=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(round(j['requests']*1e6/j['duration_us'],1))" "$res")
     errs=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(j['err_connect']+j['err_read']+j['err_write']+j['err_status']+j['err_timeout'])" "$res")
-    echo "$(date +%s),$r,$t,conn,$rps,conn/s,$errs" | tee -a "$OUT"
+    c1=$(cpu_ticks "${TPID[$t]}"); w1=$(date +%s%N)
+    cpu=$(python3 -c "print(round(($c1-$c0)*1e9/$(getconf CLK_TCK)/($w1-$w0)*100,1))")
+    echo "$(date +%s),$r,$t,conn,$rps,conn/s,$errs,$cpu" | tee -a "$OUT"
     mbps=$(nice -n "$NICE" taskset -c 1 curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$port/static/bulk")
     mbps=$(python3 -c "print(round(float('$mbps')/1048576,1))")
-    echo "$(date +%s),$r,$t,bulk,$mbps,MiB/s,0" | tee -a "$OUT"
+    echo "$(date +%s),$r,$t,bulk,$mbps,MiB/s,0," | tee -a "$OUT"
   done
 done
 
@@ -81,4 +87,15 @@ for m in ("conn", "bulk"):
     if ratios:
         print(f"{m}: halo/HAProxy median {statistics.median(ratios):.2f} "
               f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds")
+# Per-core: connections per second of proxy CPU time.
+by = {}
+for r in rows:
+    if r["measure"] == "conn" and r.get("proxy_cpu_pct"):
+        cpu = float(r["proxy_cpu_pct"])
+        if cpu > 0:
+            by.setdefault(r["round"], {})[r["target"]] = float(r["value"]) / cpu
+pc = [v["halo1"] / v["hx1"] for v in by.values() if "halo1" in v and v.get("hx1")]
+if pc:
+    print(f"conn per core: halo/HAProxy median {statistics.median(pc):.2f} "
+          f"[{min(pc):.2f}-{max(pc):.2f}]")
 PY
