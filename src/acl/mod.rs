@@ -76,10 +76,11 @@ impl AclTerm {
                 let mut found = None;
                 for (suf, m) in SUFFIXES {
                     if let Some(base) = head.strip_suffix(suf)
-                        && let Ok(e) = Expr::parse(&format!("{base}{tail}"), cx.resolver) {
-                            found = Some((e, *m));
-                            break;
-                        }
+                        && let Ok(e) = Expr::parse(&format!("{base}{tail}"), cx.resolver)
+                    {
+                        found = Some((e, *m));
+                        break;
+                    }
                 }
                 found.ok_or(first_err)?
             }
@@ -121,13 +122,13 @@ impl AclTerm {
             && let Some(op) = values
                 .first()
                 .and_then(|v| crate::pattern::IntOperator::from_word(v))
-            {
-                values.remove(0);
-                values = values
-                    .into_iter()
-                    .map(|v| apply_int_operator(op, &v))
-                    .collect();
-            }
+        {
+            values.remove(0);
+            values = values
+                .into_iter()
+                .map(|v| apply_int_operator(op, &v))
+                .collect();
+        }
         let origin = Origin {
             file: cx.file,
             line: cx.line,
