@@ -54,6 +54,43 @@ pub enum FetchKind {
     ReqSslSni,
     ReqSslVer,
     ReqRdpCookie(String),
+    // HTTP (7.3.6).
+    Method,
+    Path,
+    Pathq,
+    Query,
+    Url,
+    Base,
+    UrlParam(String, u8),
+    UrlIp,
+    UrlPort,
+    /// `hdr(name[,occ])`: values split on commas; `full` = `fhdr` (whole lines).
+    Hdr {
+        res: bool,
+        name: Vec<u8>,
+        occ: i64,
+        full: bool,
+    },
+    HdrCnt {
+        res: bool,
+        name: Option<Vec<u8>>,
+        full: bool,
+    },
+    HdrIp {
+        res: bool,
+        name: Vec<u8>,
+        occ: i64,
+    },
+    Hdrs,
+    Cook {
+        res: bool,
+        name: Vec<u8>,
+    },
+    CookCnt(Vec<u8>),
+    ReqVer,
+    ResVer,
+    Status,
+    HttpFirstReq,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +237,72 @@ impl Fetch {
             "res.ssl_hello_type" | "rep_ssl_hello_type" => RepSslHelloType,
             "req.ssl_sni" | "req_ssl_sni" => ReqSslSni,
             "req.ssl_ver" | "req_ssl_ver" => ReqSslVer,
+            "method" => Method,
+            "path" => Path,
+            "pathq" => Pathq,
+            "query" => Query,
+            "url" | "req.uri" => Url,
+            "base" => Base,
+            "url_param" | "urlp" => UrlParam(
+                args.first().cloned().unwrap_or_default(),
+                args.get(1).and_then(|d| d.bytes().next()).unwrap_or(b'&'),
+            ),
+            "url_ip" => UrlIp,
+            "url_port" => UrlPort,
+            "req.hdr" | "hdr" | "res.hdr" | "shdr" | "req.fhdr" | "fhdr" | "res.fhdr" => {
+                let res = name.starts_with("res.") || name == "shdr";
+                let full = name.ends_with("fhdr");
+                match args.first() {
+                    Some(h) => Hdr {
+                        res,
+                        name: h.as_bytes().to_vec(),
+                        occ: if args.len() > 1 {
+                            int_arg(&args, 1, name)?
+                        } else {
+                            -1
+                        },
+                        full,
+                    },
+                    // Without a name: every header (ACL use only, as HAProxy).
+                    None => Hdr {
+                        res,
+                        name: Vec::new(),
+                        occ: -1,
+                        full,
+                    },
+                }
+            }
+            "req.hdr_cnt" | "hdr_cnt" | "res.hdr_cnt" | "shdr_cnt" | "req.fhdr_cnt"
+            | "fhdr_cnt" | "res.fhdr_cnt" => HdrCnt {
+                res: name.starts_with("res.") || name.starts_with("shdr"),
+                name: args.first().map(|h| h.as_bytes().to_vec()),
+                full: name.contains("fhdr"),
+            },
+            "req.hdr_ip" | "hdr_ip" | "res.hdr_ip" | "shdr_ip" => HdrIp {
+                res: name.starts_with("res.") || name.starts_with("shdr"),
+                name: args
+                    .first()
+                    .ok_or_else(|| format!("fetch method '{name}' expects a header name"))?
+                    .as_bytes()
+                    .to_vec(),
+                occ: if args.len() > 1 {
+                    int_arg(&args, 1, name)?
+                } else {
+                    -1
+                },
+            },
+            "req.hdrs" => Hdrs,
+            "req.cook" | "cook" | "res.cook" | "scook" => Cook {
+                res: name.starts_with("res.") || name == "scook",
+                name: args.first().cloned().unwrap_or_default().into_bytes(),
+            },
+            "req.cook_cnt" | "cook_cnt" => {
+                CookCnt(args.first().cloned().unwrap_or_default().into_bytes())
+            }
+            "req.ver" | "req_ver" => ReqVer,
+            "res.ver" | "resp_ver" => ResVer,
+            "status" => Status,
+            "http_first_req" => HttpFirstReq,
             "req.rdp_cookie" | "rdp_cookie" => {
                 ReqRdpCookie(args.first().cloned().unwrap_or_else(|| "mstshash".into()))
             }
@@ -225,6 +328,21 @@ impl Fetch {
             Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
             Str(_) | Env(_) | Hostname | FeName | BeName | SrvName | ReqSslSni
             | ReqRdpCookie(_) => O::Str,
+            Method
+            | Path
+            | Pathq
+            | Query
+            | Url
+            | Base
+            | UrlParam(..)
+            | Hdr { .. }
+            | Hdrs
+            | Cook { .. }
+            | ReqVer
+            | ResVer => O::Str,
+            HdrCnt { .. } | CookCnt(_) | Status | UrlPort => O::Int,
+            HdrIp { .. } | UrlIp => O::Ip,
+            HttpFirstReq => O::Bool,
         }
     }
 
@@ -334,13 +452,277 @@ impl Fetch {
             ReqRdpCookie(name) => {
                 Sample::Str(Cow::Borrowed(rdp_cookie(ctx.req_payload, name.as_bytes())?))
             }
+            Method => Sample::Str(Cow::Borrowed(ctx.req?.method())),
+            Path => Sample::Str(Cow::Borrowed(http::path(ctx.req?.uri()))),
+            Pathq => Sample::Str(Cow::Borrowed(http::pathq(ctx.req?.uri()))),
+            Query => Sample::Str(Cow::Borrowed(http::query(ctx.req?.uri())?)),
+            Url => Sample::Str(Cow::Borrowed(ctx.req?.uri())),
+            Base => {
+                let req = ctx.req?;
+                let mut v = req.get(b"host").unwrap_or_default().to_vec();
+                v.extend_from_slice(http::path(req.uri()));
+                Sample::Str(Cow::Owned(v))
+            }
+            UrlParam(name, delim) => {
+                let q = http::query(ctx.req?.uri())?;
+                Sample::Str(Cow::Borrowed(http::param(q, name.as_bytes(), *delim)?))
+            }
+            UrlIp => {
+                let a = crate::http::h1::authority(ctx.req?.uri())?;
+                let host = http::host_of(a);
+                Sample::Ip(std::str::from_utf8(host).ok()?.parse().ok()?)
+            }
+            UrlPort => {
+                let a = crate::http::h1::authority(ctx.req?.uri())?;
+                Sample::Int(http::port_of(a)?)
+            }
+            Hdr {
+                res,
+                name,
+                occ,
+                full,
+            } => {
+                let head = if *res { ctx.res? } else { ctx.req? };
+                let vals = http::values(head, name, *full);
+                Sample::Str(Cow::Borrowed(http::occurrence(&vals, *occ)?))
+            }
+            HdrCnt { res, name, full } => {
+                let head = if *res { ctx.res? } else { ctx.req? };
+                let n = match name {
+                    Some(n) => http::values(head, n, *full).len(),
+                    None => head.len(),
+                };
+                Sample::Int(n as i64)
+            }
+            HdrIp { res, name, occ } => {
+                let head = if *res { ctx.res? } else { ctx.req? };
+                let vals = http::values(head, name, false);
+                let v = http::occurrence(&vals, *occ)?;
+                Sample::Ip(http::parse_ip_value(v)?)
+            }
+            Hdrs => {
+                let req = ctx.req?;
+                let mut v = Vec::new();
+                for (n, val) in req.headers() {
+                    v.extend_from_slice(n);
+                    v.extend_from_slice(b": ");
+                    v.extend_from_slice(val);
+                    v.extend_from_slice(b"\r\n");
+                }
+                v.extend_from_slice(b"\r\n");
+                Sample::Str(Cow::Owned(v))
+            }
+            Cook { res, name } => {
+                let head = if *res { ctx.res? } else { ctx.req? };
+                let hname: &[u8] = if *res { b"set-cookie" } else { b"cookie" };
+                Sample::Str(Cow::Borrowed(http::cookie(head, hname, name, *res)?))
+            }
+            CookCnt(name) => Sample::Int(http::cookie_count(ctx.req?, name) as i64),
+            ReqVer => Sample::Str(Cow::Borrowed(http::version_str(ctx.req?))),
+            ResVer => Sample::Str(Cow::Borrowed(http::version_str(ctx.res?))),
+            Status => Sample::Int(ctx.res?.status() as i64),
+            HttpFirstReq => Sample::Bool(ctx.first_req),
         })
     }
 
-    /// Calls `f` on each value of the fetch until it returns true.
+    /// Calls `f` on each value of the fetch until it returns true (every occurrence of a
+    /// header for `hdr()` and friends, as ACLs match them).
     pub fn each<'c>(&'c self, ctx: &'c Ctx<'c>, f: &mut dyn FnMut(Sample<'c>) -> bool) {
-        if let Some(s) = self.eval(ctx) {
-            f(s);
+        match &self.kind {
+            FetchKind::Hdr {
+                res, name, full, ..
+            } => {
+                let Some(head) = (if *res { ctx.res } else { ctx.req }) else {
+                    return;
+                };
+                if name.is_empty() {
+                    for (_, v) in head.headers() {
+                        if f(Sample::Str(Cow::Borrowed(v))) {
+                            return;
+                        }
+                    }
+                    return;
+                }
+                for v in http::values(head, name, *full) {
+                    if f(Sample::Str(Cow::Borrowed(v))) {
+                        return;
+                    }
+                }
+            }
+            FetchKind::HdrIp { res, name, .. } => {
+                let Some(head) = (if *res { ctx.res } else { ctx.req }) else {
+                    return;
+                };
+                for v in http::values(head, name, false) {
+                    if let Some(ip) = http::parse_ip_value(v) {
+                        if f(Sample::Ip(ip)) {
+                            return;
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(s) = self.eval(ctx) {
+                    f(s);
+                }
+            }
+        }
+    }
+}
+
+/// Pieces of HTTP messages the fetches look at.
+mod http {
+    use crate::http::h1::{Head, Version};
+    use std::net::IpAddr;
+
+    /// The part of the request target without scheme and authority.
+    fn origin(uri: &[u8]) -> &[u8] {
+        if uri.first() == Some(&b'/') || uri == b"*" {
+            return uri;
+        }
+        if let Some(p) = uri.windows(3).position(|w| w == b"://") {
+            let rest = &uri[p + 3..];
+            return match rest.iter().position(|&c| c == b'/' || c == b'?') {
+                Some(i) => &rest[i..],
+                None => b"",
+            };
+        }
+        uri
+    }
+
+    pub fn path(uri: &[u8]) -> &[u8] {
+        let o = origin(uri);
+        match o.iter().position(|&c| c == b'?') {
+            Some(i) => &o[..i],
+            None => o,
+        }
+    }
+
+    pub fn pathq(uri: &[u8]) -> &[u8] {
+        origin(uri)
+    }
+
+    pub fn query(uri: &[u8]) -> Option<&[u8]> {
+        let i = uri.iter().position(|&c| c == b'?')?;
+        Some(&uri[i + 1..])
+    }
+
+    /// The value of `name=` in a query string (the first occurrence).
+    pub fn param<'a>(q: &'a [u8], name: &[u8], delim: u8) -> Option<&'a [u8]> {
+        for part in q.split(|&c| c == delim) {
+            if let Some(rest) = part.strip_prefix(name) {
+                if let Some(v) = rest.strip_prefix(b"=") {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+
+    pub fn host_of(authority: &[u8]) -> &[u8] {
+        if authority.first() == Some(&b'[') {
+            if let Some(e) = authority.iter().position(|&c| c == b']') {
+                return &authority[1..e];
+            }
+        }
+        match authority.iter().rposition(|&c| c == b':') {
+            Some(i) => &authority[..i],
+            None => authority,
+        }
+    }
+
+    pub fn port_of(authority: &[u8]) -> Option<i64> {
+        let i = authority.iter().rposition(|&c| c == b':')?;
+        std::str::from_utf8(&authority[i + 1..]).ok()?.parse().ok()
+    }
+
+    /// Values of a header: every line (`full`) or every comma-separated value, trimmed.
+    pub fn values<'a>(head: &'a Head, name: &[u8], full: bool) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        for v in head.get_all(name) {
+            if full {
+                out.push(v.trim_ascii());
+            } else {
+                for part in v.split(|&c| c == b',') {
+                    out.push(part.trim_ascii());
+                }
+            }
+        }
+        out
+    }
+
+    /// Occurrence `occ` (1 = first, -1 = last, 0 = last as HAProxy does in expressions).
+    pub fn occurrence<'a>(vals: &[&'a [u8]], occ: i64) -> Option<&'a [u8]> {
+        if occ > 0 {
+            vals.get(occ as usize - 1).copied()
+        } else {
+            let back = if occ == 0 {
+                1
+            } else {
+                occ.unsigned_abs() as usize
+            };
+            vals.len()
+                .checked_sub(back)
+                .and_then(|i| vals.get(i).copied())
+        }
+    }
+
+    pub fn parse_ip_value(v: &[u8]) -> Option<IpAddr> {
+        let s = std::str::from_utf8(v).ok()?.trim();
+        s.parse().ok().or_else(|| {
+            // "ip:port" and "[v6]:port" forms.
+            let h = host_of(s.as_bytes());
+            std::str::from_utf8(h).ok()?.parse().ok()
+        })
+    }
+
+    /// A cookie's value: `Cookie: a=1; b=2` (request) or the first `Set-Cookie: name=…`.
+    pub fn cookie<'a>(head: &'a Head, hname: &[u8], name: &[u8], set: bool) -> Option<&'a [u8]> {
+        for line in head.get_all(hname) {
+            if set {
+                let first = line.split(|&c| c == b';').next().unwrap_or_default();
+                if let Some((k, v)) = split_eq(first) {
+                    if k == name {
+                        return Some(v);
+                    }
+                }
+                continue;
+            }
+            for part in line.split(|&c| c == b';') {
+                if let Some((k, v)) = split_eq(part) {
+                    if k == name {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    pub fn cookie_count(head: &Head, name: &[u8]) -> usize {
+        let mut n = 0;
+        for line in head.get_all(b"cookie") {
+            for part in line.split(|&c| c == b';') {
+                if let Some((k, _)) = split_eq(part) {
+                    if name.is_empty() || k == name {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    fn split_eq(part: &[u8]) -> Option<(&[u8], &[u8])> {
+        let part = part.trim_ascii();
+        let i = part.iter().position(|&c| c == b'=')?;
+        Some((part[..i].trim_ascii(), part[i + 1..].trim_ascii()))
+    }
+
+    pub fn version_str(head: &Head) -> &'static [u8] {
+        match head.version() {
+            Version::Http10 => b"1.0",
+            Version::Http11 => b"1.1",
         }
     }
 }
@@ -441,6 +823,45 @@ mod tests {
         let short = [9u8, 9, 5, b'a'];
         ctx.req_payload = &short;
         assert_eq!(f.eval(&ctx), None);
+    }
+
+    #[test]
+    fn http_fetches() {
+        use crate::http::h1::{Head, Limits, parse_request};
+        let raw = b"GET http://static.x/a/b.jpg?x=1&id=42 HTTP/1.1\r\nHost: Static.X\r\nX-F: 1.2.3.4, 5.6.7.8\r\nCookie: a=1; PHPSESSID=abc\r\n\r\n";
+        let mut h = Head::new();
+        parse_request(raw, &Limits::default(), &mut h)
+            .unwrap()
+            .unwrap();
+        let mut ctx = Ctx::empty();
+        ctx.req = Some(&h);
+        let ev = |name: &str, args: &[&str]| {
+            let f = Fetch::compile(name, args.iter().map(|s| s.to_string()).collect(), &R).unwrap();
+            f.eval(&ctx).map(|s| s.into_owned())
+        };
+        let s = |v: &str| Some(Sample::Str(Cow::Owned(v.as_bytes().to_vec())));
+        assert_eq!(ev("path", &[]), s("/a/b.jpg"));
+        assert_eq!(ev("query", &[]), s("x=1&id=42"));
+        assert_eq!(ev("url_param", &["id"]), s("42"));
+        assert_eq!(ev("method", &[]), s("GET"));
+        assert_eq!(ev("req.hdr", &["host"]), s("Static.X"));
+        assert_eq!(ev("hdr", &["x-f"]), s("5.6.7.8"));
+        assert_eq!(ev("hdr", &["x-f", "1"]), s("1.2.3.4"));
+        assert_eq!(ev("hdr_cnt", &["x-f"]), Some(Sample::Int(2)));
+        assert_eq!(
+            ev("hdr_ip", &["x-f"]),
+            Some(Sample::Ip("5.6.7.8".parse().unwrap()))
+        );
+        assert_eq!(ev("cook", &["PHPSESSID"]), s("abc"));
+        assert_eq!(ev("base", &[]), s("Static.X/a/b.jpg"));
+        assert_eq!(ev("req.ver", &[]), s("1.1"));
+        let all = Fetch::compile("hdr", vec!["x-f".into()], &R).unwrap();
+        let mut seen = Vec::new();
+        all.each(&ctx, &mut |v| {
+            seen.push(v.to_bytes().into_owned());
+            false
+        });
+        assert_eq!(seen, vec![b"1.2.3.4".to_vec(), b"5.6.7.8".to_vec()]);
     }
 
     #[test]

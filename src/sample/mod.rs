@@ -124,6 +124,11 @@ pub struct Ctx<'a> {
     pub res_payload: &'a [u8],
     /// Whether the request buffer will not grow any more (inspect-delay expired, full).
     pub req_final: bool,
+    /// The HTTP request and response heads, once parsed.
+    pub req: Option<&'a crate::http::h1::Head>,
+    pub res: Option<&'a crate::http::h1::Head>,
+    /// Whether this is the first request of the client connection.
+    pub first_req: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -140,6 +145,9 @@ impl<'a> Ctx<'a> {
             req_payload: &[],
             res_payload: &[],
             req_final: true,
+            req: None,
+            res: None,
+            first_req: true,
         }
     }
 }
