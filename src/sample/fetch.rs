@@ -554,10 +554,10 @@ impl Fetch {
                     return;
                 };
                 for v in http::values(head, name, false) {
-                    if let Some(ip) = http::parse_ip_value(v) {
-                        if f(Sample::Ip(ip)) {
-                            return;
-                        }
+                    if let Some(ip) = http::parse_ip_value(v)
+                        && f(Sample::Ip(ip))
+                    {
+                        return;
                     }
                 }
             }
@@ -610,20 +610,20 @@ mod http {
     /// The value of `name=` in a query string (the first occurrence).
     pub fn param<'a>(q: &'a [u8], name: &[u8], delim: u8) -> Option<&'a [u8]> {
         for part in q.split(|&c| c == delim) {
-            if let Some(rest) = part.strip_prefix(name) {
-                if let Some(v) = rest.strip_prefix(b"=") {
-                    return Some(v);
-                }
+            if let Some(rest) = part.strip_prefix(name)
+                && let Some(v) = rest.strip_prefix(b"=")
+            {
+                return Some(v);
             }
         }
         None
     }
 
     pub fn host_of(authority: &[u8]) -> &[u8] {
-        if authority.first() == Some(&b'[') {
-            if let Some(e) = authority.iter().position(|&c| c == b']') {
-                return &authority[1..e];
-            }
+        if authority.first() == Some(&b'[')
+            && let Some(e) = authority.iter().position(|&c| c == b']')
+        {
+            return &authority[1..e];
         }
         match authority.iter().rposition(|&c| c == b':') {
             Some(i) => &authority[..i],
@@ -681,18 +681,18 @@ mod http {
         for line in head.get_all(hname) {
             if set {
                 let first = line.split(|&c| c == b';').next().unwrap_or_default();
-                if let Some((k, v)) = split_eq(first) {
-                    if k == name {
-                        return Some(v);
-                    }
+                if let Some((k, v)) = split_eq(first)
+                    && k == name
+                {
+                    return Some(v);
                 }
                 continue;
             }
             for part in line.split(|&c| c == b';') {
-                if let Some((k, v)) = split_eq(part) {
-                    if k == name {
-                        return Some(v);
-                    }
+                if let Some((k, v)) = split_eq(part)
+                    && k == name
+                {
+                    return Some(v);
                 }
             }
         }
@@ -703,10 +703,10 @@ mod http {
         let mut n = 0;
         for line in head.get_all(b"cookie") {
             for part in line.split(|&c| c == b';') {
-                if let Some((k, _)) = split_eq(part) {
-                    if name.is_empty() || k == name {
-                        n += 1;
-                    }
+                if let Some((k, _)) = split_eq(part)
+                    && (name.is_empty() || k == name)
+                {
+                    n += 1;
                 }
             }
         }
