@@ -77,8 +77,26 @@ impl Net {
     }
 }
 
+/// HTTP settings of a proxy (either half).
+#[derive(Debug, Default)]
+pub struct HttpSettings {
+    pub forwardfor: Option<ForwardFor>,
+    pub mode: halo_config::model::HttpConnMode,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardFor {
+    pub except: Option<Net>,
+    pub header: String,
+    pub if_none: bool,
+}
+
 pub struct Frontend {
     pub mode: Mode,
+    /// `use_backend` rules in order: backend index and condition.
+    pub switching: Vec<(usize, Option<crate::acl::Cond>)>,
+    pub http_request_timeout: Option<u64>,
+    pub http_keep_alive_timeout: Option<u64>,
     pub maxconn: u32,
     pub binds: Vec<Bind>,
     /// Backend (index into `Runtime::proxies`) for connections no rule sent elsewhere.
@@ -109,6 +127,9 @@ pub struct ProxyRt {
     pub name: String,
     pub id: u32,
     pub kind: ProxyKind,
+    /// Named ACLs of the proxy.
+    pub acls: crate::acl::AclSet,
+    pub http: HttpSettings,
     pub frontend: Option<Frontend>,
     pub backend: Option<Arc<Backend>>,
     /// `slim` of the BACKEND stats row (fullconn).
@@ -117,6 +138,8 @@ pub struct ProxyRt {
 
 pub struct Runtime {
     pub global: model::Global,
+    /// Pattern files, map files and inline ACL patterns (`show map`, `add acl`…).
+    pub registry: crate::pattern::Registry,
     pub proxies: Vec<ProxyRt>,
     pub by_name: HashMap<String, usize>,
     /// Effective global maxconn.
@@ -148,8 +171,115 @@ fn resolve(host: &str, ip: Option<IpAddr>) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("could not resolve address '{host}'"))
 }
 
+struct Names<'a> {
+    cfg: &'a Config,
+    current: usize,
+}
+
+impl crate::sample::Resolver for Names<'_> {
+    fn backend(&self, name: &str) -> Option<usize> {
+        self.cfg
+            .proxies
+            .iter()
+            .position(|p| p.name == name && p.kind.is_backend())
+    }
+    fn frontend(&self, name: &str) -> Option<usize> {
+        self.cfg
+            .proxies
+            .iter()
+            .position(|p| p.name == name && p.kind.is_frontend())
+    }
+    fn current(&self) -> Option<usize> {
+        Some(self.current)
+    }
+}
+
+/// Compiles a proxy's ACLs and `use_backend` rules.
+fn compile_rules(
+    cfg: &Config,
+    pi: usize,
+    registry: &crate::pattern::Registry,
+    backend_index: &HashMap<&str, usize>,
+    diags: &mut Diags,
+) -> (crate::acl::AclSet, Vec<(usize, Option<crate::acl::Cond>)>) {
+    let p = &cfg.proxies[pi];
+    let names = Names { cfg, current: pi };
+    let mut acls = crate::acl::AclSet::default();
+    for a in &p.acls {
+        let cx = crate::acl::AclCtx {
+            file: &a.loc.file,
+            line: a.loc.line,
+            registry,
+            resolver: &names,
+        };
+        match crate::acl::AclTerm::compile(&a.words, &cx) {
+            Ok(t) => acls.add(&a.name, t),
+            Err(e) => diags.alert(
+                &a.loc,
+                format!("error detected while parsing ACL '{}' : {e}.", a.name),
+            ),
+        }
+    }
+    let mut switching = Vec::new();
+    for ub in &p.use_backends {
+        if ub.backend.contains("%[") {
+            continue;
+        }
+        let Some(&bi) = backend_index.get(ub.backend.as_str()) else {
+            continue;
+        };
+        let cond = match &ub.cond {
+            None => None,
+            Some(c) => {
+                let cx = crate::acl::AclCtx {
+                    file: &ub.loc.file,
+                    line: ub.loc.line,
+                    registry,
+                    resolver: &names,
+                };
+                match crate::acl::Cond::compile(c, &acls, &cx) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        diags.alert(
+                            &ub.loc,
+                            format!(
+                                "error detected while parsing a 'use_backend' condition : {e}."
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        switching.push((bi, cond));
+    }
+    (acls, switching)
+}
+
+fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> HttpSettings {
+    let forwardfor = s.forwardfor.as_ref().map(|f| ForwardFor {
+        except: f.except.as_ref().and_then(|n| {
+            let net = Net::parse(n);
+            if net.is_none() {
+                diags.alert(
+                    loc,
+                    format!("'option forwardfor except' : invalid network '{n}'."),
+                );
+            }
+            net
+        }),
+        header: f.header.clone(),
+        if_none: f.if_none,
+    });
+    HttpSettings {
+        forwardfor,
+        mode: s.http_mode,
+    }
+}
+
 /// Compiles the model. `maxconn` is the effective global maxconn (after the fd limit).
 pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Runtime {
+    let registry = crate::pattern::Registry::new();
     let mut by_name = HashMap::new();
     let mut backend_index: HashMap<&str, usize> = HashMap::new();
     for (i, p) in cfg.proxies.iter().enumerate() {
@@ -208,6 +338,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
+        let (acls, switching) = compile_rules(cfg, pi, &registry, &backend_index, diags);
+        let http = http_settings(s, diags, &p.loc);
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
                 Some(pi)
@@ -216,13 +348,6 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     .as_ref()
                     .and_then(|(b, _)| backend_index.get(b.as_str()).copied())
             };
-            // Unconditional static use_backend rules decide before default_backend.
-            let default_backend = p
-                .use_backends
-                .iter()
-                .find(|u| u.cond.is_none() && !u.backend.contains("%["))
-                .and_then(|u| backend_index.get(u.backend.as_str()).copied())
-                .or(default_backend);
             let mut monitor_net = Vec::new();
             for (n, loc) in &s.monitor_net {
                 match Net::parse(n) {
@@ -253,6 +378,9 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 });
             Some(Frontend {
                 mode: s.mode,
+                switching,
+                http_request_timeout: s.timeouts.http_request,
+                http_keep_alive_timeout: s.timeouts.http_keep_alive,
                 needs_dst,
                 maxconn: s.maxconn.unwrap_or(maxconn).min(maxconn),
                 binds: p.binds.clone(),
@@ -375,6 +503,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             name: p.name.clone(),
             id: ids[pi],
             kind: p.kind,
+            acls,
+            http,
             frontend,
             backend,
             backend_slim: slim,
@@ -387,6 +517,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         by_name,
         maxconn,
         quiet,
+        registry,
         start_sec: now_sec(),
         cum_conns: AtomicU64::new(0),
         cur_conns: AtomicU32::new(0),

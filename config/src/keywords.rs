@@ -577,7 +577,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
 /// old configurations still contain. `no option X` is listed for the options the matrix
 /// marks as invertible; the `default` prefix is left to the caller.
 pub static PROXY_KEYWORDS: &[Keyword] = &[
-    k("acl", DFLB, P3),
+    k("acl", DFLB, DONE),
     k("backlog", DFL, DONE),
     k("balance", DLB, DONE),
     k("be-unpublished", LB, P3),
@@ -684,7 +684,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("option dontlog-normal", DFL, P7),
     k("option dontlognull", DFL, P7),
     k("option external-check", DLB, P5),
-    k("option forwardfor", DFLB, P3),
+    k("option forwardfor", DFLB, DONE),
     k("option forwarded", DLB, P3),
     k("option h1-case-adjust-bogus-client", DFL, P3),
     k("option h1-case-adjust-bogus-server", DLB, P3),
@@ -692,14 +692,14 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("option http-drop-request-trailers", DB, P3),
     k("option http-drop-response-trailers", DFL, P3),
     k("option http-ignore-probes", DFL, P3),
-    k("option http-keep-alive", DFLB, P3),
+    k("option http-keep-alive", DFLB, DONE),
     k("option http-no-delay", DFLB, P3),
     k("option http-pretend-keepalive", DLB, P3),
     k("option http-restrict-req-hdr-names", DFLB, P3),
-    k("option http-server-close", DFLB, P3),
+    k("option http-server-close", DFLB, DONE),
     k("option http-use-proxy-header", DFL, P3),
     k("option httpchk", DLB, P5),
-    k("option httpclose", DFLB, P3),
+    k("option httpclose", DFLB, DONE),
     k("option httplog", DFL, P7),
     k("option httpslog", DFL, P7),
     k("option idle-close-on-response", DFL, P3),
@@ -901,8 +901,8 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("timeout client-fin", DFL, DONE),
     k("timeout client-hs", DFL, P6),
     k("timeout connect", DLB, DONE),
-    k("timeout http-keep-alive", DFLB, P3),
-    k("timeout http-request", DFLB, P3),
+    k("timeout http-keep-alive", DFLB, DONE),
+    k("timeout http-request", DFLB, DONE),
     k("timeout queue", DLB, DONE),
     k("timeout server", DLB, DONE),
     k("timeout server-fin", DLB, DONE),
@@ -1806,7 +1806,8 @@ mod tests {
     fn support_values() {
         let support = |s, line: &str| lookup(s, &w(line)).unwrap().0.support;
         assert_eq!(support(Listen, "balance roundrobin"), Support::Done);
-        assert_eq!(support(Listen, "acl a src 1.2.3.4"), Support::Planned(3));
+        assert_eq!(support(Listen, "acl a src 1.2.3.4"), Support::Done);
+        assert_eq!(support(Listen, "http-request deny"), Support::Planned(3));
         assert_eq!(support(Global, "master-worker"), Support::Planned(2));
         assert_eq!(
             support(Listen, "contimeout 5000"),
@@ -1821,7 +1822,6 @@ mod tests {
         assert_eq!(eff(Listen, "monitor-net 10.0.0.0/8"), Support::Done);
         assert_eq!(eff(Listen, "grace 2000"), Support::Done);
         assert_eq!(eff(Backend, "reqirep ^a b"), Support::Planned(3));
-        assert_eq!(eff(Backend, "reqsetbe ^a b"), Support::Planned(3));
         assert_eq!(
             eff(Backend, "appsession JSESSIONID len 52 timeout 3h"),
             Support::Planned(4)

@@ -471,6 +471,25 @@ pub struct ProxySettings {
     pub monitor_net: Vec<(String, Loc)>,
     /// 1.x `grace` in a proxy: keep listening this long after a soft stop.
     pub grace: Option<u64>,
+    /// `option forwardfor [except NET] [header NAME] [if-none]`.
+    pub forwardfor: Option<ForwardFor>,
+    /// HTTP connection mode from `option http-keep-alive|http-server-close|httpclose`.
+    pub http_mode: HttpConnMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFor {
+    pub except: Option<String>,
+    pub header: String,
+    pub if_none: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpConnMode {
+    #[default]
+    KeepAlive,
+    ServerClose,
+    Close,
 }
 
 impl ProxySettings {

@@ -626,6 +626,67 @@ fn parse_proxy_line(
             }
             "persist" => s.persist = on,
             "allbackups" => s.allbackups = on,
+            "forwardfor" => {
+                s.forwardfor = if on {
+                    let mut f = ForwardFor {
+                        except: None,
+                        header: "X-Forwarded-For".into(),
+                        if_none: false,
+                    };
+                    let mut i = n;
+                    while i < line.words.len() {
+                        match line.words[i].as_str() {
+                            "except" | "header" => {
+                                let Some(v) = line.words.get(i + 1) else {
+                                    diags.alert(
+                                        &line.loc,
+                                        format!(
+                                            "'option forwardfor {}' expects an argument.",
+                                            line.words[i]
+                                        ),
+                                    );
+                                    break;
+                                };
+                                if line.words[i] == "except" {
+                                    f.except = Some(v.clone());
+                                } else {
+                                    f.header = v.clone();
+                                }
+                                i += 2;
+                            }
+                            "if-none" => {
+                                f.if_none = true;
+                                i += 1;
+                            }
+                            other => {
+                                diags.alert(
+                                    &line.loc,
+                                    format!("'option forwardfor' : unknown argument '{other}', expected 'except', 'header' or 'if-none'."),
+                                );
+                                break;
+                            }
+                        }
+                    }
+                    Some(f)
+                } else {
+                    None
+                }
+            }
+            "http-keep-alive" if on => s.http_mode = HttpConnMode::KeepAlive,
+            "http-server-close" => {
+                s.http_mode = if on {
+                    HttpConnMode::ServerClose
+                } else {
+                    HttpConnMode::KeepAlive
+                }
+            }
+            "httpclose" => {
+                s.http_mode = if on {
+                    HttpConnMode::Close
+                } else {
+                    HttpConnMode::KeepAlive
+                }
+            }
             _ => {}
         }
         s.options.push((opt.to_string(), on, line.loc.clone()));
@@ -641,10 +702,7 @@ fn parse_proxy_line(
     match name {
         "mode" => match line.words.get(n).map(String::as_str) {
             Some("tcp") => s.mode = Mode::Tcp,
-            Some("http") => {
-                s.mode = Mode::Http;
-                pending(cfg, line, "mode http", 3);
-            }
+            Some("http") => s.mode = Mode::Http,
             Some("log") => {
                 s.mode = Mode::Log;
                 pending(cfg, line, "mode log", 0);
@@ -697,10 +755,6 @@ fn parse_proxy_line(
             if b.contains("%[") {
                 pending(cfg, line, "use_backend %[...] (dynamic backend name)", 3);
             }
-            if let Some(c) = &cond
-                && !c.alternatives.is_empty() {
-                    pending(cfg, line, "use_backend ... if/unless (ACL conditions)", 3);
-                }
             proxy.use_backends.push(UseBackend {
                 loc: line.loc.clone(),
                 backend: b.clone(),
@@ -717,6 +771,7 @@ fn parse_proxy_line(
                 s.source = Some(src);
             }
         }
+        "acl" => record_planned(line, n, name, proxy, cfg, diags),
         "id" => proxy.id = parse_u32(line, n, name, diags),
         "description" => s.description = Some(line.words[n..].join(" ")),
         "disabled" => s.disabled = true,

@@ -264,7 +264,7 @@ fn pending_keywords_are_listed_not_silent() {
     let (cfg, d) = load_text("t.cfg", &t, &opts());
     assert!(!d.has_alerts(), "{:?}", d.items);
     let kws: Vec<&str> = cfg.pending.iter().map(|p| p.keyword.as_str()).collect();
-    assert!(kws.contains(&"mode http"), "{kws:?}");
+    assert!(!kws.contains(&"mode http"), "{kws:?}");
     assert!(kws.contains(&"option httplog"), "{kws:?}");
     // Disabling something halo does not do yet is no reason to refuse the file.
     assert!(

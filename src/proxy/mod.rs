@@ -4,5 +4,6 @@
 
 pub mod connect;
 pub mod forward;
+pub mod http;
 pub mod proxy_protocol;
 pub mod stream;

@@ -26,7 +26,7 @@ pub struct ConnInfo {
 }
 
 /// Holds a server slot and gives it back when dropped.
-struct Slot {
+pub struct Slot {
     be: Arc<Backend>,
     srv: Arc<Server>,
 }
@@ -71,37 +71,39 @@ pub async fn run_tcp<C>(
     let mut pending: Vec<u8> = Vec::new();
     if accept_proxy {
         let limit = fe.client_timeout.unwrap_or(10_000);
-        let read = async {
-            let mut buf = vec![0u8; 256];
-            loop {
-                let n = client.read(&mut buf).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                pending.extend_from_slice(&buf[..n]);
-                match proxy_protocol::parse(&pending) {
-                    ParseResult::Incomplete if pending.len() < 4096 => continue,
-                    ParseResult::Done(h, used) => return Some((h, used)),
-                    _ => return None,
-                }
-            }
-        };
-        match tokio::time::timeout(Duration::from_millis(limit.max(1)), read).await {
-            Ok(Some((h, used))) => {
-                if let Header::Proxied { src, dst } = h {
-                    info.src = src;
-                    info.dst = dst;
-                }
-                pending.drain(..used);
-            }
-            _ => {
+        match read_proxy_header(&mut client, &mut info, limit).await {
+            Some(rest) => pending = rest,
+            None => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
                 return;
             }
         }
     }
-    // 3. Backend.
-    let Some(be_idx) = fe.default_backend else {
+    // 3. Backend: the first `use_backend` rule whose condition holds, else the default.
+    let be_idx = {
+        let ctx = crate::sample::Ctx {
+            rt: Some(&rt),
+            src: Some(info.src),
+            dst: Some(info.dst),
+            frontend: Some(px_idx),
+            backend: None,
+            server: None,
+            listener_id: 0,
+            req_payload: &pending,
+            res_payload: &[],
+            req_final: true,
+            req: None,
+            res: None,
+            first_req: true,
+        };
+        let px = &rt.proxies[px_idx];
+        fe.switching
+            .iter()
+            .find(|(_, c)| c.as_ref().map(|c| c.eval(&px.acls, &ctx)).unwrap_or(true))
+            .map(|(b, _)| *b)
+            .or(fe.default_backend)
+    };
+    let Some(be_idx) = be_idx else {
         return;
     };
     let Some(be) = rt.proxies[be_idx].backend.clone() else {
@@ -154,6 +156,41 @@ pub async fn run_tcp<C>(
     }
 }
 
+/// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and
+/// applies its addresses to `info`. Returns the bytes read after it, or None when the
+/// header is missing, invalid or late (the connection must then be closed).
+pub async fn read_proxy_header<C: AsyncRead + Unpin>(
+    client: &mut C,
+    info: &mut ConnInfo,
+    limit_ms: u64,
+) -> Option<Vec<u8>> {
+    let mut pending = Vec::new();
+    let read = async {
+        let mut buf = vec![0u8; 512];
+        loop {
+            let n = client.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            match proxy_protocol::parse(&pending) {
+                ParseResult::Incomplete if pending.len() < 4096 => continue,
+                ParseResult::Done(h, used) => return Some((h, used)),
+                _ => return None,
+            }
+        }
+    };
+    let (h, used) = tokio::time::timeout(Duration::from_millis(limit_ms.max(1)), read)
+        .await
+        .ok()??;
+    if let Header::Proxied { src, dst } = h {
+        info.src = src;
+        info.dst = dst;
+    }
+    pending.drain(..used);
+    Some(pending)
+}
+
 fn ip_bytes(a: &SocketAddr) -> Vec<u8> {
     match a.ip() {
         std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
@@ -187,12 +224,12 @@ async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Op
     }
 }
 
-type Connected = (Option<Arc<Server>>, Option<Slot>, tokio::net::TcpStream);
+pub type Connected = (Option<Arc<Server>>, Option<Slot>, tokio::net::TcpStream);
 
 /// Connects to a server, retrying `retries` times after a failure (with a turn-around
 /// delay of min(1s, timeout connect)), moving to another server as `option redispatch`
 /// says (by default on the last retry).
-async fn connect_with_retries(
+pub async fn connect_with_retries(
     be: &Arc<Backend>,
     key: Option<u32>,
     info: &ConnInfo,

@@ -740,8 +740,24 @@ async fn accept_loop(
                 let (Some(src), Some(dst)) = (src, dst) else {
                     continue;
                 };
+                let http = rt2.proxies[px]
+                    .frontend
+                    .as_ref()
+                    .map(|f| f.mode == halo_config::model::Mode::Http)
+                    .unwrap_or(false);
                 tokio::spawn(async move {
-                    run_tcp(rt2.clone(), px, s, ConnInfo { src, dst }, accept_proxy).await;
+                    if http {
+                        crate::proxy::http::run_http(
+                            rt2.clone(),
+                            px,
+                            s,
+                            ConnInfo { src, dst },
+                            accept_proxy,
+                        )
+                        .await;
+                    } else {
+                        run_tcp(rt2.clone(), px, s, ConnInfo { src, dst }, accept_proxy).await;
+                    }
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();
                     }
@@ -750,18 +766,21 @@ async fn accept_loop(
             }
             (None, Some(u)) => {
                 let unspec: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+                let http = rt2.proxies[px]
+                    .frontend
+                    .as_ref()
+                    .map(|f| f.mode == halo_config::model::Mode::Http)
+                    .unwrap_or(false);
                 tokio::spawn(async move {
-                    run_tcp(
-                        rt2.clone(),
-                        px,
-                        u,
-                        ConnInfo {
-                            src: unspec,
-                            dst: unspec,
-                        },
-                        accept_proxy,
-                    )
-                    .await;
+                    let info = ConnInfo {
+                        src: unspec,
+                        dst: unspec,
+                    };
+                    if http {
+                        crate::proxy::http::run_http(rt2.clone(), px, u, info, accept_proxy).await;
+                    } else {
+                        run_tcp(rt2.clone(), px, u, info, accept_proxy).await;
+                    }
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();
                     }

@@ -1,0 +1,569 @@
+//! One client connection in HTTP mode: for each request, read and check the head (`timeout
+//! http-request` → 408, malformed → HAProxy's status), choose the backend (`use_backend`
+//! rules with ACLs, `default_backend`), add `X-Forwarded-For`, pick the server (hashing
+//! the URI, a URL parameter or a header where asked), stream the body each way, and keep
+//! the client (and the server) connection alive as the connection mode allows.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use halo_config::model::{Balance, HttpConnMode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::compile::Runtime;
+use crate::http::errors::default_page;
+use crate::http::h1::{
+    self, BodyState, Framing, Head, Limits, parse_request, parse_response, request_framing,
+    response_framing,
+};
+use crate::lb::hash::hash_key;
+use crate::proxy::stream::{ConnInfo, Slot, connect_with_retries};
+use crate::sample::Ctx;
+use crate::server::{Backend, Server};
+use crate::stats::now_sec;
+
+/// A connection to a server kept for the next requests of the same client.
+struct ServerConn {
+    stream: TcpStream,
+    be_idx: usize,
+    srv: Option<Arc<Server>>,
+    _slot: Option<Slot>,
+    buf: Vec<u8>,
+}
+
+enum Next {
+    /// Serve the next request of the connection.
+    Continue,
+    /// Close the client connection.
+    Close,
+}
+
+async fn read_more<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    limit: Option<u64>,
+) -> Option<usize> {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(16384);
+    }
+    let fut = r.read_buf(buf);
+    match limit {
+        Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), fut).await {
+            Ok(Ok(n)) => Some(n),
+            _ => None,
+        },
+        None => fut.await.ok(),
+    }
+}
+
+async fn send_page<W: AsyncWrite + Unpin>(w: &mut W, status: u16) {
+    let _ = w.write_all(default_page(status)).await;
+    let _ = w.flush().await;
+}
+
+/// The hash key of the balancing algorithm, if it hashes something of the request.
+fn lb_key(be: &Backend, head: &Head, info: &ConnInfo) -> Option<u32> {
+    let ht = &be.settings.hash_type;
+    match &be.settings.balance {
+        Balance::Source => Some(hash_key(ht, &ip_bytes(info.src.ip()))),
+        Balance::Uri {
+            whole,
+            len,
+            depth,
+            path_only,
+        } => {
+            let uri = head.uri();
+            let mut key: &[u8] = if *path_only || !*whole {
+                let end = uri.iter().position(|&c| c == b'?').unwrap_or(uri.len());
+                &uri[..end]
+            } else {
+                uri
+            };
+            if *depth > 0 {
+                let mut seen = 0;
+                for (i, &c) in key.iter().enumerate() {
+                    if c == b'/' {
+                        seen += 1;
+                        if seen > *depth {
+                            key = &key[..i];
+                            break;
+                        }
+                    }
+                }
+            }
+            if *len > 0 && key.len() > *len as usize {
+                key = &key[..*len as usize];
+            }
+            Some(hash_key(ht, key))
+        }
+        Balance::UrlParam { name, .. } => {
+            let uri = head.uri();
+            let q = uri.iter().position(|&c| c == b'?').map(|i| &uri[i + 1..])?;
+            q.split(|&c| c == b'&').find_map(|p| {
+                p.strip_prefix(name.as_bytes())
+                    .and_then(|r| r.strip_prefix(b"="))
+                    .map(|v| hash_key(ht, v))
+            })
+        }
+        Balance::Hdr {
+            name,
+            use_domain_only,
+        } => {
+            let v = head.get(name.as_bytes())?;
+            let v = if *use_domain_only { domain_only(v) } else { v };
+            Some(hash_key(ht, v))
+        }
+        _ => None,
+    }
+}
+
+/// `use_domain_only`: the domain's main part (`www.example.com` → `example`).
+fn domain_only(v: &[u8]) -> &[u8] {
+    let host = match v.iter().position(|&c| c == b':') {
+        Some(i) => &v[..i],
+        None => v,
+    };
+    let parts: Vec<&[u8]> = host.split(|&c| c == b'.').collect();
+    if parts.len() >= 2 {
+        parts[parts.len() - 2]
+    } else {
+        host
+    }
+}
+
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets().to_vec(),
+        },
+    }
+}
+
+/// Runs an HTTP session to its end.
+pub async fn run_http<C>(
+    rt: Arc<Runtime>,
+    px_idx: usize,
+    mut client: C,
+    mut info: ConnInfo,
+    accept_proxy: bool,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
+        return;
+    };
+    // Connection rules: monitor-net gets a bare 200 (1.x semantics), nothing forwarded.
+    if fe.monitor_net.iter().any(|n| n.contains(info.src.ip())) {
+        let _ = client.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+        return;
+    }
+    let mut early = Vec::new();
+    if accept_proxy {
+        let limit = fe.client_timeout.unwrap_or(10_000);
+        match crate::proxy::stream::read_proxy_header(&mut client, &mut info, limit).await {
+            Some(rest) => early = rest,
+            None => {
+                fe.counters.err_req.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+    }
+    let limits = Limits::from_tune(
+        rt.global.tune_bufsize,
+        rt.global.tune_maxrewrite,
+        rt.global.tune_http_maxhdr,
+        false,
+    );
+    let mut cbuf: Vec<u8> = Vec::with_capacity(rt.global.tune_bufsize);
+    cbuf.extend_from_slice(&early);
+    let mut head = Head::new();
+    let mut server: Option<ServerConn> = None;
+    let mut first = true;
+    loop {
+        // 1. The request head.
+        head.clear();
+        let head_limit = if first {
+            fe.http_request_timeout.or(fe.client_timeout)
+        } else {
+            fe.http_keep_alive_timeout
+                .or(fe.http_request_timeout)
+                .or(fe.client_timeout)
+        };
+        let deadline = head_limit.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+        let head_len = loop {
+            match parse_request(&cbuf, &limits, &mut head) {
+                Ok(Some(n)) => break n,
+                Ok(None) => {}
+                Err(e) => {
+                    fe.counters.err_req.fetch_add(1, Relaxed);
+                    send_page(&mut client, e.status).await;
+                    return;
+                }
+            }
+            let remaining = deadline.map(|d| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+                    .as_millis() as u64
+            });
+            if remaining == Some(0) {
+                if !cbuf.is_empty() || first {
+                    send_page(&mut client, 408).await;
+                }
+                return;
+            }
+            match read_more(&mut client, &mut cbuf, remaining).await {
+                Some(0) => {
+                    // Closed before a complete head.
+                    if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), false) {
+                        fe.counters.err_req.fetch_add(1, Relaxed);
+                        send_page(&mut client, e.status).await;
+                    }
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    // Timeout (or read error): 408 if a request had started.
+                    if !cbuf.is_empty() || (first && remaining.is_some()) {
+                        send_page(&mut client, 408).await;
+                    }
+                    return;
+                }
+            }
+        };
+        let framing = match request_framing(&head) {
+            Ok(f) => f,
+            Err(e) => {
+                fe.counters.err_req.fetch_add(1, Relaxed);
+                send_page(&mut client, e.status).await;
+                return;
+            }
+        };
+        // 2. Backend choice.
+        let be_idx = {
+            let ctx = Ctx {
+                rt: Some(&rt),
+                src: Some(info.src),
+                dst: Some(info.dst),
+                frontend: Some(px_idx),
+                backend: None,
+                server: None,
+                listener_id: 0,
+                req_payload: &[],
+                res_payload: &[],
+                req_final: true,
+                req: Some(&head),
+                res: None,
+                first_req: first,
+            };
+            let px = &rt.proxies[px_idx];
+            fe.switching
+                .iter()
+                .find(|(_, cond)| {
+                    cond.as_ref()
+                        .map(|c| c.eval(&px.acls, &ctx))
+                        .unwrap_or(true)
+                })
+                .map(|(b, _)| *b)
+                .or(fe.default_backend)
+        };
+        let Some(be_idx) = be_idx else {
+            send_page(&mut client, 503).await;
+            return;
+        };
+        let Some(be) = rt.proxies[be_idx].backend.clone() else {
+            send_page(&mut client, 503).await;
+            return;
+        };
+        let be_http = &rt.proxies[be_idx].http;
+        let fe_http = &rt.proxies[px_idx].http;
+        // 3. Request changes: X-Forwarded-For, connection mode towards the server.
+        for ff in [&fe_http.forwardfor, &be_http.forwardfor]
+            .into_iter()
+            .flatten()
+        {
+            let excepted = ff
+                .except
+                .map(|n| n.contains(info.src.ip()))
+                .unwrap_or(false);
+            let present = ff.if_none && head.get(ff.header.as_bytes()).is_some();
+            if !(excepted || present) {
+                let ip = match info.src.ip() {
+                    IpAddr::V6(v6) => v6
+                        .to_ipv4_mapped()
+                        .map(IpAddr::V4)
+                        .unwrap_or(IpAddr::V6(v6)),
+                    v4 => v4,
+                };
+                head.add(ff.header.as_bytes(), ip.to_string().as_bytes());
+            }
+        }
+        let mode = strictest(fe_http.mode, be_http.mode);
+        let client_close = h1::wants_close(&head) || mode == HttpConnMode::Close;
+        let server_close = mode != HttpConnMode::KeepAlive;
+        if server_close {
+            head.set(b"Connection", b"close");
+        }
+        let upgrade = h1::upgrade(&head).is_some();
+        let method = head.method().to_vec();
+        // 4. The server: keep the previous one if it serves the same backend.
+        if server.as_ref().map(|s| s.be_idx != be_idx).unwrap_or(false) {
+            server = None;
+        }
+        if server.is_none() {
+            be.beconn.fetch_add(1, Relaxed);
+            be.counters.session_start(now_sec());
+            let key = lb_key(&be, &head, &info);
+            let res = connect_with_retries(&be, key, &info).await;
+            let _ = be
+                .beconn
+                .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+            be.counters.session_end();
+            match res {
+                Some((srv, slot, stream)) => {
+                    server = Some(ServerConn {
+                        stream,
+                        be_idx,
+                        srv,
+                        _slot: slot,
+                        buf: Vec::with_capacity(rt.global.tune_bufsize),
+                    });
+                }
+                None => {
+                    send_page(&mut client, 503).await;
+                    return;
+                }
+            }
+        }
+        let Some(sc) = server.as_mut() else { return };
+        // 5. Request head and body to the server.
+        let mut out = Vec::with_capacity(head_len + 256);
+        head.write_to(&mut out);
+        cbuf.drain(..head_len);
+        let mut body = BodyState::new(framing).with_limits(&limits);
+        let server_timeout = be.settings.server_timeout;
+        let client_timeout = fe.client_timeout;
+        let sent = if upgrade {
+            // The tunnel carries whatever follows the head.
+            sc.stream.write_all(&out).await.map_err(|_| 502u16)
+        } else {
+            forward_body(
+                &mut body,
+                &mut cbuf,
+                &mut client,
+                &mut sc.stream,
+                &mut out,
+                client_timeout,
+            )
+            .await
+        };
+        if let Err(status) = sent {
+            if status != 0 {
+                send_page(&mut client, status).await;
+            }
+            return;
+        }
+        // 6. The response head.
+        let mut rhead = Head::new();
+        let rhead_len = loop {
+            let r = loop {
+                match parse_response(&sc.buf, &limits, &mut rhead) {
+                    Ok(Some(n)) => break Ok(n),
+                    Ok(None) => {}
+                    Err(e) => break Err(e.status),
+                }
+                match read_more(&mut sc.stream, &mut sc.buf, server_timeout).await {
+                    Some(0) => break Err(502),
+                    Some(_) => {}
+                    None => break Err(504),
+                }
+            };
+            match r {
+                Ok(n) => {
+                    // Interim 1xx (except 101) go to the client, then wait for the final one.
+                    let st = rhead.status();
+                    if (100..200).contains(&st) && st != 101 {
+                        let _ = client.write_all(&sc.buf[..n]).await;
+                        sc.buf.drain(..n);
+                        rhead.clear();
+                        continue;
+                    }
+                    break n;
+                }
+                Err(status) => {
+                    if let Some(s) = &sc.srv {
+                        s.counters.err_resp.fetch_add(1, Relaxed);
+                    }
+                    be.counters.err_resp.fetch_add(1, Relaxed);
+                    send_page(&mut client, status).await;
+                    return;
+                }
+            }
+        };
+        let status = rhead.status();
+        if status == 101 && !upgrade {
+            // A switch nobody asked for: never tunnel on the server's word alone.
+            be.counters.err_resp.fetch_add(1, Relaxed);
+            send_page(&mut client, 502).await;
+            return;
+        }
+        // 7. Upgrade (WebSocket): both sides become a tunnel.
+        if status == 101 && upgrade {
+            let mut out = Vec::new();
+            rhead.write_to(&mut out);
+            out.extend_from_slice(&sc.buf[rhead_len..]);
+            if client.write_all(&out).await.is_err() {
+                return;
+            }
+            let Some(sc) = server.take() else { return };
+            let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
+            let t = crate::proxy::forward::Timeouts {
+                client: tunnel.or(client_timeout),
+                server: tunnel.or(server_timeout),
+                client_fin: fe.client_fin_timeout,
+                server_fin: be.settings.server_fin_timeout,
+            };
+            crate::proxy::forward::forward(client, sc.stream, &cbuf, t, rt.global.tune_bufsize)
+                .await;
+            return;
+        }
+        let rframing = match response_framing(&rhead, &method) {
+            Ok(f) => f,
+            Err(e) => {
+                send_page(&mut client, e.status).await;
+                return;
+            }
+        };
+        let until_close = matches!(rframing, Framing::UntilClose);
+        let server_reusable = !server_close && !until_close && !h1::wants_close(&rhead);
+        // Towards the client the response is HTTP/1.1, whatever the server spoke (HAProxy
+        // does the same), so the client's connection can stay alive.
+        rhead.set_version(h1::Version::Http11);
+        let keep_client = !client_close && !until_close;
+        // The server's connection header concerns the server side only; towards the
+        // client it says what halo does with the client connection.
+        rhead.remove(b"connection");
+        if !keep_client {
+            rhead.add(b"Connection", b"close");
+        } else if head.version() == h1::Version::Http10 {
+            rhead.add(b"Connection", b"keep-alive");
+        }
+        let mut out = Vec::with_capacity(rhead_len + 256);
+        rhead.write_to(&mut out);
+        sc.buf.drain(..rhead_len);
+        // 8. Response body to the client.
+        let mut rbody = BodyState::new_response(rframing);
+        let ok = forward_response(&mut rbody, sc, &mut client, &mut out, server_timeout).await;
+        if !ok {
+            return;
+        }
+        if !server_reusable {
+            server = None;
+        }
+        if !keep_client {
+            let _ = client.shutdown().await;
+            return;
+        }
+        first = false;
+        if let Next::Close = next_step(&rt) {
+            return;
+        }
+    }
+}
+
+fn next_step(rt: &Runtime) -> Next {
+    if rt.stopping.load(Relaxed) {
+        Next::Close
+    } else {
+        Next::Continue
+    }
+}
+
+fn strictest(a: HttpConnMode, b: HttpConnMode) -> HttpConnMode {
+    use HttpConnMode::*;
+    match (a, b) {
+        (Close, _) | (_, Close) => Close,
+        (ServerClose, _) | (_, ServerClose) => ServerClose,
+        _ => KeepAlive,
+    }
+}
+
+/// Sends the request head (in `out`) and streams the body from the client to the server,
+/// reading more as needed. Err(status) to answer the client (0: just close, 502: the
+/// server is gone).
+async fn forward_body<C: AsyncRead + Unpin>(
+    body: &mut BodyState,
+    cbuf: &mut Vec<u8>,
+    client: &mut C,
+    server: &mut TcpStream,
+    out: &mut Vec<u8>,
+    timeout: Option<u64>,
+) -> Result<(), u16> {
+    loop {
+        if !cbuf.is_empty() && !body.is_done() {
+            let (n, _) = body.advance(cbuf).map_err(|e| e.status)?;
+            out.extend_from_slice(&cbuf[..n]);
+            cbuf.drain(..n);
+        }
+        if !out.is_empty() {
+            server.write_all(out).await.map_err(|_| 502u16)?;
+            out.clear();
+        }
+        if body.is_done() {
+            return Ok(());
+        }
+        match read_more(client, cbuf, timeout).await {
+            Some(0) => return Err(0),
+            Some(_) => {}
+            None => return Err(408),
+        }
+    }
+}
+
+/// Streams the response (head in `out`) to the client. Returns false when the client
+/// connection must end.
+async fn forward_response<C: AsyncWrite + Unpin>(
+    body: &mut BodyState,
+    sc: &mut ServerConn,
+    client: &mut C,
+    out: &mut Vec<u8>,
+    timeout: Option<u64>,
+) -> bool {
+    loop {
+        if !sc.buf.is_empty() && !body.is_done() {
+            match body.advance(&sc.buf) {
+                Ok((n, _)) => {
+                    out.extend_from_slice(&sc.buf[..n]);
+                    sc.buf.drain(..n);
+                }
+                Err(_) => {
+                    let _ = client.write_all(out).await;
+                    return false;
+                }
+            }
+        }
+        if !out.is_empty() {
+            if client.write_all(out).await.is_err() {
+                return false;
+            }
+            out.clear();
+        }
+        if body.is_done() {
+            return true;
+        }
+        sc.buf.clear();
+        match read_more(&mut sc.stream, &mut sc.buf, timeout).await {
+            Some(0) => {
+                // Server closed: the end of a close-delimited body (the client connection
+                // closes to mark it), or a truncated one: either way the client goes.
+                let _ = body.eof();
+                return false;
+            }
+            Some(_) => {}
+            None => return false,
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! HTTP mode end to end: content switching with ACLs (seed 08), client keep-alive with
+//! server-close (seed 04), queueing under maxconn (seed 05), X-Forwarded-For, bodies
+//! (Content-Length and chunked), HAProxy's error answers, and a WebSocket-style upgrade.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use support::*;
+
+/// What a request looked like when it reached a backend.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    method: String,
+    #[allow(dead_code)]
+    target: String,
+    headers: Vec<(String, String)>,
+    body_len: usize,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A small HTTP/1.1 server: answers `<name> <path>` with Content-Length, keeps the
+/// connection alive unless asked to close, records every request, can be slow, and turns
+/// `Upgrade: websocket` requests into a 101 followed by an echo.
+struct HttpBackend {
+    name: String,
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    conns: Arc<AtomicUsize>,
+    current: Arc<AtomicUsize>,
+    max_current: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpBackend {
+    fn start(name: &str, delay: Duration) -> HttpBackend {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        l.set_nonblocking(true).unwrap();
+        let be = HttpBackend {
+            name: name.to_string(),
+            addr,
+            seen: Arc::new(Mutex::new(Vec::new())),
+            conns: Arc::new(AtomicUsize::new(0)),
+            current: Arc::new(AtomicUsize::new(0)),
+            max_current: Arc::new(AtomicUsize::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (seen, conns, cur, maxc, stop, nm) = (
+            be.seen.clone(),
+            be.conns.clone(),
+            be.current.clone(),
+            be.max_current.clone(),
+            be.stop.clone(),
+            be.name.clone(),
+        );
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        conns.fetch_add(1, Ordering::Relaxed);
+                        let (seen, cur, maxc, nm) =
+                            (seen.clone(), cur.clone(), maxc.clone(), nm.clone());
+                        thread::spawn(move || serve(s, &nm, delay, &seen, &cur, &maxc));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        be
+    }
+    fn cfg_addr(&self) -> String {
+        haproxy_addr(self.addr)
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(
+    s: TcpStream,
+    name: &str,
+    delay: Duration,
+    seen: &Mutex<Vec<Seen>>,
+    cur: &AtomicUsize,
+    maxc: &AtomicUsize,
+) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
+        let mut body = Vec::new();
+        if let Some(cl) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            body.resize(cl, 0);
+            r.read_exact(&mut body).unwrap();
+        } else if get("transfer-encoding")
+            .map(|v| v.contains("chunked"))
+            .unwrap_or(false)
+        {
+            loop {
+                let mut sz = String::new();
+                r.read_line(&mut sz).unwrap();
+                let n = usize::from_str_radix(sz.trim(), 16).unwrap();
+                let mut chunk = vec![0u8; n + 2];
+                r.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        let close = get("connection")
+            .map(|v| v.eq_ignore_ascii_case("close"))
+            .unwrap_or(false);
+        let upgrade = get("upgrade").is_some();
+        seen.lock().unwrap().push(Seen {
+            method,
+            target: target.clone(),
+            headers: headers.clone(),
+            body_len: body.len(),
+        });
+        let now = cur.fetch_add(1, Ordering::SeqCst) + 1;
+        maxc.fetch_max(now, Ordering::SeqCst);
+        thread::sleep(delay);
+        cur.fetch_sub(1, Ordering::SeqCst);
+        if upgrade {
+            let _ = w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+            // Echo whatever comes next.
+            let mut buf = [0u8; 4096];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if w.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let text = format!("{name} {target} {}\n", body.len());
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Server: {name}\r\n{}\r\n{text}",
+            text.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        if w.write_all(resp.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
+
+/// A raw HTTP/1.1 client on one connection: sends a request, reads one response.
+struct Client {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Client {
+    fn connect(a: SocketAddr) -> Client {
+        let s = TcpStream::connect(a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Client {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+        }
+    }
+    fn send(&mut self, raw: &[u8]) {
+        self.w.write_all(raw).unwrap();
+    }
+    fn get(&mut self, path: &str, extra: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n").as_bytes());
+        self.read().expect("response")
+    }
+    fn read(&mut self) -> Option<Response> {
+        let mut line = String::new();
+        if self.r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let status = line.split_whitespace().nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.r.read_line(&mut h).ok()?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':')?;
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let cl: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; cl];
+        self.r.read_exact(&mut body).ok()?;
+        Some(Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+    /// Whether the proxy closed the connection.
+    fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.r.read(&mut b), Ok(0))
+    }
+}
+
+#[test]
+fn seed08_static_dynamic_split() {
+    let st = HttpBackend::start("static", Duration::ZERO);
+    let dy = HttpBackend::start("dynamic", Duration::ZERO);
+    let fe = free_addr();
+    let _h = Halo::start(
+        &seed_text("08-static-dynamic-split.cfg"),
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", st.cfg_addr()),
+            ("S2", dy.cfg_addr()),
+        ],
+    );
+    let mut c = Client::connect(fe);
+    let cases = [
+        ("/", "Host: static.x\r\n", "static"),
+        ("/", "Host: IMAGES.example.com\r\n", "static"),
+        ("/a/b/c.JPG", "", "static"),
+        ("/x.css", "", "static"),
+        ("/x.php?v=.js", "", "dynamic"),
+        ("/x.js?v=1", "", "static"),
+        ("/index.php", "", "dynamic"),
+        ("/", "Host: www.x\r\n", "dynamic"),
+    ];
+    for (path, extra, want) in cases {
+        c.send(
+            format!(
+                "GET {path} HTTP/1.1\r\n{}{extra}\r\n",
+                if extra.is_empty() {
+                    "Host: www.x\r\n"
+                } else {
+                    ""
+                }
+            )
+            .as_bytes(),
+        );
+        let r = c.read().expect("response");
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body.starts_with(want),
+            "{path} {extra:?} went to {}",
+            r.body
+        );
+    }
+}
+
+#[test]
+fn seed04_client_keepalive_server_close() {
+    let be = HttpBackend::start("apache", Duration::ZERO);
+    let fe = free_addr();
+    let _h = Halo::start(
+        &seed_text("04-client-keepalive-server-close.cfg"),
+        &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())],
+    );
+    let mut c = Client::connect(fe);
+    for i in 0..5 {
+        let r = c.get(&format!("/r{i}"), "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, format!("apache /r{i} 0\n"));
+        assert_ne!(r.header("connection"), Some("close"));
+    }
+    // One client connection, five server connections, each told to close.
+    assert_eq!(be.conns.load(Ordering::Relaxed), 5);
+    for s in be.seen() {
+        assert_eq!(s.header("connection"), Some("close"), "{s:?}");
+    }
+}
+
+#[test]
+fn seed05_maxconn_queues_and_refuses_nothing() {
+    let s1 = HttpBackend::start("s1", Duration::from_millis(150));
+    let s2 = HttpBackend::start("s2", Duration::from_millis(150));
+    let fe = free_addr();
+    let _h = Halo::start(
+        &seed_text("05-maxconn-queueing.cfg"),
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", s1.cfg_addr()),
+            ("S2", s2.cfg_addr()),
+        ],
+    );
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::new();
+    for i in 0..200 {
+        let ok = ok.clone();
+        threads.push(thread::spawn(move || {
+            let mut c = Client::connect(fe);
+            let r = c.get(&format!("/{i}"), "");
+            if r.status == 200 {
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(ok.load(Ordering::Relaxed), 200, "some requests failed");
+    for s in [&s1, &s2] {
+        let m = s.max_current.load(Ordering::SeqCst);
+        assert!(m <= 30, "{} had {m} requests in flight", s.name);
+        assert!(
+            m >= 20,
+            "{} never got busy ({m}): no queueing happened",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn forwardfor_and_bodies() {
+    let be = HttpBackend::start("b", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind \"${FE}\"\n    option forwardfor\n    default_backend b\nbackend b\n    server s1 \"${S1}\"\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    // Content-Length body.
+    let body = vec![b'z'; 300_000];
+    c.send(
+        format!(
+            "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    c.send(&body);
+    let r = c.read().unwrap();
+    assert_eq!(r.body, "b /up 300000\n");
+    // Chunked body, in pieces.
+    c.send(
+        b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    );
+    thread::sleep(Duration::from_millis(50));
+    c.send(b"6\r\n world\r\n0\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.body, "b /chunked 11\n");
+    let seen = be.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].body_len, 300_000);
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.1"));
+}
+
+#[test]
+fn malformed_requests_never_reach_the_server() {
+    let be = HttpBackend::start("b", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n    timeout http-request 700ms\nfrontend f\n    bind \"${FE}\"\n    default_backend b\nbackend b\n    server s1 \"${S1}\"\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let bad: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHo st: t\r\n\r\n",
+        b"GET /\x01 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n",
+        b"G=T / HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ];
+    for raw in bad {
+        let mut c = Client::connect(fe);
+        c.send(raw);
+        let r = c
+            .read()
+            .unwrap_or_else(|| panic!("no answer to {:?}", String::from_utf8_lossy(raw)));
+        assert!(
+            (400..=501).contains(&r.status),
+            "{:?} got {}",
+            String::from_utf8_lossy(raw),
+            r.status
+        );
+    }
+    // A slow head gets 408 after timeout http-request.
+    let mut c = Client::connect(fe);
+    c.send(b"GET / HTTP/1.1\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 408);
+    assert!(r.body.contains("408 Request Time-out"));
+    let chunked_seen: Vec<_> = be
+        .seen()
+        .into_iter()
+        .filter(|s| s.method != "POST")
+        .collect();
+    assert!(
+        chunked_seen.is_empty(),
+        "malformed requests reached the server: {chunked_seen:?}"
+    );
+}
+
+#[test]
+fn no_server_gives_503() {
+    let fe = free_addr();
+    let dead = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 500ms\n    timeout client 5s\n    timeout server 5s\n    retries 1\nfrontend f\n    bind \"${FE}\"\n    default_backend b\nbackend b\n    server s1 \"${S1}\"\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", haproxy_addr(dead))]);
+    let mut c = Client::connect(fe);
+    let r = c.get("/", "");
+    assert_eq!(r.status, 503);
+    assert!(r.body.contains("No server is available"));
+}
+
+#[test]
+fn upgrade_becomes_a_tunnel() {
+    let be = HttpBackend::start("ws", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 400ms\n    timeout server 400ms\n    timeout tunnel 5s\nfrontend f\n    bind \"${FE}\"\n    default_backend b\nbackend b\n    server s1 \"${S1}\"\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    c.send(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 101);
+    // Frames both ways for longer than timeout client.
+    for i in 0..3 {
+        thread::sleep(Duration::from_millis(300));
+        let msg = format!("frame {i}");
+        c.send(msg.as_bytes());
+        let mut buf = vec![0u8; msg.len()];
+        c.r.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, msg.as_bytes());
+    }
+    let _ = c.closed();
+}
