@@ -6,7 +6,18 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::proxy::conn::{Conn, Readable, give_buf, take_buf};
+
+/// A pooled buffer, given back to the pool however the pump ends.
+struct BufGuard(Vec<u8>);
+
+impl Drop for BufGuard {
+    fn drop(&mut self) {
+        give_buf(std::mem::take(&mut self.0));
+    }
+}
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -69,18 +80,18 @@ fn deadline(side: &Side, normal: Option<u64>, fin: Option<u64>) -> Option<Instan
 
 /// Forwards until both directions are closed, or a timeout or error ends it.
 pub async fn forward<C, S>(
-    client: C,
-    server: S,
+    mut client: C,
+    mut server: S,
     initial_to_server: &[u8],
     t: Timeouts,
-    bufsize: usize,
+    _bufsize: usize,
 ) -> Outcome
 where
-    C: AsyncRead + AsyncWrite + Unpin,
-    S: AsyncRead + AsyncWrite + Unpin,
+    C: Conn,
+    S: Conn,
 {
-    let (mut cr, mut cw) = tokio::io::split(client);
-    let (mut sr, mut sw) = tokio::io::split(server);
+    let (mut cr, mut cw) = client.halves();
+    let (mut sr, mut sw) = server.halves();
     let now = Instant::now();
     let cside = Side::new(now);
     let sside = Side::new(now);
@@ -109,14 +120,11 @@ where
         bytes: &AtomicU64,
         failed: &AtomicBool,
         stop: &Notify,
-        bufsize: usize,
     ) -> Result<(), (bool, bool)>
     where
-        R: AsyncRead + Unpin,
+        R: Readable,
         W: AsyncWrite + Unpin,
     {
-        // Capacity only: the buffer is filled by reads, never zeroed.
-        let mut buf: Vec<u8> = Vec::with_capacity(bufsize);
         // One timer per direction, armed at the earliest deadline of both sides and moved
         // only when it fires early (activity pushed the deadline): no timer churn per read.
         let earliest = || -> Option<Instant> {
@@ -135,9 +143,27 @@ where
             if failed.load(Relaxed) {
                 return Ok(());
             }
-            buf.clear();
+            // Wait for data without holding a buffer: an idle connection costs no buffer.
+            let ready = tokio::select! {
+                res = r.wait_readable() => res,
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    let from_exp = deadline(from, from_t.0, from_t.1).map(|d| d <= now).unwrap_or(false);
+                    let to_exp = deadline(to, to_t.0, to_t.1).map(|d| d <= now).unwrap_or(false);
+                    if from_exp || to_exp {
+                        return Err((from_exp, to_exp));
+                    }
+                    timer.as_mut().reset(earliest().unwrap_or(far));
+                    continue;
+                }
+                _ = stop.notified() => return Ok(()),
+            };
+            if ready.is_err() {
+                return Err((false, false));
+            }
+            let mut buf = BufGuard(take_buf());
             let n = tokio::select! {
-                res = r.read_buf(&mut buf) => res,
+                res = r.read_buf(&mut buf.0) => res,
                 _ = &mut timer => {
                     let now = Instant::now();
                     let from_exp = deadline(from, from_t.0, from_t.1).map(|d| d <= now).unwrap_or(false);
@@ -166,7 +192,7 @@ where
                     let mut off = 0;
                     while off < n {
                         tokio::select! {
-                            res = w.write(&buf[off..n]) => match res {
+                            res = w.write(&buf.0[off..n]) => match res {
                                 Ok(0) | Err(_) => return Err((false, false)),
                                 Ok(k) => off += k,
                             },
@@ -203,7 +229,6 @@ where
             &c2s_bytes,
             &failed,
             &stop,
-            bufsize,
         )
         .await;
         match r {
@@ -224,7 +249,6 @@ where
             &s2c_bytes,
             &failed,
             &stop,
-            bufsize,
         )
         .await;
         match r {

@@ -152,7 +152,7 @@ pub async fn run_http<C>(
     mut info: ConnInfo,
     accept_proxy: bool,
 ) where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: crate::proxy::conn::Conn,
 {
     let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
         return;

@@ -2,6 +2,7 @@
 //! rules (monitor-net, PROXY header), backend choice, server choice and queue, connect with
 //! retries and redispatch, then forwarding. HTTP stages plug in with the HTTP issue.
 
+pub mod conn;
 pub mod connect;
 pub mod forward;
 pub mod http;

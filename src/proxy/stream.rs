@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use halo_config::model::{Balance, ProxyProtocol};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::compile::Runtime;
 use crate::lb::hash::hash_key;
@@ -58,7 +58,7 @@ pub async fn run_tcp<C>(
     mut info: ConnInfo,
     accept_proxy: bool,
 ) where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: crate::proxy::conn::Conn,
 {
     let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
         return;

@@ -300,6 +300,7 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         return 1;
     }
     let rt = Arc::new(rt);
+    crate::proxy::conn::set_bufsize(cfg.global.tune_bufsize);
     // Signals that arrive between binding and the handlers being ready must not kill the
     // process with their default action: block them until `signals` takes them.
     block_signals(true);

@@ -1,0 +1,117 @@
+//! What a client connection can be (TCP or UNIX stream) with what the forwarding needs from
+//! it: lock-free split into read and write halves, and waiting for readability without a
+//! buffer (so idle connections hold no buffer), plus a per-thread pool of I/O buffers.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A readable half that can be waited on before any buffer is committed to it.
+pub trait Readable: AsyncRead + Unpin {
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl Readable for tokio::net::tcp::ReadHalf<'_> {
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+}
+
+impl Readable for tokio::net::unix::ReadHalf<'_> {
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+}
+
+/// A stream socket as the proxy uses it.
+pub trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
+    type R<'a>: Readable + Send
+    where
+        Self: 'a;
+    type W<'a>: AsyncWrite + Unpin + Send
+    where
+        Self: 'a;
+    /// Borrowed halves (no lock between them).
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>);
+    /// Waits until data (or EOF) can be read.
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl Conn for tokio::net::TcpStream {
+    type R<'a> = tokio::net::tcp::ReadHalf<'a>;
+    type W<'a> = tokio::net::tcp::WriteHalf<'a>;
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>) {
+        self.split()
+    }
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+}
+
+impl Conn for tokio::net::UnixStream {
+    type R<'a> = tokio::net::unix::ReadHalf<'a>;
+    type W<'a> = tokio::net::unix::WriteHalf<'a>;
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>) {
+        self.split()
+    }
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+}
+
+/// Size of the I/O buffers (`tune.bufsize`), set once at start.
+static BUFSIZE: AtomicUsize = AtomicUsize::new(16384);
+/// Buffers kept per thread for reuse.
+const POOL_MAX: usize = 256;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+pub fn set_bufsize(n: usize) {
+    BUFSIZE.store(n.max(1024), Relaxed);
+}
+
+pub fn bufsize() -> usize {
+    BUFSIZE.load(Relaxed)
+}
+
+/// An empty buffer of `tune.bufsize` capacity, from this thread's pool when possible.
+pub fn take_buf() -> Vec<u8> {
+    let size = bufsize();
+    POOL.with(|p| p.borrow_mut().pop())
+        .filter(|b| b.capacity() >= size)
+        .unwrap_or_else(|| Vec::with_capacity(size))
+}
+
+/// Gives a buffer back to the pool (its content is dropped).
+pub fn give_buf(mut b: Vec<u8>) {
+    if b.capacity() < bufsize() {
+        return;
+    }
+    b.clear();
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(b);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_reuses() {
+        let b = take_buf();
+        let ptr = b.as_ptr();
+        give_buf(b);
+        let c = take_buf();
+        assert_eq!(c.as_ptr(), ptr);
+        assert!(c.is_empty());
+    }
+}
