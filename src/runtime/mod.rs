@@ -490,6 +490,27 @@ struct Control {
 
 struct SessionGuard(Arc<Control>, Arc<Runtime>);
 
+/// What a session releases when it ends, however it ends: its frontend count, its
+/// maxconn permits, its place among the live sessions.
+struct SessionEnd {
+    rt: Arc<Runtime>,
+    px: usize,
+    _permits: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    ),
+    _guard: SessionGuard,
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        if let Some(fe) = &self.rt.proxies[self.px].frontend {
+            fe.counters.session_end();
+        }
+    }
+}
+
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.0.sessions.fetch_sub(1, Relaxed);
@@ -746,24 +767,25 @@ async fn accept_loop(
                     .as_ref()
                     .map(|f| f.mode == halo_config::model::Mode::Http)
                     .unwrap_or(false);
-                tokio::spawn(async move {
-                    if http {
-                        crate::proxy::http::run_http(
-                            rt2.clone(),
-                            px,
-                            s,
-                            ConnInfo { src, dst },
-                            accept_proxy,
-                        )
-                        .await;
-                    } else {
-                        run_tcp(rt2.clone(), px, s, ConnInfo { src, dst }, accept_proxy).await;
-                    }
-                    if let Some(fe) = &rt2.proxies[px].frontend {
-                        fe.counters.session_end();
-                    }
-                    drop((gp, fp, bp, guard));
-                });
+                let end = SessionEnd {
+                    rt: rt2.clone(),
+                    px,
+                    _permits: (gp, fp, bp),
+                    _guard: guard,
+                };
+                let info = ConnInfo { src, dst };
+                // One task per connection, sized for its own mode only.
+                if http {
+                    tokio::spawn(async move {
+                        let _end = end;
+                        crate::proxy::http::run_http(rt2, px, s, info, accept_proxy).await;
+                    });
+                } else {
+                    tokio::spawn(async move {
+                        let _end = end;
+                        run_tcp(rt2, px, s, info, accept_proxy).await;
+                    });
+                }
             }
             (None, Some(u)) => {
                 let unspec: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
