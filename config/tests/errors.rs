@@ -284,3 +284,35 @@ fn missing_timeouts_warn() {
             .any(|m| m.starts_with("[WARNING]") && m.contains("missing timeouts"))
     );
 }
+
+#[test]
+fn no_and_default_prefixes() {
+    let t = "defaults\n    option redispatch\n    option persist\n    timeout connect 1s\n    timeout server 1s\nbackend a\n    no option redispatch\n    server s 127.0.0.1:1\nbackend b\n    default option persist\n    server s 127.0.0.1:1\nbackend c\n    server s 127.0.0.1:1\n";
+    let (cfg, d) = load_text("t.cfg", t, &opts());
+    assert!(!d.has_alerts(), "{:?}", d.items);
+    assert_eq!(cfg.proxies[0].settings.redispatch, None);
+    assert!(cfg.proxies[0].settings.persist);
+    assert!(!cfg.proxies[1].settings.persist);
+    assert_eq!(cfg.proxies[1].settings.redispatch, Some(-1));
+    assert_eq!(cfg.proxies[2].settings.redispatch, Some(-1));
+}
+
+#[test]
+fn files_and_folders_are_read_in_order() {
+    let dir = std::env::temp_dir().join(format!("halo-cfgdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("20-b.cfg"),
+        "backend b\n    server s 127.0.0.1:1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("10-a.cfg"), "global\n    maxconn 77\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a config\n").unwrap();
+    let (cfg, d) = halo_config::load(&[dir.clone()], &opts());
+    assert!(!d.has_alerts(), "{:?}", d.items);
+    assert_eq!(cfg.global.maxconn, Some(77));
+    assert_eq!(cfg.proxies.len(), 1);
+    assert!(cfg.files[0].ends_with("10-a.cfg") && cfg.files[1].ends_with("20-b.cfg"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

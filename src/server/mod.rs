@@ -585,3 +585,119 @@ pub fn set_operational(be: &Backend, idx: usize, up: bool) {
         be.requeue_from(idx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halo_config::diag::Loc;
+
+    fn server(maxconn: u32, minconn: u32) -> Arc<Server> {
+        let mut cfg = model::Server::template(Loc::none());
+        cfg.maxconn = maxconn;
+        cfg.minconn = minconn;
+        Arc::new(Server {
+            name: "s".into(),
+            id: 1,
+            backend_name: Arc::from("b"),
+            addr: ServerAddr {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: PortSpec::Fixed(1),
+            },
+            backup: false,
+            cfg,
+            uweight: AtomicU32::new(1),
+            maxconn: AtomicU32::new(maxconn),
+            minconn,
+            maxqueue: 0,
+            admin: AtomicU8::new(0),
+            up: AtomicBool::new(true),
+            cur: AtomicU32::new(0),
+            counters: Counters::default(),
+            check: Mutex::new(CheckResult::default()),
+            chkfail: AtomicU64::new(0),
+            chkdown: AtomicU64::new(0),
+            last_change: AtomicU64::new(0),
+            downtime: AtomicU64::new(0),
+            down_since: AtomicU64::new(0),
+            health: AtomicU32::new(2),
+            source: None,
+            send_proxy: None,
+            next_source_port: AtomicU32::new(0),
+        })
+    }
+
+    fn backend(servers: Vec<Arc<Server>>, fullconn: u32) -> Backend {
+        Backend::new(
+            Arc::from("b"),
+            1,
+            BackendSettings {
+                mode: Mode::Tcp,
+                balance: Balance::RoundRobin,
+                hash_type: HashType::default(),
+                fullconn,
+                retries: 3,
+                redispatch: None,
+                persist: false,
+                allbackups: false,
+                connect_timeout: None,
+                server_timeout: None,
+                queue_timeout: None,
+                tunnel_timeout: None,
+                server_fin_timeout: None,
+                check_timeout: None,
+                source: None,
+                dispatch: None,
+            },
+            servers,
+        )
+    }
+
+    #[test]
+    fn dynamic_maxconn_follows_backend_load() {
+        // Architecture Guide section 7: minconn 4, maxconn 12, fullconn 100.
+        let be = backend(vec![server(12, 4)], 100);
+        let s = be.servers[0].clone();
+        be.beconn.store(0, Relaxed);
+        assert_eq!(be.effective_maxconn(&s), 4);
+        be.beconn.store(50, Relaxed);
+        assert_eq!(be.effective_maxconn(&s), 6);
+        be.beconn.store(90, Relaxed);
+        assert_eq!(be.effective_maxconn(&s), 10);
+        be.beconn.store(100, Relaxed);
+        assert_eq!(be.effective_maxconn(&s), 12);
+        be.beconn.store(500, Relaxed);
+        assert_eq!(be.effective_maxconn(&s), 12);
+        // Without minconn the limit is static.
+        let be2 = backend(vec![server(12, 0)], 100);
+        assert_eq!(be2.effective_maxconn(&be2.servers[0]), 12);
+    }
+
+    #[test]
+    fn queue_hands_slots_over_in_order() {
+        let be = Arc::new(backend(vec![server(1, 0)], 10));
+        let first = match be.assign(None, None) {
+            Assign::Server(s) => s,
+            _ => panic!("first connection must get the server"),
+        };
+        let mut waiters = Vec::new();
+        for _ in 0..3 {
+            match be.assign(None, None) {
+                Assign::Queued(rx) => waiters.push(rx),
+                _ => panic!("a full server must queue"),
+            }
+        }
+        assert_eq!(be.queue_lengths().0, 3);
+        be.release(&first);
+        // The oldest waiter got the slot; the others still wait.
+        let mut got = waiters.remove(0);
+        assert!(got.try_recv().is_ok());
+        for w in waiters.iter_mut() {
+            assert!(w.try_recv().is_err());
+        }
+        assert_eq!(be.servers[0].cur.load(Relaxed), 1);
+        // A waiter that gave up is skipped.
+        drop(waiters.remove(0));
+        be.release(&be.servers[0].clone());
+        assert!(waiters[0].try_recv().is_ok());
+    }
+}
