@@ -309,7 +309,7 @@ fn files_and_folders_are_read_in_order() {
     .unwrap();
     std::fs::write(dir.join("10-a.cfg"), "global\n    maxconn 77\n").unwrap();
     std::fs::write(dir.join("notes.txt"), "not a config\n").unwrap();
-    let (cfg, d) = halo_config::load(&[dir.clone()], &opts());
+    let (cfg, d) = halo_config::load(std::slice::from_ref(&dir), &opts());
     assert!(!d.has_alerts(), "{:?}", d.items);
     assert_eq!(cfg.global.maxconn, Some(77));
     assert_eq!(cfg.proxies.len(), 1);
