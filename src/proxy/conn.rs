@@ -67,8 +67,20 @@ static BUFSIZE: AtomicUsize = AtomicUsize::new(16384);
 /// Buffers kept per thread for reuse.
 const POOL_MAX: usize = 256;
 
+/// Size of the buffers used while a transfer keeps filling whole buffers (bulk data):
+/// fewer, larger reads and writes; only held while data flows.
+pub const BULK_BUFSIZE: usize = 128 * 1024;
+
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static BULK_POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer for a bulk transfer, from this thread's pool when possible.
+pub fn take_bulk_buf() -> Vec<u8> {
+    BULK_POOL
+        .with(|p| p.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(BULK_BUFSIZE))
 }
 
 pub fn set_bufsize(n: usize) {
@@ -89,6 +101,16 @@ pub fn take_buf() -> Vec<u8> {
 
 /// Gives a buffer back to the pool (its content is dropped).
 pub fn give_buf(mut b: Vec<u8>) {
+    if b.capacity() >= BULK_BUFSIZE {
+        b.clear();
+        BULK_POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_MAX / 8 {
+                p.push(b);
+            }
+        });
+        return;
+    }
     if b.capacity() < bufsize() {
         return;
     }

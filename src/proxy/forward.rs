@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::proxy::conn::{Conn, Readable, give_buf, take_buf};
+use crate::proxy::conn::{Conn, Readable, give_buf, take_buf, take_bulk_buf};
 
 /// A pooled buffer, given back to the pool however the pump ends.
 struct BufGuard(Vec<u8>);
@@ -139,6 +139,8 @@ where
         let far = Instant::now() + Duration::from_secs(86400 * 365);
         let timer = tokio::time::sleep_until(earliest().unwrap_or(far));
         tokio::pin!(timer);
+        // Set while reads fill whole buffers: bulk data moves in larger buffers.
+        let mut bulk = false;
         loop {
             if failed.load(Relaxed) {
                 return Ok(());
@@ -161,7 +163,7 @@ where
             if ready.is_err() {
                 return Err((false, false));
             }
-            let mut buf = BufGuard(take_buf());
+            let mut buf = BufGuard(if bulk { take_bulk_buf() } else { take_buf() });
             let n = tokio::select! {
                 res = r.read_buf(&mut buf.0) => res,
                 _ = &mut timer => {
@@ -187,6 +189,7 @@ where
                     return Ok(());
                 }
                 Ok(n) => {
+                    bulk = n == buf.0.capacity();
                     from.touch();
                     // Write it all; a cancelled write is never retried from the start.
                     let mut off = 0;
