@@ -198,3 +198,42 @@ fn send_fd(sock: &std::os::unix::net::UnixStream, fd: i32) {
         assert!(libc::sendmsg(sock.as_raw_fd(), &msg, 0) > 0);
     }
 }
+
+#[test]
+fn dispatch_sends_everything_to_one_address() {
+    let be = TcpBackend::echo_named("d");
+    let fe = free_addr();
+    let text = "listen checks \"${FE}\"\n    mode tcp\n    dispatch \"${S1}\"\n    contimeout 1000\n    clitimeout 10000\n    srvtimeout 10000\n";
+    let _halo = Halo::start(text, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(fe).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        c.write_all(b"x\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "d\n");
+    }
+    assert_eq!(be.served(), 3);
+}
+
+#[test]
+fn maxconn_beyond_the_fd_limit_starts_with_a_warning() {
+    if skip_on_reference("HAProxy refuses to start here") {
+        return;
+    }
+    let be = TcpBackend::echo_named("a");
+    let fe = free_addr();
+    let text = "global\n    maxconn 1000000\n".to_string() + &cfg("", "");
+    let h = Halo::start(&text, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let err = h.stderr_text();
+    assert!(
+        err.contains("[WARNING]") && err.contains("maxconn 1000000"),
+        "{err}"
+    );
+    let mut c = TcpStream::connect(fe).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    c.write_all(b"x\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "a\n");
+}
