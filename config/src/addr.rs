@@ -139,9 +139,63 @@ fn split_host_port(s: &str) -> (String, String) {
     }
 }
 
+/// Expands `$NAME`, `${NAME}` and `${NAME-default}` in an address written without
+/// quotes: HAProxy's address parser does it (so `bind ${FE}` works unquoted), although
+/// other words only see variables inside double quotes. Unknown variables expand to
+/// nothing, as there.
+fn expand_env(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('$') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            let start = i;
+            while i < b.len() && b[i] != b'$' {
+                i += 1;
+            }
+            out.push_str(&text[start..i]);
+            continue;
+        }
+        let brace = b.get(i + 1) == Some(&b'{');
+        let name_start = if brace { i + 2 } else { i + 1 };
+        let mut j = name_start;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+            j += 1;
+        }
+        if j == name_start {
+            out.push('$');
+            i += 1;
+            continue;
+        }
+        let name = &text[name_start..j];
+        let mut default = None;
+        let mut end = j;
+        if brace {
+            let Some(close) = text[j..].find('}').map(|k| j + k) else {
+                out.push_str(&text[i..]);
+                break;
+            };
+            if b.get(j) == Some(&b'-') {
+                default = Some(&text[j + 1..close]);
+            }
+            end = close + 1;
+        }
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => out.push_str(default.unwrap_or("")),
+        }
+        i = end;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Parses one address (one element of a comma-separated `bind` list).
 pub fn parse_address(text: &str, usage: Usage) -> Result<Address, String> {
-    let s = text.trim();
+    let expanded = expand_env(text);
+    let s = expanded.trim();
     if s.is_empty() {
         return Err("missing address".into());
     }
@@ -326,6 +380,18 @@ mod tests {
         assert!(parse_address("fd@x", Usage::Bind).is_err());
         assert!(parse_address("udp@1.2.3.4:5", Usage::Bind).is_err());
         assert!(parse_address("ipv4@::1:80", Usage::Bind).is_err());
+    }
+
+    #[test]
+    fn unquoted_variables_in_addresses() {
+        // SAFETY: test-only variable with a name no other test uses.
+        unsafe { std::env::set_var("HALO_ADDR_TEST_PORT", "8181") };
+        let a = parse_address("127.0.0.1:${HALO_ADDR_TEST_PORT}", Usage::Bind).unwrap();
+        assert_eq!(a.port(), Some(8181));
+        let a = parse_address("127.0.0.1:$HALO_ADDR_TEST_PORT", Usage::Bind).unwrap();
+        assert_eq!(a.port(), Some(8181));
+        let a = parse_address("127.0.0.1:${HALO_NOPE_X-9}", Usage::Bind).unwrap();
+        assert_eq!(a.port(), Some(9));
     }
 
     #[test]
