@@ -82,6 +82,8 @@ impl Net {
 pub struct HttpSettings {
     pub forwardfor: Option<ForwardFor>,
     pub mode: halo_config::model::HttpConnMode,
+    /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
+    pub rules: crate::http::rules::ProxyRules,
 }
 
 #[derive(Debug, Clone)]
@@ -94,7 +96,7 @@ pub struct ForwardFor {
 pub struct Frontend {
     pub mode: Mode,
     /// `use_backend` rules in order: backend index and condition.
-    pub switching: Vec<(usize, Option<crate::acl::Cond>)>,
+    pub switching: Vec<(BackendTarget, Option<crate::acl::Cond>)>,
     pub http_request_timeout: Option<u64>,
     pub http_keep_alive_timeout: Option<u64>,
     pub maxconn: u32,
@@ -121,6 +123,40 @@ impl Frontend {
     pub fn is_paused(&self) -> bool {
         self.paused.load(Relaxed)
     }
+
+    /// The backend of a stream: the first `use_backend` rule whose condition holds (a
+    /// dynamic name that names no backend ends the search), else `default_backend`.
+    pub fn choose_backend(
+        &self,
+        rt: &Runtime,
+        acls: &crate::acl::AclSet,
+        ctx: &crate::sample::Ctx<'_>,
+    ) -> Option<usize> {
+        for (target, cond) in &self.switching {
+            if !cond.as_ref().map(|c| c.eval(acls, ctx)).unwrap_or(true) {
+                continue;
+            }
+            return match target {
+                BackendTarget::Index(b) => Some(*b),
+                BackendTarget::Dynamic(f) => {
+                    let name = f.render_vec(ctx);
+                    std::str::from_utf8(&name)
+                        .ok()
+                        .and_then(|n| rt.backend_index(n))
+                        .or(self.default_backend)
+                }
+            };
+        }
+        self.default_backend
+    }
+}
+
+/// Where a `use_backend` rule sends the stream.
+#[derive(Debug)]
+pub enum BackendTarget {
+    Index(usize),
+    /// `use_backend %[...]`: the name is rendered per stream.
+    Dynamic(crate::sample::logfmt::LogFormat),
 }
 
 pub struct ProxyRt {
@@ -152,6 +188,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Index of the backend-capable proxy called `name`.
+    pub fn backend_index(&self, name: &str) -> Option<usize> {
+        match self.by_name.get(name) {
+            Some(&i) if self.proxies.get(i).is_some_and(|p| p.backend.is_some()) => Some(i),
+            _ => self
+                .proxies
+                .iter()
+                .position(|p| p.name == name && p.backend.is_some()),
+        }
+    }
+
     pub fn backend(&self, name: &str) -> Option<&Arc<Backend>> {
         self.by_name
             .get(name)
@@ -174,6 +221,11 @@ fn resolve(host: &str, ip: Option<IpAddr>) -> Result<IpAddr, String> {
 struct Names<'a> {
     cfg: &'a Config,
     current: usize,
+    /// Map files for the `map*` converters.
+    registry: &'a crate::pattern::Registry,
+    /// Origin of the expressions (`show map` descriptions): the proxy's line, unless a
+    /// caller wraps the resolver in `sample::Located` with a rule's line.
+    loc: &'a Loc,
 }
 
 impl crate::sample::Resolver for Names<'_> {
@@ -192,6 +244,12 @@ impl crate::sample::Resolver for Names<'_> {
     fn current(&self) -> Option<usize> {
         Some(self.current)
     }
+    fn registry(&self) -> Option<&crate::pattern::Registry> {
+        Some(self.registry)
+    }
+    fn origin(&self) -> (String, usize) {
+        (self.loc.file.to_string(), self.loc.line)
+    }
 }
 
 /// Compiles a proxy's ACLs and `use_backend` rules.
@@ -201,9 +259,17 @@ fn compile_rules(
     registry: &crate::pattern::Registry,
     backend_index: &HashMap<&str, usize>,
     diags: &mut Diags,
-) -> (crate::acl::AclSet, Vec<(usize, Option<crate::acl::Cond>)>) {
+) -> (
+    crate::acl::AclSet,
+    Vec<(BackendTarget, Option<crate::acl::Cond>)>,
+) {
     let p = &cfg.proxies[pi];
-    let names = Names { cfg, current: pi };
+    let names = Names {
+        cfg,
+        current: pi,
+        registry,
+        loc: &p.loc,
+    };
     let mut acls = crate::acl::AclSet::default();
     for a in &p.acls {
         let cx = crate::acl::AclCtx {
@@ -222,11 +288,26 @@ fn compile_rules(
     }
     let mut switching = Vec::new();
     for ub in &p.use_backends {
-        if ub.backend.contains("%[") {
-            continue;
-        }
-        let Some(&bi) = backend_index.get(ub.backend.as_str()) else {
-            continue;
+        let target = if ub.backend.contains("%[") {
+            let r = crate::sample::Located::new(&names, &ub.loc.file, ub.loc.line);
+            match crate::sample::logfmt::LogFormat::parse(&ub.backend, &r) {
+                Ok(f) => BackendTarget::Dynamic(f),
+                Err(e) => {
+                    diags.alert(
+                        &ub.loc,
+                        format!(
+                            "error detected while parsing 'use_backend {}' : {e}.",
+                            ub.backend
+                        ),
+                    );
+                    continue;
+                }
+            }
+        } else {
+            let Some(&bi) = backend_index.get(ub.backend.as_str()) else {
+                continue;
+            };
+            BackendTarget::Index(bi)
         };
         let cond = match &ub.cond {
             None => None,
@@ -251,7 +332,7 @@ fn compile_rules(
                 }
             }
         };
-        switching.push((bi, cond));
+        switching.push((target, cond));
     }
     (acls, switching)
 }
@@ -274,6 +355,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
     HttpSettings {
         forwardfor,
         mode: s.http_mode,
+        rules: Default::default(),
     }
 }
 
@@ -339,7 +421,20 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
         let (acls, switching) = compile_rules(cfg, pi, &registry, &backend_index, diags);
-        let http = http_settings(s, diags, &p.loc);
+        let mut http = http_settings(s, diags, &p.loc);
+        http.rules = {
+            let names = Names {
+                cfg,
+                current: pi,
+                registry: &registry,
+                loc: &p.loc,
+            };
+            let cx = crate::http::rules::CompileCx {
+                registry: &registry,
+                resolver: &names,
+            };
+            crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags)
+        };
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
                 Some(pi)

@@ -644,8 +644,8 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("http-check set-var-fmt", DLBH, P5),
     k("http-check unset-var", DLBH, P5),
     k("http-error", DFLB, P3),
-    k("http-request", DFLB, P3),
-    k("http-response", DFLB, P3),
+    k("http-request", DFLB, DONE),
+    k("http-response", DFLB, DONE),
     k("http-reuse", DLB, P3),
     k("http-send-name-header", DLB, P3),
     k("id", FLB, DONE),
@@ -661,8 +661,8 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("max-session-srv-conns", DFL, P3),
     k("maxconn", DFL, DONE),
     k("mode", DFLB, DONE),
-    k("monitor fail", FL, P3),
-    k("monitor-uri", DFL, P3),
+    k("monitor fail", FL, DONE),
+    k("monitor-uri", DFL, DONE),
     k("option abortonclose", DFLB, P5),
     k(
         "option accept-invalid-http-request",
@@ -850,7 +850,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("persist rdp-cookie", DLB, P4),
     k("quic-initial", DFL, P0),
     k("rate-limit sessions", DFL, P5),
-    k("redirect", FLB, P3),
+    k("redirect", FLB, DONE),
     k("retries", DLB, DONE),
     k("retry-on", DLB, P5),
     k("server", LB, DONE),
@@ -906,7 +906,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("timeout queue", DLB, DONE),
     k("timeout server", DLB, DONE),
     k("timeout server-fin", DLB, DONE),
-    k("timeout tarpit", DFLB, P3),
+    k("timeout tarpit", DFLB, DONE),
     k("timeout tunnel", DLB, DONE),
     k("unique-id-format", DFLB, P7),
     k("unique-id-header", DFL, P7),
@@ -1347,6 +1347,9 @@ pub const DIRECTIVES: &[&str] = &[
 /// with what they do at start-up (see `effective_support`).
 const LEGACY_RUNTIME: &[(&str, Support)] = &[
     ("monitor-net", DONE),
+    // Their modern form ("acl + use_backend") is not one keyword: not built.
+    ("reqsetbe", P0),
+    ("reqisetbe", P0),
     ("grace", DONE),
     (
         "nbproc",
@@ -1370,6 +1373,122 @@ const LEGACY_RUNTIME: &[(&str, Support)] = &[
         Support::Ignored("health checks use tune.bufsize"),
     ),
 ];
+
+// ------------------------------------------------------- HTTP actions (section 4.3)
+
+/// An `http-request` / `http-response` action (the word after the keyword; `set-var(x)`
+/// style actions are listed without their parenthesised argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpAction {
+    pub name: &'static str,
+    /// Usable in `http-request` rules.
+    pub req: bool,
+    /// Usable in `http-response` rules.
+    pub res: bool,
+    pub support: Support,
+}
+
+const fn act(name: &'static str, req: bool, res: bool, support: Support) -> HttpAction {
+    HttpAction {
+        name,
+        req,
+        res,
+        support,
+    }
+}
+
+/// The actions of the matrix of section 4.3 with an "HTTP Req" or "HTTP Res" tick.
+pub static HTTP_ACTIONS: &[HttpAction] = &[
+    act("add-acl", true, true, P3),
+    act("add-header", true, true, DONE),
+    act("add-headers-bin", true, true, P0),
+    act("allow", true, true, DONE),
+    act("auth", true, false, P0),
+    act("cache-store", false, true, P0),
+    act("cache-use", true, false, P0),
+    act("capture", true, true, DONE),
+    act("del-acl", true, true, P3),
+    act("del-header", true, true, DONE),
+    act("del-headers-bin", true, true, P0),
+    act("del-map", true, true, P3),
+    act("deny", true, true, DONE),
+    act("disable-l7-retry", true, false, P5),
+    act("do-log", true, true, P7),
+    act("do-resolve", true, false, P0),
+    act("early-hint", true, false, P0),
+    act("normalize-uri", true, false, DONE),
+    act("pause", true, true, P0),
+    act("redirect", true, true, DONE),
+    act("reject", true, false, DONE),
+    act("replace-header", true, true, DONE),
+    act("replace-path", true, false, DONE),
+    act("replace-pathq", true, false, DONE),
+    act("replace-uri", true, false, DONE),
+    act("replace-value", true, true, DONE),
+    act("return", true, true, DONE),
+    act("sc-add-gpc", true, true, P4),
+    act("sc-inc-gpc", true, true, P4),
+    act("sc-inc-gpc0", true, true, P4),
+    act("sc-inc-gpc1", true, true, P4),
+    act("sc-set-gpt", true, true, P4),
+    act("sc-set-gpt0", true, true, P4),
+    act("send-spoe-group", true, true, P0),
+    act("set-bandwidth-limit", true, true, P0),
+    act("set-bc-mark", true, false, P0),
+    act("set-bc-tos", true, false, P0),
+    act("set-dst", true, false, P0),
+    act("set-dst-port", true, false, P0),
+    act("set-fc-mark", true, true, P0),
+    act("set-fc-tos", true, true, P0),
+    act("set-header", true, true, DONE),
+    act("set-headers-bin", true, true, P0),
+    act("set-log-level", true, true, P7),
+    act("set-map", true, true, P3),
+    act("set-mark", true, true, P0),
+    act("set-method", true, false, DONE),
+    act("set-nice", true, true, P0),
+    act("set-path", true, false, DONE),
+    act("set-pathq", true, false, DONE),
+    act("set-priority-class", true, false, P5),
+    act("set-priority-offset", true, false, P5),
+    act("set-query", true, false, DONE),
+    act("set-retries", true, false, P5),
+    act("set-src", true, false, P0),
+    act("set-src-port", true, false, P0),
+    act("set-status", false, true, DONE),
+    act("set-timeout", true, true, P5),
+    act("set-tos", true, true, P0),
+    act("set-uri", true, false, DONE),
+    act("set-var", true, true, DONE),
+    act("set-var-fmt", true, true, DONE),
+    act("silent-drop", true, true, P0),
+    act("strict-mode", true, true, DONE),
+    act("tarpit", true, false, DONE),
+    act("track-sc0", true, true, P4),
+    act("track-sc1", true, true, P4),
+    act("track-sc2", true, true, P4),
+    act("unset-var", true, true, DONE),
+    act("use-service", true, false, P0),
+    act("wait-for-body", true, true, P3),
+    act("wait-for-handshake", true, false, P6),
+];
+
+/// The HTTP action named by the first word of a rule (`set-var(txn.x)` → `set-var`;
+/// Lua actions `lua.NAME` are valid and not implemented).
+pub fn http_action(word: &str) -> Option<&'static HttpAction> {
+    static LUA: HttpAction = act("lua.*", true, true, P0);
+    if word.starts_with("lua.") {
+        return Some(&LUA);
+    }
+    let base = word.split('(').next().unwrap_or(word);
+    HTTP_ACTIONS.iter().find(|a| a.name == base)
+}
+
+/// The HTTP action closest to an unknown `word`.
+pub fn suggest_http_action(word: &str) -> Option<&'static str> {
+    let base = word.split('(').next().unwrap_or(word);
+    closest(base, HTTP_ACTIONS.iter().map(|a| a.name))
+}
 
 // ------------------------------------------------------------------------- lookups
 
@@ -1807,7 +1926,7 @@ mod tests {
         let support = |s, line: &str| lookup(s, &w(line)).unwrap().0.support;
         assert_eq!(support(Listen, "balance roundrobin"), Support::Done);
         assert_eq!(support(Listen, "acl a src 1.2.3.4"), Support::Done);
-        assert_eq!(support(Listen, "http-request deny"), Support::Planned(3));
+        assert_eq!(support(Listen, "http-request deny"), Support::Done);
         assert_eq!(support(Global, "master-worker"), Support::Planned(2));
         assert_eq!(
             support(Listen, "contimeout 5000"),
@@ -1821,7 +1940,8 @@ mod tests {
         assert_eq!(eff(Listen, "redispatch"), Support::Done);
         assert_eq!(eff(Listen, "monitor-net 10.0.0.0/8"), Support::Done);
         assert_eq!(eff(Listen, "grace 2000"), Support::Done);
-        assert_eq!(eff(Backend, "reqirep ^a b"), Support::Planned(3));
+        assert_eq!(eff(Backend, "reqirep ^a b"), Support::Done);
+        assert_eq!(eff(Backend, "reqsetbe ^a b"), Support::Planned(0));
         assert_eq!(
             eff(Backend, "appsession JSESSIONID len 52 timeout 3h"),
             Support::Planned(4)

@@ -475,6 +475,8 @@ pub struct ProxySettings {
     pub forwardfor: Option<ForwardFor>,
     /// HTTP connection mode from `option http-keep-alive|http-server-close|httpclose`.
     pub http_mode: HttpConnMode,
+    /// `monitor-uri URI`: requests for it are answered by the proxy itself.
+    pub monitor_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,8 +50,12 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
             SectionKind::Defaults => {
                 let mut base = ProxySettings::default();
                 let name = header_name_and_from(&sec, diags, &defaults_by_name, &mut base);
-                let mut dummy =
-                    Proxy::new(ProxyKind::Backend, String::new(), sec.header.loc.clone());
+                // Named after the section (empty when anonymous), for the rules' messages.
+                let mut dummy = Proxy::new(
+                    ProxyKind::Backend,
+                    name.clone().unwrap_or_default(),
+                    sec.header.loc.clone(),
+                );
                 dummy.settings = base;
                 for line in &sec.lines {
                     parse_proxy_line(SectionKind::Defaults, line, &mut dummy, &mut cfg, diags);
@@ -115,6 +119,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 for line in &sec.lines {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
+                warn_http_only(&proxy, diags);
                 cfg.proxies.push(proxy);
             }
             _ => {
@@ -766,9 +771,6 @@ fn parse_proxy_line(
                 return;
             };
             let cond = parse_condition_tail(line, n + 1, proxy, diags);
-            if b.contains("%[") {
-                pending(cfg, line, "use_backend %[...] (dynamic backend name)", 3);
-            }
             proxy.use_backends.push(UseBackend {
                 loc: line.loc.clone(),
                 backend: b.clone(),
@@ -786,6 +788,13 @@ fn parse_proxy_line(
             }
         }
         "acl" => record_planned(line, n, name, proxy, cfg, diags),
+        "http-request" | "http-response" | "redirect" | "monitor fail" => {
+            record_http_rule(section, line, n, name, proxy, cfg, diags)
+        }
+        "monitor-uri" => match line.words.get(n) {
+            Some(uri) if !uri.is_empty() => s.monitor_uri = Some(uri.clone()),
+            _ => diags.alert(&line.loc, "'monitor-uri' expects an URI."),
+        },
         "id" => proxy.id = parse_u32(line, n, name, diags),
         "description" => s.description = Some(line.words[n..].join(" ")),
         "disabled" => s.disabled = true,
@@ -842,13 +851,197 @@ fn apply_legacy(
             s.options.push(("httpclose".into(), true, line.loc.clone()));
             pending(cfg, line, "option forceclose", 3);
         }
+        "block" | "reqadd" | "reqallow" | "reqdel" | "reqdeny" | "reqiallow" | "reqidel"
+        | "reqideny" | "reqipass" | "reqirep" | "reqitarpit" | "reqpass" | "reqrep"
+        | "reqtarpit" | "rspadd" | "rspdel" | "rspdeny" | "rspidel" | "rspideny" | "rspirep"
+        | "rsprep" => record_legacy_rule(line, n, name, proxy, diags),
         _ => {
-            // req*/rsp*, block, appsession...: semantics arrive with their issue.
+            // reqsetbe, appsession...: semantics arrive with their issue.
             record_planned(line, n, name, proxy, cfg, diags);
-            let issue = if name == "appsession" { 4 } else { 3 };
+            let issue = if name == "appsession" { 4 } else { 0 };
             pending(cfg, line, &kw_full(line, n), issue);
         }
     }
+}
+
+/// HTTP rules in a proxy that is not in HTTP mode are ignored, as HAProxy says.
+fn warn_http_only(proxy: &Proxy, diags: &mut Diags) {
+    if proxy.settings.mode == Mode::Http {
+        return;
+    }
+    let what = format!("{} '{}'", proxy.kind.name(), proxy.name);
+    if proxy.settings.monitor_uri.is_some() && proxy.kind.is_frontend() {
+        diags.global_warning(format!(
+            "monitor-uri will be ignored for {what} (needs 'mode http')."
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for r in &proxy.rules {
+        let kw = match r.keyword.as_str() {
+            k @ ("http-request" | "http-response" | "redirect" | "monitor fail") => k,
+            k if k == "block" || k.starts_with("req") || k.starts_with("rsp") => k,
+            _ => continue,
+        };
+        if !seen.contains(&kw) {
+            seen.push(kw);
+            diags.global_warning(format!(
+                "'{kw}' rules ignored for {what} as they require HTTP mode."
+            ));
+        }
+    }
+}
+
+/// The 1.x header rules (`reqrep`, `rspidel`, `block`...): kept as rules with their words,
+/// checked for their number of arguments; the `halo` crate compiles the regexes.
+fn record_legacy_rule(line: &Line, n: usize, name: &str, proxy: &mut Proxy, diags: &mut Diags) {
+    let (args, cond) = split_condition(line, n, proxy, diags);
+    let want = match name {
+        "block" => 0,
+        "reqrep" | "reqirep" | "rsprep" | "rspirep" => 2,
+        _ => 1,
+    };
+    if args.len() != want {
+        let what = match want {
+            0 => "no argument besides its condition",
+            1 if name.ends_with("add") => "exactly one argument: the header line to add",
+            1 => "exactly one argument: a regular expression",
+            _ => "exactly two arguments: a regular expression and a replacement line",
+        };
+        diags.alert(&line.loc, format!("'{name}' expects {what}."));
+        return;
+    }
+    if name == "block" && cond.is_none() {
+        diags.alert(&line.loc, "'block' expects a condition ('if' or 'unless').");
+        return;
+    }
+    if name == "block"
+        && let Some(prev) = proxy.rules.iter().find(|r| r.keyword == "http-request")
+    {
+        diags.warning(
+            &line.loc,
+            format!(
+                "a 'block' rule placed after an 'http-request' rule (at {}) will still be processed before.",
+                prev.loc
+            ),
+        );
+    }
+    proxy.rules.push(Rule {
+        loc: line.loc.clone(),
+        keyword: name.to_string(),
+        args,
+        cond,
+    });
+}
+
+/// `http-request`, `http-response`, `redirect` and `monitor fail` rules: the action is
+/// looked up in the table of section 4.3 (unknown → alert; valid but not built yet →
+/// pending), and HAProxy's warnings about rules that run in another order than written.
+fn record_http_rule(
+    section: SectionKind,
+    line: &Line,
+    n: usize,
+    name: &str,
+    proxy: &mut Proxy,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    if section == SectionKind::Defaults {
+        if proxy.name.is_empty() {
+            diags.alert(
+                &line.loc,
+                format!("'{name}' not allowed in anonymous 'defaults' section."),
+            );
+        } else {
+            pending(
+                cfg,
+                line,
+                &format!("'{name}' rules in a 'defaults' section"),
+                0,
+            );
+        }
+        return;
+    }
+    let (args, cond) = split_condition(line, n, proxy, diags);
+    match name {
+        "http-request" | "http-response" => {
+            let Some(action) = args.first() else {
+                diags.alert(&line.loc, format!("'{name}' expects an action."));
+                return;
+            };
+            let req = name == "http-request";
+            match keywords::http_action(action) {
+                None => {
+                    let hint = keywords::suggest_http_action(action)
+                        .map(|s| format!("; did you mean '{s}' maybe ?"))
+                        .unwrap_or_default();
+                    diags.alert(
+                        &line.loc,
+                        format!("'{name}' : unknown action '{action}'{hint}"),
+                    );
+                    return;
+                }
+                Some(a) if (req && !a.req) || (!req && !a.res) => {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'{name} {}' : this action is not usable in '{name}' rules (manual 4.3).",
+                            a.name
+                        ),
+                    );
+                    return;
+                }
+                Some(a) => {
+                    if let Support::Planned(issue) = a.support {
+                        pending(cfg, line, &format!("{name} {}", a.name), issue);
+                    }
+                }
+            }
+            if req && let Some(prev) = proxy.rules.iter().find(|r| r.keyword == "redirect") {
+                diags.warning(
+                    &line.loc,
+                    format!(
+                        "a 'http-request' rule placed after a 'redirect' rule (at {}) will still be processed before.",
+                        prev.loc
+                    ),
+                );
+            }
+        }
+        "monitor fail" => {
+            if cond.is_none() {
+                diags.alert(
+                    &line.loc,
+                    "'monitor fail' expects a condition ('if' or 'unless').",
+                );
+                return;
+            }
+            if !args.is_empty() {
+                diags.alert(
+                    &line.loc,
+                    format!(
+                        "'monitor fail' : unexpected '{}'; expected 'if' or 'unless'.",
+                        args[0]
+                    ),
+                );
+                return;
+            }
+            if let Some(prev) = proxy.rules.iter().find(|r| r.keyword == "http-request") {
+                diags.warning(
+                    &line.loc,
+                    format!(
+                        "a 'monitor fail' rule placed after an 'http-request' rule (at {}) will still be processed before.",
+                        prev.loc
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+    proxy.rules.push(Rule {
+        loc: line.loc.clone(),
+        keyword: name.to_string(),
+        args,
+        cond,
+    });
 }
 
 /// Keeps what the checker needs from a keyword whose behaviour is still to come.

@@ -10,7 +10,7 @@ use halo_config::model::{AclRef, Condition};
 use crate::pattern::{
     MatchMethod, Origin, PatternFlags, Registry, SharedPatterns, apply_int_operator,
 };
-use crate::sample::{Ctx, Expr, Resolver, Sample};
+use crate::sample::{Ctx, Expr, Located, Resolver, Sample};
 
 /// One ACL line: how to fetch, how to match, what to match against.
 #[derive(Debug)]
@@ -62,8 +62,15 @@ impl AclTerm {
         let Some(criterion) = words.first() else {
             return Err("missing fetch method in ACL expression".into());
         };
-        // The fetch, or a fetch with an ACL suffix.
-        let (expr, mut method) = match Expr::parse(criterion, cx.resolver) {
+        // The fetch, or a fetch with an ACL suffix. Map converters in it are used "at" the
+        // ACL's line.
+        let located = Located {
+            inner: cx.resolver,
+            registry: Some(cx.registry),
+            file: cx.file,
+            line: cx.line,
+        };
+        let (expr, mut method) = match Expr::parse(criterion, &located) {
             Ok(e) => {
                 let m = default_method(e.output_kind());
                 (e, m)
@@ -76,7 +83,7 @@ impl AclTerm {
                 let mut found = None;
                 for (suf, m) in SUFFIXES {
                     if let Some(base) = head.strip_suffix(suf)
-                        && let Ok(e) = Expr::parse(&format!("{base}{tail}"), cx.resolver)
+                        && let Ok(e) = Expr::parse(&format!("{base}{tail}"), &located)
                     {
                         found = Some((e, *m));
                         break;
@@ -134,13 +141,19 @@ impl AclTerm {
             line: cx.line,
         };
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        // HAProxy loads the `-f` files while reading the flags, before it creates the
+        // line's own list: their ids come first in `show acl`.
+        let mut files_sets = Vec::with_capacity(files.len());
+        for f in &files {
+            files_sets.push(cx.registry.acl_file(f, method, &flags, origin)?);
+        }
+        // `show acl` names the fetch keyword alone: `acl 'req.hdr' file …`.
+        let keyword = criterion.split(['(', ',']).next().unwrap_or(criterion);
         let mut sets = vec![
             cx.registry
-                .acl_inline(criterion, origin, method, &flags, &refs)?,
+                .acl_inline(keyword, origin, method, &flags, &refs)?,
         ];
-        for f in &files {
-            sets.push(cx.registry.acl_file(f, method, &flags, origin)?);
-        }
+        sets.extend(files_sets);
         Ok(AclTerm { expr, method, sets })
     }
 
@@ -170,7 +183,7 @@ impl AclTerm {
     }
 }
 
-/// The ACLs HAProxy predefines (7.4), those that do not need HTTP.
+/// The ACLs HAProxy predefines (7.4).
 fn predefined(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
     Some(match name {
         "TRUE" => true,
@@ -183,6 +196,37 @@ fn predefined(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
             })
             .unwrap_or(false),
         "WAIT_END" => ctx.req_final,
+        "REQ_CONTENT" => !ctx.req_payload.is_empty(),
+        "RDP_COOKIE" => ctx.req_payload.windows(8).any(|w| w == b"Cookie: "),
+        "HTTP" => ctx.req.is_some(),
+        "HTTP_2.0" | "HTTP_3.0" => false,
+        "HTTP_1.0" | "HTTP_1.1" | "HTTP_CONTENT" | "HTTP_URL_ABS" | "HTTP_URL_SLASH"
+        | "HTTP_URL_STAR" | "METH_CONNECT" | "METH_DELETE" | "METH_GET" | "METH_HEAD"
+        | "METH_OPTIONS" | "METH_POST" | "METH_PUT" | "METH_TRACE" => {
+            let Some(req) = ctx.req else {
+                return Some(false);
+            };
+            let uri = req.uri();
+            let method = req.method();
+            match name {
+                "HTTP_1.0" => req.version() == crate::http::h1::Version::Http10,
+                "HTTP_1.1" => req.version() == crate::http::h1::Version::Http11,
+                "HTTP_CONTENT" => req
+                    .get(b"content-length")
+                    .and_then(crate::sample::parse_leading_int)
+                    .is_some_and(|n| n > 0),
+                "HTTP_URL_ABS" => uri
+                    .iter()
+                    .position(|&c| c == b'/' || c == b':')
+                    .is_some_and(|i| uri[i..].starts_with(b"://")),
+                "HTTP_URL_SLASH" => uri.first() == Some(&b'/'),
+                "HTTP_URL_STAR" => uri == b"*",
+                "METH_GET" => method == b"GET" || method == b"HEAD",
+                m => m
+                    .strip_prefix("METH_")
+                    .is_some_and(|x| method == x.as_bytes()),
+            }
+        }
         _ => return None,
     })
 }
@@ -244,9 +288,7 @@ impl Cond {
                             Term::Predefined(n.clone())
                         }
                         None => {
-                            return Err(format!(
-                                "ACL '{n}' is not declared, or needs HTTP (halo's HTTP mode arrives with issue #3)"
-                            ));
+                            return Err(format!("ACL '{n}' is not declared"));
                         }
                     },
                     AclRef::Anonymous(words) => {

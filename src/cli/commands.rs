@@ -23,9 +23,18 @@ const HELP: &str = "The following commands are valid at this level:
   set server <bk>/<srv> weight <w>        : change a server's weight
 ";
 
-pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str]) -> String {
+/// The help text: these commands, then the map and ACL ones (cli/map.rs).
+fn help() -> String {
+    format!("{HELP}{}", super::map::HELP)
+}
+
+/// Runs one command; `payload` holds the lines sent after a line ending with `<<`.
+pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[String]>) -> String {
+    if let Some(out) = super::map::execute(rt, level, w, payload) {
+        return out;
+    }
     match w {
-        ["help", ..] => HELP.to_string(),
+        ["help", ..] => help(),
         ["show", "info", ..] => show_info(rt),
         ["show", "stat", ..] => csv::render(rt),
         ["show", "servers", "state", rest @ ..] => show_servers_state(rt, rest.first().copied()),
@@ -46,7 +55,7 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str]) -> String {
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
             set_weight(rt, level, target, wt)
         }
-        _ => format!("Unknown command: '{}'\n{HELP}", w.join(" ")),
+        _ => format!("Unknown command: '{}'\n{}", w.join(" "), help()),
     }
 }
 

@@ -1,41 +1,119 @@
 //! The runtime API on the stats socket: HAProxy's text protocol (one command per line,
 //! several separated by `;`, each answer ended by an empty line; `prompt` for interactive
-//! mode; `quit`) and the dispatcher where every family of commands registers.
+//! mode; `quit`; a line ending with `<<` followed by payload lines up to an empty line) and
+//! the dispatcher where every family of commands registers.
 
 pub mod commands;
+pub mod map;
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::compile::Runtime;
 use halo_config::model::CliLevel;
 
-/// Serves one client of the stats socket.
+/// The end of a command line announcing a payload.
+const PAYLOAD_PATTERN: &str = "<<";
+
+/// The next line without its `\n` or `\r\n`; `None` at the end of the input, on a
+/// timeout, for a last line without its line feed (HAProxy ignores it too), or when the
+/// line would not fit in `room` bytes (HAProxy's buffer: it drops the connection).
+async fn next_line<R>(reader: &mut BufReader<R>, timeout_ms: u64, room: usize) -> Option<String>
+where
+    R: AsyncRead + Unpin,
+{
+    let mut line = String::new();
+    let next = tokio::time::timeout(
+        std::time::Duration::from_millis(timeout_ms.max(1)),
+        (&mut *reader).take(room as u64).read_line(&mut line),
+    )
+    .await;
+    match next {
+        Ok(Ok(n)) if n > 0 && line.ends_with('\n') => {
+            line.pop();
+            if line.ends_with('\r') {
+                line.pop();
+            }
+            Some(line)
+        }
+        _ => None,
+    }
+}
+
+/// Serves one client of the stats socket. Without `prompt`, the connection is closed
+/// once the lines already received are answered (HAProxy answers a pipelined batch).
 pub async fn serve<S>(rt: Arc<Runtime>, stream: S, level: CliLevel, timeout_ms: u64)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (r, mut w) = tokio::io::split(stream);
-    let mut lines = BufReader::new(r).lines();
+    let mut lines = BufReader::new(r);
     let mut interactive = false;
+    // A command line and its payload must fit in one buffer, as in HAProxy.
+    let bufsize = rt.global.tune_bufsize.max(1024);
     loop {
         if interactive && w.write_all(b"> ").await.is_err() {
             return;
         }
-        let next = tokio::time::timeout(
-            std::time::Duration::from_millis(timeout_ms.max(1)),
-            lines.next_line(),
-        )
-        .await;
-        let line = match next {
-            Ok(Ok(Some(l))) => l,
-            _ => return,
+        let Some(line) = next_line(&mut lines, timeout_ms, bufsize).await else {
+            return;
+        };
+        // A payload follows the first command ending with `<<`: the rest of the line after
+        // its `;` (if any) then every line up to an empty one (`+ ` prompts each in
+        // interactive mode). A connection closed before the empty line runs nothing.
+        let mut commands = split_commands(&line);
+        let payload = match commands.iter().position(|c| c.ends_with(PAYLOAD_PATTERN)) {
+            None => None,
+            Some(i) => {
+                let mut p = Vec::new();
+                let mut room = bufsize.saturating_sub(line.len() + 1);
+                let mut done = false;
+                if i + 1 < commands.len() {
+                    let first = commands[i + 1..].join(";");
+                    done = first.is_empty();
+                    if !done {
+                        p.push(first);
+                    }
+                    commands.truncate(i + 1);
+                }
+                while !done {
+                    if interactive && w.write_all(b"+ ").await.is_err() {
+                        return;
+                    }
+                    let Some(l) = next_line(&mut lines, timeout_ms, room).await else {
+                        return;
+                    };
+                    room = room.saturating_sub(l.len() + 1);
+                    done = l.is_empty();
+                    if !done {
+                        p.push(l);
+                    }
+                }
+                Some(p)
+            }
         };
         let mut out = String::new();
         let mut quit = false;
-        for cmd in split_commands(&line) {
-            let words: Vec<&str> = cmd.split_whitespace().collect();
+        let last = commands.len().saturating_sub(1);
+        for (i, cmd) in commands.iter().enumerate() {
+            let mut words = split_words(cmd);
+            // The payload belongs to the last command, whose `<<` is not an argument.
+            let pl = match &payload {
+                Some(p) if i == last => {
+                    if let Some(lw) = words.last_mut() {
+                        if let Some(stripped) = lw.strip_suffix(PAYLOAD_PATTERN) {
+                            *lw = stripped.to_string();
+                        }
+                        if lw.is_empty() {
+                            words.pop();
+                        }
+                    }
+                    Some(p.as_slice())
+                }
+                _ => None,
+            };
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
             if words.is_empty() {
                 continue;
             }
@@ -51,7 +129,7 @@ where
                 }
                 _ => {}
             }
-            let resp = commands::execute(&rt, level, &words);
+            let resp = commands::execute(&rt, level, &words, pl);
             out.push_str(&resp);
             if !resp.is_empty() && !resp.ends_with('\n') {
                 out.push('\n');
@@ -61,7 +139,7 @@ where
         if !out.is_empty() && w.write_all(out.as_bytes()).await.is_err() {
             return;
         }
-        if quit || !interactive {
+        if quit || (!interactive && lines.buffer().is_empty()) {
             let _ = w.flush().await;
             let _ = w.shutdown().await;
             return;
@@ -69,7 +147,40 @@ where
     }
 }
 
-/// Splits a line on unescaped `;`.
+/// Splits a command into words on blanks; a backslash makes the next character part of
+/// the word (`\ ` a space, `\\` a backslash, `\;` a semicolon), as HAProxy does.
+fn split_words(cmd: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = cmd.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            _ => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
+}
+
+/// Splits a line on unescaped `;`, keeping the escapes for [`split_words`].
 fn split_commands(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -77,6 +188,7 @@ fn split_commands(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
+                cur.push(c);
                 if let Some(n) = chars.next() {
                     cur.push(n);
                 }
@@ -87,4 +199,42 @@ fn split_commands(line: &str) -> Vec<String> {
     }
     out.push(cur);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<Vec<String>> {
+        split_commands(line)
+            .iter()
+            .map(|c| split_words(c))
+            .collect()
+    }
+
+    #[test]
+    fn words_and_escapes() {
+        assert_eq!(
+            words("show map;get map #0 x"),
+            vec![vec!["show", "map"], vec!["get", "map", "#0", "x"]]
+        );
+        assert_eq!(
+            words("add map m 80\\ 81 800"),
+            vec![vec!["add", "map", "m", "80 81", "800"]]
+        );
+        assert_eq!(
+            words("add map m k\\;y v;show map m"),
+            vec![
+                vec!["add", "map", "m", "k;y", "v"],
+                vec!["show", "map", "m"]
+            ]
+        );
+        assert_eq!(
+            words("add map m k\\\\x v"),
+            vec![vec!["add", "map", "m", "k\\x", "v"]]
+        );
+        assert_eq!(words("  a \t b  "), vec![vec!["a", "b"]]);
+        assert_eq!(words("a \\ "), vec![vec!["a", " "]]);
+        assert_eq!(words(""), vec![Vec::<String>::new()]);
+    }
 }

@@ -1,5 +1,6 @@
-//! HTTP: the HTTP/1.1 codec (`h1`), and later the error pages and the
-//! http-request / http-response actions.
+//! HTTP: the HTTP/1.1 codec (`h1`), HAProxy's error pages (`errors`) and the
+//! http-request / http-response rules (`rules`).
 
 pub mod errors;
 pub mod h1;
+pub mod rules;

@@ -62,6 +62,57 @@ pub fn v4_to_v6(a: u32) -> u128 {
     0xffff_0000_0000u128 | u128::from(a)
 }
 
+/// Converts a string sample to an address the way HAProxy's cast does (observed with
+/// HAProxy 2.6): a dotted IPv4 address at the start of the text, where the first byte that
+/// is neither a digit nor a dot ends it (`10.0.0.1:80` is `10.0.0.1`, `0010.1.1.1` is
+/// `10.1.1.1`; `10.1.1`, `10.1.1.1.5` and `10.256.1.1` are refused); otherwise the whole
+/// text as an IPv6 address. Used for `map_ip` inputs and `_ip` map values.
+pub fn cast_str_to_ip(s: &[u8]) -> Option<IpAddr> {
+    leading_ipv4(s).map(IpAddr::V4).or_else(|| {
+        if s.len() >= 40 {
+            return None;
+        }
+        std::str::from_utf8(s)
+            .ok()?
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(IpAddr::V6)
+    })
+}
+
+fn leading_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut done = 0;
+    let mut cur: u32 = 0;
+    let mut digits = false;
+    for &c in s {
+        match c {
+            b'0'..=b'9' => {
+                cur = cur * 10 + u32::from(c - b'0');
+                if cur > 255 {
+                    return None;
+                }
+                digits = true;
+            }
+            b'.' => {
+                if !digits || done == 3 {
+                    return None;
+                }
+                octets[done] = cur as u8;
+                done += 1;
+                cur = 0;
+                digits = false;
+            }
+            _ => break,
+        }
+    }
+    if !digits || done != 3 {
+        return None;
+    }
+    octets[3] = cur as u8;
+    Some(Ipv4Addr::from(octets))
+}
+
 impl IpPattern {
     /// Parses `ADDR[/MASK]`. IPv4 masks are a bit count (0-32) or a dotted netmask, IPv6
     /// masks a bit count (0-128). With `resolve`, an address that is not a literal is looked

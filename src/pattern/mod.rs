@@ -25,9 +25,10 @@ mod tests;
 
 pub use file::{load_map_file, load_pattern_file};
 pub use int::{IntOperator, IntPattern, apply_int_operator, cast_str_to_int, parse_int_pattern};
-pub use ip::{IpPattern, v4_to_v6, v6_to_v4};
+pub use ip::{IpPattern, cast_str_to_ip, v4_to_v6, v6_to_v4};
+pub(crate) use reg::compile as compile_regex;
 pub use set::{PatternSet, next_entry_id};
-pub use shared::{Origin, PatternRef, RefError, Registry, SharedPatterns};
+pub use shared::{Origin, PatternRef, RefError, Registry, SharedPatterns, ValueKind};
 
 /// How a sample is compared with patterns (`-m <method>`, manual 7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

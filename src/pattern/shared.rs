@@ -5,9 +5,11 @@
 use super::file::{Line, at_line, parse_lines, read};
 use super::set::next_entry_id;
 use super::{Entry, EntryRef, MatchMethod, PatternFlags, PatternSet};
+use super::{cast_str_to_int, cast_str_to_ip};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 /// Where a reference is used from, for `show map`/`show acl` descriptions.
@@ -56,6 +58,111 @@ impl fmt::Display for RefError {
     }
 }
 
+/// What a map converter returns from the values of a map (`map_<match>_<output>`): every
+/// value must parse for the output types using a reference, at load time and on runtime
+/// edits, with HAProxy's error `unable to parse '<value>'`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    /// The value as a string (`map`, `map_str`, `map_beg`…).
+    Str,
+    /// A signed integer (`map_str_int`…): an optional sign and decimal digits only;
+    /// values beyond 64 bits saturate.
+    Int,
+    /// An IPv4 or IPv6 address (`map_str_ip`…), read like HAProxy's cast from a string.
+    Ip,
+}
+
+impl ValueKind {
+    /// Checks a value for this output type.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            ValueKind::Str => true,
+            ValueKind::Int => {
+                let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+                digits.bytes().all(|c| c.is_ascii_digit())
+            }
+            ValueKind::Ip => cast_str_to_ip(value.as_bytes()).is_some(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("unable to parse '{value}'."))
+        }
+    }
+
+    /// The integer of a checked `Int` value.
+    pub fn int(value: &str) -> i64 {
+        cast_str_to_int(value.as_bytes())
+    }
+
+    /// The address of a checked `Ip` value.
+    pub fn ip(value: &str) -> Option<IpAddr> {
+        cast_str_to_ip(value.as_bytes())
+    }
+
+    /// The sample type name `get map` prints for a value.
+    fn type_name(self, value: &str) -> &'static str {
+        match self {
+            ValueKind::Str => "str",
+            ValueKind::Int => "sint",
+            ValueKind::Ip => match ValueKind::ip(value) {
+                Some(IpAddr::V6(_)) => "ipv6",
+                _ => "ipv4",
+            },
+        }
+    }
+}
+
+/// What makes HAProxy give a user of a reference its own pattern expression, or share one
+/// with an earlier user: the way patterns are indexed and parsed, the output type of the
+/// values (none for ACLs) and the `-i`/`-n` flags (maps never resolve names). `get map`
+/// prints one line per expression and the `entry_cnt` of `show map` counts entries once
+/// per expression, so halo keeps the same grouping beside its own per-method views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ExprKey {
+    class: u8,
+    values: Option<ValueKind>,
+    ignore_case: bool,
+    no_dns: bool,
+}
+
+impl ExprKey {
+    fn new(
+        method: MatchMethod,
+        regm: bool,
+        values: Option<ValueKind>,
+        ignore_case: bool,
+        no_dns: bool,
+    ) -> ExprKey {
+        // One class per (index, parser) pair: the list-based string methods share one.
+        let class = match method {
+            MatchMethod::Found | MatchMethod::Bool => 0,
+            MatchMethod::Int | MatchMethod::Len => 1,
+            MatchMethod::Ip => 2,
+            MatchMethod::Bin => 3,
+            MatchMethod::Str => 4,
+            MatchMethod::Beg => 5,
+            MatchMethod::Sub | MatchMethod::Dir | MatchMethod::Dom | MatchMethod::End => 6,
+            MatchMethod::Reg if regm => 8,
+            MatchMethod::Reg => 7,
+        };
+        ExprKey {
+            class,
+            values,
+            ignore_case,
+            no_dns,
+        }
+    }
+}
+
+/// One expression of a reference: its key and the view of its first user, which decides
+/// the match method `get map` applies and prints.
+#[derive(Debug)]
+struct ExprInfo {
+    key: ExprKey,
+    view: Weak<SharedPatterns>,
+}
+
 /// `a` is before `b` in the wrapping 32-bit version space.
 fn older(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
@@ -75,6 +182,11 @@ struct RefInner {
     curr_ver: u32,
     next_ver: u32,
     views: Vec<Weak<SharedPatterns>>,
+    exprs: Vec<ExprInfo>,
+    /// HAProxy's `entry_cnt`: one per entry and expression when an entry is added, minus
+    /// one per entry removed (and one per refused addition), wrapping like its unsigned
+    /// counter. It is what HAProxy 2.6 prints, not the number of entries.
+    entry_cnt: u64,
     users: Vec<String>,
     two_columns: bool,
     used_as_map: bool,
@@ -145,9 +257,15 @@ impl PatternRef {
         self.lock().next_ver
     }
 
-    /// All entries of all versions (`entry_cnt`).
+    /// All entries of all versions.
     pub fn entry_count(&self) -> usize {
         self.lock().entries.len()
+    }
+
+    /// HAProxy's `entry_cnt` as `show map` prints it (see the field's note: with several
+    /// expressions per reference it is not the number of entries).
+    pub fn entry_cnt(&self) -> u64 {
+        self.lock().entry_cnt
     }
 
     /// The description part of a `show map` line.
@@ -176,7 +294,7 @@ impl PatternRef {
             d,
             inner.curr_ver,
             inner.next_ver,
-            inner.entries.len()
+            inner.entry_cnt
         )
     }
 
@@ -229,6 +347,11 @@ impl PatternRef {
         if older(inner.next_ver, ver) {
             return Err(RefError::VersionInFuture);
         }
+        let exprs = Self::expr_sets(&mut inner);
+        if let Err((i, e)) = Self::check_entry(&exprs, key, value) {
+            Self::count_refusal(&mut inner, i);
+            return Err(e);
+        }
         let views = Self::live_views(&mut inner);
         let mut compiled = Vec::with_capacity(views.len());
         for v in &views {
@@ -250,33 +373,106 @@ impl PatternRef {
             version: ver,
             line: 0,
         });
+        inner.entry_cnt = inner.entry_cnt.wrapping_add(exprs.len() as u64);
         Ok(id)
     }
 
-    /// `add map [@ver] <map> <<` with a payload: adds every `(key, value)` pair, or none if
-    /// one of them does not parse (the first error is returned). Each view is edited once, so a large batch costs at most one copy
-    /// of a set that readers are holding. Returns the new ids.
-    pub fn add_many(
+    /// The current set of each expression, in creation order.
+    fn expr_sets(inner: &mut RefInner) -> Vec<(ExprKey, Arc<PatternSet>)> {
+        inner.exprs.retain(|x| x.view.strong_count() > 0);
+        inner
+            .exprs
+            .iter()
+            .filter_map(|x| x.view.upgrade().map(|v| (x.key, v.load())))
+            .collect()
+    }
+
+    /// Checks an entry against every expression in order, as HAProxy pushes it: the value
+    /// for the expression's output type, then the key. The error carries the position of
+    /// the expression that refused it.
+    fn check_entry(
+        exprs: &[(ExprKey, Arc<PatternSet>)],
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), (usize, RefError)> {
+        for (i, (k, set)) in exprs.iter().enumerate() {
+            let res = match (k.values, value) {
+                (Some(kind), Some(v)) => kind.check(v),
+                _ => Ok(()),
+            }
+            .and_then(|()| set.compile(key, false).map(|_| ()));
+            if let Err(e) = res {
+                return Err((i, RefError::Parse(e)));
+            }
+        }
+        Ok(())
+    }
+
+    /// HAProxy's counter after a refused addition: the expressions that took the entry
+    /// before the one that refused it, then the entry's removal.
+    fn count_refusal(inner: &mut RefInner, accepted: usize) {
+        inner.entry_cnt = inner
+            .entry_cnt
+            .wrapping_add(accepted as u64)
+            .wrapping_sub(1);
+    }
+
+    /// `add map [@ver] <map> <<` with a payload, as HAProxy runs it: entries are added in
+    /// order until one is refused; those before it stay. Each view is edited once, so a
+    /// large payload costs at most one copy of a set that readers are holding. Returns the
+    /// new ids and the refusal, if any.
+    pub fn add_prefix(
         &self,
         version: Option<u32>,
         items: &[(&str, Option<&str>)],
-    ) -> Result<Vec<u64>, RefError> {
+    ) -> (Vec<u64>, Option<RefError>) {
+        self.add_items(version, items, false)
+    }
+
+    fn add_items(
+        &self,
+        version: Option<u32>,
+        items: &[(&str, Option<&str>)],
+        atomic: bool,
+    ) -> (Vec<u64>, Option<RefError>) {
         let mut inner = self.lock();
         let ver = version.unwrap_or(inner.curr_ver);
         if older(inner.next_ver, ver) {
-            return Err(RefError::VersionInFuture);
+            return (Vec::new(), Some(RefError::VersionInFuture));
         }
+        let exprs = Self::expr_sets(&mut inner);
         let views = Self::live_views(&mut inner);
-        let mut compiled = Vec::with_capacity(views.len());
-        for v in &views {
-            let set = v.load();
-            let mut pats = Vec::with_capacity(items.len());
-            for (key, _) in items {
-                pats.push(set.compile(key, false).map_err(RefError::Parse)?);
+        let sets: Vec<Arc<PatternSet>> = views.iter().map(|v| v.load()).collect();
+        let mut compiled: Vec<Vec<super::set::Pat>> = vec![Vec::new(); views.len()];
+        let mut accepted = 0;
+        let mut error = None;
+        'items: for (key, value) in items {
+            if let Err((i, e)) = Self::check_entry(&exprs, key, *value) {
+                if !atomic {
+                    Self::count_refusal(&mut inner, i);
+                }
+                error = Some(e);
+                break;
             }
-            compiled.push(pats);
+            let mut pats = Vec::with_capacity(sets.len());
+            for set in &sets {
+                match set.compile(key, false) {
+                    Ok(p) => pats.push(p),
+                    Err(e) => {
+                        error = Some(RefError::Parse(e));
+                        break 'items;
+                    }
+                }
+            }
+            for (c, p) in compiled.iter_mut().zip(pats) {
+                c.push(p);
+            }
+            accepted += 1;
         }
-        let entries: Vec<Entry> = items
+        if atomic && error.is_some() {
+            return (Vec::new(), error);
+        }
+        let entries: Vec<Entry> = items[..accepted]
             .iter()
             .map(|(k, v)| Entry {
                 id: next_entry_id(),
@@ -284,7 +480,7 @@ impl PatternRef {
                 value: v.map(str::to_string),
             })
             .collect();
-        if ver == inner.curr_ver {
+        if ver == inner.curr_ver && !entries.is_empty() {
             for (v, pats) in views.iter().zip(compiled) {
                 v.edit(|s| {
                     s.set_bulk(true);
@@ -296,6 +492,9 @@ impl PatternRef {
             }
         }
         let ids = entries.iter().map(|e| e.id).collect();
+        inner.entry_cnt = inner
+            .entry_cnt
+            .wrapping_add((accepted * exprs.len()) as u64);
         inner
             .entries
             .extend(entries.into_iter().map(|entry| RefEntry {
@@ -303,7 +502,20 @@ impl PatternRef {
                 version: ver,
                 line: 0,
             }));
-        Ok(ids)
+        (ids, error)
+    }
+
+    /// Adds every `(key, value)` pair, or none if one of them is refused (the first error
+    /// is returned). Returns the new ids.
+    pub fn add_many(
+        &self,
+        version: Option<u32>,
+        items: &[(&str, Option<&str>)],
+    ) -> Result<Vec<u64>, RefError> {
+        match self.add_items(version, items, true) {
+            (_, Some(e)) => Err(e),
+            (ids, None) => Ok(ids),
+        }
     }
 
     /// `del map|acl <key>|#<ref>`: removes the entries with this key in every version, or
@@ -324,6 +536,7 @@ impl PatternRef {
             return Err(RefError::KeyNotFound);
         }
         inner.entries.retain(|e| !hit(e));
+        inner.entry_cnt = inner.entry_cnt.wrapping_sub(gone.len() as u64);
         for v in Self::live_views(&mut inner) {
             v.edit(|s| {
                 for &id in &gone {
@@ -336,8 +549,26 @@ impl PatternRef {
 
     /// `set map <key>|#<ref> <value>`: changes the value of the matching entries (every
     /// version).
+    /// A value that an output type using the reference cannot parse leaves the entries
+    /// unchanged: silently for a key (HAProxy 2.6 answers nothing then), with the parse
+    /// error for an id.
     pub fn set_value(&self, target: EntryRef<'_>, value: &str) -> Result<usize, RefError> {
         let mut inner = self.lock();
+        let exists = inner.entries.iter().any(|e| match target {
+            EntryRef::Key(k) => e.entry.key == k,
+            EntryRef::Id(id) => e.entry.id == id,
+        });
+        if !exists {
+            return Err(RefError::EntryNotFound);
+        }
+        for (k, _) in Self::expr_sets(&mut inner) {
+            if let Some(Err(e)) = k.values.map(|kind| kind.check(value)) {
+                return match target {
+                    EntryRef::Key(_) => Ok(0),
+                    EntryRef::Id(_) => Err(RefError::Parse(e)),
+                };
+            }
+        }
         let mut n = 0;
         for e in inner.entries.iter_mut() {
             let hit = match target {
@@ -364,7 +595,10 @@ impl PatternRef {
     pub fn clear(&self, version: Option<u32>) {
         let mut inner = self.lock();
         let ver = version.unwrap_or(inner.curr_ver);
+        let before = inner.entries.len();
         inner.entries.retain(|e| e.version != ver);
+        let removed = before - inner.entries.len();
+        inner.entry_cnt = inner.entry_cnt.wrapping_sub(removed as u64);
         if ver == inner.curr_ver {
             for v in Self::live_views(&mut inner) {
                 v.edit(PatternSet::clear);
@@ -387,7 +621,10 @@ impl PatternRef {
             return Err(RefError::VersionOutOfRange);
         }
         inner.curr_ver = ver;
+        let before = inner.entries.len();
         inner.entries.retain(|e| !older(e.version, ver));
+        let removed = before - inner.entries.len();
+        inner.entry_cnt = inner.entry_cnt.wrapping_sub(removed as u64);
         for v in Self::live_views(&mut inner) {
             let set = v
                 .build(&inner, false)
@@ -397,13 +634,24 @@ impl PatternRef {
         Ok(())
     }
 
-    /// `get map|acl <ref> <value>`: one line per view, HAProxy's format, e.g.
+    /// `get map|acl <ref> <value>`: one line per expression (see [`ExprKey`]) in creation
+    /// order, matched with the method of its first user, HAProxy's format, e.g.
     /// `type=beg, case=sensitive, found=yes, idx=tree, key="/api", value="v1", type="str"`
-    /// (maps) or `type=str, case=insensitive, match=yes, idx=list, pattern="foo"` (ACLs).
+    /// (maps), `… value=none` for an ACL's expression, or
+    /// `type=str, case=insensitive, match=yes, idx=list, pattern="foo"` (`get acl`).
     /// Each line ends with a newline.
     pub fn get_lines(&self, text: &str, as_map: bool) -> String {
+        let exprs: Vec<(ExprKey, Arc<SharedPatterns>)> = {
+            let mut inner = self.lock();
+            inner.exprs.retain(|x| x.view.strong_count() > 0);
+            inner
+                .exprs
+                .iter()
+                .filter_map(|x| x.view.upgrade().map(|v| (x.key, v)))
+                .collect()
+        };
         let mut out = String::new();
-        for v in self.views() {
+        for (k, v) in exprs {
             let set = v.load();
             let case = if set.ignore_case() {
                 "insensitive"
@@ -433,9 +681,9 @@ impl PatternRef {
                 (true, false) => format!("{head}, found=no"),
                 (false, false) => format!("{head}, match=no"),
                 (true, true) => {
-                    let val = match value {
-                        Some(val) if v.has_values.load(Ordering::Relaxed) => {
-                            format!("\"{val}\", type=\"str\"")
+                    let val = match (value, k.values) {
+                        (Some(val), Some(kind)) => {
+                            format!("\"{val}\", type=\"{}\"", kind.type_name(&val))
                         }
                         _ => "none".to_string(),
                     };
@@ -461,8 +709,6 @@ pub struct SharedPatterns {
     ignore_case: bool,
     /// Host names allowed in IP patterns when the set is rebuilt (ACLs without `-n`).
     resolve: bool,
-    /// Used by a map (`get map` then prints values).
-    has_values: AtomicBool,
     current: RwLock<Arc<PatternSet>>,
     reference: Arc<PatternRef>,
 }
@@ -480,7 +726,6 @@ impl SharedPatterns {
             method: set.method(),
             ignore_case: set.ignore_case(),
             resolve: false,
-            has_values: AtomicBool::new(set.entries().any(|e| e.value.is_some())),
             current: RwLock::new(Arc::new(PatternSet::new(set.method(), set.ignore_case()))),
             reference: r.clone(),
         });
@@ -615,6 +860,17 @@ impl SharedPatterns {
     }
 }
 
+/// How [`Registry::file_view`] is asked for a view: by a map converter or an ACL.
+struct Use {
+    two_columns: bool,
+    method: MatchMethod,
+    ignore_case: bool,
+    resolve: bool,
+    user: String,
+    for_map: bool,
+    expr: ExprKey,
+}
+
 #[derive(Debug, Default)]
 struct RegInner {
     refs: Vec<Arc<PatternRef>>,
@@ -668,16 +924,41 @@ impl Registry {
         }
     }
 
-    /// The view of a map file for a `map_<method>(<name>)` converter at `origin`. The file
-    /// is read once (two columns) and shared with every other user of the same name.
+    /// The view of a map file for a `map_<method>(<name>)` converter at `origin`, with
+    /// string values. The file is read once (two columns) and shared with every other user
+    /// of the same name.
     pub fn map_file(
         &self,
         name: &str,
         method: MatchMethod,
         origin: Origin<'_>,
     ) -> Result<Arc<SharedPatterns>, String> {
-        let user = format!("map at file '{}' line {}", origin.file, origin.line);
-        self.file_view(name, true, method, false, false, user, true)
+        self.map_file_as(name, method, ValueKind::Str, false, origin)
+    }
+
+    /// The view of a map file for a `map_<method>_<output>(<name>)` converter at `origin`
+    /// (`regm` for `map_regm`). Every value must parse as `values`, else the error names
+    /// the file and line: `unable to parse 'v1' at line 1 of file 'x.map'.`
+    pub fn map_file_as(
+        &self,
+        name: &str,
+        method: MatchMethod,
+        values: ValueKind,
+        regm: bool,
+        origin: Origin<'_>,
+    ) -> Result<Arc<SharedPatterns>, String> {
+        self.file_view(
+            name,
+            Use {
+                two_columns: true,
+                method,
+                ignore_case: false,
+                resolve: false,
+                user: format!("map at file '{}' line {}", origin.file, origin.line),
+                for_map: true,
+                expr: ExprKey::new(method, regm, Some(values), false, true),
+            },
+        )
     }
 
     /// The view of a pattern file for `acl … -f <name>` at `origin`, with the ACL's flags
@@ -690,29 +971,30 @@ impl Registry {
         origin: Origin<'_>,
     ) -> Result<Arc<SharedPatterns>, String> {
         let what = if flags.map { "map" } else { "acl" };
-        let user = format!("{what} at file '{}' line {}", origin.file, origin.line);
         self.file_view(
             name,
-            flags.map,
-            method,
-            flags.ignore_case,
-            !flags.no_dns,
-            user,
-            false,
+            Use {
+                two_columns: flags.map,
+                method,
+                ignore_case: flags.ignore_case,
+                resolve: !flags.no_dns,
+                user: format!("{what} at file '{}' line {}", origin.file, origin.line),
+                for_map: false,
+                expr: ExprKey::new(method, false, None, flags.ignore_case, flags.no_dns),
+            },
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn file_view(
-        &self,
-        name: &str,
-        two_columns: bool,
-        method: MatchMethod,
-        ignore_case: bool,
-        resolve: bool,
-        user: String,
-        for_map: bool,
-    ) -> Result<Arc<SharedPatterns>, String> {
+    fn file_view(&self, name: &str, u: Use) -> Result<Arc<SharedPatterns>, String> {
+        let Use {
+            two_columns,
+            method,
+            ignore_case,
+            resolve,
+            user,
+            for_map,
+            expr,
+        } = u;
         let mut reg = self.lock();
         let (key, path, optional) = split_name(name);
         let (r, is_new) = match reg.files.get(&key) {
@@ -755,6 +1037,22 @@ impl Registry {
                 (r, true)
             }
         };
+        // A new expression: HAProxy parses every value for its output type (and the
+        // value before the key of the same line).
+        {
+            let inner = r.lock();
+            let known = inner
+                .exprs
+                .iter()
+                .any(|x| x.key == expr && x.view.strong_count() > 0);
+            if !known && let Some(kind) = expr.values {
+                for e in &inner.entries {
+                    if let Some(v) = &e.entry.value {
+                        kind.check(v).map_err(|err| at_line(&err, e.line, &key))?;
+                    }
+                }
+            }
+        }
         let vkey = (key.clone(), method, ignore_case);
         let view = match reg.views.get(&vkey) {
             Some(v) => v.clone(),
@@ -764,7 +1062,6 @@ impl Registry {
                     method,
                     ignore_case,
                     resolve,
-                    has_values: AtomicBool::new(false),
                     current: RwLock::new(Arc::new(PatternSet::new(method, ignore_case))),
                     reference: r.clone(),
                 });
@@ -774,11 +1071,19 @@ impl Registry {
                 view
             }
         };
-        if for_map {
-            view.has_values.store(true, Ordering::Relaxed);
-        }
         {
             let mut inner = r.lock();
+            if !inner
+                .exprs
+                .iter()
+                .any(|x| x.key == expr && x.view.strong_count() > 0)
+            {
+                inner.exprs.push(ExprInfo {
+                    key: expr,
+                    view: Arc::downgrade(&view),
+                });
+                inner.entry_cnt = inner.entry_cnt.wrapping_add(inner.entries.len() as u64);
+            }
             inner.users.push(user);
             if for_map || two_columns {
                 inner.used_as_map = true;
@@ -826,7 +1131,6 @@ impl Registry {
             method,
             ignore_case: flags.ignore_case,
             resolve: !flags.no_dns,
-            has_values: AtomicBool::new(false),
             current: RwLock::new(Arc::new(PatternSet::new(method, flags.ignore_case))),
             reference: r.clone(),
         });
@@ -852,6 +1156,11 @@ impl Registry {
             set.set_bulk(false);
             view.replace(set);
             inner.views.push(Arc::downgrade(&view));
+            inner.exprs.push(ExprInfo {
+                key: ExprKey::new(method, false, None, flags.ignore_case, flags.no_dns),
+                view: Arc::downgrade(&view),
+            });
+            inner.entry_cnt = inner.entries.len() as u64;
         }
         // The registry keeps inline views alive as it does file views.
         let inline_key = format!("\0inline{}", reg.refs.len());

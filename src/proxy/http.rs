@@ -1,8 +1,10 @@
 //! One client connection in HTTP mode: for each request, read and check the head (`timeout
-//! http-request` → 408, malformed → HAProxy's status), choose the backend (`use_backend`
-//! rules with ACLs, `default_backend`), add `X-Forwarded-For`, pick the server (hashing
+//! http-request` → 408, malformed → HAProxy's status), apply `monitor-uri` and the frontend's
+//! HTTP rules, choose the backend (`use_backend` rules with ACLs or `%[…]` names,
+//! `default_backend`), apply the backend's rules, add `X-Forwarded-For`, pick the server (hashing
 //! the URI, a URL parameter or a header where asked), stream the body each way, and keep
-//! the client (and the server) connection alive as the connection mode allows.
+//! the client (and the server) connection alive as the connection mode allows; responses go
+//! through the backend's then the frontend's `http-response` rules.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::http::h1::{
     self, BodyState, Framing, Head, Limits, parse_request, parse_response, request_framing,
     response_framing,
 };
+use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::stream::{ConnInfo, Slot, connect_with_retries};
 use crate::sample::Ctx;
@@ -184,6 +187,7 @@ pub async fn run_http<C>(
     let mut head = Head::new();
     let mut server: Option<ServerConn> = None;
     let mut first = true;
+    let mut txn = Txn::default();
     loop {
         // 1. The request head.
         head.clear();
@@ -242,7 +246,55 @@ pub async fn run_http<C>(
                 return;
             }
         };
-        // 2. Backend choice.
+        txn.new_transaction();
+        let req_close = h1::wants_close(&head);
+        let fe_http = &rt.proxies[px_idx].http;
+        // 2. monitor-uri, then the frontend's http-request rules.
+        let verdict = {
+            let env = Env {
+                rt: &rt,
+                src: info.src,
+                dst: info.dst,
+                frontend: px_idx,
+                // Until `use_backend` runs, the frontend is the stream's backend.
+                backend: Some(px_idx),
+                server: None,
+                listener_id: 0,
+                first_req: first,
+            };
+            let acls = &rt.proxies[px_idx].acls;
+            match fe_http.rules.monitor(acls, &env, &head, &txn) {
+                Some(a) => Verdict::Answer(a),
+                None => fe_http.rules.request(acls, &env, &mut head, &mut txn),
+            }
+        };
+        if !matches!(verdict, Verdict::Continue) {
+            let keep = !req_close && fe_http.mode != HttpConnMode::Close;
+            if matches!(
+                verdict,
+                Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
+            ) {
+                fe.counters.denied_req.fetch_add(1, Relaxed);
+            }
+            let go_on = answer_verdict(
+                &mut client,
+                &mut cbuf,
+                verdict,
+                head_len,
+                framing,
+                &limits,
+                &head,
+                keep,
+                fe.client_timeout,
+            )
+            .await;
+            if !go_on || matches!(next_step(&rt), Next::Close) {
+                return;
+            }
+            first = false;
+            continue;
+        }
+        // 3. Backend choice.
         let be_idx = {
             let ctx = Ctx {
                 rt: Some(&rt),
@@ -258,17 +310,10 @@ pub async fn run_http<C>(
                 req: Some(&head),
                 res: None,
                 first_req: first,
+                vars: Some(&txn.vars),
             };
             let px = &rt.proxies[px_idx];
-            fe.switching
-                .iter()
-                .find(|(_, cond)| {
-                    cond.as_ref()
-                        .map(|c| c.eval(&px.acls, &ctx))
-                        .unwrap_or(true)
-                })
-                .map(|(b, _)| *b)
-                .or(fe.default_backend)
+            fe.choose_backend(&rt, &px.acls, &ctx)
         };
         let Some(be_idx) = be_idx else {
             send_page(&mut client, 503).await;
@@ -279,8 +324,55 @@ pub async fn run_http<C>(
             return;
         };
         let be_http = &rt.proxies[be_idx].http;
-        let fe_http = &rt.proxies[px_idx].http;
-        // 3. Request changes: X-Forwarded-For, connection mode towards the server.
+        // 4. The backend's http-request rules.
+        if be_idx != px_idx && be_http.rules.has_request_rules() {
+            let verdict = {
+                let env = Env {
+                    rt: &rt,
+                    src: info.src,
+                    dst: info.dst,
+                    frontend: px_idx,
+                    backend: Some(be_idx),
+                    server: None,
+                    listener_id: 0,
+                    first_req: first,
+                };
+                let acls = &rt.proxies[be_idx].acls;
+                be_http.rules.request(acls, &env, &mut head, &mut txn)
+            };
+            if !matches!(verdict, Verdict::Continue) {
+                let keep =
+                    !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
+                if matches!(
+                    verdict,
+                    Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
+                ) {
+                    be.counters.denied_req.fetch_add(1, Relaxed);
+                }
+                let go_on = answer_verdict(
+                    &mut client,
+                    &mut cbuf,
+                    verdict,
+                    head_len,
+                    framing,
+                    &limits,
+                    &head,
+                    keep,
+                    fe.client_timeout,
+                )
+                .await;
+                if !go_on || matches!(next_step(&rt), Next::Close) {
+                    return;
+                }
+                first = false;
+                continue;
+            }
+        }
+        if fe_http.rules.has_request_rules() || be_http.rules.has_request_rules() {
+            let now = request_framing(&head).ok();
+            keep_framing(&mut head, framing, now);
+        }
+        // 5. Request changes: X-Forwarded-For, connection mode towards the server.
         for ff in [&fe_http.forwardfor, &be_http.forwardfor]
             .into_iter()
             .flatten()
@@ -302,7 +394,7 @@ pub async fn run_http<C>(
             }
         }
         let mode = strictest(fe_http.mode, be_http.mode);
-        let client_close = h1::wants_close(&head) || mode == HttpConnMode::Close;
+        let client_close = req_close || mode == HttpConnMode::Close;
         let server_close = mode != HttpConnMode::KeepAlive;
         if server_close {
             head.set(b"Connection", b"close");
@@ -439,6 +531,60 @@ pub async fn run_http<C>(
         };
         let until_close = matches!(rframing, Framing::UntilClose);
         let server_reusable = !server_close && !until_close && !h1::wants_close(&rhead);
+        // 8. http-response rules: the backend's, then the frontend's.
+        if be_http.rules.has_response_rules()
+            || (be_idx != px_idx && fe_http.rules.has_response_rules())
+        {
+            let verdict = {
+                let env = Env {
+                    rt: &rt,
+                    src: info.src,
+                    dst: info.dst,
+                    frontend: px_idx,
+                    backend: Some(be_idx),
+                    server: sc.srv.as_deref(),
+                    listener_id: 0,
+                    first_req: first,
+                };
+                let v =
+                    be_http
+                        .rules
+                        .response(&rt.proxies[be_idx].acls, &env, &mut rhead, &mut txn);
+                if matches!(v, Verdict::Continue) && be_idx != px_idx {
+                    fe_http
+                        .rules
+                        .response(&rt.proxies[px_idx].acls, &env, &mut rhead, &mut txn)
+                } else {
+                    v
+                }
+            };
+            if !matches!(verdict, Verdict::Continue) {
+                if matches!(verdict, Verdict::Deny(_)) {
+                    be.counters.denied_resp.fetch_add(1, Relaxed);
+                }
+                // The server's response is dropped, and its connection with it.
+                server = None;
+                let go_on = answer_verdict(
+                    &mut client,
+                    &mut cbuf,
+                    verdict,
+                    0,
+                    Framing::None,
+                    &limits,
+                    &head,
+                    !client_close,
+                    fe.client_timeout,
+                )
+                .await;
+                if !go_on || matches!(next_step(&rt), Next::Close) {
+                    return;
+                }
+                first = false;
+                continue;
+            }
+            let now = response_framing(&rhead, &method).ok();
+            keep_framing(&mut rhead, rframing, now);
+        }
         // Towards the client the response is HTTP/1.1, whatever the server spoke (HAProxy
         // does the same), so the client's connection can stay alive.
         rhead.set_version(h1::Version::Http11);
@@ -454,7 +600,7 @@ pub async fn run_http<C>(
         let mut out = Vec::with_capacity(rhead_len + 256);
         rhead.write_to(&mut out);
         sc.buf.drain(..rhead_len);
-        // 8. Response body to the client.
+        // 9. Response body to the client.
         let mut rbody = BodyState::new_response(rframing);
         let ok = forward_response(&mut rbody, sc, &mut client, &mut out, server_timeout).await;
         if !ok {
@@ -566,4 +712,128 @@ async fn forward_response<C: AsyncWrite + Unpin>(
             None => return false,
         }
     }
+}
+
+/// Sends an answer made by the proxy itself (rules, monitor-uri) and, when the client
+/// connection may stay, skips what is left of the request body. Returns whether the
+/// connection serves another request.
+#[allow(clippy::too_many_arguments)]
+async fn answer_client<C: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut C,
+    cbuf: &mut Vec<u8>,
+    head_len: usize,
+    framing: Framing,
+    limits: &Limits,
+    answer: &Answer,
+    req: &Head,
+    keep: bool,
+    timeout: Option<u64>,
+) -> bool {
+    // A client waiting for "100 Continue" before sending its body will not send it: the
+    // connection cannot be reused.
+    let waits_continue =
+        h1::expects_continue(req) && matches!(framing, Framing::Chunked | Framing::Length(1..));
+    let keep = keep && !answer.closes() && !matches!(framing, Framing::Tunnel) && !waits_continue;
+    let connection = if !keep {
+        Some("close")
+    } else if req.version() == h1::Version::Http10 {
+        Some("keep-alive")
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(answer.head.len() + answer.body.len() + 32);
+    answer.write(&mut out, connection, req.method() != b"HEAD");
+    if client.write_all(&out).await.is_err() || client.flush().await.is_err() {
+        return false;
+    }
+    if !keep {
+        let _ = client.shutdown().await;
+        return false;
+    }
+    // The request body goes nowhere, but it must be read to find the next request.
+    cbuf.drain(..head_len.min(cbuf.len()));
+    let mut body = BodyState::new(framing).with_limits(limits);
+    loop {
+        if !cbuf.is_empty() && !body.is_done() {
+            match body.advance(cbuf) {
+                Ok((n, _)) => {
+                    cbuf.drain(..n);
+                }
+                Err(_) => return false,
+            }
+        }
+        if body.is_done() {
+            return true;
+        }
+        match read_more(client, cbuf, timeout).await {
+            Some(0) | None => return false,
+            Some(_) => {}
+        }
+    }
+}
+
+/// `http-request tarpit`: holds the request for `ms` milliseconds; false if the client
+/// went away meanwhile. What the client sends in the meantime is kept in `cbuf`.
+async fn tarpit_wait<C: AsyncRead + Unpin>(client: &mut C, cbuf: &mut Vec<u8>, ms: u64) -> bool {
+    let sleep = tokio::time::sleep(Duration::from_millis(ms));
+    tokio::pin!(sleep);
+    loop {
+        if cbuf.len() >= 65536 {
+            sleep.as_mut().await;
+            return true;
+        }
+        tokio::select! {
+            _ = &mut sleep => return true,
+            r = read_more(client, cbuf, None) => match r {
+                Some(0) | None => return false,
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// Rules may have edited `Content-Length`/`Transfer-Encoding`: the message keeps the
+/// framing it was received with, whatever the rules did to these fields.
+fn keep_framing(head: &mut Head, framing: Framing, now: Option<Framing>) {
+    let stray_length = matches!(framing, Framing::Chunked) && head.get(b"content-length").is_some();
+    if now == Some(framing) && !stray_length {
+        return;
+    }
+    head.remove(b"content-length");
+    head.remove(b"transfer-encoding");
+    match framing {
+        Framing::Length(n) => head.add(b"content-length", n.to_string().as_bytes()),
+        Framing::Chunked => head.add(b"transfer-encoding", b"chunked"),
+        _ => {}
+    }
+}
+
+/// Carries out what the rules decided instead of forwarding the request.
+#[allow(clippy::too_many_arguments)]
+async fn answer_verdict<C: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut C,
+    cbuf: &mut Vec<u8>,
+    verdict: Verdict,
+    head_len: usize,
+    framing: Framing,
+    limits: &Limits,
+    req: &Head,
+    keep: bool,
+    timeout: Option<u64>,
+) -> bool {
+    let answer = match verdict {
+        Verdict::Continue => return true,
+        Verdict::Reject => return false,
+        Verdict::Answer(a) | Verdict::Deny(a) => a,
+        Verdict::Tarpit(a, ms) => {
+            if !tarpit_wait(client, cbuf, ms).await {
+                return false;
+            }
+            a
+        }
+    };
+    answer_client(
+        client, cbuf, head_len, framing, limits, &answer, req, keep, timeout,
+    )
+    .await
 }

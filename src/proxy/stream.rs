@@ -95,13 +95,10 @@ pub async fn run_tcp<C>(
             req: None,
             res: None,
             first_req: true,
+            vars: None,
         };
         let px = &rt.proxies[px_idx];
-        fe.switching
-            .iter()
-            .find(|(_, c)| c.as_ref().map(|c| c.eval(&px.acls, &ctx)).unwrap_or(true))
-            .map(|(b, _)| *b)
-            .or(fe.default_backend)
+        fe.choose_backend(&rt, &px.acls, &ctx)
     };
     let Some(be_idx) = be_idx else {
         return;

@@ -62,6 +62,8 @@ pub enum Conv {
     Even,
     Concat {
         start: Vec<u8>,
+        /// A variable whose value goes between `start` and `end`.
+        var: Option<super::vars::VarName>,
         end: Vec<u8>,
     },
     HostOnly,
@@ -73,6 +75,8 @@ pub enum Conv {
     Ltrim(Vec<u8>),
     Rtrim(Vec<u8>),
     Reverse,
+    /// `map`, `map_<match>`, `map_<match>_<output>` (sample/map.rs).
+    Map(Box<super::map::MapConv>),
 }
 
 fn int(args: &[String], i: usize, name: &str) -> Result<i64, String> {
@@ -93,35 +97,6 @@ fn opt_flag(args: &[String], name: &str) -> Result<bool, String> {
 
 /// Converters valid in HAProxy that halo will bring with later features.
 const LATER: &[&str] = &[
-    "map",
-    "map_str",
-    "map_beg",
-    "map_sub",
-    "map_dir",
-    "map_dom",
-    "map_end",
-    "map_reg",
-    "map_regm",
-    "map_ip",
-    "map_int",
-    "map_str_int",
-    "map_str_ip",
-    "map_beg_int",
-    "map_beg_ip",
-    "map_sub_int",
-    "map_sub_ip",
-    "map_dir_int",
-    "map_dir_ip",
-    "map_dom_int",
-    "map_dom_ip",
-    "map_end_int",
-    "map_end_ip",
-    "map_reg_int",
-    "map_reg_ip",
-    "map_int_int",
-    "map_int_ip",
-    "map_ip_int",
-    "map_ip_ip",
     "digest",
     "sha1",
     "sha2",
@@ -178,6 +153,20 @@ const LATER: &[&str] = &[
 ];
 
 impl Conv {
+    /// Compiles a converter in a configuration context: the `map*` converters need the
+    /// resolver's pattern registry and origin; every other converter is [`Conv::compile`].
+    pub fn compile_in(
+        name: &str,
+        args: Vec<String>,
+        res: &dyn super::Resolver,
+    ) -> Result<Conv, String> {
+        match super::map::MapConv::compile(name, &args, res) {
+            Some(m) => Ok(Conv::Map(Box::new(m?))),
+            None => Conv::compile(name, args),
+        }
+    }
+
+    /// Compiles a converter that needs no configuration context (`map*` are refused).
     pub fn compile(name: &str, args: Vec<String>) -> Result<Conv, String> {
         use Conv::*;
         Ok(match name {
@@ -274,17 +263,17 @@ impl Conv {
             "cpl" => Cpl,
             "odd" => Odd,
             "even" => Even,
-            "concat" => {
-                if args.get(1).map(|v| !v.is_empty()).unwrap_or(false) {
-                    return Err(
-                        "converter 'concat' with a variable: variables arrive with the HTTP rules (issue #3)".into(),
-                    );
-                }
-                Concat {
-                    start: args.first().cloned().unwrap_or_default().into_bytes(),
-                    end: args.get(2).cloned().unwrap_or_default().into_bytes(),
-                }
-            }
+            "concat" => Concat {
+                start: args.first().cloned().unwrap_or_default().into_bytes(),
+                var: match args.get(1).filter(|v| !v.is_empty()) {
+                    Some(v) => Some(
+                        super::vars::VarName::parse(v)
+                            .map_err(|e| format!("converter 'concat': {e}"))?,
+                    ),
+                    None => None,
+                },
+                end: args.get(2).cloned().unwrap_or_default().into_bytes(),
+            },
             "host_only" => HostOnly,
             "port_only" => PortOnly,
             "sdbm" => Sdbm(opt_flag(&args, name)?),
@@ -294,6 +283,11 @@ impl Conv {
             "ltrim" => Ltrim(args.first().cloned().unwrap_or_default().into_bytes()),
             "rtrim" => Rtrim(args.first().cloned().unwrap_or_default().into_bytes()),
             "reverse" => Reverse,
+            n if super::map::is_map_converter(n) => {
+                return Err(format!(
+                    "converter '{n}' needs the configuration's map files, which are not available here"
+                ));
+            }
             n if LATER.contains(&n) => {
                 return Err(format!(
                     "converter '{n}' is valid HAProxy but not implemented by halo yet"
@@ -313,11 +307,12 @@ impl Conv {
             Not | Bool | Odd | Even => O::Bool,
             Ipmask { .. } => O::Ip,
             B64Dec | Bytes { .. } => O::Bin,
+            Map(m) => m.output_kind(),
             _ => O::Str,
         })
     }
 
-    pub fn apply<'c>(&self, s: Sample<'c>, _ctx: &Ctx<'_>) -> Option<Sample<'c>> {
+    pub fn apply<'c>(&self, s: Sample<'c>, ctx: &Ctx<'_>) -> Option<Sample<'c>> {
         use Conv::*;
         let owned = |v: Vec<u8>| Sample::Str(Cow::Owned(v));
         Some(match self {
@@ -408,11 +403,21 @@ impl Conv {
             Cpl => Sample::Int(!s.to_int()?),
             Odd => Sample::Bool(s.to_int()? & 1 == 1),
             Even => Sample::Bool(s.to_int()? & 1 == 0),
-            Concat { start, end } => {
+            Concat { start, var, end } => {
                 let b = s.to_bytes();
                 let mut v = Vec::with_capacity(start.len() + b.len() + end.len());
-                v.extend_from_slice(start);
                 v.extend_from_slice(&b);
+                v.extend_from_slice(start);
+                if let Some(var) = var {
+                    // An unset variable adds nothing, as in HAProxy.
+                    let value = match var.scope {
+                        super::vars::Scope::Proc => super::vars::proc_get(&var.name),
+                        _ => ctx.vars.and_then(|vars| vars.get(var)),
+                    };
+                    if let Some(val) = value {
+                        v.extend_from_slice(&val.to_bytes());
+                    }
+                }
                 v.extend_from_slice(end);
                 owned(v)
             }
@@ -448,6 +453,7 @@ impl Conv {
                 v.reverse();
                 owned(v)
             }
+            Map(m) => m.apply(s)?,
         })
     }
 }
@@ -635,7 +641,8 @@ mod tests {
             Some(Sample::Int(8080))
         );
         assert_eq!(run("length", &[], s("abcd")), Some(Sample::Int(4)));
-        assert_eq!(run("concat", &["<", "", ">"], s("x")), Some(s("<x>")));
+        // The manual and HAProxy 2.6: appended after the sample.
+        assert_eq!(run("concat", &["<", "", ">"], s("x")), Some(s("x<>")));
     }
 
     #[test]
@@ -660,6 +667,11 @@ mod tests {
     fn refusals() {
         assert!(
             Conv::compile("map_dom", vec!["/x".into()])
+                .unwrap_err()
+                .contains("needs the configuration's map files")
+        );
+        assert!(
+            Conv::compile("digest", vec![])
                 .unwrap_err()
                 .contains("not implemented")
         );

@@ -91,6 +91,8 @@ pub enum FetchKind {
     ResVer,
     Status,
     HttpFirstReq,
+    /// `var(scope.name[,default])`: the default is returned as a string when unset.
+    Var(super::vars::VarName, Option<Vec<u8>>),
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +305,14 @@ impl Fetch {
             "res.ver" | "resp_ver" => ResVer,
             "status" => Status,
             "http_first_req" => HttpFirstReq,
+            "var" => {
+                let name = args
+                    .first()
+                    .ok_or_else(|| "fetch method 'var' expects a variable name".to_string())?;
+                let v = super::vars::VarName::parse(name)
+                    .map_err(|e| format!("fetch method 'var': {e}"))?;
+                Var(v, args.get(1).map(|d| d.clone().into_bytes()))
+            }
             "req.rdp_cookie" | "rdp_cookie" => {
                 ReqRdpCookie(args.first().cloned().unwrap_or_else(|| "mstshash".into()))
             }
@@ -343,6 +353,8 @@ impl Fetch {
             HdrCnt { .. } | CookCnt(_) | Status | UrlPort => O::Int,
             HdrIp { .. } | UrlIp => O::Ip,
             HttpFirstReq => O::Bool,
+            // The stored type is only known at run time; strings match like HAProxy's.
+            Var(..) => O::Str,
         }
     }
 
@@ -522,6 +534,17 @@ impl Fetch {
             ResVer => Sample::Str(Cow::Borrowed(http::version_str(ctx.res?))),
             Status => Sample::Int(ctx.res?.status() as i64),
             HttpFirstReq => Sample::Bool(ctx.first_req),
+            Var(v, default) => {
+                let found = match v.scope {
+                    super::vars::Scope::Proc => super::vars::proc_get(&v.name),
+                    _ => ctx.vars.and_then(|vars| vars.get(v)),
+                };
+                match (found, default) {
+                    (Some(s), _) => s,
+                    (None, Some(d)) => Sample::Str(Cow::Borrowed(d)),
+                    (None, None) => return None,
+                }
+            }
         })
     }
 

@@ -5,6 +5,9 @@
 pub mod args;
 pub mod conv;
 pub mod fetch;
+pub mod logfmt;
+pub mod map;
+pub mod vars;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -129,6 +132,8 @@ pub struct Ctx<'a> {
     pub res: Option<&'a crate::http::h1::Head>,
     /// Whether this is the first request of the client connection.
     pub first_req: bool,
+    /// The stream's variables (`var()`); `proc.` variables are reachable without them.
+    pub vars: Option<&'a vars::Vars>,
 }
 
 impl<'a> Ctx<'a> {
@@ -148,6 +153,7 @@ impl<'a> Ctx<'a> {
             req: None,
             res: None,
             first_req: true,
+            vars: None,
         }
     }
 }
@@ -177,6 +183,55 @@ pub trait Resolver {
     fn frontend(&self, name: &str) -> Option<usize>;
     /// Index of the proxy being compiled (default for `be_conn` and friends).
     fn current(&self) -> Option<usize>;
+    /// The configuration's pattern files and map files, for the `map*` converters (none:
+    /// they are refused).
+    fn registry(&self) -> Option<&crate::pattern::Registry> {
+        None
+    }
+    /// The configuration file and line being compiled, for `show map` descriptions
+    /// ("used by map at file 'haproxy.cfg' line 12").
+    fn origin(&self) -> (String, usize) {
+        (String::new(), 0)
+    }
+}
+
+/// A resolver with a more precise origin: an ACL line or a rule inside a proxy whose
+/// resolver only knows the proxy.
+pub struct Located<'a> {
+    pub inner: &'a dyn Resolver,
+    pub registry: Option<&'a crate::pattern::Registry>,
+    pub file: &'a str,
+    pub line: usize,
+}
+
+impl<'a> Located<'a> {
+    /// `inner` (and its registry) at `file:line`.
+    pub fn new(inner: &'a dyn Resolver, file: &'a str, line: usize) -> Located<'a> {
+        Located {
+            inner,
+            registry: inner.registry(),
+            file,
+            line,
+        }
+    }
+}
+
+impl Resolver for Located<'_> {
+    fn backend(&self, name: &str) -> Option<usize> {
+        self.inner.backend(name)
+    }
+    fn frontend(&self, name: &str) -> Option<usize> {
+        self.inner.frontend(name)
+    }
+    fn current(&self) -> Option<usize> {
+        self.inner.current()
+    }
+    fn registry(&self) -> Option<&crate::pattern::Registry> {
+        self.registry.or_else(|| self.inner.registry())
+    }
+    fn origin(&self) -> (String, usize) {
+        (self.file.to_string(), self.line)
+    }
 }
 
 impl Expr {
@@ -193,7 +248,7 @@ impl Expr {
         let mut convs = Vec::new();
         for c in it {
             let (cname, cargs) = split_call(&c)?;
-            convs.push(Conv::compile(&cname, cargs)?);
+            convs.push(Conv::compile_in(&cname, cargs, res)?);
         }
         Ok(Expr { fetch, convs })
     }
@@ -243,7 +298,7 @@ impl Expr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub struct NoNames;

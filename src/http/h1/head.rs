@@ -419,6 +419,37 @@ impl Head {
         }
     }
 
+    /// Replaces the name and the value of the field at `index` among all fields, sanitized
+    /// as `add` does (no-op when out of range or when `name` is empty).
+    pub fn set_field(&mut self, index: usize, name: &[u8], value: &[u8]) {
+        if index >= self.fields.len() || name.is_empty() {
+            return;
+        }
+        let name = self.push_clean(name, |b| !is_tchar(b), b"-");
+        let value = self.push_clean(value, is_line_breaker, b" ");
+        if let Some(f) = self.fields.get_mut(index) {
+            f.name = name;
+            f.value = value;
+            f.line = None;
+            self.verbatim = None;
+        }
+    }
+
+    /// The field at `index` as one line without its line ending: as received while it is
+    /// unedited, else `Name: value` (what the 1.x `reqrep` family matches).
+    pub fn field_line(&self, index: usize) -> Option<Vec<u8>> {
+        let f = self.fields.get(index)?;
+        Some(match f.line {
+            Some(l) => self.slice(l).to_vec(),
+            None => {
+                let mut v = self.slice(f.name).to_vec();
+                v.extend_from_slice(b": ");
+                v.extend_from_slice(self.slice(f.value));
+                v
+            }
+        })
+    }
+
     /// Removes the field at `index` among all fields (no-op when out of range).
     pub fn remove_at(&mut self, index: usize) {
         if index < self.fields.len() {
