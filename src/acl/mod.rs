@@ -325,18 +325,7 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
 
-    struct R;
-    impl Resolver for R {
-        fn backend(&self, _: &str) -> Option<usize> {
-            None
-        }
-        fn frontend(&self, _: &str) -> Option<usize> {
-            None
-        }
-        fn current(&self) -> Option<usize> {
-            None
-        }
-    }
+    use crate::sample::tests::NoNames as R;
 
     fn term(words: &[&str], reg: &Registry) -> AclTerm {
         let cx = AclCtx {

@@ -270,12 +270,6 @@ pub async fn run_http<C>(
         };
         if !matches!(verdict, Verdict::Continue) {
             let keep = !req_close && fe_http.mode != HttpConnMode::Close;
-            if matches!(
-                verdict,
-                Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
-            ) {
-                fe.counters.denied_req.fetch_add(1, Relaxed);
-            }
             let go_on = answer_verdict(
                 &mut client,
                 &mut cbuf,
@@ -286,6 +280,7 @@ pub async fn run_http<C>(
                 &head,
                 keep,
                 fe.client_timeout,
+                Some(&fe.counters),
             )
             .await;
             if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -343,12 +338,6 @@ pub async fn run_http<C>(
             if !matches!(verdict, Verdict::Continue) {
                 let keep =
                     !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
-                if matches!(
-                    verdict,
-                    Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
-                ) {
-                    be.counters.denied_req.fetch_add(1, Relaxed);
-                }
                 let go_on = answer_verdict(
                     &mut client,
                     &mut cbuf,
@@ -359,6 +348,7 @@ pub async fn run_http<C>(
                     &head,
                     keep,
                     fe.client_timeout,
+                    Some(&be.counters),
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -574,6 +564,7 @@ pub async fn run_http<C>(
                     &head,
                     !client_close,
                     fe.client_timeout,
+                    None,
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -820,7 +811,16 @@ async fn answer_verdict<C: AsyncRead + AsyncWrite + Unpin>(
     req: &Head,
     keep: bool,
     timeout: Option<u64>,
+    denied: Option<&crate::stats::Counters>,
 ) -> bool {
+    if let Some(c) = denied
+        && matches!(
+            verdict,
+            Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
+        )
+    {
+        c.denied_req.fetch_add(1, Relaxed);
+    }
     let answer = match verdict {
         Verdict::Continue => return true,
         Verdict::Reject => return false,

@@ -823,18 +823,7 @@ fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 mod tests {
     use super::*;
 
-    struct R;
-    impl Resolver for R {
-        fn backend(&self, _: &str) -> Option<usize> {
-            None
-        }
-        fn frontend(&self, _: &str) -> Option<usize> {
-            None
-        }
-        fn current(&self) -> Option<usize> {
-            None
-        }
-    }
+    use crate::sample::tests::NoNames as R;
 
     #[test]
     fn payload_lv() {

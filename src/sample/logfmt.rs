@@ -249,21 +249,10 @@ fn expr_end(b: &[u8], from: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::http::h1::{Head, Limits, parse_request};
+    use crate::sample::Sample;
     use crate::sample::vars::{VarName, Vars};
-    use crate::sample::{Resolver, Sample};
 
-    struct R;
-    impl Resolver for R {
-        fn backend(&self, _: &str) -> Option<usize> {
-            None
-        }
-        fn frontend(&self, _: &str) -> Option<usize> {
-            None
-        }
-        fn current(&self) -> Option<usize> {
-            None
-        }
-    }
+    use crate::sample::tests::NoNames as R;
 
     fn render(fmt: &str, ctx: &Ctx<'_>) -> String {
         let f = LogFormat::parse(fmt, &R).unwrap();
