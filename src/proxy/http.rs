@@ -23,6 +23,7 @@ use crate::http::h1::{
 };
 use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
+use crate::proxy::conn::{BULK_BUFSIZE, Conn, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::stream::{ConnInfo, Slot, connect_with_retries};
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
@@ -59,6 +60,30 @@ async fn read_more<R: AsyncRead + Unpin>(
             _ => None,
         },
         None => fut.await.ok(),
+    }
+}
+
+/// Like `read_more`, but an empty buffer without capacity is only taken from the pool once
+/// the peer has sent something.
+async fn fill<C: Conn>(c: &mut C, buf: &mut Vec<u8>, limit: Option<u64>) -> Option<usize> {
+    if buf.capacity() == 0 {
+        let ready = c.wait_readable();
+        match limit {
+            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), ready).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            },
+            None => ready.await.ok()?,
+        }
+        *buf = take_buf();
+    }
+    read_more(c, buf, limit).await
+}
+
+/// Gives an empty buffer back to the pool.
+fn release(buf: &mut Vec<u8>) {
+    if buf.is_empty() && buf.capacity() > 0 {
+        give_buf(std::mem::take(buf));
     }
 }
 
@@ -182,13 +207,20 @@ pub async fn run_http<C>(
         rt.global.tune_http_maxhdr,
         false,
     );
-    let mut cbuf: Vec<u8> = Vec::with_capacity(rt.global.tune_bufsize);
+    // The request buffer is taken from the pool when data arrives and given back when the
+    // connection goes idle: a waiting keep-alive connection holds no buffer.
+    let mut cbuf: Vec<u8> = Vec::new();
     cbuf.extend_from_slice(&early);
     let mut head = Head::new();
     let mut server: Option<ServerConn> = None;
     let mut first = true;
     let mut txn = Txn::default();
     loop {
+        // Between requests: empty buffers go back to the pool.
+        release(&mut cbuf);
+        if let Some(sc) = server.as_mut() {
+            release(&mut sc.buf);
+        }
         // 1. The request head.
         head.clear();
         let head_limit = if first {
@@ -219,7 +251,7 @@ pub async fn run_http<C>(
                 }
                 return;
             }
-            match read_more(&mut client, &mut cbuf, remaining).await {
+            match fill(&mut client, &mut cbuf, remaining).await {
                 Some(0) => {
                     // Closed before a complete head.
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), false) {
@@ -411,7 +443,7 @@ pub async fn run_http<C>(
                         be_idx,
                         srv,
                         _slot: slot,
-                        buf: Vec::with_capacity(rt.global.tune_bufsize),
+                        buf: Vec::new(),
                     });
                 }
                 None => {
@@ -457,7 +489,7 @@ pub async fn run_http<C>(
                     Ok(None) => {}
                     Err(e) => break Err(e.status),
                 }
-                match read_more(&mut sc.stream, &mut sc.buf, server_timeout).await {
+                match fill(&mut sc.stream, &mut sc.buf, server_timeout).await {
                     Some(0) => break Err(502),
                     Some(_) => {}
                     None => break Err(504),
@@ -661,7 +693,9 @@ async fn forward_body<C: AsyncRead + Unpin>(
 }
 
 /// Streams the response (head in `out`) to the client. Returns false when the client
-/// connection must end.
+/// connection must end. Small first pieces of body go out with the head in one write;
+/// the rest is written straight from the server buffer, which grows to a bulk buffer
+/// while reads keep filling it.
 async fn forward_response<C: AsyncWrite + Unpin>(
     body: &mut BodyState,
     sc: &mut ServerConn,
@@ -671,16 +705,27 @@ async fn forward_response<C: AsyncWrite + Unpin>(
 ) -> bool {
     loop {
         if !sc.buf.is_empty() && !body.is_done() {
-            match body.advance(&sc.buf) {
-                Ok((n, _)) => {
-                    out.extend_from_slice(&sc.buf[..n]);
-                    sc.buf.drain(..n);
-                }
+            let n = match body.advance(&sc.buf) {
+                Ok((n, _)) => n,
                 Err(_) => {
                     let _ = client.write_all(out).await;
                     return false;
                 }
+            };
+            if !out.is_empty() && n <= 4096 {
+                out.extend_from_slice(&sc.buf[..n]);
+            } else {
+                if !out.is_empty() {
+                    if client.write_all(out).await.is_err() {
+                        return false;
+                    }
+                    out.clear();
+                }
+                if client.write_all(&sc.buf[..n]).await.is_err() {
+                    return false;
+                }
             }
+            sc.buf.drain(..n);
         }
         if !out.is_empty() {
             if client.write_all(out).await.is_err() {
@@ -691,15 +736,22 @@ async fn forward_response<C: AsyncWrite + Unpin>(
         if body.is_done() {
             return true;
         }
-        sc.buf.clear();
-        match read_more(&mut sc.stream, &mut sc.buf, timeout).await {
+        let cap = sc.buf.capacity();
+        match fill(&mut sc.stream, &mut sc.buf, timeout).await {
             Some(0) => {
                 // Server closed: the end of a close-delimited body (the client connection
                 // closes to mark it), or a truncated one: either way the client goes.
                 let _ = body.eof();
                 return false;
             }
-            Some(_) => {}
+            Some(n) => {
+                if n == cap && cap < BULK_BUFSIZE && sc.buf.len() == n {
+                    // Bulk data: continue with a larger buffer.
+                    let mut big = take_bulk_buf();
+                    big.extend_from_slice(&sc.buf);
+                    give_buf(std::mem::replace(&mut sc.buf, big));
+                }
+            }
             None => return false,
         }
     }
