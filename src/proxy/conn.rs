@@ -10,19 +10,28 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A readable half that can be waited on before any buffer is committed to it.
+/// Readiness may be reported before data is there (a new socket is first assumed ready):
+/// `try_read_buf` tells, returning `WouldBlock` without consuming the readiness wrongly.
 pub trait Readable: AsyncRead + Unpin {
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
 }
 
 impl Readable for tokio::net::tcp::ReadHalf<'_> {
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
         self.readable()
     }
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.try_read_buf(buf)
+    }
 }
 
 impl Readable for tokio::net::unix::ReadHalf<'_> {
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
         self.readable()
+    }
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.try_read_buf(buf)
     }
 }
 
@@ -36,8 +45,10 @@ pub trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
         Self: 'a;
     /// Borrowed halves (no lock between them).
     fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>);
-    /// Waits until data (or EOF) can be read.
+    /// Waits until data (or EOF) can be read (possibly spuriously: see `try_read_into`).
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what is there without waiting.
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
 }
 
 impl Conn for tokio::net::TcpStream {
@@ -49,6 +60,9 @@ impl Conn for tokio::net::TcpStream {
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
         self.readable()
     }
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.try_read_buf(buf)
+    }
 }
 
 impl Conn for tokio::net::UnixStream {
@@ -59,6 +73,9 @@ impl Conn for tokio::net::UnixStream {
     }
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
         self.readable()
+    }
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.try_read_buf(buf)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::proxy::conn::{Conn, Readable, give_buf, take_buf, take_bulk_buf};
 
@@ -164,19 +164,11 @@ where
                 return Err((false, false));
             }
             let mut buf = BufGuard(if bulk { take_bulk_buf() } else { take_buf() });
-            let n = tokio::select! {
-                res = r.read_buf(&mut buf.0) => res,
-                _ = &mut timer => {
-                    let now = Instant::now();
-                    let from_exp = deadline(from, from_t.0, from_t.1).map(|d| d <= now).unwrap_or(false);
-                    let to_exp = deadline(to, to_t.0, to_t.1).map(|d| d <= now).unwrap_or(false);
-                    if from_exp || to_exp {
-                        return Err((from_exp, to_exp));
-                    }
-                    timer.as_mut().reset(earliest().unwrap_or(far));
-                    continue;
-                }
-                _ = stop.notified() => return Ok(()),
+            let n = match r.try_read_into(&mut buf.0) {
+                // Readiness without data (a new socket starts "ready"): give the buffer
+                // back and wait again.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                other => other,
             };
             match n {
                 Ok(0) => {
