@@ -66,18 +66,34 @@ async fn read_more<R: AsyncRead + Unpin>(
 /// Like `read_more`, but an empty buffer without capacity is only taken from the pool once
 /// the peer has sent something.
 async fn fill<C: Conn>(c: &mut C, buf: &mut Vec<u8>, limit: Option<u64>) -> Option<usize> {
-    if buf.capacity() == 0 {
+    if buf.capacity() > 0 {
+        return read_more(c, buf, limit).await;
+    }
+    let deadline = limit.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms.max(1)));
+    loop {
         let ready = c.wait_readable();
-        match limit {
-            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), ready).await {
+        match deadline {
+            Some(d) => match tokio::time::timeout_at(d, ready).await {
                 Ok(Ok(())) => {}
                 _ => return None,
             },
             None => ready.await.ok()?,
         }
-        *buf = take_buf();
+        let mut b = take_buf();
+        match c.try_read_into(&mut b) {
+            Ok(n) => {
+                *buf = b;
+                return Some(n);
+            }
+            // Readiness without data (a new socket starts "ready"): give the buffer
+            // back and wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => give_buf(b),
+            Err(_) => {
+                give_buf(b);
+                return None;
+            }
+        }
     }
-    read_more(c, buf, limit).await
 }
 
 /// Gives an empty buffer back to the pool.
