@@ -490,3 +490,42 @@ fn upgrade_becomes_a_tunnel() {
     }
     let _ = c.closed();
 }
+
+#[test]
+fn seed19_proxy_protocol_chain_keeps_the_client_address() {
+    let be = HttpBackend::start("app", Duration::ZERO);
+    let fe = free_addr();
+    let fe_lb = free_addr();
+    let _h = Halo::start(
+        &seed_text("19-proxy-protocol-chain.cfg"),
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("FE_LB", haproxy_addr(fe_lb)),
+            ("S1", be.cfg_addr()),
+        ],
+    );
+    // A client on 127.0.0.5 goes through the DMZ proxy, then the LAN balancer.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new("127.0.0.5".parse().unwrap(), 0).into())
+        .unwrap();
+    sock.connect(&fe.into()).unwrap();
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c = Client {
+        w: s.try_clone().unwrap(),
+        r: BufReader::new(s),
+    };
+    let r = c.get("/chain", "");
+    assert_eq!(r.status, 200);
+    let seen = be.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.5"));
+    // Straight to the LAN balancer without a PROXY header: closed, nothing forwarded.
+    let mut direct = Client::connect(fe_lb);
+    direct.send(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        direct.read().is_none(),
+        "a request without PROXY header was answered"
+    );
+    assert_eq!(be.seen().len(), 1);
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use halo_config::model::{Balance, HttpConnMode};
+use halo_config::model::{Balance, HttpConnMode, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,6 +24,7 @@ use crate::http::h1::{
 use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, give_buf, take_buf, take_bulk_buf};
+use crate::proxy::proxy_protocol;
 use crate::proxy::stream::{ConnInfo, Slot, connect_with_retries};
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
@@ -36,6 +37,8 @@ struct ServerConn {
     srv: Option<Arc<Server>>,
     _slot: Option<Slot>,
     buf: Vec<u8>,
+    /// Whether the PROXY header (`send-proxy`) went out on this connection.
+    proxy_sent: bool,
 }
 
 enum Next {
@@ -460,6 +463,7 @@ pub async fn run_http<C>(
                         srv,
                         _slot: slot,
                         buf: Vec::new(),
+                        proxy_sent: false,
                     });
                 }
                 None => {
@@ -471,6 +475,15 @@ pub async fn run_http<C>(
         let Some(sc) = server.as_mut() else { return };
         // 5. Request head and body to the server.
         let mut out = Vec::with_capacity(head_len + 256);
+        // A new server connection starts with the PROXY header when the server asks for it.
+        if !sc.proxy_sent {
+            sc.proxy_sent = true;
+            match sc.srv.as_ref().and_then(|s| s.send_proxy) {
+                Some(ProxyProtocol::V1) => proxy_protocol::write_v1(info.src, info.dst, &mut out),
+                Some(ProxyProtocol::V2) => proxy_protocol::write_v2(info.src, info.dst, &mut out),
+                None => {}
+            }
+        }
         head.write_to(&mut out);
         cbuf.drain(..head_len);
         let mut body = BodyState::new(framing).with_limits(&limits);
