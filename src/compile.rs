@@ -571,6 +571,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             });
             let settings = BackendSettings {
                 mode: s.mode,
+                abortonclose: s.option("abortonclose").unwrap_or(false),
                 balance: s.balance.clone(),
                 hash_type: s.hash_type,
                 fullconn,

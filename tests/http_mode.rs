@@ -529,3 +529,77 @@ fn seed19_proxy_protocol_chain_keeps_the_client_address() {
     );
     assert_eq!(be.seen().len(), 1);
 }
+
+#[test]
+fn seed02_slowloris_gets_408_while_others_are_served() {
+    let be = HttpBackend::start("apache", Duration::ZERO);
+    let fe = free_addr();
+    let _h = Halo::start(
+        &seed_text("02-slowloris-shield.cfg"),
+        &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())],
+    );
+    let t0 = std::time::Instant::now();
+    let slow = thread::spawn(move || {
+        let mut c = Client::connect(fe);
+        c.send(b"GET / HTTP/1.1\r\n");
+        // One byte of header every 400 ms: never a complete head.
+        for b in b"X-Slow: aaaaaaaaaaaaaaaaaaaa" {
+            // Once halo has answered 408 and closed, writing fails: stop there.
+            if c.w.write_all(&[*b]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(400));
+            if t0.elapsed() > Duration::from_secs(8) {
+                break;
+            }
+        }
+        (c.read(), t0.elapsed())
+    });
+    // Meanwhile normal clients are served, with X-Forwarded-For.
+    for i in 0..5 {
+        let mut c = Client::connect(fe);
+        let r = c.get(&format!("/n{i}"), "");
+        assert_eq!(r.status, 200);
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(be.seen()[0].header("x-forwarded-for"), Some("127.0.0.1"));
+    let (resp, took) = slow.join().unwrap();
+    let resp = resp.expect("the slow client got no answer");
+    assert_eq!(resp.status, 408);
+    assert!(
+        took >= Duration::from_millis(4500) && took < Duration::from_secs(8),
+        "408 after {took:?}"
+    );
+    assert!(
+        be.seen()
+            .iter()
+            .all(|s| !s.target.is_empty() && s.target != "/")
+    );
+}
+
+#[test]
+fn abortonclose_drops_a_queued_request_whose_client_left() {
+    let be = HttpBackend::start("b", Duration::from_millis(800));
+    let fe = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n    timeout queue 5s\n    option abortonclose\nfrontend f\n    bind \"${FE}\"\n    default_backend b\nbackend b\n    server s1 \"${S1}\" maxconn 1\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let busy = thread::spawn(move || {
+        let mut c = Client::connect(fe);
+        c.get("/first", "").status
+    });
+    thread::sleep(Duration::from_millis(200));
+    {
+        // Queued behind /first, then the client hangs up.
+        let mut c = Client::connect(fe);
+        c.send(b"GET /abandoned HTTP/1.1\r\nHost: t\r\n\r\n");
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(busy.join().unwrap(), 200);
+    thread::sleep(Duration::from_millis(1200));
+    let targets: Vec<String> = be.seen().iter().map(|s| s.target.clone()).collect();
+    assert_eq!(
+        targets,
+        vec!["/first".to_string()],
+        "the abandoned request reached the server"
+    );
+}

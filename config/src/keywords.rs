@@ -663,7 +663,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("mode", DFLB, DONE),
     k("monitor fail", FL, DONE),
     k("monitor-uri", DFL, DONE),
-    k("option abortonclose", DFLB, P5),
+    k("option abortonclose", DFLB, DONE),
     k(
         "option accept-invalid-http-request",
         DFL,

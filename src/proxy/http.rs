@@ -99,6 +99,29 @@ async fn fill<C: Conn>(c: &mut C, buf: &mut Vec<u8>, limit: Option<u64>) -> Opti
     }
 }
 
+/// Resolves when the client closes its side (`option abortonclose`). Data it sends
+/// meanwhile (the rest of a body, a pipelined request) is kept in `buf`, up to one buffer.
+async fn client_gone<C: Conn>(c: &C, buf: &mut Vec<u8>) {
+    loop {
+        if c.wait_readable().await.is_err() {
+            return;
+        }
+        if buf.capacity() == 0 {
+            *buf = take_buf();
+        }
+        if buf.len() >= buf.capacity() {
+            // Full: nothing more can be watched without losing data.
+            std::future::pending::<()>().await;
+        }
+        match c.try_read_into(buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// Gives an empty buffer back to the pool.
 fn release(buf: &mut Vec<u8>) {
     if buf.is_empty() && buf.capacity() > 0 {
@@ -106,9 +129,24 @@ fn release(buf: &mut Vec<u8>) {
     }
 }
 
-async fn send_page<W: AsyncWrite + Unpin>(w: &mut W, status: u16) {
+async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, status: u16) {
     let _ = w.write_all(default_page(status)).await;
     let _ = w.flush().await;
+    // The connection ends after an error page: close our side first and drain what the
+    // client still sends for a moment, so that closing does not reset the connection
+    // (a reset can destroy the page before the client reads it).
+    let _ = w.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut total = 0usize;
+        while let Ok(n) = w.read(&mut sink).await {
+            total += n;
+            if n == 0 || total > 256 * 1024 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(1000), drain).await;
 }
 
 /// The hash key of the balancing algorithm, if it hashes something of the request.
@@ -450,7 +488,22 @@ pub async fn run_http<C>(
             be.beconn.fetch_add(1, Relaxed);
             be.counters.session_start(now_sec());
             let key = lb_key(&be, &head, &info);
-            let res = connect_with_retries(&be, key, &info).await;
+            let res = if be.settings.abortonclose {
+                tokio::select! {
+                    r = connect_with_retries(&be, key, &info) => r,
+                    _ = client_gone(&client, &mut cbuf) => {
+                        // The client left while waiting: its request goes nowhere.
+                        let _ = be
+                            .beconn
+                            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+                        be.counters.session_end();
+                        be.counters.cli_abort.fetch_add(1, Relaxed);
+                        return;
+                    }
+                }
+            } else {
+                connect_with_retries(&be, key, &info).await
+            };
             let _ = be
                 .beconn
                 .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));

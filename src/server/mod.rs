@@ -144,6 +144,9 @@ struct BackendState {
 #[derive(Debug, Clone)]
 pub struct BackendSettings {
     pub mode: Mode,
+    /// `option abortonclose`: a client that leaves while its request waits for a server
+    /// (queue, connection) takes the request with it.
+    pub abortonclose: bool,
     pub balance: Balance,
     pub hash_type: HashType,
     pub fullconn: u32,
@@ -632,6 +635,7 @@ mod tests {
             1,
             BackendSettings {
                 mode: Mode::Tcp,
+                abortonclose: false,
                 balance: Balance::RoundRobin,
                 hash_type: HashType::default(),
                 fullconn,
