@@ -81,6 +81,9 @@ impl Net {
 #[derive(Debug, Default)]
 pub struct HttpSettings {
     pub forwardfor: Option<ForwardFor>,
+    pub originalto: Option<ForwardFor>,
+    /// `option http-ignore-probes`: connections that send nothing get no 400/408.
+    pub ignore_probes: bool,
     pub mode: halo_config::model::HttpConnMode,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
@@ -338,22 +341,32 @@ fn compile_rules(
 }
 
 fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> HttpSettings {
-    let forwardfor = s.forwardfor.as_ref().map(|f| ForwardFor {
+    let mut header_option = |f: &model::ForwardFor, what: &str| ForwardFor {
         except: f.except.as_ref().and_then(|n| {
             let net = Net::parse(n);
             if net.is_none() {
                 diags.alert(
                     loc,
-                    format!("'option forwardfor except' : invalid network '{n}'."),
+                    format!("'option {what} except' : invalid network '{n}'."),
                 );
             }
             net
         }),
         header: f.header.clone(),
         if_none: f.if_none,
-    });
+    };
+    let forwardfor = s
+        .forwardfor
+        .as_ref()
+        .map(|f| header_option(f, "forwardfor"));
+    let originalto = s
+        .originalto
+        .as_ref()
+        .map(|f| header_option(f, "originalto"));
     HttpSettings {
         forwardfor,
+        originalto,
+        ignore_probes: s.option("http-ignore-probes").unwrap_or(false),
         mode: s.http_mode,
         rules: Default::default(),
     }

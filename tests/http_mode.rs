@@ -603,3 +603,29 @@ fn abortonclose_drops_a_queued_request_whose_client_left() {
         "the abandoned request reached the server"
     );
 }
+
+#[test]
+fn forwardfor_once_originalto_and_ignore_probes() {
+    let be = HttpBackend::start("b", Duration::ZERO);
+    let fe = free_addr();
+    // `option forwardfor` in defaults applies to both the frontend and the backend:
+    // the header must still be added once.
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n    timeout http-request 500ms\n    option forwardfor\n    option originalto\n    option http-ignore-probes\nfrontend f\n    bind \"${FE}\"\n    default_backend b\nbackend b\n    server s1 \"${S1}\"\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    assert_eq!(c.get("/x", "").status, 200);
+    let seen = be.seen();
+    let xff: Vec<_> = seen[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for"))
+        .collect();
+    assert_eq!(xff.len(), 1, "{:?}", seen[0].headers);
+    assert_eq!(
+        seen[0].header("x-original-to"),
+        Some(fe.ip().to_string().as_str())
+    );
+    // A connection that sends nothing gets no 408 with http-ignore-probes.
+    let mut probe = Client::connect(fe);
+    assert!(probe.read().is_none(), "a probe got an answer");
+}

@@ -473,6 +473,8 @@ pub struct ProxySettings {
     pub grace: Option<u64>,
     /// `option forwardfor [except NET] [header NAME] [if-none]`.
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto [except NET] [header NAME]` (same shape, `if_none` unused).
+    pub originalto: Option<ForwardFor>,
     /// HTTP connection mode from `option http-keep-alive|http-server-close|httpclose`.
     pub http_mode: HttpConnMode,
     /// `monitor-uri URI`: requests for it are answered by the proxy itself.

@@ -616,6 +616,7 @@ fn parse_proxy_line(
                 "persist" => s.persist = d.persist,
                 "allbackups" => s.allbackups = d.allbackups,
                 "forwardfor" => s.forwardfor = d.forwardfor,
+                "originalto" => s.originalto = d.originalto,
                 "http-keep-alive" | "http-server-close" | "httpclose" => s.http_mode = d.http_mode,
                 _ => {}
             }
@@ -645,11 +646,15 @@ fn parse_proxy_line(
             }
             "persist" => s.persist = on,
             "allbackups" => s.allbackups = on,
-            "forwardfor" => {
-                s.forwardfor = if on {
+            "forwardfor" | "originalto" => {
+                let value = if on {
                     let mut f = ForwardFor {
                         except: None,
-                        header: "X-Forwarded-For".into(),
+                        header: if opt == "forwardfor" {
+                            "X-Forwarded-For".into()
+                        } else {
+                            "X-Original-To".into()
+                        },
                         if_none: false,
                     };
                     let mut i = n;
@@ -660,7 +665,7 @@ fn parse_proxy_line(
                                     diags.alert(
                                         &line.loc,
                                         format!(
-                                            "'option forwardfor {}' expects an argument.",
+                                            "'option {opt} {}' expects an argument.",
                                             line.words[i]
                                         ),
                                     );
@@ -673,14 +678,14 @@ fn parse_proxy_line(
                                 }
                                 i += 2;
                             }
-                            "if-none" => {
+                            "if-none" if opt == "forwardfor" => {
                                 f.if_none = true;
                                 i += 1;
                             }
                             other => {
                                 diags.alert(
                                     &line.loc,
-                                    format!("'option forwardfor' : unknown argument '{other}', expected 'except', 'header' or 'if-none'."),
+                                    format!("'option {opt}' : unknown argument '{other}'."),
                                 );
                                 break;
                             }
@@ -689,6 +694,11 @@ fn parse_proxy_line(
                     Some(f)
                 } else {
                     None
+                };
+                if opt == "forwardfor" {
+                    s.forwardfor = value;
+                } else {
+                    s.originalto = value;
                 }
             }
             "http-keep-alive" if on => s.http_mode = HttpConnMode::KeepAlive,

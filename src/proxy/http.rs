@@ -302,8 +302,9 @@ pub async fn run_http<C>(
                 d.saturating_duration_since(tokio::time::Instant::now())
                     .as_millis() as u64
             });
+            let probes_ok = rt.proxies[px_idx].http.ignore_probes;
             if remaining == Some(0) {
-                if !cbuf.is_empty() || first {
+                if !cbuf.is_empty() || (first && !probes_ok) {
                     send_page(&mut client, 408).await;
                 }
                 return;
@@ -311,7 +312,8 @@ pub async fn run_http<C>(
             match fill(&mut client, &mut cbuf, remaining).await {
                 Some(0) => {
                     // Closed before a complete head.
-                    if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), false) {
+                    let ignore = rt.proxies[px_idx].http.ignore_probes;
+                    if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);
                         send_page(&mut client, e.status).await;
                     }
@@ -320,7 +322,7 @@ pub async fn run_http<C>(
                 Some(_) => {}
                 None => {
                     // Timeout (or read error): 408 if a request had started.
-                    if !cbuf.is_empty() || (first && remaining.is_some()) {
+                    if !cbuf.is_empty() || (first && remaining.is_some() && !probes_ok) {
                         send_page(&mut client, 408).await;
                     }
                     return;
@@ -452,24 +454,34 @@ pub async fn run_http<C>(
             keep_framing(&mut head, framing, now);
         }
         // 5. Request changes: X-Forwarded-For, connection mode towards the server.
-        for ff in [&fe_http.forwardfor, &be_http.forwardfor]
-            .into_iter()
-            .flatten()
-        {
+        // One header each, as HAProxy adds it when either side asks (the backend's
+        // settings win): the client's address, and where it connected to.
+        let canonical = |ip: IpAddr| match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        if let Some(ff) = be_http.forwardfor.as_ref().or(fe_http.forwardfor.as_ref()) {
             let excepted = ff
                 .except
                 .map(|n| n.contains(info.src.ip()))
                 .unwrap_or(false);
             let present = ff.if_none && head.get(ff.header.as_bytes()).is_some();
             if !(excepted || present) {
-                let ip = match info.src.ip() {
-                    IpAddr::V6(v6) => v6
-                        .to_ipv4_mapped()
-                        .map(IpAddr::V4)
-                        .unwrap_or(IpAddr::V6(v6)),
-                    v4 => v4,
-                };
-                head.add(ff.header.as_bytes(), ip.to_string().as_bytes());
+                let ip = canonical(info.src.ip()).to_string();
+                head.add(ff.header.as_bytes(), ip.as_bytes());
+            }
+        }
+        if let Some(ot) = be_http.originalto.as_ref().or(fe_http.originalto.as_ref()) {
+            let excepted = ot
+                .except
+                .map(|n| n.contains(info.dst.ip()))
+                .unwrap_or(false);
+            if !excepted {
+                let ip = canonical(info.dst.ip()).to_string();
+                head.add(ot.header.as_bytes(), ip.as_bytes());
             }
         }
         let mode = strictest(fe_http.mode, be_http.mode);
