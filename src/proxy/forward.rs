@@ -80,8 +80,8 @@ fn deadline(side: &Side, normal: Option<u64>, fin: Option<u64>) -> Option<Instan
 
 /// Forwards until both directions are closed, or a timeout or error ends it.
 pub async fn forward<C, S>(
-    mut client: C,
-    mut server: S,
+    client: &mut C,
+    server: &mut S,
     initial_to_server: &[u8],
     t: Timeouts,
     _bufsize: usize,

@@ -41,6 +41,12 @@ struct ServerConn {
     proxy_sent: bool,
 }
 
+/// What the connection does after a request.
+enum Step {
+    Next,
+    Close,
+}
+
 enum Next {
     /// Serve the next request of the connection.
     Continue,
@@ -137,7 +143,7 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, status: u16) {
     // (a reset can destroy the page before the client reads it).
     let _ = w.shutdown().await;
     let drain = async {
-        let mut sink = [0u8; 4096];
+        let mut sink = vec![0u8; 4096];
         let mut total = 0usize;
         while let Ok(n) = w.read(&mut sink).await {
             total += n;
@@ -337,98 +343,33 @@ pub async fn run_http<C>(
                 return;
             }
         };
-        txn.new_transaction();
-        let req_close = h1::wants_close(&head);
-        let fe_http = &rt.proxies[px_idx].http;
-        // 2. monitor-uri, then the frontend's http-request rules.
-        let verdict = {
-            let env = Env {
-                rt: &rt,
-                src: info.src,
-                dst: info.dst,
-                frontend: px_idx,
-                // Until `use_backend` runs, the frontend is the stream's backend.
-                backend: Some(px_idx),
-                server: None,
-                listener_id: 0,
-                first_req: first,
-            };
-            let acls = &rt.proxies[px_idx].acls;
-            match fe_http.rules.monitor(acls, &env, &head, &txn) {
-                Some(a) => Verdict::Answer(a),
-                None => fe_http.rules.request(acls, &env, &mut head, &mut txn),
-            }
-        };
-        if !matches!(verdict, Verdict::Continue) {
-            let keep = !req_close && fe_http.mode != HttpConnMode::Close;
-            let go_on = answer_verdict(
-                &mut client,
-                &mut cbuf,
-                verdict,
-                head_len,
-                framing,
-                &limits,
-                &head,
-                keep,
-                fe.client_timeout,
-                Some(&fe.counters),
-            )
-            .await;
-            if !go_on || matches!(next_step(&rt), Next::Close) {
-                return;
-            }
-            first = false;
-            continue;
-        }
-        // 3. Backend choice.
-        let be_idx = {
-            let ctx = Ctx {
-                rt: Some(&rt),
-                src: Some(info.src),
-                dst: Some(info.dst),
-                frontend: Some(px_idx),
-                backend: None,
-                server: None,
-                listener_id: 0,
-                req_payload: &[],
-                res_payload: &[],
-                req_final: true,
-                req: Some(&head),
-                res: None,
-                first_req: first,
-                vars: Some(&txn.vars),
-            };
-            let px = &rt.proxies[px_idx];
-            fe.choose_backend(&rt, &px.acls, &ctx)
-        };
-        let Some(be_idx) = be_idx else {
-            send_page(&mut client, 503).await;
-            return;
-        };
-        let Some(be) = rt.proxies[be_idx].backend.clone() else {
-            send_page(&mut client, 503).await;
-            return;
-        };
-        let be_http = &rt.proxies[be_idx].http;
-        // 4. The backend's http-request rules.
-        if be_idx != px_idx && be_http.rules.has_request_rules() {
+        // The work on one request is boxed: a connection waiting for its next request
+        // keeps only the small state above, not the futures of a request in progress.
+        let step = Box::pin(async {
+            txn.new_transaction();
+            let req_close = h1::wants_close(&head);
+            let fe_http = &rt.proxies[px_idx].http;
+            // 2. monitor-uri, then the frontend's http-request rules.
             let verdict = {
                 let env = Env {
                     rt: &rt,
                     src: info.src,
                     dst: info.dst,
                     frontend: px_idx,
-                    backend: Some(be_idx),
+                    // Until `use_backend` runs, the frontend is the stream's backend.
+                    backend: Some(px_idx),
                     server: None,
                     listener_id: 0,
                     first_req: first,
                 };
-                let acls = &rt.proxies[be_idx].acls;
-                be_http.rules.request(acls, &env, &mut head, &mut txn)
+                let acls = &rt.proxies[px_idx].acls;
+                match fe_http.rules.monitor(acls, &env, &head, &txn) {
+                    Some(a) => Verdict::Answer(a),
+                    None => fe_http.rules.request(acls, &env, &mut head, &mut txn),
+                }
             };
             if !matches!(verdict, Verdict::Continue) {
-                let keep =
-                    !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
+                let keep = !req_close && fe_http.mode != HttpConnMode::Close;
                 let go_on = answer_verdict(
                     &mut client,
                     &mut cbuf,
@@ -439,299 +380,389 @@ pub async fn run_http<C>(
                     &head,
                     keep,
                     fe.client_timeout,
-                    Some(&be.counters),
+                    Some(&fe.counters),
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
-                    return;
+                    return Step::Close;
                 }
                 first = false;
-                continue;
+                return Step::Next;
             }
-        }
-        if fe_http.rules.has_request_rules() || be_http.rules.has_request_rules() {
-            let now = request_framing(&head).ok();
-            keep_framing(&mut head, framing, now);
-        }
-        // 5. Request changes: X-Forwarded-For, connection mode towards the server.
-        // One header each, as HAProxy adds it when either side asks (the backend's
-        // settings win): the client's address, and where it connected to.
-        let canonical = |ip: IpAddr| match ip {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
-        };
-        if let Some(ff) = be_http.forwardfor.as_ref().or(fe_http.forwardfor.as_ref()) {
-            let excepted = ff
-                .except
-                .map(|n| n.contains(info.src.ip()))
-                .unwrap_or(false);
-            let present = ff.if_none && head.get(ff.header.as_bytes()).is_some();
-            if !(excepted || present) {
-                let ip = canonical(info.src.ip()).to_string();
-                head.add(ff.header.as_bytes(), ip.as_bytes());
-            }
-        }
-        if let Some(ot) = be_http.originalto.as_ref().or(fe_http.originalto.as_ref()) {
-            let excepted = ot
-                .except
-                .map(|n| n.contains(info.dst.ip()))
-                .unwrap_or(false);
-            if !excepted {
-                let ip = canonical(info.dst.ip()).to_string();
-                head.add(ot.header.as_bytes(), ip.as_bytes());
-            }
-        }
-        let mode = strictest(fe_http.mode, be_http.mode);
-        let client_close = req_close || mode == HttpConnMode::Close;
-        let server_close = mode != HttpConnMode::KeepAlive;
-        if server_close {
-            head.set(b"Connection", b"close");
-        }
-        let upgrade = h1::upgrade(&head).is_some();
-        let method = head.method().to_vec();
-        // 4. The server: keep the previous one if it serves the same backend.
-        if server.as_ref().map(|s| s.be_idx != be_idx).unwrap_or(false) {
-            server = None;
-        }
-        if server.is_none() {
-            be.beconn.fetch_add(1, Relaxed);
-            be.counters.session_start(now_sec());
-            let key = lb_key(&be, &head, &info);
-            let res = if be.settings.abortonclose {
-                tokio::select! {
-                    r = connect_with_retries(&be, key, &info) => r,
-                    _ = client_gone(&client, &mut cbuf) => {
-                        // The client left while waiting: its request goes nowhere.
-                        let _ = be
-                            .beconn
-                            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
-                        be.counters.session_end();
-                        be.counters.cli_abort.fetch_add(1, Relaxed);
-                        return;
-                    }
-                }
-            } else {
-                connect_with_retries(&be, key, &info).await
-            };
-            let _ = be
-                .beconn
-                .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
-            be.counters.session_end();
-            match res {
-                Some((srv, slot, stream)) => {
-                    server = Some(ServerConn {
-                        stream,
-                        be_idx,
-                        srv,
-                        _slot: slot,
-                        buf: Vec::new(),
-                        proxy_sent: false,
-                    });
-                }
-                None => {
-                    send_page(&mut client, 503).await;
-                    return;
-                }
-            }
-        }
-        let Some(sc) = server.as_mut() else { return };
-        // 5. Request head and body to the server.
-        let mut out = Vec::with_capacity(head_len + 256);
-        // A new server connection starts with the PROXY header when the server asks for it.
-        if !sc.proxy_sent {
-            sc.proxy_sent = true;
-            match sc.srv.as_ref().and_then(|s| s.send_proxy) {
-                Some(ProxyProtocol::V1) => proxy_protocol::write_v1(info.src, info.dst, &mut out),
-                Some(ProxyProtocol::V2) => proxy_protocol::write_v2(info.src, info.dst, &mut out),
-                None => {}
-            }
-        }
-        head.write_to(&mut out);
-        cbuf.drain(..head_len);
-        let mut body = BodyState::new(framing).with_limits(&limits);
-        let server_timeout = be.settings.server_timeout;
-        let client_timeout = fe.client_timeout;
-        let sent = if upgrade {
-            // The tunnel carries whatever follows the head.
-            sc.stream.write_all(&out).await.map_err(|_| 502u16)
-        } else {
-            forward_body(
-                &mut body,
-                &mut cbuf,
-                &mut client,
-                &mut sc.stream,
-                &mut out,
-                client_timeout,
-            )
-            .await
-        };
-        if let Err(status) = sent {
-            if status != 0 {
-                send_page(&mut client, status).await;
-            }
-            return;
-        }
-        // 6. The response head.
-        let mut rhead = Head::new();
-        let rhead_len = loop {
-            let r = loop {
-                match parse_response(&sc.buf, &limits, &mut rhead) {
-                    Ok(Some(n)) => break Ok(n),
-                    Ok(None) => {}
-                    Err(e) => break Err(e.status),
-                }
-                match fill(&mut sc.stream, &mut sc.buf, server_timeout).await {
-                    Some(0) => break Err(502),
-                    Some(_) => {}
-                    None => break Err(504),
-                }
-            };
-            match r {
-                Ok(n) => {
-                    // Interim 1xx (except 101) go to the client, then wait for the final one.
-                    let st = rhead.status();
-                    if (100..200).contains(&st) && st != 101 {
-                        let _ = client.write_all(&sc.buf[..n]).await;
-                        sc.buf.drain(..n);
-                        rhead.clear();
-                        continue;
-                    }
-                    break n;
-                }
-                Err(status) => {
-                    if let Some(s) = &sc.srv {
-                        s.counters.err_resp.fetch_add(1, Relaxed);
-                    }
-                    be.counters.err_resp.fetch_add(1, Relaxed);
-                    send_page(&mut client, status).await;
-                    return;
-                }
-            }
-        };
-        let status = rhead.status();
-        if status == 101 && !upgrade {
-            // A switch nobody asked for: never tunnel on the server's word alone.
-            be.counters.err_resp.fetch_add(1, Relaxed);
-            send_page(&mut client, 502).await;
-            return;
-        }
-        // 7. Upgrade (WebSocket): both sides become a tunnel.
-        if status == 101 && upgrade {
-            let mut out = Vec::new();
-            rhead.write_to(&mut out);
-            out.extend_from_slice(&sc.buf[rhead_len..]);
-            if client.write_all(&out).await.is_err() {
-                return;
-            }
-            let Some(sc) = server.take() else { return };
-            let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
-            let t = crate::proxy::forward::Timeouts {
-                client: tunnel.or(client_timeout),
-                server: tunnel.or(server_timeout),
-                client_fin: fe.client_fin_timeout,
-                server_fin: be.settings.server_fin_timeout,
-            };
-            crate::proxy::forward::forward(client, sc.stream, &cbuf, t, rt.global.tune_bufsize)
-                .await;
-            return;
-        }
-        let rframing = match response_framing(&rhead, &method) {
-            Ok(f) => f,
-            Err(e) => {
-                send_page(&mut client, e.status).await;
-                return;
-            }
-        };
-        let until_close = matches!(rframing, Framing::UntilClose);
-        let server_reusable = !server_close && !until_close && !h1::wants_close(&rhead);
-        // 8. http-response rules: the backend's, then the frontend's.
-        if be_http.rules.has_response_rules()
-            || (be_idx != px_idx && fe_http.rules.has_response_rules())
-        {
-            let verdict = {
-                let env = Env {
-                    rt: &rt,
-                    src: info.src,
-                    dst: info.dst,
-                    frontend: px_idx,
-                    backend: Some(be_idx),
-                    server: sc.srv.as_deref(),
+            // 3. Backend choice.
+            let be_idx = {
+                let ctx = Ctx {
+                    rt: Some(&rt),
+                    src: Some(info.src),
+                    dst: Some(info.dst),
+                    frontend: Some(px_idx),
+                    backend: None,
+                    server: None,
                     listener_id: 0,
+                    req_payload: &[],
+                    res_payload: &[],
+                    req_final: true,
+                    req: Some(&head),
+                    res: None,
                     first_req: first,
+                    vars: Some(&txn.vars),
                 };
-                let v =
-                    be_http
-                        .rules
-                        .response(&rt.proxies[be_idx].acls, &env, &mut rhead, &mut txn);
-                if matches!(v, Verdict::Continue) && be_idx != px_idx {
-                    fe_http
-                        .rules
-                        .response(&rt.proxies[px_idx].acls, &env, &mut rhead, &mut txn)
+                let px = &rt.proxies[px_idx];
+                fe.choose_backend(&rt, &px.acls, &ctx)
+            };
+            let Some(be_idx) = be_idx else {
+                send_page(&mut client, 503).await;
+                return Step::Close;
+            };
+            let Some(be) = rt.proxies[be_idx].backend.clone() else {
+                send_page(&mut client, 503).await;
+                return Step::Close;
+            };
+            let be_http = &rt.proxies[be_idx].http;
+            // 4. The backend's http-request rules.
+            if be_idx != px_idx && be_http.rules.has_request_rules() {
+                let verdict = {
+                    let env = Env {
+                        rt: &rt,
+                        src: info.src,
+                        dst: info.dst,
+                        frontend: px_idx,
+                        backend: Some(be_idx),
+                        server: None,
+                        listener_id: 0,
+                        first_req: first,
+                    };
+                    let acls = &rt.proxies[be_idx].acls;
+                    be_http.rules.request(acls, &env, &mut head, &mut txn)
+                };
+                if !matches!(verdict, Verdict::Continue) {
+                    let keep =
+                        !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
+                    let go_on = answer_verdict(
+                        &mut client,
+                        &mut cbuf,
+                        verdict,
+                        head_len,
+                        framing,
+                        &limits,
+                        &head,
+                        keep,
+                        fe.client_timeout,
+                        Some(&be.counters),
+                    )
+                    .await;
+                    if !go_on || matches!(next_step(&rt), Next::Close) {
+                        return Step::Close;
+                    }
+                    first = false;
+                    return Step::Next;
+                }
+            }
+            if fe_http.rules.has_request_rules() || be_http.rules.has_request_rules() {
+                let now = request_framing(&head).ok();
+                keep_framing(&mut head, framing, now);
+            }
+            // 5. Request changes: X-Forwarded-For, connection mode towards the server.
+            // One header each, as HAProxy adds it when either side asks (the backend's
+            // settings win): the client's address, and where it connected to.
+            let canonical = |ip: IpAddr| match ip {
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V6(v6)),
+                v4 => v4,
+            };
+            if let Some(ff) = be_http.forwardfor.as_ref().or(fe_http.forwardfor.as_ref()) {
+                let excepted = ff
+                    .except
+                    .map(|n| n.contains(info.src.ip()))
+                    .unwrap_or(false);
+                let present = ff.if_none && head.get(ff.header.as_bytes()).is_some();
+                if !(excepted || present) {
+                    let ip = canonical(info.src.ip()).to_string();
+                    head.add(ff.header.as_bytes(), ip.as_bytes());
+                }
+            }
+            if let Some(ot) = be_http.originalto.as_ref().or(fe_http.originalto.as_ref()) {
+                let excepted = ot
+                    .except
+                    .map(|n| n.contains(info.dst.ip()))
+                    .unwrap_or(false);
+                if !excepted {
+                    let ip = canonical(info.dst.ip()).to_string();
+                    head.add(ot.header.as_bytes(), ip.as_bytes());
+                }
+            }
+            let mode = strictest(fe_http.mode, be_http.mode);
+            let client_close = req_close || mode == HttpConnMode::Close;
+            let server_close = mode != HttpConnMode::KeepAlive;
+            if server_close {
+                head.set(b"Connection", b"close");
+            }
+            let upgrade = h1::upgrade(&head).is_some();
+            let method = head.method().to_vec();
+            // 4. The server: keep the previous one if it serves the same backend.
+            if server.as_ref().map(|s| s.be_idx != be_idx).unwrap_or(false) {
+                server = None;
+            }
+            if server.is_none() {
+                be.beconn.fetch_add(1, Relaxed);
+                be.counters.session_start(now_sec());
+                let key = lb_key(&be, &head, &info);
+                let res = if be.settings.abortonclose {
+                    tokio::select! {
+                        r = connect_with_retries(&be, key, &info) => r,
+                        _ = client_gone(&client, &mut cbuf) => {
+                            // The client left while waiting: its request goes nowhere.
+                            let _ = be
+                                .beconn
+                                .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+                            be.counters.session_end();
+                            be.counters.cli_abort.fetch_add(1, Relaxed);
+                            return Step::Close;
+                        }
+                    }
                 } else {
-                    v
+                    connect_with_retries(&be, key, &info).await
+                };
+                let _ = be
+                    .beconn
+                    .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+                be.counters.session_end();
+                match res {
+                    Some((srv, slot, stream)) => {
+                        server = Some(ServerConn {
+                            stream,
+                            be_idx,
+                            srv,
+                            _slot: slot,
+                            buf: Vec::new(),
+                            proxy_sent: false,
+                        });
+                    }
+                    None => {
+                        send_page(&mut client, 503).await;
+                        return Step::Close;
+                    }
+                }
+            }
+            let Some(sc) = server.as_mut() else {
+                return Step::Close;
+            };
+            // 5. Request head and body to the server.
+            let mut out = Vec::with_capacity(head_len + 256);
+            // A new server connection starts with the PROXY header when the server asks for it.
+            if !sc.proxy_sent {
+                sc.proxy_sent = true;
+                match sc.srv.as_ref().and_then(|s| s.send_proxy) {
+                    Some(ProxyProtocol::V1) => {
+                        proxy_protocol::write_v1(info.src, info.dst, &mut out)
+                    }
+                    Some(ProxyProtocol::V2) => {
+                        proxy_protocol::write_v2(info.src, info.dst, &mut out)
+                    }
+                    None => {}
+                }
+            }
+            head.write_to(&mut out);
+            cbuf.drain(..head_len);
+            let mut body = BodyState::new(framing).with_limits(&limits);
+            let server_timeout = be.settings.server_timeout;
+            let client_timeout = fe.client_timeout;
+            let sent = if upgrade {
+                // The tunnel carries whatever follows the head.
+                sc.stream.write_all(&out).await.map_err(|_| 502u16)
+            } else {
+                forward_body(
+                    &mut body,
+                    &mut cbuf,
+                    &mut client,
+                    &mut sc.stream,
+                    &mut out,
+                    client_timeout,
+                )
+                .await
+            };
+            if let Err(status) = sent {
+                if status != 0 {
+                    send_page(&mut client, status).await;
+                }
+                return Step::Close;
+            }
+            // 6. The response head.
+            let mut rhead = Head::new();
+            let rhead_len = loop {
+                let r = loop {
+                    match parse_response(&sc.buf, &limits, &mut rhead) {
+                        Ok(Some(n)) => break Ok(n),
+                        Ok(None) => {}
+                        Err(e) => break Err(e.status),
+                    }
+                    match fill(&mut sc.stream, &mut sc.buf, server_timeout).await {
+                        Some(0) => break Err(502),
+                        Some(_) => {}
+                        None => break Err(504),
+                    }
+                };
+                match r {
+                    Ok(n) => {
+                        // Interim 1xx (except 101) go to the client, then wait for the final one.
+                        let st = rhead.status();
+                        if (100..200).contains(&st) && st != 101 {
+                            let _ = client.write_all(&sc.buf[..n]).await;
+                            sc.buf.drain(..n);
+                            rhead.clear();
+                            continue;
+                        }
+                        break n;
+                    }
+                    Err(status) => {
+                        if let Some(s) = &sc.srv {
+                            s.counters.err_resp.fetch_add(1, Relaxed);
+                        }
+                        be.counters.err_resp.fetch_add(1, Relaxed);
+                        send_page(&mut client, status).await;
+                        return Step::Close;
+                    }
                 }
             };
-            if !matches!(verdict, Verdict::Continue) {
-                if matches!(verdict, Verdict::Deny(_)) {
-                    be.counters.denied_resp.fetch_add(1, Relaxed);
+            let status = rhead.status();
+            if status == 101 && !upgrade {
+                // A switch nobody asked for: never tunnel on the server's word alone.
+                be.counters.err_resp.fetch_add(1, Relaxed);
+                send_page(&mut client, 502).await;
+                return Step::Close;
+            }
+            // 7. Upgrade (WebSocket): both sides become a tunnel.
+            if status == 101 && upgrade {
+                let mut out = Vec::new();
+                rhead.write_to(&mut out);
+                out.extend_from_slice(&sc.buf[rhead_len..]);
+                if client.write_all(&out).await.is_err() {
+                    return Step::Close;
                 }
-                // The server's response is dropped, and its connection with it.
-                server = None;
-                let go_on = answer_verdict(
+                let Some(mut sc) = server.take() else {
+                    return Step::Close;
+                };
+                let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
+                let t = crate::proxy::forward::Timeouts {
+                    client: tunnel.or(client_timeout),
+                    server: tunnel.or(server_timeout),
+                    client_fin: fe.client_fin_timeout,
+                    server_fin: be.settings.server_fin_timeout,
+                };
+                crate::proxy::forward::forward(
                     &mut client,
-                    &mut cbuf,
-                    verdict,
-                    0,
-                    Framing::None,
-                    &limits,
-                    &head,
-                    !client_close,
-                    fe.client_timeout,
-                    None,
+                    &mut sc.stream,
+                    &cbuf,
+                    t,
+                    rt.global.tune_bufsize,
                 )
                 .await;
-                if !go_on || matches!(next_step(&rt), Next::Close) {
-                    return;
-                }
-                first = false;
-                continue;
+                return Step::Close;
             }
-            let now = response_framing(&rhead, &method).ok();
-            keep_framing(&mut rhead, rframing, now);
-        }
-        // Towards the client the response is HTTP/1.1, whatever the server spoke (HAProxy
-        // does the same), so the client's connection can stay alive.
-        rhead.set_version(h1::Version::Http11);
-        let keep_client = !client_close && !until_close;
-        // The server's connection header concerns the server side only; towards the
-        // client it says what halo does with the client connection.
-        rhead.remove(b"connection");
-        if !keep_client {
-            rhead.add(b"Connection", b"close");
-        } else if head.version() == h1::Version::Http10 {
-            rhead.add(b"Connection", b"keep-alive");
-        }
-        let mut out = Vec::with_capacity(rhead_len + 256);
-        rhead.write_to(&mut out);
-        sc.buf.drain(..rhead_len);
-        // 9. Response body to the client.
-        let mut rbody = BodyState::new_response(rframing);
-        let ok = forward_response(&mut rbody, sc, &mut client, &mut out, server_timeout).await;
-        if !ok {
-            return;
-        }
-        if !server_reusable {
-            server = None;
-        }
-        if !keep_client {
-            let _ = client.shutdown().await;
-            return;
-        }
-        first = false;
-        if let Next::Close = next_step(&rt) {
+            let rframing = match response_framing(&rhead, &method) {
+                Ok(f) => f,
+                Err(e) => {
+                    send_page(&mut client, e.status).await;
+                    return Step::Close;
+                }
+            };
+            let until_close = matches!(rframing, Framing::UntilClose);
+            let server_reusable = !server_close && !until_close && !h1::wants_close(&rhead);
+            // 8. http-response rules: the backend's, then the frontend's.
+            if be_http.rules.has_response_rules()
+                || (be_idx != px_idx && fe_http.rules.has_response_rules())
+            {
+                let verdict = {
+                    let env = Env {
+                        rt: &rt,
+                        src: info.src,
+                        dst: info.dst,
+                        frontend: px_idx,
+                        backend: Some(be_idx),
+                        server: sc.srv.as_deref(),
+                        listener_id: 0,
+                        first_req: first,
+                    };
+                    let v = be_http.rules.response(
+                        &rt.proxies[be_idx].acls,
+                        &env,
+                        &mut rhead,
+                        &mut txn,
+                    );
+                    if matches!(v, Verdict::Continue) && be_idx != px_idx {
+                        fe_http
+                            .rules
+                            .response(&rt.proxies[px_idx].acls, &env, &mut rhead, &mut txn)
+                    } else {
+                        v
+                    }
+                };
+                if !matches!(verdict, Verdict::Continue) {
+                    if matches!(verdict, Verdict::Deny(_)) {
+                        be.counters.denied_resp.fetch_add(1, Relaxed);
+                    }
+                    // The server's response is dropped, and its connection with it.
+                    server = None;
+                    let go_on = answer_verdict(
+                        &mut client,
+                        &mut cbuf,
+                        verdict,
+                        0,
+                        Framing::None,
+                        &limits,
+                        &head,
+                        !client_close,
+                        fe.client_timeout,
+                        None,
+                    )
+                    .await;
+                    if !go_on || matches!(next_step(&rt), Next::Close) {
+                        return Step::Close;
+                    }
+                    first = false;
+                    return Step::Next;
+                }
+                let now = response_framing(&rhead, &method).ok();
+                keep_framing(&mut rhead, rframing, now);
+            }
+            // Towards the client the response is HTTP/1.1, whatever the server spoke (HAProxy
+            // does the same), so the client's connection can stay alive.
+            rhead.set_version(h1::Version::Http11);
+            let keep_client = !client_close && !until_close;
+            // The server's connection header concerns the server side only; towards the
+            // client it says what halo does with the client connection.
+            rhead.remove(b"connection");
+            if !keep_client {
+                rhead.add(b"Connection", b"close");
+            } else if head.version() == h1::Version::Http10 {
+                rhead.add(b"Connection", b"keep-alive");
+            }
+            let mut out = Vec::with_capacity(rhead_len + 256);
+            rhead.write_to(&mut out);
+            sc.buf.drain(..rhead_len);
+            // 9. Response body to the client.
+            let mut rbody = BodyState::new_response(rframing);
+            let ok = forward_response(&mut rbody, sc, &mut client, &mut out, server_timeout).await;
+            if !ok {
+                return Step::Close;
+            }
+            if !server_reusable {
+                server = None;
+            }
+            if !keep_client {
+                let _ = client.shutdown().await;
+                return Step::Close;
+            }
+            first = false;
+            if let Next::Close = next_step(&rt) {
+                return Step::Close;
+            }
+            Step::Next
+        })
+        .await;
+        if let Step::Close = step {
             return;
         }
     }

@@ -135,7 +135,15 @@ pub async fn run_tcp<C>(
         client_fin: fe.client_fin_timeout,
         server_fin: be.settings.server_fin_timeout,
     };
-    let out = forward(client, sock, &first, timeouts, rt.global.tune_bufsize).await;
+    let (mut client, mut sock) = (client, sock);
+    let out = forward(
+        &mut client,
+        &mut sock,
+        &first,
+        timeouts,
+        rt.global.tune_bufsize,
+    )
+    .await;
     fe.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
     fe.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
     be.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
