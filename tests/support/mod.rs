@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // every test file uses a different part of the harness
 
+pub mod http;
+
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
