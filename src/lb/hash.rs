@@ -81,6 +81,18 @@ pub fn hash_key(ht: &HashType, key: &[u8]) -> u32 {
     }
 }
 
+/// The key of `balance source`: the client address (IPv4-mapped IPv6 as IPv4), hashed
+/// without allocating.
+pub fn source_key(ht: &HashType, ip: std::net::IpAddr) -> u32 {
+    match ip {
+        std::net::IpAddr::V4(v4) => hash_key(ht, &v4.octets()),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => hash_key(ht, &v4.octets()),
+            None => hash_key(ht, &v6.octets()),
+        },
+    }
+}
+
 /// Points per unit of weight on the ring.
 const POINTS_PER_WEIGHT: u32 = 16;
 

@@ -159,7 +159,7 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, status: u16) {
 fn lb_key(be: &Backend, head: &Head, info: &ConnInfo) -> Option<u32> {
     let ht = &be.settings.hash_type;
     match &be.settings.balance {
-        Balance::Source => Some(hash_key(ht, &ip_bytes(info.src.ip()))),
+        Balance::Source => Some(crate::lb::hash::source_key(ht, info.src.ip())),
         Balance::Uri {
             whole,
             len,
@@ -225,13 +225,14 @@ fn domain_only(v: &[u8]) -> &[u8] {
     }
 }
 
-fn ip_bytes(ip: IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.octets().to_vec(),
-            None => v6.octets().to_vec(),
-        },
+/// Adds `name: ip`, formatting the address on the stack (no allocation per request).
+fn add_ip_header(head: &mut Head, name: &[u8], ip: IpAddr) {
+    use std::io::Write;
+    let mut b = [0u8; 48];
+    let mut cur = std::io::Cursor::new(&mut b[..]);
+    if write!(cur, "{ip}").is_ok() {
+        let n = cur.position() as usize;
+        head.add(name, &b[..n]);
     }
 }
 
@@ -479,8 +480,7 @@ pub async fn run_http<C>(
                     .unwrap_or(false);
                 let present = ff.if_none && head.get(ff.header.as_bytes()).is_some();
                 if !(excepted || present) {
-                    let ip = canonical(info.src.ip()).to_string();
-                    head.add(ff.header.as_bytes(), ip.as_bytes());
+                    add_ip_header(&mut head, ff.header.as_bytes(), canonical(info.src.ip()));
                 }
             }
             if let Some(ot) = be_http.originalto.as_ref().or(fe_http.originalto.as_ref()) {
@@ -489,8 +489,7 @@ pub async fn run_http<C>(
                     .map(|n| n.contains(info.dst.ip()))
                     .unwrap_or(false);
                 if !excepted {
-                    let ip = canonical(info.dst.ip()).to_string();
-                    head.add(ot.header.as_bytes(), ip.as_bytes());
+                    add_ip_header(&mut head, ot.header.as_bytes(), canonical(info.dst.ip()));
                 }
             }
             let mode = strictest(fe_http.mode, be_http.mode);

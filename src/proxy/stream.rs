@@ -11,7 +11,6 @@ use halo_config::model::{Balance, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::compile::Runtime;
-use crate::lb::hash::hash_key;
 use crate::proxy::connect::connect;
 use crate::proxy::forward::{Timeouts, forward};
 use crate::proxy::proxy_protocol::{self, Header, ParseResult};
@@ -110,7 +109,10 @@ pub async fn run_tcp<C>(
     be.counters.session_start(now_sec());
     let _be_session = BackendSession(be.clone());
     let key = match be.settings.balance {
-        Balance::Source => Some(hash_key(&be.settings.hash_type, &ip_bytes(&info.src))),
+        Balance::Source => Some(crate::lb::hash::source_key(
+            &be.settings.hash_type,
+            info.src.ip(),
+        )),
         _ => None,
     };
     // 4-5. Server, queue, connection with retries.
@@ -194,16 +196,6 @@ pub async fn read_proxy_header<C: AsyncRead + Unpin>(
     }
     pending.drain(..used);
     Some(pending)
-}
-
-fn ip_bytes(a: &SocketAddr) -> Vec<u8> {
-    match a.ip() {
-        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.octets().to_vec(),
-            None => v6.octets().to_vec(),
-        },
-    }
 }
 
 /// Waits for a server slot: immediately, or from the queue within `timeout queue`.
