@@ -564,6 +564,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     source: srv.source.clone().or_else(|| s.source.clone()),
                     send_proxy: srv.send_proxy,
                     next_source_port: AtomicU32::new(fastrand::u32(..)),
+                    idle: crate::server::idle::IdlePool::new(crate::server::idle::PoolSettings {
+                        max_conn: srv.pool_max_conn,
+                        purge_delay: std::time::Duration::from_millis(srv.pool_purge_delay),
+                        low_conn: srv.pool_low_conn,
+                        max_reuse: srv.max_reuse,
+                    }),
                 }));
             }
             let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {
@@ -600,6 +606,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 check_timeout: s.timeouts.check,
                 source: s.source.clone(),
                 dispatch,
+                http_reuse: s.http_reuse,
+                prefer_last_server: s.option("prefer-last-server").unwrap_or(false),
+                max_keep_alive_queue: s.max_keep_alive_queue,
+                pretend_keepalive: s.option("http-pretend-keepalive").unwrap_or(false),
+                send_name_header: s.send_name_header.clone(),
             };
             (
                 Some(Arc::new(Backend::new(be_name, ids[pi], settings, servers))),

@@ -116,9 +116,19 @@ fn leastconn_avoids_the_busy_server() {
     // against at most 1 is never a tie.
     let i = held.iter().position(|h| h.name != busy).unwrap();
     held.remove(i).close();
+    // Each session is over for the proxy once the servers saw their side close: wait
+    // for that (2 long-lived left) before the next one, so that no tie can arise.
+    let settled = |what: &str| {
+        assert!(
+            wait_until(Duration::from_secs(5), || a.current() + b.current() == 2),
+            "{what}: the proxy did not close the server side"
+        );
+    };
+    settled("closed long-lived connection");
     for i in 0..10 {
         let got = request(fe).unwrap();
         assert_ne!(got, busy, "short connection {i} went to the busy server");
+        settled("short connection");
     }
     // The long-lived sessions still work.
     for h in &mut held {

@@ -358,6 +358,12 @@ pub struct Server {
     /// `track [BACKEND/]SERVER` with the line, checked by the resolver.
     pub track: Option<(Option<String>, String)>,
     pub slowstart: u64,
+    /// Idle connection pool: `pool-max-conn` (-1: no own limit), `pool-purge-delay` (ms),
+    /// `pool-low-conn`, `max-reuse` (-1: unlimited).
+    pub pool_max_conn: i64,
+    pub pool_purge_delay: u64,
+    pub pool_low_conn: u32,
+    pub max_reuse: i64,
     /// Options valid in HAProxy, kept as written for later issues.
     pub other: Vec<(String, Vec<String>)>,
 }
@@ -388,6 +394,10 @@ impl Server {
             cookie: None,
             track: None,
             slowstart: 0,
+            pool_max_conn: -1,
+            pool_purge_delay: 5000,
+            pool_low_conn: 0,
+            max_reuse: -1,
             other: Vec::new(),
         }
     }
@@ -479,6 +489,22 @@ pub struct ProxySettings {
     pub http_mode: HttpConnMode,
     /// `monitor-uri URI`: requests for it are answered by the proxy itself.
     pub monitor_uri: Option<String>,
+    /// `http-reuse`: how idle server connections are shared between sessions.
+    pub http_reuse: HttpReuse,
+    /// `http-send-name-header [NAME]`: a header carrying the chosen server's name.
+    pub send_name_header: Option<String>,
+    /// `max-keep-alive-queue`: queue length on the last server above which a keep-alive
+    /// request is balanced elsewhere (`None`: no limit).
+    pub max_keep_alive_queue: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    Never,
+    #[default]
+    Safe,
+    Aggressive,
+    Always,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -805,6 +805,44 @@ fn parse_proxy_line(
             Some(uri) if !uri.is_empty() => s.monitor_uri = Some(uri.clone()),
             _ => diags.alert(&line.loc, "'monitor-uri' expects an URI."),
         },
+        "http-reuse" => match line.words.get(n).map(String::as_str) {
+            Some("never") => s.http_reuse = HttpReuse::Never,
+            Some("safe") => s.http_reuse = HttpReuse::Safe,
+            Some("aggressive") => s.http_reuse = HttpReuse::Aggressive,
+            Some("always") => s.http_reuse = HttpReuse::Always,
+            other => diags.alert(
+                &line.loc,
+                format!(
+                    "'http-reuse' expects one of 'never', 'safe', 'aggressive', 'always', not '{}'.",
+                    other.unwrap_or("")
+                ),
+            ),
+        },
+        "max-keep-alive-queue" => match line.words.get(n).map(|v| v.parse::<i64>()) {
+            Some(Ok(v)) if v >= -1 => s.max_keep_alive_queue = u32::try_from(v).ok(),
+            _ => diags.alert(
+                &line.loc,
+                "'max-keep-alive-queue' expects -1 or a positive integer.",
+            ),
+        },
+        "http-send-name-header" => {
+            let h = line
+                .words
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| "X-Server-Name".to_string());
+            if ["host", "content-length", "transfer-encoding", "connection"]
+                .iter()
+                .any(|f| h.eq_ignore_ascii_case(f))
+            {
+                diags.alert(
+                    &line.loc,
+                    format!("'http-send-name-header' : the header name '{h}' is not allowed."),
+                );
+            } else {
+                s.send_name_header = Some(h);
+            }
+        }
         "id" => proxy.id = parse_u32(line, n, name, diags),
         "description" => s.description = Some(line.words[n..].join(" ")),
         "disabled" => s.disabled = true,
@@ -1641,6 +1679,23 @@ fn parse_server_options(
                     ),
                 },
                 "addr" => srv.check_addr = Some(val.to_string()),
+                "pool-max-conn" | "max-reuse" => match val.parse::<i64>() {
+                    Ok(v) if v >= -1 => {
+                        if opt == "max-reuse" {
+                            srv.max_reuse = v
+                        } else {
+                            srv.pool_max_conn = v
+                        }
+                    }
+                    _ => diags.alert(
+                        &line.loc,
+                        format!("'{opt}' expects -1 or a positive integer, not '{val}'."),
+                    ),
+                },
+                "pool-low-conn" => srv.pool_low_conn = num(diags).unwrap_or(0),
+                "pool-purge-delay" => {
+                    srv.pool_purge_delay = time(diags).unwrap_or(srv.pool_purge_delay)
+                }
                 "source" => {
                     if let Some(src) = parse_source(line, i + 1, next, cfg, diags) {
                         srv.source = Some(src);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use halo_config::model::{Balance, HttpConnMode, ProxyProtocol};
+use halo_config::model::{Balance, HttpConnMode, HttpReuse, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,20 +25,105 @@ use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
-use crate::proxy::stream::{ConnInfo, Slot, connect_with_retries};
+use crate::proxy::stream::{BackendSession, ConnInfo, Slot, connect_again, connect_server};
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
-use crate::stats::now_sec;
 
-/// A connection to a server kept for the next requests of the same client.
+/// The session's connection to a server: carrying the request in progress, or waiting for
+/// the session's next request.
 struct ServerConn {
     stream: TcpStream,
     be_idx: usize,
     srv: Option<Arc<Server>>,
-    _slot: Option<Slot>,
+    /// The server slot of the request in progress.
+    slot: Option<Slot>,
     buf: Vec<u8>,
-    /// Whether the PROXY header (`send-proxy`) went out on this connection.
-    proxy_sent: bool,
+    /// Requests sent over it so far.
+    uses: u32,
+    /// Whether other sessions may use it once idle (not with `http-reuse never`, a PROXY
+    /// header, or a connection-based authentication such as NTLM).
+    poolable: bool,
+    /// The server asked for authentication: the next request prefers it.
+    stick: bool,
+    /// A response ended cleanly and nothing is pending: it can carry another request.
+    idle_ok: bool,
+}
+
+/// Gives an idle connection to its server's pool when it may be shared, else closes it.
+fn park(sc: Option<ServerConn>) {
+    let Some(mut sc) = sc else { return };
+    if sc.buf.capacity() > 0 {
+        give_buf(std::mem::take(&mut sc.buf));
+    }
+    if sc.idle_ok
+        && sc.poolable
+        && sc.buf.is_empty()
+        && let Some(srv) = &sc.srv
+        && srv.usable()
+    {
+        srv.idle.park(sc.stream, sc.uses);
+    }
+}
+
+/// The session's server connection; when the session ends it goes to the idle pool.
+struct Attached(Option<ServerConn>);
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        park(self.0.take());
+    }
+}
+
+/// How waiting for a response head failed.
+enum Fail {
+    /// The server closed (or reset) the connection before sending anything.
+    Server,
+    /// Answer the client with this status.
+    Status(u16),
+}
+
+impl Fail {
+    fn status(&self) -> u16 {
+        match self {
+            Fail::Server => 502,
+            Fail::Status(s) => *s,
+        }
+    }
+}
+
+/// Reads the response head into `rhead`, passing interim 1xx responses (except 101) to the
+/// client; returns the head's length in `sc.buf`.
+async fn read_response_head<C: AsyncWrite + Unpin>(
+    sc: &mut ServerConn,
+    client: &mut C,
+    limits: &Limits,
+    rhead: &mut Head,
+    timeout: Option<u64>,
+) -> Result<usize, Fail> {
+    let mut received = false;
+    loop {
+        match parse_response(&sc.buf, limits, rhead) {
+            Ok(Some(n)) => {
+                let st = rhead.status();
+                if (100..200).contains(&st) && st != 101 {
+                    let _ = client.write_all(&sc.buf[..n]).await;
+                    sc.buf.drain(..n);
+                    rhead.clear();
+                    received = true;
+                    continue;
+                }
+                return Ok(n);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(Fail::Status(e.status)),
+        }
+        match fill_or(&mut sc.stream, &mut sc.buf, timeout).await {
+            Ok(0) | Err(Stop::Error) if !received && sc.buf.is_empty() => return Err(Fail::Server),
+            Ok(0) | Err(Stop::Error) => return Err(Fail::Status(502)),
+            Ok(_) => received = true,
+            Err(Stop::Timeout) => return Err(Fail::Status(504)),
+        }
+    }
 }
 
 /// What the connection does after a request.
@@ -54,29 +139,48 @@ enum Next {
     Close,
 }
 
-async fn read_more<R: AsyncRead + Unpin>(
+/// Why a read brought nothing.
+enum Stop {
+    Timeout,
+    Error,
+}
+
+async fn read_more_or<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
     limit: Option<u64>,
-) -> Option<usize> {
+) -> Result<usize, Stop> {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(16384);
     }
     let fut = r.read_buf(buf);
     match limit {
         Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), fut).await {
-            Ok(Ok(n)) => Some(n),
-            _ => None,
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(_)) => Err(Stop::Error),
+            Err(_) => Err(Stop::Timeout),
         },
-        None => fut.await.ok(),
+        None => fut.await.map_err(|_| Stop::Error),
     }
+}
+
+async fn read_more<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    limit: Option<u64>,
+) -> Option<usize> {
+    read_more_or(r, buf, limit).await.ok()
 }
 
 /// Like `read_more`, but an empty buffer without capacity is only taken from the pool once
 /// the peer has sent something.
 async fn fill<C: Conn>(c: &mut C, buf: &mut Vec<u8>, limit: Option<u64>) -> Option<usize> {
+    fill_or(c, buf, limit).await.ok()
+}
+
+async fn fill_or<C: Conn>(c: &mut C, buf: &mut Vec<u8>, limit: Option<u64>) -> Result<usize, Stop> {
     if buf.capacity() > 0 {
-        return read_more(c, buf, limit).await;
+        return read_more_or(c, buf, limit).await;
     }
     let deadline = limit.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms.max(1)));
     loop {
@@ -84,22 +188,23 @@ async fn fill<C: Conn>(c: &mut C, buf: &mut Vec<u8>, limit: Option<u64>) -> Opti
         match deadline {
             Some(d) => match tokio::time::timeout_at(d, ready).await {
                 Ok(Ok(())) => {}
-                _ => return None,
+                Ok(Err(_)) => return Err(Stop::Error),
+                Err(_) => return Err(Stop::Timeout),
             },
-            None => ready.await.ok()?,
+            None => ready.await.map_err(|_| Stop::Error)?,
         }
         let mut b = take_buf();
         match c.try_read_into(&mut b) {
             Ok(n) => {
                 *buf = b;
-                return Some(n);
+                return Ok(n);
             }
             // Readiness without data (a new socket starts "ready"): give the buffer
             // back and wait again.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => give_buf(b),
             Err(_) => {
                 give_buf(b);
-                return None;
+                return Err(Stop::Error);
             }
         }
     }
@@ -276,13 +381,13 @@ pub async fn run_http<C>(
     let mut cbuf: Vec<u8> = Vec::new();
     cbuf.extend_from_slice(&early);
     let mut head = Head::new();
-    let mut server: Option<ServerConn> = None;
+    let mut attached = Attached(None);
     let mut first = true;
     let mut txn = Txn::default();
     loop {
         // Between requests: empty buffers go back to the pool.
         release(&mut cbuf);
-        if let Some(sc) = server.as_mut() {
+        if let Some(sc) = attached.0.as_mut() {
             release(&mut sc.buf);
         }
         // 1. The request head.
@@ -495,137 +600,202 @@ pub async fn run_http<C>(
             let mode = strictest(fe_http.mode, be_http.mode);
             let client_close = req_close || mode == HttpConnMode::Close;
             let server_close = mode != HttpConnMode::KeepAlive;
-            if server_close {
+            if server_close && !be.settings.pretend_keepalive {
                 head.set(b"Connection", b"close");
             }
             let upgrade = h1::upgrade(&head).is_some();
-            let method = head.method().to_vec();
-            // 4. The server: keep the previous one if it serves the same backend.
-            if server.as_ref().map(|s| s.be_idx != be_idx).unwrap_or(false) {
-                server = None;
+            // Only HEAD and CONNECT change how the response is framed.
+            let method: &'static [u8] = match head.method() {
+                b"HEAD" => b"HEAD",
+                b"CONNECT" => b"CONNECT",
+                _ => b"GET",
+            };
+            let bodyless = !upgrade && matches!(framing, Framing::None | Framing::Length(0));
+            let idempotent = matches!(
+                head.method(),
+                b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+            );
+            // 6. The server, balanced for every request: the session's connection when the
+            // same server is chosen again, else an idle one as `http-reuse` allows, else a
+            // new one. `option prefer-last-server` (and a server that asked for
+            // authentication) keeps the request on the last server when it can take it.
+            let _be_session = BackendSession::start(&be);
+            let prefer = attached
+                .0
+                .as_ref()
+                .filter(|sc| sc.be_idx == be_idx && (be.settings.prefer_last_server || sc.stick))
+                .and_then(|sc| sc.srv.clone());
+            if attached.0.as_ref().is_some_and(|sc| sc.be_idx != be_idx) {
+                park(attached.0.take());
             }
-            if server.is_none() {
-                be.beconn.fetch_add(1, Relaxed);
-                be.counters.session_start(now_sec());
-                let key = lb_key(&be, &head, &info);
-                let res = if be.settings.abortonclose {
+            let key = lb_key(&be, &head, &info);
+            let reuse_mode = be.settings.http_reuse;
+            let first_req = first;
+            let res = {
+                let own = &mut attached.0;
+                let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
+                    if let Some(sc) = own.take() {
+                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) {
+                            // A request that could not be sent again is only sent over a
+                            // connection the server has not closed meanwhile.
+                            if (bodyless && idempotent) || crate::server::idle::alive(&sc.stream) {
+                                return Some((sc.stream, sc.uses));
+                            }
+                        } else {
+                            park(Some(sc));
+                        }
+                    }
+                    // `safe`: not for the first request of a session; `aggressive`: the
+                    // first one only over a connection already reused once.
+                    let proven = match reuse_mode {
+                        HttpReuse::Never => return None,
+                        HttpReuse::Safe if first_req => return None,
+                        HttpReuse::Aggressive => first_req,
+                        _ => false,
+                    };
+                    srv.idle.take(proven).map(|c| (c.stream, c.uses))
+                };
+                let connecting = connect_server(&be, key, &info, prefer.as_ref(), &mut reuse);
+                if be.settings.abortonclose {
                     tokio::select! {
-                        r = connect_with_retries(&be, key, &info) => r,
+                        r = connecting => r,
                         _ = client_gone(&client, &mut cbuf) => {
                             // The client left while waiting: its request goes nowhere.
-                            let _ = be
-                                .beconn
-                                .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
-                            be.counters.session_end();
                             be.counters.cli_abort.fetch_add(1, Relaxed);
                             return Step::Close;
                         }
                     }
                 } else {
-                    connect_with_retries(&be, key, &info).await
-                };
-                let _ = be
-                    .beconn
-                    .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
-                be.counters.session_end();
-                match res {
-                    Some((srv, slot, stream)) => {
-                        server = Some(ServerConn {
-                            stream,
-                            be_idx,
-                            srv,
-                            _slot: slot,
-                            buf: Vec::new(),
-                            proxy_sent: false,
-                        });
-                    }
-                    None => {
-                        send_page(&mut client, 503).await;
-                        return Step::Close;
-                    }
+                    connecting.await
                 }
-            }
-            let Some(sc) = server.as_mut() else {
+            };
+            let Some(c) = res else {
+                send_page(&mut client, 503).await;
                 return Step::Close;
             };
-            // 5. Request head and body to the server.
-            let mut out = Vec::with_capacity(head_len + 256);
-            // A new server connection starts with the PROXY header when the server asks for it.
-            if !sc.proxy_sent {
-                sc.proxy_sent = true;
-                match sc.srv.as_ref().and_then(|s| s.send_proxy) {
-                    Some(ProxyProtocol::V1) => {
-                        proxy_protocol::write_v1(info.src, info.dst, &mut out)
-                    }
-                    Some(ProxyProtocol::V2) => {
-                        proxy_protocol::write_v2(info.src, info.dst, &mut out)
-                    }
-                    None => {}
-                }
+            let poolable = reuse_mode != HttpReuse::Never
+                && c.srv.as_ref().is_some_and(|s| s.send_proxy.is_none());
+            let sc = attached.0.insert(ServerConn {
+                stream: c.stream,
+                be_idx,
+                srv: c.srv,
+                slot: c.slot,
+                buf: Vec::new(),
+                uses: c.uses,
+                poolable,
+                stick: false,
+                idle_ok: false,
+            });
+            if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
+                head.set(name.as_bytes(), s.name.as_bytes());
             }
-            head.write_to(&mut out);
+            // 7. Request head and body to the server, then the response head. A request
+            // without body that finds an idle connection closed by the server is sent
+            // again over a new connection.
             cbuf.drain(..head_len);
-            let mut body = BodyState::new(framing).with_limits(&limits);
             let server_timeout = be.settings.server_timeout;
             let client_timeout = fe.client_timeout;
-            let sent = if upgrade {
-                // The tunnel carries whatever follows the head.
-                sc.stream.write_all(&out).await.map_err(|_| 502u16)
-            } else {
-                forward_body(
-                    &mut body,
-                    &mut cbuf,
-                    &mut client,
-                    &mut sc.stream,
-                    &mut out,
-                    client_timeout,
-                )
-                .await
-            };
-            if let Err(status) = sent {
-                if status != 0 {
-                    send_page(&mut client, status).await;
-                }
-                return Step::Close;
-            }
-            // 6. The response head.
+            let mut retried = false;
             let mut rhead = Head::new();
             let rhead_len = loop {
-                let r = loop {
-                    match parse_response(&sc.buf, &limits, &mut rhead) {
-                        Ok(Some(n)) => break Ok(n),
-                        Ok(None) => {}
-                        Err(e) => break Err(e.status),
+                let reused = sc.uses > 0;
+                let mut out = Vec::with_capacity(head_len + 256);
+                // A new server connection starts with the PROXY header when the server
+                // asks for it.
+                if sc.uses == 0 {
+                    match sc.srv.as_ref().and_then(|s| s.send_proxy) {
+                        Some(ProxyProtocol::V1) => {
+                            proxy_protocol::write_v1(info.src, info.dst, &mut out)
+                        }
+                        Some(ProxyProtocol::V2) => {
+                            proxy_protocol::write_v2(info.src, info.dst, &mut out)
+                        }
+                        None => {}
                     }
-                    match fill(&mut sc.stream, &mut sc.buf, server_timeout).await {
-                        Some(0) => break Err(502),
-                        Some(_) => {}
-                        None => break Err(504),
+                }
+                head.write_to(&mut out);
+                sc.uses += 1;
+                let mut body = BodyState::new(framing).with_limits(&limits);
+                let sent = if upgrade {
+                    // The tunnel carries whatever follows the head.
+                    sc.stream.write_all(&out).await.map_err(|_| 502u16)
+                } else {
+                    forward_body(
+                        &mut body,
+                        &mut cbuf,
+                        &mut client,
+                        &mut sc.stream,
+                        &mut out,
+                        client_timeout,
+                    )
+                    .await
+                };
+                let got = match sent {
+                    Err(502) => Err(Fail::Server),
+                    Err(status) => {
+                        if status != 0 {
+                            send_page(&mut client, status).await;
+                        }
+                        return Step::Close;
+                    }
+                    Ok(()) => {
+                        read_response_head(sc, &mut client, &limits, &mut rhead, server_timeout)
+                            .await
                     }
                 };
-                match r {
-                    Ok(n) => {
-                        // Interim 1xx (except 101) go to the client, then wait for the final one.
-                        let st = rhead.status();
-                        if (100..200).contains(&st) && st != 101 {
-                            let _ = client.write_all(&sc.buf[..n]).await;
-                            sc.buf.drain(..n);
-                            rhead.clear();
+                match got {
+                    Ok(n) => break n,
+                    Err(Fail::Server) if reused && sc.buf.is_empty() => {
+                        // The server had closed the idle connection.
+                        if !retried
+                            && bodyless
+                            && idempotent
+                            && let Some(s) = sc.srv.clone()
+                            && let Some(stream) = connect_again(&be, &s, &info).await
+                        {
+                            retried = true;
+                            sc.stream = stream;
+                            sc.uses = 0;
                             continue;
                         }
-                        break n;
+                        if !first {
+                            // As HAProxy does: a keep-alive client retries by itself when
+                            // its connection closes without an answer.
+                            return Step::Close;
+                        }
+                        be.counters.err_resp.fetch_add(1, Relaxed);
+                        send_page(&mut client, 502).await;
+                        return Step::Close;
                     }
-                    Err(status) => {
+                    Err(f) => {
                         if let Some(s) = &sc.srv {
                             s.counters.err_resp.fetch_add(1, Relaxed);
                         }
                         be.counters.err_resp.fetch_add(1, Relaxed);
-                        send_page(&mut client, status).await;
+                        send_page(&mut client, f.status()).await;
                         return Step::Close;
                     }
                 }
             };
             let status = rhead.status();
+            // A server asking for authentication keeps the session's next request; one
+            // authenticating the connection itself (NTLM, Negotiate) keeps its connection
+            // private to the session.
+            sc.stick = status == 401 || status == 407;
+            if sc.stick {
+                let field: &[u8] = if status == 401 {
+                    b"www-authenticate"
+                } else {
+                    b"proxy-authenticate"
+                };
+                if rhead.get_all(field).any(|v| {
+                    let v = v.trim_ascii_start();
+                    v.len() >= 4 && v[..4].eq_ignore_ascii_case(b"ntlm")
+                        || v.len() >= 9 && v[..9].eq_ignore_ascii_case(b"negotiate")
+                }) {
+                    sc.poolable = false;
+                }
+            }
             if status == 101 && !upgrade {
                 // A switch nobody asked for: never tunnel on the server's word alone.
                 be.counters.err_resp.fetch_add(1, Relaxed);
@@ -640,7 +810,7 @@ pub async fn run_http<C>(
                 if client.write_all(&out).await.is_err() {
                     return Step::Close;
                 }
-                let Some(mut sc) = server.take() else {
+                let Some(mut sc) = attached.0.take() else {
                     return Step::Close;
                 };
                 let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
@@ -660,7 +830,7 @@ pub async fn run_http<C>(
                 .await;
                 return Step::Close;
             }
-            let rframing = match response_framing(&rhead, &method) {
+            let rframing = match response_framing(&rhead, method) {
                 Ok(f) => f,
                 Err(e) => {
                     send_page(&mut client, e.status).await;
@@ -668,7 +838,12 @@ pub async fn run_http<C>(
                 }
             };
             let until_close = matches!(rframing, Framing::UntilClose);
-            let server_reusable = !server_close && !until_close && !h1::wants_close(&rhead);
+            let server_reusable = !server_close
+                && !until_close
+                && !h1::wants_close(&rhead)
+                && sc.srv.as_ref().is_none_or(|s| {
+                    s.idle.may_reuse(sc.uses) && (!sc.poolable || s.idle.enabled())
+                });
             // 8. http-response rules: the backend's, then the frontend's.
             if be_http.rules.has_response_rules()
                 || (be_idx != px_idx && fe_http.rules.has_response_rules())
@@ -703,7 +878,7 @@ pub async fn run_http<C>(
                         be.counters.denied_resp.fetch_add(1, Relaxed);
                     }
                     // The server's response is dropped, and its connection with it.
-                    server = None;
+                    attached.0 = None;
                     let go_on = answer_verdict(
                         &mut client,
                         &mut cbuf,
@@ -723,7 +898,7 @@ pub async fn run_http<C>(
                     first = false;
                     return Step::Next;
                 }
-                let now = response_framing(&rhead, &method).ok();
+                let now = response_framing(&rhead, method).ok();
                 keep_framing(&mut rhead, rframing, now);
             }
             // Towards the client the response is HTTP/1.1, whatever the server spoke (HAProxy
@@ -747,8 +922,13 @@ pub async fn run_http<C>(
             if !ok {
                 return Step::Close;
             }
-            if !server_reusable {
-                server = None;
+            if server_reusable {
+                // The request is over: the server's slot goes back, the connection waits
+                // for the session's next request (or the idle pool when the session ends).
+                sc.slot = None;
+                sc.idle_ok = true;
+            } else {
+                attached.0 = None;
             }
             if !keep_client {
                 let _ = client.shutdown().await;

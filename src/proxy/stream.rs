@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use halo_config::model::{Balance, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpStream;
 
 use crate::compile::Runtime;
 use crate::proxy::connect::connect;
@@ -24,20 +25,48 @@ pub struct ConnInfo {
     pub dst: SocketAddr,
 }
 
-/// Holds a server slot and gives it back when dropped.
+/// Holds a server slot and gives it back when dropped; once the server took the session
+/// (`counted`), dropping it also ends the session in the server's counters.
 pub struct Slot {
     be: Arc<Backend>,
     srv: Arc<Server>,
+    counted: bool,
+}
+
+impl Slot {
+    fn new(be: &Arc<Backend>, srv: &Arc<Server>) -> Slot {
+        Slot {
+            be: be.clone(),
+            srv: srv.clone(),
+            counted: false,
+        }
+    }
+
+    fn count(&mut self) {
+        self.srv.counters.session_start(now_sec());
+        self.counted = true;
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if self.counted {
+            self.srv.counters.session_end();
+        }
         self.be.release(&self.srv);
     }
 }
 
-/// Counts the session in its backend while it lives.
-struct BackendSession(Arc<Backend>);
+/// Counts the session (a request, in HTTP) in its backend while it lives.
+pub struct BackendSession(Arc<Backend>);
+
+impl BackendSession {
+    pub fn start(be: &Arc<Backend>) -> BackendSession {
+        be.beconn.fetch_add(1, Relaxed);
+        be.counters.session_start(now_sec());
+        BackendSession(be.clone())
+    }
+}
 
 impl Drop for BackendSession {
     fn drop(&mut self) {
@@ -105,9 +134,7 @@ pub async fn run_tcp<C>(
     let Some(be) = rt.proxies[be_idx].backend.clone() else {
         return;
     };
-    be.beconn.fetch_add(1, Relaxed);
-    be.counters.session_start(now_sec());
-    let _be_session = BackendSession(be.clone());
+    let _be_session = BackendSession::start(&be);
     let key = match be.settings.balance {
         Balance::Source => Some(crate::lb::hash::source_key(
             &be.settings.hash_type,
@@ -116,10 +143,15 @@ pub async fn run_tcp<C>(
         _ => None,
     };
     // 4-5. Server, queue, connection with retries.
-    let Some((server, slot, sock)) = connect_with_retries(&be, key, &info).await else {
+    let Some(Connected {
+        srv: server,
+        slot: _slot,
+        stream: sock,
+        ..
+    }) = connect_with_retries(&be, key, &info).await
+    else {
         return;
     };
-    let _slot = slot;
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
     if let Some(v) = server.as_ref().and_then(|s| s.send_proxy) {
@@ -159,7 +191,6 @@ pub async fn run_tcp<C>(
         if out.server_timeout || out.server_error {
             s.counters.srv_abort.fetch_add(1, Relaxed);
         }
-        s.counters.session_end();
     }
 }
 
@@ -221,7 +252,17 @@ async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Op
     }
 }
 
-pub type Connected = (Option<Arc<Server>>, Option<Slot>, tokio::net::TcpStream);
+/// A server connection ready for a session or a request.
+pub struct Connected {
+    pub srv: Option<Arc<Server>>,
+    pub slot: Option<Slot>,
+    pub stream: TcpStream,
+    /// Requests it carried before (0: a new connection).
+    pub uses: u32,
+}
+
+/// An existing connection to the chosen server, if the caller has one to offer.
+pub type ReuseFn<'a> = dyn FnMut(&Arc<Server>) -> Option<(TcpStream, u32)> + Send + 'a;
 
 /// Connects to a server, retrying `retries` times after a failure (with a turn-around
 /// delay of min(1s, timeout connect)), moving to another server as `option redispatch`
@@ -231,6 +272,46 @@ pub async fn connect_with_retries(
     key: Option<u32>,
     info: &ConnInfo,
 ) -> Option<Connected> {
+    connect_server(be, key, info, None, &mut |_| None).await
+}
+
+/// Waits for a slot on the preferred server (`option prefer-last-server`, a server that
+/// asked for authentication) while it is usable and its queue is short enough
+/// (`max-keep-alive-queue`), else balances as usual.
+async fn obtain_preferred(
+    be: &Arc<Backend>,
+    prefer: &Arc<Server>,
+    key: Option<u32>,
+) -> Option<Arc<Server>> {
+    match be.assign_preferred(prefer, be.settings.max_keep_alive_queue) {
+        Some(Assign::Server(s)) => Some(s),
+        Some(Assign::Queued(mut rx)) => {
+            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
+                Ok(Ok(s)) => Some(s),
+                _ => {
+                    rx.close();
+                    if let Ok(s) = rx.try_recv() {
+                        be.release(&s);
+                    }
+                    be.prune_queue();
+                    None
+                }
+            }
+        }
+        _ => obtain(be, key, None).await,
+    }
+}
+
+/// Chooses the server (the preferred one when given and usable), then carries the request
+/// over an existing connection `reuse` offers for it, or connects with retries.
+pub async fn connect_server(
+    be: &Arc<Backend>,
+    key: Option<u32>,
+    info: &ConnInfo,
+    prefer: Option<&Arc<Server>>,
+    reuse: &mut ReuseFn<'_>,
+) -> Option<Connected> {
     let st = &be.settings;
     if be.servers.is_empty() {
         // `dispatch`: a fixed address, no balancing.
@@ -238,21 +319,43 @@ pub async fn connect_with_retries(
         return connect(target, st.source.as_ref(), None, st.connect_timeout)
             .await
             .ok()
-            .map(|s| (None, None, s));
+            .map(|stream| Connected {
+                srv: None,
+                slot: None,
+                stream,
+                uses: 0,
+            });
     }
     let retries = st.retries;
     let mut avoid: Option<usize> = None;
-    let mut srv = obtain(be, key, None).await?;
+    let mut srv = match prefer {
+        Some(p) => obtain_preferred(be, p, key).await?,
+        None => obtain(be, key, None).await?,
+    };
+    if let Some((stream, uses)) = reuse(&srv) {
+        let mut slot = Slot::new(be, &srv);
+        slot.count();
+        srv.idle.reuses.fetch_add(1, Relaxed);
+        return Some(Connected {
+            srv: Some(srv),
+            slot: Some(slot),
+            stream,
+            uses,
+        });
+    }
+    let mut slot = Slot::new(be, &srv);
     for attempt in 0..=retries {
-        let slot = Slot {
-            be: be.clone(),
-            srv: srv.clone(),
-        };
         let target = srv.addr.target(info.dst.port());
         match connect(target, srv.source.as_ref(), Some(&srv), st.connect_timeout).await {
-            Ok(sock) => {
-                srv.counters.session_start(now_sec());
-                return Some((Some(srv), Some(slot), sock));
+            Ok(stream) => {
+                slot.count();
+                srv.idle.connects.fetch_add(1, Relaxed);
+                return Some(Connected {
+                    srv: Some(srv),
+                    slot: Some(slot),
+                    stream,
+                    uses: 0,
+                });
             }
             Err(_) => {
                 srv.counters.err_conn.fetch_add(1, Relaxed);
@@ -292,13 +395,36 @@ pub async fn connect_with_retries(
                     srv.counters.redispatches.fetch_add(1, Relaxed);
                     be.counters.redispatches.fetch_add(1, Relaxed);
                     srv = obtain(be, None, avoid).await?;
-                } else {
-                    // Keep the same server: hand the slot over to the next attempt.
-                    std::mem::forget(slot);
+                    slot = Slot::new(be, &srv);
                 }
+                // Otherwise the same server keeps its slot for the next attempt.
             }
         }
     }
     let _ = avoid;
     None
+}
+
+/// A new connection to a server the request already holds a slot on (a retry after an
+/// idle connection turned out closed).
+pub async fn connect_again(be: &Backend, srv: &Arc<Server>, info: &ConnInfo) -> Option<TcpStream> {
+    let target = srv.addr.target(info.dst.port());
+    let r = connect(
+        target,
+        srv.source.as_ref(),
+        Some(srv),
+        be.settings.connect_timeout,
+    )
+    .await;
+    match r {
+        Ok(s) => {
+            srv.idle.connects.fetch_add(1, Relaxed);
+            Some(s)
+        }
+        Err(_) => {
+            srv.counters.err_conn.fetch_add(1, Relaxed);
+            be.counters.err_conn.fetch_add(1, Relaxed);
+            None
+        }
+    }
 }

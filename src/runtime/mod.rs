@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::time::Duration;
 
-use halo_config::model::Config;
+use halo_config::model::{Config, Mode};
 use halo_config::reader::{EnvChange, ReadOptions};
 use halo_config::{Diags, Severity};
 use tokio::sync::{Notify, Semaphore};
@@ -592,6 +592,14 @@ async fn serve(
             crate::server::check::spawn_checks(be, cfg.global.spread_checks, rt.quiet);
         }
     }
+    crate::server::idle::set_process_limit(rt.maxconn as u64);
+    if rt.proxies.iter().any(|p| {
+        p.backend
+            .as_ref()
+            .is_some_and(|b| b.settings.mode == Mode::Http)
+    }) {
+        tasks.push(tokio::spawn(purge_idle_loop(rt.clone())));
+    }
     // Hand-over: the old processes finish (-sf) or terminate (-st) once we listen.
     for pid in &args.finish_pids {
         // SAFETY: sending a signal.
@@ -986,3 +994,20 @@ async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, cfg: &Config) -> i32 {
 
 #[allow(dead_code)]
 fn _unused(_: PathBuf, _: &dyn AsRawFd) {}
+
+/// Closes idle server connections unused for their server's `pool-purge-delay`, and all
+/// of those of servers that are down or in maintenance, once a second.
+async fn purge_idle_loop(rt: Arc<Runtime>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for px in &rt.proxies {
+            if let Some(be) = &px.backend {
+                for s in &be.servers {
+                    s.idle.purge(!s.usable());
+                }
+            }
+        }
+    }
+}

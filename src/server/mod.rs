@@ -4,6 +4,7 @@
 //! and the state-change messages in HAProxy's words. Health checks live in `check`.
 
 pub mod check;
+pub mod idle;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -87,6 +88,8 @@ pub struct Server {
     pub send_proxy: Option<ProxyProtocol>,
     /// Next port to try in a `source` port range.
     pub next_source_port: AtomicU32,
+    /// Idle HTTP connections waiting for a next request.
+    pub idle: idle::IdlePool,
 }
 
 impl Server {
@@ -162,6 +165,15 @@ pub struct BackendSettings {
     pub check_timeout: Option<u64>,
     pub source: Option<Source>,
     pub dispatch: Option<SocketAddr>,
+    /// `http-reuse`.
+    pub http_reuse: halo_config::model::HttpReuse,
+    /// `option prefer-last-server`, `max-keep-alive-queue`.
+    pub prefer_last_server: bool,
+    pub max_keep_alive_queue: Option<u32>,
+    /// `option http-pretend-keepalive`: no `Connection: close` towards the server.
+    pub pretend_keepalive: bool,
+    /// `http-send-name-header`.
+    pub send_name_header: Option<String>,
 }
 
 pub struct Backend {
@@ -348,6 +360,25 @@ impl Backend {
             Pick::QueueBackend => self.enqueue(&mut st, None),
             Pick::None => Assign::NoServer,
         }
+    }
+
+    /// A slot on a preferred server (`option prefer-last-server`): at once when it has
+    /// room, queued on it while its queue is shorter than `max_queue`; None when it is not
+    /// usable or its queue is too long (the request is then balanced as usual).
+    pub fn assign_preferred(&self, srv: &Arc<Server>, max_queue: Option<u32>) -> Option<Assign> {
+        let idx = self.servers.iter().position(|s| Arc::ptr_eq(s, srv))?;
+        if !srv.usable() || srv.uweight.load(Relaxed) == 0 {
+            return None;
+        }
+        let mut st = self.lock();
+        if self.has_room(srv) && st.server_queues[idx].is_empty() {
+            srv.cur.fetch_add(1, Relaxed);
+            return Some(Assign::Server(srv.clone()));
+        }
+        if max_queue.is_some_and(|m| st.server_queues[idx].len() as u32 >= m) {
+            return None;
+        }
+        Some(self.enqueue(&mut st, Some(idx)))
     }
 
     /// Queues on a given server (persistence: the connection must reach that one).
@@ -626,6 +657,7 @@ mod tests {
             source: None,
             send_proxy: None,
             next_source_port: AtomicU32::new(0),
+            idle: idle::IdlePool::new(idle::PoolSettings::default()),
         })
     }
 
@@ -651,6 +683,11 @@ mod tests {
                 check_timeout: None,
                 source: None,
                 dispatch: None,
+                http_reuse: Default::default(),
+                prefer_last_server: false,
+                max_keep_alive_queue: None,
+                pretend_keepalive: false,
+                send_name_header: None,
             },
             servers,
         )

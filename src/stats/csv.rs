@@ -99,6 +99,7 @@ pub fn render(rt: &Runtime) -> String {
             let (bq, sq) = be.queue_lengths();
             let mut total_weight = 0u64;
             let (mut act, mut bck) = (0, 0);
+            let (mut be_connects, mut be_reuses) = (0u64, 0u64);
             for (i, s) in be.servers.iter().enumerate() {
                 let c = &s.counters;
                 let mut r = Row::from(SERVER_ROW);
@@ -188,6 +189,23 @@ pub fn render(rt: &Runtime) -> String {
                 r.set("addr", s.addr.target(0).to_string());
                 r.set("mode", be.settings.mode.name());
                 r.set("uweight", w);
+                if be.settings.mode == halo_config::model::Mode::Http {
+                    let (fresh, safe) = s.idle.counts();
+                    let connects = s.idle.connects.load(Relaxed);
+                    let reuses = s.idle.reuses.load(Relaxed);
+                    be_connects += connects;
+                    be_reuses += reuses;
+                    r.set("connect", connects);
+                    r.set("reuse", reuses);
+                    r.set("srv_icur", fresh + safe);
+                    if s.idle.settings.max_conn >= 0 {
+                        r.set("src_ilim", s.idle.settings.max_conn);
+                    }
+                    r.set("idle_conn_cur", fresh);
+                    r.set("safe_conn_cur", safe);
+                    r.set("used_conn_cur", cur);
+                    r.set("need_conn_est", cur as u64 + fresh + safe);
+                }
                 r.set(
                     "agg_server_status",
                     if s.admin() == Admin::Maint { 0 } else { 1 },
@@ -197,6 +215,10 @@ pub fn render(rt: &Runtime) -> String {
             let c = &be.counters;
             let mut r = Row::from(BACKEND_ROW);
             r.set("pxname", &px.name);
+            if be.settings.mode == halo_config::model::Mode::Http {
+                r.set("connect", be_connects);
+                r.set("reuse", be_reuses);
+            }
             r.set("qcur", bq);
             r.set("qmax", c.qmax.load(Relaxed));
             r.set("scur", c.scur.load(Relaxed));
