@@ -511,3 +511,34 @@ fn rules_cannot_change_how_a_body_is_framed() {
     assert_eq!(seen[0].header("content-length"), Some("5"));
     assert_eq!(seen[1].header("transfer-encoding"), None);
 }
+
+#[test]
+fn header_captures_fill_the_frontend_slots() {
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = format!(
+        "{DEFAULTS}frontend fe
+    bind \"${{FE}}\"
+    capture request header Host len 5
+    declare capture request len 4
+    http-request capture path id 1
+    capture response header X-Server len 2
+    capture cookie SESS len 9
+    http-response set-header X-Cap \"%[capture.req.hdr(0)]|%[capture.req.hdr(1)]|%[capture.res.hdr(0)]\"
+    default_backend be
+backend be
+    server s \"${{S1}}\"
+"
+    );
+    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    // The Host value is captured, cut to 5 characters.
+    c.send(b"GET /abcdef HTTP/1.1\r\nHost: example.org\r\nCookie: a=1; SESSION=xyz123\r\n\r\n");
+    let r = c.read().expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-cap"), Some("examp|/abc|sr"));
+    // Slots are per transaction: a request without Host leaves slot 0 empty.
+    c.send(b"GET /z HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let r = c.read().expect("response");
+    assert_eq!(r.header("x-cap"), Some("|/z|sr"));
+}

@@ -801,6 +801,39 @@ fn parse_proxy_line(
         "http-request" | "http-response" | "redirect" | "monitor fail" => {
             record_http_rule(section, line, n, name, proxy, cfg, diags)
         }
+        "capture request header" | "capture response header" | "capture cookie"
+        | "declare capture" => {
+            let args: Vec<String> = line.words[n..].to_vec();
+            let usage = if name == "declare capture" {
+                "'declare capture' expects 'request' or 'response', then 'len' and a length"
+            } else {
+                "expects a name, then 'len' and a length"
+            };
+            let ok_first = if name == "declare capture" {
+                matches!(args.first().map(String::as_str), Some("request" | "response"))
+            } else {
+                args.first().is_some_and(|a| !a.is_empty())
+            };
+            let len_ok = args.get(1).map(String::as_str) == Some("len")
+                && args.get(2).is_some_and(|v| v.parse::<u32>().is_ok_and(|l| l > 0));
+            if !ok_first || !len_ok || args.len() != 3 {
+                diags.alert(&line.loc, format!("'{name}' {usage}."));
+                return;
+            }
+            if name == "capture cookie" && proxy.rules.iter().any(|r| r.keyword == name) {
+                diags.alert(
+                    &line.loc,
+                    "only one 'capture cookie' is allowed in a proxy.",
+                );
+                return;
+            }
+            proxy.rules.push(Rule {
+                loc: line.loc.clone(),
+                keyword: name.to_string(),
+                args,
+                cond: None,
+            });
+        }
         "monitor-uri" => match line.words.get(n) {
             Some(uri) if !uri.is_empty() => s.monitor_uri = Some(uri.clone()),
             _ => diags.alert(&line.loc, "'monitor-uri' expects an URI."),

@@ -286,9 +286,15 @@ pub struct ProxyRules {
     monitor_fail: Vec<Cond>,
     /// `timeout tarpit`, or `timeout connect` for proxies with a backend side (ms).
     tarpit_ms: u64,
-    /// Capture slots declared by `http-request capture ... len N`, in order.
+    /// Capture slots of the frontend, in the order of their declaration (`capture request
+    /// header`, `declare capture`, `http-request capture ... len N`): their lengths.
     pub req_capture_lens: Vec<usize>,
     pub res_capture_lens: Vec<usize>,
+    /// `capture request|response header NAME len N`: (lower-case name, slot).
+    req_header_captures: Vec<(Vec<u8>, usize)>,
+    res_header_captures: Vec<(Vec<u8>, usize)>,
+    /// `capture cookie NAME len N`.
+    cookie_capture: Option<(Vec<u8>, usize)>,
 }
 
 /// What compiling a proxy's rules needs from the compiler.
@@ -880,6 +886,44 @@ impl ProxyRules {
         let mut blocks = Vec::new();
         for rule in &p.rules {
             let kw = rule.keyword.as_str();
+            // Capture declarations (checked by the parser): slots in declaration order.
+            let len = || {
+                rule.args
+                    .get(2)
+                    .and_then(|l| l.parse::<usize>().ok())
+                    .unwrap_or(0)
+            };
+            let name = || rule.args.first().map(|n| n.as_bytes().to_ascii_lowercase());
+            match kw {
+                "capture request header" => {
+                    out.req_capture_lens.push(len());
+                    let slot = out.req_capture_lens.len() - 1;
+                    out.req_header_captures
+                        .push((name().unwrap_or_default(), slot));
+                    continue;
+                }
+                "capture response header" => {
+                    out.res_capture_lens.push(len());
+                    let slot = out.res_capture_lens.len() - 1;
+                    out.res_header_captures
+                        .push((name().unwrap_or_default(), slot));
+                    continue;
+                }
+                "declare capture" => {
+                    if rule.args.first().map(String::as_str) == Some("request") {
+                        out.req_capture_lens.push(len());
+                    } else {
+                        out.res_capture_lens.push(len());
+                    }
+                    continue;
+                }
+                "capture cookie" => {
+                    let n = rule.args.first().map(|n| n.as_bytes().to_vec());
+                    out.cookie_capture = n.map(|n| (n, len()));
+                    continue;
+                }
+                _ => {}
+            }
             let http = matches!(
                 kw,
                 "http-request" | "http-response" | "redirect" | "monitor fail" | "block"
@@ -1076,12 +1120,7 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// The sample context for one evaluation.
-    pub fn ctx<'b>(
-        &'b self,
-        req: Option<&'b Head>,
-        res: Option<&'b Head>,
-        vars: &'b Vars,
-    ) -> Ctx<'b>
+    pub fn ctx<'b>(&'b self, req: Option<&'b Head>, res: Option<&'b Head>, txn: &'b Txn) -> Ctx<'b>
     where
         'a: 'b,
     {
@@ -1096,7 +1135,9 @@ impl<'a> Env<'a> {
             req,
             res,
             first_req: self.first_req,
-            vars: Some(vars),
+            vars: Some(&txn.vars),
+            req_caps: &txn.req_captures,
+            res_caps: &txn.res_captures,
             ..Ctx::empty()
         }
     }
@@ -1106,10 +1147,15 @@ impl<'a> Env<'a> {
 #[derive(Debug, Default)]
 pub struct Txn {
     pub vars: Vars,
-    /// `http-request capture` slots (for logs).
+    /// The frontend's request capture slots (`capture request header`, `http-request
+    /// capture`), for logs and `capture.req.hdr`.
     pub req_captures: Vec<Option<Vec<u8>>>,
-    /// `http-response capture` slots.
+    /// The response capture slots.
     pub res_captures: Vec<Option<Vec<u8>>>,
+    /// `capture cookie`: the first matching cookie of the request and of the response,
+    /// as `name=value`.
+    pub cookie_req: Option<Vec<u8>>,
+    pub cookie_res: Option<Vec<u8>>,
 }
 
 impl Txn {
@@ -1118,6 +1164,69 @@ impl Txn {
         self.vars.new_transaction();
         self.req_captures.clear();
         self.res_captures.clear();
+        self.cookie_req = None;
+        self.cookie_res = None;
+    }
+}
+
+fn put_capture(caps: &mut Vec<Option<Vec<u8>>>, slot: usize, v: &[u8], len: usize) {
+    if caps.len() <= slot {
+        caps.resize(slot + 1, None);
+    }
+    caps[slot] = Some(v[..v.len().min(len)].to_vec());
+}
+
+/// The first cookie whose name starts with `prefix` (`NAME=` for an exact name) among
+/// `name=value` pairs separated by `sep`, as `name=value`.
+fn find_cookie<'h>(list: &'h [u8], prefix: &[u8], sep: u8) -> Option<&'h [u8]> {
+    list.split(|&c| c == sep)
+        .map(|c| c.trim_ascii())
+        .find(|c| c.len() >= prefix.len() && c[..prefix.len()].eq_ignore_ascii_case(prefix))
+}
+
+impl ProxyRules {
+    /// The frontend's `capture request header` and `capture cookie` (request side), done
+    /// when the request head arrives, before any rule.
+    pub fn capture_request(&self, head: &Head, txn: &mut Txn) {
+        for (name, slot) in &self.req_header_captures {
+            if let Some(v) = head.get_all(name).last() {
+                let len = self.req_capture_lens.get(*slot).copied().unwrap_or(0);
+                put_capture(&mut txn.req_captures, *slot, v, len);
+            }
+        }
+        if let Some((name, len)) = &self.cookie_capture {
+            txn.cookie_req = head
+                .get_all(b"cookie")
+                .find_map(|v| find_cookie(v, name, b';'))
+                .map(|c| c[..c.len().min(*len)].to_vec());
+        }
+    }
+
+    /// The frontend's `capture response header` and `capture cookie` (response side).
+    pub fn capture_response(&self, head: &Head, txn: &mut Txn) {
+        for (name, slot) in &self.res_header_captures {
+            if let Some(v) = head.get_all(name).last() {
+                let len = self.res_capture_lens.get(*slot).copied().unwrap_or(0);
+                put_capture(&mut txn.res_captures, *slot, v, len);
+            }
+        }
+        if let Some((name, len)) = &self.cookie_capture {
+            txn.cookie_res = head
+                .get_all(b"set-cookie")
+                .find_map(|v| {
+                    let first = v.split(|&c| c == b';').next().unwrap_or(v).trim_ascii();
+                    (first.len() >= name.len() && first[..name.len()].eq_ignore_ascii_case(name))
+                        .then_some(first)
+                })
+                .map(|c| c[..c.len().min(*len)].to_vec());
+        }
+    }
+
+    /// Whether the frontend captures anything from requests or responses.
+    pub fn has_captures(&self) -> bool {
+        !self.req_header_captures.is_empty()
+            || !self.res_header_captures.is_empty()
+            || self.cookie_capture.is_some()
     }
 }
 
@@ -1472,7 +1581,7 @@ impl ProxyRules {
         if !hit {
             return None;
         }
-        let ctx = env.ctx(Some(head), None, &txn.vars);
+        let ctx = env.ctx(Some(head), None, txn);
         let failed = self.monitor_fail.iter().any(|c| c.eval(acls, &ctx));
         Some(Answer::page(if failed { 503 } else { 200 }))
     }
@@ -1526,7 +1635,7 @@ impl ProxyRules {
     ) {
         for r in rules {
             let ok = {
-                let ctx = msg_ctx(env, dir, head, &txn.vars);
+                let ctx = msg_ctx(env, dir, head, txn);
                 cond_ok(&r.cond, acls, &ctx)
             };
             if ok {
@@ -1564,7 +1673,7 @@ impl ProxyRules {
         head: &mut Head,
         txn: &mut Txn,
     ) -> Flow {
-        let ctx = msg_ctx(env, dir, head, &txn.vars);
+        let ctx = msg_ctx(env, dir, head, txn);
         if !cond_ok(&rule.cond, acls, &ctx) {
             return Flow::Next;
         }
@@ -1746,7 +1855,7 @@ impl ProxyRules {
                 continue;
             }
             let ok = {
-                let ctx = msg_ctx(env, dir, head, &txn.vars);
+                let ctx = msg_ctx(env, dir, head, txn);
                 cond_ok(&r.cond, acls, &ctx)
             };
             if !ok {
@@ -1838,11 +1947,11 @@ impl ProxyRules {
     }
 }
 
-fn msg_ctx<'b>(env: &'b Env<'_>, dir: Dir, head: &'b Head, vars: &'b Vars) -> Ctx<'b> {
+fn msg_ctx<'b>(env: &'b Env<'_>, dir: Dir, head: &'b Head, txn: &'b Txn) -> Ctx<'b> {
     // As in HAProxy, the request is gone when the response rules run.
     match dir {
-        Dir::Req => env.ctx(Some(head), None, vars),
-        Dir::Res => env.ctx(None, Some(head), vars),
+        Dir::Req => env.ctx(Some(head), None, txn),
+        Dir::Res => env.ctx(None, Some(head), txn),
     }
 }
 

@@ -453,6 +453,10 @@ pub async fn run_http<C>(
         // keeps only the small state above, not the futures of a request in progress.
         let step = Box::pin(async {
             txn.new_transaction();
+            let fe_rules = &rt.proxies[px_idx].http.rules;
+            if fe_rules.has_captures() {
+                fe_rules.capture_request(&head, &mut txn);
+            }
             let req_close = h1::wants_close(&head);
             let fe_http = &rt.proxies[px_idx].http;
             // 2. monitor-uri, then the frontend's http-request rules.
@@ -512,6 +516,8 @@ pub async fn run_http<C>(
                     res: None,
                     first_req: first,
                     vars: Some(&txn.vars),
+                    req_caps: &txn.req_captures,
+                    res_caps: &txn.res_captures,
                 };
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
@@ -844,6 +850,9 @@ pub async fn run_http<C>(
                 && sc.srv.as_ref().is_none_or(|s| {
                     s.idle.may_reuse(sc.uses) && (!sc.poolable || s.idle.enabled())
                 });
+            if fe_http.rules.has_captures() {
+                fe_http.rules.capture_response(&rhead, &mut txn);
+            }
             // 8. http-response rules: the backend's, then the frontend's.
             if be_http.rules.has_response_rules()
                 || (be_idx != px_idx && fe_http.rules.has_response_rules())

@@ -124,6 +124,8 @@ pub async fn run_tcp<C>(
             res: None,
             first_req: true,
             vars: None,
+            req_caps: &[],
+            res_caps: &[],
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)

@@ -91,6 +91,11 @@ pub enum FetchKind {
     ResVer,
     Status,
     HttpFirstReq,
+    /// `capture.req.hdr(N)` / `capture.res.hdr(N)`: a frontend capture slot.
+    CaptureHdr {
+        res: bool,
+        idx: usize,
+    },
     /// `var(scope.name[,default])`: the default is returned as a string when unset.
     Var(super::vars::VarName, Option<Vec<u8>>),
 }
@@ -305,6 +310,11 @@ impl Fetch {
             "res.ver" | "resp_ver" => ResVer,
             "status" => Status,
             "http_first_req" => HttpFirstReq,
+            "capture.req.hdr" | "capture.res.hdr" => CaptureHdr {
+                res: name == "capture.res.hdr",
+                idx: usize::try_from(int_arg(&args, 0, name)?)
+                    .map_err(|_| format!("'{name}' expects a slot number"))?,
+            },
             "var" => {
                 let name = args
                     .first()
@@ -349,7 +359,8 @@ impl Fetch {
             | Hdrs
             | Cook { .. }
             | ReqVer
-            | ResVer => O::Str,
+            | ResVer
+            | CaptureHdr { .. } => O::Str,
             HdrCnt { .. } | CookCnt(_) | Status | UrlPort => O::Int,
             HdrIp { .. } | UrlIp => O::Ip,
             HttpFirstReq => O::Bool,
@@ -534,6 +545,10 @@ impl Fetch {
             ResVer => Sample::Str(Cow::Borrowed(http::version_str(ctx.res?))),
             Status => Sample::Int(ctx.res?.status() as i64),
             HttpFirstReq => Sample::Bool(ctx.first_req),
+            CaptureHdr { res, idx } => {
+                let slots = if *res { ctx.res_caps } else { ctx.req_caps };
+                Sample::Str(Cow::Borrowed(slots.get(*idx)?.as_deref()?))
+            }
             Var(v, default) => {
                 let found = match v.scope {
                     super::vars::Scope::Proc => super::vars::proc_get(&v.name),

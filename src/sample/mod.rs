@@ -134,6 +134,9 @@ pub struct Ctx<'a> {
     pub first_req: bool,
     /// The stream's variables (`var()`); `proc.` variables are reachable without them.
     pub vars: Option<&'a vars::Vars>,
+    /// The frontend's capture slots (`capture.req.hdr`, `capture.res.hdr`).
+    pub req_caps: &'a [Option<Vec<u8>>],
+    pub res_caps: &'a [Option<Vec<u8>>],
 }
 
 impl<'a> Ctx<'a> {
@@ -154,6 +157,8 @@ impl<'a> Ctx<'a> {
             res: None,
             first_req: true,
             vars: None,
+            req_caps: &[],
+            res_caps: &[],
         }
     }
 }
