@@ -226,3 +226,27 @@ fn configuration_errors_name_the_line() {
         }
     }
 }
+
+#[test]
+fn client_closing_after_the_challenge_gets_nothing_more() {
+    let fe = free_addr();
+    let cfg = format!(
+        "{DEFAULTS}{}frontend fe\n    bind \"${{FE}}\"\n    http-request auth unless {{ http_auth(L1) }}\n    http-request return status 200\n",
+        userlist()
+    );
+    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe))]);
+    for req in [
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ] {
+        let mut c = Client::connect(fe);
+        c.send(req.as_bytes());
+        let _ = c.w.shutdown(std::net::Shutdown::Write);
+        let r = c.read().expect("the challenge");
+        assert_eq!(r.status, 401);
+        // Then the connection ends without another answer (no 400).
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut c.r, &mut rest);
+        assert_eq!(rest, "", "{req:?}");
+    }
+}
