@@ -84,6 +84,9 @@ pub struct HttpSettings {
     pub originalto: Option<ForwardFor>,
     /// `option http-ignore-probes`: connections that send nothing get no 400/408.
     pub ignore_probes: bool,
+    /// `option http-use-proxy-header`: requests in proxy form authenticate with
+    /// `Proxy-Authorization` and are challenged with a 407.
+    pub use_proxy_header: bool,
     pub mode: halo_config::model::HttpConnMode,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
@@ -226,6 +229,8 @@ struct Names<'a> {
     current: usize,
     /// Map files for the `map*` converters.
     registry: &'a crate::pattern::Registry,
+    /// The userlists, for `http_auth()` and `http_auth_group()`.
+    userlists: &'a HashMap<String, Arc<crate::auth::Userlist>>,
     /// Origin of the expressions (`show map` descriptions): the proxy's line, unless a
     /// caller wraps the resolver in `sample::Located` with a rule's line.
     loc: &'a Loc,
@@ -253,6 +258,9 @@ impl crate::sample::Resolver for Names<'_> {
     fn origin(&self) -> (String, usize) {
         (self.loc.file.to_string(), self.loc.line)
     }
+    fn userlist(&self, name: &str) -> Option<Arc<crate::auth::Userlist>> {
+        self.userlists.get(name).cloned()
+    }
 }
 
 /// Compiles a proxy's ACLs and `use_backend` rules.
@@ -260,6 +268,7 @@ fn compile_rules(
     cfg: &Config,
     pi: usize,
     registry: &crate::pattern::Registry,
+    userlists: &HashMap<String, Arc<crate::auth::Userlist>>,
     backend_index: &HashMap<&str, usize>,
     diags: &mut Diags,
 ) -> (
@@ -271,6 +280,7 @@ fn compile_rules(
         cfg,
         current: pi,
         registry,
+        userlists,
         loc: &p.loc,
     };
     let mut acls = crate::acl::AclSet::default();
@@ -367,6 +377,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         forwardfor,
         originalto,
         ignore_probes: s.option("http-ignore-probes").unwrap_or(false),
+        use_proxy_header: s.option("http-use-proxy-header").unwrap_or(false),
         mode: s.http_mode,
         rules: Default::default(),
     }
@@ -375,6 +386,16 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
 /// Compiles the model. `maxconn` is the effective global maxconn (after the fd limit).
 pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Runtime {
     let registry = crate::pattern::Registry::new();
+    let userlists: HashMap<String, Arc<crate::auth::Userlist>> = cfg
+        .userlists
+        .iter()
+        .map(|u| {
+            (
+                u.name.clone(),
+                Arc::new(crate::auth::Userlist::build(u, diags)),
+            )
+        })
+        .collect();
     let mut by_name = HashMap::new();
     let mut backend_index: HashMap<&str, usize> = HashMap::new();
     for (i, p) in cfg.proxies.iter().enumerate() {
@@ -433,13 +454,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
-        let (acls, switching) = compile_rules(cfg, pi, &registry, &backend_index, diags);
+        let (acls, switching) =
+            compile_rules(cfg, pi, &registry, &userlists, &backend_index, diags);
         let mut http = http_settings(s, diags, &p.loc);
         http.rules = {
             let names = Names {
                 cfg,
                 current: pi,
                 registry: &registry,
+                userlists: &userlists,
                 loc: &p.loc,
             };
             let cx = crate::http::rules::CompileCx {

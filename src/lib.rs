@@ -4,6 +4,7 @@
 //! report; `compile` turns the configuration model of `halo-config` into the runtime.
 
 pub mod acl;
+pub mod auth;
 pub mod cli;
 pub mod compile;
 pub mod http;

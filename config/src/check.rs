@@ -40,6 +40,140 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
     }
     for p in &cfg.proxies {
         check_proxy(p, &backends, &all, diags);
+        check_userlist_refs(cfg, p, diags);
+    }
+}
+
+/// `http_auth(L)` and `http_auth_group(L)` must name a `userlist`; an ACL on
+/// `http_auth_group(L)` matches the user's groups, so its patterns must be groups of L.
+fn check_userlist_refs(cfg: &Config, p: &Proxy, diags: &mut Diags) {
+    let refs = |words: &[String], loc: &Loc, diags: &mut Diags| {
+        for w in words {
+            for (fetch, name) in crate::userlist::userlist_refs(w) {
+                if name.is_empty() {
+                    diags.alert(
+                        loc,
+                        format!(
+                            "missing userlist name in arg 1 of '{fetch}' in {} '{}'.",
+                            p.kind.name(),
+                            p.name
+                        ),
+                    );
+                } else if cfg.userlist(&name).is_none() {
+                    diags.alert(
+                        loc,
+                        format!(
+                            "unable to find userlist '{name}' referenced in arg 1 of '{fetch}' in {} '{}'.",
+                            p.kind.name(),
+                            p.name
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    for acl in &p.acls {
+        refs(&acl.words, &acl.loc, diags);
+        auth_group_acl(cfg, &acl.name, &acl.words, &acl.loc, diags);
+    }
+    for rule in &p.rules {
+        refs(&rule.args, &rule.loc, diags);
+        for words in anonymous_acls(&rule.cond) {
+            refs(words, &rule.loc, diags);
+            auth_group_acl(cfg, "", words, &rule.loc, diags);
+        }
+    }
+    for ub in &p.use_backends {
+        refs(std::slice::from_ref(&ub.backend), &ub.loc, diags);
+        for words in anonymous_acls(&ub.cond) {
+            refs(words, &ub.loc, diags);
+            auth_group_acl(cfg, "", words, &ub.loc, diags);
+        }
+    }
+}
+
+fn anonymous_acls(cond: &Option<Condition>) -> impl Iterator<Item = &Vec<String>> {
+    cond.iter()
+        .flat_map(|c| c.alternatives.iter().flatten())
+        .filter_map(|t| match &t.acl {
+            AclRef::Anonymous(words) => Some(words),
+            AclRef::Named(_) => None,
+        })
+}
+
+/// An ACL whose criterion is `http_auth_group(L)`: its patterns are group names of L
+/// (HAProxy: "invalid group", "no groups specified").
+fn auth_group_acl(cfg: &Config, acl: &str, words: &[String], loc: &Loc, diags: &mut Diags) {
+    let Some(args) = words
+        .first()
+        .and_then(|c| c.strip_prefix("http_auth_group("))
+    else {
+        return;
+    };
+    let Some((name, rest)) = args.split_once(')') else {
+        return;
+    };
+    let Some(ul) = cfg.userlist(name.trim()) else {
+        return;
+    };
+    let what = if acl.is_empty() {
+        String::from("anonymous acl")
+    } else {
+        format!("acl '{acl}'")
+    };
+    let mut i = 1;
+    let mut files = false;
+    let mut method = false;
+    while i < words.len() {
+        match words[i].as_str() {
+            "-f" => {
+                files = true;
+                i += 1;
+            }
+            "-m" => {
+                method = true;
+                i += 1;
+            }
+            "-u" => i += 1,
+            "-i" | "-n" | "-M" => {}
+            "--" => {
+                i += 1;
+                break;
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if !rest.is_empty() || method {
+        diags.alert(
+            loc,
+            format!(
+                "{what} : http_auth_group({}) matches the groups of the user: it takes neither converters nor '-m' (no groups specified).",
+                ul.name
+            ),
+        );
+        return;
+    }
+    let groups = words.get(i..).unwrap_or_default();
+    if groups.is_empty() && !files {
+        diags.alert(
+            loc,
+            format!(
+                "{what} : http_auth_group({}) : no groups specified.",
+                ul.name
+            ),
+        );
+    }
+    for g in groups {
+        if ul.group(g).is_none() {
+            diags.alert(
+                loc,
+                format!(
+                    "{what} : http_auth_group({}) : invalid group '{g}' (userlist '{}' declared at {}).",
+                    ul.name, ul.name, ul.loc
+                ),
+            );
+        }
     }
 }
 

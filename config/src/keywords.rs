@@ -978,8 +978,8 @@ pub static OTHER_KEYWORDS: &[Keyword] = &[
     k("shards", &[Peers], P4),
     k("table", &[Peers], P4),
     // userlist (12.2)
-    k("group", &[Userlist], P3),
-    k("user", &[Userlist], P3),
+    k("group", &[Userlist], DONE),
+    k("user", &[Userlist], DONE),
     // resolvers (5.3.2)
     k("accepted_payload_size", &[Resolvers], P5),
     k("hold", &[Resolvers], P5),
@@ -1403,7 +1403,7 @@ pub static HTTP_ACTIONS: &[HttpAction] = &[
     act("add-header", true, true, DONE),
     act("add-headers-bin", true, true, P0),
     act("allow", true, true, DONE),
-    act("auth", true, false, P0),
+    act("auth", true, false, DONE),
     act("cache-store", false, true, P0),
     act("cache-use", true, false, P0),
     act("capture", true, true, DONE),

@@ -12,6 +12,7 @@ pub mod model;
 pub mod parse;
 pub mod reader;
 pub mod units;
+pub mod userlist;
 
 use std::path::{Path, PathBuf};
 

@@ -11,9 +11,11 @@ use crate::reader::{EnvChange, Section};
 pub struct Config {
     pub global: Global,
     pub proxies: Vec<Proxy>,
-    /// Sections whose semantics arrive later (`peers`, `userlist`, `resolvers`, ...), kept
+    /// Sections whose semantics arrive later (`peers`, `resolvers`, ...), kept
     /// as read so that later stages and the checker can look at them.
     pub other_sections: Vec<Section>,
+    /// `userlist` sections, in order.
+    pub userlists: Vec<crate::userlist::Userlist>,
     /// Environment changes made by `setenv` & co, to replay on the process at start.
     pub env_changes: Vec<EnvChange>,
     /// Keywords that are valid HAProxy but whose behaviour halo has not built yet: starting

@@ -122,12 +122,19 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 warn_http_only(&proxy, diags);
                 cfg.proxies.push(proxy);
             }
+            SectionKind::Userlist => {
+                for line in &sec.lines {
+                    lookup(sec.kind, line, diags);
+                }
+                crate::userlist::parse_userlist(&sec, &mut cfg, diags);
+            }
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);
             }
         }
     }
+    crate::userlist::resolve(&mut cfg, diags);
     cfg
 }
 

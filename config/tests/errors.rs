@@ -316,3 +316,69 @@ fn files_and_folders_are_read_in_order() {
     assert!(cfg.files[0].ends_with("10-a.cfg") && cfg.files[1].ends_with("20-b.cfg"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const USERLIST: &str = "userlist L1\n    group G1\n    group G2 users b\n    user a insecure-password x groups G1\n    user b password $6$salt$hash\n";
+
+#[test]
+fn userlist_is_modelled_not_pending() {
+    let t = format!(
+        "{HEAD}{USERLIST}frontend f\n    mode http\n    bind :8080\n    http-request auth realm Gimme unless {{ http_auth_group(L1) G1 G2 }}\n"
+    );
+    let (cfg, d) = load_text("t.cfg", &t, &opts());
+    assert!(d.items.is_empty(), "{:?}", d.items);
+    assert!(cfg.pending.is_empty(), "{:?}", cfg.pending);
+    assert!(cfg.other_sections.is_empty());
+    let ul = cfg.userlist("L1").unwrap();
+    assert_eq!(ul.loc.line, 5);
+    assert_eq!(ul.user("b").unwrap().groups, vec![1]);
+}
+
+#[test]
+fn unknown_userlists_name_the_reference_line() {
+    let t = format!(
+        "{HEAD}{USERLIST}frontend f\n    mode http\n    bind :8080\n    acl ok http_auth(L2)\n    acl grp http_auth_group(nope) G1\n    http-request set-header X %[http_auth_group(L3)]\n    http-request deny if {{ http_auth }}\n    use_backend b if {{ http_auth(L4) }}\n    default_backend b\nbackend b\n    mode http\n"
+    );
+    assert_eq!(
+        alerts(&t),
+        vec![
+            "[ALERT] parsing [t.cfg:13] : unable to find userlist 'L2' referenced in arg 1 of 'http_auth' in frontend 'f'.",
+            "[ALERT] parsing [t.cfg:14] : unable to find userlist 'nope' referenced in arg 1 of 'http_auth_group' in frontend 'f'.",
+            "[ALERT] parsing [t.cfg:15] : unable to find userlist 'L3' referenced in arg 1 of 'http_auth_group' in frontend 'f'.",
+            "[ALERT] parsing [t.cfg:16] : missing userlist name in arg 1 of 'http_auth' in frontend 'f'.",
+            "[ALERT] parsing [t.cfg:17] : unable to find userlist 'L4' referenced in arg 1 of 'http_auth' in frontend 'f'.",
+        ]
+    );
+}
+
+#[test]
+fn auth_group_acls_match_known_groups() {
+    let t = format!(
+        "{HEAD}{USERLIST}frontend f\n    mode http\n    bind :8080\n    acl a http_auth_group(L1) G1 G9\n    acl b http_auth_group(L1)\n    acl c http_auth_group(L1),lower g1\n    acl d http_auth_group(L1) -m str G1\n    acl e http_auth_group(L1) -i G2\n    http-request deny if a || b || c || d || e\n"
+    );
+    let a = alerts(&t);
+    assert_eq!(a.len(), 4, "{a:#?}");
+    assert!(
+        a[0].starts_with(
+            "[ALERT] parsing [t.cfg:13] : acl 'a' : http_auth_group(L1) : invalid group 'G9'"
+        ),
+        "{}",
+        a[0]
+    );
+    assert!(a[0].contains("(userlist 'L1' declared at t.cfg:5)"));
+    assert_eq!(
+        a[1],
+        "[ALERT] parsing [t.cfg:14] : acl 'b' : http_auth_group(L1) : no groups specified."
+    );
+    assert!(a[2].starts_with("[ALERT] parsing [t.cfg:15] : acl 'c' :"));
+    assert!(a[3].starts_with("[ALERT] parsing [t.cfg:16] : acl 'd' :"));
+}
+
+#[test]
+fn auth_action_arguments() {
+    let t = format!(
+        "{HEAD}frontend f\n    mode http\n    bind :8080\n    http-request auth\n    http-request auth realm 'a b'\n    http-response auth\n"
+    );
+    let a = alerts(&t);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].contains("t.cfg:10") && a[0].contains("not usable in 'http-response'"));
+}

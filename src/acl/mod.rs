@@ -19,6 +19,9 @@ pub struct AclTerm {
     pub method: MatchMethod,
     /// Inline patterns first, then each `-f` file, as HAProxy orders them.
     pub sets: Vec<Arc<SharedPatterns>>,
+    /// `http_auth_group(<userlist>)` alone with no `-m`: the patterns are group names,
+    /// matched against the groups of the authenticated user (HAProxy's `pat_match_auth`).
+    pub auth_groups: Option<Arc<crate::auth::Userlist>>,
 }
 
 /// ACL suffixes that select a match method on top of a fetch (`path_beg` = `path -m beg`).
@@ -93,6 +96,7 @@ impl AclTerm {
             }
         };
         let mut flags = PatternFlags::default();
+        let mut explicit_method = false;
         let mut files: Vec<String> = Vec::new();
         let mut i = 1;
         while i < words.len() {
@@ -108,6 +112,7 @@ impl AclTerm {
                     match w {
                         "-f" => files.push(v.clone()),
                         "-m" => {
+                            explicit_method = true;
                             method = MatchMethod::from_name(v)
                                 .ok_or_else(|| format!("unknown match method '{v}' after '-m'"))?
                         }
@@ -154,11 +159,38 @@ impl AclTerm {
                 .acl_inline(keyword, origin, method, &flags, &refs)?,
         ];
         sets.extend(files_sets);
-        Ok(AclTerm { expr, method, sets })
+        let auth_groups = match &expr.fetch.kind {
+            crate::sample::FetchKind::HttpAuthGroup(ul)
+                if expr.convs.is_empty() && !explicit_method =>
+            {
+                Some(ul.clone())
+            }
+            _ => None,
+        };
+        Ok(AclTerm {
+            expr,
+            method,
+            sets,
+            auth_groups,
+        })
     }
 
     /// Whether any value of the fetch matches any pattern.
     pub fn matches(&self, ctx: &Ctx<'_>) -> bool {
+        if let Some(ul) = &self.auth_groups {
+            // The fetch gives the user name once the password is checked.
+            let Some(name) = self.expr.eval(ctx) else {
+                return false;
+            };
+            let Some(user) = ul.user(&name.to_bytes()) else {
+                return false;
+            };
+            let sets: Vec<_> = self.sets.iter().map(|s| s.load()).collect();
+            return user.groups.iter().any(|&g| {
+                let group = ul.group_name(g).as_bytes();
+                sets.iter().any(|set| set.match_str(group).is_some())
+            });
+        }
         match self.method {
             MatchMethod::Found => self.expr.eval(ctx).is_some(),
             MatchMethod::Bool => self.expr.eval(ctx).map(|s| s.to_bool()).unwrap_or(false),

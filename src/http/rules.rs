@@ -236,6 +236,9 @@ enum Action {
     Normalize(Normalizer),
     /// `strict-mode on|off`: halo's rewrites cannot fail, so it changes nothing.
     StrictMode,
+    /// `auth [realm <realm>]`: the 401 (407 in proxy form) challenge; no realm given
+    /// means the proxy's name.
+    Auth(Option<Vec<u8>>),
 }
 
 #[derive(Debug)]
@@ -286,6 +289,8 @@ pub struct ProxyRules {
     monitor_fail: Vec<Cond>,
     /// `timeout tarpit`, or `timeout connect` for proxies with a backend side (ms).
     tarpit_ms: u64,
+    /// The realm of `auth` rules that name none: the proxy's name.
+    auth_realm: Vec<u8>,
     /// Capture slots of the frontend, in the order of their declaration (`capture request
     /// header`, `declare capture`, `http-request capture ... len N`): their lengths.
     pub req_capture_lens: Vec<usize>,
@@ -814,6 +819,16 @@ fn compile_action(
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
         },
+        "auth" => match args {
+            [] => Action::Auth(None),
+            [r, v] if r == "realm" && !v.is_empty() => Action::Auth(Some(v.as_bytes().to_vec())),
+            [r] | [r, _] if r == "realm" => return Err("missing realm value".into()),
+            [other, ..] => {
+                return Err(format!(
+                    "unexpected argument '{other}'; expected 'realm <realm>'"
+                ));
+            }
+        },
         _ => {
             let kw = if dir == Dir::Req {
                 "http-request"
@@ -878,6 +893,7 @@ impl ProxyRules {
                     None
                 })
                 .unwrap_or(0),
+            auth_realm: p.name.as_bytes().to_vec(),
             ..ProxyRules::default()
         };
         if !p.kind.is_frontend() {
@@ -1683,6 +1699,16 @@ impl ProxyRules {
             Action::Tarpit(r) => Flow::Done(self.tarpit_or_deny(true, build_reply(r, &ctx))),
             Action::Return(r) => Flow::Done(Verdict::Answer(build_reply(r, &ctx))),
             Action::Reject => Flow::Done(Verdict::Reject),
+            Action::Auth(realm) => {
+                let use_proxy_header = env
+                    .rt
+                    .proxies
+                    .get(env.frontend)
+                    .is_some_and(|p| p.http.use_proxy_header);
+                let proxy_form = crate::auth::proxy_form(use_proxy_header, head);
+                let realm = realm.as_deref().unwrap_or(&self.auth_realm);
+                Flow::Done(Verdict::Answer(auth_challenge(realm, proxy_form)))
+            }
             Action::Redirect(r) => match build_redirect(r, &ctx, head) {
                 Some(a) => Flow::Done(Verdict::Answer(a)),
                 None => Flow::Next,
@@ -1953,6 +1979,22 @@ fn msg_ctx<'b>(env: &'b Env<'_>, dir: Dir, head: &'b Head, txn: &'b Txn) -> Ctx<
         Dir::Req => env.ctx(Some(head), None, txn),
         Dir::Res => env.ctx(None, Some(head), txn),
     }
+}
+
+/// The answer of `http-request auth`: HAProxy's 401 page with `WWW-Authenticate`, or
+/// its 407 page with `Proxy-Authenticate` for a request in proxy form.
+pub fn auth_challenge(realm: &[u8], proxy_form: bool) -> Answer {
+    let (status, header): (u16, &[u8]) = if proxy_form {
+        (407, b"proxy-authenticate")
+    } else {
+        (401, b"www-authenticate")
+    };
+    let mut a = Answer::page(status);
+    a.head.extend_from_slice(header);
+    a.head.extend_from_slice(b": Basic realm=\"");
+    a.head.extend_from_slice(realm);
+    a.head.extend_from_slice(b"\"\r\n");
+    a
 }
 
 fn build_reply(r: &Reply, ctx: &Ctx<'_>) -> Answer {
@@ -2620,10 +2662,54 @@ mod tests {
         assert!(err("reqrep ^a").contains("exactly two arguments"));
         assert!(err("reqirep ( x").contains("regex '('"));
         assert!(err("block").contains("condition"));
+        assert!(err("http-request auth realm").contains("missing realm value"));
+        assert!(err("http-request auth bogus").contains("unexpected argument 'bogus'"));
         assert!(
             err("http-request normalize-uri path-strip-dotdot strict")
                 .contains("unexpected option")
         );
+    }
+
+    #[test]
+    fn auth_challenges_like_haproxy_2_6() {
+        let rt = rt(
+            "userlist L\n    user u insecure-password p\nlisten web\n    bind 127.0.0.1:1\n    option http-use-proxy-header\n    http-request auth if { path /default }\n    http-request auth realm \"Say friend\" unless { http_auth(L) }\n    server s 127.0.0.1:1\n",
+        );
+        let page = "content-length: 112\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n";
+        let body = "\r\n<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+        let (v, _, _) = on_req(&rt, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            wire(&v),
+            format!(
+                "HTTP/1.1 401 Unauthorized\r\n{page}www-authenticate: Basic realm=\"Say friend\"\r\n{body}"
+            )
+        );
+        // No realm: the proxy's name.
+        let (v, _, _) = on_req(&rt, "GET /default HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(wire(&v).contains("www-authenticate: Basic realm=\"web\"\r\n"));
+        // Valid credentials go on.
+        let (v, _, _) = on_req(
+            &rt,
+            "GET /x HTTP/1.1\r\nHost: a\r\nAuthorization: Basic dTpw\r\n\r\n",
+        );
+        assert_eq!(v, Verdict::Continue);
+        // A request in proxy form with `option http-use-proxy-header`: 407 and
+        // Proxy-Authorization.
+        let (v, _, _) = on_req(&rt, "GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n");
+        let w = wire(&v);
+        assert!(w.starts_with("HTTP/1.1 407 Unauthorized\r\n"), "{w}");
+        assert!(w.contains("\r\nproxy-authenticate: Basic realm=\"Say friend\"\r\n"));
+        assert!(!w.contains("www-authenticate"));
+        let (v, _, _) = on_req(
+            &rt,
+            "GET http://a/x HTTP/1.1\r\nHost: a\r\nAuthorization: Basic dTpw\r\n\r\n",
+        );
+        assert!(wire(&v).starts_with("HTTP/1.1 407 "));
+        let (v, _, _) = on_req(
+            &rt,
+            "GET http://a/x HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Basic dTpw\r\n\r\n",
+        );
+        assert_eq!(v, Verdict::Continue);
     }
 
     #[test]

@@ -423,7 +423,11 @@ pub async fn run_http<C>(
             }
             match fill(&mut client, &mut cbuf, remaining).await {
                 Some(0) => {
-                    // Closed before a complete head.
+                    // Closed before a complete head; between two requests of a
+                    // keep-alive connection, with nothing sent, HAProxy closes silently.
+                    if !first && cbuf.is_empty() {
+                        return;
+                    }
                     let ignore = rt.proxies[px_idx].http.ignore_probes;
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);

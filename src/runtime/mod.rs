@@ -295,8 +295,9 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
     cfg.global.nbthread = Some(threads);
     let mut diags = Diags::default();
     let rt = compile(&cfg, maxconn, quiet, &mut diags);
+    // Warnings found while compiling (unusable passwords…) are shown too.
+    print_diags(&diags, quiet);
     if diags.has_alerts() {
-        print_diags(&diags, quiet);
         return 1;
     }
     let rt = Arc::new(rt);

@@ -96,6 +96,16 @@ pub enum FetchKind {
         res: bool,
         idx: usize,
     },
+    /// `http_auth(<userlist>)`: whether the request's Basic credentials are valid.
+    HttpAuth(std::sync::Arc<crate::auth::Userlist>),
+    /// `http_auth_group(<userlist>)`: the user name when the credentials are valid (its
+    /// ACL form matches the user's groups, see `acl`).
+    HttpAuthGroup(std::sync::Arc<crate::auth::Userlist>),
+    HttpAuthUser,
+    HttpAuthPass,
+    HttpAuthType,
+    /// `http_auth_bearer([<header>])`.
+    HttpAuthBearer(Option<Vec<u8>>),
     /// `var(scope.name[,default])`: the default is returned as a string when unset.
     Var(super::vars::VarName, Option<Vec<u8>>),
 }
@@ -315,6 +325,41 @@ impl Fetch {
                 idx: usize::try_from(int_arg(&args, 0, name)?)
                     .map_err(|_| format!("'{name}' expects a slot number"))?,
             },
+            "http_auth" | "http_auth_group" => {
+                let [list] = args.as_slice() else {
+                    return Err(format!(
+                        "fetch method '{name}' expects exactly one argument: a userlist name"
+                    ));
+                };
+                let ul = res.userlist(list).ok_or_else(|| {
+                    format!("fetch method '{name}': unable to find userlist '{list}'")
+                })?;
+                if name == "http_auth" {
+                    HttpAuth(ul)
+                } else {
+                    HttpAuthGroup(ul)
+                }
+            }
+            "http_auth_user" | "http_auth_pass" | "http_auth_type" => {
+                if !args.is_empty() {
+                    return Err(format!("fetch method '{name}' takes no argument"));
+                }
+                match name {
+                    "http_auth_user" => HttpAuthUser,
+                    "http_auth_pass" => HttpAuthPass,
+                    _ => HttpAuthType,
+                }
+            }
+            "http_auth_bearer" => {
+                if args.len() > 1 {
+                    return Err(format!("fetch method '{name}' takes at most one argument"));
+                }
+                HttpAuthBearer(
+                    args.first()
+                        .filter(|h| !h.is_empty())
+                        .map(|h| h.as_bytes().to_vec()),
+                )
+            }
             "var" => {
                 let name = args
                     .first()
@@ -363,7 +408,10 @@ impl Fetch {
             | CaptureHdr { .. } => O::Str,
             HdrCnt { .. } | CookCnt(_) | Status | UrlPort => O::Int,
             HdrIp { .. } | UrlIp => O::Ip,
-            HttpFirstReq => O::Bool,
+            HttpFirstReq | HttpAuth(_) => O::Bool,
+            HttpAuthGroup(_) | HttpAuthUser | HttpAuthPass | HttpAuthType | HttpAuthBearer(_) => {
+                O::Str
+            }
             // The stored type is only known at run time; strings match like HAProxy's.
             Var(..) => O::Str,
         }
@@ -548,6 +596,40 @@ impl Fetch {
             CaptureHdr { res, idx } => {
                 let slots = if *res { ctx.res_caps } else { ctx.req_caps };
                 Sample::Str(Cow::Borrowed(slots.get(*idx)?.as_deref()?))
+            }
+            HttpAuth(_) | HttpAuthGroup(_) | HttpAuthUser | HttpAuthPass | HttpAuthType
+            | HttpAuthBearer(None) => {
+                use crate::auth::Credentials;
+                let req = ctx.req?;
+                let proxy_form = ctx
+                    .rt
+                    .zip(ctx.frontend)
+                    .and_then(|(rt, f)| rt.proxies.get(f))
+                    .is_some_and(|p| crate::auth::proxy_form(p.http.use_proxy_header, req));
+                let creds = crate::auth::credentials(req, proxy_form)?;
+                match (&self.kind, creds) {
+                    (HttpAuthType, c) => Sample::Str(Cow::Borrowed(c.scheme())),
+                    (HttpAuthBearer(_), Credentials::Bearer(t)) => Sample::Str(Cow::Borrowed(t)),
+                    (HttpAuth(ul), Credentials::Basic { user, pass }) => {
+                        Sample::Bool(ul.check(&user, &pass))
+                    }
+                    (HttpAuthGroup(ul), Credentials::Basic { user, pass }) => {
+                        if !ul.check(&user, &pass) {
+                            return None;
+                        }
+                        Sample::Str(Cow::Owned(user))
+                    }
+                    (HttpAuthUser, Credentials::Basic { user, .. }) => {
+                        Sample::Str(Cow::Owned(user))
+                    }
+                    (HttpAuthPass, Credentials::Basic { pass, .. }) => {
+                        Sample::Str(Cow::Owned(pass))
+                    }
+                    _ => return None,
+                }
+            }
+            HttpAuthBearer(Some(h)) => {
+                Sample::Str(Cow::Borrowed(crate::auth::bearer_in(ctx.req?, h)?))
             }
             Var(v, default) => {
                 let found = match v.scope {

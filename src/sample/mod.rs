@@ -198,6 +198,10 @@ pub trait Resolver {
     fn origin(&self) -> (String, usize) {
         (String::new(), 0)
     }
+    /// The `userlist` called `name`, for `http_auth()` and `http_auth_group()`.
+    fn userlist(&self, _name: &str) -> Option<std::sync::Arc<crate::auth::Userlist>> {
+        None
+    }
 }
 
 /// A resolver with a more precise origin: an ACL line or a rule inside a proxy whose
@@ -236,6 +240,9 @@ impl Resolver for Located<'_> {
     }
     fn origin(&self) -> (String, usize) {
         (self.file.to_string(), self.line)
+    }
+    fn userlist(&self, name: &str) -> Option<std::sync::Arc<crate::auth::Userlist>> {
+        self.inner.userlist(name)
     }
 }
 
