@@ -88,6 +88,8 @@ pub struct HttpSettings {
     /// `Proxy-Authorization` and are challenged with a 407.
     pub use_proxy_header: bool,
     pub mode: halo_config::model::HttpConnMode,
+    /// `option http-buffer-request`: wait for the request body before the rules.
+    pub buffer_request: bool,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
 }
@@ -379,6 +381,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         ignore_probes: s.option("http-ignore-probes").unwrap_or(false),
         use_proxy_header: s.option("http-use-proxy-header").unwrap_or(false),
         mode: s.http_mode,
+        buffer_request: s.option("http-buffer-request").unwrap_or(false),
         rules: Default::default(),
     }
 }

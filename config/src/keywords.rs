@@ -688,7 +688,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("option forwarded", DLB, P3),
     k("option h1-case-adjust-bogus-client", DFL, P3),
     k("option h1-case-adjust-bogus-server", DLB, P3),
-    k("option http-buffer-request", DFLB, P3),
+    k("option http-buffer-request", DFLB, DONE),
     k("option http-drop-request-trailers", DB, P3),
     k("option http-drop-response-trailers", DFL, P3),
     k("option http-ignore-probes", DFL, DONE),
@@ -761,7 +761,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("no option forwarded", DLB, P3),
     k("no option h1-case-adjust-bogus-client", DFL, P3),
     k("no option h1-case-adjust-bogus-server", DLB, P3),
-    k("no option http-buffer-request", DFLB, P3),
+    k("no option http-buffer-request", DFLB, DONE),
     k("no option http-drop-request-trailers", DB, P3),
     k("no option http-drop-response-trailers", DFL, P3),
     k("no option http-ignore-probes", DFL, DONE),
@@ -1469,7 +1469,7 @@ pub static HTTP_ACTIONS: &[HttpAction] = &[
     act("track-sc2", true, true, P4),
     act("unset-var", true, true, DONE),
     act("use-service", true, false, P0),
-    act("wait-for-body", true, true, P3),
+    act("wait-for-body", true, true, DONE),
     act("wait-for-handshake", true, false, P6),
 ];
 

@@ -202,6 +202,11 @@ enum Normalizer {
 #[derive(Debug, Clone)]
 enum Action {
     Allow,
+    /// `wait-for-body time T [at-least N]` (ms, bytes; 0: the whole body).
+    WaitForBody {
+        ms: u64,
+        at_least: u64,
+    },
     Deny(Reply),
     Tarpit(Reply),
     Return(Reply),
@@ -626,6 +631,45 @@ fn compile_action(
         "reject" => none(Action::Reject)?,
         "deny" => Action::Deny(parse_reply("deny", args, dir, cx)?),
         "tarpit" => Action::Tarpit(parse_reply("tarpit", args, dir, cx)?),
+        "wait-for-body" => {
+            if dir == Dir::Res {
+                return Err(
+                    "'http-response wait-for-body' is valid HAProxy but not implemented by halo yet"
+                        .into(),
+                );
+            }
+            let mut ms = None;
+            let mut at_least = 0;
+            let mut i = 0;
+            while i < args.len() {
+                let v = args.get(i + 1);
+                match (args[i].as_str(), v) {
+                    ("time", Some(v)) => {
+                        ms = Some(
+                            halo_config::units::parse_time_ms(v)
+                                .map_err(|e| format!("invalid time '{v}': {e}"))?,
+                        )
+                    }
+                    ("at-least", Some(v)) => {
+                        at_least = halo_config::units::parse_size(v)
+                            .map_err(|e| format!("invalid size '{v}': {e}"))?
+                    }
+                    ("use-large-buffer", _) => {
+                        return Err("'use-large-buffer' needs 'tune.bufsize.large', which halo does not implement yet".into());
+                    }
+                    (other, _) => {
+                        return Err(format!(
+                            "unexpected '{other}'; expected 'time <time> [at-least <bytes>]'"
+                        ));
+                    }
+                }
+                i += 2;
+            }
+            Action::WaitForBody {
+                ms: ms.ok_or("expects 'time <time>'")?,
+                at_least,
+            }
+        }
         "return" => Action::Return(parse_reply("return", args, dir, cx)?),
         "redirect" => Action::Redirect(Box::new(parse_redirect(args, true, dir, cx)?)),
         "set-header" | "add-header" => {
@@ -1125,6 +1169,10 @@ impl ProxyRules {
 /// What the rules may look at beside the messages: the connection and the proxies.
 pub struct Env<'a> {
     pub rt: &'a crate::compile::Runtime,
+    /// The request body received so far (as sent, chunked or not), for `req.body`.
+    pub body: &'a [u8],
+    /// Whether the body was waited for already (`wait-for-body` passes).
+    pub body_ready: bool,
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub frontend: usize,
@@ -1151,6 +1199,7 @@ impl<'a> Env<'a> {
             req,
             res,
             first_req: self.first_req,
+            req_payload: if req.is_some() { self.body } else { &[] },
             vars: Some(&txn.vars),
             req_caps: &txn.req_captures,
             res_caps: &txn.res_captures,
@@ -1258,6 +1307,13 @@ pub enum Verdict {
     Tarpit(Answer, u64),
     /// Close the client connection without answering.
     Reject,
+    /// `wait-for-body`: wait for the request body (at most `ms`, until `at_least` bytes
+    /// or all of it), then run the rules again from rule `resume`.
+    WaitBody {
+        resume: usize,
+        ms: u64,
+        at_least: u64,
+    },
 }
 
 enum Flow {
@@ -1605,8 +1661,32 @@ impl ProxyRules {
     /// The request rules of this proxy, in HAProxy's order: `block` and `http-request`,
     /// the 1.x `req*` rules, `reqadd`, then the `redirect` keyword.
     pub fn request(&self, acls: &AclSet, env: &Env<'_>, head: &mut Head, txn: &mut Txn) -> Verdict {
-        if let Flow::Done(v) = self.run(&self.req, Dir::Req, acls, env, head, txn) {
-            return v;
+        self.request_from(0, acls, env, head, txn)
+    }
+
+    /// The request rules from `http-request` rule number `start` on (after `wait-for-body`).
+    pub fn request_from(
+        &self,
+        start: usize,
+        acls: &AclSet,
+        env: &Env<'_>,
+        head: &mut Head,
+        txn: &mut Txn,
+    ) -> Verdict {
+        let rules = self.req.get(start..).unwrap_or_default();
+        if let Flow::Done(v) = self.run(rules, Dir::Req, acls, env, head, txn) {
+            return match v {
+                Verdict::WaitBody {
+                    resume,
+                    ms,
+                    at_least,
+                } => Verdict::WaitBody {
+                    resume: start + resume,
+                    ms,
+                    at_least,
+                },
+                v => v,
+            };
         }
         if !self.req_legacy.is_empty()
             && let Some(v) = self.legacy(&self.req_legacy, Dir::Req, acls, env, head, txn)
@@ -1670,10 +1750,18 @@ impl ProxyRules {
         head: &mut Head,
         txn: &mut Txn,
     ) -> Flow {
-        for rule in rules {
+        for (i, rule) in rules.iter().enumerate() {
             match self.apply(rule, dir, acls, env, head, txn) {
                 Flow::Next => {}
                 Flow::Stop => return Flow::Stop,
+                // The rules resume after this one once the body is there.
+                Flow::Done(Verdict::WaitBody { ms, at_least, .. }) => {
+                    return Flow::Done(Verdict::WaitBody {
+                        resume: i + 1,
+                        ms,
+                        at_least,
+                    });
+                }
                 done => return done,
             }
         }
@@ -1697,6 +1785,17 @@ impl ProxyRules {
             Action::Allow => Flow::Stop,
             Action::Deny(r) => Flow::Done(Verdict::Deny(build_reply(r, &ctx))),
             Action::Tarpit(r) => Flow::Done(self.tarpit_or_deny(true, build_reply(r, &ctx))),
+            Action::WaitForBody { ms, at_least } => {
+                if env.body_ready {
+                    Flow::Next
+                } else {
+                    Flow::Done(Verdict::WaitBody {
+                        resume: 0,
+                        ms: *ms,
+                        at_least: *at_least,
+                    })
+                }
+            }
             Action::Return(r) => Flow::Done(Verdict::Answer(build_reply(r, &ctx))),
             Action::Reject => Flow::Done(Verdict::Reject),
             Action::Auth(realm) => {
@@ -2191,6 +2290,8 @@ mod tests {
     fn env(rt: &Runtime, px: usize) -> Env<'_> {
         Env {
             rt,
+            body: &[],
+            body_ready: false,
             src: "127.0.0.1:5000".parse().unwrap(),
             dst: "127.0.0.1:80".parse().unwrap(),
             frontend: px,

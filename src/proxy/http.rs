@@ -261,7 +261,7 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, status: u16) {
 }
 
 /// The hash key of the balancing algorithm, if it hashes something of the request.
-fn lb_key(be: &Backend, head: &Head, info: &ConnInfo) -> Option<u32> {
+fn lb_key(be: &Backend, head: &Head, body: &[u8], info: &ConnInfo) -> Option<u32> {
     let ht = &be.settings.hash_type;
     match &be.settings.balance {
         Balance::Source => Some(crate::lb::hash::source_key(ht, info.src.ip())),
@@ -295,14 +295,43 @@ fn lb_key(be: &Backend, head: &Head, info: &ConnInfo) -> Option<u32> {
             }
             Some(hash_key(ht, key))
         }
-        Balance::UrlParam { name, .. } => {
+        Balance::UrlParam { name, check_post } => {
+            let find = |q: &[u8]| {
+                q.split(|&c| c == b'&').find_map(|p| {
+                    p.strip_prefix(name.as_bytes())
+                        .and_then(|r| r.strip_prefix(b"="))
+                        .map(|v| hash_key(ht, v))
+                })
+            };
             let uri = head.uri();
-            let q = uri.iter().position(|&c| c == b'?').map(|i| &uri[i + 1..])?;
-            q.split(|&c| c == b'&').find_map(|p| {
-                p.strip_prefix(name.as_bytes())
-                    .and_then(|r| r.strip_prefix(b"="))
-                    .map(|v| hash_key(ht, v))
-            })
+            let in_query = uri
+                .iter()
+                .position(|&c| c == b'?')
+                .and_then(|i| find(&uri[i + 1..]));
+            if in_query.is_some() || !*check_post || head.method() != b"POST" {
+                return in_query;
+            }
+            // `check_post`: the body (its first chunk when chunked), up to the first blank
+            // or control character.
+            let data = match request_framing(head) {
+                Ok(Framing::Chunked) => {
+                    let eol = body.iter().position(|&c| c == b'\n')?;
+                    let size = std::str::from_utf8(&body[..eol])
+                        .ok()
+                        .and_then(|l| usize::from_str_radix(l.trim_end_matches('\r'), 16).ok())?;
+                    let rest = &body[eol + 1..];
+                    &rest[..size.min(rest.len())]
+                }
+                Ok(Framing::Length(n)) => {
+                    &body[..usize::try_from(n).unwrap_or(usize::MAX).min(body.len())]
+                }
+                _ => return None,
+            };
+            let end = data
+                .iter()
+                .position(|&c| c <= b' ' || c == 0x7f)
+                .unwrap_or(data.len());
+            find(&data[..end])
         }
         Balance::Hdr {
             name,
@@ -463,24 +492,82 @@ pub async fn run_http<C>(
             }
             let req_close = h1::wants_close(&head);
             let fe_http = &rt.proxies[px_idx].http;
-            // 2. monitor-uri, then the frontend's http-request rules.
-            let verdict = {
-                let env = Env {
-                    rt: &rt,
-                    src: info.src,
-                    dst: info.dst,
-                    frontend: px_idx,
-                    // Until `use_backend` runs, the frontend is the stream's backend.
-                    backend: Some(px_idx),
-                    server: None,
-                    listener_id: 0,
-                    first_req: first,
-                };
-                let acls = &rt.proxies[px_idx].acls;
-                match fe_http.rules.monitor(acls, &env, &head, &txn) {
-                    Some(a) => Verdict::Answer(a),
-                    None => fe_http.rules.request(acls, &env, &mut head, &mut txn),
+            // `option http-buffer-request` in the frontend: the body before any rule.
+            let body_timeout = fe.http_request_timeout.or(fe.client_timeout);
+            let mut body_ready = false;
+            if fe_http.buffer_request {
+                let waited = wait_body(
+                    &mut client,
+                    &mut cbuf,
+                    &mut head,
+                    head_len,
+                    framing,
+                    &limits,
+                    body_timeout,
+                    0,
+                )
+                .await;
+                if let Err(status) = waited {
+                    if status != 0 {
+                        send_page(&mut client, status).await;
+                    }
+                    return Step::Close;
                 }
+                body_ready = true;
+            }
+            // 2. monitor-uri, then the frontend's http-request rules (run again after a
+            // `wait-for-body` from the rule that follows it).
+            let mut start = 0;
+            let verdict = loop {
+                let verdict = {
+                    let env = Env {
+                        rt: &rt,
+                        body: cbuf.get(head_len..).unwrap_or_default(),
+                        body_ready,
+                        src: info.src,
+                        dst: info.dst,
+                        frontend: px_idx,
+                        // Until `use_backend` runs, the frontend is the stream's backend.
+                        backend: Some(px_idx),
+                        server: None,
+                        listener_id: 0,
+                        first_req: first,
+                    };
+                    let acls = &rt.proxies[px_idx].acls;
+                    match (start, fe_http.rules.monitor(acls, &env, &head, &txn)) {
+                        (0, Some(a)) => Verdict::Answer(a),
+                        _ => fe_http
+                            .rules
+                            .request_from(start, acls, &env, &mut head, &mut txn),
+                    }
+                };
+                let Verdict::WaitBody {
+                    resume,
+                    ms,
+                    at_least,
+                } = verdict
+                else {
+                    break verdict;
+                };
+                let waited = wait_body(
+                    &mut client,
+                    &mut cbuf,
+                    &mut head,
+                    head_len,
+                    framing,
+                    &limits,
+                    Some(ms),
+                    at_least,
+                )
+                .await;
+                if let Err(status) = waited {
+                    if status != 0 {
+                        send_page(&mut client, status).await;
+                    }
+                    return Step::Close;
+                }
+                body_ready = true;
+                start = resume;
             };
             if !matches!(verdict, Verdict::Continue) {
                 let keep = !req_close && fe_http.mode != HttpConnMode::Close;
@@ -535,21 +622,76 @@ pub async fn run_http<C>(
                 return Step::Close;
             };
             let be_http = &rt.proxies[be_idx].http;
+            // `option http-buffer-request` in the backend: the body before its rules.
+            if be_http.buffer_request && !body_ready {
+                let waited = wait_body(
+                    &mut client,
+                    &mut cbuf,
+                    &mut head,
+                    head_len,
+                    framing,
+                    &limits,
+                    body_timeout,
+                    0,
+                )
+                .await;
+                if let Err(status) = waited {
+                    if status != 0 {
+                        send_page(&mut client, status).await;
+                    }
+                    return Step::Close;
+                }
+                body_ready = true;
+            }
             // 4. The backend's http-request rules.
             if be_idx != px_idx && be_http.rules.has_request_rules() {
-                let verdict = {
-                    let env = Env {
-                        rt: &rt,
-                        src: info.src,
-                        dst: info.dst,
-                        frontend: px_idx,
-                        backend: Some(be_idx),
-                        server: None,
-                        listener_id: 0,
-                        first_req: first,
+                let mut start = 0;
+                let verdict = loop {
+                    let verdict = {
+                        let env = Env {
+                            rt: &rt,
+                            body: cbuf.get(head_len..).unwrap_or_default(),
+                            body_ready,
+                            src: info.src,
+                            dst: info.dst,
+                            frontend: px_idx,
+                            backend: Some(be_idx),
+                            server: None,
+                            listener_id: 0,
+                            first_req: first,
+                        };
+                        let acls = &rt.proxies[be_idx].acls;
+                        be_http
+                            .rules
+                            .request_from(start, acls, &env, &mut head, &mut txn)
                     };
-                    let acls = &rt.proxies[be_idx].acls;
-                    be_http.rules.request(acls, &env, &mut head, &mut txn)
+                    let Verdict::WaitBody {
+                        resume,
+                        ms,
+                        at_least,
+                    } = verdict
+                    else {
+                        break verdict;
+                    };
+                    let waited = wait_body(
+                        &mut client,
+                        &mut cbuf,
+                        &mut head,
+                        head_len,
+                        framing,
+                        &limits,
+                        Some(ms),
+                        at_least,
+                    )
+                    .await;
+                    if let Err(status) = waited {
+                        if status != 0 {
+                            send_page(&mut client, status).await;
+                        }
+                        return Step::Close;
+                    }
+                    body_ready = true;
+                    start = resume;
                 };
                 if !matches!(verdict, Verdict::Continue) {
                     let keep =
@@ -638,7 +780,34 @@ pub async fn run_http<C>(
             if attached.0.as_ref().is_some_and(|sc| sc.be_idx != be_idx) {
                 park(attached.0.take());
             }
-            let key = lb_key(&be, &head, &info);
+            // `balance url_param ... check_post`: a POST's body is waited for (not with
+            // `Expect: 100-continue`, as HAProxy).
+            if let Balance::UrlParam {
+                check_post: true, ..
+            } = be.settings.balance
+                && !body_ready
+                && head.method() == b"POST"
+                && !h1::expects_continue(&head)
+            {
+                let waited = wait_body(
+                    &mut client,
+                    &mut cbuf,
+                    &mut head,
+                    head_len,
+                    framing,
+                    &limits,
+                    body_timeout,
+                    0,
+                )
+                .await;
+                if let Err(status) = waited {
+                    if status != 0 {
+                        send_page(&mut client, status).await;
+                    }
+                    return Step::Close;
+                }
+            }
+            let key = lb_key(&be, &head, cbuf.get(head_len..).unwrap_or_default(), &info);
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let res = {
@@ -864,6 +1033,8 @@ pub async fn run_http<C>(
                 let verdict = {
                     let env = Env {
                         rt: &rt,
+                        body: &[],
+                        body_ready: true,
                         src: info.src,
                         dst: info.dst,
                         frontend: px_idx,
@@ -1152,6 +1323,58 @@ async fn tarpit_wait<C: AsyncRead + Unpin>(client: &mut C, cbuf: &mut Vec<u8>, m
     }
 }
 
+/// `option http-buffer-request` and `http-request wait-for-body`: reads the request body
+/// into `cbuf` until it is complete, `at_least` bytes of it arrived (0: no such limit) or
+/// the buffer is full. A client waiting for `100 Continue` gets it (and the server will not
+/// see the `Expect` field). Err(408) on timeout, Err(0) when the client went away.
+#[allow(clippy::too_many_arguments)]
+async fn wait_body<C: Conn>(
+    client: &mut C,
+    cbuf: &mut Vec<u8>,
+    head: &mut Head,
+    head_len: usize,
+    framing: Framing,
+    limits: &Limits,
+    timeout: Option<u64>,
+    at_least: u64,
+) -> Result<(), u16> {
+    let deadline = timeout.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let mut continued = false;
+    loop {
+        let body = cbuf.get(head_len..).unwrap_or_default();
+        let mut st = BodyState::new(framing).with_limits(limits);
+        // A malformed body is reported when it is forwarded.
+        let done = st.advance(body).map(|_| st.is_done()).unwrap_or(true);
+        if done
+            || matches!(framing, Framing::UntilClose | Framing::Tunnel)
+            || (at_least > 0 && st.consumed() >= at_least)
+            || cbuf.len() >= limits.max_head
+        {
+            return Ok(());
+        }
+        if !continued && h1::expects_continue(head) {
+            continued = true;
+            client
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|_| 0u16)?;
+            head.remove(b"expect");
+        }
+        let remaining = deadline.map(|d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+                .as_millis() as u64
+        });
+        if remaining == Some(0) {
+            return Err(408);
+        }
+        match read_more_or(client, cbuf, remaining).await {
+            Ok(0) | Err(Stop::Error) => return Err(0),
+            Ok(_) => {}
+            Err(Stop::Timeout) => return Err(408),
+        }
+    }
+}
+
 /// Rules may have edited `Content-Length`/`Transfer-Encoding`: the message keeps the
 /// framing it was received with, whatever the rules did to these fields.
 fn keep_framing(head: &mut Head, framing: Framing, now: Option<Framing>) {
@@ -1191,7 +1414,7 @@ async fn answer_verdict<C: AsyncRead + AsyncWrite + Unpin>(
         c.denied_req.fetch_add(1, Relaxed);
     }
     let answer = match verdict {
-        Verdict::Continue => return true,
+        Verdict::Continue | Verdict::WaitBody { .. } => return true,
         Verdict::Reject => return false,
         Verdict::Answer(a) | Verdict::Deny(a) => a,
         Verdict::Tarpit(a, ms) => {

@@ -91,6 +91,12 @@ pub enum FetchKind {
     ResVer,
     Status,
     HttpFirstReq,
+    /// `req.body`, `req.body_len`, `req.body_size`, `req.body_param([name[,i]])`: the body
+    /// received so far (`option http-buffer-request`, `wait-for-body`).
+    ReqBody,
+    ReqBodyLen,
+    ReqBodySize,
+    ReqBodyParam(Option<Vec<u8>>, bool),
     /// `capture.req.hdr(N)` / `capture.res.hdr(N)`: a frontend capture slot.
     CaptureHdr {
         res: bool,
@@ -320,6 +326,23 @@ impl Fetch {
             "res.ver" | "resp_ver" => ResVer,
             "status" => Status,
             "http_first_req" => HttpFirstReq,
+            "req.body" => ReqBody,
+            "req.body_len" => ReqBodyLen,
+            "req.body_size" => ReqBodySize,
+            "req.body_param" => ReqBodyParam(
+                args.first()
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.as_bytes().to_vec()),
+                match args.get(1).map(String::as_str) {
+                    None | Some("") => false,
+                    Some("i") => true,
+                    Some(o) => {
+                        return Err(format!(
+                            "fetch method '{name}' : second argument must be 'i', not '{o}'"
+                        ));
+                    }
+                },
+            ),
             "capture.req.hdr" | "capture.res.hdr" => CaptureHdr {
                 res: name == "capture.res.hdr",
                 idx: usize::try_from(int_arg(&args, 0, name)?)
@@ -405,7 +428,10 @@ impl Fetch {
             | Cook { .. }
             | ReqVer
             | ResVer
-            | CaptureHdr { .. } => O::Str,
+            | CaptureHdr { .. }
+            | ReqBodyParam(..) => O::Str,
+            ReqBody => O::Bin,
+            ReqBodyLen | ReqBodySize => O::Int,
             HdrCnt { .. } | CookCnt(_) | Status | UrlPort => O::Int,
             HdrIp { .. } | UrlIp => O::Ip,
             HttpFirstReq | HttpAuth(_) => O::Bool,
@@ -593,6 +619,23 @@ impl Fetch {
             ResVer => Sample::Str(Cow::Borrowed(http::version_str(ctx.res?))),
             Status => Sample::Int(ctx.res?.status() as i64),
             HttpFirstReq => Sample::Bool(ctx.first_req),
+            ReqBody => Sample::Bin(request_body(ctx)?),
+            ReqBodyLen => Sample::Int(request_body(ctx)?.len() as i64),
+            ReqBodySize => {
+                let req = ctx.req?;
+                match crate::http::h1::request_framing(req).ok()? {
+                    crate::http::h1::Framing::Length(n) => Sample::Int(n as i64),
+                    _ => Sample::Int(request_body(ctx)?.len() as i64),
+                }
+            }
+            ReqBodyParam(name, nocase) => {
+                let body = request_body(ctx)?;
+                let v = form_param(&body, name.as_deref(), *nocase)?;
+                Sample::Str(match body {
+                    Cow::Borrowed(b) => Cow::Borrowed(&b[v]),
+                    Cow::Owned(b) => Cow::Owned(b[v].to_vec()),
+                })
+            }
             CaptureHdr { res, idx } => {
                 let slots = if *res { ctx.res_caps } else { ctx.req_caps };
                 Sample::Str(Cow::Borrowed(slots.get(*idx)?.as_deref()?))
@@ -914,6 +957,81 @@ fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let rest = &p[pos + needle.len()..];
     let end = rest.windows(2).position(|w| w == b"\r\n")?;
     Some(&rest[..end])
+}
+
+/// The request body received so far, without its chunked framing.
+fn request_body<'c>(ctx: &Ctx<'c>) -> Option<Cow<'c, [u8]>> {
+    use crate::http::h1::{Framing, request_framing};
+    let req = ctx.req?;
+    let raw = ctx.req_payload;
+    match request_framing(req).ok()? {
+        Framing::Length(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX).min(raw.len());
+            Some(Cow::Borrowed(&raw[..n]))
+        }
+        Framing::Chunked => Some(Cow::Owned(dechunk(raw))),
+        _ => Some(Cow::Borrowed(&[])),
+    }
+}
+
+/// The value range of parameter `name` (the first parameter when None) in an
+/// `application/x-www-form-urlencoded` body.
+fn form_param(body: &[u8], name: Option<&[u8]>, nocase: bool) -> Option<std::ops::Range<usize>> {
+    let mut pos = 0;
+    for part in body.split(|&c| c == b'&') {
+        let start = pos;
+        pos += part.len() + 1;
+        let (k, vstart) = match part.iter().position(|&c| c == b'=') {
+            Some(i) => (&part[..i], start + i + 1),
+            None => (part, start + part.len()),
+        };
+        let hit = match name {
+            None => true,
+            Some(n) if nocase => k.eq_ignore_ascii_case(n),
+            Some(n) => k == n,
+        };
+        if hit {
+            return Some(vstart..start + part.len());
+        }
+    }
+    None
+}
+
+/// The data of the complete chunks at the start of a chunked body (what HAProxy's
+/// `req.body` shows: the payload without sizes, extensions and trailers).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.iter().position(|&c| c == b'\n') else {
+            return out;
+        };
+        let line = &raw[..eol];
+        let hex_end = line
+            .iter()
+            .position(|c| !c.is_ascii_hexdigit())
+            .unwrap_or(line.len());
+        let Some(size) = std::str::from_utf8(&line[..hex_end])
+            .ok()
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+        else {
+            return out;
+        };
+        if size == 0 {
+            return out;
+        }
+        let data = &raw[eol + 1..];
+        let take = size.min(data.len());
+        out.extend_from_slice(&data[..take]);
+        if take < size {
+            return out;
+        }
+        // Skip the data and its CRLF.
+        let rest = &data[size..];
+        raw = match rest {
+            [b'\r', b'\n', r @ ..] | [b'\n', r @ ..] => r,
+            _ => return out,
+        };
+    }
 }
 
 #[cfg(test)]
