@@ -101,7 +101,6 @@ fn opt_flag(args: &[String], name: &str) -> Result<bool, String> {
 const LATER: &[&str] = &[
     "set-var",
     "unset-var",
-    "concat_var",
     "in_table",
     "table_http_req_rate",
     "table_gpc0",
@@ -109,14 +108,8 @@ const LATER: &[&str] = &[
     "jwt_header_query",
     "jwt_payload_query",
     "jwt_verify",
-    "iif",
     "when",
     "debug",
-    "crc32c",
-    "be2dec",
-    "le2dec",
-    "be2hex",
-    "base2",
     "protobuf",
     "ungrpc",
     "fix_tag_value",
@@ -126,9 +119,6 @@ const LATER: &[&str] = &[
     "aes_cbc_dec",
     "aes_cbc_enc",
     "rfc7239_field",
-    "cut_crlf",
-    "htonl",
-    "sdbm_avalanche",
     "ip.fp",
     "x509_v_err_str",
 ];
@@ -505,7 +495,19 @@ fn parse_subst(s: &[u8]) -> Vec<SubstPart> {
 }
 
 fn hashed(h: u32, avalanche: bool) -> Sample<'static> {
-    Sample::Int(if avalanche { hash::avalanche(h) } else { h } as i64)
+    Sample::Int(if avalanche { full_hash(h) } else { h } as i64)
+}
+
+/// The avalanche of the hash converters' `(1)` argument: HAProxy's `full_hash`, Bob
+/// Jenkins' 32-bit integer mix followed by a multiplication by a large prime.
+pub fn full_hash(mut a: u32) -> u32 {
+    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    a.wrapping_mul(3_221_225_473)
 }
 
 fn parse_mask(s: &str, max: u8) -> Option<u8> {
@@ -742,6 +744,13 @@ mod tests {
             run("crc32", &[], s("123456789")),
             Some(Sample::Int(0xCBF4_3926))
         );
+        // The avalanche argument, as HAProxy 2.6.
+        let nine = || s("123456789");
+        assert_eq!(run("crc32", &["1"], nine()), Some(Sample::Int(1130417534)));
+        assert_eq!(run("djb2", &[], nine()), Some(Sample::Int(902675330)));
+        assert_eq!(run("djb2", &["1"], nine()), Some(Sample::Int(2717138294)));
+        assert_eq!(run("sdbm", &["1"], nine()), Some(Sample::Int(3400502718)));
+        assert_eq!(run("wt6", &["1"], nine()), Some(Sample::Int(4053691039)));
     }
 
     #[test]

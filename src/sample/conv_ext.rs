@@ -1,6 +1,7 @@
 //! The converters beyond the basic string and arithmetic ones (manual 7.3.1): digests,
 //! HMAC and xxHash, date formatting (`ltime`, `utime`, their `ms_`/`us_` forms,
-//! `http_date`), `url_enc`, `param`, variable comparisons, `add_item`, `language`, `json_query`.
+//! `http_date`), `url_enc`, `param`, variable comparisons, `add_item`, `language`, `json_query`;
+//! and, through it, the binary ones of `conv_bin`.
 
 use std::borrow::Cow;
 use std::ffi::CString;
@@ -48,6 +49,8 @@ pub enum ExtConv {
         path: Option<Vec<Step>>,
         int: bool,
     },
+    /// `be2dec`, `be2hex`, `crc32c`, `iif`… (sample/conv_bin.rs).
+    Bin(super::conv_bin::BinConv),
 }
 
 /// The message digests of `digest`, `sha1`, `sha2` and `hmac`.
@@ -212,6 +215,9 @@ fn too_many(args: &[String], max: usize, name: &str) -> Result<(), String> {
 
 /// Compiles `name(args)` if it is one of this module's converters (`None`: it is not).
 pub fn compile(name: &str, args: &[String]) -> Option<Result<ExtConv, String>> {
+    if let Some(b) = super::conv_bin::compile(name, args) {
+        return Some(b.map(ExtConv::Bin));
+    }
     let r = match name {
         "digest" => compile_digest(args),
         "sha1" => too_many(args, 0, name).map(|_| ExtConv::Digest(Alg::Sha1)),
@@ -504,6 +510,7 @@ impl ExtConv {
             }
             ExtConv::SecureMemcmp(_) => OutputKind::Bool,
             ExtConv::JsonQuery { int: true, .. } => OutputKind::Int,
+            ExtConv::Bin(b) => b.output_kind(),
             _ => OutputKind::Str,
         }
     }
@@ -566,6 +573,7 @@ impl ExtConv {
                 }
             }
             ExtConv::JsonQuery { path, int } => json_query(&s.to_bytes(), path.as_deref()?, *int)?,
+            ExtConv::Bin(b) => b.apply(s)?,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod conv;
+pub mod conv_bin;
 pub mod conv_ext;
 pub mod fetch;
 pub mod logfmt;
