@@ -25,14 +25,23 @@ pub fn djb2(key: &[u8]) -> u32 {
     h
 }
 
-/// A small, fast hash with good distribution on short keys (the "wt6" of HAProxy's
-/// options, re-derived from its description: byte mixing with rotations).
+/// HAProxy's "wt6": two words mixed per byte with rotations whose amounts depend on the
+/// previous byte (values checked against HAProxy 2.6's `wt6` converter).
 pub fn wt6(key: &[u8]) -> u32 {
     let mut h0: u32 = 0xa53c965a;
     let mut h1: u32 = 0x5ca6953a;
+    let (mut step0, mut step1) = (6u32, 18u32);
     for &c in key {
-        h0 = h0.rotate_left(5) ^ (c as u32).wrapping_mul(0x9E37_79B1);
-        h1 = h1.wrapping_add(h0).rotate_right(7);
+        let c = c as u32;
+        h0 = !(h0 ^ c);
+        h1 = !h1.wrapping_add(c);
+        let t = h1.rotate_left(step0);
+        h1 = h0.rotate_left(step1);
+        h0 = t;
+        // The rotations of the next byte depend on this one.
+        let t = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = t & 0x1f;
+        step1 = t >> 11;
     }
     h0 ^ h1
 }
@@ -163,5 +172,9 @@ mod tests {
         assert_eq!(djb2(b""), 5381);
         assert_eq!(sdbm(b""), 0);
         assert_ne!(wt6(b"a"), wt6(b"b"));
+        // HAProxy 2.6's `str(…),wt6` converter.
+        assert_eq!(wt6(b""), 4187620192);
+        assert_eq!(wt6(b"a"), 1900802597);
+        assert_eq!(wt6(b"123456789"), 2225171485);
     }
 }

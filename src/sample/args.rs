@@ -11,6 +11,8 @@ pub fn split_top_level(text: &str, sep: char) -> Result<Vec<String>, String> {
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match (quote, c) {
+            // Inside single quotes a backslash is an ordinary character.
+            (Some('\''), '\\') => cur.push(c),
             (_, '\\') => {
                 cur.push(c);
                 if let Some(n) = chars.next() {
@@ -67,11 +69,22 @@ pub fn split_call(text: &str) -> Result<(String, Vec<String>), String> {
     let mut closed_at = None;
     while let Some((i, c)) = chars.next() {
         match (quote, c) {
-            (_, '\\') => {
-                if let Some((_, n)) = chars.next() {
+            // Inside single quotes a backslash is an ordinary character (manual 2.2).
+            (Some('\''), '\\') => cur.push(c),
+            (_, '\\') => match chars.next() {
+                Some((_, 'n')) => cur.push('\n'),
+                Some((_, 'r')) => cur.push('\r'),
+                Some((_, 't')) => cur.push('\t'),
+                Some((_, n)) if matches!(n, '\\' | '\'' | '"' | ' ' | ',' | '(' | ')') => {
+                    cur.push(n)
+                }
+                // Not an escape: the backslash stays (`\d` in a regex, `\.` in a JSON path).
+                Some((_, n)) => {
+                    cur.push(c);
                     cur.push(n);
                 }
-            }
+                None => cur.push(c),
+            },
             (Some(q), _) if c == q => quote = None,
             (Some(_), _) => cur.push(c),
             (None, '"') | (None, '\'') => quote = Some(c),
@@ -134,6 +147,24 @@ mod tests {
                 // (foo|bar) is nested: accepted as one argument.
                 split_call("regsub((foo|bar),blah,g)").unwrap().1.len() == 3
             }
+        );
+        // Backslashes as HAProxy 2.6's argument parser: escapes outside single quotes,
+        // kept when they escape nothing, ordinary characters inside single quotes.
+        assert_eq!(
+            split_call(r#"str(a\.b,'a\.b',"a\.b",a\\b,'a\\b',"a\\b",a\nb,'a\nb')"#)
+                .unwrap()
+                .1,
+            vec![
+                "a\\.b", "a\\.b", "a\\.b", "a\\b", "a\\\\b", "a\\b", "a\nb", "a\\nb"
+            ]
+        );
+        assert_eq!(
+            split_call(r"json_query('$.my\.key')").unwrap().1,
+            vec![r"$.my\.key"]
+        );
+        assert_eq!(
+            split_call(r"regsub(\d+,x\,y)").unwrap().1,
+            vec![r"\d+", "x,y"]
         );
         assert!(split_call("x(a").is_err());
         assert!(split_call("x(a)b").is_err());

@@ -24,7 +24,7 @@ pub enum Conv {
     Json,
     Regsub {
         re: Regex,
-        subst: Vec<u8>,
+        subst: Vec<SubstPart>,
         global: bool,
     },
     Field {
@@ -77,6 +77,8 @@ pub enum Conv {
     Reverse,
     /// `map`, `map_<match>`, `map_<match>_<output>` (sample/map.rs).
     Map(Box<super::map::MapConv>),
+    /// Digests, dates, `json_query`… (sample/conv_ext.rs).
+    Ext(Box<super::conv_ext::ExtConv>),
 }
 
 fn int(args: &[String], i: usize, name: &str) -> Result<i64, String> {
@@ -97,45 +99,17 @@ fn opt_flag(args: &[String], name: &str) -> Result<bool, String> {
 
 /// Converters valid in HAProxy that halo will bring with later features.
 const LATER: &[&str] = &[
-    "digest",
-    "sha1",
-    "sha2",
-    "hmac",
-    "xxh32",
-    "xxh64",
-    "xxh3",
-    "ltime",
-    "utime",
-    "ms_ltime",
-    "ms_utime",
-    "us_ltime",
-    "us_utime",
-    "http_date",
     "set-var",
     "unset-var",
-    "concat_var",
-    "add_item",
-    "strcmp",
-    "secure_memcmp",
     "in_table",
     "table_http_req_rate",
     "table_gpc0",
     "table_conn_cur",
-    "url_enc",
-    "param",
-    "language",
-    "json_query",
     "jwt_header_query",
     "jwt_payload_query",
     "jwt_verify",
-    "iif",
     "when",
     "debug",
-    "crc32c",
-    "be2dec",
-    "le2dec",
-    "be2hex",
-    "base2",
     "protobuf",
     "ungrpc",
     "fix_tag_value",
@@ -145,9 +119,6 @@ const LATER: &[&str] = &[
     "aes_cbc_dec",
     "aes_cbc_enc",
     "rfc7239_field",
-    "cut_crlf",
-    "htonl",
-    "sdbm_avalanche",
     "ip.fp",
     "x509_v_err_str",
 ];
@@ -169,6 +140,9 @@ impl Conv {
     /// Compiles a converter that needs no configuration context (`map*` are refused).
     pub fn compile(name: &str, args: Vec<String>) -> Result<Conv, String> {
         use Conv::*;
+        if let Some(ext) = super::conv_ext::compile(name, &args) {
+            return Ok(Ext(Box::new(ext?)));
+        }
         Ok(match name {
             "lower" => Lower,
             "upper" => Upper,
@@ -186,7 +160,7 @@ impl Conv {
                     .ok_or("converter 'regsub' expects a regular expression")?;
                 let re = Regex::new(re)
                     .map_err(|e| format!("converter 'regsub': invalid regex '{re}': {e}"))?;
-                let subst = args.get(1).cloned().unwrap_or_default().into_bytes();
+                let subst = parse_subst(args.get(1).map(|s| s.as_bytes()).unwrap_or_default());
                 let flags = args.get(2).cloned().unwrap_or_default();
                 if flags.contains('i') {
                     let src = format!("(?i){}", re.as_str());
@@ -308,6 +282,7 @@ impl Conv {
             Ipmask { .. } => O::Ip,
             B64Dec | Bytes { .. } => O::Bin,
             Map(m) => m.output_kind(),
+            Ext(e) => e.output_kind(),
             _ => O::Str,
         })
     }
@@ -324,10 +299,10 @@ impl Conv {
                 other => owned(other.to_bytes().to_ascii_lowercase()),
             },
             Upper => owned(s.to_bytes().to_ascii_uppercase()),
-            Base64 => owned(base64_encode(&s.to_bytes()).into_bytes()),
+            Base64 => owned(base64_encode(&s.to_bin()).into_bytes()),
             B64Dec => Sample::Bin(Cow::Owned(base64_decode(&s.to_bytes())?)),
             Hex => {
-                let b = s.to_bytes();
+                let b = s.to_bin();
                 let mut out = String::with_capacity(b.len() * 2);
                 for x in b.iter() {
                     out.push_str(&format!("{x:02X}"));
@@ -343,11 +318,27 @@ impl Conv {
             Json => owned(json_escape(&s.to_bytes())),
             Regsub { re, subst, global } => {
                 let b = s.to_bytes();
-                let out = if *global {
-                    re.replace_all(&b, subst.as_slice()).into_owned()
-                } else {
-                    re.replace(&b, subst.as_slice()).into_owned()
-                };
+                let mut out = Vec::with_capacity(b.len());
+                let mut last = 0;
+                for caps in re.captures_iter(&b) {
+                    let Some(m) = caps.get(0) else { break };
+                    out.extend_from_slice(&b[last..m.start()]);
+                    for part in subst {
+                        match part {
+                            SubstPart::Lit(l) => out.extend_from_slice(l),
+                            SubstPart::Group(g) => {
+                                if let Some(g) = caps.get(*g) {
+                                    out.extend_from_slice(g.as_bytes());
+                                }
+                            }
+                        }
+                    }
+                    last = m.end();
+                    if !*global {
+                        break;
+                    }
+                }
+                out.extend_from_slice(&b[last..]);
                 owned(out)
             }
             Field {
@@ -361,7 +352,7 @@ impl Conv {
                 count,
             } => owned(field(&s.to_bytes(), *index, delims, *count, true)?),
             Bytes { offset, length } => {
-                let b = s.to_bytes();
+                let b = s.to_bin();
                 let start = (*offset).min(b.len());
                 let end = match length {
                     Some(l) => start.saturating_add(*l).min(b.len()),
@@ -430,10 +421,10 @@ impl Conv {
                 let p = split_host_port(&b).1;
                 Sample::Int(std::str::from_utf8(p).ok()?.parse::<i64>().ok()?)
             }
-            Sdbm(a) => hashed(hash::sdbm(&s.to_bytes()), *a),
-            Djb2(a) => hashed(hash::djb2(&s.to_bytes()), *a),
-            Wt6(a) => hashed(hash::wt6(&s.to_bytes()), *a),
-            Crc32(a) => hashed(hash::crc32(&s.to_bytes()), *a),
+            Sdbm(a) => hashed(hash::sdbm(&s.to_bin()), *a),
+            Djb2(a) => hashed(hash::djb2(&s.to_bin()), *a),
+            Wt6(a) => hashed(hash::wt6(&s.to_bin()), *a),
+            Crc32(a) => hashed(hash::crc32(&s.to_bin()), *a),
             Ltrim(chars) => {
                 let b = s.to_bytes();
                 let i = b.iter().position(|c| !chars.contains(c)).unwrap_or(b.len());
@@ -454,12 +445,69 @@ impl Conv {
                 owned(v)
             }
             Map(m) => m.apply(s)?,
+            Ext(e) => e.apply(s, ctx)?,
         })
     }
 }
 
+/// A piece of `regsub`'s replacement: text, or `\N` (group N, 0 the whole match).
+#[derive(Debug, Clone)]
+pub enum SubstPart {
+    Lit(Vec<u8>),
+    Group(usize),
+}
+
+/// HAProxy's replacement syntax: `\0`-`\9` groups, `\xHH` a byte, `\` followed by any
+/// other character that character; `$` is an ordinary character.
+fn parse_subst(s: &[u8]) -> Vec<SubstPart> {
+    let mut parts = Vec::new();
+    let mut lit = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] != b'\\' || i + 1 >= s.len() {
+            lit.push(s[i]);
+            i += 1;
+            continue;
+        }
+        let e = s[i + 1];
+        i += 2;
+        if e.is_ascii_digit() {
+            if !lit.is_empty() {
+                parts.push(SubstPart::Lit(std::mem::take(&mut lit)));
+            }
+            parts.push(SubstPart::Group((e - b'0') as usize));
+        } else if e == b'x'
+            && let Some(v) = s
+                .get(i..i + 2)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            lit.push(v);
+            i += 2;
+        } else {
+            lit.push(e);
+        }
+    }
+    if !lit.is_empty() {
+        parts.push(SubstPart::Lit(lit));
+    }
+    parts
+}
+
 fn hashed(h: u32, avalanche: bool) -> Sample<'static> {
-    Sample::Int(if avalanche { hash::avalanche(h) } else { h } as i64)
+    Sample::Int(if avalanche { full_hash(h) } else { h } as i64)
+}
+
+/// The avalanche of the hash converters' `(1)` argument: HAProxy's `full_hash`, Bob
+/// Jenkins' 32-bit integer mix followed by a multiplication by a large prime.
+pub fn full_hash(mut a: u32) -> u32 {
+    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    a.wrapping_mul(3_221_225_473)
 }
 
 fn parse_mask(s: &str, max: u8) -> Option<u8> {
@@ -628,6 +676,21 @@ mod tests {
         assert_eq!(run("json", &[], s("a\"b\n")), Some(s("a\\\"b\\n")));
         assert_eq!(run("regsub", &["o", "0", "g"], s("foo")), Some(s("f00")));
         assert_eq!(run("regsub", &["o", "0"], s("foo")), Some(s("f0o")));
+        // HAProxy 2.6's replacement syntax.
+        let sub = |subst: &str| run("regsub", &["(b)", subst], s("abc"));
+        assert_eq!(
+            run("regsub", &["^/(here)(/|$)", "my/\\1", "g"], s("/here/x")),
+            Some(s("my/herex"))
+        );
+        assert_eq!(sub("[\\1\\1]"), Some(s("a[bb]c")));
+        assert_eq!(sub("$1"), Some(s("a$1c")));
+        assert_eq!(sub("${1}"), Some(s("a${1}c")));
+        assert_eq!(sub("\\0"), Some(s("abc")));
+        assert_eq!(sub("\\\\"), Some(s("a\\c")));
+        assert_eq!(sub("\\x41"), Some(s("aAc")));
+        assert_eq!(sub("\\n"), Some(s("anc")));
+        assert_eq!(sub("\\9"), Some(s("ac")));
+        assert_eq!(sub("\\q"), Some(s("aqc")));
         assert_eq!(run("field", &["2", ","], s("a,b,c")), Some(s("b")));
         assert_eq!(run("field", &["-1", ","], s("a,b,c")), Some(s("c")));
         assert_eq!(run("field", &["2", ",", "0"], s("a,b,c")), Some(s("b,c")));
@@ -641,6 +704,26 @@ mod tests {
             Some(Sample::Int(8080))
         );
         assert_eq!(run("length", &[], s("abcd")), Some(Sample::Int(4)));
+        // Binary-input converters see an integer as 8 bytes big-endian (HAProxy 2.6),
+        // string-input ones as its decimal form.
+        assert_eq!(
+            run("hex", &[], Sample::Int(12)),
+            Some(s("000000000000000C"))
+        );
+        assert_eq!(
+            run("hex", &[], Sample::Ip("1.2.3.4".parse().unwrap())),
+            Some(s("01020304"))
+        );
+        assert_eq!(run("base64", &[], Sample::Int(12)), Some(s("AAAAAAAAAAw=")));
+        assert_eq!(
+            run("bytes", &["0", "2"], Sample::Int(12)),
+            Some(Sample::Bin(Cow::Owned(vec![0, 0])))
+        );
+        assert_eq!(
+            run("crc32", &[], Sample::Int(12)),
+            Some(Sample::Int(1821676354))
+        );
+        assert_eq!(run("length", &[], Sample::Int(12)), Some(Sample::Int(2)));
         // The manual and HAProxy 2.6: appended after the sample.
         assert_eq!(run("concat", &["<", "", ">"], s("x")), Some(s("x<>")));
     }
@@ -661,6 +744,13 @@ mod tests {
             run("crc32", &[], s("123456789")),
             Some(Sample::Int(0xCBF4_3926))
         );
+        // The avalanche argument, as HAProxy 2.6.
+        let nine = || s("123456789");
+        assert_eq!(run("crc32", &["1"], nine()), Some(Sample::Int(1130417534)));
+        assert_eq!(run("djb2", &[], nine()), Some(Sample::Int(902675330)));
+        assert_eq!(run("djb2", &["1"], nine()), Some(Sample::Int(2717138294)));
+        assert_eq!(run("sdbm", &["1"], nine()), Some(Sample::Int(3400502718)));
+        assert_eq!(run("wt6", &["1"], nine()), Some(Sample::Int(4053691039)));
     }
 
     #[test]
@@ -671,7 +761,7 @@ mod tests {
                 .contains("needs the configuration's map files")
         );
         assert!(
-            Conv::compile("digest", vec![])
+            Conv::compile("in_table", vec![])
                 .unwrap_err()
                 .contains("not implemented")
         );

@@ -4,6 +4,8 @@
 
 pub mod args;
 pub mod conv;
+pub mod conv_bin;
+pub mod conv_ext;
 pub mod fetch;
 pub mod logfmt;
 pub mod map;
@@ -34,6 +36,19 @@ impl<'a> Sample<'a> {
             Sample::Int(i) => Cow::Owned(i.to_string().into_bytes()),
             Sample::Bool(b) => Cow::Owned(if *b { b"1".to_vec() } else { b"0".to_vec() }),
             Sample::Ip(ip) => Cow::Owned(ip.to_string().into_bytes()),
+        }
+    }
+
+    /// The sample as binary, as HAProxy casts it for the converters taking binary input
+    /// (`hex`, `base64`, the hashes and digests): integers and booleans as 8 bytes
+    /// big-endian, addresses as their 4 or 16 bytes.
+    pub fn to_bin(&self) -> Cow<'_, [u8]> {
+        match self {
+            Sample::Str(s) | Sample::Bin(s) => Cow::Borrowed(s.as_ref()),
+            Sample::Int(i) => Cow::Owned(i.to_be_bytes().to_vec()),
+            Sample::Bool(b) => Cow::Owned((*b as i64).to_be_bytes().to_vec()),
+            Sample::Ip(IpAddr::V4(a)) => Cow::Owned(a.octets().to_vec()),
+            Sample::Ip(IpAddr::V6(a)) => Cow::Owned(a.octets().to_vec()),
         }
     }
 
@@ -345,6 +360,19 @@ pub(crate) mod tests {
         assert_eq!(parse_leading_int(b"-12abc"), Some(-12));
         assert_eq!(parse_leading_int(b"x"), None);
         assert_eq!(Sample::Int(7).to_bytes().as_ref(), b"7");
+        // HAProxy 2.6: int(12),hex gives 000000000000000C, ipv4(1.2.3.4),hex 01020304.
+        assert_eq!(
+            Sample::Int(12).to_bin().as_ref(),
+            &[0, 0, 0, 0, 0, 0, 0, 12]
+        );
+        assert_eq!(
+            Sample::Bool(true).to_bin().as_ref(),
+            &[0, 0, 0, 0, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            Sample::Ip("1.2.3.4".parse().unwrap()).to_bin().as_ref(),
+            &[1, 2, 3, 4]
+        );
         assert_eq!(
             Sample::str(b"10.0.0.1").to_ip(),
             Some("10.0.0.1".parse().unwrap())
