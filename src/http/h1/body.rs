@@ -2,7 +2,7 @@
 //! where the message ends (chunked trailers included), and refuses what HAProxy 2.6 refuses in
 //! chunked bodies; it can also re-encode chunked bodies in canonical form, as HAProxy does.
 
-use super::head::is_tchar;
+use super::head::{Kind, is_tchar};
 use super::{Framing, Limits, ParseError};
 
 /// Chunk sizes from 2^52 up are refused (HAProxy 2.6 answers 400 to `10000000000000`).
@@ -36,6 +36,29 @@ enum State {
     /// Trailer section: the current line so far.
     Trailers,
     Done,
+}
+
+/// Checks the body bytes that arrived with a head (`received` starts where the head ends) the
+/// way HAProxy does before anything else happens to the message: it parses its whole input
+/// buffer at once, so a request whose chunked body is already malformed there is refused (400)
+/// before a server is even connected to, and such a response becomes a 502 before any of it
+/// reaches the client. Bytes after the end of the message (a pipelined request) are not
+/// looked at; an incomplete body is fine.
+pub fn check_received(
+    kind: Kind,
+    framing: Framing,
+    limits: &Limits,
+    received: &[u8],
+) -> Result<(), ParseError> {
+    if framing != Framing::Chunked {
+        // Only chunked framing can be malformed; other bodies are plain bytes.
+        return Ok(());
+    }
+    let body = match kind {
+        Kind::Request => BodyState::new(framing),
+        Kind::Response => BodyState::new_response(framing),
+    };
+    body.with_limits(limits).advance(received).map(|_| ())
 }
 
 /// Streaming body decoder/validator, for forwarding a body without buffering it.

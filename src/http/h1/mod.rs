@@ -9,7 +9,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use body::BodyState;
+pub use body::{BodyState, check_received};
 pub use framing::{
     Framing, expects_continue, request_framing, response_framing, upgrade, wants_close,
 };

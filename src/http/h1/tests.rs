@@ -1153,3 +1153,75 @@ fn accept_invalid_requests() {
     assert!(parse_response(b"HTTP/1.1 65536 OK\r\n\r\n", &l, &mut h).is_err());
     assert!(parse_response(b"HTTP/1.1 200000 OK\r\n\r\n", &l, &mut h).is_err());
 }
+
+// ---- the body bytes that came with the head ----
+
+#[test]
+fn received_body_checked_before_any_server() {
+    let l = Limits::default();
+    let check = |bytes: &[u8]| {
+        let mut h = Head::new();
+        let n = parse_request(bytes, &l, &mut h).unwrap().unwrap();
+        check_received(Kind::Request, request_framing(&h).unwrap(), &l, &bytes[n..])
+    };
+    let post = |body: &str| {
+        format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+    };
+    // Malformed within what arrived with the head: refused as HAProxy refuses the whole
+    // request (nothing goes to a server), with the offset from the body start.
+    for (body, offset) in [
+        ("10000000000000000\r\nhello\r\n0\r\n\r\n", 13),
+        ("0x5\r\nhello\r\n0\r\n\r\n", 1),
+        (" 5\r\nhello\r\n0\r\n\r\n", 0),
+        ("5\r\nhelloXX\r\n0\r\n\r\n", 8),
+        ("5\r\nhello0\r\n\r\n", 8),
+        ("5\r\nhello\r\n0\r\ngarbage\r\n\r\n", 13),
+        ("zz\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n", 0),
+    ] {
+        let e = check(post(body).as_bytes()).unwrap_err();
+        assert_eq!((e.status, e.offset), (400, offset), "{body:?}: {e}");
+    }
+    // Well formed, incomplete, or followed by anything (the next request is its own
+    // business): nothing to say yet.
+    for body in [
+        "",
+        "5",
+        "5\r\nhel",
+        "5;a=b\r\nhello\n0\n\n",
+        "5\r\nhello\r\n0\r\n\r\nG(ET garbage",
+        "0\r\n\r\n\x00\x01",
+    ] {
+        assert_eq!(check(post(body).as_bytes()), Ok(()), "{body:?}");
+    }
+    // Lengths and bodiless requests are plain bytes.
+    assert_eq!(
+        check(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nzzzGARBAGE\r\n\r\n"),
+        Ok(())
+    );
+    assert_eq!(check(b"GET / HTTP/1.1\r\n\r\nzz\r\n"), Ok(()));
+    // A response: 502, and the chunk limits of the buffer apply.
+    let mut h = Head::new();
+    let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+    let n = parse_response(r, &l, &mut h).unwrap().unwrap();
+    let framing = response_framing(&h, b"GET").unwrap();
+    assert_eq!(
+        check_received(Kind::Response, framing, &l, &r[n..]).map_err(|e| e.status),
+        Err(502)
+    );
+    assert_eq!(
+        check_received(
+            Kind::Response,
+            response_framing(&h, b"HEAD").unwrap(),
+            &l,
+            &r[n..]
+        ),
+        Ok(())
+    );
+    let small = Limits::from_tune(1024, 512, 101, false);
+    let long_ext = format!("5;{}\r\nhello\r\n0\r\n\r\n", "e".repeat(1000));
+    assert_eq!(
+        check_received(Kind::Request, Framing::Chunked, &small, long_ext.as_bytes())
+            .map_err(|e| e.status),
+        Err(400)
+    );
+}
