@@ -474,7 +474,12 @@ pub async fn run_http<C>(
                 }
             }
         };
-        let framing = match request_framing(&head) {
+        // HAProxy parses its whole buffer before anything else: a chunked body already
+        // malformed in the bytes that came with the head refuses the request, before any
+        // server is connected to.
+        let framing = match request_framing(&head).and_then(|f| {
+            h1::check_received(h1::Kind::Request, f, &limits, &cbuf[head_len..]).map(|_| f)
+        }) {
             Ok(f) => f,
             Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
@@ -951,6 +956,19 @@ pub async fn run_http<C>(
                             s.counters.err_resp.fetch_add(1, Relaxed);
                         }
                         be.counters.err_resp.fetch_add(1, Relaxed);
+                        if f.status() == 502 && !client_close {
+                            // An invalid response is the server's fault: like HAProxy, its
+                            // connection goes, the client's stays for the next request.
+                            attached.0 = None;
+                            if client.write_all(default_page(502)).await.is_err() {
+                                return Step::Close;
+                            }
+                            first = false;
+                            return match next_step(&rt) {
+                                Next::Close => Step::Close,
+                                Next::Continue => Step::Next,
+                            };
+                        }
                         send_page(&mut client, f.status()).await;
                         return Step::Close;
                     }
@@ -1009,9 +1027,12 @@ pub async fn run_http<C>(
                 .await;
                 return Step::Close;
             }
-            let rframing = match response_framing(&rhead, method) {
+            let rframing = match response_framing(&rhead, method).and_then(|f| {
+                h1::check_received(h1::Kind::Response, f, &limits, &sc.buf[rhead_len..]).map(|_| f)
+            }) {
                 Ok(f) => f,
                 Err(e) => {
+                    be.counters.err_resp.fetch_add(1, Relaxed);
                     send_page(&mut client, e.status).await;
                     return Step::Close;
                 }
@@ -1102,11 +1123,21 @@ pub async fn run_http<C>(
             sc.buf.drain(..rhead_len);
             // 9. Response body to the client.
             let mut rbody = BodyState::new_response(rframing);
-            let ok = forward_response(&mut rbody, sc, &mut client, &mut out, server_timeout).await;
+            let ok = forward_response(
+                &mut rbody,
+                sc,
+                &mut client,
+                &mut out,
+                server_timeout,
+                rframing == Framing::Chunked,
+            )
+            .await;
             if !ok {
                 return Step::Close;
             }
-            if server_reusable {
+            // Bytes the server sent past its response answer nothing: that connection is
+            // out of step and is not reused.
+            if server_reusable && sc.buf.is_empty() {
                 // The request is over: the server's slot goes back, the connection waits
                 // for the session's next request (or the idle pool when the session ends).
                 sc.slot = None;
@@ -1161,8 +1192,8 @@ async fn forward_body<C: AsyncRead + Unpin>(
 ) -> Result<(), u16> {
     loop {
         if !cbuf.is_empty() && !body.is_done() {
-            let (n, _) = body.advance(cbuf).map_err(|e| e.status)?;
-            out.extend_from_slice(&cbuf[..n]);
+            // Chunked bodies go on re-encoded as HAProxy sends them (CRLF, no extensions).
+            let (n, _) = body.advance_into(cbuf, out).map_err(|e| e.status)?;
             cbuf.drain(..n);
         }
         if !out.is_empty() {
@@ -1190,9 +1221,21 @@ async fn forward_response<C: AsyncWrite + Unpin>(
     client: &mut C,
     out: &mut Vec<u8>,
     timeout: Option<u64>,
+    chunked: bool,
 ) -> bool {
     loop {
-        if !sc.buf.is_empty() && !body.is_done() {
+        if chunked && !sc.buf.is_empty() && !body.is_done() {
+            // Chunked bodies go on re-encoded as HAProxy sends them (CRLF, no extensions).
+            match body.advance_into(&sc.buf, out) {
+                Ok((n, _)) => {
+                    sc.buf.drain(..n);
+                }
+                Err(_) => {
+                    let _ = client.write_all(out).await;
+                    return false;
+                }
+            }
+        } else if !sc.buf.is_empty() && !body.is_done() {
             let n = match body.advance(&sc.buf) {
                 Ok((n, _)) => n,
                 Err(_) => {
