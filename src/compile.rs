@@ -87,6 +87,8 @@ pub struct HttpSettings {
     pub mode: halo_config::model::HttpConnMode,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
+    /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
+    pub pages: crate::http::pages::Pages,
 }
 
 #[derive(Debug, Clone)]
@@ -369,6 +371,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         ignore_probes: s.option("http-ignore-probes").unwrap_or(false),
         mode: s.http_mode,
         rules: Default::default(),
+        pages: Default::default(),
     }
 }
 
@@ -435,7 +438,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         let s = &p.settings;
         let (acls, switching) = compile_rules(cfg, pi, &registry, &backend_index, diags);
         let mut http = http_settings(s, diags, &p.loc);
-        http.rules = {
+        {
             let names = Names {
                 cfg,
                 current: pi,
@@ -445,9 +448,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             let cx = crate::http::rules::CompileCx {
                 registry: &registry,
                 resolver: &names,
+                http_errors: &cfg.http_errors,
+                bufsize: cfg.global.tune_bufsize,
             };
-            crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags)
-        };
+            http.rules = crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags);
+            http.pages = crate::http::pages::Pages::compile(p, cfg, &cx, diags);
+        }
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
                 Some(pi)
