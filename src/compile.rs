@@ -92,6 +92,8 @@ pub struct HttpSettings {
     pub buffer_request: bool,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
+    /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
+    pub pages: crate::http::pages::Pages,
 }
 
 #[derive(Debug, Clone)]
@@ -383,6 +385,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         mode: s.http_mode,
         buffer_request: s.option("http-buffer-request").unwrap_or(false),
         rules: Default::default(),
+        pages: Default::default(),
     }
 }
 
@@ -460,7 +463,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         let (acls, switching) =
             compile_rules(cfg, pi, &registry, &userlists, &backend_index, diags);
         let mut http = http_settings(s, diags, &p.loc);
-        http.rules = {
+        {
             let names = Names {
                 cfg,
                 current: pi,
@@ -471,9 +474,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             let cx = crate::http::rules::CompileCx {
                 registry: &registry,
                 resolver: &names,
+                http_errors: &cfg.http_errors,
+                bufsize: cfg.global.tune_bufsize,
             };
-            crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags)
-        };
+            http.rules = crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags);
+            http.pages = crate::http::pages::Pages::compile(p, cfg, &cx, diags);
+        }
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
                 Some(pi)

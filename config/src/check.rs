@@ -41,6 +41,7 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
     for p in &cfg.proxies {
         check_proxy(p, &backends, &all, diags);
         check_userlist_refs(cfg, p, diags);
+        check_error_pages(p, cfg, diags);
     }
 }
 
@@ -173,6 +174,89 @@ fn auth_group_acl(cfg: &Config, acl: &str, words: &[String], loc: &Loc, diags: &
                     ul.name, ul.name, ul.loc
                 ),
             );
+        }
+    }
+}
+
+/// `errorfiles NAME`, `http-error ... errorfiles NAME` and `deny`/`tarpit`/`return ...
+/// errorfiles NAME` must name an `http-errors` section; codes asked for by name and
+/// missing from it are worth a warning (HAProxy's default page is used).
+fn check_error_pages(p: &Proxy, cfg: &Config, diags: &mut Diags) {
+    for d in &p.settings.error_pages {
+        let ErrorPageKind::Import { section, codes } = &d.what else {
+            continue;
+        };
+        match cfg.http_errors(section) {
+            None => diags.alert(
+                &d.loc,
+                format!(
+                    "proxy '{}': unknown http-errors section '{section}'.",
+                    p.name
+                ),
+            ),
+            Some(h) => {
+                for c in codes {
+                    if h.page(*c).is_none() {
+                        diags.warning(
+                            &d.loc,
+                            format!(
+                                "proxy '{}' : status '{c}' not declared in http-errors section '{section}'.",
+                                p.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for rule in &p.rules {
+        let res = match rule.keyword.as_str() {
+            "http-request" => false,
+            "http-response" => true,
+            _ => continue,
+        };
+        let Some(action) = rule.args.first() else {
+            continue;
+        };
+        let mut status = match (action.as_str(), res) {
+            ("deny", false) => 403,
+            ("deny", true) => 502,
+            ("tarpit", _) => 500,
+            ("return", _) => 200,
+            _ => continue,
+        };
+        let mut section = None;
+        let mut it = rule.args.iter().skip(1);
+        while let Some(w) = it.next() {
+            match w.as_str() {
+                "status" | "deny_status" => {
+                    if let Some(v) = it.next().and_then(|v| v.parse().ok()) {
+                        status = v;
+                    }
+                }
+                "errorfiles" => section = it.next(),
+                _ => {}
+            }
+        }
+        let Some(section) = section else {
+            continue;
+        };
+        match cfg.http_errors(section) {
+            None => diags.alert(
+                &rule.loc,
+                format!(
+                    "proxy '{}': unknown http-errors section '{section}' referenced by an http reply.",
+                    p.name
+                ),
+            ),
+            Some(h) if h.page(status).is_none() => diags.warning(
+                &rule.loc,
+                format!(
+                    "proxy '{}': status '{status}' referenced by an http reply not declared in http-errors section '{section}'.",
+                    p.name
+                ),
+            ),
+            Some(_) => {}
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod addr;
 pub mod check;
 pub mod cond;
 pub mod diag;
+pub mod errorfile;
 pub mod keywords;
 pub mod lexer;
 pub mod model;

@@ -2,6 +2,8 @@
 //! `defaults` and `default-server` already applied. No behaviour lives here; the `halo`
 //! crate compiles this into its runtime objects.
 
+use std::sync::Arc;
+
 use crate::addr::{Address, PortSpec};
 use crate::diag::Loc;
 use crate::reader::{EnvChange, Section};
@@ -23,6 +25,69 @@ pub struct Config {
     pub pending: Vec<Pending>,
     /// The files read, in order (for `HAPROXY_CFGFILES`).
     pub files: Vec<String>,
+    /// `http-errors` sections, in order.
+    pub http_errors: Vec<HttpErrors>,
+}
+
+impl Config {
+    /// The `http-errors` section called `name`.
+    pub fn http_errors(&self, name: &str) -> Option<&HttpErrors> {
+        self.http_errors.iter().find(|h| h.name == name)
+    }
+}
+
+/// A complete HTTP response a proxy sends instead of one of its own answers (`errorfile`,
+/// `errorloc`), read and checked with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The status of its status line (0 for an empty file).
+    pub status: u16,
+    /// Status line and fields as HAProxy sends them: names in lower case, CRLF after each
+    /// line, no empty line; `connection: close` last when the page ends the connection.
+    /// Empty for an empty file: nothing is sent and the connection is closed.
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// An `http-errors` section: pages by status code (a later line for a code wins).
+#[derive(Debug, Clone)]
+pub struct HttpErrors {
+    pub name: String,
+    pub loc: Loc,
+    pub pages: Vec<(u16, Arc<Page>)>,
+}
+
+impl HttpErrors {
+    pub fn page(&self, code: u16) -> Option<&Arc<Page>> {
+        self.pages
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == code)
+            .map(|(_, p)| p)
+    }
+}
+
+/// What one `errorfile`, `errorloc*`, `errorfiles` or `http-error` line does to a proxy's
+/// pages; the lines apply in order (those of `defaults` first), a later one winning.
+#[derive(Debug, Clone)]
+pub struct ErrorPageDecl {
+    pub loc: Loc,
+    pub what: ErrorPageKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ErrorPageKind {
+    /// This page for this code (`errorfile`, `errorloc*`, `http-error ... errorfile`).
+    Page(u16, Arc<Page>),
+    /// `errorfiles NAME [CODE...]`: the section's pages for these codes (all when `codes`
+    /// is empty); `http-error status N errorfiles NAME` is the one-code form.
+    Import { section: String, codes: Vec<u16> },
+    /// `http-error status N default-errorfiles`: back to HAProxy's page (the frontend's
+    /// for a backend).
+    Default(u16),
+    /// Any other `http-error` (payload, fields, log-format): the words after the keyword,
+    /// compiled by the `halo` crate like a `return` action.
+    Reply(u16, Vec<String>),
 }
 
 /// A keyword halo knows but does not implement yet.
@@ -498,6 +563,8 @@ pub struct ProxySettings {
     /// `max-keep-alive-queue`: queue length on the last server above which a keep-alive
     /// request is balanced elsewhere (`None`: no limit).
     pub max_keep_alive_queue: Option<u32>,
+    /// Custom error pages, in the order of their lines.
+    pub error_pages: Vec<ErrorPageDecl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

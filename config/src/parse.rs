@@ -128,6 +128,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 }
                 crate::userlist::parse_userlist(&sec, &mut cfg, diags);
             }
+            SectionKind::HttpErrors => parse_http_errors(&sec, &mut cfg, diags),
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);
@@ -841,6 +842,12 @@ fn parse_proxy_line(
                 cond: None,
             });
         }
+        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" | "http-error" => {
+            let bufsize = cfg.global.tune_bufsize;
+            if let Some(d) = parse_error_page(line, n, name, bufsize, diags) {
+                proxy.settings.error_pages.push(d);
+            }
+        }
         "monitor-uri" => match line.words.get(n) {
             Some(uri) if !uri.is_empty() => s.monitor_uri = Some(uri.clone()),
             _ => diags.alert(&line.loc, "'monitor-uri' expects an URI."),
@@ -889,6 +896,299 @@ fn parse_proxy_line(
         "enabled" => s.disabled = false,
         _ => {}
     }
+}
+
+/// A status code as HAProxy reads it (`atol`: leading digits, 0 when there are none).
+fn status_word(w: &str) -> u16 {
+    let digits: String = w.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse::<u32>()
+        .map(|v| v.min(u16::MAX as u32) as u16)
+        .unwrap_or(0)
+}
+
+/// `errorfile`, `errorloc`, `errorloc302`, `errorloc303`, `errorfiles` and `http-error`
+/// (manual 4.2): checked and, for files, read now, as HAProxy does.
+fn parse_error_page(
+    line: &Line,
+    n: usize,
+    name: &str,
+    bufsize: usize,
+    diags: &mut Diags,
+) -> Option<ErrorPageDecl> {
+    let arg = |i: usize| line.words.get(n + i).filter(|w| !w.is_empty());
+    let not_handled = |diags: &mut Diags, code: u16| {
+        diags.alert(
+            &line.loc,
+            format!("{name} : status code '{code}' not handled."),
+        );
+    };
+    let what = match name {
+        "errorfile" | "errorloc" | "errorloc302" | "errorloc303" => {
+            let (Some(code), Some(target)) = (arg(0), arg(1)) else {
+                let second = if name == "errorfile" { "file" } else { "url" };
+                diags.alert(
+                    &line.loc,
+                    format!("{name} : expects <status_code> and <{second}> as arguments."),
+                );
+                return None;
+            };
+            let code = status_word(code);
+            if !crate::errorfile::is_error_code(code) {
+                not_handled(diags, code);
+                return None;
+            }
+            let page = if name == "errorfile" {
+                crate::errorfile::load(target, bufsize)
+            } else {
+                crate::errorfile::redirect(if name == "errorloc303" { 303 } else { 302 }, target)
+            };
+            match page {
+                Ok(p) => ErrorPageKind::Page(code, p),
+                Err(e) => {
+                    diags.alert(&line.loc, format!("{name} : {e}"));
+                    return None;
+                }
+            }
+        }
+        "errorfiles" => {
+            let Some(section) = arg(0) else {
+                diags.alert(&line.loc, "errorfiles : expects <name> as argument.");
+                return None;
+            };
+            let mut codes = Vec::new();
+            for w in line.words.get(n + 1..).unwrap_or_default() {
+                let code = status_word(w);
+                if !crate::errorfile::is_error_code(code) {
+                    not_handled(diags, code);
+                    return None;
+                }
+                codes.push(code);
+            }
+            ErrorPageKind::Import {
+                section: section.clone(),
+                codes,
+            }
+        }
+        _ => parse_http_error(line, n, bufsize, diags)?,
+    };
+    Some(ErrorPageDecl {
+        loc: line.loc.clone(),
+        what,
+    })
+}
+
+/// `http-error status <code> [content-type <type>] [default-errorfiles | errorfile <file>
+/// | errorfiles <name> | file <file> | lf-file <file> | string <str> | lf-string <fmt>]
+/// [hdr <name> <fmt>]*`.
+fn parse_http_error(
+    line: &Line,
+    n: usize,
+    bufsize: usize,
+    diags: &mut Diags,
+) -> Option<ErrorPageKind> {
+    let words = line.words.get(n..).unwrap_or_default();
+    let fail = |diags: &mut Diags, msg: String| {
+        diags.alert(&line.loc, format!("http-error : {msg}"));
+        None
+    };
+    let mut status: Option<u16> = None;
+    let mut ctype: Option<&str> = None;
+    let mut source: Option<(&str, &str)> = None;
+    let mut hdrs = false;
+    let mut i = 0;
+    while let Some(w) = words.get(i).map(String::as_str) {
+        let val = words
+            .get(i + 1)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty());
+        match w {
+            "status" => {
+                let Some(v) = val else {
+                    return fail(diags, "'status' expects <status_code> as argument".into());
+                };
+                let code = status_word(v);
+                if !(200..=599).contains(&code) {
+                    return fail(diags, format!("Unexpected status code '{code}'"));
+                }
+                status = Some(code);
+                i += 2;
+            }
+            "content-type" => {
+                let Some(v) = val else {
+                    return fail(diags, "'content-type' expects <ctype> as argument".into());
+                };
+                ctype = Some(v);
+                i += 2;
+            }
+            "default-errorfiles" | "errorfile" | "errorfiles" | "file" | "lf-file" | "string"
+            | "lf-string" => {
+                if let Some((prev, _)) = source {
+                    return fail(
+                        diags,
+                        format!("unexpected '{w}' argument, '{prev}' already defined"),
+                    );
+                }
+                if w == "default-errorfiles" {
+                    source = Some((w, ""));
+                    i += 1;
+                    continue;
+                }
+                let Some(v) = val else {
+                    let what = match w {
+                        "errorfiles" => "<name>",
+                        "string" => "<str>",
+                        "lf-string" => "<fmt>",
+                        _ => "<file>",
+                    };
+                    return fail(diags, format!("'{w}' expects {what} as argument"));
+                };
+                source = Some((w, v));
+                i += 2;
+            }
+            "hdr" => {
+                let (Some(h), Some(_)) = (val, words.get(i + 2).filter(|v| !v.is_empty())) else {
+                    return fail(
+                        diags,
+                        "'hdr' expects <name> and <value> as arguments".into(),
+                    );
+                };
+                if ["content-length", "transfer-encoding", "content-type"]
+                    .iter()
+                    .any(|x| h.eq_ignore_ascii_case(x))
+                {
+                    diags.warning(
+                        &line.loc,
+                        format!("header '{h}' always ignored by the http reply."),
+                    );
+                } else {
+                    hdrs = true;
+                }
+                i += 3;
+            }
+            other => return fail(diags, format!("unknown keyword '{other}'.")),
+        }
+    }
+    if source.is_none()
+        && let Some(t) = ctype
+    {
+        diags.warning(
+            &line.loc,
+            format!(
+                "content-type '{t}' ignored by the http reply because neither errorfile nor payload defined."
+            ),
+        );
+    }
+    let Some(code) = status else {
+        return fail(diags, "expects at least a <status> as arguments.".into());
+    };
+    if !crate::errorfile::is_error_code(code) {
+        diags.alert(
+            &line.loc,
+            format!("http-error: status code '{code}' not handled."),
+        );
+        return None;
+    }
+    let kind = source.map(|(k, _)| k).unwrap_or("");
+    if matches!(kind, "default-errorfiles" | "errorfile" | "errorfiles") {
+        if let Some(t) = ctype {
+            diags.warning(
+                &line.loc,
+                format!(
+                    "content-type '{t}' ignored by the http reply when used with an errorfile."
+                ),
+            );
+        }
+        if hdrs {
+            diags.warning(
+                &line.loc,
+                "hdr parameters ignored by the http reply when used with an errorfile.",
+            );
+        }
+    }
+    Some(match source {
+        Some(("default-errorfiles", _)) => ErrorPageKind::Default(code),
+        Some(("errorfile", path)) => match crate::errorfile::load(path, bufsize) {
+            Ok(p) => ErrorPageKind::Page(code, p),
+            Err(e) => return fail(diags, e),
+        },
+        Some(("errorfiles", section)) => ErrorPageKind::Import {
+            section: section.to_string(),
+            codes: vec![code],
+        },
+        Some(("string", _)) if ctype.is_none() => {
+            return fail(
+                diags,
+                "a content type must be defined when non-empty payload is configured".into(),
+            );
+        }
+        Some(("lf-string", _)) if ctype.is_none() => {
+            return fail(
+                diags,
+                "a content type must be defined with a log-format payload".into(),
+            );
+        }
+        _ => ErrorPageKind::Reply(code, words.to_vec()),
+    })
+}
+
+/// An `http-errors` section (manual 12.4): `errorfile <code> <file>` lines, read now.
+fn parse_http_errors(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
+    let Some(name) = sec.name().filter(|n| !n.is_empty()) else {
+        diags.alert(&sec.header.loc, "missing name for http-errors section.");
+        return;
+    };
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+    {
+        diags.alert(
+            &sec.header.loc,
+            format!("character '{bad}' is not permitted in 'http-errors' name '{name}'."),
+        );
+    }
+    if let Some(prev) = cfg.http_errors(name) {
+        diags.alert(
+            &sec.header.loc,
+            format!(
+                "http-errors section '{name}' already exists (declared at {}).",
+                prev.loc
+            ),
+        );
+    }
+    let mut section = HttpErrors {
+        name: name.to_string(),
+        loc: sec.header.loc.clone(),
+        pages: Vec::new(),
+    };
+    for line in &sec.lines {
+        if lookup(SectionKind::HttpErrors, line, diags).is_none() {
+            continue;
+        }
+        let (Some(code), Some(file)) = (
+            line.words.get(1).filter(|w| !w.is_empty()),
+            line.words.get(2).filter(|w| !w.is_empty()),
+        ) else {
+            diags.alert(
+                &line.loc,
+                "errorfile : expects <status_code> and <file> as arguments.",
+            );
+            continue;
+        };
+        let code = status_word(code);
+        if !crate::errorfile::is_error_code(code) {
+            diags.alert(
+                &line.loc,
+                format!("errorfile : status code '{code}' not handled."),
+            );
+            continue;
+        }
+        match crate::errorfile::load(file, cfg.global.tune_bufsize) {
+            Ok(p) => section.pages.push((code, p)),
+            Err(e) => diags.alert(&line.loc, format!("errorfile : {e}")),
+        }
+    }
+    cfg.http_errors.push(section);
 }
 
 fn set_timeout(t: &mut Timeouts, which: &str, v: u64) {

@@ -49,20 +49,43 @@ impl Answer {
         }
     }
 
-    /// Whether the answer itself says `connection: close` (HAProxy's 400 and 408 pages).
+    /// Whether the answer ends the connection: it says `connection: close` (HAProxy's 400
+    /// and 408 pages), its body has no length (an `errorfile` without `Content-Length`),
+    /// or it is empty (an empty `errorfile`: nothing is sent).
     pub fn closes(&self) -> bool {
-        self.head
-            .split(|&c| c == b'\n')
-            .any(|l| l.eq_ignore_ascii_case(b"connection: close\r"))
+        if self.head.is_empty() {
+            return true;
+        }
+        let mut lines = self.head.split(|&c| c == b'\n');
+        lines.next();
+        let mut length = false;
+        for l in lines {
+            if l.eq_ignore_ascii_case(b"connection: close\r") {
+                return true;
+            }
+            length |= l.len() > 15 && l[..15].eq_ignore_ascii_case(b"content-length:");
+        }
+        !length && !matches!(self.status, 100..=199 | 204 | 304)
     }
 
     /// The bytes to send: head, `connection: close` or `connection: keep-alive` when asked,
-    /// the empty line, and the body unless the request was a HEAD.
+    /// the empty line, and the body unless the request was a HEAD. As HAProxy's HTTP/1
+    /// sender, an HTTP/1.0 answer (an `errorfile` may be one) says `keep-alive` when the
+    /// connection stays and nothing when it closes. An empty answer writes nothing.
     pub fn write(&self, out: &mut Vec<u8>, connection: Option<&str>, with_body: bool) {
+        if self.head.is_empty() {
+            return;
+        }
         out.extend_from_slice(&self.head);
-        if let Some(c) = connection
-            && !self.closes()
-        {
+        let closes = self.closes();
+        let field = if !self.head.starts_with(b"HTTP/1.0 ") {
+            connection.filter(|_| !closes)
+        } else if connection != Some("close") && !closes {
+            Some("keep-alive")
+        } else {
+            None
+        };
+        if let Some(c) = field {
             out.extend_from_slice(b"connection: ");
             out.extend_from_slice(c.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -74,27 +97,9 @@ impl Answer {
     }
 }
 
-/// The codes HAProxy 2.6 has a default page for (`default-errorfiles`, `errorfile`).
+/// The codes HAProxy has a page for (`default-errorfiles`, `errorfiles`, `errorfile`).
 fn has_page(code: u16) -> bool {
-    matches!(
-        code,
-        200 | 400
-            | 401
-            | 403
-            | 404
-            | 405
-            | 407
-            | 408
-            | 410
-            | 413
-            | 425
-            | 429
-            | 500
-            | 501
-            | 502
-            | 503
-            | 504
-    )
+    halo_config::errorfile::is_error_code(code)
 }
 
 // ------------------------------------------------------------------ compiled rules
@@ -108,9 +113,9 @@ enum Body {
 
 #[derive(Debug, Clone)]
 enum ReplyKind {
-    /// HAProxy's page for the status (`default-errorfiles`).
+    /// The proxies' page for the status, or HAProxy's (`default-errorfiles`, `deny`).
     Page,
-    /// A whole response read from a file (`errorfile`): head lines and body.
+    /// A whole response read from a file (`errorfile`, `errorfiles`): head lines and body.
     Raw { head: Vec<u8>, body: Vec<u8> },
     /// Status line, `hdr` fields, `content-length: 0`.
     Empty,
@@ -121,9 +126,9 @@ enum ReplyKind {
     },
 }
 
-/// A compiled `deny`/`tarpit`/`return` answer.
+/// A compiled `deny`/`tarpit`/`return` answer, or an `http-error` page.
 #[derive(Debug, Clone)]
-struct Reply {
+pub struct Reply {
     status: u16,
     kind: ReplyKind,
     hdrs: Vec<(Vec<u8>, LogFormat)>,
@@ -311,6 +316,10 @@ pub struct ProxyRules {
 pub struct CompileCx<'a> {
     pub registry: &'a Registry,
     pub resolver: &'a dyn Resolver,
+    /// `http-errors` sections (`errorfiles NAME`).
+    pub http_errors: &'a [halo_config::model::HttpErrors],
+    /// `tune.bufsize`: the largest `errorfile`.
+    pub bufsize: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,35 +348,6 @@ fn status_arg(v: Option<&String>, what: &str) -> Result<u16, String> {
 
 fn read_file(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read file '{path}': {e}"))
-}
-
-/// Splits a whole HTTP response read from an `errorfile` into head lines (CRLF-ended,
-/// without the empty line) and body.
-fn split_errorfile(raw: &[u8], path: &str) -> Result<(u16, Vec<u8>, Vec<u8>), String> {
-    let (head, body) = if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-        (&raw[..i], &raw[i + 4..])
-    } else if let Some(i) = raw.windows(2).position(|w| w == b"\n\n") {
-        (&raw[..i], &raw[i + 2..])
-    } else {
-        return Err(format!(
-            "errorfile '{path}' is not a complete HTTP response (no empty line after the headers)"
-        ));
-    };
-    let mut out = Vec::new();
-    let mut status = None;
-    for (i, line) in head.split(|&c| c == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if i == 0 {
-            status = std::str::from_utf8(line)
-                .ok()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|c| c.parse::<u16>().ok());
-        }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-    }
-    let status = status.ok_or_else(|| format!("errorfile '{path}' has no valid status line"))?;
-    Ok((status, out, body.to_vec()))
 }
 
 /// Parses the arguments of `deny`, `tarpit` and `return` (manual 4.4, "return").
@@ -435,7 +415,13 @@ fn parse_reply(
                 let (Some(n), Some(v)) = (args.get(i + 1), args.get(i + 2)) else {
                     return Err("'hdr' expects <name> and <fmt> as arguments".into());
                 };
-                hdrs.push((n.as_bytes().to_vec(), lf(v, cx)?));
+                // HAProxy sets these itself and ignores them here.
+                let own = ["content-length", "transfer-encoding", "content-type"]
+                    .iter()
+                    .any(|h| n.eq_ignore_ascii_case(h));
+                if !own {
+                    hdrs.push((n.as_bytes().to_vec(), lf(v, cx)?));
+                }
                 i += 3;
             }
             other => {
@@ -463,19 +449,32 @@ fn parse_reply(
         match source {
             None => ReplyKind::Empty,
             Some(("errorfiles", name)) => {
-                return Err(format!(
-                    "'errorfiles {name}' needs 'http-errors' sections, which halo does not implement yet"
-                ));
-            }
-            Some(("errorfile", path)) => {
                 if !has_page(status) {
                     return Err(format!(
-                        "status code '{status}' not handled with 'errorfile' argument"
+                        "status code '{status}' not handled by default with 'errorfiles' argument"
                     ));
                 }
-                let raw = read_file(path)?;
-                let (_, head, body) = split_errorfile(&raw, path)?;
-                ReplyKind::Raw { head, body }
+                // An unknown section was reported by the checker; a code the section has
+                // no page for gets an empty answer, as in HAProxy.
+                match cx
+                    .http_errors
+                    .iter()
+                    .find(|h| h.name == name)
+                    .and_then(|h| h.page(status))
+                {
+                    Some(p) => ReplyKind::Raw {
+                        head: p.head.clone(),
+                        body: p.body.clone(),
+                    },
+                    None => ReplyKind::Empty,
+                }
+            }
+            Some(("errorfile", path)) => {
+                let p = halo_config::errorfile::load(path, cx.bufsize)?;
+                ReplyKind::Raw {
+                    head: p.head.clone(),
+                    body: p.body.clone(),
+                }
             }
             Some((kind, v)) => {
                 let body = match kind {
@@ -999,6 +998,8 @@ impl ProxyRules {
             let cx = &CompileCx {
                 registry: cx.registry,
                 resolver: &located,
+                http_errors: cx.http_errors,
+                bufsize: cx.bufsize,
             };
             let cond = match &rule.cond {
                 None => None,
@@ -1206,6 +1207,20 @@ impl<'a> Env<'a> {
             ..Ctx::empty()
         }
     }
+}
+
+impl Env<'_> {
+    /// The answer for `status` where HAProxy answers with an error page: the backend's
+    /// page, else the frontend's, else HAProxy's (see `http::pages`).
+    pub fn page(&self, status: u16, ctx: &Ctx<'_>) -> Answer {
+        crate::http::pages::answer(self, status, ctx)
+    }
+}
+
+/// An `http-error` line's words after the keyword (status, payload, fields), compiled as
+/// the answer of a `return` rule would be.
+pub(crate) fn compile_http_error(args: &[String], cx: &CompileCx<'_>) -> Result<Reply, String> {
+    parse_reply("http-error", args, Dir::Req, cx)
 }
 
 /// The state of one stream the rules read and write: variables and captures.
@@ -1655,7 +1670,7 @@ impl ProxyRules {
         }
         let ctx = env.ctx(Some(head), None, txn);
         let failed = self.monitor_fail.iter().any(|c| c.eval(acls, &ctx));
-        Some(Answer::page(if failed { 503 } else { 200 }))
+        Some(env.page(if failed { 503 } else { 200 }, &ctx))
     }
 
     /// The request rules of this proxy, in HAProxy's order: `block` and `http-request`,
@@ -1783,8 +1798,8 @@ impl ProxyRules {
         }
         match &rule.action {
             Action::Allow => Flow::Stop,
-            Action::Deny(r) => Flow::Done(Verdict::Deny(build_reply(r, &ctx))),
-            Action::Tarpit(r) => Flow::Done(self.tarpit_or_deny(true, build_reply(r, &ctx))),
+            Action::Deny(r) => Flow::Done(Verdict::Deny(build_reply(r, env, &ctx))),
+            Action::Tarpit(r) => Flow::Done(self.tarpit_or_deny(true, build_reply(r, env, &ctx))),
             Action::WaitForBody { ms, at_least } => {
                 if env.body_ready {
                     Flow::Next
@@ -1796,7 +1811,7 @@ impl ProxyRules {
                     })
                 }
             }
-            Action::Return(r) => Flow::Done(Verdict::Answer(build_reply(r, &ctx))),
+            Action::Return(r) => Flow::Done(Verdict::Answer(build_reply(r, env, &ctx))),
             Action::Reject => Flow::Done(Verdict::Reject),
             Action::Auth(realm) => {
                 let use_proxy_header = env
@@ -1949,7 +1964,7 @@ impl ProxyRules {
                     }
                     Flow::Next
                 }
-                Err(()) => Flow::Done(Verdict::Answer(Answer::page(400))),
+                Err(()) => Flow::Done(Verdict::Answer(env.page(400, &ctx))),
             },
             Action::StrictMode => Flow::Next,
         }
@@ -2006,11 +2021,9 @@ impl ProxyRules {
                                 Dir::Res => set_status_line(head, &new),
                             };
                             if !ok {
-                                return Some(Verdict::Answer(Answer::page(if dir == Dir::Req {
-                                    400
-                                } else {
-                                    502
-                                })));
+                                let status = if dir == Dir::Req { 400 } else { 502 };
+                                let ctx = msg_ctx(env, dir, head, txn);
+                                return Some(Verdict::Answer(env.page(status, &ctx)));
                             }
                             continue;
                         }
@@ -2061,12 +2074,11 @@ impl ProxyRules {
                 i += 1;
             }
         }
+        let page = |status: u16| env.page(status, &msg_ctx(env, dir, head, txn));
         match (decided, dir) {
-            (Some(LegacyKind::Deny), Dir::Req) => Some(Verdict::Deny(Answer::page(403))),
-            (Some(LegacyKind::Tarpit), Dir::Req) => {
-                Some(self.tarpit_or_deny(true, Answer::page(500)))
-            }
-            (Some(_), Dir::Res) => Some(Verdict::Deny(Answer::page(502))),
+            (Some(LegacyKind::Deny), Dir::Req) => Some(Verdict::Deny(page(403))),
+            (Some(LegacyKind::Tarpit), Dir::Req) => Some(self.tarpit_or_deny(true, page(500))),
+            (Some(_), Dir::Res) => Some(Verdict::Deny(page(502))),
             _ => None,
         }
     }
@@ -2096,11 +2108,17 @@ pub fn auth_challenge(realm: &[u8], proxy_form: bool) -> Answer {
     a
 }
 
-fn build_reply(r: &Reply, ctx: &Ctx<'_>) -> Answer {
+/// The answer of a `deny`/`tarpit`/`return` rule or of an `http-error` page.
+pub(crate) fn build_reply(r: &Reply, env: &Env<'_>, ctx: &Ctx<'_>) -> Answer {
     match &r.kind {
-        ReplyKind::Page => Answer::page(r.status),
+        ReplyKind::Page => env.page(r.status, ctx),
         ReplyKind::Raw { head, body } => Answer {
-            status: r.status,
+            // The file's own status line is what goes out.
+            status: head
+                .get(9..12)
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(r.status),
             head: head.clone(),
             body: body.clone(),
         },
@@ -2838,7 +2856,7 @@ mod tests {
         let get = |p: &str| wire(&on_req(&rt, &format!("GET {p} HTTP/1.1\r\nHost: Hx\r\n\r\n")).0);
         assert_eq!(
             get("/e"),
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nsorry"
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nsorry"
         );
         assert_eq!(
             get("/f").into_bytes(),

@@ -16,11 +16,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::compile::Runtime;
-use crate::http::errors::default_page;
 use crate::http::h1::{
     self, BodyState, Framing, Head, Limits, parse_request, parse_response, request_framing,
     response_framing,
 };
+use crate::http::pages::early_page;
 use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, give_buf, take_buf, take_bulk_buf};
@@ -240,9 +240,12 @@ fn release(buf: &mut Vec<u8>) {
     }
 }
 
-async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, status: u16) {
-    let _ = w.write_all(default_page(status)).await;
-    let _ = w.flush().await;
+/// Sends an error page (empty: none, as for an empty `errorfile`) and ends the connection.
+async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, page: &[u8]) {
+    if !page.is_empty() {
+        let _ = w.write_all(page).await;
+        let _ = w.flush().await;
+    }
     // The connection ends after an error page: close our side first and drain what the
     // client still sends for a moment, so that closing does not reset the connection
     // (a reset can destroy the page before the client reads it).
@@ -258,6 +261,31 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, status: u16) {
         }
     };
     let _ = tokio::time::timeout(Duration::from_millis(1000), drain).await;
+}
+
+/// The page for error `status` once the request head is read: the backend's (once chosen),
+/// else the frontend's, else HAProxy's (see `http::pages::stream_page`).
+fn error_page<'a>(
+    rt: &'a Runtime,
+    info: &ConnInfo,
+    (fe, be): (usize, Option<usize>),
+    req: &Head,
+    txn: &Txn,
+    status: u16,
+) -> std::borrow::Cow<'a, [u8]> {
+    let env = Env {
+        rt,
+        body: &[],
+        body_ready: true,
+        src: info.src,
+        dst: info.dst,
+        frontend: fe,
+        backend: be,
+        server: None,
+        listener_id: 0,
+        first_req: false,
+    };
+    crate::http::pages::stream_page(&env, status, Some(req), txn)
 }
 
 /// The hash key of the balancing algorithm, if it hashes something of the request.
@@ -435,7 +463,7 @@ pub async fn run_http<C>(
                 Ok(None) => {}
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
-                    send_page(&mut client, e.status).await;
+                    send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                     return;
                 }
             }
@@ -446,7 +474,7 @@ pub async fn run_http<C>(
             let probes_ok = rt.proxies[px_idx].http.ignore_probes;
             if remaining == Some(0) {
                 if !cbuf.is_empty() || (first && !probes_ok) {
-                    send_page(&mut client, 408).await;
+                    send_page(&mut client, early_page(&rt, px_idx, 408)).await;
                 }
                 return;
             }
@@ -460,7 +488,7 @@ pub async fn run_http<C>(
                     let ignore = rt.proxies[px_idx].http.ignore_probes;
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);
-                        send_page(&mut client, e.status).await;
+                        send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                     }
                     return;
                 }
@@ -468,7 +496,7 @@ pub async fn run_http<C>(
                 None => {
                     // Timeout (or read error): 408 if a request had started.
                     if !cbuf.is_empty() || (first && remaining.is_some() && !probes_ok) {
-                        send_page(&mut client, 408).await;
+                        send_page(&mut client, early_page(&rt, px_idx, 408)).await;
                     }
                     return;
                 }
@@ -483,7 +511,7 @@ pub async fn run_http<C>(
             Ok(f) => f,
             Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
-                send_page(&mut client, e.status).await;
+                send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                 return;
             }
         };
@@ -514,7 +542,8 @@ pub async fn run_http<C>(
                 .await;
                 if let Err(status) = waited {
                     if status != 0 {
-                        send_page(&mut client, status).await;
+                        let page = error_page(&rt, &info, (px_idx, None), &head, &txn, status);
+                        send_page(&mut client, &page).await;
                     }
                     return Step::Close;
                 }
@@ -567,7 +596,8 @@ pub async fn run_http<C>(
                 .await;
                 if let Err(status) = waited {
                     if status != 0 {
-                        send_page(&mut client, status).await;
+                        let page = error_page(&rt, &info, (px_idx, None), &head, &txn, status);
+                        send_page(&mut client, &page).await;
                     }
                     return Step::Close;
                 }
@@ -619,11 +649,13 @@ pub async fn run_http<C>(
                 fe.choose_backend(&rt, &px.acls, &ctx)
             };
             let Some(be_idx) = be_idx else {
-                send_page(&mut client, 503).await;
+                let page = error_page(&rt, &info, (px_idx, None), &head, &txn, 503);
+                send_page(&mut client, &page).await;
                 return Step::Close;
             };
             let Some(be) = rt.proxies[be_idx].backend.clone() else {
-                send_page(&mut client, 503).await;
+                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
+                send_page(&mut client, &page).await;
                 return Step::Close;
             };
             let be_http = &rt.proxies[be_idx].http;
@@ -642,7 +674,9 @@ pub async fn run_http<C>(
                 .await;
                 if let Err(status) = waited {
                     if status != 0 {
-                        send_page(&mut client, status).await;
+                        let page =
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                        send_page(&mut client, &page).await;
                     }
                     return Step::Close;
                 }
@@ -691,7 +725,9 @@ pub async fn run_http<C>(
                     .await;
                     if let Err(status) = waited {
                         if status != 0 {
-                            send_page(&mut client, status).await;
+                            let page =
+                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                            send_page(&mut client, &page).await;
                         }
                         return Step::Close;
                     }
@@ -807,7 +843,9 @@ pub async fn run_http<C>(
                 .await;
                 if let Err(status) = waited {
                     if status != 0 {
-                        send_page(&mut client, status).await;
+                        let page =
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                        send_page(&mut client, &page).await;
                     }
                     return Step::Close;
                 }
@@ -854,7 +892,8 @@ pub async fn run_http<C>(
                 }
             };
             let Some(c) = res else {
-                send_page(&mut client, 503).await;
+                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
+                send_page(&mut client, &page).await;
                 return Step::Close;
             };
             let poolable = reuse_mode != HttpReuse::Never
@@ -918,7 +957,9 @@ pub async fn run_http<C>(
                     Err(502) => Err(Fail::Server),
                     Err(status) => {
                         if status != 0 {
-                            send_page(&mut client, status).await;
+                            let page =
+                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                            send_page(&mut client, &page).await;
                         }
                         return Step::Close;
                     }
@@ -948,7 +989,8 @@ pub async fn run_http<C>(
                             return Step::Close;
                         }
                         be.counters.err_resp.fetch_add(1, Relaxed);
-                        send_page(&mut client, 502).await;
+                        let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 502);
+                        send_page(&mut client, &page).await;
                         return Step::Close;
                     }
                     Err(f) => {
@@ -960,7 +1002,9 @@ pub async fn run_http<C>(
                             // An invalid response is the server's fault: like HAProxy, its
                             // connection goes, the client's stays for the next request.
                             attached.0 = None;
-                            if client.write_all(default_page(502)).await.is_err() {
+                            let page =
+                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 502);
+                            if client.write_all(&page).await.is_err() {
                                 return Step::Close;
                             }
                             first = false;
@@ -969,7 +1013,9 @@ pub async fn run_http<C>(
                                 Next::Continue => Step::Next,
                             };
                         }
-                        send_page(&mut client, f.status()).await;
+                        let page =
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, f.status());
+                        send_page(&mut client, &page).await;
                         return Step::Close;
                     }
                 }
@@ -996,7 +1042,8 @@ pub async fn run_http<C>(
             if status == 101 && !upgrade {
                 // A switch nobody asked for: never tunnel on the server's word alone.
                 be.counters.err_resp.fetch_add(1, Relaxed);
-                send_page(&mut client, 502).await;
+                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 502);
+                send_page(&mut client, &page).await;
                 return Step::Close;
             }
             // 7. Upgrade (WebSocket): both sides become a tunnel.
@@ -1033,7 +1080,9 @@ pub async fn run_http<C>(
                 Ok(f) => f,
                 Err(e) => {
                     be.counters.err_resp.fetch_add(1, Relaxed);
-                    send_page(&mut client, e.status).await;
+                    let page =
+                        error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, e.status);
+                    send_page(&mut client, &page).await;
                     return Step::Close;
                 }
             };
