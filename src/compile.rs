@@ -90,6 +90,10 @@ pub struct HttpSettings {
     pub mode: halo_config::model::HttpConnMode,
     /// `option http-buffer-request`: wait for the request body before the rules.
     pub buffer_request: bool,
+    /// `option accept-unsafe-violations-in-http-request|response` (1.x
+    /// `accept-invalid-http-*`): the codec lets through what HAProxy then tolerates.
+    pub accept_unsafe_req: bool,
+    pub accept_unsafe_res: bool,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
@@ -384,6 +388,12 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         use_proxy_header: s.option("http-use-proxy-header").unwrap_or(false),
         mode: s.http_mode,
         buffer_request: s.option("http-buffer-request").unwrap_or(false),
+        accept_unsafe_req: s
+            .option("accept-unsafe-violations-in-http-request")
+            .unwrap_or(false),
+        accept_unsafe_res: s
+            .option("accept-unsafe-violations-in-http-response")
+            .unwrap_or(false),
         rules: Default::default(),
         pages: Default::default(),
     }

@@ -373,3 +373,36 @@ fn forwardfor_once_originalto_and_ignore_probes() {
     let mut probe = Client::connect(fe);
     assert!(probe.read().is_none(), "a probe got an answer");
 }
+
+#[test]
+fn accept_invalid_lets_through_what_haproxy_then_tolerates() {
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = |opt: &str| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${{FE}}\"\n{opt}    default_backend be\nbackend be\n    server s \"${{S1}}\"\n"
+        )
+    };
+    let raw = b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n";
+    {
+        let _h = Halo::start(&cfg(""), &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+        let mut c = Client::connect(fe);
+        c.send(raw);
+        assert_eq!(c.read().map(|r| r.status), Some(400));
+    }
+    for opt in [
+        "    option accept-invalid-http-request\n",
+        "    option accept-unsafe-violations-in-http-request\n",
+    ] {
+        if opt.contains("unsafe") && skip_on_reference("the 3.x name of the option") {
+            continue;
+        }
+        let fe = free_addr();
+        let _h = Halo::start(&cfg(opt), &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+        let mut c = Client::connect(fe);
+        c.send(raw);
+        let r = c.read().expect("response");
+        assert_eq!(r.status, 200, "{opt}");
+        assert!(r.body.starts_with("srv /a#frag"), "{}", r.body);
+    }
+}

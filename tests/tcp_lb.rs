@@ -482,3 +482,54 @@ backend app
     thread::sleep(Duration::from_millis(200));
     assert_eq!(s.accepted(), before, "the server got a connection");
 }
+
+#[test]
+fn rdp_cookie_hashes_the_cookie_the_client_sent() {
+    if skip_on_reference(
+        "haproxy 2.6 picks the server before reading what follows the PROXY header; it needs tcp-request content rules (issue 4) to see the cookie",
+    ) {
+        return;
+    }
+    let a = TcpBackend::echo_named("a");
+    let b = TcpBackend::echo_named("b");
+    let c = TcpBackend::echo_named("c");
+    let fe = free_addr();
+    // With `accept-proxy`, the bytes after the PROXY header are in hand when the server is
+    // chosen (a `tcp-request inspect-delay` would do the same).
+    let cfg = format!(
+        "{DEFAULTS}
+frontend ft
+    bind \"${{FE}}\" accept-proxy
+    default_backend bk
+
+backend bk
+    balance rdp-cookie
+    server a \"${{S1}}\"
+    server b \"${{S2}}\"
+    server c \"${{S3}}\"
+"
+    );
+    let _halo = Halo::start(
+        &cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", a.cfg_addr()),
+            ("S2", b.cfg_addr()),
+            ("S3", c.cfg_addr()),
+        ],
+    );
+    let send = |user: &str| {
+        let msg = format!("PROXY TCP4 10.0.0.1 10.0.0.2 1000 3389\r\nCookie: mstshash={user}\r\n");
+        exchange(None, fe, msg.as_bytes()).unwrap()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..12 {
+        let user = format!("user{i}");
+        let first = send(&user);
+        for _ in 0..3 {
+            assert_eq!(send(&user), first, "{user} stays on its server");
+        }
+        seen.insert(first);
+    }
+    assert!(seen.len() > 1, "users spread over the servers: {seen:?}");
+}

@@ -1236,8 +1236,21 @@ fn apply_legacy(
             None => diags.alert(&line.loc, "'monitor-net' expects a network."),
         },
         "option forceclose" => {
+            // Removed in HAProxy 2.0, where it was already the same as `httpclose`.
+            s.http_mode = HttpConnMode::Close;
             s.options.push(("httpclose".into(), true, line.loc.clone()));
-            pending(cfg, line, "option forceclose", 3);
+        }
+        "option accept-invalid-http-request"
+        | "option accept-invalid-http-response"
+        | "no option accept-invalid-http-request"
+        | "no option accept-invalid-http-response" => {
+            let on = !name.starts_with("no ");
+            let side = if name.ends_with("request") {
+                "accept-unsafe-violations-in-http-request"
+            } else {
+                "accept-unsafe-violations-in-http-response"
+            };
+            s.options.push((side.into(), on, line.loc.clone()));
         }
         "block" | "reqadd" | "reqallow" | "reqdel" | "reqdeny" | "reqiallow" | "reqidel"
         | "reqideny" | "reqipass" | "reqirep" | "reqitarpit" | "reqpass" | "reqrep"

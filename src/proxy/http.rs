@@ -431,7 +431,7 @@ pub async fn run_http<C>(
         rt.global.tune_bufsize,
         rt.global.tune_maxrewrite,
         rt.global.tune_http_maxhdr,
-        false,
+        rt.proxies[px_idx].http.accept_unsafe_req,
     );
     // The request buffer is taken from the pool when data arrives and given back when the
     // connection goes idle: a waiting keep-alive connection holds no buffer.
@@ -918,6 +918,11 @@ pub async fn run_http<C>(
             cbuf.drain(..head_len);
             let server_timeout = be.settings.server_timeout;
             let client_timeout = fe.client_timeout;
+            // `option accept-unsafe-violations-in-http-response` of the backend.
+            let rlimits = Limits {
+                accept_invalid: be_http.accept_unsafe_res,
+                ..limits
+            };
             let mut retried = false;
             let mut rhead = Head::new();
             let rhead_len = loop {
@@ -964,7 +969,7 @@ pub async fn run_http<C>(
                         return Step::Close;
                     }
                     Ok(()) => {
-                        read_response_head(sc, &mut client, &limits, &mut rhead, server_timeout)
+                        read_response_head(sc, &mut client, &rlimits, &mut rhead, server_timeout)
                             .await
                     }
                 };
@@ -1075,7 +1080,7 @@ pub async fn run_http<C>(
                 return Step::Close;
             }
             let rframing = match response_framing(&rhead, method).and_then(|f| {
-                h1::check_received(h1::Kind::Response, f, &limits, &sc.buf[rhead_len..]).map(|_| f)
+                h1::check_received(h1::Kind::Response, f, &rlimits, &sc.buf[rhead_len..]).map(|_| f)
             }) {
                 Ok(f) => f,
                 Err(e) => {

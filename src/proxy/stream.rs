@@ -137,11 +137,15 @@ pub async fn run_tcp<C>(
         return;
     };
     let _be_session = BackendSession::start(&be);
-    let key = match be.settings.balance {
+    let key = match &be.settings.balance {
         Balance::Source => Some(crate::lb::hash::source_key(
             &be.settings.hash_type,
             info.src.ip(),
         )),
+        // `balance rdp-cookie(NAME)`: the cookie of what the client sent so far (round
+        // robin without one, as HAProxy).
+        Balance::RdpCookie(name) => crate::sample::fetch::rdp_cookie(&pending, name.as_bytes())
+            .map(|v| crate::lb::hash::hash_key(&be.settings.hash_type, v)),
         _ => None,
     };
     // 4-5. Server, queue, connection with retries.

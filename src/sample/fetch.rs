@@ -949,7 +949,7 @@ pub fn tls_sni(p: &[u8]) -> Option<&[u8]> {
     None
 }
 
-fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+pub fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let needle = [b"Cookie: ".as_slice(), name, b"="].concat();
     let pos = p
         .windows(needle.len())
