@@ -94,6 +94,10 @@ pub struct HttpSettings {
     /// `accept-invalid-http-*`): the codec lets through what HAProxy then tolerates.
     pub accept_unsafe_req: bool,
     pub accept_unsafe_res: bool,
+    /// `option h1-case-adjust-bogus-client` (responses to clients) and `-server` (requests
+    /// to servers): header names spelled as the global `h1-case-adjust` says.
+    pub case_adjust_client: bool,
+    pub case_adjust_server: bool,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
@@ -199,6 +203,9 @@ pub struct Runtime {
     pub cum_conns: AtomicU64,
     pub cur_conns: AtomicU32,
     pub stopping: AtomicBool,
+    /// Global `h1-case-adjust` and `h1-case-adjust-file`, used by proxies with
+    /// `option h1-case-adjust-bogus-client|server`.
+    pub case_adjust: crate::http::h1::CaseAdjust,
 }
 
 impl Runtime {
@@ -394,6 +401,8 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         accept_unsafe_res: s
             .option("accept-unsafe-violations-in-http-response")
             .unwrap_or(false),
+        case_adjust_client: s.option("h1-case-adjust-bogus-client").unwrap_or(false),
+        case_adjust_server: s.option("h1-case-adjust-bogus-server").unwrap_or(false),
         rules: Default::default(),
         pages: Default::default(),
     }
@@ -684,6 +693,13 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         cum_conns: AtomicU64::new(0),
         cur_conns: AtomicU32::new(0),
         stopping: AtomicBool::new(false),
+        case_adjust: crate::http::h1::CaseAdjust::new(
+            cfg.global
+                .h1_case_adjust
+                .iter()
+                .chain(&cfg.global.h1_case_adjust_file)
+                .map(|(f, t)| (f.as_str(), t.as_str())),
+        ),
     }
 }
 

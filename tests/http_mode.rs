@@ -406,3 +406,132 @@ fn accept_invalid_lets_through_what_haproxy_then_tolerates() {
         assert!(r.body.starts_with("srv /a#frag"), "{}", r.body);
     }
 }
+
+/// Global `h1-accept-payload-with-any-method`: an HTTP/1.0 GET with a body gets 413 by
+/// default and is forwarded with its body when the option is set.
+#[test]
+fn h1_payload_with_any_method_is_a_global_choice() {
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let cfg = |global: &str| {
+        format!(
+            "global\n{global}defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${{FE}}\"\n    default_backend be\nbackend be\n    server s \"${{S1}}\"\n"
+        )
+    };
+    let raw = b"GET /g HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    let fe = free_addr();
+    {
+        let _h = Halo::start(&cfg(""), &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+        let mut c = Client::connect(fe);
+        c.send(raw);
+        assert_eq!(c.read().map(|r| r.status), Some(413));
+        assert!(s.seen().is_empty(), "nothing reaches the server");
+    }
+    let fe = free_addr();
+    let _h = Halo::start(
+        &cfg("    h1-accept-payload-with-any-method\n"),
+        &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())],
+    );
+    let mut c = Client::connect(fe);
+    c.send(raw);
+    let r = c.read().expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "srv /g 5\n");
+}
+
+/// `h1-case-adjust` (and `-file`) with `option h1-case-adjust-bogus-server` spells the
+/// listed header names as configured towards servers, and `-bogus-client` towards clients.
+#[test]
+fn h1_case_adjust_spells_names_for_bogus_peers() {
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("case.txt");
+    std::fs::write(&file, "# names\n\n  x-server   X-SERVER \n").unwrap();
+    let cfg = |fe_opt: &str, be_opt: &str| {
+        format!(
+            "global\n    h1-case-adjust x-trace X-Trace\n    h1-case-adjust-file \"{}\"\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${{FE}}\"\n{fe_opt}    default_backend be\nbackend be\n{be_opt}    server s \"${{S1}}\"\n",
+            file.display()
+        )
+    };
+    let ask = |fe: SocketAddr| {
+        let mut c = Client::connect(fe);
+        c.get("/c", "x-trace: 7\r\n")
+    };
+    let name_seen = |s: &HttpBackend| {
+        let seen = s.seen();
+        let last = seen.last().expect("request reached the server");
+        last.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-trace"))
+            .map(|(k, _)| k.clone())
+    };
+    let name_sent = |r: &Response| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-server"))
+            .map(|(k, _)| k.clone())
+    };
+    {
+        // The tables alone change nothing: the proxies must ask for them.
+        let fe = free_addr();
+        let _h = Halo::start(
+            &cfg("", ""),
+            &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())],
+        );
+        let r = ask(fe);
+        assert_eq!(r.status, 200);
+        assert_eq!(name_seen(&s).as_deref(), Some("x-trace"));
+        assert_ne!(name_sent(&r).as_deref(), Some("X-SERVER"));
+    }
+    let fe = free_addr();
+    let _h = Halo::start(
+        &cfg(
+            "    option h1-case-adjust-bogus-client\n",
+            "    option h1-case-adjust-bogus-server\n",
+        ),
+        &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())],
+    );
+    let r = ask(fe);
+    assert_eq!(r.status, 200);
+    assert_eq!(name_seen(&s).as_deref(), Some("X-Trace"));
+    assert_eq!(name_sent(&r).as_deref(), Some("X-SERVER"));
+}
+
+/// `h1-do-not-close-on-insecure-transfer-encoding`: a request with both Transfer-Encoding
+/// and Content-Length loses the length either way; the client connection closes after the
+/// response unless the option is set.
+#[test]
+fn te_with_cl_closes_unless_told_not_to() {
+    if skip_on_reference("h1-do-not-close-on-insecure-transfer-encoding is a 3.x keyword") {
+        return;
+    }
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let cfg = |global: &str| {
+        format!(
+            "global\n{global}defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${{FE}}\"\n    default_backend be\nbackend be\n    server s \"${{S1}}\"\n"
+        )
+    };
+    let raw = b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    for (global, keeps) in [
+        ("", false),
+        ("    h1-do-not-close-on-insecure-transfer-encoding\n", true),
+    ] {
+        let fe = free_addr();
+        let _h = Halo::start(
+            &cfg(global),
+            &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())],
+        );
+        let mut c = Client::connect(fe);
+        c.send(raw);
+        let r = c.read().expect("response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, "srv /p 3\n");
+        let last = s.seen().pop().expect("request reached the server");
+        assert_eq!(last.header("content-length"), None, "the length is dropped");
+        if keeps {
+            let r = c.get("/again", "");
+            assert_eq!(r.status, 200);
+        } else {
+            assert!(c.closed(), "connection closed after the response");
+        }
+    }
+}

@@ -148,6 +148,14 @@ pub struct Global {
     pub tune_bufsize: usize,
     pub tune_maxrewrite: usize,
     pub tune_http_maxhdr: usize,
+    /// `h1-accept-payload-with-any-method`.
+    pub h1_payload_any_method: bool,
+    /// `h1-do-not-close-on-insecure-transfer-encoding`.
+    pub h1_keep_on_te_with_cl: bool,
+    /// `h1-case-adjust FROM TO` lines (the last `h1-case-adjust-file` is the next field):
+    /// (lower-case name, spelling to send).
+    pub h1_case_adjust: Vec<(String, String)>,
+    pub h1_case_adjust_file: Vec<(String, String)>,
 }
 
 impl Default for Global {
@@ -176,6 +184,10 @@ impl Default for Global {
             tune_bufsize: 16384,
             tune_maxrewrite: 1024,
             tune_http_maxhdr: 101,
+            h1_payload_any_method: false,
+            h1_keep_on_te_with_cl: false,
+            h1_case_adjust: Vec::new(),
+            h1_case_adjust_file: Vec::new(),
         }
     }
 }

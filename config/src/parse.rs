@@ -435,11 +435,74 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     g.tune_http_maxhdr = v as usize;
                 }
             }
+            "h1-accept-payload-with-any-method" => g.h1_payload_any_method = true,
+            "h1-do-not-close-on-insecure-transfer-encoding" => g.h1_keep_on_te_with_cl = true,
+            "h1-case-adjust" => match (line.words.get(n), line.words.get(n + 1)) {
+                (Some(from), Some(to)) => {
+                    if let Err(e) = check_case_adjust(from, to, &g.h1_case_adjust) {
+                        diags.alert(&line.loc, format!("h1-case-adjust: {e}"));
+                    } else {
+                        g.h1_case_adjust.push((from.clone(), to.clone()));
+                    }
+                }
+                _ => diags.alert(
+                    &line.loc,
+                    "'h1-case-adjust' expects <from-case> and <to-case> as arguments.",
+                ),
+            },
+            "h1-case-adjust-file" => match line.words.get(n) {
+                // Only the last file counts; its pairs come after the `h1-case-adjust` lines.
+                Some(path) => match std::fs::read_to_string(path) {
+                    Ok(text) => {
+                        let mut pairs: Vec<(String, String)> = Vec::new();
+                        for (i, l) in text.lines().enumerate() {
+                            let l = l.trim_matches([' ', '\t']);
+                            if l.is_empty() || l.starts_with('#') {
+                                continue;
+                            }
+                            let words: Vec<&str> = l.split_whitespace().collect();
+                            let res = match words.as_slice() {
+                                [from, to] => check_case_adjust(from, to, &pairs)
+                                    .map(|_| pairs.push((from.to_string(), to.to_string()))),
+                                _ => Err("expects <from-case> and <to-case>".to_string()),
+                            };
+                            if let Err(e) = res {
+                                diags.alert(
+                                    &line.loc,
+                                    format!("h1-case-adjust-file '{path}' line {}: {e}.", i + 1),
+                                );
+                            }
+                        }
+                        g.h1_case_adjust_file = pairs;
+                    }
+                    Err(e) => diags.alert(
+                        &line.loc,
+                        format!("h1-case-adjust-file: cannot read '{path}': {e}."),
+                    ),
+                },
+                None => diags.alert(&line.loc, "'h1-case-adjust-file' expects a file path."),
+            },
             // Applied by the reader as the lines were read.
             "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
             _ => {}
         }
     }
+}
+
+/// `h1-case-adjust` rules: FROM in lower case, TO the same name in another case, once.
+fn check_case_adjust(from: &str, to: &str, known: &[(String, String)]) -> Result<(), String> {
+    if from.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("'{from}' must be in lower case"));
+    }
+    if !from.eq_ignore_ascii_case(to) {
+        return Err(format!(
+            "'{from}' and '{to}' must only differ by their case"
+        ));
+    }
+    if known.iter().any(|(f, _)| f == from) {
+        return Err(format!("duplicate entry for '{from}'"));
+    }
+    Ok(())
 }
 
 fn need_arg(line: &Line, n: usize, diags: &mut Diags) -> Option<String> {

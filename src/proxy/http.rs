@@ -427,12 +427,16 @@ pub async fn run_http<C>(
             }
         }
     }
-    let limits = Limits::from_tune(
-        rt.global.tune_bufsize,
-        rt.global.tune_maxrewrite,
-        rt.global.tune_http_maxhdr,
-        rt.proxies[px_idx].http.accept_unsafe_req,
-    );
+    let limits = Limits {
+        payload_any_method: rt.global.h1_payload_any_method,
+        keep_on_te_with_cl: rt.global.h1_keep_on_te_with_cl,
+        ..Limits::from_tune(
+            rt.global.tune_bufsize,
+            rt.global.tune_maxrewrite,
+            rt.global.tune_http_maxhdr,
+            rt.proxies[px_idx].http.accept_unsafe_req,
+        )
+    };
     // The request buffer is taken from the pool when data arrives and given back when the
     // connection goes idle: a waiting keep-alive connection holds no buffer.
     let mut cbuf: Vec<u8> = Vec::new();
@@ -941,7 +945,11 @@ pub async fn run_http<C>(
                         None => {}
                     }
                 }
-                head.write_to(&mut out);
+                if be_http.case_adjust_server {
+                    head.write_adjusted(&mut out, &rt.case_adjust);
+                } else {
+                    head.write_to(&mut out);
+                }
                 sc.uses += 1;
                 let mut body = BodyState::new(framing).with_limits(&limits);
                 let sent = if upgrade {
@@ -1054,7 +1062,11 @@ pub async fn run_http<C>(
             // 7. Upgrade (WebSocket): both sides become a tunnel.
             if status == 101 && upgrade {
                 let mut out = Vec::new();
-                rhead.write_to(&mut out);
+                if fe_http.case_adjust_client {
+                    rhead.write_adjusted(&mut out, &rt.case_adjust);
+                } else {
+                    rhead.write_to(&mut out);
+                }
                 out.extend_from_slice(&sc.buf[rhead_len..]);
                 if client.write_all(&out).await.is_err() {
                     return Step::Close;
@@ -1173,7 +1185,11 @@ pub async fn run_http<C>(
                 rhead.add(b"Connection", b"keep-alive");
             }
             let mut out = Vec::with_capacity(rhead_len + 256);
-            rhead.write_to(&mut out);
+            if fe_http.case_adjust_client {
+                rhead.write_adjusted(&mut out, &rt.case_adjust);
+            } else {
+                rhead.write_to(&mut out);
+            }
             sc.buf.drain(..rhead_len);
             // 9. Response body to the client.
             let mut rbody = BodyState::new_response(rframing);

@@ -4,7 +4,7 @@
 
 use super::head::{Head, Kind};
 use super::parse::{has_token, trim};
-use super::{ParseError, Version};
+use super::{Limits, ParseError, Version};
 
 /// How the body of a message is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +154,7 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// Framing checks of a request head: 400 for a bad `Content-Length` or `Transfer-Encoding`,
 /// 422 when `chunked` follows other codings, 413 for a body on an HTTP/1.0 GET, HEAD or
 /// DELETE (HAProxy 2.6 as patched by Debian). Does not modify the head.
-pub(crate) fn check_request(head: &Head) -> Result<Framing, ParseError> {
+pub(crate) fn check_request(head: &Head, limits: &Limits) -> Result<Framing, ParseError> {
     let (te, te_off) = transfer_encoding(head);
     let cl = content_length(head, 400)?;
     let framing = match te {
@@ -174,6 +174,7 @@ pub(crate) fn check_request(head: &Head) -> Result<Framing, ParseError> {
         matches!(framing, Framing::Chunked) || matches!(framing, Framing::Length(n) if n > 0);
     let method = head.method();
     if has_body
+        && !limits.payload_any_method
         && head.version == Version::Http10
         && (method == b"GET" || method == b"HEAD" || method == b"DELETE")
     {
@@ -207,12 +208,12 @@ pub(crate) fn check_response(head: &Head, accept_invalid: bool) -> Result<Framin
 /// HAProxy's normalizations of a checked head: beside chunked, every `Content-Length` is
 /// removed and the connection will close; several lengths become the first field alone,
 /// holding the number once.
-pub(crate) fn normalize(head: &mut Head, framing: Framing) {
+pub(crate) fn normalize(head: &mut Head, framing: Framing, limits: &Limits) {
     let has_cl = head.count(b"content-length") > 0;
     if framing == Framing::Chunked {
         if has_cl {
             head.remove(b"content-length");
-            head.close = true;
+            head.close = !limits.keep_on_te_with_cl;
         }
         return;
     }
@@ -248,8 +249,13 @@ pub(crate) fn normalize(head: &mut Head, framing: Framing) {
 /// malformed lengths → 400, a `Transfer-Encoding` whose last coding is not `chunked` → 400,
 /// other codings before `chunked` → 422. A head that went through `parse_request` has
 /// already been checked and normalized (never both length and chunked).
+/// The HTTP/1.0 body policy (413) is `parse_request`'s alone: it knows the global options.
 pub fn request_framing(head: &Head) -> Result<Framing, ParseError> {
-    check_request(head)
+    let framing_only = Limits {
+        payload_any_method: true,
+        ..Limits::default()
+    };
+    check_request(head, &framing_only)
 }
 
 /// Response body framing for a request made with `request_method`: 1xx (except 101), 204,

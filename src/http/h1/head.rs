@@ -495,6 +495,43 @@ impl Head {
         out.extend_from_slice(b"\r\n");
     }
 
+    /// Writes the head like `write_to`, with the header names found in `adjust` (global
+    /// `h1-case-adjust`) written in the case it gives, for a bogus peer that relies on case.
+    pub fn write_adjusted(&self, out: &mut Vec<u8>, adjust: &CaseAdjust) {
+        if adjust.is_empty()
+            || !self
+                .fields
+                .iter()
+                .any(|f| adjust.get(self.slice(f.name)).is_some())
+        {
+            self.write_to(out);
+            return;
+        }
+        let start = out.len();
+        self.write_to(out);
+        // Field names are rewritten in place: the adjusted name has the same length.
+        let mut pos = start;
+        let mut lines = out[start..].split(|&b| b == b'\n');
+        // The start line is not a field.
+        if let Some(first) = lines.next() {
+            pos += first.len() + 1;
+        }
+        let mut spans = Vec::new();
+        for line in lines {
+            if let Some(colon) = line.iter().position(|&b| b == b':')
+                && let Some(to) = adjust.get(&line[..colon])
+            {
+                spans.push((pos, to));
+            }
+            pos += line.len() + 1;
+        }
+        for (at, to) in spans {
+            if let Some(dst) = out.get_mut(at..at + to.len()) {
+                dst.copy_from_slice(to);
+            }
+        }
+    }
+
     /// The head as it must go on the wire, in a new vector.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.buf.len() + 4);
@@ -607,5 +644,44 @@ pub fn reason_phrase(code: u16) -> &'static str {
             5 => "Server Error",
             _ => "Other",
         },
+    }
+}
+
+/// Global `h1-case-adjust` / `h1-case-adjust-file`: header names (keyed in lower case) and the
+/// case to give them on the wire towards peers that rely on it.
+#[derive(Clone, Debug, Default)]
+pub struct CaseAdjust {
+    names: std::collections::HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl CaseAdjust {
+    /// From (lower-case name, wanted spelling) pairs, checked by the configuration parser.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> CaseAdjust {
+        let names = pairs
+            .into_iter()
+            .filter(|(from, to)| from.eq_ignore_ascii_case(to))
+            .map(|(from, to)| {
+                (
+                    from.to_ascii_lowercase().into_bytes(),
+                    to.as_bytes().to_vec(),
+                )
+            })
+            .collect();
+        CaseAdjust { names }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The spelling for `name` (any case), when it has one.
+    fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        if name.iter().any(|b| b.is_ascii_uppercase()) {
+            self.names
+                .get(&name.to_ascii_lowercase())
+                .map(Vec::as_slice)
+        } else {
+            self.names.get(name).map(Vec::as_slice)
+        }
     }
 }

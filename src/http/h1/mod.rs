@@ -13,7 +13,7 @@ pub use body::{BodyState, check_received};
 pub use framing::{
     Framing, expects_continue, request_framing, response_framing, upgrade, wants_close,
 };
-pub use head::{Head, Kind, reason_phrase};
+pub use head::{CaseAdjust, Head, Kind, reason_phrase};
 pub use parse::{authority, parse_request, parse_response, truncated_head};
 
 /// The HTTP/1 version of a message. `HTTP/x.y` with other single digits are accepted as
@@ -37,6 +37,12 @@ pub struct Limits {
     pub max_headers: usize,
     /// `option accept-invalid-http-request` (for requests) or `-response` (for responses).
     pub accept_invalid: bool,
+    /// Global `h1-accept-payload-with-any-method`: an HTTP/1.0 GET, HEAD or DELETE may carry
+    /// a body instead of getting 413.
+    pub payload_any_method: bool,
+    /// Global `h1-do-not-close-on-insecure-transfer-encoding`: a message with both
+    /// `Transfer-Encoding` and `Content-Length` loses the length but keeps the connection.
+    pub keep_on_te_with_cl: bool,
 }
 
 impl Default for Limits {
@@ -60,6 +66,8 @@ impl Limits {
             max_raw: bufsize.saturating_sub(64),
             max_headers: maxhdr,
             accept_invalid,
+            payload_any_method: false,
+            keep_on_te_with_cl: false,
         }
     }
 }

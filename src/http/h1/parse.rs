@@ -486,8 +486,8 @@ fn finish(head: &mut Head, limits: &Limits, end: usize) -> Result<(), ParseError
         Kind::Request => {
             check_host(head, limits)?;
             check_websocket_request(head, limits)?;
-            let framing = framing::check_request(head)?;
-            framing::normalize(head, framing);
+            let framing = framing::check_request(head, limits)?;
+            framing::normalize(head, framing, limits);
         }
         Kind::Response => {
             check_websocket_response(head, limits)?;
@@ -497,7 +497,7 @@ fn finish(head: &mut Head, limits: &Limits, end: usize) -> Result<(), ParseError
                 // says nothing, so it goes (the body then runs until the close).
                 head.remove(b"transfer-encoding");
             }
-            framing::normalize(head, framing);
+            framing::normalize(head, framing, limits);
             if head.status == 204 {
                 // HAProxy drops the length of a 204: it has no body whatever it says.
                 head.remove(b"content-length");
