@@ -535,3 +535,43 @@ fn te_with_cl_closes_unless_told_not_to() {
         }
     }
 }
+
+/// Server option `redir PREFIX`: GET and HEAD requests get a 302 to the prefix followed by
+/// the path (from its '/', absolute-form included); other methods reach the server.
+#[test]
+fn server_redir_answers_get_and_head_with_a_302() {
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${FE}\"\n    default_backend be\nbackend be\n    server s \"${S1}\" redir http://img.example.com ws auto\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    for (req, loc) in [
+        (
+            "GET /a/b?c=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "http://img.example.com/a/b?c=1",
+        ),
+        (
+            "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n",
+            "http://img.example.com/h",
+        ),
+        (
+            "GET http://h/z?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            "http://img.example.com/z?q",
+        ),
+    ] {
+        let mut c = Client::connect(fe);
+        c.send(req.as_bytes());
+        let r = c.read().expect("response");
+        assert_eq!(r.status, 302, "{req}");
+        assert_eq!(r.header("location"), Some(loc));
+        assert_eq!(r.header("cache-control"), Some("no-cache"));
+    }
+    assert!(
+        s.seen().is_empty(),
+        "redirected requests never reach the server"
+    );
+    let mut c = Client::connect(fe);
+    c.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    let r = c.read().expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "srv /p 2\n");
+}

@@ -1284,7 +1284,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("proto", 1, P0),
     o("proxy-v2-options", 1, P0),
     o("quic-cc-algo", 1, P0),
-    o("redir", 1, P3),
+    o("redir", 1, DONE),
     o("renegotiate", 0, P6),
     o("resolve-net", 1, P5),
     o("resolve-opts", 1, P5),
@@ -1318,7 +1318,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("verify", 1, P6),
     o("verifyhost", 1, P6),
     o("weight", 1, DONE),
-    o("ws", 1, P3),
+    o("ws", 1, DONE),
 ];
 
 // ------------------------------------------------------ crt-store load options (12.7.1)

@@ -443,6 +443,8 @@ pub struct Server {
     pub pool_purge_delay: u64,
     pub pool_low_conn: u32,
     pub max_reuse: i64,
+    /// `redir PREFIX`: GET and HEAD requests get a 302 to PREFIX + path instead.
+    pub redir: Option<String>,
     /// Options valid in HAProxy, kept as written for later issues.
     pub other: Vec<(String, Vec<String>)>,
 }
@@ -477,6 +479,7 @@ impl Server {
             pool_purge_delay: 5000,
             pool_low_conn: 0,
             max_reuse: -1,
+            redir: None,
             other: Vec::new(),
         }
     }

@@ -2109,6 +2109,17 @@ fn parse_server_options(
                     ),
                 },
                 "pool-low-conn" => srv.pool_low_conn = num(diags).unwrap_or(0),
+                "redir" => srv.redir = Some(val.to_string()),
+                // Servers are reached over HTTP/1.1, where WebSocket needs nothing more:
+                // `auto` and `h1` are what halo does; `h2` needs HTTP/2 towards servers.
+                "ws" => match val {
+                    "auto" | "h1" => {}
+                    "h2" => pending(cfg, line, "server option 'ws h2'", 0),
+                    _ => diags.alert(
+                        &line.loc,
+                        format!("'ws' expects 'auto', 'h1' or 'h2', not '{val}'."),
+                    ),
+                },
                 "pool-purge-delay" => {
                     srv.pool_purge_delay = time(diags).unwrap_or(srv.pool_purge_delay)
                 }

@@ -857,6 +857,7 @@ pub async fn run_http<C>(
             let key = lb_key(&be, &head, cbuf.get(head_len..).unwrap_or_default(), &info);
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
+            let mut redirect_to: Option<Arc<Server>> = None;
             let res = {
                 let own = &mut attached.0;
                 let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
@@ -881,7 +882,15 @@ pub async fn run_http<C>(
                     };
                     srv.idle.take(proven).map(|c| (c.stream, c.uses))
                 };
-                let connecting = connect_server(&be, key, &info, prefer.as_ref(), &mut reuse);
+                let redirectable = matches!(head.method(), b"GET" | b"HEAD");
+                let connecting = connect_server(
+                    &be,
+                    key,
+                    &info,
+                    prefer.as_ref(),
+                    &mut reuse,
+                    redirectable.then_some(&mut redirect_to),
+                );
                 if be.settings.abortonclose {
                     tokio::select! {
                         r = connecting => r,
@@ -895,6 +904,28 @@ pub async fn run_http<C>(
                     connecting.await
                 }
             };
+            if let Some(srv) = redirect_to {
+                // `redir PREFIX`: 302 to the prefix followed by the path from its '/'.
+                let prefix = srv.cfg.redir.as_deref().unwrap_or_default();
+                let uri = head.uri();
+                let path = match uri.windows(3).position(|w| w == b"://") {
+                    Some(i) if uri.first() != Some(&b'/') => {
+                        let rest = &uri[i + 3..];
+                        &rest[rest.iter().position(|&b| b == b'/').unwrap_or(rest.len())..]
+                    }
+                    _ => uri,
+                };
+                let mut page = Vec::with_capacity(128 + prefix.len() + path.len());
+                page.extend_from_slice(
+                    b"HTTP/1.1 302 Found\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: ",
+                );
+                page.extend_from_slice(prefix.as_bytes());
+                page.extend_from_slice(if path.is_empty() { b"/" } else { path });
+                page.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
+                send_page(&mut client, &page).await;
+                cbuf.drain(..head_len);
+                return Step::Close;
+            }
             let Some(c) = res else {
                 let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
                 send_page(&mut client, &page).await;

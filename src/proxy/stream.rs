@@ -278,7 +278,7 @@ pub async fn connect_with_retries(
     key: Option<u32>,
     info: &ConnInfo,
 ) -> Option<Connected> {
-    connect_server(be, key, info, None, &mut |_| None).await
+    connect_server(be, key, info, None, &mut |_| None, None).await
 }
 
 /// Waits for a slot on the preferred server (`option prefer-last-server`, a server that
@@ -317,6 +317,7 @@ pub async fn connect_server(
     info: &ConnInfo,
     prefer: Option<&Arc<Server>>,
     reuse: &mut ReuseFn<'_>,
+    redirect: Option<&mut Option<Arc<Server>>>,
 ) -> Option<Connected> {
     let st = &be.settings;
     if be.servers.is_empty() {
@@ -338,6 +339,16 @@ pub async fn connect_server(
         Some(p) => obtain_preferred(be, p, key).await?,
         None => obtain(be, key, None).await?,
     };
+    // Server option `redir` (for requests that may be redirected: GET and HEAD): the
+    // server is chosen and counted, the client gets a 302 instead of a connection.
+    if let Some(out) = redirect
+        && srv.cfg.redir.is_some()
+    {
+        let mut slot = Slot::new(be, &srv);
+        slot.count();
+        *out = Some(srv);
+        return None;
+    }
     if let Some((stream, uses)) = reuse(&srv) {
         let mut slot = Slot::new(be, &srv);
         slot.count();
