@@ -906,7 +906,7 @@ fn random_input_never_panics() {
         max_raw: 300,
         max_head: 400,
         max_headers: 8,
-        accept_invalid: false,
+        ..Limits::default()
     };
     let mut head = Head::new();
     for round in 0..20000 {
