@@ -98,6 +98,9 @@ pub struct HttpSettings {
     /// to servers): header names spelled as the global `h1-case-adjust` says.
     pub case_adjust_client: bool,
     pub case_adjust_server: bool,
+    /// `max-session-srv-conns` is not 0: a client session keeps its idle server connection
+    /// for its next request.
+    pub session_keeps_conn: bool,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
@@ -403,6 +406,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
             .unwrap_or(false),
         case_adjust_client: s.option("h1-case-adjust-bogus-client").unwrap_or(false),
         case_adjust_server: s.option("h1-case-adjust-bogus-server").unwrap_or(false),
+        session_keeps_conn: s.max_session_srv_conns != Some(0),
         rules: Default::default(),
         pages: Default::default(),
     }

@@ -392,3 +392,22 @@ fn pool_options_are_accepted_and_checked() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+/// `max-session-srv-conns 0`: a session keeps no idle server connection between its
+/// requests, so with `http-reuse never` each request opens its own.
+#[test]
+fn max_session_srv_conns_zero_keeps_nothing_between_requests() {
+    let s = HttpBackend::start("s", Duration::ZERO);
+    for (limit, conns) in [("", 1), ("    max-session-srv-conns 0\n", 2)] {
+        let fe = free_addr();
+        let before = s.conns.load(Ordering::SeqCst);
+        let cfg = format!(
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\nfrontend fe\n    bind \"${{FE}}\"\n{limit}    default_backend be\nbackend be\n    http-reuse never\n    server s \"${{S1}}\"\n"
+        );
+        let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+        let mut c = Client::connect(fe);
+        assert_eq!(c.get("/1", "").status, 200);
+        assert_eq!(c.get("/2", "").status, 200);
+        assert_eq!(s.conns.load(Ordering::SeqCst) - before, conns, "{limit:?}");
+    }
+}

@@ -658,7 +658,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("log-steps", DFL, P7),
     k("log-tag", DFLB, P7),
     k("max-keep-alive-queue", DLB, DONE),
-    k("max-session-srv-conns", DFL, P3),
+    k("max-session-srv-conns", DFL, DONE),
     k("maxconn", DFL, DONE),
     k("mode", DFLB, DONE),
     k("monitor fail", FL, DONE),

@@ -578,6 +578,9 @@ pub struct ProxySettings {
     /// `max-keep-alive-queue`: queue length on the last server above which a keep-alive
     /// request is balanced elsewhere (`None`: no limit).
     pub max_keep_alive_queue: Option<u32>,
+    /// `max-session-srv-conns`: idle server connections a client session keeps (HAProxy's
+    /// default is 5; halo's sessions keep at most one, so only 0 changes anything).
+    pub max_session_srv_conns: Option<u32>,
     /// Custom error pages, in the order of their lines.
     pub error_pages: Vec<ErrorPageDecl>,
 }

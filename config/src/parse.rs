@@ -928,6 +928,13 @@ fn parse_proxy_line(
                 ),
             ),
         },
+        "max-session-srv-conns" => match line.words.get(n).map(|v| v.parse::<u32>()) {
+            Some(Ok(v)) => s.max_session_srv_conns = Some(v),
+            _ => diags.alert(
+                &line.loc,
+                "'max-session-srv-conns' expects a positive integer.",
+            ),
+        },
         "max-keep-alive-queue" => match line.words.get(n).map(|v| v.parse::<i64>()) {
             Some(Ok(v)) if v >= -1 => s.max_keep_alive_queue = u32::try_from(v).ok(),
             _ => diags.alert(

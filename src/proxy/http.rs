@@ -1243,6 +1243,10 @@ pub async fn run_http<C>(
                 // for the session's next request (or the idle pool when the session ends).
                 sc.slot = None;
                 sc.idle_ok = true;
+                if !fe_http.session_keeps_conn {
+                    // `max-session-srv-conns 0`: shared with others or closed at once.
+                    park(attached.0.take());
+                }
             } else {
                 attached.0 = None;
             }
