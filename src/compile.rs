@@ -118,6 +118,9 @@ pub struct Frontend {
     pub mode: Mode,
     /// `use_backend` rules in order: backend index and condition.
     pub switching: Vec<(BackendTarget, Option<crate::acl::Cond>)>,
+    /// `force-be-switch` conditions: when one holds, disabled and unpublished backends
+    /// may be chosen too.
+    pub force_switch: Vec<crate::acl::Cond>,
     pub http_request_timeout: Option<u64>,
     pub http_keep_alive_timeout: Option<u64>,
     pub maxconn: u32,
@@ -153,22 +156,43 @@ impl Frontend {
         acls: &crate::acl::AclSet,
         ctx: &crate::sample::Ctx<'_>,
     ) -> Option<usize> {
+        // Evaluated once, when a rule names a backend that is disabled or unpublished.
+        let mut forced: Option<bool> = None;
+        let mut allowed = |b: usize| {
+            let open = rt
+                .proxies
+                .get(b)
+                .and_then(|p| p.backend.as_ref())
+                .is_none_or(|be| be.switchable());
+            open || *forced
+                .get_or_insert_with(|| self.force_switch.iter().any(|c| c.eval(acls, ctx)))
+        };
         for (target, cond) in &self.switching {
             if !cond.as_ref().map(|c| c.eval(acls, ctx)).unwrap_or(true) {
                 continue;
             }
-            return match target {
+            let chosen = match target {
                 BackendTarget::Index(b) => Some(*b),
                 BackendTarget::Dynamic(f) => {
                     let name = f.render_vec(ctx);
-                    std::str::from_utf8(&name)
+                    match std::str::from_utf8(&name)
                         .ok()
                         .and_then(|n| rt.backend_index(n))
-                        .or(self.default_backend)
+                    {
+                        Some(b) => Some(b),
+                        // A name that names no backend ends the search.
+                        None => break,
+                    }
                 }
             };
+            // A backend that may not be chosen passes the turn to the next rule.
+            if let Some(b) = chosen
+                && allowed(b)
+            {
+                return Some(b);
+            }
         }
-        self.default_backend
+        self.default_backend.filter(|&b| allowed(b))
     }
 }
 
@@ -292,6 +316,7 @@ fn compile_rules(
 ) -> (
     crate::acl::AclSet,
     Vec<(BackendTarget, Option<crate::acl::Cond>)>,
+    Vec<crate::acl::Cond>,
 ) {
     let p = &cfg.proxies[pi];
     let names = Names {
@@ -365,7 +390,23 @@ fn compile_rules(
         };
         switching.push((target, cond));
     }
-    (acls, switching)
+    let mut force = Vec::new();
+    for (c, loc) in &p.force_be_switch {
+        let cx = crate::acl::AclCtx {
+            file: &loc.file,
+            line: loc.line,
+            registry,
+            resolver: &names,
+        };
+        match crate::acl::Cond::compile(c, &acls, &cx) {
+            Ok(c) => force.push(c),
+            Err(e) => diags.alert(
+                loc,
+                format!("error detected while parsing a 'force-be-switch' condition : {e}."),
+            ),
+        }
+    }
+    (acls, switching, force)
 }
 
 fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> HttpSettings {
@@ -483,7 +524,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
-        let (acls, switching) =
+        let (acls, switching, force_switch) =
             compile_rules(cfg, pi, &registry, &userlists, &backend_index, diags);
         let mut http = http_settings(s, diags, &p.loc);
         {
@@ -542,6 +583,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             Some(Frontend {
                 mode: s.mode,
                 switching,
+                force_switch,
                 http_request_timeout: s.timeouts.http_request,
                 http_keep_alive_timeout: s.timeouts.http_keep_alive,
                 needs_dst,
@@ -666,6 +708,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 max_keep_alive_queue: s.max_keep_alive_queue,
                 pretend_keepalive: s.option("http-pretend-keepalive").unwrap_or(false),
                 send_name_header: s.send_name_header.clone(),
+                disabled: s.disabled,
+                unpublished: s.unpublished,
             };
             (
                 Some(Arc::new(Backend::new(be_name, ids[pi], settings, servers))),

@@ -542,3 +542,46 @@ backend be
     let r = c.read().expect("response");
     assert_eq!(r.header("x-cap"), Some("|/z|sr"));
 }
+
+/// A `disabled` or `be-unpublished` backend is skipped by content switching (the next rule
+/// or the default backend answers) unless a `force-be-switch` condition holds;
+/// `publish backend` / `unpublish backend` on the runtime API switch it on and off.
+#[test]
+fn unpublished_and_disabled_backends_are_skipped_unless_forced() {
+    if skip_on_reference("be-unpublished, force-be-switch and skipping disabled backends are 3.x") {
+        return;
+    }
+    let fe = free_addr();
+    let cfg = format!(
+        "global\n    stats socket \"${{DIR}}/admin.sock\" level admin\n{DEFAULTS}frontend fe\n    bind \"${{FE}}\"\n    force-be-switch if {{ req.hdr(x-force) 1 }}\n    use_backend hidden if {{ path_beg /h }}\n    use_backend off if {{ path_beg /o }}\n    default_backend main\nbackend hidden\n    be-unpublished\n    http-request return status 200 content-type text/plain string \"hidden\"\nbackend off\n    disabled\n    http-request return status 200 content-type text/plain string \"off\"\nbackend main\n    http-request return status 200 content-type text/plain string \"main\"\n"
+    );
+    let h = Halo::builder(&cfg).env("FE", haproxy_addr(fe)).start();
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let body = |path: &str, extra: &str| {
+        let mut c = Client::connect(fe);
+        c.get(path, extra).body
+    };
+    assert_eq!(body("/h", ""), "main");
+    assert_eq!(body("/o", ""), "main");
+    assert_eq!(body("/h", "x-force: 1\r\n"), "hidden");
+    assert_eq!(body("/o", "x-force: 1\r\n"), "off");
+    assert_eq!(cli(&sock, "publish backend hidden").unwrap(), "\n");
+    assert_eq!(body("/h", ""), "hidden");
+    assert_eq!(cli(&sock, "unpublish backend hidden").unwrap(), "\n");
+    assert_eq!(body("/h", ""), "main");
+    assert_eq!(
+        cli(&sock, "publish backend nope").unwrap(),
+        "No such backend.\n\n"
+    );
+    // Every backend skipped: 503.
+    let fe2 = free_addr();
+    let _h2 = Halo::start(
+        &format!(
+            "{DEFAULTS}frontend fe\n    bind \"${{FE}}\"\n    default_backend hidden\nbackend hidden\n    be-unpublished\n    http-request return status 200 content-type text/plain string \"hidden\"\n"
+        ),
+        &[("FE", haproxy_addr(fe2))],
+    );
+    let mut c = Client::connect(fe2);
+    assert_eq!(c.get("/", "").status, 503);
+}

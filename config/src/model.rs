@@ -559,6 +559,8 @@ pub struct ProxySettings {
     /// `option X` / `no option X` flags not modelled above, by name.
     pub options: Vec<(String, bool, Loc)>,
     pub disabled: bool,
+    /// `be-unpublished`: content switching skips this backend until `publish backend`.
+    pub unpublished: bool,
     pub description: Option<String>,
     pub monitor_net: Vec<(String, Loc)>,
     /// 1.x `grace` in a proxy: keep listening this long after a soft stop.
@@ -633,6 +635,9 @@ pub struct Proxy {
     pub dispatch: Option<(Address, Loc)>,
     pub acls: Vec<AclDecl>,
     pub use_backends: Vec<UseBackend>,
+    /// `force-be-switch if|unless COND`: content switching may pick a disabled or
+    /// unpublished backend when one of these holds.
+    pub force_be_switch: Vec<(Condition, Loc)>,
     pub rules: Vec<Rule>,
     /// `stick-table` declared here (words as written), for `table NAME` references.
     pub stick_table: Option<(Vec<String>, Loc)>,

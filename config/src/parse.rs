@@ -152,6 +152,7 @@ impl Proxy {
             dispatch: None,
             acls: Vec::new(),
             use_backends: Vec::new(),
+            force_be_switch: Vec::new(),
             rules: Vec::new(),
             stick_table: None,
         }
@@ -858,6 +859,16 @@ fn parse_proxy_line(
                 cond,
             });
         }
+        "force-be-switch" => {
+            if line.words.get(n).is_none() {
+                diags.alert(&line.loc, "'force-be-switch' expects 'if' or 'unless' and a condition.");
+                return;
+            }
+            if let Some(cond) = parse_condition_tail(line, n, proxy, diags) {
+                proxy.force_be_switch.push((cond, line.loc.clone()));
+            }
+        }
+        "be-unpublished" => s.unpublished = true,
         "dispatch" => match line.words.get(n).map(|a| parse_address(a, Usage::Server)) {
             Some(Ok(a)) => proxy.dispatch = Some((a, line.loc.clone())),
             Some(Err(e)) => diags.alert(&line.loc, format!("'dispatch' : {e}.")),

@@ -1,5 +1,6 @@
 //! Runtime API commands of this issue: `help`, `show info`, `show stat`, `show servers
-//! state`, `disable/enable server`, `set server B/S state|weight`. Answers and error lines
+//! state`, `disable/enable server`, `set server B/S state|weight`, `publish/unpublish
+//! backend`. Answers and error lines
 //! follow HAProxy's wording.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,6 +22,8 @@ const HELP: &str = "The following commands are valid at this level:
   enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)
   set server <bk>/<srv> state <st>        : change a server's administrative state (ready|drain|maint)
   set server <bk>/<srv> weight <w>        : change a server's weight
+  publish backend <bk>                    : let content switching select a backend
+  unpublish backend <bk>                  : make content switching skip a backend
 ";
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
@@ -52,6 +55,8 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
             };
             admin_cmd(rt, level, target, Some(a))
         }
+        ["publish", "backend", name] => publish(rt, level, name, true),
+        ["unpublish", "backend", name] => publish(rt, level, name, false),
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
             set_weight(rt, level, target, wt)
         }
@@ -64,6 +69,20 @@ fn need_admin(level: CliLevel) -> Option<String> {
         None
     } else {
         Some("Permission denied\n".into())
+    }
+}
+
+/// `publish backend` / `unpublish backend` (operator or admin level).
+fn publish(rt: &Runtime, level: CliLevel, name: &str, on: bool) -> String {
+    if !matches!(level, CliLevel::Admin | CliLevel::Operator) {
+        return "Permission denied\n".into();
+    }
+    match rt.backend(name) {
+        Some(be) => {
+            be.published.store(on, Relaxed);
+            String::new()
+        }
+        None => "No such backend.\n".into(),
     }
 }
 

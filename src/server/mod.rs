@@ -174,6 +174,10 @@ pub struct BackendSettings {
     pub pretend_keepalive: bool,
     /// `http-send-name-header`.
     pub send_name_header: Option<String>,
+    /// `disabled`: content switching does not pick this backend (unless `force-be-switch`).
+    pub disabled: bool,
+    /// `be-unpublished`: starts unpublished (see `Backend::published`).
+    pub unpublished: bool,
 }
 
 pub struct Backend {
@@ -187,6 +191,8 @@ pub struct Backend {
     pub counters: Counters,
     pub last_change: AtomicU64,
     pub was_available: AtomicBool,
+    /// Content switching may pick it: false after `be-unpublished` or `unpublish backend`.
+    pub published: AtomicBool,
 }
 
 /// How a connection got its server.
@@ -204,6 +210,7 @@ impl Backend {
         servers: Vec<Arc<Server>>,
     ) -> Backend {
         let n = servers.len();
+        let published = AtomicBool::new(!settings.unpublished);
         Backend {
             name,
             id,
@@ -219,7 +226,14 @@ impl Backend {
             counters: Counters::default(),
             last_change: AtomicU64::new(now_sec()),
             was_available: AtomicBool::new(true),
+            published,
         }
+    }
+
+    /// Whether `use_backend`/`default_backend` may send streams here without
+    /// `force-be-switch`.
+    pub fn switchable(&self) -> bool {
+        !self.settings.disabled && self.published.load(Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, BackendState> {
