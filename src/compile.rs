@@ -117,7 +117,7 @@ pub struct ForwardFor {
 pub struct Frontend {
     pub mode: Mode,
     /// `use_backend` rules in order: backend index and condition.
-    pub switching: Vec<(BackendTarget, Option<crate::acl::Cond>)>,
+    pub switching: Switching,
     /// `force-be-switch` conditions: when one holds, disabled and unpublished backends
     /// may be chosen too.
     pub force_switch: Vec<crate::acl::Cond>,
@@ -195,6 +195,9 @@ impl Frontend {
         self.default_backend.filter(|&b| allowed(b))
     }
 }
+
+/// `use_backend` rules in order: where each sends the stream and when.
+type Switching = Vec<(BackendTarget, Option<crate::acl::Cond>)>;
 
 /// Where a `use_backend` rule sends the stream.
 #[derive(Debug)]
@@ -313,11 +316,7 @@ fn compile_rules(
     userlists: &HashMap<String, Arc<crate::auth::Userlist>>,
     backend_index: &HashMap<&str, usize>,
     diags: &mut Diags,
-) -> (
-    crate::acl::AclSet,
-    Vec<(BackendTarget, Option<crate::acl::Cond>)>,
-    Vec<crate::acl::Cond>,
-) {
+) -> (crate::acl::AclSet, Switching, Vec<crate::acl::Cond>) {
     let p = &cfg.proxies[pi];
     let names = Names {
         cfg,

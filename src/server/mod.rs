@@ -702,6 +702,8 @@ mod tests {
                 max_keep_alive_queue: None,
                 pretend_keepalive: false,
                 send_name_header: None,
+                disabled: false,
+                unpublished: false,
             },
             servers,
         )
