@@ -575,3 +575,17 @@ fn server_redir_answers_get_and_head_with_a_302() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "srv /p 2\n");
 }
+
+/// The HTTP/2 connection preface on an HTTP/1 listener that does not upgrade to HTTP/2
+/// (`option disable-h2-upgrade`; halo never upgrades) gets 400 and reaches no server.
+#[test]
+fn h2_preface_without_upgrade_gets_400() {
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${FE}\"\n    option disable-h2-upgrade\n    default_backend be\nbackend be\n    server s \"${S1}\"\n";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(c.read().map(|r| r.status), Some(400));
+    assert!(s.seen().is_empty());
+}

@@ -684,7 +684,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("option checkcache", DLB, P3),
     k("option clitcpka", DFL, P0),
     k("option contstats", DFL, P7),
-    k("option disable-h2-upgrade", DFL, P0),
+    k("option disable-h2-upgrade", DFL, DONE),
     k("option dontlog-normal", DFL, P7),
     k("option dontlognull", DFL, P7),
     k("option external-check", DLB, P5),

@@ -276,6 +276,11 @@ fn request_line(
             None => return Err(err(k, "invalid version", pos + v.0)),
         }
     };
+    if method == b"PRI" && uri == b"*" && version == b"HTTP/2.0" {
+        // The HTTP/2 connection preface: halo does not upgrade HTTP/1 listeners to HTTP/2,
+        // and HAProxy answers 400 to it when the upgrade is off.
+        return Err(err(k, "HTTP/2 preface on an HTTP/1 listener", pos));
+    }
     if method == b"CONNECT" && !limits.accept_invalid && !connect_target_ok(uri) {
         return Err(err(k, "invalid CONNECT target", pos + u.0));
     }
