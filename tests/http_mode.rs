@@ -589,3 +589,36 @@ fn h2_preface_without_upgrade_gets_400() {
     assert_eq!(c.read().map(|r| r.status), Some(400));
     assert!(s.seen().is_empty());
 }
+
+/// A 503 (no backend, no server reachable) or a 504 (server timeout) ends the request, not
+/// the client connection: like HAProxy, the next request on it is served.
+#[test]
+fn error_answers_keep_the_client_connection() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let silent = silent.try_clone().unwrap();
+        let held = held.clone();
+        thread::spawn(move || {
+            for c in silent.incoming().flatten() {
+                held.lock().unwrap().push(c);
+            }
+        });
+    }
+    let fe = free_addr();
+    let closed = free_addr();
+    let cfg = "defaults\n    mode http\n    timeout connect 500ms\n    timeout client 5s\n    timeout server 300ms\n    retries 0\nfrontend fe\n    bind \"${FE}\"\n    http-request deny if { path /deny }\n    use_backend empty if { path /none }\n    use_backend down if { path /down }\n    default_backend slow\nbackend empty\nbackend down\n    server s \"${S1}\"\nbackend slow\n    server s \"${S2}\"\n";
+    let _h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", haproxy_addr(closed)),
+            ("S2", haproxy_addr(silent.local_addr().unwrap())),
+        ],
+    );
+    for (path, status) in [("/none", 503), ("/down", 503), ("/slow", 504)] {
+        let mut c = Client::connect(fe);
+        assert_eq!(c.get(path, "").status, status, "{path}");
+        assert_eq!(c.get("/deny", "").status, 403, "after {path}");
+    }
+}

@@ -288,6 +288,33 @@ fn error_page<'a>(
     crate::http::pages::stream_page(&env, status, Some(req), txn)
 }
 
+/// The answer for an error found before anything went to a server (no backend, no server
+/// reachable): the proxies' page or HAProxy's, sent like a rule's answer so that the client
+/// connection may serve its next request, as HAProxy does.
+fn stream_answer(
+    rt: &Runtime,
+    info: &ConnInfo,
+    (fe, be): (usize, Option<usize>),
+    req: &Head,
+    txn: &Txn,
+    status: u16,
+) -> crate::http::rules::Answer {
+    let env = Env {
+        rt,
+        body: &[],
+        body_ready: true,
+        src: info.src,
+        dst: info.dst,
+        frontend: fe,
+        backend: be,
+        server: None,
+        listener_id: 0,
+        first_req: false,
+    };
+    let ctx = env.ctx(Some(req), None, txn);
+    crate::http::pages::answer(&env, status, &ctx)
+}
+
 /// The hash key of the balancing algorithm, if it hashes something of the request.
 fn lb_key(be: &Backend, head: &Head, body: &[u8], info: &ConnInfo) -> Option<u32> {
     let ht = &be.settings.hash_type;
@@ -652,15 +679,27 @@ pub async fn run_http<C>(
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
             };
-            let Some(be_idx) = be_idx else {
-                let page = error_page(&rt, &info, (px_idx, None), &head, &txn, 503);
-                send_page(&mut client, &page).await;
-                return Step::Close;
-            };
-            let Some(be) = rt.proxies[be_idx].backend.clone() else {
-                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
-                send_page(&mut client, &page).await;
-                return Step::Close;
+            let chosen = be_idx.and_then(|b| rt.proxies[b].backend.clone().map(|be| (b, be)));
+            let Some((be_idx, be)) = chosen else {
+                let answer = stream_answer(&rt, &info, (px_idx, be_idx), &head, &txn, 503);
+                let keep = !req_close && fe_http.mode != HttpConnMode::Close;
+                let go_on = answer_client(
+                    &mut client,
+                    &mut cbuf,
+                    head_len,
+                    framing,
+                    &limits,
+                    &answer,
+                    &head,
+                    keep,
+                    fe.client_timeout,
+                )
+                .await;
+                if !go_on || matches!(next_step(&rt), Next::Close) {
+                    return Step::Close;
+                }
+                first = false;
+                return Step::Next;
             };
             let be_http = &rt.proxies[be_idx].http;
             // `option http-buffer-request` in the backend: the body before its rules.
@@ -927,9 +966,27 @@ pub async fn run_http<C>(
                 return Step::Close;
             }
             let Some(c) = res else {
-                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
-                send_page(&mut client, &page).await;
-                return Step::Close;
+                // No server reachable: nothing was sent, the client connection may stay.
+                let answer = stream_answer(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
+                let keep =
+                    !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
+                let go_on = answer_client(
+                    &mut client,
+                    &mut cbuf,
+                    head_len,
+                    framing,
+                    &limits,
+                    &answer,
+                    &head,
+                    keep,
+                    fe.client_timeout,
+                )
+                .await;
+                if !go_on || matches!(next_step(&rt), Next::Close) {
+                    return Step::Close;
+                }
+                first = false;
+                return Step::Next;
             };
             let poolable = reuse_mode != HttpReuse::Never
                 && c.srv.as_ref().is_some_and(|s| s.send_proxy.is_none());
@@ -1042,12 +1099,19 @@ pub async fn run_http<C>(
                             s.counters.err_resp.fetch_add(1, Relaxed);
                         }
                         be.counters.err_resp.fetch_add(1, Relaxed);
-                        if f.status() == 502 && !client_close {
-                            // An invalid response is the server's fault: like HAProxy, its
-                            // connection goes, the client's stays for the next request.
+                        if matches!(f.status(), 502 | 504) && !client_close {
+                            // An invalid or missing response is the server's fault: like
+                            // HAProxy, its connection goes, the client's stays for the next
+                            // request.
                             attached.0 = None;
-                            let page =
-                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 502);
+                            let page = error_page(
+                                &rt,
+                                &info,
+                                (px_idx, Some(be_idx)),
+                                &head,
+                                &txn,
+                                f.status(),
+                            );
                             if client.write_all(&page).await.is_err() {
                                 return Step::Close;
                             }
