@@ -622,3 +622,46 @@ fn error_answers_keep_the_client_connection() {
         assert_eq!(c.get("/deny", "").status, 403, "after {path}");
     }
 }
+
+/// `tune.h1.fe.glitches-threshold`: requests let through only by
+/// `accept-unsafe-violations-in-http-request` count on their connection; from 75% of the
+/// threshold the connection closes after the answer, at the threshold it is killed.
+#[test]
+fn glitches_threshold_closes_misbehaving_client_connections() {
+    if skip_on_reference("tune.h1.fe.glitches-threshold is a 3.x keyword") {
+        return;
+    }
+    let s = HttpBackend::start("srv", Duration::ZERO);
+    let cfg = |n: u32| {
+        format!(
+            "global\n    tune.h1.fe.glitches-threshold {n}\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind \"${{FE}}\"\n    option accept-unsafe-violations-in-http-request\n    default_backend be\nbackend be\n    server s \"${{S1}}\"\n"
+        )
+    };
+    let glitchy = b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Threshold 4: clean requests do not count; the third glitch (75%) closes after it.
+    let fe = free_addr();
+    {
+        let _h = Halo::start(&cfg(4), &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+        let mut c = Client::connect(fe);
+        for _ in 0..2 {
+            c.send(glitchy);
+            assert_eq!(c.read().map(|r| r.status), Some(200));
+            assert_eq!(c.get("/clean", "").status, 200);
+        }
+        c.send(glitchy);
+        let r = c.read().expect("answer at 75%");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.closed());
+    }
+    // Threshold 2: the second glitch kills the connection without an answer.
+    let fe = free_addr();
+    let _h = Halo::start(&cfg(2), &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    c.send(glitchy);
+    assert_eq!(c.read().map(|r| r.status), Some(200));
+    let before = s.seen().len();
+    c.send(glitchy);
+    assert!(c.read().is_none(), "killed without an answer");
+    assert_eq!(s.seen().len(), before, "nothing forwarded");
+}

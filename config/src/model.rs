@@ -156,6 +156,9 @@ pub struct Global {
     /// (lower-case name, spelling to send).
     pub h1_case_adjust: Vec<(String, String)>,
     pub h1_case_adjust_file: Vec<(String, String)>,
+    /// `tune.h1.fe.glitches-threshold`, `tune.h1.be.glitches-threshold` (0: none).
+    pub tune_h1_fe_glitches: u32,
+    pub tune_h1_be_glitches: u32,
 }
 
 impl Default for Global {
@@ -188,6 +191,8 @@ impl Default for Global {
             h1_keep_on_te_with_cl: false,
             h1_case_adjust: Vec::new(),
             h1_case_adjust_file: Vec::new(),
+            tune_h1_fe_glitches: 0,
+            tune_h1_be_glitches: 0,
         }
     }
 }

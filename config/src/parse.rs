@@ -436,6 +436,15 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     g.tune_http_maxhdr = v as usize;
                 }
             }
+            "tune.h1.fe.glitches-threshold" | "tune.h1.be.glitches-threshold" => {
+                if let Some(v) = parse_u32(line, n, kw.name, diags) {
+                    if kw.name.contains(".fe.") {
+                        g.tune_h1_fe_glitches = v;
+                    } else {
+                        g.tune_h1_be_glitches = v;
+                    }
+                }
+            }
             "h1-accept-payload-with-any-method" => g.h1_payload_any_method = true,
             "h1-do-not-close-on-insecure-transfer-encoding" => g.h1_keep_on_te_with_cl = true,
             "h1-case-adjust" => match (line.words.get(n), line.words.get(n + 1)) {

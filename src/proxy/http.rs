@@ -47,6 +47,9 @@ struct ServerConn {
     stick: bool,
     /// A response ended cleanly and nothing is pending: it can carry another request.
     idle_ok: bool,
+    /// Responses accepted only thanks to `accept-unsafe-violations-in-http-response`
+    /// (`tune.h1.be.glitches-threshold`).
+    glitches: u32,
 }
 
 /// Gives an idle connection to its server's pool when it may be shared, else closes it.
@@ -104,6 +107,15 @@ async fn read_response_head<C: AsyncWrite + Unpin>(
     loop {
         match parse_response(&sc.buf, limits, rhead) {
             Ok(Some(n)) => {
+                let threshold = limits.glitches_threshold;
+                if threshold > 0 && limits.accept_invalid && is_glitch(&sc.buf[..n], limits, false)
+                {
+                    match glitch_step(&mut sc.glitches, threshold) {
+                        Some(true) => return Err(Fail::Status(502)),
+                        Some(false) => rhead.close = true,
+                        None => {}
+                    }
+                }
                 let st = rhead.status();
                 if (100..200).contains(&st) && st != 101 {
                     let _ = client.write_all(&sc.buf[..n]).await;
@@ -123,6 +135,36 @@ async fn read_response_head<C: AsyncWrite + Unpin>(
             Ok(_) => received = true,
             Err(Stop::Timeout) => return Err(Fail::Status(504)),
         }
+    }
+}
+
+/// Whether a message accepted under `accept-unsafe-violations-*` is one HAProxy's strict
+/// parser refuses: one glitch for `tune.h1.*.glitches-threshold` (halo counts messages,
+/// HAProxy each tolerated event). Only called when a threshold is set.
+fn is_glitch(bytes: &[u8], limits: &Limits, request: bool) -> bool {
+    let strict = Limits {
+        accept_invalid: false,
+        ..*limits
+    };
+    let mut probe = Head::new();
+    if request {
+        parse_request(bytes, &strict, &mut probe).is_err()
+    } else {
+        parse_response(bytes, &strict, &mut probe).is_err()
+    }
+}
+
+/// Counts a glitch against `threshold` (0: none): `Some(true)` at the threshold (the
+/// connection is killed), `Some(false)` from 75% of it (closed after this message, HAProxy's
+/// graceful step), `None` below.
+fn glitch_step(count: &mut u32, threshold: u32) -> Option<bool> {
+    *count += 1;
+    if *count >= threshold {
+        Some(true)
+    } else if u64::from(*count) * 4 >= u64::from(threshold) * 3 {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -455,6 +497,7 @@ pub async fn run_http<C>(
         }
     }
     let limits = Limits {
+        glitches_threshold: rt.global.tune_h1_fe_glitches,
         payload_any_method: rt.global.h1_payload_any_method,
         keep_on_te_with_cl: rt.global.h1_keep_on_te_with_cl,
         ..Limits::from_tune(
@@ -471,6 +514,7 @@ pub async fn run_http<C>(
     let mut head = Head::new();
     let mut attached = Attached(None);
     let mut first = true;
+    let mut glitches = 0u32;
     let mut txn = Txn::default();
     loop {
         // Between requests: empty buffers go back to the pool.
@@ -490,7 +534,21 @@ pub async fn run_http<C>(
         let deadline = head_limit.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
         let head_len = loop {
             match parse_request(&cbuf, &limits, &mut head) {
-                Ok(Some(n)) => break n,
+                Ok(Some(n)) => {
+                    let threshold = limits.glitches_threshold;
+                    if threshold > 0
+                        && limits.accept_invalid
+                        && is_glitch(&cbuf[..n], &limits, true)
+                    {
+                        match glitch_step(&mut glitches, threshold) {
+                            // Killed without an answer, as HAProxy does.
+                            Some(true) => return,
+                            Some(false) => head.close = true,
+                            None => {}
+                        }
+                    }
+                    break n;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
@@ -1000,6 +1058,7 @@ pub async fn run_http<C>(
                 poolable,
                 stick: false,
                 idle_ok: false,
+                glitches: 0,
             });
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
                 head.set(name.as_bytes(), s.name.as_bytes());
@@ -1013,6 +1072,7 @@ pub async fn run_http<C>(
             // `option accept-unsafe-violations-in-http-response` of the backend.
             let rlimits = Limits {
                 accept_invalid: be_http.accept_unsafe_res,
+                glitches_threshold: rt.global.tune_h1_be_glitches,
                 ..limits
             };
             let mut retried = false;

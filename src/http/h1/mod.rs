@@ -43,6 +43,9 @@ pub struct Limits {
     /// Global `h1-do-not-close-on-insecure-transfer-encoding`: a message with both
     /// `Transfer-Encoding` and `Content-Length` loses the length but keeps the connection.
     pub keep_on_te_with_cl: bool,
+    /// `tune.h1.fe.glitches-threshold` / `tune.h1.be.glitches-threshold` (0: none): used by
+    /// the proxy, not by the codec.
+    pub glitches_threshold: u32,
 }
 
 impl Default for Limits {
@@ -68,6 +71,7 @@ impl Limits {
             accept_invalid,
             payload_any_method: false,
             keep_on_te_with_cl: false,
+            glitches_threshold: 0,
         }
     }
 }
