@@ -635,7 +635,26 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         continue;
                     }
                 };
+                let pool_conn_name = srv.pool_conn_name.as_ref().and_then(|text| {
+                    let names = Names {
+                        cfg,
+                        current: pi,
+                        registry: &registry,
+                        userlists: &userlists,
+                        loc: &srv.loc,
+                    };
+                    let r = crate::sample::Located::new(&names, &srv.loc.file, srv.loc.line);
+                    crate::sample::Expr::parse(text, &r)
+                        .map_err(|e| {
+                            diags.alert(
+                                &srv.loc,
+                                format!("server '{}' : 'pool-conn-name' : {e}.", srv.name),
+                            )
+                        })
+                        .ok()
+                });
                 servers.push(Arc::new(Server {
+                    pool_conn_name,
                     name: srv.name.clone(),
                     id,
                     backend_name: be_name.clone(),

@@ -411,3 +411,43 @@ fn max_session_srv_conns_zero_keeps_nothing_between_requests() {
         assert_eq!(s.conns.load(Ordering::SeqCst) - before, conns, "{limit:?}");
     }
 }
+
+/// Server option `pool-conn-name EXPR`: an idle connection is only reused by a request
+/// whose expression gives the same name.
+#[test]
+fn pool_conn_name_keeps_named_connections_apart() {
+    if skip_on_reference("pool-conn-name is a 3.x keyword") {
+        return;
+    }
+    let s = HttpBackend::start("s", Duration::ZERO);
+    let fe = free_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("stats.sock");
+    let cfg = format!(
+        "global\n    stats socket {}\n{}",
+        sock.display(),
+        config("    http-reuse always\n    server s \"${S1}\" pool-conn-name req.hdr(x-tenant)\n")
+    );
+    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    // One request per session; the session's end parks its connection: `idle` are then
+    // waiting in the pool.
+    let ask = |tenant: &str, idle: usize| {
+        let mut c = Client::connect(fe);
+        assert_eq!(c.get("/", &format!("x-tenant: {tenant}\r\n")).status, 200);
+        drop(c);
+        let want = idle.to_string();
+        assert!(wait_until(Duration::from_secs(3), || {
+            server_stat(&sock, "s", "srv_icur").as_deref() == Some(want.as_str())
+        }));
+    };
+    let conns = || s.conns.load(Ordering::SeqCst);
+    ask("a", 1);
+    ask("a", 1);
+    assert_eq!(conns(), 1, "same name: the idle connection is reused");
+    ask("b", 2);
+    assert_eq!(conns(), 2, "another name: a new connection");
+    ask("a", 2);
+    ask("b", 2);
+    assert_eq!(conns(), 2, "each name finds its own connection");
+}

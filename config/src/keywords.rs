@@ -1276,7 +1276,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("on-error", 1, P5),
     o("on-marked-down", 1, P5),
     o("on-marked-up", 1, P5),
-    o("pool-conn-name", 1, P3),
+    o("pool-conn-name", 1, DONE),
     o("pool-low-conn", 1, DONE),
     o("pool-max-conn", 1, DONE),
     o("pool-purge-delay", 1, DONE),

@@ -450,6 +450,8 @@ pub struct Server {
     pub max_reuse: i64,
     /// `redir PREFIX`: GET and HEAD requests get a 302 to PREFIX + path instead.
     pub redir: Option<String>,
+    /// `pool-conn-name EXPR`: the sample expression naming its idle connections.
+    pub pool_conn_name: Option<String>,
     /// Options valid in HAProxy, kept as written for later issues.
     pub other: Vec<(String, Vec<String>)>,
 }
@@ -485,6 +487,7 @@ impl Server {
             pool_low_conn: 0,
             max_reuse: -1,
             redir: None,
+            pool_conn_name: None,
             other: Vec::new(),
         }
     }

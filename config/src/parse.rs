@@ -2137,6 +2137,7 @@ fn parse_server_options(
                 },
                 "pool-low-conn" => srv.pool_low_conn = num(diags).unwrap_or(0),
                 "redir" => srv.redir = Some(val.to_string()),
+                "pool-conn-name" => srv.pool_conn_name = Some(val.to_string()),
                 // Servers are reached over HTTP/1.1, where WebSocket needs nothing more:
                 // `auto` and `h1` are what halo does; `h2` needs HTTP/2 towards servers.
                 "ws" => match val {

@@ -50,6 +50,25 @@ struct ServerConn {
     /// Responses accepted only thanks to `accept-unsafe-violations-in-http-response`
     /// (`tune.h1.be.glitches-threshold`).
     glitches: u32,
+    /// Hash of the `pool-conn-name` it was made for (0: none).
+    name: u64,
+}
+
+/// The hash of a request's `pool-conn-name` for `srv` (0 when the server has none or the
+/// expression gives nothing).
+fn conn_name(srv: &Server, ctx: &Ctx<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Some(expr) = &srv.pool_conn_name else {
+        return 0;
+    };
+    match expr.eval(ctx) {
+        Some(s) => {
+            let mut h = std::hash::DefaultHasher::new();
+            s.to_bytes().hash(&mut h);
+            h.finish() | 1
+        }
+        None => 0,
+    }
 }
 
 /// Gives an idle connection to its server's pool when it may be shared, else closes it.
@@ -64,7 +83,7 @@ fn park(sc: Option<ServerConn>) {
         && let Some(srv) = &sc.srv
         && srv.usable()
     {
-        srv.idle.park(sc.stream, sc.uses);
+        srv.idle.park(sc.stream, sc.uses, sc.name);
     }
 }
 
@@ -955,11 +974,32 @@ pub async fn run_http<C>(
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let mut redirect_to: Option<Arc<Server>> = None;
+            let name_ctx = Ctx {
+                rt: Some(&rt),
+                src: Some(info.src),
+                dst: Some(info.dst),
+                frontend: Some(px_idx),
+                backend: Some(be_idx),
+                server: None,
+                listener_id: 0,
+                req_payload: &[],
+                res_payload: &[],
+                req_final: true,
+                req: Some(&head),
+                res: None,
+                first_req: first,
+                vars: Some(&txn.vars),
+                req_caps: &txn.req_captures,
+                res_caps: &txn.res_captures,
+            };
             let res = {
                 let own = &mut attached.0;
+                let name_ctx = &name_ctx;
                 let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
+                    let name = conn_name(srv, name_ctx);
                     if let Some(sc) = own.take() {
-                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) {
+                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name
+                        {
                             // A request that could not be sent again is only sent over a
                             // connection the server has not closed meanwhile.
                             if (bodyless && idempotent) || crate::server::idle::alive(&sc.stream) {
@@ -977,7 +1017,7 @@ pub async fn run_http<C>(
                         HttpReuse::Aggressive => first_req,
                         _ => false,
                     };
-                    srv.idle.take(proven).map(|c| (c.stream, c.uses))
+                    srv.idle.take(proven, name).map(|c| (c.stream, c.uses))
                 };
                 let redirectable = matches!(head.method(), b"GET" | b"HEAD");
                 let connecting = connect_server(
@@ -1048,7 +1088,9 @@ pub async fn run_http<C>(
             };
             let poolable = reuse_mode != HttpReuse::Never
                 && c.srv.as_ref().is_some_and(|s| s.send_proxy.is_none());
+            let name = c.srv.as_ref().map_or(0, |s| conn_name(s, &name_ctx));
             let sc = attached.0.insert(ServerConn {
+                name,
                 stream: c.stream,
                 be_idx,
                 srv: c.srv,

@@ -41,6 +41,9 @@ pub struct IdleConn {
     pub stream: TcpStream,
     /// Requests it carried so far.
     pub uses: u32,
+    /// Hash of its `pool-conn-name` (0 without one): only requests with the same name
+    /// take it.
+    pub name: u64,
     since: Instant,
 }
 
@@ -139,7 +142,7 @@ impl IdlePool {
 
     /// Keeps a connection for later requests; false (and the connection closed) when the
     /// pool or the process is full.
-    pub fn park(&self, stream: TcpStream, uses: u32) -> bool {
+    pub fn park(&self, stream: TcpStream, uses: u32, name: u64) -> bool {
         let max = self.settings.max_conn;
         if !self.enabled()
             || (max > 0 && self.count.load(Relaxed) >= max as u64)
@@ -153,6 +156,7 @@ impl IdlePool {
         lock(&self.shards[my_shard()]).push(IdleConn {
             stream,
             uses,
+            name,
             since: Instant::now(),
         });
         true
@@ -164,26 +168,29 @@ impl IdlePool {
     }
 
     /// A live idle connection (the most recently parked first), if any; `proven` asks for
-    /// one that has already carried a request after its first (`http-reuse aggressive`).
-    pub fn take(&self, proven: bool) -> Option<IdleConn> {
+    /// one that has already carried a request after its first (`http-reuse aggressive`);
+    /// `name` is the request's `pool-conn-name` hash (0: none).
+    pub fn take(&self, proven: bool, name: u64) -> Option<IdleConn> {
         if self.count.load(Relaxed) == 0 {
             return None;
         }
         let me = my_shard();
-        if let Some(c) = self.take_from(me, proven) {
+        if let Some(c) = self.take_from(me, proven, name) {
             return Some(c);
         }
         if self.count.load(Relaxed) <= self.settings.low_conn as u64 {
             return None;
         }
-        (1..SHARDS).find_map(|i| self.take_from((me + i) % SHARDS, proven))
+        (1..SHARDS).find_map(|i| self.take_from((me + i) % SHARDS, proven, name))
     }
 
-    fn take_from(&self, shard: usize, proven: bool) -> Option<IdleConn> {
+    fn take_from(&self, shard: usize, proven: bool, name: u64) -> Option<IdleConn> {
         loop {
             let c = {
                 let mut list = lock(&self.shards[shard]);
-                let pos = list.iter().rposition(|c| !proven || c.uses > 1)?;
+                let pos = list
+                    .iter()
+                    .rposition(|c| c.name == name && (!proven || c.uses > 1))?;
                 list.swap_remove(pos)
             };
             self.took();

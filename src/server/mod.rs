@@ -90,6 +90,9 @@ pub struct Server {
     pub next_source_port: AtomicU32,
     /// Idle HTTP connections waiting for a next request.
     pub idle: idle::IdlePool,
+    /// `pool-conn-name`: names the connections of a request (idle ones are only reused by
+    /// requests with the same name).
+    pub pool_conn_name: Option<crate::sample::Expr>,
 }
 
 impl Server {
@@ -644,6 +647,7 @@ mod tests {
         cfg.maxconn = maxconn;
         cfg.minconn = minconn;
         Arc::new(Server {
+            pool_conn_name: None,
             name: "s".into(),
             id: 1,
             backend_name: Arc::from("b"),
