@@ -486,6 +486,29 @@ fn add_ip_header(head: &mut Head, name: &[u8], ip: IpAddr) {
     }
 }
 
+/// An upgrade request's `Connection` without its `close` and `keep-alive` tokens (left
+/// untouched when it has none).
+fn keep_only_upgrade_tokens(head: &mut Head) {
+    let is_mode = |t: &[u8]| {
+        let t = t.trim_ascii();
+        t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive")
+    };
+    let tokens = || {
+        head.get_all(b"connection")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .filter(|t| !t.trim_ascii().is_empty())
+    };
+    if !tokens().any(is_mode) {
+        return;
+    }
+    let kept: Vec<&[u8]> = tokens()
+        .filter(|t| !is_mode(t))
+        .map(|t| t.trim_ascii())
+        .collect();
+    let value = kept.join(&b", "[..]);
+    head.set(b"Connection", &value);
+}
+
 /// Runs an HTTP session to its end.
 pub async fn run_http<C>(
     rt: Arc<Runtime>,
@@ -913,10 +936,15 @@ pub async fn run_http<C>(
             let mode = strictest(fe_http.mode, be_http.mode);
             let client_close = req_close || mode == HttpConnMode::Close;
             let server_close = mode != HttpConnMode::KeepAlive;
-            if server_close && !be.settings.pretend_keepalive {
+            let upgrade = h1::upgrade(&head).is_some();
+            if upgrade {
+                // An upgrade keeps its `Connection: upgrade` whatever the connection mode (a
+                // server refuses to switch on `Connection: close`; after a 101 the connection
+                // is a tunnel anyway). As HAProxy, only `close`/`keep-alive` are dropped.
+                keep_only_upgrade_tokens(&mut head);
+            } else if server_close && !be.settings.pretend_keepalive {
                 head.set(b"Connection", b"close");
             }
-            let upgrade = h1::upgrade(&head).is_some();
             // Only HEAD and CONNECT change how the response is framed.
             let method: &'static [u8] = match head.method() {
                 b"HEAD" => b"HEAD",
