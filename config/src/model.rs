@@ -148,6 +148,14 @@ pub struct Global {
     pub tune_bufsize: usize,
     pub tune_maxrewrite: usize,
     pub tune_http_maxhdr: usize,
+    /// `tune.vars.global-max-size`, `proc-`, `reqres-`, `sess-`, `txn-max-size` in that
+    /// order (bytes, 0: unlimited).
+    pub tune_vars_max_size: [usize; 5],
+    /// `tune.http.cookielen`: the longest `capture cookie` (63 by default).
+    pub tune_http_cookielen: usize,
+    /// `tune.pattern.cache-size` (10000 by default); see keywords.rs for what halo does
+    /// with it.
+    pub tune_pattern_cache_size: usize,
 }
 
 impl Default for Global {
@@ -176,6 +184,9 @@ impl Default for Global {
             tune_bufsize: 16384,
             tune_maxrewrite: 1024,
             tune_http_maxhdr: 101,
+            tune_vars_max_size: [0; 5],
+            tune_http_cookielen: 63,
+            tune_pattern_cache_size: 10_000,
         }
     }
 }

@@ -519,6 +519,7 @@ pub async fn run_http<C>(
         // keeps only the small state above, not the futures of a request in progress.
         let step = Box::pin(async {
             txn.new_transaction();
+            txn.received.request(&head);
             let fe_rules = &rt.proxies[px_idx].http.rules;
             if fe_rules.has_captures() {
                 fe_rules.capture_request(&head, &mut txn);
@@ -642,8 +643,9 @@ pub async fn run_http<C>(
                     res: None,
                     first_req: first,
                     vars: Some(&txn.vars),
-                    req_caps: &txn.req_captures,
-                    res_caps: &txn.res_captures,
+                    req_caps: Some(&txn.req_captures),
+                    res_caps: Some(&txn.res_captures),
+                    received: Some(&txn.received),
                 };
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
@@ -1098,6 +1100,7 @@ pub async fn run_http<C>(
                 && sc.srv.as_ref().is_none_or(|s| {
                     s.idle.may_reuse(sc.uses) && (!sc.poolable || s.idle.enabled())
                 });
+            txn.received.response(&rhead);
             if fe_http.rules.has_captures() {
                 fe_http.rules.capture_response(&rhead, &mut txn);
             }

@@ -102,6 +102,12 @@ pub enum FetchKind {
         res: bool,
         idx: usize,
     },
+    /// `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver`: the
+    /// messages as received, before any rule rewrote them, usable in both directions.
+    CaptureReqMethod,
+    CaptureReqUri,
+    CaptureReqVer,
+    CaptureResVer,
     /// `http_auth(<userlist>)`: whether the request's Basic credentials are valid.
     HttpAuth(std::sync::Arc<crate::auth::Userlist>),
     /// `http_auth_group(<userlist>)`: the user name when the credentials are valid (its
@@ -348,6 +354,10 @@ impl Fetch {
                 idx: usize::try_from(int_arg(&args, 0, name)?)
                     .map_err(|_| format!("'{name}' expects a slot number"))?,
             },
+            "capture.req.method" => CaptureReqMethod,
+            "capture.req.uri" => CaptureReqUri,
+            "capture.req.ver" => CaptureReqVer,
+            "capture.res.ver" => CaptureResVer,
             "http_auth" | "http_auth_group" => {
                 let [list] = args.as_slice() else {
                     return Err(format!(
@@ -429,6 +439,10 @@ impl Fetch {
             | ReqVer
             | ResVer
             | CaptureHdr { .. }
+            | CaptureReqMethod
+            | CaptureReqUri
+            | CaptureReqVer
+            | CaptureResVer
             | ReqBodyParam(..) => O::Str,
             ReqBody => O::Bin,
             ReqBodyLen | ReqBodySize => O::Int,
@@ -638,8 +652,20 @@ impl Fetch {
             }
             CaptureHdr { res, idx } => {
                 let slots = if *res { ctx.res_caps } else { ctx.req_caps };
-                Sample::Str(Cow::Borrowed(slots.get(*idx)?.as_deref()?))
+                Sample::Str(Cow::Owned(slots?.get(*idx)?))
             }
+            CaptureReqMethod => Sample::Str(Cow::Borrowed(ctx.received?.method()?)),
+            CaptureReqUri => {
+                // From the first slash (no scheme nor authority); `*` and an absolute URI
+                // without a path have none, the fetch fails as in HAProxy.
+                let p = http::pathq(ctx.received?.uri()?);
+                if !p.starts_with(b"/") {
+                    return None;
+                }
+                Sample::Str(Cow::Borrowed(p))
+            }
+            CaptureReqVer => Sample::Str(Cow::Borrowed(ctx.received?.req_version()?.as_bytes())),
+            CaptureResVer => Sample::Str(Cow::Borrowed(ctx.received?.res_version()?.as_bytes())),
             HttpAuth(_) | HttpAuthGroup(_) | HttpAuthUser | HttpAuthPass | HttpAuthType
             | HttpAuthBearer(None) => {
                 use crate::auth::Credentials;
