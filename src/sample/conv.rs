@@ -740,6 +740,39 @@ mod tests {
     }
 
     #[test]
+    fn set_var_and_unset_var() {
+        use super::super::vars::{VarName, Vars};
+        let vars = Vars::new();
+        let mut ctx = Ctx::empty();
+        ctx.vars = Some(&vars);
+        let conv = |name: &str, args: &[&str]| {
+            Conv::compile(name, args.iter().map(|a| a.to_string()).collect()).unwrap()
+        };
+        let a = VarName::parse("txn.a").unwrap();
+        // The sample passes through and is stored with its type.
+        let set = conv("set-var", &["txn.a"]);
+        assert_eq!(set.apply(Sample::Int(3), &ctx), Some(Sample::Int(3)));
+        assert_eq!(vars.get(&a), Some(Sample::Int(3)));
+        // A condition that does not hold fails the converter and stores nothing.
+        let gt = conv("set-var", &["txn.a", "ifgt"]);
+        assert_eq!(gt.apply(Sample::Int(9), &ctx), None);
+        assert_eq!(vars.get(&a), Some(Sample::Int(3)));
+        assert_eq!(gt.apply(Sample::Int(1), &ctx), Some(Sample::Int(1)));
+        assert_eq!(vars.get(&a), Some(Sample::Int(1)));
+        let unset = conv("unset-var", &["txn.a"]);
+        assert_eq!(unset.apply(s("x"), &ctx), Some(s("x")));
+        assert!(!vars.exists(&a));
+        // Without a stream only proc variables can be set.
+        assert_eq!(set.apply(Sample::Int(1), &Ctx::empty()), None);
+        assert!(Conv::compile("set-var", vec!["txn.a".into(), "ifbogus".into()]).is_err());
+        assert!(Conv::compile("set-var", vec!["ptxn.a".into()]).is_err());
+        assert!(Conv::compile("unset-var", vec![]).is_err());
+        assert!(Conv::compile("capture-req", vec!["x".into()]).is_err());
+        // capture-req needs the frontend's slots: none here, the converter fails.
+        assert_eq!(run("capture-req", &["0"], s("abc")), None);
+    }
+
+    #[test]
     fn strings() {
         assert_eq!(run("lower", &[], s("AbC")), Some(s("abc")));
         assert_eq!(run("upper", &[], s("AbC")), Some(s("ABC")));

@@ -1118,6 +1118,42 @@ mod tests {
     }
 
     #[test]
+    fn capture_fetches_read_what_was_received() {
+        use crate::http::h1::{Head, Limits, parse_request};
+        use crate::sample::Received;
+        let mut h = Head::new();
+        parse_request(
+            b"GET http://a.example/p/q?x=1 HTTP/1.0\r\nHost: a.example\r\n\r\n",
+            &Limits::default(),
+            &mut h,
+        )
+        .unwrap()
+        .unwrap();
+        let mut rec = Received::default();
+        rec.request(&h);
+        // Rewriting the message afterwards changes nothing for these fetches.
+        h.set_method(b"POST");
+        h.set_uri(b"/other");
+        let mut ctx = Ctx::empty();
+        ctx.received = Some(&rec);
+        let ev = |name: &str, ctx: &Ctx<'_>| {
+            let f = Fetch::compile(name, vec![], &R).unwrap();
+            f.eval(ctx).map(|s| s.to_bytes().into_owned())
+        };
+        assert_eq!(ev("capture.req.method", &ctx).as_deref(), Some(&b"GET"[..]));
+        assert_eq!(
+            ev("capture.req.uri", &ctx).as_deref(),
+            Some(&b"/p/q?x=1"[..])
+        );
+        assert_eq!(
+            ev("capture.req.ver", &ctx).as_deref(),
+            Some(&b"HTTP/1.0"[..])
+        );
+        assert_eq!(ev("capture.res.ver", &ctx), None);
+        assert_eq!(ev("capture.req.method", &Ctx::empty()), None);
+    }
+
+    #[test]
     fn unknown_fetch() {
         assert!(Fetch::compile("nope", vec![], &R).is_err());
         assert!(Fetch::compile("int", vec!["x".into()], &R).is_err());
