@@ -539,6 +539,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 resolver: &names,
                 http_errors: &cfg.http_errors,
                 bufsize: cfg.global.tune_bufsize,
+                cookielen: cfg.global.tune_http_cookielen,
             };
             http.rules = crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags);
             http.pages = crate::http::pages::Pages::compile(p, cfg, &cx, diags);

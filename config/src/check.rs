@@ -42,6 +42,26 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_proxy(p, &backends, &all, diags);
         check_userlist_refs(cfg, p, diags);
         check_error_pages(p, cfg, diags);
+        check_cookie_capture(cfg, p, diags);
+    }
+}
+
+/// `capture cookie … len N` longer than `tune.http.cookielen` is cut to it; HAProxy 2.6
+/// says so once the whole configuration is read, without a line.
+fn check_cookie_capture(cfg: &Config, p: &Proxy, diags: &mut Diags) {
+    let max = cfg.global.tune_http_cookielen;
+    let too_long = p.rules.iter().any(|r| {
+        r.keyword == "capture cookie"
+            && r.args
+                .get(2)
+                .and_then(|l| l.parse::<usize>().ok())
+                .is_some_and(|l| l > max)
+    });
+    if too_long {
+        diags.global_warning(format!(
+            "truncating capture length to {max} bytes for frontend '{}'.",
+            p.name
+        ));
     }
 }
 

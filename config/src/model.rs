@@ -159,6 +159,14 @@ pub struct Global {
     /// `tune.h1.fe.glitches-threshold`, `tune.h1.be.glitches-threshold` (0: none).
     pub tune_h1_fe_glitches: u32,
     pub tune_h1_be_glitches: u32,
+    /// `tune.vars.global-max-size`, `proc-`, `reqres-`, `sess-`, `txn-max-size` in that
+    /// order (bytes, 0: unlimited).
+    pub tune_vars_max_size: [usize; 5],
+    /// `tune.http.cookielen`: the longest `capture cookie` (63 by default).
+    pub tune_http_cookielen: usize,
+    /// `tune.pattern.cache-size` (10000 by default); see keywords.rs for what halo does
+    /// with it.
+    pub tune_pattern_cache_size: usize,
 }
 
 impl Default for Global {
@@ -193,6 +201,9 @@ impl Default for Global {
             h1_case_adjust_file: Vec::new(),
             tune_h1_fe_glitches: 0,
             tune_h1_be_glitches: 0,
+            tune_vars_max_size: [0; 5],
+            tune_http_cookielen: 63,
+            tune_pattern_cache_size: 10_000,
         }
     }
 }

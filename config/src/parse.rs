@@ -492,6 +492,51 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                 },
                 None => diags.alert(&line.loc, "'h1-case-adjust-file' expects a file path."),
             },
+            "tune.vars.global-max-size"
+            | "tune.vars.proc-max-size"
+            | "tune.vars.reqres-max-size"
+            | "tune.vars.sess-max-size"
+            | "tune.vars.txn-max-size" => {
+                // HAProxy 2.6 reads a plain decimal number (no unit); an empty or negative
+                // one means no limit.
+                let i = match kw.name {
+                    "tune.vars.global-max-size" => 0,
+                    "tune.vars.proc-max-size" => 1,
+                    "tune.vars.reqres-max-size" => 2,
+                    "tune.vars.sess-max-size" => 3,
+                    _ => 4,
+                };
+                let v = arg(0).unwrap_or_default();
+                match parse_c_long(&v) {
+                    Some(n) => g.tune_vars_max_size[i] = usize::try_from(n).unwrap_or(0),
+                    None => {
+                        diags.alert(&line.loc, format!("{}: '{v}' is an invalid size", kw.name))
+                    }
+                }
+            }
+            "tune.http.cookielen" => match arg(0) {
+                // `atol`, as HAProxy: a word that is not a number counts as 0.
+                Some(v) => {
+                    g.tune_http_cookielen = usize::try_from(parse_c_long_prefix(&v)).unwrap_or(0);
+                }
+                None => diags.alert(
+                    &line.loc,
+                    "'tune.http.cookielen' expects an integer argument.",
+                ),
+            },
+            "tune.pattern.cache-size" => {
+                // `strtoll`, as HAProxy: only an empty word or a negative number is refused.
+                match arg(0)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| parse_c_long_prefix(&v))
+                {
+                    Some(n) if n >= 0 => g.tune_pattern_cache_size = n as usize,
+                    _ => diags.alert(
+                        &line.loc,
+                        "'tune.pattern.cache-size' expects a positive numeric value",
+                    ),
+                }
+            }
             // Applied by the reader as the lines were read.
             "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
             _ => {}
@@ -513,6 +558,38 @@ fn check_case_adjust(from: &str, to: &str, known: &[(String, String)]) -> Result
         return Err(format!("duplicate entry for '{from}'"));
     }
     Ok(())
+}
+
+/// `strtol(s, &end, 10)` with `*end == 0` required: an optional sign and decimal digits
+/// filling the word (an empty word is 0, as in C).
+fn parse_c_long(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return Some(0);
+    }
+    let t = s.trim_start();
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(t.parse::<i64>().unwrap_or(if t.starts_with('-') {
+        i64::MIN
+    } else {
+        i64::MAX
+    }))
+}
+
+/// `atol(s)`: the leading decimal number of the word, 0 when there is none.
+fn parse_c_long_prefix(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let mut v: i64 = 0;
+    for b in rest.bytes().take_while(|b| b.is_ascii_digit()) {
+        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if neg { -v } else { v }
 }
 
 fn need_arg(line: &Line, n: usize, diags: &mut Diags) -> Option<String> {

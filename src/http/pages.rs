@@ -81,6 +81,7 @@ impl Pages {
                         resolver: &located,
                         http_errors: cx.http_errors,
                         bufsize: cx.bufsize,
+                        cookielen: cx.cookielen,
                     };
                     match compile_http_error(args, &cx) {
                         Ok(r) => pages.set(*code, Some(Custom::Reply(r))),

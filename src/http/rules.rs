@@ -15,7 +15,7 @@ use crate::http::h1::{Head, Version};
 use crate::pattern::Registry;
 use crate::sample::logfmt::LogFormat;
 use crate::sample::vars::{self, SetCond, VarName, Vars};
-use crate::sample::{Ctx, Expr, Resolver, Sample};
+use crate::sample::{CaptureSlots, Ctx, Expr, Received, Resolver, Sample};
 
 // ------------------------------------------------------------------ answers
 
@@ -320,6 +320,8 @@ pub struct CompileCx<'a> {
     pub http_errors: &'a [halo_config::model::HttpErrors],
     /// `tune.bufsize`: the largest `errorfile`.
     pub bufsize: usize,
+    /// `tune.http.cookielen`: the longest `capture cookie`.
+    pub cookielen: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -978,7 +980,8 @@ impl ProxyRules {
                 }
                 "capture cookie" => {
                     let n = rule.args.first().map(|n| n.as_bytes().to_vec());
-                    out.cookie_capture = n.map(|n| (n, len()));
+                    // At most `tune.http.cookielen` (the check step warns about it).
+                    out.cookie_capture = n.map(|n| (n, len().min(cx.cookielen)));
                     continue;
                 }
                 _ => {}
@@ -1000,6 +1003,7 @@ impl ProxyRules {
                 resolver: &located,
                 http_errors: cx.http_errors,
                 bufsize: cx.bufsize,
+                cookielen: cx.cookielen,
             };
             let cond = match &rule.cond {
                 None => None,
@@ -1202,8 +1206,9 @@ impl<'a> Env<'a> {
             first_req: self.first_req,
             req_payload: if req.is_some() { self.body } else { &[] },
             vars: Some(&txn.vars),
-            req_caps: &txn.req_captures,
-            res_caps: &txn.res_captures,
+            req_caps: Some(&txn.req_captures),
+            res_caps: Some(&txn.res_captures),
+            received: Some(&txn.received),
             ..Ctx::empty()
         }
     }
@@ -1228,10 +1233,12 @@ pub(crate) fn compile_http_error(args: &[String], cx: &CompileCx<'_>) -> Result<
 pub struct Txn {
     pub vars: Vars,
     /// The frontend's request capture slots (`capture request header`, `http-request
-    /// capture`), for logs and `capture.req.hdr`.
-    pub req_captures: Vec<Option<Vec<u8>>>,
+    /// capture`, the `capture-req` converter), for logs and `capture.req.hdr`.
+    pub req_captures: CaptureSlots,
     /// The response capture slots.
-    pub res_captures: Vec<Option<Vec<u8>>>,
+    pub res_captures: CaptureSlots,
+    /// The request line and the response version as received (`capture.req.method`…).
+    pub received: Received,
     /// `capture cookie`: the first matching cookie of the request and of the response,
     /// as `name=value`.
     pub cookie_req: Option<Vec<u8>>,
@@ -1244,16 +1251,10 @@ impl Txn {
         self.vars.new_transaction();
         self.req_captures.clear();
         self.res_captures.clear();
+        self.received.clear();
         self.cookie_req = None;
         self.cookie_res = None;
     }
-}
-
-fn put_capture(caps: &mut Vec<Option<Vec<u8>>>, slot: usize, v: &[u8], len: usize) {
-    if caps.len() <= slot {
-        caps.resize(slot + 1, None);
-    }
-    caps[slot] = Some(v[..v.len().min(len)].to_vec());
 }
 
 /// The first cookie whose name starts with `prefix` (`NAME=` for an exact name) among
@@ -1271,7 +1272,7 @@ impl ProxyRules {
         for (name, slot) in &self.req_header_captures {
             if let Some(v) = head.get_all(name).last() {
                 let len = self.req_capture_lens.get(*slot).copied().unwrap_or(0);
-                put_capture(&mut txn.req_captures, *slot, v, len);
+                txn.req_captures.put(*slot, v, len);
             }
         }
         if let Some((name, len)) = &self.cookie_capture {
@@ -1287,7 +1288,7 @@ impl ProxyRules {
         for (name, slot) in &self.res_header_captures {
             if let Some(v) = head.get_all(name).last() {
                 let len = self.res_capture_lens.get(*slot).copied().unwrap_or(0);
-                put_capture(&mut txn.res_captures, *slot, v, len);
+                txn.res_captures.put(*slot, v, len);
             }
         }
         if let Some((name, len)) = &self.cookie_capture {
@@ -1940,20 +1941,13 @@ impl ProxyRules {
                 let Some(len) = len else {
                     return Flow::Next;
                 };
-                let val = expr.eval(&ctx).map(|s| {
-                    let b = s.to_bytes();
-                    b[..b.len().min(len)].to_vec()
-                });
                 let caps = if dir == Dir::Req {
-                    &mut txn.req_captures
+                    &txn.req_captures
                 } else {
-                    &mut txn.res_captures
+                    &txn.res_captures
                 };
-                if caps.len() <= *slot {
-                    caps.resize(*slot + 1, None);
-                }
-                if val.is_some() {
-                    caps[*slot] = val;
+                if let Some(s) = expr.eval(&ctx) {
+                    caps.put(*slot, &s.to_bytes(), len);
                 }
                 Flow::Next
             }
@@ -2544,12 +2538,12 @@ mod tests {
         assert_eq!(v, Verdict::Continue);
         assert_eq!(h.get(b"x-both"), Some(&b"www.example:/a"[..]));
         assert_eq!(h.get(b"x-n"), Some(&b"1"[..]));
-        assert_eq!(txn.req_captures, vec![Some(b"WWW".to_vec())]);
+        assert_eq!(txn.req_captures.to_vec(), vec![Some(b"WWW".to_vec())]);
         let (_, h, txn) = on_req(&rt, "GET /unset HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(h.get(b"x-n"), Some(&b""[..]));
         assert!(txn.vars.get(&VarName::parse("sess.n").unwrap()).is_none());
         let (_, _, txn) = on_req(&rt, "GET /cap HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(txn.req_captures, vec![Some(b"/ca".to_vec())]);
+        assert_eq!(txn.req_captures.to_vec(), vec![Some(b"/ca".to_vec())]);
         assert!(matches!(
             on_req(&rt, "GET / HTTP/1.1\r\nHost: Blocked.Example\r\n\r\n").0,
             Verdict::Deny(_)

@@ -4,6 +4,7 @@
 
 // Layout: `PatternSet` (set.rs) is one compiled, indexed set for one match method; its
 // indexes live in int.rs, ip.rs, text.rs and reg.rs; file.rs reads pattern and map files;
+// cache.rs keeps the per-thread LRU of regex lookups (`tune.pattern.cache-size`);
 // shared.rs holds the runtime-editable side: `PatternRef` (one per file or inline list,
 // with versions: what `show map` lists), `SharedPatterns` (one compiled view of a
 // reference per method and case mode, read through an `Arc`) and `Registry` (names, ids).
@@ -12,6 +13,7 @@
 // strings matched with `str` or `beg`, use "trees", so the longest ("finest") match wins;
 // with `-i`, and for every other method, the first matching entry in loading order wins.
 
+mod cache;
 mod file;
 mod int;
 mod ip;
@@ -23,6 +25,7 @@ mod text;
 #[cfg(test)]
 mod tests;
 
+pub use cache::set_capacity as set_cache_size;
 pub use file::{load_map_file, load_pattern_file};
 pub use int::{IntOperator, IntPattern, apply_int_operator, cast_str_to_int, parse_int_pattern};
 pub use ip::{IpPattern, cast_str_to_ip, v4_to_v6, v6_to_v4};

@@ -55,7 +55,9 @@ enum Index {
     Suffix(Trie),
     Sub(Box<SubIndex>),
     Word(Trie),
-    Reg(Vec<u32>),
+    /// Regexes in loading order, tried one by one, and the version of the list for the
+    /// lookup cache (`tune.pattern.cache-size`, see cache.rs).
+    Reg(Vec<u32>, u64),
 }
 
 /// One compiled set of patterns with an optional value per pattern (maps), indexed so that
@@ -88,7 +90,7 @@ impl PatternSet {
             MatchMethod::End => Index::Suffix(Trie::default()),
             MatchMethod::Sub => Index::Sub(Box::new(SubIndex::new(ignore_case))),
             MatchMethod::Dir | MatchMethod::Dom => Index::Word(Trie::default()),
-            MatchMethod::Reg => Index::Reg(Vec::new()),
+            MatchMethod::Reg => Index::Reg(Vec::new(), super::cache::fresh_version()),
         };
         PatternSet {
             method,
@@ -188,7 +190,10 @@ impl PatternSet {
             (Index::Prefix(t) | Index::Word(t), Pat::Bytes(k)) => t.insert(k.iter().copied(), slot),
             (Index::Suffix(t), Pat::Bytes(k)) => t.insert(k.iter().rev().copied(), slot),
             (Index::Sub(s), Pat::Bytes(k)) => s.insert(k, slot),
-            (Index::Reg(l), Pat::Reg(_)) => l.push(slot),
+            (Index::Reg(l, v), Pat::Reg(_)) => {
+                l.push(slot);
+                *v = super::cache::fresh_version();
+            }
             _ => {}
         }
     }
@@ -218,7 +223,10 @@ impl PatternSet {
             (Index::Prefix(t) | Index::Word(t), Pat::Bytes(k)) => t.remove(k.iter().copied(), slot),
             (Index::Suffix(t), Pat::Bytes(k)) => t.remove(k.iter().rev().copied(), slot),
             (Index::Sub(s), Pat::Bytes(k)) => s.remove(k, slot),
-            (Index::Reg(l), Pat::Reg(_)) => l.retain(|&s| s != slot),
+            (Index::Reg(l, v), Pat::Reg(_)) => {
+                l.retain(|&s| s != slot);
+                *v = super::cache::fresh_version();
+            }
             _ => {}
         }
     }
@@ -415,10 +423,19 @@ impl PatternSet {
                 };
                 word_lookup(t, s, delims, icase)
             }
-            Index::Reg(list) => list
-                .iter()
-                .copied()
-                .find(|&slot| matches!(self.pat_at(slot), Some(Pat::Reg(r)) if r.is_match(s))),
+            Index::Reg(list, version) => {
+                let scan = || {
+                    list.iter().copied().find(
+                        |&slot| matches!(self.pat_at(slot), Some(Pat::Reg(r)) if r.is_match(s)),
+                    )
+                };
+                // One regex is cheaper to run than the cache to consult.
+                if list.len() < 2 {
+                    scan()
+                } else {
+                    super::cache::cached(*version, s, scan)
+                }
+            }
         }
     }
 
@@ -478,7 +495,7 @@ impl PatternSet {
     /// replaced by the capture groups. `None` when nothing matches, when the set is not a
     /// `reg` set, or when the value's escapes are invalid (HAProxy's converter fails then).
     pub fn match_regm(&self, s: &[u8]) -> Option<(&Entry, String)> {
-        let Index::Reg(list) = &self.index else {
+        let Index::Reg(list, _) = &self.index else {
             return None;
         };
         for &slot in list {

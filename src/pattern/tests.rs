@@ -855,3 +855,21 @@ fn readers_on_other_threads_see_updates() {
         assert!(matches!(t.join(), Ok(true)));
     }
 }
+
+#[test]
+fn regex_lookups_cached_until_the_set_changes() {
+    let mut s = set(MatchMethod::Reg, false, &["^/api/", "^/a", "b$"]);
+    let copy = s.clone();
+    // The second lookup of the same sample comes from this thread's cache.
+    assert_eq!(m(&s, "/api/x").as_deref(), Some("^/api/"));
+    assert_eq!(m(&s, "/api/x").as_deref(), Some("^/api/"));
+    assert_eq!(m(&s, "/zzz"), None);
+    // Removing or adding entries gives the set a new version: older results are not used.
+    s.remove_key("^/api/");
+    assert_eq!(m(&s, "/api/x").as_deref(), Some("^/a"));
+    s.add("^/z", None).unwrap();
+    assert_eq!(m(&s, "/zzz").as_deref(), Some("^/z"));
+    // An unchanged copy keeps its results.
+    assert_eq!(m(&copy, "/api/x").as_deref(), Some("^/api/"));
+    assert_eq!(m(&copy, "/zzz"), None);
+}

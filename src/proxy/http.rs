@@ -650,6 +650,7 @@ pub async fn run_http<C>(
         // keeps only the small state above, not the futures of a request in progress.
         let step = Box::pin(async {
             txn.new_transaction();
+            txn.received.request(&head);
             let fe_rules = &rt.proxies[px_idx].http.rules;
             if fe_rules.has_captures() {
                 fe_rules.capture_request(&head, &mut txn);
@@ -773,8 +774,9 @@ pub async fn run_http<C>(
                     res: None,
                     first_req: first,
                     vars: Some(&txn.vars),
-                    req_caps: &txn.req_captures,
-                    res_caps: &txn.res_captures,
+                    req_caps: Some(&txn.req_captures),
+                    res_caps: Some(&txn.res_captures),
+                    received: Some(&txn.received),
                 };
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
@@ -1002,29 +1004,47 @@ pub async fn run_http<C>(
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let mut redirect_to: Option<Arc<Server>> = None;
-            let name_ctx = Ctx {
-                rt: Some(&rt),
-                src: Some(info.src),
-                dst: Some(info.dst),
-                frontend: Some(px_idx),
-                backend: Some(be_idx),
-                server: None,
-                listener_id: 0,
-                req_payload: &[],
-                res_payload: &[],
-                req_final: true,
-                req: Some(&head),
-                res: None,
-                first_req: first,
-                vars: Some(&txn.vars),
-                req_caps: &txn.req_captures,
-                res_caps: &txn.res_captures,
+            // `pool-conn-name` of each server for this request (nothing to compute, and no
+            // allocation, without the option).
+            let conn_names: Vec<u64> = if be.servers.iter().any(|s| s.pool_conn_name.is_some()) {
+                let name_ctx = Ctx {
+                    rt: Some(&rt),
+                    src: Some(info.src),
+                    dst: Some(info.dst),
+                    frontend: Some(px_idx),
+                    backend: Some(be_idx),
+                    server: None,
+                    listener_id: 0,
+                    req_payload: &[],
+                    res_payload: &[],
+                    req_final: true,
+                    req: Some(&head),
+                    res: None,
+                    first_req: first,
+                    vars: Some(&txn.vars),
+                    req_caps: Some(&txn.req_captures),
+                    res_caps: Some(&txn.res_captures),
+                    received: Some(&txn.received),
+                };
+                be.servers.iter().map(|s| conn_name(s, &name_ctx)).collect()
+            } else {
+                Vec::new()
+            };
+            let name_of = |srv: &Arc<Server>| -> u64 {
+                if conn_names.is_empty() {
+                    return 0;
+                }
+                be.servers
+                    .iter()
+                    .position(|s| Arc::ptr_eq(s, srv))
+                    .and_then(|i| conn_names.get(i).copied())
+                    .unwrap_or(0)
             };
             let res = {
                 let own = &mut attached.0;
-                let name_ctx = &name_ctx;
+                let name_of = &name_of;
                 let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
-                    let name = conn_name(srv, name_ctx);
+                    let name = name_of(srv);
                     if let Some(sc) = own.take() {
                         if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name
                         {
@@ -1116,7 +1136,7 @@ pub async fn run_http<C>(
             };
             let poolable = reuse_mode != HttpReuse::Never
                 && c.srv.as_ref().is_some_and(|s| s.send_proxy.is_none());
-            let name = c.srv.as_ref().map_or(0, |s| conn_name(s, &name_ctx));
+            let name = c.srv.as_ref().map_or(0, name_of);
             let sc = attached.0.insert(ServerConn {
                 name,
                 stream: c.stream,
@@ -1335,6 +1355,7 @@ pub async fn run_http<C>(
                 && sc.srv.as_ref().is_none_or(|s| {
                     s.idle.may_reuse(sc.uses) && (!sc.poolable || s.idle.enabled())
                 });
+            txn.received.response(&rhead);
             if fe_http.rules.has_captures() {
                 fe_http.rules.capture_response(&rhead, &mut txn);
             }

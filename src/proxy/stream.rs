@@ -124,8 +124,9 @@ pub async fn run_tcp<C>(
             res: None,
             first_req: true,
             vars: None,
-            req_caps: &[],
-            res_caps: &[],
+            req_caps: None,
+            res_caps: None,
+            received: None,
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)

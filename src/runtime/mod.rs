@@ -302,6 +302,9 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
     }
     let rt = Arc::new(rt);
     crate::proxy::conn::set_bufsize(cfg.global.tune_bufsize);
+    let [g, p, rr, s, t] = cfg.global.tune_vars_max_size;
+    crate::sample::vars::set_limits(g, p, rr, s, t);
+    crate::pattern::set_cache_size(cfg.global.tune_pattern_cache_size);
     // Signals that arrive between binding and the handlers being ready must not kill the
     // process with their default action: block them until `signals` takes them.
     block_signals(true);

@@ -79,6 +79,17 @@ pub enum Conv {
     Map(Box<super::map::MapConv>),
     /// Digests, dates, `json_query`… (sample/conv_ext.rs).
     Ext(Box<super::conv_ext::ExtConv>),
+    /// `set-var(name[,cond…])`: stores the sample when the conditions hold (and the
+    /// `tune.vars` limits leave room), passing it on; fails otherwise, as HAProxy 2.6.
+    SetVar(super::vars::VarName, Vec<super::vars::SetCond>),
+    /// `unset-var(name)`: removes the variable, passes the sample on.
+    UnsetVar(super::vars::VarName),
+    /// `capture-req(id)` / `capture-res(id)`: stores the sample in the frontend's capture
+    /// slot (truncated to its length), passes it on; fails when the slot does not exist.
+    Capture {
+        res: bool,
+        slot: usize,
+    },
 }
 
 fn int(args: &[String], i: usize, name: &str) -> Result<i64, String> {
@@ -99,8 +110,6 @@ fn opt_flag(args: &[String], name: &str) -> Result<bool, String> {
 
 /// Converters valid in HAProxy that halo will bring with later features.
 const LATER: &[&str] = &[
-    "set-var",
-    "unset-var",
     "in_table",
     "table_http_req_rate",
     "table_gpc0",
@@ -257,6 +266,37 @@ impl Conv {
             "ltrim" => Ltrim(args.first().cloned().unwrap_or_default().into_bytes()),
             "rtrim" => Rtrim(args.first().cloned().unwrap_or_default().into_bytes()),
             "reverse" => Reverse,
+            "set-var" => {
+                let (v, conds) = super::vars::parse_set_target(&args.join(","))
+                    .map_err(|e| format!("converter 'set-var': {e}"))?;
+                if !v.settable() {
+                    return Err(format!(
+                        "converter 'set-var': variable '{}' cannot be set here",
+                        v.full
+                    ));
+                }
+                SetVar(v, conds)
+            }
+            "unset-var" => {
+                let [name] = args.as_slice() else {
+                    return Err("converter 'unset-var' expects one variable name".into());
+                };
+                let v = super::vars::VarName::parse(name)
+                    .map_err(|e| format!("converter 'unset-var': {e}"))?;
+                UnsetVar(v)
+            }
+            "capture-req" | "capture-res" => {
+                let [id] = args.as_slice() else {
+                    return Err(format!("converter '{name}' expects a capture slot number"));
+                };
+                let slot = id.trim().parse::<usize>().map_err(|_| {
+                    format!("converter '{name}': invalid capture slot number '{id}'")
+                })?;
+                Capture {
+                    res: name == "capture-res",
+                    slot,
+                }
+            }
             n if super::map::is_map_converter(n) => {
                 return Err(format!(
                     "converter '{n}' needs the configuration's map files, which are not available here"
@@ -446,6 +486,44 @@ impl Conv {
             }
             Map(m) => m.apply(s)?,
             Ext(e) => e.apply(s, ctx)?,
+            SetVar(v, conds) => {
+                let none;
+                let vars = match ctx.vars {
+                    Some(vars) => vars,
+                    // Without a stream only `proc.` variables can be set.
+                    None if v.scope == super::vars::Scope::Proc => {
+                        none = super::vars::Vars::new();
+                        &none
+                    }
+                    None => return None,
+                };
+                if !super::vars::conditions_hold(vars, v, conds, &s)
+                    || !vars.set(v, s.clone().into_owned())
+                {
+                    return None;
+                }
+                s
+            }
+            UnsetVar(v) => {
+                match ctx.vars {
+                    Some(vars) => vars.unset(v),
+                    None if v.scope == super::vars::Scope::Proc => {
+                        super::vars::proc_set(&v.name, None);
+                    }
+                    None => {}
+                }
+                s
+            }
+            Capture { res, slot } => {
+                let rules = &ctx.rt?.proxies.get(ctx.frontend?)?.http.rules;
+                let (lens, caps) = if *res {
+                    (&rules.res_capture_lens, ctx.res_caps?)
+                } else {
+                    (&rules.req_capture_lens, ctx.req_caps?)
+                };
+                caps.put(*slot, &s.to_bytes(), *lens.get(*slot)?);
+                s
+            }
         })
     }
 }
@@ -659,6 +737,39 @@ mod tests {
 
     fn s(v: &str) -> Sample<'static> {
         Sample::Str(Cow::Owned(v.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn set_var_and_unset_var() {
+        use super::super::vars::{VarName, Vars};
+        let vars = Vars::new();
+        let mut ctx = Ctx::empty();
+        ctx.vars = Some(&vars);
+        let conv = |name: &str, args: &[&str]| {
+            Conv::compile(name, args.iter().map(|a| a.to_string()).collect()).unwrap()
+        };
+        let a = VarName::parse("txn.a").unwrap();
+        // The sample passes through and is stored with its type.
+        let set = conv("set-var", &["txn.a"]);
+        assert_eq!(set.apply(Sample::Int(3), &ctx), Some(Sample::Int(3)));
+        assert_eq!(vars.get(&a), Some(Sample::Int(3)));
+        // A condition that does not hold fails the converter and stores nothing.
+        let gt = conv("set-var", &["txn.a", "ifgt"]);
+        assert_eq!(gt.apply(Sample::Int(9), &ctx), None);
+        assert_eq!(vars.get(&a), Some(Sample::Int(3)));
+        assert_eq!(gt.apply(Sample::Int(1), &ctx), Some(Sample::Int(1)));
+        assert_eq!(vars.get(&a), Some(Sample::Int(1)));
+        let unset = conv("unset-var", &["txn.a"]);
+        assert_eq!(unset.apply(s("x"), &ctx), Some(s("x")));
+        assert!(!vars.exists(&a));
+        // Without a stream only proc variables can be set.
+        assert_eq!(set.apply(Sample::Int(1), &Ctx::empty()), None);
+        assert!(Conv::compile("set-var", vec!["txn.a".into(), "ifbogus".into()]).is_err());
+        assert!(Conv::compile("set-var", vec!["ptxn.a".into()]).is_err());
+        assert!(Conv::compile("unset-var", vec![]).is_err());
+        assert!(Conv::compile("capture-req", vec!["x".into()]).is_err());
+        // capture-req needs the frontend's slots: none here, the converter fails.
+        assert_eq!(run("capture-req", &["0"], s("abc")), None);
     }
 
     #[test]

@@ -1289,7 +1289,7 @@ mod tests {
             hex_of(run("hmac", &["sha256", "a2V5"], s("abc"))),
             "9C196E32DC0175F86F4B1CB89289D6619DE6BEE699E4C378E68309ED97A1A6AB"
         );
-        let mut vars = Vars::new();
+        let vars = Vars::new();
         let k = VarName::parse("txn.k").unwrap();
         // No variable: nothing.
         assert_eq!(run_vars("hmac", &["sha1", "txn.k"], s("abc"), &vars), None);
@@ -1494,7 +1494,7 @@ mod tests {
     #[test]
     fn variable_comparisons() {
         // HAProxy 2.6 with txn.s = "abc", txn.e = "" and txn.i = 42.
-        let mut vars = Vars::new();
+        let vars = Vars::new();
         vars.set(&VarName::parse("txn.s").unwrap(), s("abc"));
         vars.set(&VarName::parse("txn.e").unwrap(), s(""));
         vars.set(&VarName::parse("txn.i").unwrap(), Sample::Int(42));
@@ -1527,7 +1527,7 @@ mod tests {
 
     #[test]
     fn add_items() {
-        let mut vars = Vars::new();
+        let vars = Vars::new();
         vars.set(&VarName::parse("txn.s").unwrap(), s("abc"));
         vars.set(&VarName::parse("txn.e").unwrap(), s(""));
         vars.set(&VarName::parse("txn.i").unwrap(), Sample::Int(42));

@@ -102,6 +102,12 @@ pub enum FetchKind {
         res: bool,
         idx: usize,
     },
+    /// `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver`: the
+    /// messages as received, before any rule rewrote them, usable in both directions.
+    CaptureReqMethod,
+    CaptureReqUri,
+    CaptureReqVer,
+    CaptureResVer,
     /// `http_auth(<userlist>)`: whether the request's Basic credentials are valid.
     HttpAuth(std::sync::Arc<crate::auth::Userlist>),
     /// `http_auth_group(<userlist>)`: the user name when the credentials are valid (its
@@ -348,6 +354,10 @@ impl Fetch {
                 idx: usize::try_from(int_arg(&args, 0, name)?)
                     .map_err(|_| format!("'{name}' expects a slot number"))?,
             },
+            "capture.req.method" => CaptureReqMethod,
+            "capture.req.uri" => CaptureReqUri,
+            "capture.req.ver" => CaptureReqVer,
+            "capture.res.ver" => CaptureResVer,
             "http_auth" | "http_auth_group" => {
                 let [list] = args.as_slice() else {
                     return Err(format!(
@@ -429,6 +439,10 @@ impl Fetch {
             | ReqVer
             | ResVer
             | CaptureHdr { .. }
+            | CaptureReqMethod
+            | CaptureReqUri
+            | CaptureReqVer
+            | CaptureResVer
             | ReqBodyParam(..) => O::Str,
             ReqBody => O::Bin,
             ReqBodyLen | ReqBodySize => O::Int,
@@ -638,8 +652,20 @@ impl Fetch {
             }
             CaptureHdr { res, idx } => {
                 let slots = if *res { ctx.res_caps } else { ctx.req_caps };
-                Sample::Str(Cow::Borrowed(slots.get(*idx)?.as_deref()?))
+                Sample::Str(Cow::Owned(slots?.get(*idx)?))
             }
+            CaptureReqMethod => Sample::Str(Cow::Borrowed(ctx.received?.method()?)),
+            CaptureReqUri => {
+                // From the first slash (no scheme nor authority); `*` and an absolute URI
+                // without a path have none, the fetch fails as in HAProxy.
+                let p = http::pathq(ctx.received?.uri()?);
+                if !p.starts_with(b"/") {
+                    return None;
+                }
+                Sample::Str(Cow::Borrowed(p))
+            }
+            CaptureReqVer => Sample::Str(Cow::Borrowed(ctx.received?.req_version()?.as_bytes())),
+            CaptureResVer => Sample::Str(Cow::Borrowed(ctx.received?.res_version()?.as_bytes())),
             HttpAuth(_) | HttpAuthGroup(_) | HttpAuthUser | HttpAuthPass | HttpAuthType
             | HttpAuthBearer(None) => {
                 use crate::auth::Credentials;
@@ -1089,6 +1115,42 @@ mod tests {
             false
         });
         assert_eq!(seen, vec![b"1.2.3.4".to_vec(), b"5.6.7.8".to_vec()]);
+    }
+
+    #[test]
+    fn capture_fetches_read_what_was_received() {
+        use crate::http::h1::{Head, Limits, parse_request};
+        use crate::sample::Received;
+        let mut h = Head::new();
+        parse_request(
+            b"GET http://a.example/p/q?x=1 HTTP/1.0\r\nHost: a.example\r\n\r\n",
+            &Limits::default(),
+            &mut h,
+        )
+        .unwrap()
+        .unwrap();
+        let mut rec = Received::default();
+        rec.request(&h);
+        // Rewriting the message afterwards changes nothing for these fetches.
+        h.set_method(b"POST");
+        h.set_uri(b"/other");
+        let mut ctx = Ctx::empty();
+        ctx.received = Some(&rec);
+        let ev = |name: &str, ctx: &Ctx<'_>| {
+            let f = Fetch::compile(name, vec![], &R).unwrap();
+            f.eval(ctx).map(|s| s.to_bytes().into_owned())
+        };
+        assert_eq!(ev("capture.req.method", &ctx).as_deref(), Some(&b"GET"[..]));
+        assert_eq!(
+            ev("capture.req.uri", &ctx).as_deref(),
+            Some(&b"/p/q?x=1"[..])
+        );
+        assert_eq!(
+            ev("capture.req.ver", &ctx).as_deref(),
+            Some(&b"HTTP/1.0"[..])
+        );
+        assert_eq!(ev("capture.res.ver", &ctx), None);
+        assert_eq!(ev("capture.req.method", &Ctx::empty()), None);
     }
 
     #[test]

@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn variables() {
-        let mut vars = Vars::new();
+        let vars = Vars::new();
         vars.set(&VarName::parse("txn.v").unwrap(), Sample::Int(5));
         let mut ctx = Ctx::empty();
         ctx.vars = Some(&vars);

@@ -12,6 +12,7 @@ pub mod map;
 pub mod vars;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 
 pub use args::split_call;
@@ -147,11 +148,101 @@ pub struct Ctx<'a> {
     pub res: Option<&'a crate::http::h1::Head>,
     /// Whether this is the first request of the client connection.
     pub first_req: bool,
-    /// The stream's variables (`var()`); `proc.` variables are reachable without them.
+    /// The stream's variables (`var()`, written by the `set-var` converter); `proc.`
+    /// variables are reachable without them.
     pub vars: Option<&'a vars::Vars>,
-    /// The frontend's capture slots (`capture.req.hdr`, `capture.res.hdr`).
-    pub req_caps: &'a [Option<Vec<u8>>],
-    pub res_caps: &'a [Option<Vec<u8>>],
+    /// The frontend's capture slots (`capture.req.hdr`, `capture.res.hdr`, written by the
+    /// `capture-req` and `capture-res` converters).
+    pub req_caps: Option<&'a CaptureSlots>,
+    pub res_caps: Option<&'a CaptureSlots>,
+    /// The request line as received and the response version (`capture.req.method`…).
+    pub received: Option<&'a Received>,
+}
+
+/// The capture slots of one direction for one transaction: `capture request header`,
+/// `declare capture` and `http-request capture` fill them, so do the `capture-req` and
+/// `capture-res` converters while an expression is evaluated. They belong to one stream,
+/// so they are written through a shared reference with a `RefCell`, never a lock.
+#[derive(Debug, Default)]
+pub struct CaptureSlots(RefCell<Vec<Option<Vec<u8>>>>);
+
+impl CaptureSlots {
+    /// A copy of slot `i`, if it holds something.
+    pub fn get(&self, i: usize) -> Option<Vec<u8>> {
+        self.0.borrow().get(i)?.clone()
+    }
+
+    /// Stores at most `len` bytes of `v` in slot `i`.
+    pub fn put(&self, i: usize, v: &[u8], len: usize) {
+        let mut slots = self.0.borrow_mut();
+        if slots.len() <= i {
+            slots.resize(i + 1, None);
+        }
+        slots[i] = Some(v[..v.len().min(len)].to_vec());
+    }
+
+    /// Empties every slot (a new transaction).
+    pub fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
+
+    /// Every slot, in order.
+    pub fn to_vec(&self) -> Vec<Option<Vec<u8>>> {
+        self.0.borrow().clone()
+    }
+}
+
+/// What a transaction keeps of its messages as they were received, before any rule
+/// rewrote them: the request's method, target and version, the response's version.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The method followed by the request target.
+    line: Vec<u8>,
+    method_len: usize,
+    req_ver: Option<crate::http::h1::Version>,
+    res_ver: Option<crate::http::h1::Version>,
+}
+
+impl Received {
+    /// Forgets the previous transaction (the buffer is kept for the next one).
+    pub fn clear(&mut self) {
+        self.line.clear();
+        self.method_len = 0;
+        self.req_ver = None;
+        self.res_ver = None;
+    }
+
+    /// Keeps the request line of `head`, as parsed.
+    pub fn request(&mut self, head: &crate::http::h1::Head) {
+        self.line.clear();
+        self.line.extend_from_slice(head.method());
+        self.method_len = self.line.len();
+        self.line.extend_from_slice(head.uri());
+        self.req_ver = Some(head.version());
+    }
+
+    /// Keeps the version of the response head.
+    pub fn response(&mut self, head: &crate::http::h1::Head) {
+        self.res_ver = Some(head.version());
+    }
+
+    pub fn method(&self) -> Option<&[u8]> {
+        self.req_ver?;
+        Some(&self.line[..self.method_len])
+    }
+
+    pub fn uri(&self) -> Option<&[u8]> {
+        self.req_ver?;
+        Some(&self.line[self.method_len..])
+    }
+
+    pub fn req_version(&self) -> Option<crate::http::h1::Version> {
+        self.req_ver
+    }
+
+    pub fn res_version(&self) -> Option<crate::http::h1::Version> {
+        self.res_ver
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -172,8 +263,9 @@ impl<'a> Ctx<'a> {
             res: None,
             first_req: true,
             vars: None,
-            req_caps: &[],
-            res_caps: &[],
+            req_caps: None,
+            res_caps: None,
+            received: None,
         }
     }
 }

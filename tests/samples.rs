@@ -1,0 +1,215 @@
+//! The sample engine end to end: `capture.req.method/uri/ver` and `capture.res.ver` (the
+//! messages as received), the `set-var`/`unset-var`/`capture-req`/`capture-res`
+//! converters, the `tune.vars.*-max-size` limits and `tune.http.cookielen`, seen in what
+//! the client gets from `http-request return` and what the backend receives.
+
+mod support;
+
+use std::time::Duration;
+
+use support::http::*;
+use support::*;
+
+const DEFAULTS: &str = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n";
+
+/// Starts `global` + defaults + a frontend `f` bound to `FE` with `body` as its lines;
+/// `server` (if any) is the address of backend `b`'s only server.
+fn start(global: &str, body: &str, server: Option<String>) -> (Halo, std::net::SocketAddr) {
+    let fe = free_addr();
+    let mut cfg = format!("global\n{global}\n{DEFAULTS}frontend f\n    bind \"${{FE}}\"\n{body}\n");
+    let mut env = vec![("FE", haproxy_addr(fe))];
+    if let Some(s) = server {
+        cfg.push_str("    default_backend b\nbackend b\n    server s1 \"${S1}\"\n");
+        env.push(("S1", s));
+    }
+    (Halo::start(&cfg, &env), fe)
+}
+
+/// The body of the answer to `GET path` on a new connection.
+fn answer(fe: std::net::SocketAddr, path: &str) -> String {
+    let r = Client::connect(fe).get(path, "");
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.body
+}
+
+#[test]
+fn capture_fetches_keep_the_request_as_received() {
+    let be = HttpBackend::start("b1", Duration::ZERO);
+    let (_h, fe) = start(
+        "",
+        "    http-request set-method POST\n    http-request set-uri /rewritten?q=2\n    http-request set-header X-Cap-M %[capture.req.method]\n    http-request set-header X-Cap-U %[capture.req.uri]\n    http-request set-header X-Cap-V %[capture.req.ver]\n    http-request set-header X-Res-V \"<%[capture.res.ver]>\"\n    http-response set-header X-Res-V %[capture.res.ver]\n    http-response set-header X-Req-M %[capture.req.method]\n    http-response set-header X-Req-U %[capture.req.uri]",
+        Some(be.cfg_addr()),
+    );
+    let mut c = Client::connect(fe);
+    c.send(b"GET /orig/p?x=1 HTTP/1.0\r\nHost: test\r\n\r\n");
+    let r = c.read().expect("response");
+    assert_eq!(r.status, 200);
+    // In the response: the request as received, and the response's version.
+    assert_eq!(r.header("x-res-v"), Some("HTTP/1.1"));
+    assert_eq!(r.header("x-req-m"), Some("GET"));
+    assert_eq!(r.header("x-req-u"), Some("/orig/p?x=1"));
+    let seen = be.seen();
+    let s = seen.last().expect("request reached the backend");
+    // The server gets the rewritten request, the fetches the original one.
+    assert_eq!(s.method, "POST");
+    assert_eq!(s.target, "/rewritten?q=2");
+    assert_eq!(s.header("x-cap-m"), Some("GET"));
+    assert_eq!(s.header("x-cap-u"), Some("/orig/p?x=1"));
+    assert_eq!(s.header("x-cap-v"), Some("HTTP/1.0"));
+    // No response yet while the request rules run.
+    assert_eq!(s.header("x-res-v"), Some("<>"));
+}
+
+#[test]
+fn capture_req_uri_drops_scheme_and_authority() {
+    let (_h, fe) = start(
+        "",
+        "    http-request return status 200 content-type text/plain lf-string \"m=%[capture.req.method] u=<%[capture.req.uri]> v=%[capture.req.ver]\"",
+        None,
+    );
+    let mut c = Client::connect(fe);
+    c.send(b"PURGE http://h.example:80/abs/p?x=1 HTTP/1.1\r\nHost: h.example:80\r\n\r\n");
+    let r = c.read().expect("response");
+    assert_eq!(r.body, "m=PURGE u=</abs/p?x=1> v=HTTP/1.1");
+    // `*` has no path: the fetch fails.
+    let mut c = Client::connect(fe);
+    c.send(b"OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n");
+    let r = c.read().expect("response");
+    assert_eq!(r.body, "m=OPTIONS u=<> v=HTTP/1.1");
+}
+
+#[test]
+fn set_var_and_unset_var_converters() {
+    let be = HttpBackend::start("b1", Duration::ZERO);
+    let (_h, fe) = start(
+        "",
+        "    http-request set-var(txn.a) int(3)\n    http-request set-var(txn.b) int(9),set-var(txn.a,ifgt),add(1)\n    http-request set-var(txn.c) int(1),set-var(txn.a,ifgt),add(1)\n    http-request set-var(txn.d) str(dd)\n    http-request set-var(txn.e) str(zz),set-var(txn.f),unset-var(txn.d)\n    http-request set-var(txn.g) str(x),set-var(txn.g2,ifnotexists),set-var(txn.g2,ifnotexists)\n    http-request set-header X-Pass %[str(hello),set-var(txn.h),upper]\n    http-request set-header X-Var %[var(txn.h)]\n    http-request set-header X-Same \"%[str(v1),set-var(txn.s)]-%[var(txn.s)]\"\n    http-request return status 200 content-type text/plain lf-string \"a=%[var(txn.a)] b=%[var(txn.b)] c=%[var(txn.c)] d=%[var(txn.d)] e=%[var(txn.e)] f=%[var(txn.f)] g=%[var(txn.g)] g2=%[var(txn.g2)]\" if { path /vars }",
+        Some(be.cfg_addr()),
+    );
+    // ifgt: the variable (3) must be greater than the input; 9 fails (the converter
+    // fails, nothing is stored anywhere), 1 passes and is stored.
+    // The second `ifnotexists` on g2 fails, so g is not set either.
+    assert_eq!(answer(fe, "/vars"), "a=1 b= c=2 d= e=zz f=zz g= g2=x");
+    let r = Client::connect(fe).get("/other", "");
+    assert_eq!(r.status, 200);
+    let seen = be.seen();
+    let s = seen.last().expect("request reached the backend");
+    assert_eq!(s.header("x-pass"), Some("HELLO"));
+    assert_eq!(s.header("x-var"), Some("hello"));
+    assert_eq!(s.header("x-same"), Some("v1-v1"));
+}
+
+#[test]
+fn capture_req_and_capture_res_converters() {
+    let be = HttpBackend::start("b1", Duration::ZERO);
+    let (_h, fe) = start(
+        "",
+        "    declare capture request len 4\n    declare capture response len 3\n    http-request set-header X-In %[req.hdr(x-in),capture-req(0)]\n    http-request set-header X-Bad \"<%[str(nope),capture-req(1)]>\"\n    http-request set-header X-Cap %[capture.req.hdr(0)]\n    http-response set-header X-Out %[res.hdr(x-server),capture-res(0)]\n    http-response set-header X-Cap-Res %[capture.res.hdr(0)]\n    http-response set-header X-Cap-Req %[capture.req.hdr(0)]",
+        Some(be.cfg_addr()),
+    );
+    let r = Client::connect(fe).get("/", "X-In: hello\r\n");
+    assert_eq!(r.status, 200);
+    // The converters pass the sample on whole and store it truncated to the slot length.
+    let seen = be.seen();
+    let s = seen.last().expect("request reached the backend");
+    assert_eq!(s.header("x-in"), Some("hello"));
+    assert_eq!(s.header("x-cap"), Some("hell"));
+    // Slot 1 was never declared: the converter fails.
+    assert_eq!(s.header("x-bad"), Some("<>"));
+    assert_eq!(r.header("x-out"), Some("b1"));
+    assert_eq!(r.header("x-cap-res"), Some("b1"));
+    assert_eq!(r.header("x-cap-req"), Some("hell"));
+}
+
+#[test]
+fn txn_limit_counts_entries_and_string_bytes() {
+    // HAProxy 2.6 counts 80 bytes per variable plus the bytes of a string: a 10-byte
+    // string fits in 90 bytes and leaves no room for a second variable.
+    let (_h, fe) = start(
+        "    tune.vars.txn-max-size 90",
+        "    http-request set-var(txn.a) str(abcdefghij)\n    http-request set-var(txn.b) int(1)\n    http-request set-var(req.c) int(1)\n    http-request set-var(sess.d) int(4)\n    http-request return status 200 content-type text/plain lf-string \"a=%[var(txn.a)] b=%[var(txn.b)] c=%[var(req.c)] d=%[var(sess.d)] conv=<%[str(x),set-var(txn.e)]>\"",
+        None,
+    );
+    assert_eq!(answer(fe, "/"), "a=abcdefghij b= c= d=4 conv=<>");
+    let (_h, fe) = start(
+        "    tune.vars.txn-max-size 89",
+        "    http-request set-var(txn.a) str(abcdefghij)\n    http-request return status 200 content-type text/plain lf-string \"a=<%[var(txn.a)]>\"",
+        None,
+    );
+    if !is_reference_haproxy() {
+        // HAProxy 2.6 keeps a corrupted variable when only its string does not fit (its
+        // manual warns about it); halo stores nothing.
+        assert_eq!(answer(fe, "/"), "a=<>");
+    }
+}
+
+#[test]
+fn limits_are_hierarchical_and_freed() {
+    // reqres limits req and res together, txn includes them, sess includes txn.
+    let (_h, fe) = start(
+        "    tune.vars.reqres-max-size 100",
+        "    http-request set-var(req.a) int(7)\n    http-request set-var(req.b) int(1)\n    http-request set-var(txn.c) int(2)\n    http-request return status 200 content-type text/plain lf-string \"a=%[var(req.a)] b=%[var(req.b)] c=%[var(txn.c)]\"",
+        None,
+    );
+    assert_eq!(answer(fe, "/"), "a=7 b= c=2");
+    let (_h, fe) = start(
+        "    tune.vars.sess-max-size 170",
+        "    http-request set-var(sess.n) int(1)\n    http-request set-var(txn.t) int(2)\n    http-request set-var(txn.u) int(3)\n    http-request set-header X-U %[int(4),unset-var(txn.t)]\n    http-request set-var(txn.w) int(5)\n    http-request return status 200 content-type text/plain lf-string \"n=%[var(sess.n)] t=%[var(txn.t)] u=%[var(txn.u)] w=%[var(txn.w)]\"",
+        None,
+    );
+    // sess.n and txn.t fill 160 bytes: txn.u does not fit; unset-var gives txn.t's
+    // room back to txn.w. The next request on the same connection starts with an empty
+    // transaction scope, so the same rules give the same result.
+    let mut c = Client::connect(fe);
+    for _ in 0..2 {
+        let r = c.get("/", "");
+        assert_eq!(r.body, "n=1 t= u= w=5");
+    }
+    // proc and global include every scope.
+    let (_h, fe) = start(
+        "    tune.vars.proc-max-size 160",
+        "    http-request set-var(txn.a) int(7)\n    http-request set-var(sess.b) int(1)\n    http-request set-var(txn.c) int(2)\n    http-request return status 200 content-type text/plain lf-string \"a=%[var(txn.a)] b=%[var(sess.b)] c=%[var(txn.c)]\"",
+        None,
+    );
+    assert_eq!(answer(fe, "/"), "a=7 b=1 c=");
+    // Once the first connection is gone its variables no longer count.
+    let (_h, fe) = start(
+        "    tune.vars.global-max-size 80",
+        "    http-request set-var(txn.a) int(7)\n    http-request return status 200 content-type text/plain lf-string \"a=%[var(txn.a)]\"",
+        None,
+    );
+    assert_eq!(answer(fe, "/"), "a=7");
+    assert!(wait_until(Duration::from_secs(5), || {
+        Client::connect(fe).get("/", "").body == "a=7"
+    }));
+}
+
+#[test]
+fn tunables_are_read_as_haproxy_does() {
+    let cfg = |global: &str| {
+        format!(
+            "global\n{global}\n{DEFAULTS}frontend f\n    bind 127.0.0.1:8080\n    capture cookie SID len 40\n    http-request deny\n"
+        )
+    };
+    let (code, _, err) = run_check(Cfg::Text(&cfg("    tune.http.cookielen 10")), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("truncating capture length to 10 bytes for frontend 'f'."),
+        "{err}"
+    );
+    let (code, _, err) = run_check(Cfg::Text(&cfg("    tune.vars.txn-max-size 1k")), &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("tune.vars.txn-max-size: '1k' is an invalid size"),
+        "{err}"
+    );
+    let (code, _, err) = run_check(Cfg::Text(&cfg("    tune.pattern.cache-size -1")), &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("'tune.pattern.cache-size' expects a positive numeric value"),
+        "{err}"
+    );
+    let ok = "    tune.vars.global-max-size 1000\n    tune.vars.proc-max-size 1000\n    tune.vars.reqres-max-size 100\n    tune.vars.sess-max-size 1000\n    tune.vars.txn-max-size 500\n    tune.pattern.cache-size 100";
+    let (code, _, err) = run_check(Cfg::Text(&cfg(ok)), &[]);
+    assert_eq!(code, 0, "{err}");
+}
