@@ -278,6 +278,8 @@ frontend fe
     bind ${{FE}}
     http-request early-hint Link \"</style.css>; rel=preload\"
     http-request early-hint Link \"</app.js>; rel=preload\" if {{ path /two }}
+    http-request early-hint X-Same \"one\" if {{ path /two }}
+    http-request early-hint X-Same \"two\"
     http-request return status 200 content-type text/plain string here if {{ path /ret }}
     default_backend be
 backend be
@@ -295,10 +297,21 @@ backend be
         .filter(|(k, _)| k.eq_ignore_ascii_case("link"))
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(
-        links,
-        ["</style.css>; rel=preload", "</app.js>; rel=preload"]
-    );
+    assert_eq!(links, ["</style.css>; rel=preload"]);
+    // A conditional `early-hint` starts another interim response.
+    let r = c.read().expect("second 103");
+    assert_eq!(r.status, 103);
+    assert_eq!(r.header("link"), Some("</app.js>; rel=preload"));
+    // ... and an unconditional one after it continues that response.
+    let r = c.read().expect("third 103");
+    assert_eq!(r.status, 103);
+    let same: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-same"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(same, ["one", "two"]);
     let r = c.read().expect("final response");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "app /two 0\n");
@@ -306,6 +319,8 @@ backend be
     let r = c.get("/ret", "");
     assert_eq!(r.status, 103);
     assert_eq!(r.header("link"), Some("</style.css>; rel=preload"));
+    let r = c.read().expect("second 103");
+    assert_eq!((r.status, r.header("x-same")), (103, Some("two")));
     let r = c.read().expect("final response");
     assert_eq!((r.status, r.body.as_str()), (200, "here"));
     // HTTP/1.0 clients get no interim response.
@@ -413,12 +428,18 @@ backend be
 fn cookie_answers(path: &str) -> Vec<u8> {
     let extra = match path {
         "/cookie" => "Set-Cookie: sid=1\r\n",
-        "/private" => "Set-Cookie: sid=1\r\nCache-Control: private\r\n",
-        "/nocache" => "Set-Cookie: sid=1\r\nCache-Control: no-cache=\"set-cookie\"\r\n",
-        "/public500" => "Set-Cookie: sid=1\r\nCache-Control: public\r\n",
-        _ => "",
+        "/etag" | "/etag500" => "Set-Cookie: sid=1\r\nETag: \"x\"\r\n",
+        "/expires" => "Set-Cookie: sid=1\r\nExpires: Thu, 01 Dec 2094 16:00:00 GMT\r\n",
+        "/maxage" => "Set-Cookie: sid=1\r\nCache-Control: max-age=60\r\n",
+        "/maxage0" => "Set-Cookie: sid=1\r\nCache-Control: max-age=0\r\n",
+        "/private" => "Set-Cookie: sid=1\r\nETag: \"x\"\r\nCache-Control: private\r\n",
+        "/nocache" => {
+            "Set-Cookie: sid=1\r\nETag: \"x\"\r\nCache-Control: no-cache=\"set-cookie\"\r\n"
+        }
+        "/pragma" => "Set-Cookie: sid=1\r\nETag: \"x\"\r\nPragma: no-cache\r\n",
+        _ => "ETag: \"x\"\r\n",
     };
-    let status = if path == "/public500" {
+    let status = if path.ends_with("500") {
         "500 Internal Server Error"
     } else {
         "200 OK"
@@ -441,15 +462,31 @@ listen app
         be.cfg_addr()
     );
     let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe))]);
-    assert_eq!(status_of(&get(fe, "/plain")), 200);
-    assert_eq!(status_of(&get(fe, "/cookie")), 502);
-    assert_eq!(status_of(&get(fe, "/private")), 200);
-    assert_eq!(status_of(&get(fe, "/nocache")), 200);
-    assert_eq!(status_of(&get(fe, "/public500")), 502);
+    // Whether the server's response was blocked. The manual says 502; HAProxy 2.6 blocks it
+    // but answers with its 200 page ("Service ready"), a bug of that version.
+    let blocked = |method: &str, path: &str| -> bool {
+        let resp = raw(
+            fe,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        let passed = resp.ends_with("\r\n\r\nok");
+        if !passed && !is_reference_haproxy() {
+            assert_eq!(status_of(&resp), 502, "{resp}");
+        }
+        !passed
+    };
+    for p in ["/etag", "/expires", "/maxage"] {
+        assert!(blocked("GET", p), "{p}");
+    }
+    for p in [
+        "/plain", "/cookie", "/maxage0", "/private", "/nocache", "/pragma", "/etag500",
+    ] {
+        assert!(!blocked("GET", p), "{p}");
+    }
     // Not cacheable: a POST.
-    let post =
-        "POST /cookie HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    assert_eq!(status_of(&raw(fe, post)), 200);
+    assert!(!blocked("POST", "/etag"));
 }
 
 fn trailer_answers(_path: &str) -> Vec<u8> {

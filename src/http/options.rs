@@ -192,13 +192,20 @@ impl RestrictNames {
 }
 
 /// `option checkcache`: whether a response must be blocked because a cacheable response
-/// carries `Set-Cookie` (manual, "option checkcache"). `method` is the request's.
+/// carries `Set-Cookie` (manual, "option checkcache"). As HAProxy 2.6 decides it: only
+/// for GET and HEAD, a status cacheable by default (any with `Cache-Control: public`), no
+/// directive making it uncacheable, and freshness information or a validator (`Expires`,
+/// `Last-Modified`, `ETag`, a non-zero `max-age`/`s-maxage`), without which no cache
+/// keeps it. `method` is the request's.
 pub fn cacheable_cookie(method: &[u8], res: &Head) -> bool {
-    if res.get(b"set-cookie").is_none() {
+    if res.get(b"set-cookie").is_none() || !matches!(method, b"GET" | b"HEAD") {
         return false;
     }
     let mut public = false;
     let mut uncacheable = false;
+    let mut fresh = res.get(b"expires").is_some()
+        || res.get(b"last-modified").is_some()
+        || res.get(b"etag").is_some();
     for v in res.get_all(b"cache-control") {
         let text = String::from_utf8_lossy(v).to_ascii_lowercase();
         // `no-cache="set-cookie,..."` holds commas: look at the whole value first.
@@ -215,6 +222,7 @@ pub fn cacheable_cookie(method: &[u8], res: &Head) -> bool {
                 ("public", _) => public = true,
                 ("private" | "no-store", _) | ("no-cache", None) => uncacheable = true,
                 ("max-age" | "s-maxage", Some("0")) => uncacheable = true,
+                ("max-age" | "s-maxage", Some(_)) => fresh = true,
                 _ => {}
             }
         }
@@ -222,17 +230,12 @@ pub fn cacheable_cookie(method: &[u8], res: &Head) -> bool {
     if res
         .get_all(b"pragma")
         .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"no-cache"))
-        && !public
     {
         uncacheable = true;
-    }
-    if uncacheable {
-        return false;
     }
     let cacheable_status = matches!(
         res.status(),
         200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501
     );
-    let cacheable_method = matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE");
-    public || (cacheable_status && cacheable_method)
+    !uncacheable && fresh && (public || cacheable_status)
 }

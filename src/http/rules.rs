@@ -1322,8 +1322,11 @@ pub struct Txn {
     /// as `name=value`.
     pub cookie_req: Option<Vec<u8>>,
     pub cookie_res: Option<Vec<u8>>,
-    /// `early-hint` fields not sent yet (`name: value` lines with their CRLF).
+    /// `103 Early Hints` responses built by `early-hint` rules and not sent yet. As in
+    /// HAProxy, consecutive unconditional `early-hint` rules fill one response; any other
+    /// rule (a conditional `early-hint` too) ends it.
     pub early_hints: Vec<u8>,
+    early_open: bool,
 }
 
 impl Txn {
@@ -1335,6 +1338,7 @@ impl Txn {
         self.cookie_req = None;
         self.cookie_res = None;
         self.early_hints.clear();
+        self.early_open = false;
     }
 }
 
@@ -1862,7 +1866,17 @@ impl ProxyRules {
         txn: &mut Txn,
     ) -> Flow {
         for (i, rule) in rules.iter().enumerate() {
-            match self.apply(rule, dir, acls, env, head, txn) {
+            let flow = self.apply(rule, dir, acls, env, head, txn);
+            if txn.early_open {
+                let more = rules.get(i + 1).is_some_and(|r| {
+                    r.cond.is_none() && matches!(r.action, Action::EarlyHint { .. })
+                });
+                if !more || !matches!(flow, Flow::Next) {
+                    txn.early_hints.extend_from_slice(b"\r\n");
+                    txn.early_open = false;
+                }
+            }
+            match flow {
                 Flow::Next => {}
                 Flow::Stop => return Flow::Stop,
                 // The rules resume after this one once the body is there.
@@ -1906,6 +1920,11 @@ impl ProxyRules {
             }
             Action::EarlyHint { name, value } => {
                 let v = value.render_vec(&ctx);
+                if !txn.early_open {
+                    txn.early_open = true;
+                    txn.early_hints
+                        .extend_from_slice(b"HTTP/1.1 103 Early Hints\r\n");
+                }
                 txn.early_hints.extend_from_slice(name);
                 txn.early_hints.extend_from_slice(b": ");
                 txn.early_hints.extend_from_slice(&v);

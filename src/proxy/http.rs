@@ -387,14 +387,10 @@ async fn send_early_hints<C: AsyncWrite + Unpin>(client: &mut C, req: &Head, txn
     if txn.early_hints.is_empty() {
         return true;
     }
-    let fields = std::mem::take(&mut txn.early_hints);
+    let out = std::mem::take(&mut txn.early_hints);
     if req.version() != h1::Version::Http11 {
         return true;
     }
-    let mut out = Vec::with_capacity(fields.len() + 32);
-    out.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\n");
-    out.extend_from_slice(&fields);
-    out.extend_from_slice(b"\r\n");
     client.write_all(&out).await.is_ok()
 }
 
