@@ -569,11 +569,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     Ok(f) => http.forwarded = Some(f),
                     Err(e) => diags.alert(
                         &p.loc,
-                        format!(
-                            "{} '{}' : 'option forwarded' : {e}.",
-                            p.kind.name(),
-                            p.name
-                        ),
+                        format!("{} '{}' : 'option forwarded' : {e}.", p.kind.name(), p.name),
                     ),
                 }
             }

@@ -176,10 +176,7 @@ backend be
     assert_eq!(body_of(&get(fe, "/a")), "one");
     assert_eq!(body_of(&get(fe, "/set?k=/a&v=two")), "ok");
     assert_eq!(body_of(&get(fe, "/a")), "two");
-    assert_eq!(
-        show(&format!("map {d}/routes.map")),
-        "/fixed fixed|/a two"
-    );
+    assert_eq!(show(&format!("map {d}/routes.map")), "/fixed fixed|/a two");
     // The runtime API edits the same list the actions edit.
     assert_eq!(
         cli(&sock, &format!("set map {d}/routes.map /a three")).unwrap_or_default(),
@@ -360,7 +357,10 @@ backend custom
         assert_eq!(status_of(&get(fe, p)), 200);
     }
     let seen = be.seen();
-    assert_eq!(seen[0].header("forwarded"), Some("proto=http;for=127.0.0.1"));
+    assert_eq!(
+        seen[0].header("forwarded"),
+        Some("proto=http;for=127.0.0.1")
+    );
     assert_eq!(
         seen[1].header("forwarded"),
         Some(
@@ -588,7 +588,10 @@ backend be
         "GET http://test/private HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status_of(&r), 407, "{r}");
-    assert!(r.to_ascii_lowercase().contains("proxy-authenticate:"), "{r}");
+    assert!(
+        r.to_ascii_lowercase().contains("proxy-authenticate:"),
+        "{r}"
+    );
     let r = get(fe, "/private");
     assert_eq!(status_of(&r), 401, "{r}");
     // An idle keep-alive connection survives a soft stop and gets one more response, which
@@ -605,4 +608,3 @@ backend be
     );
     assert!(c.closed());
 }
-

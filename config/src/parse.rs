@@ -1343,7 +1343,11 @@ fn warn_http_only(proxy: &Proxy, diags: &mut Diags) {
     let mut seen: Vec<&str> = Vec::new();
     for r in &proxy.rules {
         let kw = match r.keyword.as_str() {
-            k @ ("http-request" | "http-response" | "http-after-response" | "redirect" | "monitor fail") => k,
+            k @ ("http-request"
+            | "http-response"
+            | "http-after-response"
+            | "redirect"
+            | "monitor fail") => k,
             k if k == "block" || k.starts_with("req") || k.starts_with("rsp") => k,
             _ => continue,
         };

@@ -75,7 +75,10 @@ impl Forwarded {
         if let Some(h) = &self.host {
             let v = match h {
                 Source::Conn => head.get(b"host").map(<[u8]>::to_vec).unwrap_or_default(),
-                Source::Expr(e) => e.eval(ctx).map(|s| s.to_bytes().to_vec()).unwrap_or_default(),
+                Source::Expr(e) => e
+                    .eval(ctx)
+                    .map(|s| s.to_bytes().to_vec())
+                    .unwrap_or_default(),
             };
             let mut p = b"host=\"".to_vec();
             for c in v {

@@ -383,7 +383,11 @@ fn after_verdict(
 
 /// Sends the `103 Early Hints` response built by `early-hint` rules, to HTTP/1.1 clients
 /// (HTTP/1.0 ones get nothing). False if the client is gone.
-async fn send_early_hints<C: AsyncWrite + Unpin>(client: &mut C, req: &Head, txn: &mut Txn) -> bool {
+async fn send_early_hints<C: AsyncWrite + Unpin>(
+    client: &mut C,
+    req: &Head,
+    txn: &mut Txn,
+) -> bool {
     if txn.early_hints.is_empty() {
         return true;
     }
@@ -843,8 +847,14 @@ pub async fn run_http<C>(
                     .await;
                     if let Err(status) = waited {
                         if status != 0 {
-                            let page =
-                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, status);
+                            let page = error_page(
+                                &rt,
+                                &info,
+                                (px_idx, Some(be_idx)),
+                                &head,
+                                &mut txn,
+                                status,
+                            );
                             send_page(&mut client, &page).await;
                         }
                         return Step::Close;
@@ -857,7 +867,14 @@ pub async fn run_http<C>(
                 }
                 let mut verdict = verdict;
                 if !matches!(verdict, Verdict::Continue) {
-                    after_verdict(&rt, &info, (px_idx, Some(be_idx)), first, &mut verdict, &mut txn);
+                    after_verdict(
+                        &rt,
+                        &info,
+                        (px_idx, Some(be_idx)),
+                        first,
+                        &mut verdict,
+                        &mut txn,
+                    );
                     let keep =
                         !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
                     let go_on = answer_verdict(
@@ -1119,8 +1136,14 @@ pub async fn run_http<C>(
                     Err(502) => Err(Fail::Server),
                     Err(status) => {
                         if status != 0 {
-                            let page =
-                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, status);
+                            let page = error_page(
+                                &rt,
+                                &info,
+                                (px_idx, Some(be_idx)),
+                                &head,
+                                &mut txn,
+                                status,
+                            );
                             send_page(&mut client, &page).await;
                         }
                         return Step::Close;
@@ -1151,7 +1174,8 @@ pub async fn run_http<C>(
                             return Step::Close;
                         }
                         be.counters.err_resp.fetch_add(1, Relaxed);
-                        let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
+                        let page =
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
                         send_page(&mut client, &page).await;
                         return Step::Close;
                     }
@@ -1164,8 +1188,14 @@ pub async fn run_http<C>(
                             // An invalid response is the server's fault: like HAProxy, its
                             // connection goes, the client's stays for the next request.
                             attached.0 = None;
-                            let page =
-                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
+                            let page = error_page(
+                                &rt,
+                                &info,
+                                (px_idx, Some(be_idx)),
+                                &head,
+                                &mut txn,
+                                502,
+                            );
                             if client.write_all(&page).await.is_err() {
                                 return Step::Close;
                             }
@@ -1175,8 +1205,14 @@ pub async fn run_http<C>(
                                 Next::Continue => Step::Next,
                             };
                         }
-                        let page =
-                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, f.status());
+                        let page = error_page(
+                            &rt,
+                            &info,
+                            (px_idx, Some(be_idx)),
+                            &head,
+                            &mut txn,
+                            f.status(),
+                        );
                         send_page(&mut client, &page).await;
                         return Step::Close;
                     }
@@ -1242,8 +1278,14 @@ pub async fn run_http<C>(
                 Ok(f) => f,
                 Err(e) => {
                     be.counters.err_resp.fetch_add(1, Relaxed);
-                    let page =
-                        error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, e.status);
+                    let page = error_page(
+                        &rt,
+                        &info,
+                        (px_idx, Some(be_idx)),
+                        &head,
+                        &mut txn,
+                        e.status,
+                    );
                     send_page(&mut client, &page).await;
                     return Step::Close;
                 }
@@ -1294,7 +1336,14 @@ pub async fn run_http<C>(
                     if matches!(verdict, Verdict::Deny(_)) {
                         be.counters.denied_resp.fetch_add(1, Relaxed);
                     }
-                    after_verdict(&rt, &info, (px_idx, Some(be_idx)), first, &mut verdict, &mut txn);
+                    after_verdict(
+                        &rt,
+                        &info,
+                        (px_idx, Some(be_idx)),
+                        first,
+                        &mut verdict,
+                        &mut txn,
+                    );
                     // The server's response is dropped, and its connection with it.
                     attached.0 = None;
                     let go_on = answer_verdict(
