@@ -594,6 +594,14 @@ backend be
     );
     let r = get(fe, "/private");
     assert_eq!(status_of(&r), 401, "{r}");
+    // As in HAProxy 2.6, the option changes authentication only: `Proxy-Connection` does
+    // not end the client connection.
+    let r = raw(
+        fe,
+        "GET http://test/a HTTP/1.1\r\nHost: test\r\nProxy-Connection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.matches("HTTP/1.1 200").count(), 2, "{r}");
+    assert_eq!(be.seen().len(), 2);
     // An idle keep-alive connection survives a soft stop and gets one more response, which
     // says the connection closes.
     let mut c = Client::connect(fe);
