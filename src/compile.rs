@@ -101,6 +101,20 @@ pub struct HttpSettings {
     /// `max-session-srv-conns` is not 0: a client session keeps its idle server connection
     /// for its next request.
     pub session_keeps_conn: bool,
+    /// `option forwarded` (backends only).
+    pub forwarded: Option<crate::http::options::Forwarded>,
+    /// `option http-restrict-req-hdr-names`.
+    pub restrict_names: crate::http::options::RestrictNames,
+    /// `option checkcache`.
+    pub checkcache: bool,
+    /// `option http-no-delay`: `TCP_NODELAY` on both connections, nothing held back.
+    pub no_delay: bool,
+    /// `option idle-close-on-response`: an idle client connection is not closed at a soft
+    /// stop; it gets `connection: close` on its next response.
+    pub idle_close_on_response: bool,
+    /// `option http-drop-request-trailers` / `http-drop-response-trailers`.
+    pub drop_req_trailers: bool,
+    pub drop_res_trailers: bool,
     /// `http-request`/`http-response`, `redirect`, `monitor-uri`, 1.x `req*`/`rsp*`.
     pub rules: crate::http::rules::ProxyRules,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
@@ -447,13 +461,80 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         case_adjust_client: s.option("h1-case-adjust-bogus-client").unwrap_or(false),
         case_adjust_server: s.option("h1-case-adjust-bogus-server").unwrap_or(false),
         session_keeps_conn: s.max_session_srv_conns != Some(0),
+        forwarded: None,
+        restrict_names: crate::http::options::RestrictNames::from_name(
+            s.restrict_req_hdr_names.as_deref(),
+        ),
+        checkcache: s.option("checkcache").unwrap_or(false),
+        no_delay: s.option("http-no-delay").unwrap_or(false),
+        idle_close_on_response: s.option("idle-close-on-response").unwrap_or(false),
+        drop_req_trailers: s.option("http-drop-request-trailers").unwrap_or(false),
+        drop_res_trailers: s.option("http-drop-response-trailers").unwrap_or(false),
         rules: Default::default(),
         pages: Default::default(),
     }
 }
 
+/// Names for expressions of the global section (`set-var`): proxies by name, no current.
+struct GlobalNames<'a>(&'a Config);
+
+impl crate::sample::Resolver for GlobalNames<'_> {
+    fn backend(&self, name: &str) -> Option<usize> {
+        self.0
+            .proxies
+            .iter()
+            .position(|p| p.name == name && p.kind.is_backend())
+    }
+    fn frontend(&self, name: &str) -> Option<usize> {
+        self.0
+            .proxies
+            .iter()
+            .position(|p| p.name == name && p.kind.is_frontend())
+    }
+    fn current(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The global `set-var` / `set-var-fmt` lines, evaluated in order at startup into the
+/// process-wide variables (`proc.` scope).
+fn set_global_vars(cfg: &Config, diags: &mut Diags) {
+    use crate::sample::{Ctx, Expr, Sample, logfmt::LogFormat, vars};
+    let names = GlobalNames(cfg);
+    for v in &cfg.global.set_vars {
+        let kw = if v.fmt { "set-var-fmt" } else { "set-var" };
+        let var = match vars::VarName::parse(&v.name) {
+            Ok(n) => n,
+            Err(e) => {
+                diags.alert(&v.loc, format!("'{kw}' : {e}."));
+                continue;
+            }
+        };
+        let ctx = Ctx::empty();
+        let value = if v.fmt {
+            LogFormat::parse(&v.value, &names)
+                .map(|f| Some(Sample::Str(std::borrow::Cow::Owned(f.render_vec(&ctx)))))
+        } else {
+            Expr::parse(&v.value, &names).map(|e| e.eval(&ctx).map(Sample::into_owned))
+        };
+        match value {
+            Ok(Some(s)) => {
+                if !vars::proc_set(&var.name, Some(s)) {
+                    diags.warning(
+                        &v.loc,
+                        format!("'{kw}' : no room for '{}' within tune.vars limits.", v.name),
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => diags.alert(&v.loc, format!("'{kw}' : {e}.")),
+        }
+    }
+}
+
 /// Compiles the model. `maxconn` is the effective global maxconn (after the fd limit).
 pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Runtime {
+    set_global_vars(cfg, diags);
     let registry = crate::pattern::Registry::new();
     let userlists: HashMap<String, Arc<crate::auth::Userlist>> = cfg
         .userlists
@@ -542,6 +623,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 cookielen: cfg.global.tune_http_cookielen,
             };
             http.rules = crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags);
+            if let Some(f) = &s.forwarded
+                && p.kind.is_backend()
+            {
+                match crate::http::options::Forwarded::compile(f, &names) {
+                    Ok(f) => http.forwarded = Some(f),
+                    Err(e) => diags.alert(
+                        &p.loc,
+                        format!("{} '{}' : 'option forwarded' : {e}.", p.kind.name(), p.name),
+                    ),
+                }
+            }
             http.pages = crate::http::pages::Pages::compile(p, cfg, &cx, diags);
         }
         let frontend = if p.kind.is_frontend() {

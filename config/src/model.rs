@@ -124,6 +124,8 @@ pub struct StatsSocket {
 /// The `global` section.
 #[derive(Debug, Clone)]
 pub struct Global {
+    /// `set-var` / `set-var-fmt` lines, in order.
+    pub set_vars: Vec<GlobalVar>,
     pub daemon: bool,
     pub master_worker: bool,
     pub pidfile: Option<String>,
@@ -172,6 +174,7 @@ pub struct Global {
 impl Default for Global {
     fn default() -> Self {
         Global {
+            set_vars: Vec::new(),
             daemon: false,
             master_worker: false,
             pidfile: None,
@@ -604,6 +607,33 @@ pub struct ProxySettings {
     pub max_session_srv_conns: Option<u32>,
     /// Custom error pages, in the order of their lines.
     pub error_pages: Vec<ErrorPageDecl>,
+    /// `option forwarded ...`: the RFC 7239 header to add to requests.
+    pub forwarded: Option<Forwarded>,
+    /// `option http-restrict-req-hdr-names preserve|delete|reject`.
+    pub restrict_req_hdr_names: Option<String>,
+}
+
+/// `option forwarded`: each parameter is absent (`None`), taken from the connection
+/// (`Some(None)`), or from a sample expression (`Some(Some(expr))`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    pub proto: bool,
+    pub host: Option<Option<String>>,
+    pub by: Option<Option<String>>,
+    pub by_port: Option<Option<String>>,
+    pub for_: Option<Option<String>>,
+    pub for_port: Option<Option<String>>,
+}
+
+/// A global `set-var` / `set-var-fmt` line.
+#[derive(Debug, Clone)]
+pub struct GlobalVar {
+    pub loc: Loc,
+    /// `proc.NAME`.
+    pub name: String,
+    /// The sample expression, or the log-format string with `fmt`.
+    pub value: String,
+    pub fmt: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -401,6 +401,42 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                 }
             }
             "ulimit-n" => g.ulimit_n = parse_u32(line, n, "ulimit-n", diags).map(u64::from),
+            "set-var" | "set-var-fmt" => {
+                let (Some(var), Some(value)) = (line.words.get(n), line.words.get(n + 1)) else {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{}' expects a variable name and a value.", kw.name),
+                    );
+                    continue;
+                };
+                if line.words.len() > n + 2 {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'{}' : unexpected argument '{}' (quote the value).",
+                            kw.name,
+                            line.words[n + 2]
+                        ),
+                    );
+                    continue;
+                }
+                if !var.starts_with("proc.") {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'{}' : variable '{var}' must be a process-wide variable ('proc.' prefix).",
+                            kw.name
+                        ),
+                    );
+                    continue;
+                }
+                g.set_vars.push(GlobalVar {
+                    loc: line.loc.clone(),
+                    name: var.clone(),
+                    value: value.clone(),
+                    fmt: kw.name == "set-var-fmt",
+                });
+            }
             "spread-checks" => {
                 g.spread_checks = parse_u32(line, n, "spread-checks", diags).unwrap_or(0)
             }
@@ -775,6 +811,10 @@ fn parse_proxy_line(
                 "allbackups" => s.allbackups = d.allbackups,
                 "forwardfor" => s.forwardfor = d.forwardfor,
                 "originalto" => s.originalto = d.originalto,
+                "forwarded" => s.forwarded = d.forwarded,
+                "http-restrict-req-hdr-names" => {
+                    s.restrict_req_hdr_names = d.restrict_req_hdr_names
+                }
                 "http-keep-alive" | "http-server-close" | "httpclose" => s.http_mode = d.http_mode,
                 _ => {}
             }
@@ -859,6 +899,30 @@ fn parse_proxy_line(
                     s.originalto = value;
                 }
             }
+            "forwarded" => {
+                s.forwarded = None;
+                if on {
+                    match parse_forwarded(&line.words[n..]) {
+                        Ok(f) => s.forwarded = Some(f),
+                        Err(e) => {
+                            diags.alert(&line.loc, format!("'option forwarded' : {e}."));
+                            return;
+                        }
+                    }
+                }
+            }
+            "http-restrict-req-hdr-names" => match line.words.get(n).map(String::as_str) {
+                Some(m @ ("preserve" | "delete" | "reject")) if line.words.len() == n + 1 => {
+                    s.restrict_req_hdr_names = Some(m.to_string());
+                }
+                _ => {
+                    diags.alert(
+                        &line.loc,
+                        "'option http-restrict-req-hdr-names' expects exactly one argument: 'preserve', 'delete' or 'reject'.",
+                    );
+                    return;
+                }
+            },
             "http-keep-alive" if on => s.http_mode = HttpConnMode::KeepAlive,
             "http-server-close" => {
                 s.http_mode = if on {
@@ -966,7 +1030,7 @@ fn parse_proxy_line(
             }
         }
         "acl" => record_planned(line, n, name, proxy, cfg, diags),
-        "http-request" | "http-response" | "redirect" | "monitor fail" => {
+        "http-request" | "http-response" | "http-after-response" | "redirect" | "monitor fail" => {
             record_http_rule(section, line, n, name, proxy, cfg, diags)
         }
         "capture request header" | "capture response header" | "capture cookie"
@@ -1446,7 +1510,11 @@ fn warn_http_only(proxy: &Proxy, diags: &mut Diags) {
     let mut seen: Vec<&str> = Vec::new();
     for r in &proxy.rules {
         let kw = match r.keyword.as_str() {
-            k @ ("http-request" | "http-response" | "redirect" | "monitor fail") => k,
+            k @ ("http-request"
+            | "http-response"
+            | "http-after-response"
+            | "redirect"
+            | "monitor fail") => k,
             k if k == "block" || k.starts_with("req") || k.starts_with("rsp") => k,
             _ => continue,
         };
@@ -1531,6 +1599,39 @@ fn record_http_rule(
     }
     let (args, cond) = split_condition(line, n, proxy, diags);
     match name {
+        "http-after-response" => {
+            let Some(action) = args.first() else {
+                diags.alert(&line.loc, format!("'{name}' expects an action."));
+                return;
+            };
+            match keywords::http_action(action) {
+                Some(a) if keywords::after_response_action(a) => {
+                    if let Support::Planned(issue) = a.support {
+                        pending(cfg, line, &format!("{name} {}", a.name), issue);
+                    }
+                }
+                Some(a) => {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'{name} {}' : this action is not usable in '{name}' rules (manual 4.3).",
+                            a.name
+                        ),
+                    );
+                    return;
+                }
+                None => {
+                    let hint = keywords::suggest_http_action(action)
+                        .map(|s| format!("; did you mean '{s}' maybe ?"))
+                        .unwrap_or_default();
+                    diags.alert(
+                        &line.loc,
+                        format!("'{name}' : unknown action '{action}'{hint}"),
+                    );
+                    return;
+                }
+            }
+        }
         "http-request" | "http-response" => {
             let Some(action) = args.first() else {
                 diags.alert(&line.loc, format!("'{name}' expects an action."));
@@ -2292,4 +2393,49 @@ fn check_other_section(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             0,
         );
     }
+}
+
+/// The words after `option forwarded`: which RFC 7239 parameters to send and how.
+fn parse_forwarded(words: &[String]) -> Result<Forwarded, String> {
+    let mut f = Forwarded::default();
+    if words.is_empty() {
+        f.proto = true;
+        f.for_ = Some(None);
+        return Ok(f);
+    }
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].as_str();
+        let expr = || -> Result<Option<String>, String> {
+            match words.get(i + 1) {
+                Some(e) => Ok(Some(e.clone())),
+                None => Err(format!("'{w}' expects a sample expression")),
+            }
+        };
+        let (slot, value, step) = match w {
+            "proto" => {
+                f.proto = true;
+                i += 1;
+                continue;
+            }
+            "host" => (&mut f.host, None, 1),
+            "host-expr" => (&mut f.host, expr()?, 2),
+            "by" => (&mut f.by, None, 1),
+            "by-expr" => (&mut f.by, expr()?, 2),
+            "by_port" => (&mut f.by_port, None, 1),
+            "by_port-expr" => (&mut f.by_port, expr()?, 2),
+            "for" => (&mut f.for_, None, 1),
+            "for-expr" => (&mut f.for_, expr()?, 2),
+            "for_port" => (&mut f.for_port, None, 1),
+            "for_port-expr" => (&mut f.for_port, expr()?, 2),
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}' (expected proto, host, host-expr, by, by-expr, by_port, by_port-expr, for, for-expr, for_port or for_port-expr)"
+                ));
+            }
+        };
+        *slot = Some(value);
+        i += step;
+    }
+    Ok(f)
 }

@@ -4,6 +4,7 @@
 //! `rspadd`. Actions are those of manual 4.4 that halo has (see `keywords::HTTP_ACTIONS`).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 use halo_config::Diags;
 use halo_config::model::{Proxy, Rule};
@@ -12,7 +13,7 @@ use regex::bytes::{Captures, Regex};
 use crate::acl::{AclCtx, AclSet, Cond};
 use crate::http::errors::default_page;
 use crate::http::h1::{Head, Version};
-use crate::pattern::Registry;
+use crate::pattern::{EntryRef, PatternRef, Registry};
 use crate::sample::logfmt::LogFormat;
 use crate::sample::vars::{self, SetCond, VarName, Vars};
 use crate::sample::{CaptureSlots, Ctx, Expr, Received, Resolver, Sample};
@@ -204,9 +205,37 @@ enum Normalizer {
     QuerySortByName,
 }
 
+/// What a `set-map`/`del-map`/`add-acl`/`del-acl` action does to its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListOp {
+    SetMap,
+    DelMap,
+    AddAcl,
+    DelAcl,
+}
+
+/// A `set-map(FILE)`-style action: edits the same list the runtime API's `add map`, `del
+/// map`, `add acl`, `del acl` edit. The list is found by name on first use (a name no map
+/// or ACL loaded makes the action do nothing, as in HAProxy).
+#[derive(Debug, Clone)]
+struct ListEdit {
+    op: ListOp,
+    file: String,
+    key: LogFormat,
+    value: Option<LogFormat>,
+    target: OnceLock<Option<Arc<PatternRef>>>,
+}
+
 #[derive(Debug, Clone)]
 enum Action {
     Allow,
+    EditList(Box<ListEdit>),
+    /// `early-hint NAME FMT`: a field of the `103 Early Hints` response sent before the
+    /// final one.
+    EarlyHint {
+        name: Vec<u8>,
+        value: LogFormat,
+    },
     /// `wait-for-body time T [at-least N]` (ms, bytes; 0: the whole body).
     WaitForBody {
         ms: u64,
@@ -295,6 +324,8 @@ pub struct ProxyRules {
     res: Vec<HttpRule>,
     res_legacy: Vec<LegacyRule>,
     res_add: Vec<AddRule>,
+    /// `http-after-response` rules.
+    after: Vec<HttpRule>,
     monitor_uri: Option<Vec<u8>>,
     monitor_fail: Vec<Cond>,
     /// `timeout tarpit`, or `timeout connect` for proxies with a backend side (ms).
@@ -860,6 +891,38 @@ fn compile_action(
                 other => return Err(format!("unknown normalizer '{other}'")),
             })
         }
+        "set-map" | "del-map" | "add-acl" | "del-acl" => {
+            let file = paren_arg(word)
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| format!("'{name}' expects a file name between parentheses"))?;
+            let op = match name {
+                "set-map" => ListOp::SetMap,
+                "del-map" => ListOp::DelMap,
+                "add-acl" => ListOp::AddAcl,
+                _ => ListOp::DelAcl,
+            };
+            let value = if op == ListOp::SetMap {
+                exact(args, 2, "<key fmt> <value fmt>")?;
+                Some(lf(&args[1], cx)?)
+            } else {
+                exact(args, 1, "<key fmt>")?;
+                None
+            };
+            Action::EditList(Box::new(ListEdit {
+                op,
+                file: file.to_string(),
+                key: lf(&args[0], cx)?,
+                value,
+                target: OnceLock::new(),
+            }))
+        }
+        "early-hint" => {
+            exact(args, 2, "<name> <fmt>")?;
+            Action::EarlyHint {
+                name: args[0].as_bytes().to_vec(),
+                value: lf(&args[1], cx)?,
+            }
+        }
         "strict-mode" => match args {
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
@@ -988,7 +1051,12 @@ impl ProxyRules {
             }
             let http = matches!(
                 kw,
-                "http-request" | "http-response" | "redirect" | "monitor fail" | "block"
+                "http-request"
+                    | "http-response"
+                    | "http-after-response"
+                    | "redirect"
+                    | "monitor fail"
+                    | "block"
             ) || kw == "reqadd"
                 || kw == "rspadd"
                 || legacy_kind(kw).is_some();
@@ -1042,6 +1110,19 @@ impl ProxyRules {
                 );
             };
             match rule.keyword.as_str() {
+                "http-after-response" => {
+                    let what = format!(
+                        "http-after-response {}",
+                        rule.args
+                            .first()
+                            .map(|a| a.split('(').next().unwrap_or(a))
+                            .unwrap_or_default()
+                    );
+                    match compile_action(rule, Dir::Res, cx, &mut out.res_capture_lens) {
+                        Ok(action) => out.after.push(HttpRule { action, cond }),
+                        Err(e) => fail(diags, &what, e),
+                    }
+                }
                 "http-request" | "http-response" => {
                     let dir = if rule.keyword == "http-request" {
                         Dir::Req
@@ -1163,6 +1244,11 @@ impl ProxyRules {
             || !self.redirects.is_empty()
     }
 
+    /// Whether the proxy has `http-after-response` rules.
+    pub fn has_after_rules(&self) -> bool {
+        !self.after.is_empty()
+    }
+
     /// Whether the proxy has rules on responses.
     pub fn has_response_rules(&self) -> bool {
         !self.res.is_empty() || !self.res_legacy.is_empty() || !self.res_add.is_empty()
@@ -1243,6 +1329,11 @@ pub struct Txn {
     /// as `name=value`.
     pub cookie_req: Option<Vec<u8>>,
     pub cookie_res: Option<Vec<u8>>,
+    /// `103 Early Hints` responses built by `early-hint` rules and not sent yet. As in
+    /// HAProxy, consecutive unconditional `early-hint` rules fill one response; any other
+    /// rule (a conditional `early-hint` too) ends it.
+    pub early_hints: Vec<u8>,
+    early_open: bool,
 }
 
 impl Txn {
@@ -1254,6 +1345,8 @@ impl Txn {
         self.received.clear();
         self.cookie_req = None;
         self.cookie_res = None;
+        self.early_hints.clear();
+        self.early_open = false;
     }
 }
 
@@ -1736,6 +1829,13 @@ impl ProxyRules {
         Verdict::Continue
     }
 
+    /// The `http-after-response` rules of this proxy, on any response (the server's or
+    /// one made by the proxy). `allow` ends this proxy's list.
+    pub fn after_response(&self, acls: &AclSet, env: &Env<'_>, head: &mut Head, txn: &mut Txn) {
+        // Actions usable here cannot answer: the flow only says whether to stop.
+        let _ = self.run(&self.after, Dir::Res, acls, env, head, txn);
+    }
+
     fn add_lines(
         &self,
         rules: &[AddRule],
@@ -1767,7 +1867,17 @@ impl ProxyRules {
         txn: &mut Txn,
     ) -> Flow {
         for (i, rule) in rules.iter().enumerate() {
-            match self.apply(rule, dir, acls, env, head, txn) {
+            let flow = self.apply(rule, dir, acls, env, head, txn);
+            if txn.early_open {
+                let more = rules.get(i + 1).is_some_and(|r| {
+                    r.cond.is_none() && matches!(r.action, Action::EarlyHint { .. })
+                });
+                if !more || !matches!(flow, Flow::Next) {
+                    txn.early_hints.extend_from_slice(b"\r\n");
+                    txn.early_open = false;
+                }
+            }
+            match flow {
                 Flow::Next => {}
                 Flow::Stop => return Flow::Stop,
                 // The rules resume after this one once the body is there.
@@ -1799,6 +1909,29 @@ impl ProxyRules {
         }
         match &rule.action {
             Action::Allow => Flow::Stop,
+            Action::EditList(e) => {
+                let target = e
+                    .target
+                    .get_or_init(|| env.rt.registry.lookup(&e.file))
+                    .clone();
+                if let Some(r) = target {
+                    edit_list(&r, e, &ctx);
+                }
+                Flow::Next
+            }
+            Action::EarlyHint { name, value } => {
+                let v = value.render_vec(&ctx);
+                if !txn.early_open {
+                    txn.early_open = true;
+                    txn.early_hints
+                        .extend_from_slice(b"HTTP/1.1 103 Early Hints\r\n");
+                }
+                txn.early_hints.extend_from_slice(name);
+                txn.early_hints.extend_from_slice(b": ");
+                txn.early_hints.extend_from_slice(&v);
+                txn.early_hints.extend_from_slice(b"\r\n");
+                Flow::Next
+            }
             Action::Deny(r) => Flow::Done(Verdict::Deny(build_reply(r, env, &ctx))),
             Action::Tarpit(r) => Flow::Done(self.tarpit_or_deny(true, build_reply(r, env, &ctx))),
             Action::WaitForBody { ms, at_least } => {
@@ -2074,6 +2207,35 @@ impl ProxyRules {
             (Some(LegacyKind::Tarpit), Dir::Req) => Some(self.tarpit_or_deny(true, page(500))),
             (Some(_), Dir::Res) => Some(Verdict::Deny(page(502))),
             _ => None,
+        }
+    }
+}
+
+/// Carries out a `set-map`/`del-map`/`add-acl`/`del-acl` on its list: as HAProxy does,
+/// `set-map` changes the value of an existing key or adds the entry, `add-acl` adds a key
+/// not there yet; values that the list's users cannot parse change nothing.
+fn edit_list(r: &PatternRef, e: &ListEdit, ctx: &Ctx<'_>) {
+    let key = String::from_utf8_lossy(&e.key.render_vec(ctx)).into_owned();
+    let key = key.as_str();
+    match e.op {
+        ListOp::SetMap => {
+            let value = match &e.value {
+                Some(v) => String::from_utf8_lossy(&v.render_vec(ctx)).into_owned(),
+                None => String::new(),
+            };
+            if r.has_key(key) {
+                let _ = r.set_value(EntryRef::Key(key), &value);
+            } else {
+                let _ = r.add(None, key, Some(&value));
+            }
+        }
+        ListOp::AddAcl => {
+            if !r.has_key(key) {
+                let _ = r.add(None, key, None);
+            }
+        }
+        ListOp::DelMap | ListOp::DelAcl => {
+            let _ = r.delete(EntryRef::Key(key));
         }
     }
 }

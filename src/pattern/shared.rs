@@ -310,6 +310,16 @@ impl PatternRef {
             .collect()
     }
 
+    /// Whether an entry of the current version has this key (`add-acl`, `set-map`).
+    pub fn has_key(&self, key: &str) -> bool {
+        let inner = self.lock();
+        let v = inner.curr_ver;
+        inner
+            .entries
+            .iter()
+            .any(|e| e.version == v && e.entry.key == key)
+    }
+
     /// `show map [@ver] <map>` body: `0x… KEY VALUE` (or `0x… KEY` for ACL patterns) per
     /// line, each ending with a newline.
     pub fn dump(&self, version: Option<u32>) -> String {

@@ -331,7 +331,7 @@ fn error_page<'a>(
     info: &ConnInfo,
     (fe, be): (usize, Option<usize>),
     req: &Head,
-    txn: &Txn,
+    txn: &mut Txn,
     status: u16,
 ) -> std::borrow::Cow<'a, [u8]> {
     let env = Env {
@@ -346,7 +346,117 @@ fn error_page<'a>(
         listener_id: 0,
         first_req: false,
     };
-    crate::http::pages::stream_page(&env, status, Some(req), txn)
+    let page = crate::http::pages::stream_page(&env, status, Some(req), txn);
+    if !has_after(rt, (fe, be)) {
+        return page;
+    }
+    // `http-after-response` rules see the page too.
+    let Some(end) = page.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return page;
+    };
+    let mut h = Head::new();
+    if !matches!(
+        h1::parse_response(&page[..end + 4], &Limits::default(), &mut h),
+        Ok(Some(_))
+    ) {
+        return page;
+    }
+    after_response(rt, info, (fe, be), None, false, &mut h, txn);
+    let mut out = h.to_vec();
+    out.extend_from_slice(&page[end + 4..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether the backend or the frontend has `http-after-response` rules.
+fn has_after(rt: &Runtime, (fe, be): (usize, Option<usize>)) -> bool {
+    rt.proxies[fe].http.rules.has_after_rules()
+        || be.is_some_and(|b| rt.proxies[b].http.rules.has_after_rules())
+}
+
+/// `http-after-response`: the backend's rules, then the frontend's, on a response head (the
+/// server's or one made by the proxy).
+fn after_response(
+    rt: &Runtime,
+    info: &ConnInfo,
+    (fe, be): (usize, Option<usize>),
+    server: Option<&Server>,
+    first: bool,
+    head: &mut Head,
+    txn: &mut Txn,
+) {
+    let env = Env {
+        rt,
+        body: &[],
+        body_ready: true,
+        src: info.src,
+        dst: info.dst,
+        frontend: fe,
+        backend: be,
+        server,
+        listener_id: 0,
+        first_req: first,
+    };
+    if let Some(b) = be
+        && b != fe
+    {
+        let r = &rt.proxies[b].http.rules;
+        if r.has_after_rules() {
+            r.after_response(&rt.proxies[b].acls, &env, head, txn);
+        }
+    }
+    let r = &rt.proxies[fe].http.rules;
+    if r.has_after_rules() {
+        r.after_response(&rt.proxies[fe].acls, &env, head, txn);
+    }
+}
+
+/// `http-after-response` on an answer the rules made (`return`, `deny`, redirects...).
+fn after_verdict(
+    rt: &Runtime,
+    info: &ConnInfo,
+    sides: (usize, Option<usize>),
+    first: bool,
+    verdict: &mut Verdict,
+    txn: &mut Txn,
+) {
+    let a = match verdict {
+        Verdict::Answer(a) | Verdict::Deny(a) | Verdict::Tarpit(a, _) => a,
+        _ => return,
+    };
+    if a.head.is_empty() || !has_after(rt, sides) {
+        return;
+    }
+    let mut raw = a.head.clone();
+    raw.extend_from_slice(b"\r\n");
+    let mut h = Head::new();
+    if !matches!(
+        h1::parse_response(&raw, &Limits::default(), &mut h),
+        Ok(Some(_))
+    ) {
+        return;
+    }
+    after_response(rt, info, sides, None, first, &mut h, txn);
+    let mut out = h.to_vec();
+    out.truncate(out.len().saturating_sub(2));
+    a.head = out;
+    a.status = h.status();
+}
+
+/// Sends the `103 Early Hints` response built by `early-hint` rules, to HTTP/1.1 clients
+/// (HTTP/1.0 ones get nothing). False if the client is gone.
+async fn send_early_hints<C: AsyncWrite + Unpin>(
+    client: &mut C,
+    req: &Head,
+    txn: &mut Txn,
+) -> bool {
+    if txn.early_hints.is_empty() {
+        return true;
+    }
+    let out = std::mem::take(&mut txn.early_hints);
+    if req.version() != h1::Version::Http11 {
+        return true;
+    }
+    client.write_all(&out).await.is_ok()
 }
 
 /// The answer for an error found before anything went to a server (no backend, no server
@@ -674,7 +784,7 @@ pub async fn run_http<C>(
                 .await;
                 if let Err(status) = waited {
                     if status != 0 {
-                        let page = error_page(&rt, &info, (px_idx, None), &head, &txn, status);
+                        let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, status);
                         send_page(&mut client, &page).await;
                     }
                     return Step::Close;
@@ -728,7 +838,7 @@ pub async fn run_http<C>(
                 .await;
                 if let Err(status) = waited {
                     if status != 0 {
-                        let page = error_page(&rt, &info, (px_idx, None), &head, &txn, status);
+                        let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, status);
                         send_page(&mut client, &page).await;
                     }
                     return Step::Close;
@@ -736,7 +846,19 @@ pub async fn run_http<C>(
                 body_ready = true;
                 start = resume;
             };
+            if !send_early_hints(&mut client, &head, &mut txn).await {
+                return Step::Close;
+            }
+            // `option http-restrict-req-hdr-names` of the frontend, after its rules.
+            let mut verdict = verdict;
+            if matches!(verdict, Verdict::Continue) && !fe_http.restrict_names.apply(&mut head) {
+                fe.counters.denied_req.fetch_add(1, Relaxed);
+                let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, 403);
+                send_page(&mut client, &page).await;
+                return Step::Close;
+            }
             if !matches!(verdict, Verdict::Continue) {
+                after_verdict(&rt, &info, (px_idx, None), first, &mut verdict, &mut txn);
                 let keep = !req_close && fe_http.mode != HttpConnMode::Close;
                 let go_on = answer_verdict(
                     &mut client,
@@ -783,18 +905,22 @@ pub async fn run_http<C>(
             };
             let chosen = be_idx.and_then(|b| rt.proxies[b].backend.clone().map(|be| (b, be)));
             let Some((be_idx, be)) = chosen else {
-                let answer = stream_answer(&rt, &info, (px_idx, be_idx), &head, &txn, 503);
+                let sides = (px_idx, be_idx);
+                let mut verdict =
+                    Verdict::Answer(stream_answer(&rt, &info, sides, &head, &txn, 503));
+                after_verdict(&rt, &info, sides, first, &mut verdict, &mut txn);
                 let keep = !req_close && fe_http.mode != HttpConnMode::Close;
-                let go_on = answer_client(
+                let go_on = answer_verdict(
                     &mut client,
                     &mut cbuf,
+                    verdict,
                     head_len,
                     framing,
                     &limits,
-                    &answer,
                     &head,
                     keep,
                     fe.client_timeout,
+                    None,
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -820,7 +946,7 @@ pub async fn run_http<C>(
                 if let Err(status) = waited {
                     if status != 0 {
                         let page =
-                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, status);
                         send_page(&mut client, &page).await;
                     }
                     return Step::Close;
@@ -870,8 +996,14 @@ pub async fn run_http<C>(
                     .await;
                     if let Err(status) = waited {
                         if status != 0 {
-                            let page =
-                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                            let page = error_page(
+                                &rt,
+                                &info,
+                                (px_idx, Some(be_idx)),
+                                &head,
+                                &mut txn,
+                                status,
+                            );
                             send_page(&mut client, &page).await;
                         }
                         return Step::Close;
@@ -879,7 +1011,19 @@ pub async fn run_http<C>(
                     body_ready = true;
                     start = resume;
                 };
+                if !send_early_hints(&mut client, &head, &mut txn).await {
+                    return Step::Close;
+                }
+                let mut verdict = verdict;
                 if !matches!(verdict, Verdict::Continue) {
+                    after_verdict(
+                        &rt,
+                        &info,
+                        (px_idx, Some(be_idx)),
+                        first,
+                        &mut verdict,
+                        &mut txn,
+                    );
                     let keep =
                         !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
                     let go_on = answer_verdict(
@@ -902,6 +1046,13 @@ pub async fn run_http<C>(
                     return Step::Next;
                 }
             }
+            // `option http-restrict-req-hdr-names` of the backend, after its rules.
+            if be_idx != px_idx && !be_http.restrict_names.apply(&mut head) {
+                be.counters.denied_req.fetch_add(1, Relaxed);
+                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 403);
+                send_page(&mut client, &page).await;
+                return Step::Close;
+            }
             if fe_http.rules.has_request_rules() || be_http.rules.has_request_rules() {
                 let now = request_framing(&head).ok();
                 keep_framing(&mut head, framing, now);
@@ -916,6 +1067,32 @@ pub async fn run_http<C>(
                     .unwrap_or(IpAddr::V6(v6)),
                 v4 => v4,
             };
+            // `option forwarded` of the backend: the RFC 7239 header, before X-Forwarded-For.
+            if let Some(fw) = &be_http.forwarded {
+                let value = {
+                    let ctx = Ctx {
+                        rt: Some(&rt),
+                        src: Some(info.src),
+                        dst: Some(info.dst),
+                        frontend: Some(px_idx),
+                        backend: Some(be_idx),
+                        server: None,
+                        listener_id: 0,
+                        req_payload: &[],
+                        res_payload: &[],
+                        req_final: true,
+                        req: Some(&head),
+                        res: None,
+                        first_req: first,
+                        vars: Some(&txn.vars),
+                        req_caps: Some(&txn.req_captures),
+                        res_caps: Some(&txn.res_captures),
+                        received: Some(&txn.received),
+                    };
+                    fw.value(&ctx, &head, info.src, info.dst)
+                };
+                head.add(b"forwarded", &value);
+            }
             if let Some(ff) = be_http.forwardfor.as_ref().or(fe_http.forwardfor.as_ref()) {
                 let excepted = ff
                     .except
@@ -994,7 +1171,7 @@ pub async fn run_http<C>(
                 if let Err(status) = waited {
                     if status != 0 {
                         let page =
-                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, status);
                         send_page(&mut client, &page).await;
                     }
                     return Step::Close;
@@ -1113,19 +1290,23 @@ pub async fn run_http<C>(
             }
             let Some(c) = res else {
                 // No server reachable: nothing was sent, the client connection may stay.
-                let answer = stream_answer(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 503);
+                let sides = (px_idx, Some(be_idx));
+                let mut verdict =
+                    Verdict::Answer(stream_answer(&rt, &info, sides, &head, &txn, 503));
+                after_verdict(&rt, &info, sides, first, &mut verdict, &mut txn);
                 let keep =
                     !req_close && strictest(fe_http.mode, be_http.mode) != HttpConnMode::Close;
-                let go_on = answer_client(
+                let go_on = answer_verdict(
                     &mut client,
                     &mut cbuf,
+                    verdict,
                     head_len,
                     framing,
                     &limits,
-                    &answer,
                     &head,
                     keep,
                     fe.client_timeout,
+                    None,
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -1189,7 +1370,9 @@ pub async fn run_http<C>(
                     head.write_to(&mut out);
                 }
                 sc.uses += 1;
-                let mut body = BodyState::new(framing).with_limits(&limits);
+                let mut body = BodyState::new(framing)
+                    .with_limits(&limits)
+                    .dropping_trailers(be_http.drop_req_trailers);
                 let sent = if upgrade {
                     // The tunnel carries whatever follows the head.
                     sc.stream.write_all(&out).await.map_err(|_| 502u16)
@@ -1208,8 +1391,14 @@ pub async fn run_http<C>(
                     Err(502) => Err(Fail::Server),
                     Err(status) => {
                         if status != 0 {
-                            let page =
-                                error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, status);
+                            let page = error_page(
+                                &rt,
+                                &info,
+                                (px_idx, Some(be_idx)),
+                                &head,
+                                &mut txn,
+                                status,
+                            );
                             send_page(&mut client, &page).await;
                         }
                         return Step::Close;
@@ -1240,7 +1429,8 @@ pub async fn run_http<C>(
                             return Step::Close;
                         }
                         be.counters.err_resp.fetch_add(1, Relaxed);
-                        let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 502);
+                        let page =
+                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
                         send_page(&mut client, &page).await;
                         return Step::Close;
                     }
@@ -1259,7 +1449,7 @@ pub async fn run_http<C>(
                                 &info,
                                 (px_idx, Some(be_idx)),
                                 &head,
-                                &txn,
+                                &mut txn,
                                 f.status(),
                             );
                             if client.write_all(&page).await.is_err() {
@@ -1271,8 +1461,14 @@ pub async fn run_http<C>(
                                 Next::Continue => Step::Next,
                             };
                         }
-                        let page =
-                            error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, f.status());
+                        let page = error_page(
+                            &rt,
+                            &info,
+                            (px_idx, Some(be_idx)),
+                            &head,
+                            &mut txn,
+                            f.status(),
+                        );
                         send_page(&mut client, &page).await;
                         return Step::Close;
                     }
@@ -1300,7 +1496,7 @@ pub async fn run_http<C>(
             if status == 101 && !upgrade {
                 // A switch nobody asked for: never tunnel on the server's word alone.
                 be.counters.err_resp.fetch_add(1, Relaxed);
-                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, 502);
+                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
                 send_page(&mut client, &page).await;
                 return Step::Close;
             }
@@ -1342,8 +1538,14 @@ pub async fn run_http<C>(
                 Ok(f) => f,
                 Err(e) => {
                     be.counters.err_resp.fetch_add(1, Relaxed);
-                    let page =
-                        error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &txn, e.status);
+                    let page = error_page(
+                        &rt,
+                        &info,
+                        (px_idx, Some(be_idx)),
+                        &head,
+                        &mut txn,
+                        e.status,
+                    );
                     send_page(&mut client, &page).await;
                     return Step::Close;
                 }
@@ -1390,10 +1592,19 @@ pub async fn run_http<C>(
                         v
                     }
                 };
+                let mut verdict = verdict;
                 if !matches!(verdict, Verdict::Continue) {
                     if matches!(verdict, Verdict::Deny(_)) {
                         be.counters.denied_resp.fetch_add(1, Relaxed);
                     }
+                    after_verdict(
+                        &rt,
+                        &info,
+                        (px_idx, Some(be_idx)),
+                        first,
+                        &mut verdict,
+                        &mut txn,
+                    );
                     // The server's response is dropped, and its connection with it.
                     attached.0 = None;
                     let go_on = answer_verdict(
@@ -1418,10 +1629,35 @@ pub async fn run_http<C>(
                 let now = response_framing(&rhead, method).ok();
                 keep_framing(&mut rhead, rframing, now);
             }
+            // `option checkcache`: a cacheable response setting a cookie is blocked (502).
+            if (be_http.checkcache || fe_http.checkcache)
+                && crate::http::options::cacheable_cookie(head.method(), &rhead)
+            {
+                be.counters.denied_resp.fetch_add(1, Relaxed);
+                if let Some(s) = &sc.srv {
+                    s.counters.denied_resp.fetch_add(1, Relaxed);
+                }
+                attached.0 = None;
+                let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
+                send_page(&mut client, &page).await;
+                return Step::Close;
+            }
+            // `http-after-response`: the backend's rules, then the frontend's.
+            after_response(
+                &rt,
+                &info,
+                (px_idx, Some(be_idx)),
+                sc.srv.as_deref(),
+                first,
+                &mut rhead,
+                &mut txn,
+            );
             // Towards the client the response is HTTP/1.1, whatever the server spoke (HAProxy
             // does the same), so the client's connection can stay alive.
             rhead.set_version(h1::Version::Http11);
-            let keep_client = !client_close && !until_close;
+            // During a soft stop the connection ends after this response, and says so
+            // (`option idle-close-on-response` keeps idle connections until then).
+            let keep_client = !client_close && !until_close && !rt.stopping.load(Relaxed);
             // The server's connection header concerns the server side only; towards the
             // client it says what halo does with the client connection.
             rhead.remove(b"connection");
@@ -1438,7 +1674,8 @@ pub async fn run_http<C>(
             }
             sc.buf.drain(..rhead_len);
             // 9. Response body to the client.
-            let mut rbody = BodyState::new_response(rframing);
+            let mut rbody =
+                BodyState::new_response(rframing).dropping_trailers(fe_http.drop_res_trailers);
             let ok = forward_response(
                 &mut rbody,
                 sc,

@@ -77,6 +77,9 @@ pub struct BodyState {
     pending: Vec<u8>,
     trailer_fields: usize,
     accept_invalid: bool,
+    /// `option http-drop-request-trailers` / `http-drop-response-trailers`: `advance_into`
+    /// writes no trailer field, only the end of the message.
+    drop_trailers: bool,
     status: u16,
 }
 
@@ -104,6 +107,7 @@ impl BodyState {
             pending: Vec::new(),
             trailer_fields: 0,
             accept_invalid: false,
+            drop_trailers: false,
             status: 400,
         }
     }
@@ -119,6 +123,12 @@ impl BodyState {
     pub fn with_limits(mut self, limits: &Limits) -> BodyState {
         self.max_line = limits.max_raw;
         self.accept_invalid = limits.accept_invalid;
+        self
+    }
+
+    /// Drops the trailer fields of a chunked body re-encoded by `advance_into`.
+    pub fn dropping_trailers(mut self, drop: bool) -> BodyState {
+        self.drop_trailers = drop;
         self
     }
 
@@ -331,8 +341,10 @@ impl BodyState {
                 self.pending.extend_from_slice(super::parse::trim(&line));
             } else {
                 if !self.pending.is_empty() {
-                    o.extend_from_slice(&self.pending);
-                    o.extend_from_slice(b"\r\n");
+                    if !self.drop_trailers {
+                        o.extend_from_slice(&self.pending);
+                        o.extend_from_slice(b"\r\n");
+                    }
                     self.pending.clear();
                 }
                 if is_end {
