@@ -23,7 +23,7 @@ use crate::http::h1::{
 use crate::http::pages::early_page;
 use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
-use crate::proxy::conn::{BULK_BUFSIZE, Conn, give_buf, take_buf, take_bulk_buf};
+use crate::proxy::conn::{BULK_BUFSIZE, Conn, ReadInto, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
 use crate::proxy::stream::{BackendSession, ConnInfo, Slot, connect_again, connect_server};
 use crate::sample::Ctx;
@@ -206,7 +206,7 @@ enum Stop {
     Error,
 }
 
-async fn read_more_or<R: AsyncRead + Unpin>(
+async fn read_more_or<R: ReadInto>(
     r: &mut R,
     buf: &mut Vec<u8>,
     limit: Option<u64>,
@@ -214,7 +214,7 @@ async fn read_more_or<R: AsyncRead + Unpin>(
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(16384);
     }
-    let fut = r.read_buf(buf);
+    let fut = r.read_into(buf);
     match limit {
         Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), fut).await {
             Ok(Ok(n)) => Ok(n),
@@ -225,11 +225,7 @@ async fn read_more_or<R: AsyncRead + Unpin>(
     }
 }
 
-async fn read_more<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-    limit: Option<u64>,
-) -> Option<usize> {
+async fn read_more<R: ReadInto>(r: &mut R, buf: &mut Vec<u8>, limit: Option<u64>) -> Option<usize> {
     read_more_or(r, buf, limit).await.ok()
 }
 
@@ -1739,7 +1735,7 @@ fn strictest(a: HttpConnMode, b: HttpConnMode) -> HttpConnMode {
 /// Sends the request head (in `out`) and streams the body from the client to the server,
 /// reading more as needed. Err(status) to answer the client (0: just close, 502: the
 /// server is gone).
-async fn forward_body<C: AsyncRead + Unpin>(
+async fn forward_body<C: ReadInto>(
     body: &mut BodyState,
     cbuf: &mut Vec<u8>,
     client: &mut C,
@@ -1849,7 +1845,7 @@ async fn forward_response<C: AsyncWrite + Unpin>(
 /// connection may stay, skips what is left of the request body. Returns whether the
 /// connection serves another request.
 #[allow(clippy::too_many_arguments)]
-async fn answer_client<C: AsyncRead + AsyncWrite + Unpin>(
+async fn answer_client<C: ReadInto + AsyncWrite>(
     client: &mut C,
     cbuf: &mut Vec<u8>,
     head_len: usize,
@@ -1905,7 +1901,7 @@ async fn answer_client<C: AsyncRead + AsyncWrite + Unpin>(
 
 /// `http-request tarpit`: holds the request for `ms` milliseconds; false if the client
 /// went away meanwhile. What the client sends in the meantime is kept in `cbuf`.
-async fn tarpit_wait<C: AsyncRead + Unpin>(client: &mut C, cbuf: &mut Vec<u8>, ms: u64) -> bool {
+async fn tarpit_wait<C: ReadInto>(client: &mut C, cbuf: &mut Vec<u8>, ms: u64) -> bool {
     let sleep = tokio::time::sleep(Duration::from_millis(ms));
     tokio::pin!(sleep);
     loop {
@@ -1993,7 +1989,7 @@ fn keep_framing(head: &mut Head, framing: Framing, now: Option<Framing>) {
 
 /// Carries out what the rules decided instead of forwarding the request.
 #[allow(clippy::too_many_arguments)]
-async fn answer_verdict<C: AsyncRead + AsyncWrite + Unpin>(
+async fn answer_verdict<C: ReadInto + AsyncWrite>(
     client: &mut C,
     cbuf: &mut Vec<u8>,
     verdict: Verdict,
