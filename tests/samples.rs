@@ -213,3 +213,15 @@ fn tunables_are_read_as_haproxy_does() {
     let (code, _, err) = run_check(Cfg::Text(&cfg(ok)), &[]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// The arithmetic converters take a variable name as their argument ("a numeric value or a
+/// variable name"); an unset one makes the expression give nothing.
+#[test]
+fn arithmetic_converters_read_variables() {
+    let (_h, fe) = start(
+        "    set-var proc.base int(100)",
+        "    http-request set-var(txn.d) int(4)\n    http-request return status 200 content-type text/plain lf-string \"%[int(10),sub(txn.d)] %[int(10),mul(txn.d)] %[int(1),add(proc.base)] <%[int(1),add(txn.unset)]>\"",
+        None,
+    );
+    assert_eq!(answer(fe, "/"), "6 40 101 <>");
+}

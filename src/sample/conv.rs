@@ -46,14 +46,14 @@ pub enum Conv {
         v4: u8,
         v6: u8,
     },
-    Add(i64),
-    Sub(i64),
-    Mul(i64),
-    Div(i64),
-    Mod(i64),
-    And(i64),
-    Or(i64),
-    Xor(i64),
+    Add(IntArg),
+    Sub(IntArg),
+    Mul(IntArg),
+    Div(IntArg),
+    Mod(IntArg),
+    And(IntArg),
+    Or(IntArg),
+    Xor(IntArg),
     Neg,
     Not,
     Bool,
@@ -99,6 +99,42 @@ fn int(args: &[String], i: usize, name: &str) -> Result<i64, String> {
     a.trim()
         .parse::<i64>()
         .map_err(|_| format!("converter '{name}': invalid integer '{a}'"))
+}
+
+/// The argument of the arithmetic converters: an integer, or a variable read when the
+/// converter runs ("a numeric value or a variable name").
+#[derive(Debug, Clone)]
+pub enum IntArg {
+    Const(i64),
+    Var(super::vars::VarName),
+}
+
+impl IntArg {
+    /// The value; None when the variable is not set or not a number (the converter fails).
+    fn value(&self, ctx: &Ctx<'_>) -> Option<i64> {
+        match self {
+            IntArg::Const(n) => Some(*n),
+            IntArg::Var(v) => {
+                let s = match v.scope {
+                    super::vars::Scope::Proc => super::vars::proc_get(&v.name),
+                    _ => ctx.vars.and_then(|vars| vars.get(v)),
+                }?;
+                s.to_int()
+            }
+        }
+    }
+}
+
+fn int_arg(args: &[String], name: &str) -> Result<IntArg, String> {
+    let a = args
+        .first()
+        .ok_or_else(|| format!("converter '{name}' expects an integer argument"))?;
+    if let Ok(n) = a.trim().parse::<i64>() {
+        return Ok(IntArg::Const(n));
+    }
+    super::vars::VarName::parse(a.trim())
+        .map(IntArg::Var)
+        .map_err(|_| format!("converter '{name}': invalid integer or variable name '{a}'"))
 }
 
 fn opt_flag(args: &[String], name: &str) -> Result<bool, String> {
@@ -232,14 +268,14 @@ impl Conv {
                 };
                 Ipmask { v4, v6 }
             }
-            "add" => Add(int(&args, 0, name)?),
-            "sub" => Sub(int(&args, 0, name)?),
-            "mul" => Mul(int(&args, 0, name)?),
-            "div" => Div(int(&args, 0, name)?),
-            "mod" => Mod(int(&args, 0, name)?),
-            "and" => And(int(&args, 0, name)?),
-            "or" => Or(int(&args, 0, name)?),
-            "xor" => Xor(int(&args, 0, name)?),
+            "add" => Add(int_arg(&args, name)?),
+            "sub" => Sub(int_arg(&args, name)?),
+            "mul" => Mul(int_arg(&args, name)?),
+            "div" => Div(int_arg(&args, name)?),
+            "mod" => Mod(int_arg(&args, name)?),
+            "and" => And(int_arg(&args, name)?),
+            "or" => Or(int_arg(&args, name)?),
+            "xor" => Xor(int_arg(&args, name)?),
             "neg" => Neg,
             "not" => Not,
             "bool" => Bool,
@@ -411,23 +447,29 @@ impl Conv {
                     Sample::Ip(IpAddr::V6((u128::from(a) & m).into()))
                 }
             },
-            Add(v) => Sample::Int(s.to_int()?.wrapping_add(*v)),
-            Sub(v) => Sample::Int(s.to_int()?.wrapping_sub(*v)),
-            Mul(v) => Sample::Int(s.to_int()?.wrapping_mul(*v)),
+            Add(v) => Sample::Int(s.to_int()?.wrapping_add(v.value(ctx)?)),
+            Sub(v) => Sample::Int(s.to_int()?.wrapping_sub(v.value(ctx)?)),
+            Mul(v) => Sample::Int(s.to_int()?.wrapping_mul(v.value(ctx)?)),
             // HAProxy: division by zero gives the largest value (or 0 for mod).
-            Div(v) => Sample::Int(if *v == 0 {
-                i64::MAX
-            } else {
-                s.to_int()?.wrapping_div(*v)
-            }),
-            Mod(v) => Sample::Int(if *v == 0 {
-                0
-            } else {
-                s.to_int()?.wrapping_rem(*v)
-            }),
-            And(v) => Sample::Int(s.to_int()? & v),
-            Or(v) => Sample::Int(s.to_int()? | v),
-            Xor(v) => Sample::Int(s.to_int()? ^ v),
+            Div(v) => {
+                let d = v.value(ctx)?;
+                Sample::Int(if d == 0 {
+                    i64::MAX
+                } else {
+                    s.to_int()?.wrapping_div(d)
+                })
+            }
+            Mod(v) => {
+                let d = v.value(ctx)?;
+                Sample::Int(if d == 0 {
+                    0
+                } else {
+                    s.to_int()?.wrapping_rem(d)
+                })
+            }
+            And(v) => Sample::Int(s.to_int()? & v.value(ctx)?),
+            Or(v) => Sample::Int(s.to_int()? | v.value(ctx)?),
+            Xor(v) => Sample::Int(s.to_int()? ^ v.value(ctx)?),
             Neg => Sample::Int(s.to_int()?.wrapping_neg()),
             Not => Sample::Bool(s.to_int()? == 0),
             Bool => Sample::Bool(s.to_int()? != 0),
@@ -737,6 +779,33 @@ mod tests {
 
     fn s(v: &str) -> Sample<'static> {
         Sample::Str(Cow::Owned(v.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn arithmetic_takes_a_variable_argument() {
+        use super::super::vars::Vars;
+        let vars = Vars::new();
+        let mut ctx = Ctx::empty();
+        ctx.vars = Some(&vars);
+        let conv = |name: &str, args: &[&str]| {
+            Conv::compile(name, args.iter().map(|a| a.to_string()).collect()).unwrap()
+        };
+        conv("set-var", &["txn.d"]).apply(Sample::Int(4), &ctx);
+        assert_eq!(
+            conv("sub", &["txn.d"]).apply(Sample::Int(10), &ctx),
+            Some(Sample::Int(6))
+        );
+        assert_eq!(
+            conv("mul", &["txn.d"]).apply(Sample::Int(10), &ctx),
+            Some(Sample::Int(40))
+        );
+        assert_eq!(
+            conv("div", &["txn.d"]).apply(Sample::Int(10), &ctx),
+            Some(Sample::Int(2))
+        );
+        // An unset variable fails the converter.
+        assert_eq!(conv("add", &["txn.nope"]).apply(Sample::Int(1), &ctx), None);
+        assert!(Conv::compile("add", vec!["x.y".into()]).is_err());
     }
 
     #[test]
