@@ -16,6 +16,9 @@ use support::*;
 
 #[test]
 fn seed08_static_dynamic_split() {
+    if skip_on_reference("HAProxy 2.6 rejects the seed's `req.hdr_beg(Host)`") {
+        return;
+    }
     let st = HttpBackend::start("static", Duration::ZERO);
     let dy = HttpBackend::start("dynamic", Duration::ZERO);
     let fe = free_addr();
@@ -276,6 +279,11 @@ fn seed19_proxy_protocol_chain_keeps_the_client_address() {
 
 #[test]
 fn seed02_slowloris_gets_408_while_others_are_served() {
+    if skip_on_reference(
+        "HAProxy refuses `maxconn 20000` under this machine's 20000 fd limit (halo lowers it with a warning)",
+    ) {
+        return;
+    }
     let be = HttpBackend::start("apache", Duration::ZERO);
     let fe = free_addr();
     let _h = Halo::start(
