@@ -451,3 +451,41 @@ fn pool_conn_name_keeps_named_connections_apart() {
     ask("b", 2);
     assert_eq!(conns(), 2, "each name finds its own connection");
 }
+
+/// An idle keep-alive client does not pin a server connection: once its response is
+/// sent, the shareable connection waits in the server's pool, whose limits apply
+/// (`pool-max-conn 2` here: five idle clients leave two idle server connections), and the
+/// client's next request still goes out over an idle one.
+#[test]
+fn idle_clients_leave_their_server_connections_to_the_pool() {
+    let s = HttpBackend::start("s", Duration::ZERO);
+    let fe = free_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("stats.sock");
+    let cfg = format!(
+        "global\n    stats socket {}\n{}",
+        sock.display(),
+        config("    server s \"${S1}\" pool-max-conn 2\n")
+    );
+    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let mut clients: Vec<Client> = (0..5)
+        .map(|i| {
+            let mut c = Client::connect(fe);
+            assert_eq!(c.get(&format!("/{i}"), "").status, 200);
+            c
+        })
+        .collect();
+    assert!(wait_until(Duration::from_secs(3), || {
+        server_stat(&sock, "s", "srv_icur").as_deref() == Some("2")
+    }));
+    let before = s.conns.load(Ordering::SeqCst);
+    for c in clients.iter_mut().take(2) {
+        assert_eq!(c.get("/again", "").status, 200);
+    }
+    assert_eq!(
+        s.conns.load(Ordering::SeqCst),
+        before,
+        "later requests use the pooled connections"
+    );
+}

@@ -1238,7 +1238,8 @@ pub async fn run_http<C>(
                         HttpReuse::Aggressive => first_req,
                         _ => false,
                     };
-                    srv.idle.take(proven, name).map(|c| (c.stream, c.uses))
+                    let check = !(bodyless && idempotent);
+                    srv.idle.take(proven, name, check).map(|c| (c.stream, c.uses))
                 };
                 let redirectable = matches!(head.method(), b"GET" | b"HEAD");
                 let connecting = connect_server(
@@ -1691,8 +1692,15 @@ pub async fn run_http<C>(
                 // for the session's next request (or the idle pool when the session ends).
                 sc.slot = None;
                 sc.idle_ok = true;
-                if !fe_http.session_keeps_conn {
-                    // `max-session-srv-conns 0`: shared with others or closed at once.
+                // A shareable connection waits in its server's pool, where the pool limits
+                // and purges apply (an idle client does not pin a server connection, as
+                // in HAProxy) and where this session's next request finds it again. A
+                // private one (`http-reuse never`, NTLM, PROXY header), or one the next
+                // request should prefer, stays with the session.
+                let private =
+                    !sc.poolable || sc.stick || be.settings.prefer_last_server;
+                if !fe_http.session_keeps_conn || !private {
+                    // (`max-session-srv-conns 0`: shared with others or closed at once.)
                     park(attached.0.take());
                 }
             } else {

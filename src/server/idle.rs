@@ -169,22 +169,24 @@ impl IdlePool {
 
     /// A live idle connection (the most recently parked first), if any; `proven` asks for
     /// one that has already carried a request after its first (`http-reuse aggressive`);
-    /// `name` is the request's `pool-conn-name` hash (0: none).
-    pub fn take(&self, proven: bool, name: u64) -> Option<IdleConn> {
+    /// `name` is the request's `pool-conn-name` hash (0: none). `check` peeks at the
+    /// connection first (one system call) to skip one the server closed meanwhile; a
+    /// request that can be sent again elsewhere does without.
+    pub fn take(&self, proven: bool, name: u64, check: bool) -> Option<IdleConn> {
         if self.count.load(Relaxed) == 0 {
             return None;
         }
         let me = my_shard();
-        if let Some(c) = self.take_from(me, proven, name) {
+        if let Some(c) = self.take_from(me, proven, name, check) {
             return Some(c);
         }
         if self.count.load(Relaxed) <= self.settings.low_conn as u64 {
             return None;
         }
-        (1..SHARDS).find_map(|i| self.take_from((me + i) % SHARDS, proven, name))
+        (1..SHARDS).find_map(|i| self.take_from((me + i) % SHARDS, proven, name, check))
     }
 
-    fn take_from(&self, shard: usize, proven: bool, name: u64) -> Option<IdleConn> {
+    fn take_from(&self, shard: usize, proven: bool, name: u64, check: bool) -> Option<IdleConn> {
         loop {
             let c = {
                 let mut list = lock(&self.shards[shard]);
@@ -194,7 +196,7 @@ impl IdlePool {
                 list.swap_remove(pos)
             };
             self.took();
-            if alive(&c.stream) {
+            if !check || alive(&c.stream) {
                 return Some(c);
             }
             // Closed by the server while idle: drop it and look again.
