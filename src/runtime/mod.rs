@@ -1006,10 +1006,21 @@ async fn purge_idle_loop(rt: Arc<Runtime>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Sockets in use: above `tune.pool-low-fd-ratio`, nothing more is kept idle and
+        // the idle connections go (HAProxy closes them as it needs sockets).
+        let mut sockets = u64::from(rt.cur_conns.load(Relaxed)) + crate::server::idle::total_idle();
         for px in &rt.proxies {
             if let Some(be) = &px.backend {
                 for s in &be.servers {
-                    s.idle.purge(!s.usable());
+                    sockets += u64::from(s.cur.load(Relaxed));
+                }
+            }
+        }
+        let busy = crate::server::idle::note_sockets_in_use(sockets);
+        for px in &rt.proxies {
+            if let Some(be) = &px.backend {
+                for s in &be.servers {
+                    s.idle.purge(busy || !s.usable());
                 }
             }
         }

@@ -6,8 +6,8 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
@@ -20,9 +20,31 @@ const SHARDS: usize = 16;
 static TOTAL: AtomicU64 = AtomicU64::new(0);
 static TOTAL_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// Sets the process-wide limit on idle server connections from the global `maxconn`.
+/// `tune.pool-low-fd-ratio` (20%) of the sockets `maxconn` allows (two per connection):
+/// above that many sockets in use, connections are no longer kept idle, as in HAProxy
+/// (a crowd of idle clients then pins no server connection). Updated about once a
+/// second by the purge task from the process's counts.
+static LOW_FDS: AtomicU64 = AtomicU64::new(u64::MAX);
+static FDS_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Sets the process-wide limits on idle server connections from the global `maxconn`.
 pub fn set_process_limit(maxconn: u64) {
     TOTAL_LIMIT.store((maxconn * 2 / 5).max(1), Relaxed);
+    LOW_FDS.store((maxconn * 2 / 5).max(1), Relaxed);
+}
+
+/// Records how many sockets the process uses (client connections, server connections
+/// serving a request, idle ones).
+/// True when that is above the limit.
+pub fn note_sockets_in_use(n: u64) -> bool {
+    let busy = n > LOW_FDS.load(Relaxed);
+    FDS_BUSY.store(busy, Relaxed);
+    busy
+}
+
+/// Idle server connections of the whole process.
+pub fn total_idle() -> u64 {
+    TOTAL.load(Relaxed)
 }
 
 thread_local! {
@@ -147,6 +169,7 @@ impl IdlePool {
         if !self.enabled()
             || (max > 0 && self.count.load(Relaxed) >= max as u64)
             || TOTAL.load(Relaxed) >= TOTAL_LIMIT.load(Relaxed)
+            || FDS_BUSY.load(Relaxed)
             || !self.may_reuse(uses)
         {
             return false;
