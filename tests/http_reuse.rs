@@ -489,3 +489,48 @@ fn idle_clients_leave_their_server_connections_to_the_pool() {
         "later requests use the pooled connections"
     );
 }
+
+/// `tune.pool-low-fd-ratio` / `tune.pool-high-fd-ratio`: with many idle clients for the
+/// sockets `maxconn` allows, idle server connections are not kept; raised ratios keep them.
+#[test]
+fn fd_ratios_bound_idle_server_connections() {
+    if skip_on_reference(
+        "HAProxy closes idle connections above the high ratio only when it needs a new socket; halo checks every second",
+    ) {
+        return;
+    }
+    let s = HttpBackend::start("s", Duration::ZERO);
+    for (ratios, idle) in [
+        ("", "0"),
+        (
+            "    tune.pool-low-fd-ratio 100\n    tune.pool-high-fd-ratio 100\n",
+            "30",
+        ),
+    ] {
+        let fe = free_addr();
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("stats.sock");
+        let cfg = format!(
+            "global\n    maxconn 100\n{ratios}    stats socket {}\n{}",
+            sock.display(),
+            config("    server s \"${S1}\"\n")
+        );
+        let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", s.cfg_addr())]);
+        assert!(wait_cli(&sock, Duration::from_secs(5)));
+        // 30 idle clients and their connections: above 25% of the 200 sockets.
+        let _clients: Vec<Client> = (0..30)
+            .map(|i| {
+                let mut c = Client::connect(fe);
+                assert_eq!(c.get(&format!("/{i}"), "").status, 200);
+                c
+            })
+            .collect();
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                server_stat(&sock, "s", "srv_icur").as_deref() == Some(idle)
+            }),
+            "{ratios:?}: {:?}",
+            server_stat(&sock, "s", "srv_icur")
+        );
+    }
+}

@@ -161,6 +161,10 @@ pub struct Global {
     /// `tune.h1.fe.glitches-threshold`, `tune.h1.be.glitches-threshold` (0: none).
     pub tune_h1_fe_glitches: u32,
     pub tune_h1_be_glitches: u32,
+    /// `tune.pool-low-fd-ratio` (20) and `tune.pool-high-fd-ratio` (25), in percent of
+    /// the sockets the process may use.
+    pub tune_pool_low_fd_ratio: u32,
+    pub tune_pool_high_fd_ratio: u32,
     /// `tune.vars.global-max-size`, `proc-`, `reqres-`, `sess-`, `txn-max-size` in that
     /// order (bytes, 0: unlimited).
     pub tune_vars_max_size: [usize; 5],
@@ -204,6 +208,8 @@ impl Default for Global {
             h1_case_adjust_file: Vec::new(),
             tune_h1_fe_glitches: 0,
             tune_h1_be_glitches: 0,
+            tune_pool_low_fd_ratio: 20,
+            tune_pool_high_fd_ratio: 25,
             tune_vars_max_size: [0; 5],
             tune_http_cookielen: 63,
             tune_pattern_cache_size: 10_000,

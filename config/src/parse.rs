@@ -467,6 +467,22 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                 }
                 _ => diags.alert(&line.loc, format!("'{}' expects a size.", kw.name)),
             },
+            "tune.pool-low-fd-ratio" | "tune.pool-high-fd-ratio" => {
+                match parse_u32(line, n, kw.name, diags) {
+                    Some(v) if v <= 100 => {
+                        if kw.name == "tune.pool-low-fd-ratio" {
+                            g.tune_pool_low_fd_ratio = v;
+                        } else {
+                            g.tune_pool_high_fd_ratio = v;
+                        }
+                    }
+                    Some(_) => diags.alert(
+                        &line.loc,
+                        format!("'{}' expects a percentage between 0 and 100.", kw.name),
+                    ),
+                    None => {}
+                }
+            }
             "tune.http.maxhdr" => {
                 if let Some(v) = parse_u32(line, n, "tune.http.maxhdr", diags) {
                     g.tune_http_maxhdr = v as usize;

@@ -596,7 +596,11 @@ async fn serve(
             crate::server::check::spawn_checks(be, cfg.global.spread_checks, rt.quiet);
         }
     }
-    crate::server::idle::set_process_limit(rt.maxconn as u64);
+    crate::server::idle::set_process_limit(
+        rt.maxconn as u64,
+        rt.global.tune_pool_low_fd_ratio,
+        rt.global.tune_pool_high_fd_ratio,
+    );
     if rt.proxies.iter().any(|p| {
         p.backend
             .as_ref()

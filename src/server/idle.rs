@@ -20,26 +20,29 @@ const SHARDS: usize = 16;
 static TOTAL: AtomicU64 = AtomicU64::new(0);
 static TOTAL_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// `tune.pool-low-fd-ratio` (20%) of the sockets `maxconn` allows (two per connection):
-/// above that many sockets in use, connections are no longer kept idle, as in HAProxy
-/// (a crowd of idle clients then pins no server connection). Updated about once a
-/// second by the purge task from the process's counts.
+/// `tune.pool-low-fd-ratio` (20% by default) of the sockets the process may use (two per
+/// `maxconn` connection): above that many sockets in use, no connection is kept idle any
+/// more; above `tune.pool-high-fd-ratio` (25%) the idle ones are closed too, as in
+/// HAProxy (a crowd of idle clients then pins no server connection). Checked about once
+/// a second by the purge task from the process's counts.
 static LOW_FDS: AtomicU64 = AtomicU64::new(u64::MAX);
+static HIGH_FDS: AtomicU64 = AtomicU64::new(u64::MAX);
 static FDS_BUSY: AtomicBool = AtomicBool::new(false);
 
-/// Sets the process-wide limits on idle server connections from the global `maxconn`.
-pub fn set_process_limit(maxconn: u64) {
+/// Sets the process-wide limits on idle server connections from the global `maxconn` and
+/// the two ratios (percent).
+pub fn set_process_limit(maxconn: u64, low_ratio: u32, high_ratio: u32) {
     TOTAL_LIMIT.store((maxconn * 2 / 5).max(1), Relaxed);
-    LOW_FDS.store((maxconn * 2 / 5).max(1), Relaxed);
+    let sockets = maxconn * 2;
+    LOW_FDS.store(sockets * u64::from(low_ratio) / 100, Relaxed);
+    HIGH_FDS.store(sockets * u64::from(high_ratio) / 100, Relaxed);
 }
 
 /// Records how many sockets the process uses (client connections, server connections
-/// serving a request, idle ones).
-/// True when that is above the limit.
+/// serving a request, idle ones); true when idle connections must be closed.
 pub fn note_sockets_in_use(n: u64) -> bool {
-    let busy = n > LOW_FDS.load(Relaxed);
-    FDS_BUSY.store(busy, Relaxed);
-    busy
+    FDS_BUSY.store(n > LOW_FDS.load(Relaxed), Relaxed);
+    n > HIGH_FDS.load(Relaxed)
 }
 
 /// Idle server connections of the whole process.
