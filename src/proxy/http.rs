@@ -670,8 +670,14 @@ pub async fn run_http<C>(
         if let Some(sc) = attached.0.as_mut() {
             release(&mut sc.buf);
         }
-        // 1. The request head.
-        head.clear();
+        // 1. The request head. A connection waiting for its next request keeps no
+        // allocation of the previous one (idle connections cost memory, not requests).
+        if first || cbuf.is_empty() {
+            head = Head::new();
+            txn.received = Default::default();
+        } else {
+            head.clear();
+        }
         let head_limit = if first {
             fe.http_request_timeout.or(fe.client_timeout)
         } else {
