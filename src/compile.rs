@@ -654,7 +654,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         loc,
                         format!(
                             "error detected while parsing a '{}' condition : {e}.",
-                            if *force { "force-persist" } else { "ignore-persist" }
+                            if *force {
+                                "force-persist"
+                            } else {
+                                "ignore-persist"
+                            }
                         ),
                     ),
                 }

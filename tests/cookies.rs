@@ -66,7 +66,8 @@ impl Web {
     fn kill(&self) {
         self.stop.store(true, Ordering::Relaxed);
         assert!(
-            wait_until(Duration::from_secs(5), || TcpStream::connect(self.addr).is_err()),
+            wait_until(Duration::from_secs(5), || TcpStream::connect(self.addr)
+                .is_err()),
             "{} still accepts connections",
             self.name
         );
@@ -186,7 +187,8 @@ fn send(fe: SocketAddr, method: &str, extra: &str) -> Resp {
     } else {
         ""
     };
-    let req = format!("{method} / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{body}{extra}\r\n");
+    let req =
+        format!("{method} / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{body}{extra}\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
@@ -253,7 +255,10 @@ fn insert_sets_the_cookie_once_and_indirect_hides_it_from_the_server() {
     let cfg = listen(
         "    cookie SRV insert indirect nocache httponly secure domain .a.com domain .b.org attr SameSite=Lax attr x\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B\n",
     );
-    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())]);
+    let _h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())],
+    );
     // First visit: the server's own SRV cookie goes, ours is inserted (with every option),
     // other cookies stay; no freshness information, so nothing to make private.
     let r = get(fe, "X-Set: SRV=zz; path=/x\r\nX-Set: other=1\r\n");
@@ -263,7 +268,9 @@ fn insert_sets_the_cookie_once_and_indirect_hides_it_from_the_server() {
         r.set_cookies(),
         vec![
             "other=1".to_string(),
-            format!("SRV={first}; path=/; domain=.a.com; domain=.b.org; HttpOnly; Secure; SameSite=Lax; x")
+            format!(
+                "SRV={first}; path=/; domain=.a.com; domain=.b.org; HttpOnly; Secure; SameSite=Lax; x"
+            )
         ]
     );
     assert!(r.all("cache-control").is_empty());
@@ -291,9 +298,18 @@ fn insert_sets_the_cookie_once_and_indirect_hides_it_from_the_server() {
         a.last("cookie"),
         vec!["a=1; b=2 ,c=3", "$Version=1; d", "x=1;y"]
     );
-    let r = get(fe, "Cookie: SRV=A;SRV=B; z=\"a;b\" ; SRV=A\r\nCookie: q=1,SRV=B\r\n");
+    let r = get(
+        fe,
+        "Cookie: SRV=A;SRV=B; z=\"a;b\" ; SRV=A\r\nCookie: q=1,SRV=B\r\n",
+    );
     assert_eq!(r.server(), "A");
     assert_eq!(a.last("cookie"), vec!["z=\"a;b\" ", "q=1"]);
+    let r = get(
+        fe,
+        "Cookie: SRV=A, x=1\r\nCookie: y=2;;SRV=A;\r\nCookie: ;SRV=A\r\n",
+    );
+    assert_eq!(r.server(), "A");
+    assert_eq!(a.last("cookie"), vec!["x=1", "y=2;; "]);
     // An unknown or empty value chooses nothing: balanced, and a new cookie.
     for bad in ["SRV=Z", "SRV="] {
         let r = get(fe, &format!("Cookie: {bad}\r\n"));
@@ -354,7 +370,8 @@ fn insert_without_indirect_postonly_preserve_and_cookieless_server() {
 fn maxidle_and_maxlife_dates() {
     let a = Web::start("A");
     let fe = free_addr();
-    let cfg = listen("    cookie SRV insert maxidle 30m maxlife 8h\n    server a \"${S1}\" cookie A\n");
+    let cfg =
+        listen("    cookie SRV insert maxidle 30m maxlife 8h\n    server a \"${S1}\" cookie A\n");
     let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", a.cfg())]);
     let check = |r: &Resp, first_expected: Option<u64>| {
         let sc = r.set_cookies();
@@ -383,9 +400,43 @@ fn maxidle_and_maxlife_dates() {
     assert_eq!(a.last("cookie"), vec![format!("SRV=A|{l}|{f}")]);
     check(&r, Some(undate(&f)));
     // Idle for an hour, or born 9 hours ago: ignored, a fresh cookie with new dates.
-    for (l, f) in [(date(t - 3600), date(t - 3600)), (date(t - 60), date(t - 9 * 3600))] {
+    for (l, f) in [
+        (date(t - 3600), date(t - 3600)),
+        (date(t - 60), date(t - 9 * 3600)),
+    ] {
         check(&get(fe, &format!("Cookie: SRV=A|{l}|{f}\r\n")), None);
     }
+}
+
+#[test]
+fn dynamic_cookies_hash_the_key_address_and_port() {
+    let (a, b) = (Web::start("A"), Web::start("B"));
+    let fe = free_addr();
+    let cfg = listen(
+        "    cookie SRV insert indirect dynamic\n    dynamic-cookie-key s3cr3t\n    server a \"${S1}\"\n    server b \"${S2}\" cookie B\n",
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())],
+    );
+    // XXH64 (seed 0) of the key, the IPv4 address and the port as 4 big-endian bytes.
+    let mut input = b"s3cr3t".to_vec();
+    input.extend_from_slice(&[127, 0, 0, 1]);
+    input.extend_from_slice(&u32::from(a.addr.port()).to_be_bytes());
+    let value = format!("{:016x}", xxhash_rust::xxh64::xxh64(&input, 0));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let r = get(fe, "");
+        seen.push((r.server(), first_cookie(&r, "SRV")));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("A".into(), value.clone()), ("B".into(), "B".into())]
+    );
+    let r = get(fe, &format!("Cookie: SRV={value}\r\n"));
+    assert_eq!(r.server(), "A");
+    assert!(r.set_cookies().is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -396,8 +447,13 @@ fn maxidle_and_maxlife_dates() {
 fn prefix_adds_and_removes_the_server_value_everywhere() {
     let (a, b) = (Web::start("A"), Web::start("B"));
     let fe = free_addr();
-    let cfg = listen("    cookie JS prefix\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B\n");
-    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())]);
+    let cfg = listen(
+        "    cookie JS prefix\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B\n",
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())],
+    );
     let r = get(
         fe,
         "Cookie: JS=B~abc; o=1\r\nCookie: JS = A~x~y ; JS=zzz\r\nX-Set: JS=newval; path=/\r\nX-Set: JS = sp ; path=/\r\nX-Set: raw Set-Cookie: JS=q, JS=r; Max-Age=3\r\nX-Set: other=JS\r\n",
@@ -412,6 +468,17 @@ fn prefix_adds_and_removes_the_server_value_everywhere() {
             "other=JS"
         ]
     );
+    // Spaces around '=' go from every Set-Cookie; each cookie of a Set-Cookie2 is prefixed.
+    let r = get(
+        fe,
+        "Cookie: JS=A~1\r\nX-Set: other = 1 ; p\r\nX-Set: JS\r\nX-Set: JS=\r\nX-Set: raw Set-Cookie2: JS=a, JS=b\r\nX-Set:  JS=c\r\n",
+    );
+    assert_eq!(
+        r.set_cookies(),
+        vec!["other=1 ; p", "JS", "JS=A~", "JS=A~c"]
+    );
+    assert_eq!(r.all("set-cookie2"), vec!["JS=A~a, JS=A~b"]);
+    assert_eq!(a.last("cookie"), vec!["JS=1"]);
     assert_eq!(b.last("cookie"), vec!["JS=abc; o=1", "JS=x~y ; JS=zzz"]);
     // Nothing set by the server: nothing added.
     let r = get(fe, "Cookie: JS=A~v\r\n");
@@ -424,9 +491,17 @@ fn prefix_adds_and_removes_the_server_value_everywhere() {
 fn rewrite_replaces_the_server_value() {
     let (a, b) = (Web::start("A"), Web::start("B"));
     let fe = free_addr();
-    let cfg = listen("    cookie SRV rewrite\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B\n");
-    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())]);
-    let r = get(fe, "Cookie: SRV=B\r\nX-Set: SRV=v1; path=/\r\nX-Set: SRV = whatever ; path=/\r\n");
+    let cfg = listen(
+        "    cookie SRV rewrite\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B\n",
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())],
+    );
+    let r = get(
+        fe,
+        "Cookie: SRV=B\r\nX-Set: SRV=v1; path=/\r\nX-Set: SRV = whatever ; path=/\r\n",
+    );
     assert_eq!(r.server(), "B");
     assert_eq!(r.set_cookies(), vec!["SRV=B; path=/", "SRV=B ; path=/"]);
     assert_eq!(b.last("cookie"), vec!["SRV=B"]);
@@ -439,8 +514,13 @@ fn rewrite_replaces_the_server_value() {
 fn passive_cookie_chooses_but_never_sets_nor_strips() {
     let (a, b) = (Web::start("A"), Web::start("B"));
     let fe = free_addr();
-    let cfg = listen("    cookie SITE\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B backup\n");
-    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())]);
+    let cfg = listen(
+        "    cookie SITE\n    server a \"${S1}\" cookie A\n    server b \"${S2}\" cookie B backup\n",
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())],
+    );
     for _ in 0..2 {
         let r = get(fe, "Cookie: SITE=B\r\nX-Set: SITE=zz\r\n");
         assert_eq!(r.server(), "B", "a backup named by the cookie is used");
@@ -503,7 +583,10 @@ fn down_farm(extra: &str) -> (Web, Web, CheckPort, SocketAddr, Halo) {
         "    retries 1\n    cookie SRV insert indirect\n{extra}    server a \"${{S1}}\" cookie A check port {} inter 100 rise 1 fall 1\n    server b \"${{S2}}\" cookie B\n",
         cp.addr.port()
     ));
-    let h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())]);
+    let h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("S1", a.cfg()), ("S2", b.cfg())],
+    );
     (a, b, cp, fe, h)
 }
 
@@ -569,7 +652,10 @@ fn force_persist_and_ignore_persist_conditions() {
     // Without the condition the DOWN server is avoided.
     assert_eq!(get(fe, "Cookie: SRV=A\r\n").server(), "B");
     // ignore-persist: the cookie chooses nothing and none is set, but it is still stripped.
-    let r = get(fe, "Cookie: SRV=B; k=v\r\nUser-Agent: a bot\r\nX-Set: SRV=mine\r\n");
+    let r = get(
+        fe,
+        "Cookie: SRV=B; k=v\r\nUser-Agent: a bot\r\nX-Set: SRV=mine\r\n",
+    );
     assert_eq!(r.server(), "B");
     assert_eq!(r.set_cookies(), vec!["SRV=mine"]);
     assert_eq!(b.last("cookie"), vec!["k=v"]);
@@ -582,8 +668,14 @@ fn force_persist_and_ignore_persist_conditions() {
 #[test]
 fn cookie_lines_are_checked() {
     for (body, ok) in [
-        ("cookie SRV insert indirect nocache maxidle 30m maxlife 8h\n", true),
-        ("cookie SRV insert postonly preserve domain .x.org attr SameSite=Strict\n", true),
+        (
+            "cookie SRV insert indirect nocache maxidle 30m maxlife 8h\n",
+            true,
+        ),
+        (
+            "cookie SRV insert postonly preserve domain .x.org attr SameSite=Strict\n",
+            true,
+        ),
         ("cookie\n", false),
         ("cookie SRV insert prefix\n", false),
         ("cookie SRV preserve\n", false),
@@ -661,9 +753,7 @@ fn seed_for_binary(name: &str) -> String {
 fn first_cookie(r: &Resp, name: &str) -> String {
     let sc = r.set_cookies();
     assert_eq!(sc.len(), 1, "{sc:?}");
-    let v = sc[0]
-        .strip_prefix(&format!("{name}="))
-        .expect("our cookie");
+    let v = sc[0].strip_prefix(&format!("{name}=")).expect("our cookie");
     assert!(v.ends_with("; path=/"), "{v}");
     v.trim_end_matches("; path=/").to_string()
 }
@@ -705,9 +795,7 @@ fn seed21_insert_legacy_syntax() {
     assert!(
         wait_until(Duration::from_secs(20), || {
             let r = get(fe, "Cookie: SERVERID=A\r\n");
-            r.status == 200 && r.server() != "A" && {
-                first_cookie(&r, "SERVERID") == r.server()
-            }
+            r.status == 200 && r.server() != "A" && { first_cookie(&r, "SERVERID") == r.server() }
         }),
         "clients of the dead server were not moved"
     );
@@ -763,10 +851,7 @@ fn seed24_backup_sharing_a_cookie_persist_redispatch_and_passive_cookie() {
     for (i, k) in names.iter().enumerate() {
         env.push((k, webs[i].cfg()));
     }
-    let _h = Halo::start(
-        &seed_for_binary("24-soft-stop-backup-redispatch.cfg"),
-        &env,
-    );
+    let _h = Halo::start(&seed_for_binary("24-soft-stop-backup-redispatch.cfg"), &env);
     // Office: the passive SITE cookie chooses the server (even the backup) and is never
     // set nor stripped.
     let r = get(office, "Cookie: SITE=SITE2\r\n");

@@ -1846,7 +1846,10 @@ fn parse_cookie(line: &Line, n: usize, cfg: &mut Config, diags: &mut Diags) -> O
             }
             "domain" => {
                 let Some(d) = val.filter(|v| !v.is_empty()) else {
-                    diags.alert(&line.loc, "'cookie' 'domain' option requires a domain name.");
+                    diags.alert(
+                        &line.loc,
+                        "'cookie' 'domain' option requires a domain name.",
+                    );
                     return None;
                 };
                 if !d.contains('.') {

@@ -225,8 +225,7 @@ pub fn on_request(
                         .iter()
                         .position(|&c| c == DELIM)
                         .map_or(val_end, |p| val_beg + p);
-                } else if let Some(p) = v[val_beg..val_end].iter().position(|&c| c == DATE_DELIM)
-                {
+                } else if let Some(p) = v[val_beg..val_end].iter().position(|&c| c == DATE_DELIM) {
                     delim = val_beg + p;
                     let bar = delim + 1;
                     if val_end >= bar + 5
@@ -316,6 +315,135 @@ pub fn on_request(
     out
 }
 
+/// The first comma outside double quotes from `i` (the end of a Set-Cookie2 cookie).
+fn comma_end(v: &[u8], mut i: usize, end: usize) -> usize {
+    let mut quoted = false;
+    while i < end {
+        match v[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    i.min(end)
+}
+
+/// One `Set-Cookie` (`is2`: `Set-Cookie2`, several cookies separated by commas) value:
+/// spaces around `=` removed, then our cookie deleted, rewritten or prefixed. True when the
+/// whole field must go.
+fn server_cookies(
+    ck: &Cookie,
+    v: &mut Vec<u8>,
+    is2: bool,
+    st: &ResState<'_>,
+    found: &mut bool,
+) -> bool {
+    let name = ck.name.as_bytes();
+    let mut end = v.len();
+    let mut prev = 0usize;
+    let mut first = true;
+    while prev < end {
+        let mut att_beg = prev;
+        if !first {
+            att_beg += 1;
+        }
+        first = false;
+        while att_beg < end && is_sp(v[att_beg]) {
+            att_beg += 1;
+        }
+        let mut equal = att_beg;
+        let mut att_end = att_beg;
+        while equal < end {
+            let c = v[equal];
+            if c == b'=' || c == b';' || (is2 && c == b',') {
+                break;
+            }
+            equal += 1;
+            if !is_sp(c) {
+                att_end = equal;
+            }
+        }
+        let (mut val_beg, mut val_end, mut next);
+        if equal < end && v[equal] == b'=' {
+            val_beg = equal + 1;
+            while val_beg < end && is_sp(v[val_beg]) {
+                val_beg += 1;
+            }
+            next = value_end(v, val_beg, end);
+            val_end = next;
+            while val_end > val_beg && is_sp(v[val_end - 1]) {
+                val_end -= 1;
+            }
+        } else {
+            val_beg = equal;
+            val_end = equal;
+            next = equal;
+        }
+        if next < end {
+            next = if is2 { comma_end(v, next, end) } else { end };
+        }
+        if equal == val_end {
+            prev = next;
+            continue;
+        }
+        if att_end != equal || val_beg > equal + 1 {
+            let mut d = 0usize;
+            if att_end != equal {
+                let n = equal - att_end;
+                v.drain(att_end..equal);
+                d += n;
+                equal = att_end;
+                val_beg -= n;
+            }
+            if val_beg > equal + 1 {
+                let n = val_beg - (equal + 1);
+                v.drain(equal + 1..val_beg);
+                d += n;
+                val_beg = equal + 1;
+            }
+            val_end -= d;
+            next -= d;
+            end -= d;
+        }
+        if !st.ignored && &v[att_beg..att_end] == name {
+            *found = true;
+            if ck.preserve {
+                // The server's own cookie is left untouched.
+            } else if (st.server.is_some() && ck.mode == CookieMode::Insert)
+                || (st.direct && ck.indirect)
+            {
+                if prev == 0 && next == end {
+                    return true;
+                }
+                let mut from = prev;
+                del_value(v, &mut end, &mut from, next);
+                next = from;
+            } else if let Some(sv) = st.server.and_then(|s| s.cfg.cookie.as_deref())
+                && ck.mode == CookieMode::Rewrite
+            {
+                let n = val_end - val_beg;
+                v.splice(val_beg..val_end, sv.bytes());
+                next = next + sv.len() - n;
+                end = end + sv.len() - n;
+            } else if let Some(sv) = st.server.and_then(|s| s.cfg.cookie.as_deref())
+                && ck.mode == CookieMode::Prefix
+            {
+                let mut ins = sv.as_bytes().to_vec();
+                ins.push(DELIM);
+                let n = ins.len();
+                v.splice(val_beg..val_beg, ins);
+                next += n;
+                end += n;
+            }
+        }
+        prev = next;
+    }
+    v.truncate(end);
+    false
+}
+
 /// What the request side decided, for the response.
 pub struct ResState<'a> {
     pub server: Option<&'a Server>,
@@ -333,96 +461,32 @@ pub struct ResState<'a> {
 /// then ours is inserted when the client lacks a valid one. `cacheable` says whether the
 /// response may be stored by a cache (for `nocache`).
 pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bool) {
-    let name = ck.name.as_bytes();
     let mut found = false;
-    let idx: Vec<usize> = res
-        .headers()
-        .enumerate()
-        .filter(|(_, (n, _))| n.eq_ignore_ascii_case(b"set-cookie"))
-        .map(|(i, _)| i)
-        .collect();
+    // Every Set-Cookie first, then every Set-Cookie2, as HAProxy walks them.
+    let mut idx: Vec<(usize, bool)> = Vec::new();
+    for (want, is2) in [(&b"set-cookie"[..], false), (&b"set-cookie2"[..], true)] {
+        idx.extend(
+            res.headers()
+                .enumerate()
+                .filter(|(_, (n, _))| n.eq_ignore_ascii_case(want))
+                .map(|(i, _)| (i, is2)),
+        );
+    }
     let mut edits: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
-    if !st.ignored {
-        for &fi in &idx {
-            let Some((_, value)) = res.headers().nth(fi) else {
-                continue;
-            };
-            let mut v = value.to_vec();
-            let end = v.len();
-            // Only the first NAME=VALUE of a Set-Cookie matters (commas may be in dates).
-            let mut att_beg = 0;
-            while att_beg < end && is_sp(v[att_beg]) {
-                att_beg += 1;
-            }
-            let mut equal = att_beg;
-            let mut att_end = att_beg;
-            while equal < end {
-                let c = v[equal];
-                if c == b'=' || c == b';' {
-                    break;
-                }
-                equal += 1;
-                if !is_sp(c) {
-                    att_end = equal;
-                }
-            }
-            if !(equal < end && v[equal] == b'=') {
-                continue;
-            }
-            let mut val_beg = equal + 1;
-            while val_beg < end && is_sp(v[val_beg]) {
-                val_beg += 1;
-            }
-            let next = value_end(&v, val_beg, end);
-            let mut val_end = next;
-            while val_end > val_beg && is_sp(v[val_end - 1]) {
-                val_end -= 1;
-            }
-            let orig = v.clone();
-            if att_end != equal || val_beg > equal + 1 {
-                let mut d = 0usize;
-                if att_end != equal {
-                    let n = equal - att_end;
-                    v.drain(att_end..equal);
-                    d += n;
-                    equal = att_end;
-                    val_beg -= n;
-                }
-                if val_beg > equal + 1 {
-                    let n = val_beg - (equal + 1);
-                    v.drain(equal + 1..val_beg);
-                    d += n;
-                    val_beg = equal + 1;
-                }
-                val_end -= d;
-            }
-            if &v[att_beg..att_end] != name {
-                continue;
-            }
-            found = true;
-            if ck.preserve {
-                // The server's own cookie is left untouched.
-            } else if (st.server.is_some() && ck.mode == CookieMode::Insert)
-                || (st.direct && ck.indirect)
-            {
-                edits.push((fi, None));
-            } else if let Some(sv) = st.server.and_then(|s| s.cfg.cookie.as_deref())
-                && ck.mode == CookieMode::Rewrite
-            {
-                v.splice(val_beg..val_end, sv.bytes());
-                edits.push((fi, Some(v)));
-            } else if let Some(sv) = st.server.and_then(|s| s.cfg.cookie.as_deref())
-                && ck.mode == CookieMode::Prefix
-            {
-                let mut ins = sv.as_bytes().to_vec();
-                ins.push(DELIM);
-                v.splice(val_beg..val_beg, ins);
-                edits.push((fi, Some(v)));
-            } else if v != orig {
-                edits.push((fi, Some(v)));
-            }
+    for &(fi, is2) in &idx {
+        let Some((_, value)) = res.headers().nth(fi) else {
+            continue;
+        };
+        let orig = value.to_vec();
+        let mut v = orig.clone();
+        let whole = server_cookies(ck, &mut v, is2, st, &mut found);
+        if whole || v.is_empty() {
+            edits.push((fi, None));
+        } else if v != orig {
+            edits.push((fi, Some(v)));
         }
     }
+    edits.sort_by_key(|e| e.0);
     for (fi, v) in edits.into_iter().rev() {
         match v {
             Some(v) => res.replace_value(fi, &v),
@@ -430,6 +494,7 @@ pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bo
         }
     }
     // Insertion.
+    let name = ck.name.as_bytes();
     let Some(srv) = st.server else { return };
     let c = st.cookie;
     let now = st.now as i64;
@@ -520,7 +585,7 @@ mod tests {
     fn deleting_values() {
         let mut v = b"a=1; SRV=x; b=2".to_vec();
         let mut end = v.len();
-        let mut from = 4; // the ';' before SRV
+        let mut from = 3; // the ";" before SRV
         del_value(&mut v, &mut end, &mut from, 10);
         assert_eq!(&v[..end], b"a=1; b=2");
     }

@@ -25,9 +25,7 @@ use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, ReadInto, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
-use crate::proxy::stream::{
-    BackendSession, Choice, ConnInfo, Slot, connect_again, connect_server,
-};
+use crate::proxy::stream::{BackendSession, Choice, ConnInfo, Slot, connect_again, connect_server};
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
 
