@@ -722,6 +722,10 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         } else {
             None
         };
+        if p.kind.is_backend() && s.mode != Mode::Http {
+            // Cookie persistence needs HTTP (`check` warned about it).
+            http.cookie = None;
+        }
         let (backend, slim) = if p.kind.is_backend() {
             let fullconn = s.fullconn.unwrap_or_else(|| {
                 let r = reach.get(&pi).copied().unwrap_or(maxconn as u64);

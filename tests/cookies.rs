@@ -18,13 +18,16 @@ use support::*;
 // A backend that records raw request fields and answers with chosen Set-Cookie fields
 // ---------------------------------------------------------------------------
 
+/// The header fields of one request, values as sent.
+type Fields = Vec<(String, String)>;
+
 /// An HTTP/1.1 server named `name`: every `X-Set: V` field of a request becomes a
 /// `Set-Cookie: V` field of its response (`X-Set: raw LINE` becomes LINE as is); it records
 /// the header fields it received as `(name, value)` with the value's bytes as sent.
 struct Web {
     name: String,
     addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    seen: Arc<Mutex<Vec<Fields>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -97,7 +100,7 @@ impl Drop for Web {
     }
 }
 
-fn serve(s: TcpStream, name: &str, seen: &Mutex<Vec<Vec<(String, String)>>>, stop: &AtomicBool) {
+fn serve(s: TcpStream, name: &str, seen: &Mutex<Vec<Fields>>, stop: &AtomicBool) {
     s.set_read_timeout(Some(Duration::from_millis(200))).ok();
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);

@@ -244,21 +244,18 @@ pub fn on_request(
                         }
                     }
                 }
-                let mut expired = false;
+                // Too old (maxlife) or idle too long (maxidle), or dated more than a day
+                // ahead: the cookie is ignored.
                 let diff = |a: u64, b: u64| a as i64 - b as i64;
-                if out.first_date > 0
+                let too_old = out.first_date > 0
                     && ck.maxlife > 0
                     && (diff(now, out.first_date) > ck.maxlife as i64
-                        || diff(out.first_date, now) > 86400)
-                {
-                    expired = true;
-                } else if out.last_date > 0
+                        || diff(out.first_date, now) > 86400);
+                let too_idle = out.last_date > 0
                     && ck.maxidle > 0
                     && (diff(now, out.last_date) > ck.maxidle as i64
-                        || diff(out.last_date, now) > 86400)
-                {
-                    expired = true;
-                }
+                        || diff(out.last_date, now) > 86400);
+                let expired = too_old || too_idle;
                 if expired {
                     delim = val_beg;
                     out.first_date = 0;
