@@ -722,7 +722,8 @@ fn seed_without_later_issues(name: &str) -> String {
 
 /// The seed as the binary under test runs it: as written for halo; for HAProxy 2.6, which
 /// refuses the 2006 syntax of seeds 21, 22 and 24, the same proxies in 2.6 words (address on
-/// a `bind` line, `timeout connect|client|server`, `option redispatch`, no proxy `grace`),
+/// a `bind` line, `timeout connect|client|server`, `option redispatch`, no proxy `grace`,
+/// no `reqidel`/`reqirep`),
 /// and a global `maxconn` within the file descriptors this machine allows it.
 fn seed_for_binary(name: &str) -> String {
     let text = seed_without_later_issues(name);
@@ -747,6 +748,8 @@ fn seed_for_binary(name: &str) -> String {
             ["srvtimeout", v] => out.push(format!("    timeout server {v}")),
             ["redispatch"] => out.push("    option redispatch".to_string()),
             ["grace", _] => {}
+            // Seed 06's 1.x request rewriting (removed in 2.1), unrelated to cookies.
+            [w, ..] if w.starts_with("reqi") => {}
             _ => out.push(l.to_string()),
         }
     }
@@ -759,6 +762,48 @@ fn first_cookie(r: &Resp, name: &str) -> String {
     let v = sc[0].strip_prefix(&format!("{name}=")).expect("our cookie");
     assert!(v.ends_with("; path=/"), "{v}");
     v.trim_end_matches("; path=/").to_string()
+}
+
+#[test]
+fn seed06_prefix_cookie_of_the_application_backend() {
+    let webs: Vec<Web> = ["app1", "app2", "cache1", "cache2"]
+        .iter()
+        .map(|n| Web::start(n))
+        .collect();
+    let fe = free_addr();
+    let mut env = vec![("FE", haproxy_addr(fe))];
+    for (i, k) in ["S1", "S2", "S3", "S4"].iter().enumerate() {
+        env.push((k, webs[i].cfg()));
+    }
+    let _h = Halo::start(&seed_for_binary("06-news-content-switching.cfg"), &env);
+    // A login (POST) reaches APPLICATION; its PHPSESSID comes back prefixed.
+    let r = send(fe, "POST", "X-Set: PHPSESSID=x; path=/\r\n");
+    let srv = r.server();
+    assert!(srv.starts_with("app"), "{srv}");
+    assert_eq!(r.set_cookies(), vec![format!("PHPSESSID={srv}~x; path=/")]);
+    // The client's prefixed cookie reaches that server without the prefix.
+    for _ in 0..3 {
+        let r = get(fe, &format!("Cookie: PHPSESSID={srv}~x\r\n"));
+        // GET /: the CACHE backend, which has no cookie: passed as is.
+        assert!(r.server().starts_with("cache"));
+        let w = webs.iter().find(|w| w.name == r.server()).unwrap();
+        assert_eq!(w.last("cookie"), vec![format!("PHPSESSID={srv}~x")]);
+        let mut s = TcpStream::connect(fe).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /user/me HTTP/1.1\r\nHost: test\r\nConnection: close\r\nCookie: PHPSESSID={srv}~x\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(
+            out.contains(&format!("X-Server: {srv}")) || out.contains(&format!("x-server: {srv}")),
+            "{out}"
+        );
+        let w = webs.iter().find(|w| w.name == srv).unwrap();
+        assert_eq!(w.last("cookie"), vec!["PHPSESSID=x"]);
+    }
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! One client connection in HTTP mode: for each request, read and check the head (`timeout
 //! http-request` → 408, malformed → HAProxy's status), apply `monitor-uri` and the frontend's
 //! HTTP rules, choose the backend (`use_backend` rules with ACLs or `%[…]` names,
-//! `default_backend`), apply the backend's rules, add `X-Forwarded-For`, pick the server (hashing
-//! the URI, a URL parameter or a header where asked), stream the body each way, and keep
-//! the client (and the server) connection alive as the connection mode allows; responses go
-//! through the backend's then the frontend's `http-response` rules.
+//! `default_backend`), apply the backend's rules, add `X-Forwarded-For`, pick the server (the
+//! one a persistence cookie designates, else hashing the URI, a URL parameter or a header where
+//! asked), stream the body each way, and keep the client (and the server) connection alive as
+//! the connection mode allows; responses go through the backend's then the frontend's
+//! `http-response` rules, then cookie persistence.
 
 use std::net::IpAddr;
 use std::sync::Arc;
