@@ -119,6 +119,10 @@ pub struct HttpSettings {
     pub rules: crate::http::rules::ProxyRules,
     /// `errorfile`, `errorloc*`, `errorfiles`, `http-error`.
     pub pages: crate::http::pages::Pages,
+    /// `cookie` (backends).
+    pub cookie: Option<model::Cookie>,
+    /// `force-persist` (true) / `ignore-persist` (false) rules, in order.
+    pub persist_rules: Vec<(bool, crate::acl::Cond)>,
 }
 
 #[derive(Debug, Clone)]
@@ -472,6 +476,8 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         drop_res_trailers: s.option("http-drop-response-trailers").unwrap_or(false),
         rules: Default::default(),
         pages: Default::default(),
+        cookie: s.cookie.clone(),
+        persist_rules: Vec::new(),
     }
 }
 
@@ -635,6 +641,28 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 }
             }
             http.pages = crate::http::pages::Pages::compile(p, cfg, &cx, diags);
+            for (force, c, loc) in &p.persist_rules {
+                let acx = crate::acl::AclCtx {
+                    file: &loc.file,
+                    line: loc.line,
+                    registry: &registry,
+                    resolver: &names,
+                };
+                match crate::acl::Cond::compile(c, &acls, &acx) {
+                    Ok(c) => http.persist_rules.push((*force, c)),
+                    Err(e) => diags.alert(
+                        loc,
+                        format!(
+                            "error detected while parsing a '{}' condition : {e}.",
+                            if *force {
+                                "force-persist"
+                            } else {
+                                "ignore-persist"
+                            }
+                        ),
+                    ),
+                }
+            }
         }
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
@@ -694,6 +722,10 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         } else {
             None
         };
+        if p.kind.is_backend() && s.mode != Mode::Http {
+            // Cookie persistence needs HTTP (`check` warned about it).
+            http.cookie = None;
+        }
         let (backend, slim) = if p.kind.is_backend() {
             let fullconn = s.fullconn.unwrap_or_else(|| {
                 let r = reach.get(&pi).copied().unwrap_or(maxconn as u64);
@@ -746,6 +778,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         })
                         .ok()
                 });
+                let mut scfg = srv.clone();
+                if let (Some(ck), Some(key)) = (&s.cookie, &s.dynamic_cookie_key)
+                    && ck.dynamic
+                    && scfg.cookie.is_none()
+                {
+                    let port = match port {
+                        PortSpec::Fixed(p) => *p,
+                        _ => 0,
+                    };
+                    scfg.cookie = Some(crate::http::cookie::dynamic_value(key, ip, port));
+                }
                 servers.push(Arc::new(Server {
                     pool_conn_name,
                     name: srv.name.clone(),
@@ -753,7 +796,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     backend_name: be_name.clone(),
                     addr: ServerAddr { ip, port: *port },
                     backup: srv.backup,
-                    cfg: srv.clone(),
+                    cfg: scfg,
                     uweight: AtomicU32::new(srv.weight),
                     maxconn: AtomicU32::new(srv.maxconn),
                     minconn: srv.minconn,

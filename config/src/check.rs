@@ -43,6 +43,27 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_userlist_refs(cfg, p, diags);
         check_error_pages(p, cfg, diags);
         check_cookie_capture(cfg, p, diags);
+        check_cookie_mode(p, diags);
+    }
+}
+
+/// Cookie persistence in a backend that is not in HTTP mode is ignored, as HAProxy 2.6
+/// warns once the configuration is read.
+fn check_cookie_mode(p: &Proxy, diags: &mut Diags) {
+    if !p.kind.is_backend() || p.settings.mode == Mode::Http {
+        return;
+    }
+    if p.settings.cookie.is_some() {
+        diags.global_warning(format!(
+            "cookie will be ignored for proxy '{}' (needs 'mode http').",
+            p.name
+        ));
+    }
+    for srv in p.servers.iter().filter(|srv| srv.cookie.is_some()) {
+        diags.global_warning(format!(
+            "proxy '{}' : ignoring cookie for server '{}' as HTTP mode is disabled.",
+            p.name, srv.name
+        ));
     }
 }
 

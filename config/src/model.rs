@@ -617,6 +617,41 @@ pub struct ProxySettings {
     pub forwarded: Option<Forwarded>,
     /// `option http-restrict-req-hdr-names preserve|delete|reject`.
     pub restrict_req_hdr_names: Option<String>,
+    /// `cookie NAME [mode] [options]`: cookie persistence (HTTP).
+    pub cookie: Option<Cookie>,
+    /// `dynamic-cookie-key`: the secret of `cookie ... dynamic`.
+    pub dynamic_cookie_key: Option<String>,
+}
+
+/// How the persistence cookie is handled (`cookie` keyword).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieMode {
+    /// No mode word: the cookie chooses the server, halo never sets nor strips it.
+    #[default]
+    Passive,
+    Rewrite,
+    Insert,
+    Prefix,
+}
+
+/// `cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]
+/// [httponly] [secure] [domain D]* [maxidle T] [maxlife T] [dynamic] [attr A]*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cookie {
+    pub name: String,
+    pub mode: CookieMode,
+    pub indirect: bool,
+    pub nocache: bool,
+    pub postonly: bool,
+    pub preserve: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    pub domains: Vec<String>,
+    /// Seconds (0: none).
+    pub maxidle: u64,
+    pub maxlife: u64,
+    pub dynamic: bool,
+    pub attrs: Vec<String>,
 }
 
 /// `option forwarded`: each parameter is absent (`None`), taken from the connection
@@ -693,6 +728,8 @@ pub struct Proxy {
     /// `force-be-switch if|unless COND`: content switching may pick a disabled or
     /// unpublished backend when one of these holds.
     pub force_be_switch: Vec<(Condition, Loc)>,
+    /// `force-persist` (true) and `ignore-persist` (false) rules, in order.
+    pub persist_rules: Vec<(bool, Condition, Loc)>,
     pub rules: Vec<Rule>,
     /// `stick-table` declared here (words as written), for `table NAME` references.
     pub stick_table: Option<(Vec<String>, Loc)>,

@@ -153,6 +153,7 @@ impl Proxy {
             acls: Vec::new(),
             use_backends: Vec::new(),
             force_be_switch: Vec::new(),
+            persist_rules: Vec::new(),
             rules: Vec::new(),
             stick_table: None,
         }
@@ -1035,6 +1036,29 @@ fn parse_proxy_line(
             }
         }
         "be-unpublished" => s.unpublished = true,
+        "force-persist" | "ignore-persist" => {
+            if !matches!(line.words.get(n).map(String::as_str), Some("if" | "unless")) {
+                diags.alert(
+                    &line.loc,
+                    format!("'{name}' requires either 'if' or 'unless' followed by a condition."),
+                );
+                return;
+            }
+            if let Some(cond) = parse_condition_tail(line, n, proxy, diags) {
+                proxy
+                    .persist_rules
+                    .push((name == "force-persist", cond, line.loc.clone()));
+            }
+        }
+        "cookie" => {
+            if let Some(c) = parse_cookie(line, n, cfg, diags) {
+                s.cookie = Some(c);
+            }
+        }
+        "dynamic-cookie-key" => match line.words.get(n) {
+            Some(k) => s.dynamic_cookie_key = Some(k.clone()),
+            None => diags.alert(&line.loc, "'dynamic-cookie-key' expects <string> as argument."),
+        },
         "dispatch" => match line.words.get(n).map(|a| parse_address(a, Usage::Server)) {
             Some(Ok(a)) => proxy.dispatch = Some((a, line.loc.clone())),
             Some(Err(e)) => diags.alert(&line.loc, format!("'dispatch' : {e}.")),
@@ -1803,6 +1827,120 @@ fn split_condition(
 
 /// Parses `if|unless TERMS` starting at word `i` (nothing there = no condition).
 /// Named ACLs must have been declared earlier in the same proxy, as in HAProxy.
+/// `cookie NAME [options]` (manual 4.2, "cookie").
+fn parse_cookie(line: &Line, n: usize, cfg: &mut Config, diags: &mut Diags) -> Option<Cookie> {
+    let Some(name) = line.words.get(n).filter(|w| !w.is_empty()) else {
+        diags.alert(&line.loc, "'cookie' expects <cookie_name> as argument.");
+        return None;
+    };
+    let mut c = Cookie {
+        name: name.clone(),
+        ..Cookie::default()
+    };
+    let mut modes = 0;
+    let mut i = n + 1;
+    while let Some(w) = line.words.get(i) {
+        let val = line.words.get(i + 1);
+        let mut takes = 0;
+        match w.as_str() {
+            "rewrite" | "insert" | "prefix" => {
+                modes += 1;
+                c.mode = match w.as_str() {
+                    "rewrite" => CookieMode::Rewrite,
+                    "insert" => CookieMode::Insert,
+                    _ => CookieMode::Prefix,
+                };
+            }
+            "indirect" => c.indirect = true,
+            "nocache" => c.nocache = true,
+            "postonly" => c.postonly = true,
+            "preserve" => c.preserve = true,
+            "httponly" => c.httponly = true,
+            "secure" => c.secure = true,
+            "dynamic" => {
+                c.dynamic = true;
+            }
+            "domain" => {
+                let Some(d) = val.filter(|v| !v.is_empty()) else {
+                    diags.alert(
+                        &line.loc,
+                        "'cookie' 'domain' option requires a domain name.",
+                    );
+                    return None;
+                };
+                if !d.contains('.') {
+                    diags.warning(
+                        &line.loc,
+                        format!("domain '{d}' contains no embedded dot, this configuration may not work properly (see RFC 2109)."),
+                    );
+                }
+                c.domains.push(d.clone());
+                takes = 1;
+            }
+            "maxidle" | "maxlife" => {
+                let Some(v) = val else {
+                    diags.alert(&line.loc, format!("'cookie' '{w}' option requires a time."));
+                    return None;
+                };
+                match crate::units::parse_time_with_default(v, 1000) {
+                    Ok(ms) => {
+                        let secs = ms.div_ceil(1000);
+                        if w == "maxidle" {
+                            c.maxidle = secs;
+                        } else {
+                            c.maxlife = secs;
+                        }
+                    }
+                    Err(e) => {
+                        diags.alert(&line.loc, format!("'cookie' '{w}' : {e}."));
+                        return None;
+                    }
+                }
+                takes = 1;
+            }
+            "attr" => {
+                let Some(a) = val else {
+                    diags.alert(&line.loc, "'cookie' 'attr' option requires a value.");
+                    return None;
+                };
+                if a.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+                    diags.alert(
+                        &line.loc,
+                        "'cookie' 'attr' option does not accept control characters nor ';'.",
+                    );
+                    return None;
+                }
+                c.attrs.push(a.clone());
+                takes = 1;
+            }
+            other => {
+                diags.alert(
+                    &line.loc,
+                    format!("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options, not '{other}'."),
+                );
+                return None;
+            }
+        }
+        i += 1 + takes;
+    }
+    if modes > 1 {
+        diags.alert(
+            &line.loc,
+            "'cookie' 'rewrite', 'insert' and 'prefix' modes are mutually exclusive.",
+        );
+        return None;
+    }
+    if c.preserve && c.mode != CookieMode::Insert && !c.indirect {
+        diags.alert(
+            &line.loc,
+            "'cookie' 'preserve' may only be used with 'insert' or 'indirect'.",
+        );
+        return None;
+    }
+    let _ = cfg;
+    Some(c)
+}
+
 fn parse_condition_tail(
     line: &Line,
     i: usize,
@@ -2342,6 +2480,7 @@ fn parse_server_options(
                         format!("'ws' expects 'auto', 'h1' or 'h2', not '{val}'."),
                     ),
                 },
+                "cookie" => srv.cookie = Some(val.to_string()),
                 "pool-purge-delay" => {
                     srv.pool_purge_delay = time(diags).unwrap_or(srv.pool_purge_delay)
                 }

@@ -2,6 +2,7 @@
 //! pages (`pages`), the http-request / http-response rules (`rules`) and the per-proxy
 //! HTTP options applied beside them (`options`).
 
+pub mod cookie;
 pub mod errors;
 pub mod h1;
 pub mod options;

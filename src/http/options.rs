@@ -201,7 +201,13 @@ impl RestrictNames {
 /// `Last-Modified`, `ETag`, a non-zero `max-age`/`s-maxage`), without which no cache
 /// keeps it. `method` is the request's.
 pub fn cacheable_cookie(method: &[u8], res: &Head) -> bool {
-    if res.get(b"set-cookie").is_none() || !matches!(method, b"GET" | b"HEAD") {
+    res.get(b"set-cookie").is_some() && cacheable(method, res)
+}
+
+/// Whether a cache may store the response (HAProxy's `TX_CACHEABLE`), see
+/// [`cacheable_cookie`]; `cookie ... nocache` marks such a response private.
+pub fn cacheable(method: &[u8], res: &Head) -> bool {
+    if !matches!(method, b"GET" | b"HEAD") {
         return false;
     }
     let mut public = false;

@@ -1,10 +1,11 @@
 //! One client connection in HTTP mode: for each request, read and check the head (`timeout
 //! http-request` → 408, malformed → HAProxy's status), apply `monitor-uri` and the frontend's
 //! HTTP rules, choose the backend (`use_backend` rules with ACLs or `%[…]` names,
-//! `default_backend`), apply the backend's rules, add `X-Forwarded-For`, pick the server (hashing
-//! the URI, a URL parameter or a header where asked), stream the body each way, and keep
-//! the client (and the server) connection alive as the connection mode allows; responses go
-//! through the backend's then the frontend's `http-response` rules.
+//! `default_backend`), apply the backend's rules, add `X-Forwarded-For`, pick the server (the
+//! one a persistence cookie designates, else hashing the URI, a URL parameter or a header where
+//! asked), stream the body each way, and keep the client (and the server) connection alive as
+//! the connection mode allows; responses go through the backend's then the frontend's
+//! `http-response` rules, then cookie persistence.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, ReadInto, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
-use crate::proxy::stream::{BackendSession, ConnInfo, Slot, connect_again, connect_server};
+use crate::proxy::stream::{BackendSession, Choice, ConnInfo, Slot, connect_again, connect_server};
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
 
@@ -932,6 +933,38 @@ pub async fn run_http<C>(
                 return Step::Next;
             };
             let be_http = &rt.proxies[be_idx].http;
+            // `force-persist` / `ignore-persist`: the first rule whose condition holds.
+            let persist_rule: Option<bool> = if be_http.persist_rules.is_empty() {
+                None
+            } else {
+                let ctx = Ctx {
+                    rt: Some(&rt),
+                    src: Some(info.src),
+                    dst: Some(info.dst),
+                    frontend: Some(px_idx),
+                    backend: Some(be_idx),
+                    server: None,
+                    listener_id: 0,
+                    req_payload: &[],
+                    res_payload: &[],
+                    req_final: true,
+                    req: Some(&head),
+                    res: None,
+                    first_req: first,
+                    vars: Some(&txn.vars),
+                    req_caps: Some(&txn.req_captures),
+                    res_caps: Some(&txn.res_captures),
+                    received: Some(&txn.received),
+                };
+                let acls = &rt.proxies[be_idx].acls;
+                be_http
+                    .persist_rules
+                    .iter()
+                    .find(|(_, c)| c.eval(acls, &ctx))
+                    .map(|(force, _)| *force)
+            };
+            let ignore_persist = persist_rule == Some(false);
+            let force_persist = persist_rule == Some(true);
             // `option http-buffer-request` in the backend: the body before its rules.
             if be_http.buffer_request && !body_ready {
                 let waited = wait_body(
@@ -1179,6 +1212,28 @@ pub async fn run_http<C>(
                     return Step::Close;
                 }
             }
+            // Cookie persistence: the server the request's cookie designates (the cookie is
+            // stripped or un-prefixed on its way to the server).
+            let now = crate::stats::now_sec();
+            let req_cookie = match &be_http.cookie {
+                Some(ck) => crate::http::cookie::on_request(
+                    ck,
+                    &mut head,
+                    &be.servers,
+                    ignore_persist,
+                    be.settings.persist || force_persist,
+                    now,
+                ),
+                None => Default::default(),
+            };
+            let choice = match (req_cookie.server, &prefer) {
+                (Some(idx), _) => Choice::Direct {
+                    idx,
+                    force: force_persist,
+                },
+                (None, Some(p)) => Choice::Prefer(p),
+                (None, None) => Choice::Balance,
+            };
             let key = lb_key(&be, &head, cbuf.get(head_len..).unwrap_or_default(), &info);
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
@@ -1252,7 +1307,7 @@ pub async fn run_http<C>(
                     &be,
                     key,
                     &info,
-                    prefer.as_ref(),
+                    choice,
                     &mut reuse,
                     redirectable.then_some(&mut redirect_to),
                 );
@@ -1321,6 +1376,7 @@ pub async fn run_http<C>(
             let poolable = reuse_mode != HttpReuse::Never
                 && c.srv.as_ref().is_some_and(|s| s.send_proxy.is_none());
             let name = c.srv.as_ref().map_or(0, name_of);
+            let direct = c.direct;
             let sc = attached.0.insert(ServerConn {
                 name,
                 stream: c.stream,
@@ -1631,6 +1687,19 @@ pub async fn run_http<C>(
                 }
                 let now = response_framing(&rhead, method).ok();
                 keep_framing(&mut rhead, rframing, now);
+            }
+            // Cookie persistence on the response: the server's cookie, then ours.
+            if let Some(ck) = &be_http.cookie {
+                let cacheable = crate::http::options::cacheable(head.method(), &rhead);
+                let state = crate::http::cookie::ResState {
+                    server: sc.srv.as_deref(),
+                    direct,
+                    ignored: ignore_persist,
+                    post: head.method() == b"POST",
+                    cookie: &req_cookie,
+                    now,
+                };
+                crate::http::cookie::on_response(ck, &mut rhead, &state, cacheable);
             }
             // `option checkcache`: a cacheable response setting a cookie is blocked (502).
             if (be_http.checkcache || fe_http.checkcache)

@@ -266,6 +266,22 @@ pub struct Connected {
     pub stream: TcpStream,
     /// Requests it carried before (0: a new connection).
     pub uses: u32,
+    /// The server is the one persistence designated (HAProxy's `SF_DIRECT`): false after a
+    /// redispatch.
+    pub direct: bool,
+}
+
+/// How the server of a request is chosen.
+#[derive(Clone, Copy)]
+pub enum Choice<'a> {
+    /// The balancing algorithm.
+    Balance,
+    /// The preferred server when it can take the request (`option prefer-last-server`, a
+    /// server that asked for authentication), else balancing.
+    Prefer(&'a Arc<Server>),
+    /// The server a persistence cookie designated (index in the backend); `force`:
+    /// `force-persist` matched (no redispatch).
+    Direct { idx: usize, force: bool },
 }
 
 /// An existing connection to the chosen server, if the caller has one to offer.
@@ -279,7 +295,7 @@ pub async fn connect_with_retries(
     key: Option<u32>,
     info: &ConnInfo,
 ) -> Option<Connected> {
-    connect_server(be, key, info, None, &mut |_| None, None).await
+    connect_server(be, key, info, Choice::Balance, &mut |_| None, None).await
 }
 
 /// Waits for a slot on the preferred server (`option prefer-last-server`, a server that
@@ -310,13 +326,42 @@ async fn obtain_preferred(
     }
 }
 
-/// Chooses the server (the preferred one when given and usable), then carries the request
-/// over an existing connection `reuse` offers for it, or connects with retries.
+/// A slot on the server persistence designated, waiting in its queue if needed. Err(true)
+/// when its queue is full (`maxqueue`), Err(false) when the wait timed out.
+async fn obtain_direct(be: &Arc<Backend>, idx: usize) -> Result<Arc<Server>, bool> {
+    let srv = be.servers.get(idx).ok_or(false)?;
+    let qlen = be.queue_lengths().1.get(idx).copied().unwrap_or(0);
+    if srv.maxqueue > 0 && be.effective_maxconn(srv) > 0 && qlen >= srv.maxqueue as usize {
+        // Its queue is full: the caller may redispatch.
+        return Err(true);
+    }
+    match be.assign_to(idx) {
+        Assign::Server(s) => Ok(s),
+        Assign::NoServer => Err(false),
+        Assign::Queued(mut rx) => {
+            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
+                Ok(Ok(s)) => Ok(s),
+                _ => {
+                    rx.close();
+                    if let Ok(s) = rx.try_recv() {
+                        be.release(&s);
+                    }
+                    be.prune_queue();
+                    Err(false)
+                }
+            }
+        }
+    }
+}
+
+/// Chooses the server (`choice`), then carries the request over an existing connection
+/// `reuse` offers for it, or connects with retries.
 pub async fn connect_server(
     be: &Arc<Backend>,
     key: Option<u32>,
     info: &ConnInfo,
-    prefer: Option<&Arc<Server>>,
+    choice: Choice<'_>,
     reuse: &mut ReuseFn<'_>,
     redirect: Option<&mut Option<Arc<Server>>>,
 ) -> Option<Connected> {
@@ -332,13 +377,29 @@ pub async fn connect_server(
                 slot: None,
                 stream,
                 uses: 0,
+                direct: false,
             });
     }
     let retries = st.retries;
     let mut avoid: Option<usize> = None;
-    let mut srv = match prefer {
-        Some(p) => obtain_preferred(be, p, key).await?,
-        None => obtain(be, key, None).await?,
+    let mut direct = false;
+    let mut force = false;
+    let mut srv = match choice {
+        Choice::Prefer(p) => obtain_preferred(be, p, key).await?,
+        Choice::Balance => obtain(be, key, None).await?,
+        Choice::Direct { idx, force: f } => match obtain_direct(be, idx).await {
+            Ok(s) => {
+                direct = true;
+                force = f;
+                s
+            }
+            // A full queue on the designated server: elsewhere with `option redispatch`
+            // (not under `force-persist`), else no server.
+            Err(true) if st.redispatch.is_some_and(|n| n != 0) && !f => {
+                obtain(be, key, None).await?
+            }
+            Err(_) => return None,
+        },
     };
     // Server option `redir` (for requests that may be redirected: GET and HEAD): the
     // server is chosen and counted, the client gets a 302 instead of a connection.
@@ -359,6 +420,7 @@ pub async fn connect_server(
             slot: Some(slot),
             stream,
             uses,
+            direct,
         });
     }
     let mut slot = Slot::new(be, &srv);
@@ -373,6 +435,7 @@ pub async fn connect_server(
                     slot: Some(slot),
                     stream,
                     uses: 0,
+                    direct,
                 });
             }
             Err(_) => {
@@ -391,6 +454,8 @@ pub async fn connect_server(
                 let done = attempt as i64 + 1;
                 let redispatch = match st.redispatch {
                     None | Some(0) => false,
+                    // `force-persist`: never away from the designated server.
+                    Some(_) if force => false,
                     Some(n) => {
                         let by_interval = if n > 0 {
                             done % n as i64 == 0
@@ -398,8 +463,10 @@ pub async fn connect_server(
                             let period = retries as i64 + 1 + n as i64;
                             period > 0 && done % period == 0
                         };
-                        let balanced =
-                            key.is_none() && !st.balance.is_hashed() && be.usable_counts().0 > 1;
+                        let balanced = !direct
+                            && key.is_none()
+                            && !st.balance.is_hashed()
+                            && be.usable_counts().0 > 1;
                         !srv.is_up() || by_interval || balanced
                     }
                 };
@@ -414,6 +481,8 @@ pub async fn connect_server(
                     be.counters.redispatches.fetch_add(1, Relaxed);
                     srv = obtain(be, None, avoid).await?;
                     slot = Slot::new(be, &srv);
+                    // Persistence is broken: the client gets a new cookie.
+                    direct = false;
                 }
                 // Otherwise the same server keeps its slot for the next attempt.
             }
