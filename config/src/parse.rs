@@ -1029,7 +1029,8 @@ fn parse_proxy_line(
                 s.source = Some(src);
             }
         }
-        "acl" => record_planned(line, n, name, proxy, cfg, diags),
+        "acl" | "stick-table" | "stick on" | "stick match" | "stick store-request"
+        | "stick store-response" => record_planned(line, n, name, proxy, cfg, diags),
         "http-request" | "http-response" | "http-after-response" | "redirect" | "monitor fail" => {
             record_http_rule(section, line, n, name, proxy, cfg, diags)
         }
@@ -2314,6 +2315,8 @@ fn parse_server_options(
                     ),
                 },
                 "pool-low-conn" => srv.pool_low_conn = num(diags).unwrap_or(0),
+                "non-stick" => srv.non_stick = true,
+                "stick" => srv.non_stick = false,
                 "redir" => srv.redir = Some(val.to_string()),
                 "pool-conn-name" => srv.pool_conn_name = Some(val.to_string()),
                 // Servers are reached over HTTP/1.1, where WebSocket needs nothing more:

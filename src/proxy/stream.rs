@@ -149,16 +149,45 @@ pub async fn run_tcp<C>(
             .map(|v| crate::lb::hash::hash_key(&be.settings.hash_type, v)),
         _ => None,
     };
-    // 4-5. Server, queue, connection with retries.
+    // 4. Persistence: `stick match|on` finds the server a key was stored for.
+    let stick = &rt.proxies[be_idx].stick;
+    let (stuck, pending_keys) = if stick.has_request_rules() {
+        let ctx = crate::sample::Ctx {
+            rt: Some(&rt),
+            src: Some(info.src),
+            dst: Some(info.dst),
+            frontend: Some(px_idx),
+            backend: Some(be_idx),
+            server: None,
+            listener_id: 0,
+            req_payload: &pending,
+            res_payload: &[],
+            req_final: true,
+            req: None,
+            res: None,
+            first_req: true,
+            vars: None,
+            req_caps: None,
+            res_caps: None,
+            received: None,
+        };
+        stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx)
+    } else {
+        (None, Vec::new())
+    };
+    // 5. Server, queue, connection with retries.
     let Some(Connected {
         srv: server,
         slot: _slot,
         stream: sock,
         ..
-    }) = connect_with_retries(&be, key, &info).await
+    }) = connect_server(&be, key, &info, stuck.as_ref(), &mut |_| None, None).await
     else {
         return;
     };
+    if let Some(s) = &server {
+        crate::stick::rules::store(&pending_keys, s);
+    }
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
     if let Some(v) = server.as_ref().and_then(|s| s.send_proxy) {
