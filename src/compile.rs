@@ -606,13 +606,28 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         }
     }
     // Stick tables first: rules of any proxy may use another proxy's table.
+    // Tables a `stick` rule uses store the server's id and name.
+    let mut sticky: Vec<&str> = Vec::new();
+    for p in &cfg.proxies {
+        for r in p.rules.iter().filter(|r| r.keyword.starts_with("stick ")) {
+            match r.args.iter().position(|a| a == "table") {
+                Some(i) => sticky.extend(r.args.get(i + 1).map(String::as_str)),
+                None => sticky.push(&p.name),
+            }
+        }
+    }
     let tables: Vec<Option<Arc<crate::stick::Table>>> = cfg
         .proxies
         .iter()
         .map(|p| {
             let (words, loc) = p.stick_table.as_ref()?;
             match crate::stick::TableConf::parse(words) {
-                Ok(c) => Some(Arc::new(crate::stick::Table::new(&p.name, c))),
+                Ok(mut c) => {
+                    if sticky.contains(&p.name.as_str()) {
+                        c.add_server_columns();
+                    }
+                    Some(Arc::new(crate::stick::Table::new(&p.name, c)))
+                }
                 Err(e) => {
                     diags.alert(
                         loc,

@@ -269,6 +269,28 @@ impl TableConf {
         })
     }
 
+    /// Adds `server_id` and `server_key`, which `stick` rules store (as HAProxy does for
+    /// a table that a stick rule uses).
+    pub fn add_server_columns(&mut self) {
+        let mut types: Vec<(DataType, u64)> =
+            self.columns.iter().map(|c| (c.ty, c.period)).collect();
+        for ty in [DataType::ServerId, DataType::ServerKey] {
+            if !types.iter().any(|(t, _)| *t == ty) {
+                types.push((ty, 0));
+            }
+        }
+        types.sort_by_key(|(t, _)| *t);
+        let mut offset = 0;
+        self.columns = types
+            .into_iter()
+            .map(|(ty, period)| {
+                let c = Column { ty, period, offset };
+                offset += if ty.is_rate() { 3 } else { 1 };
+                c
+            })
+            .collect();
+    }
+
     fn slots(&self) -> usize {
         self.columns
             .iter()
