@@ -38,13 +38,7 @@ fn entries(out: &str) -> Vec<String> {
         .map(|l| {
             let rest = l.split_once(": ").map_or(l, |(_, r)| r);
             rest.split(' ')
-                .map(|w| {
-                    if w.starts_with("exp=") {
-                        "exp=N"
-                    } else {
-                        w
-                    }
-                })
+                .map(|w| if w.starts_with("exp=") { "exp=N" } else { w })
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -101,8 +95,14 @@ fn tcp_client_keeps_its_server_by_source() {
     assert_eq!(
         e,
         vec![
-            format!("key=127.0.0.2 use=0 exp=N server_id={} server_key={a}", id(&a)),
-            format!("key=127.0.0.3 use=0 exp=N server_id={} server_key={b}", id(&b)),
+            format!(
+                "key=127.0.0.2 use=0 exp=N server_id={} server_key={a}",
+                id(&a)
+            ),
+            format!(
+                "key=127.0.0.3 use=0 exp=N server_id={} server_key={b}",
+                id(&b)
+            ),
         ]
     );
     // `clear table KEY`: the client is balanced again.
@@ -125,7 +125,8 @@ fn entries_expire() {
     let a = request_from(ip("127.0.0.2"), fe).unwrap();
     assert_eq!(request_from(ip("127.0.0.2"), fe).unwrap(), a);
     assert!(
-        wait_until(T, || entries(&table(&sock(&h), "show table app")).is_empty()),
+        wait_until(T, || entries(&table(&sock(&h), "show table app"))
+            .is_empty()),
         "the entry expires"
     );
     assert!(table(&sock(&h), "show table app").contains("used:0"));

@@ -227,9 +227,8 @@ impl TableConf {
                             return Err(format!("unknown data type '{name}' for 'store'"));
                         };
                         let period = if ty.is_rate() {
-                            let a = arg.ok_or_else(|| {
-                                format!("missing argument to data type '{name}'")
-                            })?;
+                            let a = arg
+                                .ok_or_else(|| format!("missing argument to data type '{name}'"))?;
                             parse_time_ms(a)
                                 .map_err(|e| format!("data type '{name}' : {e}"))?
                                 .max(1)
@@ -782,15 +781,19 @@ impl Filter {
         if !table.stores(ty) {
             return Err("Data type not stored in this table\n".into());
         }
-        let (op, negate, or_equal) = match op {
-            "eq" => (Equal, false, false),
-            "ne" => (Equal, true, false),
-            "lt" => (Less, false, false),
-            "le" => (Less, false, true),
-            "gt" => (Greater, false, false),
-            "ge" => (Greater, false, true),
-            _ => return Err("Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n".into()),
-        };
+        let (op, negate, or_equal) =
+            match op {
+                "eq" => (Equal, false, false),
+                "ne" => (Equal, true, false),
+                "lt" => (Less, false, false),
+                "le" => (Less, false, true),
+                "gt" => (Greater, false, false),
+                "ge" => (Greater, false, true),
+                _ => return Err(
+                    "Require and operator among \"eq\", \"ne\", \"le\", \"ge\", \"lt\", \"gt\"\n"
+                        .into(),
+                ),
+            };
         let value = value
             .parse::<u64>()
             .map_err(|_| "Require a valid integer value to compare against\n".to_string())?;
@@ -828,7 +831,9 @@ mod tests {
         assert_eq!(c.columns[2].period, 10_000);
         let t = Table::new("t", c);
         for i in 1..=3u8 {
-            t.update(&Key::V4([10, 0, 0, i]), |e| e.set(DataType::ServerId, i as u64));
+            t.update(&Key::V4([10, 0, 0, i]), |e| {
+                e.set(DataType::ServerId, i as u64)
+            });
         }
         assert_eq!(t.used(), 2);
         assert!(t.with(&Key::V4([10, 0, 0, 1]), |_| ()).is_none());

@@ -179,10 +179,7 @@ impl StickRules {
                 continue;
             };
             if r.kind.matches() && found.is_none() {
-                let id = r
-                    .table
-                    .with(&key, |e| e.get(DataType::ServerId))
-                    .flatten();
+                let id = r.table.with(&key, |e| e.get(DataType::ServerId)).flatten();
                 if let Some(id) = id.filter(|&i| i > 0)
                     && let Some(s) = be.servers.iter().find(|s| u64::from(s.id) == id)
                     && (s.is_up() || be.settings.persist)
