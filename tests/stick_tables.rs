@@ -479,3 +479,33 @@ fn seed01_http_and_tcp_share_one_table() {
     }
     assert_ne!(seen[0], seen[1], "balanced again once the entry is cleared");
 }
+
+#[test]
+fn draining_server_keeps_its_clients_and_maint_moves_them() {
+    let (s1, s2) = (TcpBackend::echo_named("s1"), TcpBackend::echo_named("s2"));
+    let fe = free_addr();
+    let h = Halo::start(
+        &tcp_cfg("stick-table type ip size 100 expire 30s"),
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", s1.cfg_addr()),
+            ("S2", s2.cfg_addr()),
+        ],
+    );
+    let s = sock(&h);
+    let a = request_from(ip("127.0.0.2"), fe).unwrap();
+    let other = if a == "s1" { "s2" } else { "s1" };
+    table(&s, &format!("set server app/{a} state drain"));
+    for _ in 0..3 {
+        assert_eq!(request_from(ip("127.0.0.2"), fe).unwrap(), a);
+        // A new client is never balanced to the draining server.
+        assert_eq!(request_from(ip("127.0.0.3"), fe).unwrap(), other);
+    }
+    table(&s, &format!("set server app/{a} state maint"));
+    assert_eq!(request_from(ip("127.0.0.2"), fe).unwrap(), other);
+    table(&s, &format!("set server app/{a} state ready"));
+    // The entry now names the server that took the client.
+    for _ in 0..3 {
+        assert_eq!(request_from(ip("127.0.0.2"), fe).unwrap(), other);
+    }
+}

@@ -1136,6 +1136,7 @@ pub async fn run_http<C>(
             // new one. `option prefer-last-server` (and a server that asked for
             // authentication) keeps the request on the last server when it can take it.
             let _be_session = BackendSession::start(&be);
+            let mut stuck = false;
             let mut prefer = attached
                 .0
                 .as_ref()
@@ -1166,6 +1167,7 @@ pub async fn run_http<C>(
                 let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
                 if found.is_some() {
                     prefer = found;
+                    stuck = true;
                 }
                 keys
             } else {
@@ -1275,7 +1277,7 @@ pub async fn run_http<C>(
                     &be,
                     key,
                     &info,
-                    prefer.as_ref(),
+                    prefer.as_ref().map(|p| (p, stuck)),
                     &mut reuse,
                     redirectable.then_some(&mut redirect_to),
                 );

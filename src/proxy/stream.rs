@@ -181,7 +181,15 @@ pub async fn run_tcp<C>(
         slot: _slot,
         stream: sock,
         ..
-    }) = connect_server(&be, key, &info, stuck.as_ref(), &mut |_| None, None).await
+    }) = connect_server(
+        &be,
+        key,
+        &info,
+        stuck.as_ref().map(|s| (s, true)),
+        &mut |_| None,
+        None,
+    )
+    .await
     else {
         return;
     };
@@ -339,13 +347,45 @@ async fn obtain_preferred(
     }
 }
 
-/// Chooses the server (the preferred one when given and usable), then carries the request
-/// over an existing connection `reuse` offers for it, or connects with retries.
+/// Waits for a slot on the server persistence chose (`stick match|on`): its queue however
+/// long, even while it drains; a stopped server (unless `option persist`) is balanced away.
+async fn obtain_persistent(
+    be: &Arc<Backend>,
+    srv: &Arc<Server>,
+    key: Option<u32>,
+) -> Option<Arc<Server>> {
+    let idx = be.servers.iter().position(|s| Arc::ptr_eq(s, srv));
+    let Some(idx) = idx.filter(|_| srv.is_up() || be.settings.persist) else {
+        return obtain(be, key, None).await;
+    };
+    match be.assign_to(idx) {
+        Assign::Server(s) => Some(s),
+        Assign::NoServer => None,
+        Assign::Queued(mut rx) => {
+            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
+                Ok(Ok(s)) => Some(s),
+                _ => {
+                    rx.close();
+                    if let Ok(s) = rx.try_recv() {
+                        be.release(&s);
+                    }
+                    be.prune_queue();
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Chooses the server (the preferred one when given and usable; with `true`, one that
+/// persistence chose), then carries the request over an existing connection `reuse` offers
+/// for it, or connects with retries.
 pub async fn connect_server(
     be: &Arc<Backend>,
     key: Option<u32>,
     info: &ConnInfo,
-    prefer: Option<&Arc<Server>>,
+    prefer: Option<(&Arc<Server>, bool)>,
     reuse: &mut ReuseFn<'_>,
     redirect: Option<&mut Option<Arc<Server>>>,
 ) -> Option<Connected> {
@@ -365,8 +405,10 @@ pub async fn connect_server(
     }
     let retries = st.retries;
     let mut avoid: Option<usize> = None;
+    let persistent = prefer.is_some_and(|(_, stuck)| stuck);
     let mut srv = match prefer {
-        Some(p) => obtain_preferred(be, p, key).await?,
+        Some((p, true)) => obtain_persistent(be, p, key).await?,
+        Some((p, false)) => obtain_preferred(be, p, key).await?,
         None => obtain(be, key, None).await?,
     };
     // Server option `redir` (for requests that may be redirected: GET and HEAD): the
@@ -427,8 +469,10 @@ pub async fn connect_server(
                             let period = retries as i64 + 1 + n as i64;
                             period > 0 && done % period == 0
                         };
-                        let balanced =
-                            key.is_none() && !st.balance.is_hashed() && be.usable_counts().0 > 1;
+                        let balanced = !persistent
+                            && key.is_none()
+                            && !st.balance.is_hashed()
+                            && be.usable_counts().0 > 1;
                         !srv.is_up() || by_interval || balanced
                     }
                 };
