@@ -36,6 +36,7 @@ fn list(rt: &Runtime) -> String {
     let mut out = String::new();
     for p in rt.proxies.iter().rev() {
         if let Some(t) = &p.table {
+            t.purge_expired();
             out.push_str(&t.header());
         }
     }

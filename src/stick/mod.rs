@@ -521,6 +521,9 @@ impl Table {
         {
             let mut sh = self.lock(si);
             let sh = &mut *sh;
+            if self.conf.expire.is_some() {
+                self.purge_shard(sh, now);
+            }
             if let Some(e) = sh.map.get_mut(key) {
                 if Self::expired(e, now) {
                     e.vals.iter_mut().for_each(|v| *v = 0);
@@ -574,27 +577,42 @@ impl Table {
         }))
     }
 
-    /// Removes the least recently updated entry of the table.
+    /// Removes the least recently updated entries of the table: a batch of size/256 + 1 at
+    /// once, as HAProxy does when a table is full, so that the next insertions find room
+    /// without scanning the shards again.
     fn evict_oldest(&self) -> bool {
-        let mut best: Option<(u64, usize)> = None;
+        let batch = self.conf.size / 256 + 1;
+        let mut oldest: Vec<(u64, usize)> = Vec::new();
         for i in 0..SHARDS {
             let sh = self.lock(i);
-            if let Some((&seq, _)) = sh.lru.iter().next()
-                && best.is_none_or(|(b, _)| seq < b)
+            oldest.extend(sh.lru.keys().take(batch).map(|&seq| (seq, i)));
+        }
+        oldest.sort_unstable();
+        oldest.truncate(batch);
+        let mut removed = false;
+        for (seq, i) in oldest {
+            let mut sh = self.lock(i);
+            if let Some(key) = sh.lru.get(&seq).cloned()
+                && sh.remove(&key)
             {
-                best = Some((seq, i));
+                self.used.fetch_sub(1, Relaxed);
+                removed = true;
             }
         }
-        let Some((seq, i)) = best else {
-            return false;
-        };
-        let mut sh = self.lock(i);
-        let Some(key) = sh.lru.get(&seq).cloned() else {
-            return false;
-        };
-        sh.remove(&key);
-        self.used.fetch_sub(1, Relaxed);
-        true
+        removed
+    }
+
+    /// Drops the expired entries of a shard: the least recently updated ones come first
+    /// (every update sets the same `expire`), so this stops at the first live one.
+    fn purge_shard(&self, sh: &mut Shard, now: u64) {
+        while let Some((_, key)) = sh.lru.first_key_value() {
+            let key = key.clone();
+            if !sh.map.get(&key).is_some_and(|e| Self::expired(e, now)) {
+                break;
+            }
+            sh.remove(&key);
+            self.used.fetch_sub(1, Relaxed);
+        }
     }
 
     /// Drops expired entries.
@@ -605,16 +623,7 @@ impl Table {
         let now = now_ms();
         for i in 0..SHARDS {
             let mut sh = self.lock(i);
-            let dead: Vec<Key> = sh
-                .map
-                .iter()
-                .filter(|(_, e)| Self::expired(e, now))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in dead {
-                sh.remove(&k);
-                self.used.fetch_sub(1, Relaxed);
-            }
+            self.purge_shard(&mut sh, now);
         }
     }
 
