@@ -132,6 +132,18 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                         }
                     }
                 }
+                // Tables synchronised with peers: not yet.
+                if let Some((words, loc)) = &proxy.stick_table {
+                    for opt in ["peers", "write-to"] {
+                        if words.iter().any(|w| w == opt) {
+                            cfg.pending.push(Pending {
+                                loc: loc.clone(),
+                                keyword: format!("stick-table … {opt}"),
+                                issue: 4,
+                            });
+                        }
+                    }
+                }
                 cfg.proxies.push(proxy);
             }
             SectionKind::Userlist => {
