@@ -309,10 +309,15 @@ fn rate_update(v: &mut [u64], period: u64, now: u64, inc: u64) {
         return;
     }
     let elapsed = now.saturating_sub(tick);
-    if elapsed >= period {
-        v[1] = if elapsed < 2 * period { curr } else { 0 };
+    if elapsed >= 2 * period {
+        // Both periods are over: a new window starts now.
+        v[1] = 0;
         v[0] = 0;
-        v[2] = tick + (elapsed / period) * period;
+        v[2] = now;
+    } else if elapsed >= period {
+        v[1] = curr;
+        v[0] = 0;
+        v[2] = tick + period;
     } else {
         v[1] = prev;
     }
