@@ -509,3 +509,33 @@ fn draining_server_keeps_its_clients_and_maint_moves_them() {
         assert_eq!(request_from(ip("127.0.0.2"), fe).unwrap(), other);
     }
 }
+
+#[test]
+fn check_refuses_bad_tables_and_rules_without_a_table() {
+    let head = "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n";
+    for (body, what) in [
+        (
+            "backend b\n    stick-table type foo size 10\n    server s1 127.0.0.1:1\n",
+            "foo",
+        ),
+        (
+            "backend b\n    stick-table type ip\n    server s1 127.0.0.1:1\n",
+            "size",
+        ),
+        (
+            "backend b\n    stick on src\n    server s1 127.0.0.1:1\n",
+            "stick-table",
+        ),
+        (
+            "backend b\n    stick on src table nope\n    server s1 127.0.0.1:1\n",
+            "nope",
+        ),
+    ] {
+        let (code, _, err) = run_check(Cfg::Text(&format!("{head}{body}")), &[]);
+        assert_eq!(code, 1, "{body}: {err}");
+        assert!(err.contains(what), "{body}: {err}");
+    }
+    let ok = "listen b\n    bind 127.0.0.1:1\n    stick-table type string len 8 size 1k expire 1m nopurge store gpc0,http_req_rate(10s)\n    stick on src\n    stick match req.payload(0,4) table b if { src 127.0.0.1 }\n    server s1 127.0.0.1:1 non-stick\n";
+    let (code, _, err) = run_check(Cfg::Text(&format!("{head}{ok}")), &[]);
+    assert_eq!(code, 0, "{err}");
+}

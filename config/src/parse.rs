@@ -1775,7 +1775,12 @@ fn record_planned(
                 words: line.words[n + 1..].to_vec(),
             });
         }
-        "stick-table" => proxy.stick_table = Some((line.words[n..].to_vec(), line.loc.clone())),
+        "stick-table" => {
+            if let Err(e) = crate::stick::TableConf::parse(&line.words[n..]) {
+                diags.alert(&line.loc, format!("'stick-table' : {e}."));
+            }
+            proxy.stick_table = Some((line.words[n..].to_vec(), line.loc.clone()));
+        }
         _ => {
             let (args, cond) = split_condition(line, n, proxy, diags);
             proxy.rules.push(Rule {
