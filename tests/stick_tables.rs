@@ -22,8 +22,14 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// The stats socket, once it answers.
 fn sock(h: &Halo) -> std::path::PathBuf {
-    h.dir().join("admin.sock")
+    let p = h.dir().join("admin.sock");
+    assert!(
+        wait_until(T, || cli(&p, "show table").is_ok()),
+        "no stats socket"
+    );
+    p
 }
 
 fn table(sock: &Path, cmd: &str) -> String {
@@ -538,4 +544,127 @@ fn check_refuses_bad_tables_and_rules_without_a_table() {
     let ok = "listen b\n    bind 127.0.0.1:1\n    stick-table type string len 8 size 1k expire 1m nopurge store gpc0,http_req_rate(10s)\n    stick on src\n    stick match req.payload(0,4) table b if { src 127.0.0.1 }\n    server s1 127.0.0.1:1 non-stick\n";
     let (code, _, err) = run_check(Cfg::Text(&format!("{head}{ok}")), &[]);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn set_table_and_the_order_of_entries() {
+    let fe = free_addr();
+    let s1 = TcpBackend::echo_named("s1");
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen app
+    bind \"${FE}\"
+    server s1 \"${S1}\"
+backend ti
+    stick-table type integer size 10 store server_id
+backend ts
+    stick-table type string size 10 store server_id
+backend tp
+    stick-table type ip size 10 store server_id,gpc0,http_req_rate(10s),server_key
+backend tb
+    stick-table type binary size 10 store server_id
+";
+    let h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", s1.cfg_addr())]);
+    let s = sock(&h);
+    for k in ["5", "256", "1", "3", "513", "2"] {
+        assert_eq!(
+            table(&s, &format!("set table ti key {k} data.server_id 1")),
+            "\n"
+        );
+    }
+    for k in ["b", "a", "cc", "ab", "c"] {
+        table(&s, &format!("set table ts key {k} data.server_id 1"));
+    }
+    for k in ["10.0.0.2", "9.0.0.1", "10.0.0.1", "1.2.3.4"] {
+        table(&s, &format!("set table tp key {k} data.server_id 1"));
+    }
+    let keys = |t: &str| -> Vec<String> {
+        entries(&table(&s, &format!("show table {t}")))
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or("").to_string())
+            .collect()
+    };
+    // The order of HAProxy's key trees (integers compared as little-endian memory).
+    assert_eq!(
+        keys("ti"),
+        ["key=256", "key=1", "key=513", "key=2", "key=3", "key=5"]
+    );
+    assert_eq!(keys("ts"), ["key=a", "key=ab", "key=b", "key=c", "key=cc"]);
+    assert_eq!(
+        keys("tp"),
+        ["key=1.2.3.4", "key=9.0.0.1", "key=10.0.0.1", "key=10.0.0.2"]
+    );
+    for (cmd, answer) in [
+        (
+            "set table",
+            "Required arguments: <table> key <key> [data.<store_data_type> <value>]*\n\n",
+        ),
+        ("set table tp", "\n"),
+        ("set table tp key", "Key value expected\n\n"),
+        (
+            "set table tp foo 1",
+            "Required arguments: <table> key <key> [data.<store_data_type> <value>]*\n\n",
+        ),
+        (
+            "set table tp key 1.2.3.9 gpc0 1",
+            "\"data.<type>\" followed by a value expected\n\n",
+        ),
+        (
+            "set table tp key 1.2.3.9 data.foo 1",
+            "Unknown data type\n\n",
+        ),
+        (
+            "set table tp key 1.2.3.9 data.gpc0",
+            "Require a valid integer value to store\n\n",
+        ),
+        (
+            "set table tp key 1.2.3.9 data.server_key x",
+            "Require a valid integer value to store\n\n",
+        ),
+        (
+            "set table ti key 1 data.gpc0 1",
+            "Data type not stored in this table\n\n",
+        ),
+        // Keys of ip tables are read leniently (`nope` is 0.0.0.0, `12` is 12.0.0.0).
+        ("set table tp key nope", "\n"),
+        ("set table tp key 12", "\n"),
+        ("set table ti key nope", "Invalid key\n\n"),
+        ("set table nope key 1", "No such table\n\n"),
+        (
+            "set table tb key 00",
+            "Inserting keys into tables of type other than ip, ipv6, string and integer is not supported\n\n",
+        ),
+        (
+            "set table tp key 1.2.3.5 data.gpc0 7 data.http_req_rate 5 data.server_id 3",
+            "\n",
+        ),
+    ] {
+        assert_eq!(table(&s, cmd), answer, "{cmd}");
+    }
+    let all = entries(&table(&s, "show table tp"));
+    assert!(
+        all.contains(
+            &"key=1.2.3.5 use=0 exp=N server_id=3 gpc0=7 http_req_rate(10000)=5 server_key=-"
+                .to_string()
+        ),
+        "{all:?}"
+    );
+    assert!(all.iter().any(|l| l.starts_with("key=0.0.0.0 ")), "{all:?}");
+    assert!(
+        all.iter().any(|l| l.starts_with("key=12.0.0.0 ")),
+        "{all:?}"
+    );
+    // An entry is created even when a value is refused.
+    assert!(
+        all.contains(
+            &"key=1.2.3.9 use=0 exp=N server_id=0 gpc0=0 http_req_rate(10000)=0 server_key=-"
+                .to_string()
+        ),
+        "{all:?}"
+    );
 }

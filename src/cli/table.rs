@@ -1,16 +1,17 @@
 //! Runtime API commands for stick tables (management guide 9.3): `show table [NAME [key K |
-//! data.TYPE OP VALUE]]` and `clear table NAME [key K | data.TYPE OP VALUE]`, with HAProxy
-//! 2.6's output and error texts.
+//! data.TYPE OP VALUE]]`, `clear table NAME [key K | data.TYPE OP VALUE]` and `set table
+//! NAME key K [data.TYPE V]*`, with HAProxy 2.6's output and error texts.
 
 use std::sync::Arc;
 
 use halo_config::model::CliLevel;
 
 use crate::compile::Runtime;
-use crate::stick::{Filter, KeyType, Table};
+use crate::stick::{DataType, Filter, KeyType, NAMES, Table};
 
 /// Help lines of these commands, as HAProxy words them.
 pub const HELP: &str = "  clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)
+  set table <table> key <k> [data.* <v>]* : update or create a table entry's data
   show table <table> [<filter>]*          : report table usage stats or dump this table's contents (filter: data/key)
 ";
 
@@ -27,6 +28,7 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str]) -> Option<String> {
         ["show", "table"] => Some(list(rt)),
         ["show", "table", name, rest @ ..] => Some(show(rt, name, rest)),
         ["clear", "table", rest @ ..] => Some(clear(rt, level, rest)),
+        ["set", "table", rest @ ..] => Some(set(rt, level, rest)),
         _ => None,
     }
 }
@@ -130,4 +132,52 @@ fn clear(rt: &Runtime, level: CliLevel, rest: &[&str]) -> String {
             None => "Invalid key\n".into(),
         },
     }
+}
+
+/// `set table NAME key K [data.TYPE V]*`: the entry is created (or refreshed) first, then
+/// each value is set in turn; the first bad one stops there, as in HAProxy.
+fn set(rt: &Runtime, level: CliLevel, rest: &[&str]) -> String {
+    const USAGE: &str = "Required arguments: <table> key <key> [data.<store_data_type> <value>]*\n";
+    let Some((name, rest)) = rest.split_first() else {
+        return USAGE.into();
+    };
+    if level == CliLevel::User {
+        return "Permission denied\n".into();
+    }
+    let Some(t) = find(rt, name) else {
+        return "No such table\n".into();
+    };
+    let (k, data) = match rest {
+        [] => return String::new(),
+        ["key"] => return "Key value expected\n".into(),
+        ["key", k, data @ ..] => (*k, data),
+        _ => return USAGE.into(),
+    };
+    if matches!(t.conf.key, KeyType::Binary(_)) {
+        return "Inserting keys into tables of type other than ip, ipv6, string and integer is not supported\n".into();
+    }
+    let Some(key) = t.key_from_text(k) else {
+        return "Invalid key\n".into();
+    };
+    let table = &t;
+    let res = t.update(&key, |e| {
+        let mut it = data.iter();
+        while let Some(d) = it.next() {
+            let Some(ty_name) = d.strip_prefix("data.") else {
+                return "\"data.<type>\" followed by a value expected\n".to_string();
+            };
+            let Some(&(_, ty)) = NAMES.iter().find(|(n, _)| *n == ty_name) else {
+                return "Unknown data type\n".into();
+            };
+            let Some(v) = it.next().and_then(|v| v.parse::<u64>().ok()) else {
+                return "Require a valid integer value to store\n".into();
+            };
+            if ty == DataType::ServerKey || !table.stores(ty) {
+                return "Data type not stored in this table\n".into();
+            }
+            e.set(ty, v);
+        }
+        String::new()
+    });
+    res.unwrap_or_else(|| "Unable to allocate a new key\n".into())
 }

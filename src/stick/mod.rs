@@ -33,6 +33,33 @@ pub enum Key {
     Bytes(Box<[u8]>),
 }
 
+/// An IPv4 address as HAProxy's runtime API reads a table key: up to four dotted numbers,
+/// missing ones are zero, each counts its last three digits and carries over 255 into the
+/// byte before it, and anything else ends the address (`nope` is 0.0.0.0).
+fn lenient_ipv4(t: &str) -> u32 {
+    let mut v: u32 = 0;
+    let mut shift = 24i32;
+    for part in t.split('.') {
+        let digits: Vec<u32> = part
+            .bytes()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|b| u32::from(b - b'0'))
+            .collect();
+        let n = digits
+            .iter()
+            .rev()
+            .take(3)
+            .rev()
+            .fold(0u32, |a, d| a * 10 + d);
+        v = v.wrapping_add(n.wrapping_shl(shift as u32));
+        if shift == 0 || digits.len() != part.len() {
+            break;
+        }
+        shift -= 8;
+    }
+    v
+}
+
 /// A rate over a sliding period, as HAProxy's freq counters: the events of the current
 /// period plus those of the previous one weighted by the part of it still in the window.
 fn rate_update(v: &mut [u64], period: u64, now: u64, inc: u64) {
@@ -136,11 +163,17 @@ impl EntryView<'_> {
         }
     }
 
+    /// Sets a counter; a rate restarts now with `v` events (as `set table` does).
     pub fn set(&mut self, ty: DataType, v: u64) {
-        if let Some(c) = self.col(ty)
-            && !ty.is_rate()
-        {
-            self.entry.vals[c.offset] = v;
+        if let Some(c) = self.col(ty) {
+            if ty.is_rate() {
+                let r = &mut self.entry.vals[c.offset..c.offset + 3];
+                r[0] = v;
+                r[1] = 0;
+                r[2] = now_ms();
+            } else {
+                self.entry.vals[c.offset] = v;
+            }
         }
     }
 
@@ -224,7 +257,7 @@ impl Table {
     /// Parses a key typed on the runtime API.
     pub fn key_from_text(&self, t: &str) -> Option<Key> {
         match self.conf.key {
-            KeyType::Ip => t.parse::<Ipv4Addr>().ok().map(|a| Key::V4(a.octets())),
+            KeyType::Ip => Some(Key::V4(lenient_ipv4(t).to_be_bytes())),
             KeyType::Ipv6 => t.parse::<Ipv6Addr>().ok().map(|a| Key::V6(a.octets())),
             KeyType::Integer => t.parse::<u32>().ok().map(Key::Int),
             KeyType::String(len) => Some(Key::Bytes(t.as_bytes()[..t.len().min(len)].into())),
@@ -439,7 +472,7 @@ impl Table {
                 let _ = write!(out, "({})={v}", c.period);
             } else if c.ty == DataType::ServerKey {
                 out.push('=');
-                out.push_str(e.server_key.as_deref().unwrap_or(""));
+                out.push_str(e.server_key.as_deref().unwrap_or("-"));
             } else {
                 let _ = write!(out, "={}", e.vals[c.offset]);
             }
@@ -463,7 +496,9 @@ impl Table {
     pub fn show(&self, key: Option<&Key>, filter: Option<&Filter>) -> String {
         self.purge_expired();
         let now = now_ms();
-        let mut lines: Vec<(u64, String)> = Vec::new();
+        // In the order of HAProxy's key tree: the key's bytes compared as memory (an
+        // integer key is stored in the host's little-endian order).
+        let mut lines: Vec<(Vec<u8>, String)> = Vec::new();
         for i in 0..SHARDS {
             let sh = self.lock(i);
             for (k, e) in &sh.map {
@@ -477,10 +512,16 @@ impl Table {
                 }
                 let mut l = String::new();
                 self.entry_line(k, e, now, &mut l);
-                lines.push((e.id, l));
+                let order = match k {
+                    Key::V4(o) => o.to_vec(),
+                    Key::V6(o) => o.to_vec(),
+                    Key::Int(i) => i.to_le_bytes().to_vec(),
+                    Key::Bytes(b) => b.to_vec(),
+                };
+                lines.push((order, l));
             }
         }
-        lines.sort_by_key(|(id, _)| *id);
+        lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = self.header();
         for (_, l) in lines {
             out.push_str(&l);
@@ -595,6 +636,16 @@ mod tests {
         assert!(t.update(&Key::Int(1), |_| ()).is_some());
         assert!(t.update(&Key::Int(2), |_| ()).is_none());
         assert!(TableConf::parse(&words("type foo size 1")).is_err());
+    }
+
+    #[test]
+    fn lenient_keys() {
+        let ip = |t| Ipv4Addr::from(lenient_ipv4(t)).to_string();
+        assert_eq!(ip("10.1.2.3"), "10.1.2.3");
+        assert_eq!(ip("12"), "12.0.0.0");
+        assert_eq!(ip("1.2.3"), "1.2.3.0");
+        assert_eq!(ip("300.1.1.1"), "44.1.1.1");
+        assert_eq!(ip("nope"), "0.0.0.0");
     }
 
     #[test]
