@@ -668,3 +668,55 @@ backend tb
         "{all:?}"
     );
 }
+
+#[test]
+fn non_stick_servers_are_never_stored() {
+    let (s1, s2) = (TcpBackend::echo_named("s1"), TcpBackend::echo_named("s2"));
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+listen app
+    bind \"${FE}\"
+    balance roundrobin
+    stick-table type ip size 100 expire 30s
+    stick match src
+    stick store-request src
+    server s1 \"${S1}\" id 1
+    server s2 \"${S2}\" id 2 non-stick
+";
+    let h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", s1.cfg_addr()),
+            ("S2", s2.cfg_addr()),
+        ],
+    );
+    let mut got = Vec::new();
+    for c in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        got.push((c, request_from(ip(c), fe).unwrap()));
+    }
+    let out = table(&sock(&h), "show table app");
+    let stored: Vec<String> = entries(&out)
+        .iter()
+        .map(|l| {
+            l.split(' ')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("key=")
+                .to_string()
+        })
+        .collect();
+    let on_s1: Vec<String> = got
+        .iter()
+        .filter(|(_, s)| s == "s1")
+        .map(|(c, _)| c.to_string())
+        .collect();
+    assert_eq!(on_s1.len(), 2, "{got:?}");
+    assert_eq!(stored, on_s1, "only the clients of s1 are stored: {out}");
+}
