@@ -236,6 +236,10 @@ pub struct ProxyRt {
     pub backend: Option<Arc<Backend>>,
     /// `slim` of the BACKEND stats row (fullconn).
     pub backend_slim: u32,
+    /// `stick-table` declared in this proxy.
+    pub table: Option<Arc<crate::stick::Table>>,
+    /// `stick on|match|store-request|store-response` rules of the backend.
+    pub stick: crate::stick::rules::StickRules,
 }
 
 pub struct Runtime {
@@ -607,11 +611,61 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             *reach.entry(t).or_insert(0) += fe_max;
         }
     }
+    // Stick tables first: rules of any proxy may use another proxy's table.
+    // Tables a `stick` rule uses store the server's id and name.
+    let mut sticky: Vec<&str> = Vec::new();
+    for p in &cfg.proxies {
+        for r in p.rules.iter().filter(|r| r.keyword.starts_with("stick ")) {
+            match r.args.iter().position(|a| a == "table") {
+                Some(i) => sticky.extend(r.args.get(i + 1).map(String::as_str)),
+                None => sticky.push(&p.name),
+            }
+        }
+    }
+    let tables: Vec<Option<Arc<crate::stick::Table>>> = cfg
+        .proxies
+        .iter()
+        .map(|p| {
+            let (words, loc) = p.stick_table.as_ref()?;
+            match crate::stick::TableConf::parse(words) {
+                Ok(mut c) => {
+                    if sticky.contains(&p.name.as_str()) {
+                        c.add_server_columns();
+                    }
+                    Some(Arc::new(crate::stick::Table::new(&p.name, c)))
+                }
+                Err(e) => {
+                    diags.alert(
+                        loc,
+                        format!("{} '{}' : 'stick-table' : {e}.", p.kind.name(), p.name),
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
     let mut proxies = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
         let (acls, switching, force_switch) =
             compile_rules(cfg, pi, &registry, &userlists, &backend_index, diags);
+        let stick = {
+            let names = Names {
+                cfg,
+                current: pi,
+                registry: &registry,
+                userlists: &userlists,
+                loc: &p.loc,
+            };
+            let table_of = |name: Option<&str>| -> Option<Arc<crate::stick::Table>> {
+                let i = match name {
+                    None => pi,
+                    Some(n) => cfg.proxies.iter().position(|q| q.name == n)?,
+                };
+                tables.get(i).cloned().flatten()
+            };
+            crate::stick::rules::StickRules::compile(p, &acls, &registry, &names, &table_of, diags)
+        };
         let mut http = http_settings(s, diags, &p.loc);
         {
             let names = Names {
@@ -881,6 +935,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             frontend,
             backend,
             backend_slim: slim,
+            table: tables.get(pi).cloned().flatten(),
+            stick,
         });
     }
     let _ = Loc::none();

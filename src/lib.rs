@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod sample;
 pub mod server;
 pub mod stats;
+pub mod stick;
 
 /// halo's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -425,9 +425,13 @@ fn check_proxy(
             Some(_) => {}
         }
     }
-    // Stick tables referenced with `table NAME` or as fetch arguments.
+    // Stick tables referenced with `table NAME` or as fetch arguments; `stick` rules
+    // without `table` use the proxy's own.
     for rule in &p.rules {
         let mut refs: Vec<String> = Vec::new();
+        if rule.keyword.starts_with("stick ") && !rule.args.iter().any(|a| a == "table") {
+            refs.push(p.name.clone());
+        }
         let mut it = rule.args.iter().peekable();
         while let Some(w) = it.next() {
             if w == "table"

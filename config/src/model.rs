@@ -467,6 +467,8 @@ pub struct Server {
     pub pool_max_conn: i64,
     pub pool_purge_delay: u64,
     pub pool_low_conn: u32,
+    /// `non-stick`: never stored in a stick table by `stick on`/`stick store-*`.
+    pub non_stick: bool,
     pub max_reuse: i64,
     /// `redir PREFIX`: GET and HEAD requests get a 302 to PREFIX + path instead.
     pub redir: Option<String>,
@@ -505,6 +507,7 @@ impl Server {
             pool_max_conn: -1,
             pool_purge_delay: 5000,
             pool_low_conn: 0,
+            non_stick: false,
             max_reuse: -1,
             redir: None,
             pool_conn_name: None,

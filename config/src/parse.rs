@@ -120,6 +120,30 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
                 warn_http_only(&proxy, diags);
+                // `stick store-response` reads the response: only HTTP responses for now.
+                if proxy.settings.mode != Mode::Http {
+                    for r in &proxy.rules {
+                        if r.keyword == "stick store-response" {
+                            cfg.pending.push(Pending {
+                                loc: r.loc.clone(),
+                                keyword: "stick store-response (in TCP mode)".into(),
+                                issue: 4,
+                            });
+                        }
+                    }
+                }
+                // Tables synchronised with peers: not yet.
+                if let Some((words, loc)) = &proxy.stick_table {
+                    for opt in ["peers", "write-to"] {
+                        if words.iter().any(|w| w == opt) {
+                            cfg.pending.push(Pending {
+                                loc: loc.clone(),
+                                keyword: format!("stick-table … {opt}"),
+                                issue: 4,
+                            });
+                        }
+                    }
+                }
                 cfg.proxies.push(proxy);
             }
             SectionKind::Userlist => {
@@ -1069,7 +1093,8 @@ fn parse_proxy_line(
                 s.source = Some(src);
             }
         }
-        "acl" => record_planned(line, n, name, proxy, cfg, diags),
+        "acl" | "stick-table" | "stick on" | "stick match" | "stick store-request"
+        | "stick store-response" => record_planned(line, n, name, proxy, cfg, diags),
         "http-request" | "http-response" | "http-after-response" | "redirect" | "monitor fail" => {
             record_http_rule(section, line, n, name, proxy, cfg, diags)
         }
@@ -1790,7 +1815,12 @@ fn record_planned(
                 words: line.words[n + 1..].to_vec(),
             });
         }
-        "stick-table" => proxy.stick_table = Some((line.words[n..].to_vec(), line.loc.clone())),
+        "stick-table" => {
+            if let Err(e) = crate::stick::TableConf::parse(&line.words[n..]) {
+                diags.alert(&line.loc, format!("'stick-table' : {e}."));
+            }
+            proxy.stick_table = Some((line.words[n..].to_vec(), line.loc.clone()));
+        }
         _ => {
             let (args, cond) = split_condition(line, n, proxy, diags);
             proxy.rules.push(Rule {
@@ -2468,6 +2498,8 @@ fn parse_server_options(
                     ),
                 },
                 "pool-low-conn" => srv.pool_low_conn = num(diags).unwrap_or(0),
+                "non-stick" => srv.non_stick = true,
+                "stick" => srv.non_stick = false,
                 "redir" => srv.redir = Some(val.to_string()),
                 "pool-conn-name" => srv.pool_conn_name = Some(val.to_string()),
                 // Servers are reached over HTTP/1.1, where WebSocket needs nothing more:

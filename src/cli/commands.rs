@@ -28,12 +28,15 @@ const HELP: &str = "The following commands are valid at this level:
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
 fn help() -> String {
-    format!("{HELP}{}", super::map::HELP)
+    format!("{HELP}{}{}", super::map::HELP, super::table::HELP)
 }
 
 /// Runs one command; `payload` holds the lines sent after a line ending with `<<`.
 pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[String]>) -> String {
     if let Some(out) = super::map::execute(rt, level, w, payload) {
+        return out;
+    }
+    if let Some(out) = super::table::execute(rt, level, w) {
         return out;
     }
     match w {

@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod map;
+pub mod table;
 
 use std::sync::Arc;
 

@@ -1175,11 +1175,43 @@ pub async fn run_http<C>(
             // new one. `option prefer-last-server` (and a server that asked for
             // authentication) keeps the request on the last server when it can take it.
             let _be_session = BackendSession::start(&be);
-            let prefer = attached
+            let mut stuck = false;
+            let mut prefer = attached
                 .0
                 .as_ref()
                 .filter(|sc| sc.be_idx == be_idx && (be.settings.prefer_last_server || sc.stick))
                 .and_then(|sc| sc.srv.clone());
+            // Persistence: a server `stick match|on` finds wins over the balancer.
+            let stick = &rt.proxies[be_idx].stick;
+            let stick_keys = if stick.has_request_rules() {
+                let ctx = Ctx {
+                    rt: Some(&rt),
+                    src: Some(info.src),
+                    dst: Some(info.dst),
+                    frontend: Some(px_idx),
+                    backend: Some(be_idx),
+                    server: None,
+                    listener_id: 0,
+                    req_payload: &[],
+                    res_payload: &[],
+                    req_final: true,
+                    req: Some(&head),
+                    res: None,
+                    first_req: first,
+                    vars: Some(&txn.vars),
+                    req_caps: Some(&txn.req_captures),
+                    res_caps: Some(&txn.res_captures),
+                    received: Some(&txn.received),
+                };
+                let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
+                if found.is_some() {
+                    prefer = found;
+                    stuck = true;
+                }
+                keys
+            } else {
+                Vec::new()
+            };
             if attached.0.as_ref().is_some_and(|sc| sc.be_idx != be_idx) {
                 park(attached.0.take());
             }
@@ -1231,6 +1263,7 @@ pub async fn run_http<C>(
                     idx,
                     force: force_persist,
                 },
+                (None, Some(p)) if stuck => Choice::Stick(p),
                 (None, Some(p)) => Choice::Prefer(p),
                 (None, None) => Choice::Balance,
             };
@@ -1390,6 +1423,9 @@ pub async fn run_http<C>(
                 idle_ok: false,
                 glitches: 0,
             });
+            if let Some(s) = &sc.srv {
+                crate::stick::rules::store(&stick_keys, s);
+            }
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
                 head.set(name.as_bytes(), s.name.as_bytes());
             }
@@ -1619,6 +1655,31 @@ pub async fn run_http<C>(
             txn.received.response(&rhead);
             if fe_http.rules.has_captures() {
                 fe_http.rules.capture_response(&rhead, &mut txn);
+            }
+            // `stick store-response`, before the http-response rules (as HAProxy).
+            if stick.has_response_rules()
+                && let Some(srv) = sc.srv.as_deref()
+            {
+                let ctx = Ctx {
+                    rt: Some(&rt),
+                    src: Some(info.src),
+                    dst: Some(info.dst),
+                    frontend: Some(px_idx),
+                    backend: Some(be_idx),
+                    server: Some(srv),
+                    listener_id: 0,
+                    req_payload: &[],
+                    res_payload: &[],
+                    req_final: true,
+                    req: Some(&head),
+                    res: Some(&rhead),
+                    first_req: first,
+                    vars: Some(&txn.vars),
+                    req_caps: Some(&txn.req_captures),
+                    res_caps: Some(&txn.res_captures),
+                    received: Some(&txn.received),
+                };
+                stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }
             // 8. http-response rules: the backend's, then the frontend's.
             if be_http.rules.has_response_rules()

@@ -149,16 +149,56 @@ pub async fn run_tcp<C>(
             .map(|v| crate::lb::hash::hash_key(&be.settings.hash_type, v)),
         _ => None,
     };
-    // 4-5. Server, queue, connection with retries.
+    // 4. Persistence: `stick match|on` finds the server a key was stored for.
+    let stick = &rt.proxies[be_idx].stick;
+    let (stuck, pending_keys) = if stick.has_request_rules() {
+        let ctx = crate::sample::Ctx {
+            rt: Some(&rt),
+            src: Some(info.src),
+            dst: Some(info.dst),
+            frontend: Some(px_idx),
+            backend: Some(be_idx),
+            server: None,
+            listener_id: 0,
+            req_payload: &pending,
+            res_payload: &[],
+            req_final: true,
+            req: None,
+            res: None,
+            first_req: true,
+            vars: None,
+            req_caps: None,
+            res_caps: None,
+            received: None,
+        };
+        stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx)
+    } else {
+        (None, Vec::new())
+    };
+    // 5. Server, queue, connection with retries.
     let Some(Connected {
         srv: server,
         slot: _slot,
         stream: sock,
         ..
-    }) = connect_with_retries(&be, key, &info).await
+    }) = connect_server(
+        &be,
+        key,
+        &info,
+        match &stuck {
+            Some(s) => Choice::Stick(s),
+            None => Choice::Balance,
+        },
+        &mut |_| None,
+        None,
+    )
+    .await
     else {
         return;
     };
+    if let Some(s) = &server {
+        crate::stick::rules::store(&pending_keys, s);
+    }
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
     if let Some(v) = server.as_ref().and_then(|s| s.send_proxy) {
@@ -282,6 +322,8 @@ pub enum Choice<'a> {
     /// The server a persistence cookie designated (index in the backend); `force`:
     /// `force-persist` matched (no redispatch).
     Direct { idx: usize, force: bool },
+    /// The server a stick table designated (`stick match|on`).
+    Stick(&'a Arc<Server>),
 }
 
 /// An existing connection to the chosen server, if the caller has one to offer.
@@ -355,6 +397,37 @@ async fn obtain_direct(be: &Arc<Backend>, idx: usize) -> Result<Arc<Server>, boo
     }
 }
 
+/// Waits for a slot on the server persistence chose (`stick match|on`): its queue however
+/// long, even while it drains; a stopped server (unless `option persist`) is balanced away.
+async fn obtain_persistent(
+    be: &Arc<Backend>,
+    srv: &Arc<Server>,
+    key: Option<u32>,
+) -> Option<Arc<Server>> {
+    let idx = be.servers.iter().position(|s| Arc::ptr_eq(s, srv));
+    let Some(idx) = idx.filter(|_| srv.is_up() || be.settings.persist) else {
+        return obtain(be, key, None).await;
+    };
+    match be.assign_to(idx) {
+        Assign::Server(s) => Some(s),
+        Assign::NoServer => None,
+        Assign::Queued(mut rx) => {
+            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
+                Ok(Ok(s)) => Some(s),
+                _ => {
+                    rx.close();
+                    if let Ok(s) = rx.try_recv() {
+                        be.release(&s);
+                    }
+                    be.prune_queue();
+                    None
+                }
+            }
+        }
+    }
+}
+
 /// Chooses the server (`choice`), then carries the request over an existing connection
 /// `reuse` offers for it, or connects with retries.
 pub async fn connect_server(
@@ -383,10 +456,16 @@ pub async fn connect_server(
     let retries = st.retries;
     let mut avoid: Option<usize> = None;
     let mut direct = false;
+    let mut persistent = false;
     let mut force = false;
     let mut srv = match choice {
         Choice::Prefer(p) => obtain_preferred(be, p, key).await?,
         Choice::Balance => obtain(be, key, None).await?,
+        Choice::Stick(p) => {
+            let s = obtain_persistent(be, p, key).await?;
+            persistent = Arc::ptr_eq(&s, p);
+            s
+        }
         Choice::Direct { idx, force: f } => match obtain_direct(be, idx).await {
             Ok(s) => {
                 direct = true;
@@ -464,6 +543,7 @@ pub async fn connect_server(
                             period > 0 && done % period == 0
                         };
                         let balanced = !direct
+                            && !persistent
                             && key.is_none()
                             && !st.balance.is_hashed()
                             && be.usable_counts().0 > 1;
@@ -483,6 +563,7 @@ pub async fn connect_server(
                     slot = Slot::new(be, &srv);
                     // Persistence is broken: the client gets a new cookie.
                     direct = false;
+                    persistent = false;
                 }
                 // Otherwise the same server keeps its slot for the next attempt.
             }
