@@ -645,6 +645,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         })
         .collect();
     let mut proxies = Vec::new();
+    let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
         let (acls, switching, force_switch) =
@@ -664,7 +665,28 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 };
                 tables.get(i).cloned().flatten()
             };
-            crate::stick::rules::StickRules::compile(p, &acls, &registry, &names, &table_of, diags)
+            // `appsession`: an implicit `stick-table type string len N size 1m expire T`
+            // (shown as the proxy's table when it declares none).
+            let app = p.appsession.as_ref().map(|a| {
+                let mut conf = crate::stick::TableConf {
+                    key: crate::stick::KeyType::String(a.len),
+                    size: 1 << 20,
+                    expire: Some(a.timeout),
+                    nopurge: false,
+                    columns: Vec::new(),
+                    srvkey_addr: false,
+                };
+                conf.add_server_columns();
+                (a, Arc::new(crate::stick::Table::new(&p.name, conf)))
+            });
+            if let Some((_, t)) = &app
+                && tables.get(pi).is_some_and(Option::is_none)
+            {
+                app_tables.push((pi, t.clone()));
+            }
+            crate::stick::rules::StickRules::compile(
+                p, &acls, &registry, &names, &table_of, app, diags,
+            )
         };
         let mut http = http_settings(s, diags, &p.loc);
         {
@@ -902,6 +924,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 retries: s.retries.unwrap_or(3),
                 redispatch: s.redispatch,
                 persist: s.persist,
+                persist_rdp_cookie: s.persist_rdp_cookie.clone(),
                 allbackups: s.allbackups,
                 connect_timeout: s.timeouts.connect,
                 server_timeout: s.timeouts.server,
@@ -935,7 +958,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             frontend,
             backend,
             backend_slim: slim,
-            table: tables.get(pi).cloned().flatten(),
+            table: tables.get(pi).cloned().flatten().or_else(|| {
+                app_tables
+                    .iter()
+                    .find(|(i, _)| *i == pi)
+                    .map(|(_, t)| t.clone())
+            }),
             stick,
         });
     }

@@ -852,7 +852,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
         DLB,
         Support::Legacy("a server whose address is 0.0.0.0"),
     ),
-    k("persist rdp-cookie", DLB, P4),
+    k("persist rdp-cookie", DLB, DONE),
     k("quic-initial", DFL, P0),
     k("rate-limit sessions", DFL, P5),
     k("redirect", FLB, DONE),
@@ -924,7 +924,9 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k(
         "appsession",
         LB,
-        legacy("stick-table + stick on req.cook()"),
+        legacy(
+            "stick-table type string + stick match req.cook() + stick store-response res.cook()",
+        ),
     ),
     k("bind-process", DFLB, legacy("thread (bind option)")),
     k("block", FLB, legacy("http-request deny")),
@@ -1356,8 +1358,8 @@ const LEGACY_RUNTIME: &[(&str, Support)] = &[
     ("reqsetbe", P0),
     ("reqisetbe", P0),
     ("grace", DONE),
-    // Learning from the response and `;NAME=` in the path: not built yet.
-    ("appsession", P4),
+    // An implicit stick table keyed on the cookie, learnt from the response.
+    ("appsession", DONE),
     (
         "nbproc",
         Support::Ignored("halo runs a single multi-threaded process"),
@@ -1985,7 +1987,7 @@ mod tests {
         assert_eq!(eff(Backend, "reqsetbe ^a b"), Support::Planned(0));
         assert_eq!(
             eff(Backend, "appsession JSESSIONID len 52 timeout 3h"),
-            Support::Planned(4)
+            Support::Done
         );
         assert_eq!(eff(Backend, "option transparent"), Support::Planned(0));
         assert!(matches!(eff(Global, "nbproc 2"), Support::Ignored(_)));

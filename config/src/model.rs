@@ -582,6 +582,8 @@ pub struct ProxySettings {
     /// `option redispatch [interval]`: `Some(interval)` when enabled (interval -1 = last).
     pub redispatch: Option<i32>,
     pub persist: bool,
+    /// `persist rdp-cookie[(NAME)]`: the cookie's name (`msts` by default).
+    pub persist_rdp_cookie: Option<String>,
     pub allbackups: bool,
     pub source: Option<Source>,
     /// The `default-server` template.
@@ -736,4 +738,21 @@ pub struct Proxy {
     pub rules: Vec<Rule>,
     /// `stick-table` declared here (words as written), for `table NAME` references.
     pub stick_table: Option<(Vec<String>, Loc)>,
+    /// Legacy `appsession` (1.x), run as an implicit stick table and stick rules.
+    pub appsession: Option<AppSession>,
+}
+
+/// `appsession NAME len N timeout T [request-learn] [prefix] [mode M]` of HAProxy 1.x.
+#[derive(Debug, Clone)]
+pub struct AppSession {
+    pub cookie: String,
+    /// Characters of the value kept as the key.
+    pub len: usize,
+    /// Milliseconds an unused session is kept.
+    pub timeout: u64,
+    /// `request-learn`: also learn the cookie the client sends.
+    pub request_learn: bool,
+    /// `mode query-string`: the id is looked for in `?NAME=` instead of `;NAME=`.
+    pub query_string: bool,
+    pub loc: Loc,
 }

@@ -180,6 +180,7 @@ impl Proxy {
             persist_rules: Vec::new(),
             rules: Vec::new(),
             stick_table: None,
+            appsession: None,
         }
     }
 }
@@ -1060,6 +1061,19 @@ fn parse_proxy_line(
             }
         }
         "be-unpublished" => s.unpublished = true,
+        "persist rdp-cookie" => {
+            let w = line.words.get(n - 1).map(String::as_str).unwrap_or("");
+            match w.strip_prefix("rdp-cookie") {
+                Some("") => s.persist_rdp_cookie = Some("msts".into()),
+                Some(a) if a.len() > 2 && a.starts_with('(') && a.ends_with(')') => {
+                    s.persist_rdp_cookie = Some(a[1..a.len() - 1].to_string());
+                }
+                _ => diags.alert(
+                    &line.loc,
+                    format!("'persist' : unknown persistence method '{w}'."),
+                ),
+            }
+        }
         "force-persist" | "ignore-persist" => {
             if !matches!(line.words.get(n).map(String::as_str), Some("if" | "unless")) {
                 diags.alert(
@@ -1526,6 +1540,7 @@ fn apply_legacy(
             }
         }
         "redispatch" => s.redispatch = Some(-1),
+        "appsession" => parse_appsession(line, n, proxy, cfg, diags),
         "grace" => s.grace = parse_time_arg(line, n, name, diags),
         "monitor-net" => match line.words.get(n) {
             Some(net) => s.monitor_net.push((net.clone(), line.loc.clone())),
@@ -1559,6 +1574,80 @@ fn apply_legacy(
             pending(cfg, line, &kw_full(line, n), issue);
         }
     }
+}
+
+/// `appsession NAME len N timeout T [request-learn] [prefix] [mode path-parameters|
+/// query-string]`, as HAProxy 1.5 parsed it.
+fn parse_appsession(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags: &mut Diags) {
+    let w = &line.words;
+    let Some(cookie) = w.get(n).filter(|c| !c.is_empty()) else {
+        diags.alert(&line.loc, "'appsession' requires a cookie name.");
+        return;
+    };
+    let (mut len, mut timeout) = (None, None);
+    let (mut request_learn, mut query_string) = (false, false);
+    let mut i = n + 1;
+    while i < w.len() {
+        match w[i].as_str() {
+            "len" => {
+                match w.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
+                    Some(l) if l > 0 => len = Some(l),
+                    _ => {
+                        diags.alert(&line.loc, "'appsession' : 'len' expects a positive number.");
+                        return;
+                    }
+                }
+                i += 1;
+            }
+            "timeout" => {
+                timeout = Some(parse_time_arg(line, i + 1, "appsession timeout", diags));
+                i += 1;
+            }
+            "request-learn" => request_learn = true,
+            // Sessions whose cookie name only begins with NAME: not built.
+            "prefix" => pending(cfg, line, "appsession prefix", 4),
+            "mode" => {
+                match w.get(i + 1).map(String::as_str) {
+                    Some("path-parameters") => query_string = false,
+                    Some("query-string") => query_string = true,
+                    _ => {
+                        diags.alert(
+                            &line.loc,
+                            "'appsession' : 'mode' expects 'path-parameters' or 'query-string'.",
+                        );
+                        return;
+                    }
+                }
+                i += 1;
+            }
+            other => {
+                diags.alert(
+                    &line.loc,
+                    format!("'appsession' : unknown argument '{other}'."),
+                );
+                return;
+            }
+        }
+        i += 1;
+    }
+    let (Some(len), Some(Some(timeout))) = (len, timeout) else {
+        diags.alert(
+            &line.loc,
+            "'appsession' expects 'len' and 'timeout' (appsession <cookie> len <length> timeout <holdtime>).",
+        );
+        return;
+    };
+    if proxy.appsession.is_some() {
+        diags.warning(&line.loc, "'appsession' : only the last one is used.");
+    }
+    proxy.appsession = Some(AppSession {
+        cookie: cookie.clone(),
+        len,
+        timeout,
+        request_learn,
+        query_string,
+        loc: line.loc.clone(),
+    });
 }
 
 /// HTTP rules in a proxy that is not in HTTP mode are ignored, as HAProxy says.

@@ -149,7 +149,13 @@ pub async fn run_tcp<C>(
             .map(|v| crate::lb::hash::hash_key(&be.settings.hash_type, v)),
         _ => None,
     };
-    // 4. Persistence: `stick match|on` finds the server a key was stored for.
+    // 4. Persistence: the server an RDP cookie names (`persist rdp-cookie`), else the one
+    // `stick match|on` finds for a stored key.
+    let rdp = be
+        .settings
+        .persist_rdp_cookie
+        .as_deref()
+        .and_then(|name| rdp_server(&be, &pending, name));
     let stick = &rt.proxies[be_idx].stick;
     let (stuck, pending_keys) = if stick.has_request_rules() {
         let ctx = crate::sample::Ctx {
@@ -171,7 +177,8 @@ pub async fn run_tcp<C>(
             res_caps: None,
             received: None,
         };
-        stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx)
+        let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
+        (found.filter(|_| rdp.is_none()), keys)
     } else {
         (None, Vec::new())
     };
@@ -185,9 +192,10 @@ pub async fn run_tcp<C>(
         &be,
         key,
         &info,
-        match &stuck {
-            Some(s) => Choice::Stick(s),
-            None => Choice::Balance,
+        match (rdp, &stuck) {
+            (Some(idx), _) => Choice::Direct { idx, force: false },
+            (None, Some(s)) => Choice::Stick(s),
+            (None, None) => Choice::Balance,
         },
         &mut |_| None,
         None,
@@ -239,6 +247,21 @@ pub async fn run_tcp<C>(
             s.counters.srv_abort.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// `persist rdp-cookie(NAME)`: the server whose address the client's RDP cookie encodes
+/// (`Cookie: NAME=IP.PORT.…`, the IPv4 address as a little-endian number and the port
+/// byte-swapped, as Windows writes them), when it is up or `option persist` is set.
+fn rdp_server(be: &Backend, payload: &[u8], name: &str) -> Option<usize> {
+    let v = crate::sample::fetch::rdp_cookie(payload, name.as_bytes())?;
+    let mut it = std::str::from_utf8(v).ok()?.splitn(3, '.');
+    let addr: u32 = it.next()?.parse().ok()?;
+    let port = (it.next()?.parse::<u64>().ok()? as u16).swap_bytes();
+    it.next()?;
+    let want = SocketAddr::new(std::net::Ipv4Addr::from(addr.to_le_bytes()).into(), port);
+    be.servers
+        .iter()
+        .position(|s| s.addr.target(0) == want && (s.is_up() || be.settings.persist))
 }
 
 /// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and

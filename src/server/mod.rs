@@ -159,6 +159,8 @@ pub struct BackendSettings {
     pub retries: u32,
     pub redispatch: Option<i32>,
     pub persist: bool,
+    /// `persist rdp-cookie(NAME)`: the name of the RDP cookie naming the server.
+    pub persist_rdp_cookie: Option<String>,
     pub allbackups: bool,
     pub connect_timeout: Option<u64>,
     pub server_timeout: Option<u64>,
@@ -692,6 +694,7 @@ mod tests {
                 retries: 3,
                 redispatch: None,
                 persist: false,
+                persist_rdp_cookie: None,
                 allbackups: false,
                 connect_timeout: None,
                 server_timeout: None,

@@ -1,11 +1,12 @@
 //! `stick on|match|store-request|store-response EXPR [table T] [if|unless COND]` of a
 //! backend: compiled once, then applied by the stream before balancing (match, and the
 //! keys to store) and once the server is known (request stores) or answered (responses).
+//! The legacy `appsession` compiles into the same rules on an implicit table.
 
 use std::sync::Arc;
 
 use halo_config::Diags;
-use halo_config::model::Proxy;
+use halo_config::model::{AppSession, Proxy};
 
 use super::{DataType, Key, Table};
 use crate::acl::{AclCtx, AclSet, Cond};
@@ -29,9 +30,16 @@ impl Kind {
     }
 }
 
+/// Where a rule finds its key.
+enum Source {
+    Expr(Expr),
+    /// `appsession`'s `;NAME=value` path parameter (HAProxy 1.x `mode path-parameters`).
+    PathParam(String),
+}
+
 struct Rule {
     kind: Kind,
-    expr: Expr,
+    expr: Source,
     table: Arc<Table>,
     cond: Option<Cond>,
 }
@@ -54,6 +62,7 @@ impl StickRules {
         registry: &crate::pattern::Registry,
         resolver: &dyn Resolver,
         table: &dyn Fn(Option<&str>) -> Option<Arc<Table>>,
+        appsession: Option<(&AppSession, Arc<Table>)>,
         diags: &mut Diags,
     ) -> StickRules {
         let mut rules = Vec::new();
@@ -124,10 +133,48 @@ impl StickRules {
             };
             rules.push(Rule {
                 kind,
-                expr,
+                expr: Source::Expr(expr),
                 table,
                 cond,
             });
+        }
+        if let Some((app, table)) = appsession {
+            let located = crate::sample::Located::new(resolver, &app.loc.file, app.loc.line);
+            let name = &app.cookie;
+            let mut expr = |kind: Kind, text: String| match Expr::parse(&text, &located) {
+                Ok(e) => rules.push(Rule {
+                    kind,
+                    expr: Source::Expr(e),
+                    table: table.clone(),
+                    cond: None,
+                }),
+                Err(e) => diags.alert(&app.loc, format!("'appsession' : cookie '{name}' : {e}.")),
+            };
+            // The client's cookie finds the server (and, with request-learn, is stored
+            // for the server chosen when unknown).
+            let kind = if app.request_learn {
+                Kind::On
+            } else {
+                Kind::Match
+            };
+            expr(kind, format!("req.cook({name})"));
+            if app.query_string {
+                expr(Kind::Match, format!("url_param({name})"));
+            }
+            // The server's Set-Cookie teaches the session.
+            expr(Kind::StoreResponse, format!("res.cook({name})"));
+            if !app.query_string {
+                let at = rules.len() - 1;
+                rules.insert(
+                    at,
+                    Rule {
+                        kind: Kind::Match,
+                        expr: Source::PathParam(name.clone()),
+                        table,
+                        cond: None,
+                    },
+                );
+            }
         }
         StickRules { rules }
     }
@@ -150,8 +197,14 @@ impl StickRules {
         {
             return None;
         }
-        let s = r.expr.eval(ctx)?;
-        r.table.key_of(&s)
+        match &r.expr {
+            Source::Expr(e) => r.table.key_of(&e.eval(ctx)?),
+            Source::PathParam(name) => {
+                let v = path_param(ctx.req?.uri(), name.as_bytes())?;
+                r.table
+                    .key_of(&crate::sample::Sample::Str(std::borrow::Cow::Borrowed(v)))
+            }
+        }
     }
 
     /// Request side, before balancing: the server a `stick on|match` rule finds (still up),
@@ -226,5 +279,48 @@ pub fn store(pending: &Pending, srv: &Server) {
                 e.set_server_key(&srv.name);
             }
         });
+    }
+}
+
+/// The value of the path parameter `;NAME=value` (name without case, as HAProxy 1.x),
+/// ending at the next `;`, `&`, `?` or `#`.
+fn path_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let path_end = uri
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(uri.len());
+    let path = &uri[..path_end];
+    let mut i = 0;
+    while let Some(p) = path[i..].iter().position(|&c| c == b';') {
+        let start = i + p + 1;
+        let rest = &path[start..];
+        if rest.len() > name.len()
+            && rest[..name.len()].eq_ignore_ascii_case(name)
+            && rest[name.len()] == b'='
+        {
+            let v = &rest[name.len() + 1..];
+            let end = v
+                .iter()
+                .position(|&c| c == b';' || c == b'&')
+                .unwrap_or(v.len());
+            return Some(&v[..end]).filter(|v| !v.is_empty());
+        }
+        i = start;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_param;
+
+    #[test]
+    fn path_parameters() {
+        let f = |u: &str| path_param(u.as_bytes(), b"PHPSESSID").map(|v| v.to_vec());
+        assert_eq!(f("/fun/a;PHPSESSID=abc"), Some(b"abc".to_vec()));
+        assert_eq!(f("/fun/a;x=1;phpsessid=abc;y=2?q=1"), Some(b"abc".to_vec()));
+        assert_eq!(f("/fun/a?x;PHPSESSID=abc"), None);
+        assert_eq!(f("/fun/a;PHPSESSIDX=abc"), None);
+        assert_eq!(f("/fun/a;PHPSESSID="), None);
     }
 }
