@@ -353,3 +353,43 @@ listen tse-farm
     stop_a.store(true, Ordering::Relaxed);
     stop_b.store(true, Ordering::Relaxed);
 }
+
+#[test]
+fn appsession_prefix_keys_on_the_rest_of_the_cookie_name() {
+    if skip_on_reference("HAProxy 2.6 rejects 'appsession'") {
+        return;
+    }
+    let (a, b) = (PhpServer::start("a"), PhpServer::start("b"));
+    let fe = free_addr();
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind \"${FE}\"
+    default_backend be
+backend be
+    balance roundrobin
+    appsession PHPSESS len 32 timeout 30s prefix
+    server a \"${A}\"
+    server b \"${B}\"
+";
+    let _h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("A", haproxy_addr(a.addr)),
+            ("B", haproxy_addr(b.addr)),
+        ],
+    );
+    // `PHPSESSID=sid-X` is learnt as `ID=sid-X`, from the cookie and from `;PHPSESSID=`.
+    let owner = server_of(&Client::connect(fe).get("/login", ""));
+    for i in 0..4 {
+        let c = format!("Cookie: PHPSESSID=sid-{owner}\r\n");
+        let r = Client::connect(fe).get(&format!("/{i}"), &c);
+        assert_eq!(server_of(&r), owner, "cookie {i}");
+        let r = Client::connect(fe).get(&format!("/{i};PHPSESSID=sid-{owner}"), "");
+        assert_eq!(server_of(&r), owner, "path {i}");
+    }
+}

@@ -754,5 +754,7 @@ pub struct AppSession {
     pub request_learn: bool,
     /// `mode query-string`: the id is looked for in `?NAME=` instead of `;NAME=`.
     pub query_string: bool,
+    /// `prefix`: NAME only begins the cookie's name; the key is `SUFFIX=value`.
+    pub prefix: bool,
     pub loc: Loc,
 }

@@ -1540,7 +1540,7 @@ fn apply_legacy(
             }
         }
         "redispatch" => s.redispatch = Some(-1),
-        "appsession" => parse_appsession(line, n, proxy, cfg, diags),
+        "appsession" => parse_appsession(line, n, proxy, diags),
         "grace" => s.grace = parse_time_arg(line, n, name, diags),
         "monitor-net" => match line.words.get(n) {
             Some(net) => s.monitor_net.push((net.clone(), line.loc.clone())),
@@ -1578,14 +1578,14 @@ fn apply_legacy(
 
 /// `appsession NAME len N timeout T [request-learn] [prefix] [mode path-parameters|
 /// query-string]`, as HAProxy 1.5 parsed it.
-fn parse_appsession(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags: &mut Diags) {
+fn parse_appsession(line: &Line, n: usize, proxy: &mut Proxy, diags: &mut Diags) {
     let w = &line.words;
     let Some(cookie) = w.get(n).filter(|c| !c.is_empty()) else {
         diags.alert(&line.loc, "'appsession' requires a cookie name.");
         return;
     };
     let (mut len, mut timeout) = (None, None);
-    let (mut request_learn, mut query_string) = (false, false);
+    let (mut request_learn, mut query_string, mut prefix) = (false, false, false);
     let mut i = n + 1;
     while i < w.len() {
         match w[i].as_str() {
@@ -1604,8 +1604,7 @@ fn parse_appsession(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, 
                 i += 1;
             }
             "request-learn" => request_learn = true,
-            // Sessions whose cookie name only begins with NAME: not built.
-            "prefix" => pending(cfg, line, "appsession prefix", 4),
+            "prefix" => prefix = true,
             "mode" => {
                 match w.get(i + 1).map(String::as_str) {
                     Some("path-parameters") => query_string = false,
@@ -1646,6 +1645,7 @@ fn parse_appsession(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, 
         timeout,
         request_learn,
         query_string,
+        prefix,
         loc: line.loc.clone(),
     });
 }

@@ -10,8 +10,9 @@ use halo_config::model::{AppSession, Proxy};
 
 use super::{DataType, Key, Table};
 use crate::acl::{AclCtx, AclSet, Cond};
-use crate::sample::{Ctx, Expr, Resolver};
+use crate::sample::{Ctx, Expr, Resolver, Sample};
 use crate::server::{Backend, Server};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -33,8 +34,20 @@ impl Kind {
 /// Where a rule finds its key.
 enum Source {
     Expr(Expr),
-    /// `appsession`'s `;NAME=value` path parameter (HAProxy 1.x `mode path-parameters`).
-    PathParam(String),
+    /// `appsession`'s id in the URL: `;NAME=value` in the path, or `NAME=value` in the
+    /// query string (`query`); with `prefix`, NAME begins the parameter's name and the key
+    /// is the rest, `SUFFIX=value`.
+    UrlParam {
+        name: String,
+        query: bool,
+        prefix: bool,
+    },
+    /// `appsession … prefix`: the first cookie (of `Set-Cookie` with `res`) whose name
+    /// begins with NAME; the key is `SUFFIX=value`.
+    CookiePrefix {
+        name: String,
+        res: bool,
+    },
 }
 
 struct Rule {
@@ -141,39 +154,48 @@ impl StickRules {
         if let Some((app, table)) = appsession {
             let located = crate::sample::Located::new(resolver, &app.loc.file, app.loc.line);
             let name = &app.cookie;
-            let mut expr = |kind: Kind, text: String| match Expr::parse(&text, &located) {
-                Ok(e) => rules.push(Rule {
-                    kind,
-                    expr: Source::Expr(e),
-                    table: table.clone(),
-                    cond: None,
-                }),
-                Err(e) => diags.alert(&app.loc, format!("'appsession' : cookie '{name}' : {e}.")),
+            let mut cookie = |res: bool| {
+                if app.prefix {
+                    return Some(Source::CookiePrefix {
+                        name: name.clone(),
+                        res,
+                    });
+                }
+                let text = format!("{}({name})", if res { "res.cook" } else { "req.cook" });
+                match Expr::parse(&text, &located) {
+                    Ok(e) => Some(Source::Expr(e)),
+                    Err(e) => {
+                        diags.alert(&app.loc, format!("'appsession' : cookie '{name}' : {e}."));
+                        None
+                    }
+                }
             };
-            // The client's cookie finds the server (and, with request-learn, is stored
-            // for the server chosen when unknown).
-            let kind = if app.request_learn {
+            // The client's cookie, then the id in its URL, find the server (request-learn:
+            // the cookie is also stored for the server chosen when unknown); the server's
+            // Set-Cookie teaches the session.
+            let first = if app.request_learn {
                 Kind::On
             } else {
                 Kind::Match
             };
-            expr(kind, format!("req.cook({name})"));
-            if app.query_string {
-                expr(Kind::Match, format!("url_param({name})"));
-            }
-            // The server's Set-Cookie teaches the session.
-            expr(Kind::StoreResponse, format!("res.cook({name})"));
-            if !app.query_string {
-                let at = rules.len() - 1;
-                rules.insert(
-                    at,
-                    Rule {
-                        kind: Kind::Match,
-                        expr: Source::PathParam(name.clone()),
-                        table,
+            let url = Source::UrlParam {
+                name: name.clone(),
+                query: app.query_string,
+                prefix: app.prefix,
+            };
+            for (kind, src) in [
+                (first, cookie(false)),
+                (Kind::Match, Some(url)),
+                (Kind::StoreResponse, cookie(true)),
+            ] {
+                if let Some(expr) = src {
+                    rules.push(Rule {
+                        kind,
+                        expr,
+                        table: table.clone(),
                         cond: None,
-                    },
-                );
+                    });
+                }
             }
         }
         StickRules { rules }
@@ -199,10 +221,18 @@ impl StickRules {
         }
         match &r.expr {
             Source::Expr(e) => r.table.key_of(&e.eval(ctx)?),
-            Source::PathParam(name) => {
-                let v = path_param(ctx.req?.uri(), name.as_bytes())?;
-                r.table
-                    .key_of(&crate::sample::Sample::Str(std::borrow::Cow::Borrowed(v)))
+            Source::UrlParam {
+                name,
+                query,
+                prefix,
+            } => {
+                let v = url_id(ctx.req?.uri(), name.as_bytes(), *query, *prefix)?;
+                r.table.key_of(&Sample::Str(Cow::Borrowed(v)))
+            }
+            Source::CookiePrefix { name, res } => {
+                let head = if *res { ctx.res? } else { ctx.req? };
+                let v = cookie_prefix(head, name.as_bytes(), *res)?;
+                r.table.key_of(&Sample::Str(Cow::Owned(v)))
             }
         }
     }
@@ -282,45 +312,65 @@ pub fn store(pending: &Pending, srv: &Server) {
     }
 }
 
-/// The value of the path parameter `;NAME=value` (name without case, as HAProxy 1.x),
-/// ending at the next `;`, `&`, `?` or `#`.
-fn path_param<'a>(uri: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let path_end = uri
-        .iter()
-        .position(|&c| c == b'?' || c == b'#')
-        .unwrap_or(uri.len());
-    let path = &uri[..path_end];
-    let mut i = 0;
-    while let Some(p) = path[i..].iter().position(|&c| c == b';') {
-        let start = i + p + 1;
-        let rest = &path[start..];
-        if rest.len() > name.len()
-            && rest[..name.len()].eq_ignore_ascii_case(name)
-            && rest[name.len()] == b'='
-        {
-            let v = &rest[name.len() + 1..];
-            let end = v
-                .iter()
-                .position(|&c| c == b';' || c == b'&')
-                .unwrap_or(v.len());
-            return Some(&v[..end]).filter(|v| !v.is_empty());
-        }
-        i = start;
-    }
-    None
+/// `appsession`'s id in a request target: the parameter NAME (name without case, as
+/// HAProxy 1.x) among the `;` path parameters, or in the query string with `query`;
+/// parameters end at `;` or `&`. With `prefix`, the parameter's name only begins with NAME
+/// and the id is what follows NAME.
+fn url_id<'a>(uri: &'a [u8], name: &[u8], query: bool, prefix: bool) -> Option<&'a [u8]> {
+    let uri = &uri[..uri.iter().position(|&c| c == b'#').unwrap_or(uri.len())];
+    let q = uri.iter().position(|&c| c == b'?');
+    let params = if query {
+        &uri[q? + 1..]
+    } else {
+        let path = &uri[..q.unwrap_or(uri.len())];
+        &path[path.iter().position(|&c| c == b';')? + 1..]
+    };
+    params
+        .split(|&c| c == b';' || c == b'&')
+        .filter(|p| p.len() > name.len() && p[..name.len()].eq_ignore_ascii_case(name))
+        .find_map(|p| {
+            let rest = &p[name.len()..];
+            match rest.strip_prefix(b"=") {
+                _ if prefix => Some(rest),
+                Some(v) if !v.is_empty() => Some(v),
+                _ => None,
+            }
+        })
+}
+
+/// `appsession … prefix`: `SUFFIX=value` of the first cookie named NAME`SUFFIX` (the
+/// first field of each `Set-Cookie` with `res`).
+fn cookie_prefix(head: &crate::http::h1::Head, name: &[u8], res: bool) -> Option<Vec<u8>> {
+    let hname: &[u8] = if res { b"set-cookie" } else { b"cookie" };
+    head.get_all(hname).find_map(|line| {
+        line.split(|&c| c == b';')
+            .take(if res { 1 } else { usize::MAX })
+            .find_map(|part| {
+                let part = part.trim_ascii();
+                let eq = part.iter().position(|&c| c == b'=')?;
+                let (k, v) = (part[..eq].trim_ascii(), part[eq + 1..].trim_ascii());
+                let suffix = k.strip_prefix(name)?;
+                Some([suffix, b"=", v].concat())
+            })
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::path_param;
+    use super::url_id;
 
     #[test]
-    fn path_parameters() {
-        let f = |u: &str| path_param(u.as_bytes(), b"PHPSESSID").map(|v| v.to_vec());
+    fn url_ids() {
+        let f = |u: &str| url_id(u.as_bytes(), b"PHPSESSID", false, false).map(|v| v.to_vec());
         assert_eq!(f("/fun/a;PHPSESSID=abc"), Some(b"abc".to_vec()));
         assert_eq!(f("/fun/a;x=1;phpsessid=abc;y=2?q=1"), Some(b"abc".to_vec()));
         assert_eq!(f("/fun/a?x;PHPSESSID=abc"), None);
         assert_eq!(f("/fun/a;PHPSESSIDX=abc"), None);
         assert_eq!(f("/fun/a;PHPSESSID="), None);
+        let q = |u: &str| url_id(u.as_bytes(), b"SID", true, false).map(|v| v.to_vec());
+        assert_eq!(q("/a;SID=x?b=1&sid=y"), Some(b"y".to_vec()));
+        assert_eq!(q("/a;SID=x"), None);
+        let p = |u: &str| url_id(u.as_bytes(), b"ASPSESSIONID", false, true).map(|v| v.to_vec());
+        assert_eq!(p("/a;ASPSESSIONIDQQ=abc;z"), Some(b"QQ=abc".to_vec()));
     }
 }
