@@ -416,6 +416,10 @@ fn after_verdict(
     verdict: &mut Verdict,
     txn: &mut Txn,
 ) {
+    // A denied or tarpitted request is an HTTP error of the tracked counters.
+    if matches!(verdict, Verdict::Deny(_) | Verdict::Tarpit(..)) {
+        txn.tracked.http_error();
+    }
     let a = match verdict {
         Verdict::Answer(a) | Verdict::Deny(a) | Verdict::Tarpit(a, _) => a,
         _ => return,
@@ -764,6 +768,8 @@ pub async fn run_http<C>(
         let step = Box::pin(async {
             txn.new_transaction();
             txn.received.request(&head);
+            // The counters the session tracks see one more request.
+            txn.tracked.http_request();
             let fe_rules = &rt.proxies[px_idx].http.rules;
             if fe_rules.has_captures() {
                 fe_rules.capture_request(&head, &mut txn);
@@ -902,6 +908,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
@@ -955,6 +962,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 let acls = &rt.proxies[be_idx].acls;
                 be_http
@@ -1123,6 +1131,7 @@ pub async fn run_http<C>(
                         req_caps: Some(&txn.req_captures),
                         res_caps: Some(&txn.res_captures),
                         received: Some(&txn.received),
+                        tracked: Some(&txn.tracked),
                     };
                     fw.value(&ctx, &head, info.src, info.dst)
                 };
@@ -1202,6 +1211,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
                 if found.is_some() {
@@ -1292,6 +1302,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 be.servers.iter().map(|s| conn_name(s, &name_ctx)).collect()
             } else {
@@ -1570,6 +1581,7 @@ pub async fn run_http<C>(
                 }
             };
             let status = rhead.status();
+            txn.tracked.server_status(status);
             // A server asking for authentication keeps the session's next request; one
             // authenticating the connection itself (NTLM, Negotiate) keeps its connection
             // private to the session.
@@ -1678,6 +1690,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }
@@ -1853,6 +1866,8 @@ pub async fn run_http<C>(
             Step::Next
         })
         .await;
+        // The stream ends: the counters it tracked are released.
+        txn.tracked.end_stream();
         if let Step::Close = step {
             return;
         }

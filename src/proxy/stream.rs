@@ -127,6 +127,7 @@ pub async fn run_tcp<C>(
             req_caps: None,
             res_caps: None,
             received: None,
+            tracked: None,
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)
@@ -170,6 +171,7 @@ pub async fn run_tcp<C>(
             req_caps: None,
             res_caps: None,
             received: None,
+            tracked: None,
         };
         stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx)
     } else {
