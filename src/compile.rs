@@ -658,8 +658,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
-        let (acls, switching, force_switch) =
-            compile_rules(cfg, pi, &registry, &userlists, &backend_index, &tables, diags);
+        let (acls, switching, force_switch) = compile_rules(
+            cfg,
+            pi,
+            &registry,
+            &userlists,
+            &backend_index,
+            &tables,
+            diags,
+        );
         let stick = {
             let names = Names {
                 cfg,

@@ -72,7 +72,7 @@ frontend fe
     http-request deny if { path /deny }
     http-request sc-inc-gpc0(0) if { path /inc }
     http-request sc-set-gpt0(0) 7 if { path /gpt }
-    http-request return status 200 content-type text/plain lf-string \"g=%[sc0_get_gpc0] r=%[sc0_http_req_rate] c=%[sc0_conn_cur] t=%[sc0_tracked] t1=%[sc1_tracked] s=%[src_conn_cnt] n=%[table_cnt] gpt=%[sc_get_gpt0(0)] e=%[src_http_err_cnt(fe)]\" if { path /show }
+    http-request return status 200 content-type text/plain lf-string \"g=%[sc0_get_gpc0] r=%[sc0_http_req_rate] c=%[sc0_conn_cur] t=%[sc0_tracked] t1=%[sc1_tracked] s=%[src_conn_cnt] n=%[table_cnt] gpt=%[sc_get_gpt0(0)] e=%[src_http_err_cnt(fe)] cv=%[src,table_http_req_cnt(fe)] in=%[str(10.9.9.9),in_table(fe)]\" if { path /show }
     default_backend be
 backend be
     http-response sc-inc-gpc0(0) if { status 404 }
@@ -99,14 +99,13 @@ fn tracked_entry_counts_like_haproxy() {
     let mut c = client_from("127.0.0.2", fe);
     let r = get(&mut c, "/show").unwrap();
     assert_eq!(
-        r.body,
-        "g=0 r=1 c=1 t=1 t1=0 s=1 n=1 gpt=0 e=0",
+        r.body, "g=0 r=1 c=1 t=1 t1=0 s=1 n=1 gpt=0 e=0 cv=1 in=0",
         "the request is counted as soon as it is tracked"
     );
     // Same connection, next stream: tracked again (conn_cnt 2), gpc0 raised before.
     assert_eq!(get(&mut c, "/inc").unwrap().status, 200);
     let r = get(&mut c, "/show").unwrap();
-    assert_eq!(r.body, "g=1 r=3 c=1 t=1 t1=0 s=3 n=1 gpt=0 e=0");
+    assert_eq!(r.body, "g=1 r=3 c=1 t=1 t1=0 s=3 n=1 gpt=0 e=0 cv=3 in=0");
     assert_eq!(get(&mut c, "/deny").unwrap().status, 403);
     assert_eq!(get(&mut c, "/nf").unwrap().status, 404);
     assert_eq!(get(&mut c, "/fail").unwrap().status, 503);
@@ -124,7 +123,7 @@ fn tracked_entry_counts_like_haproxy() {
     // Another address has an entry of its own.
     let mut c = client_from("127.0.0.3", fe);
     let r = get(&mut c, "/show").unwrap();
-    assert_eq!(r.body, "g=0 r=1 c=1 t=1 t1=0 s=1 n=2 gpt=0 e=0");
+    assert_eq!(r.body, "g=0 r=1 c=1 t=1 t1=0 s=1 n=2 gpt=0 e=0 cv=1 in=0");
 }
 
 /// Seed 17 without its `listen stats` page (the stats page comes with a later issue).
@@ -152,7 +151,9 @@ fn seed17_http_variant() -> String {
         .lines()
         .filter(|l| !l.trim_start().starts_with("tcp-request content"))
         .map(|l| {
-            if l.trim_start().starts_with("tcp-request connection track-sc1") {
+            if l.trim_start()
+                .starts_with("tcp-request connection track-sc1")
+            {
                 "    http-request track-sc1 src".to_string()
             } else {
                 l.to_string()
@@ -270,5 +271,8 @@ fn seed17_flagged_connections_are_closed() {
     // A new connection is closed without an answer.
     let mut c = client_from("127.0.0.2", fe);
     c.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n");
-    assert!(c.read().is_none(), "no answer on a flagged address's connection");
+    assert!(
+        c.read().is_none(),
+        "no answer on a flagged address's connection"
+    );
 }

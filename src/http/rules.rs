@@ -358,6 +358,8 @@ pub struct ProxyRules {
     res_header_captures: Vec<(Vec<u8>, usize)>,
     /// `capture cookie NAME len N`.
     cookie_capture: Option<(Vec<u8>, usize)>,
+    /// Whether a rule tracks stick counters (`track-scN`).
+    pub tracks: bool,
 }
 
 /// What compiling a proxy's rules needs from the compiler.
@@ -1308,6 +1310,11 @@ impl ProxyRules {
             blocks.append(&mut out.req);
             out.req = blocks;
         }
+        out.tracks = out
+            .req
+            .iter()
+            .chain(&out.res)
+            .any(|r| matches!(r.action, Action::Track { .. }));
         out
     }
 

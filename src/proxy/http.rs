@@ -669,6 +669,11 @@ pub async fn run_http<C>(
     let mut first = true;
     let mut glitches = 0u32;
     let mut txn = Txn::default();
+    // Whether any rule may track stick counters (then each stream's bytes are measured).
+    let tracking = rt.proxies.iter().any(|p| p.http.rules.tracks);
+    // The connection's byte counts at the end of the previous stream: each stream's
+    // `bytes_in`/`bytes_out` are what the counts grew by since.
+    let mut io_mark = (0u64, 0u64);
     loop {
         // Between requests: empty buffers go back to the pool.
         release(&mut cbuf);
@@ -711,6 +716,7 @@ pub async fn run_http<C>(
                 Ok(None) => {}
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
+                    txn.tracked.http_error();
                     send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                     return;
                 }
@@ -736,6 +742,7 @@ pub async fn run_http<C>(
                     let ignore = rt.proxies[px_idx].http.ignore_probes;
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);
+                        txn.tracked.http_error();
                         send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                     }
                     return;
@@ -759,6 +766,7 @@ pub async fn run_http<C>(
             Ok(f) => f,
             Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
+                txn.tracked.http_error();
                 send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                 return;
             }
@@ -1866,7 +1874,12 @@ pub async fn run_http<C>(
             Step::Next
         })
         .await;
-        // The stream ends: the counters it tracked are released.
+        // The stream ends: its bytes are counted, the counters it tracked released.
+        if tracking && let Some((i1, o1)) = client.io_bytes() {
+            let (i0, o0) = std::mem::replace(&mut io_mark, (i1, o1));
+            txn.tracked
+                .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
+        }
         txn.tracked.end_stream();
         if let Step::Close = step {
             return;

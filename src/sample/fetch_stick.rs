@@ -21,6 +21,8 @@ enum Op {
     Trackers,
     /// `src_updt_conn_cnt`: `conn_cnt` goes up, its new value.
     UpdtConnCnt,
+    /// `in_table`: whether the key has an entry.
+    InTable,
 }
 
 #[derive(Clone)]
@@ -32,6 +34,8 @@ enum Source {
     /// `table_cnt` / `table_avl`.
     Cnt(Arc<Table>),
     Avl(Arc<Table>),
+    /// A converter (`table_http_req_rate(T)`…): its input is the key.
+    Input(Arc<Table>),
 }
 
 /// A compiled stick counter fetch.
@@ -90,11 +94,7 @@ fn array_op(suffix: &str) -> bool {
     )
 }
 
-fn table_arg(
-    name: &str,
-    arg: Option<&String>,
-    res: &dyn Resolver,
-) -> Result<Arc<Table>, String> {
+fn table_arg(name: &str, arg: Option<&String>, res: &dyn Resolver) -> Result<Arc<Table>, String> {
     let want = arg.map(String::as_str).filter(|a| !a.is_empty());
     res.table(want).ok_or_else(|| match want {
         Some(t) => format!("fetch method '{name}': unable to find table '{t}'"),
@@ -119,16 +119,16 @@ pub fn compile(
         (Some(Some(n)), &name[4..])
     } else {
         return match name {
-            "table_cnt" | "table_avl" => Some(table_arg(name, args.first(), res).map(|t| {
-                StickFetch {
+            "table_cnt" | "table_avl" => {
+                Some(table_arg(name, args.first(), res).map(|t| StickFetch {
                     source: if name == "table_cnt" {
                         Source::Cnt(t)
                     } else {
                         Source::Avl(t)
                     },
                     op: Op::Tracked,
-                }
-            })),
+                }))
+            }
             _ => None,
         };
     };
@@ -185,10 +185,55 @@ pub fn compile(
     })())
 }
 
+/// Compiles the converter `name(args)` when it is a stick table converter
+/// (`table_http_req_rate(T)`, `table_gpc0(T)`, `in_table(T)`…; None: it is not one).
+pub fn compile_conv(
+    name: &str,
+    args: &[String],
+    res: &dyn Resolver,
+) -> Option<Result<StickFetch, String>> {
+    let op = if name == "in_table" {
+        Op::InTable
+    } else {
+        let suffix = name.strip_prefix("table_")?;
+        match suffix {
+            "gpc0" => Op::Data(DataType::Gpc0),
+            "gpc1" => Op::Data(DataType::Gpc1),
+            "gpt0" => Op::Data(DataType::Gpt0),
+            "server_id" => Op::Data(DataType::ServerId),
+            "get_gpc0" | "get_gpc1" | "get_gpt0" | "tracked" | "updt_conn_cnt" => return None,
+            s => op_of(s)?,
+        }
+    };
+    Some((|| {
+        if args.len() > 1 {
+            return Err(format!("converter '{name}' takes at most one argument"));
+        }
+        let want = args.first().map(String::as_str).filter(|a| !a.is_empty());
+        let table = res.table(want).ok_or_else(|| match want {
+            Some(t) => format!("converter '{name}': unable to find table '{t}'"),
+            None => format!("converter '{name}': no table in this proxy"),
+        })?;
+        Ok(StickFetch {
+            source: Source::Input(table),
+            op,
+        })
+    })())
+}
+
 impl StickFetch {
+    /// Applies a stick table converter to its input (the key).
+    pub fn convert(&self, input: &Sample<'_>) -> Option<Sample<'static>> {
+        let Source::Input(t) = &self.source else {
+            return None;
+        };
+        let key = t.key_of(input)?;
+        self.run(t, key)
+    }
+
     pub fn output_kind(&self) -> super::OutputKind {
         match (&self.source, self.op) {
-            (Source::Slot(..), Op::Tracked) => super::OutputKind::Bool,
+            (Source::Slot(..), Op::Tracked) | (_, Op::InTable) => super::OutputKind::Bool,
             _ => super::OutputKind::Int,
         }
     }
@@ -197,6 +242,7 @@ impl StickFetch {
     /// store the data (as HAProxy, which then finds no sample).
     pub fn eval(&self, ctx: &Ctx<'_>) -> Option<Sample<'static>> {
         let (table, key): (&Arc<Table>, Key) = match &self.source {
+            Source::Input(_) => return None,
             Source::Cnt(t) => return Some(Sample::Int(t.used() as i64)),
             Source::Avl(t) => {
                 return Some(Sample::Int(t.conf.size.saturating_sub(t.used()) as i64));
@@ -218,7 +264,11 @@ impl StickFetch {
                 }
             }
         };
-        let creates = matches!(self.source, Source::Src(_))
+        self.run(table, key)
+    }
+
+    fn run(&self, table: &Arc<Table>, key: Key) -> Option<Sample<'static>> {
+        let creates = matches!(self.source, Source::Src(_) | Source::Input(_))
             && matches!(self.op, Op::Inc(..) | Op::Clr(_) | Op::UpdtConnCnt);
         let v = match self.op {
             Op::Data(ty) => {
@@ -235,6 +285,7 @@ impl StickFetch {
             }
             Op::Trackers => table.with(&key, |e| e.trackers() as u64).unwrap_or(0),
             Op::Tracked => 1,
+            Op::InTable => return Some(Sample::Bool(table.with(&key, |_| ()).is_some())),
             Op::Inc(gpc, rate) => {
                 let f = |e: &mut crate::stick::EntryView<'_>| {
                     e.add(rate, 1);

@@ -56,6 +56,11 @@ impl Tracked {
         self.slots.get(slot)?.as_ref()
     }
 
+    /// Whether any counter is tracked.
+    pub fn any(&self) -> bool {
+        self.slots.iter().any(Option::is_some)
+    }
+
     pub fn is_tracking(&self, slot: usize) -> bool {
         self.get(slot).is_some()
     }
@@ -99,7 +104,11 @@ impl Tracked {
     }
 
     /// Runs `f` on the entry of counter `slot`, refreshing it.
-    pub fn update<R>(&self, slot: usize, f: impl FnOnce(&mut super::EntryView<'_>) -> R) -> Option<R> {
+    pub fn update<R>(
+        &self,
+        slot: usize,
+        f: impl FnOnce(&mut super::EntryView<'_>) -> R,
+    ) -> Option<R> {
         let s = self.get(slot)?;
         s.table.update(&s.key, f)
     }
@@ -203,5 +212,43 @@ fn release(s: &Slot) {
 impl Drop for Tracked {
     fn drop(&mut self) {
         self.end_session();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stick::TableConf;
+
+    fn table() -> Arc<Table> {
+        let words: Vec<String> =
+            "type ip size 10 expire 30s store conn_cur,conn_cnt,http_req_cnt,gpc0"
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+        Arc::new(Table::new("t", TableConf::parse(&words).unwrap()))
+    }
+
+    #[test]
+    fn tracking_counts_and_releases() {
+        let t = table();
+        let k = Key::V4([10, 0, 0, 1]);
+        let mut tr = Tracked::default();
+        assert!(tr.track(0, &t, k.clone(), Level::Session));
+        assert!(tr.track(1, &t, k.clone(), Level::Stream));
+        // The first rule of a counter wins.
+        assert!(!tr.track(1, &t, k.clone(), Level::Stream));
+        tr.http_request();
+        let read = |ty| t.with(&k, |e| e.get(ty)).flatten();
+        assert_eq!(read(DataType::ConnCur), Some(2));
+        assert_eq!(read(DataType::ConnCnt), Some(2));
+        assert_eq!(read(DataType::HttpReqCnt), Some(2));
+        assert_eq!(t.with(&k, |e| e.trackers()), Some(2));
+        tr.end_stream();
+        assert!(tr.is_tracking(0) && !tr.is_tracking(1));
+        assert_eq!(read(DataType::ConnCur), Some(1));
+        drop(tr);
+        assert_eq!(read(DataType::ConnCur), Some(0));
+        assert_eq!(t.with(&k, |e| e.trackers()), Some(0));
     }
 }
