@@ -301,6 +301,8 @@ struct Names<'a> {
     /// Origin of the expressions (`show map` descriptions): the proxy's line, unless a
     /// caller wraps the resolver in `sample::Located` with a rule's line.
     loc: &'a Loc,
+    /// The proxies' stick tables, by proxy index (`src_*`, `table_cnt`, `track-sc`).
+    tables: &'a [Option<Arc<crate::stick::Table>>],
 }
 
 impl crate::sample::Resolver for Names<'_> {
@@ -328,6 +330,13 @@ impl crate::sample::Resolver for Names<'_> {
     fn userlist(&self, name: &str) -> Option<Arc<crate::auth::Userlist>> {
         self.userlists.get(name).cloned()
     }
+    fn table(&self, name: Option<&str>) -> Option<Arc<crate::stick::Table>> {
+        let i = match name {
+            None => self.current,
+            Some(n) => self.cfg.proxies.iter().position(|q| q.name == n)?,
+        };
+        self.tables.get(i).cloned().flatten()
+    }
 }
 
 /// Compiles a proxy's ACLs and `use_backend` rules.
@@ -337,6 +346,7 @@ fn compile_rules(
     registry: &crate::pattern::Registry,
     userlists: &HashMap<String, Arc<crate::auth::Userlist>>,
     backend_index: &HashMap<&str, usize>,
+    tables: &[Option<Arc<crate::stick::Table>>],
     diags: &mut Diags,
 ) -> (crate::acl::AclSet, Switching, Vec<crate::acl::Cond>) {
     let p = &cfg.proxies[pi];
@@ -346,6 +356,7 @@ fn compile_rules(
         registry,
         userlists,
         loc: &p.loc,
+        tables,
     };
     let mut acls = crate::acl::AclSet::default();
     for a in &p.acls {
@@ -648,8 +659,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
-        let (acls, switching, force_switch) =
-            compile_rules(cfg, pi, &registry, &userlists, &backend_index, diags);
+        let (acls, switching, force_switch) = compile_rules(
+            cfg,
+            pi,
+            &registry,
+            &userlists,
+            &backend_index,
+            &tables,
+            diags,
+        );
         let stick = {
             let names = Names {
                 cfg,
@@ -657,6 +675,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 registry: &registry,
                 userlists: &userlists,
                 loc: &p.loc,
+                tables: &tables,
             };
             let table_of = |name: Option<&str>| -> Option<Arc<crate::stick::Table>> {
                 let i = match name {
@@ -696,6 +715,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 registry: &registry,
                 userlists: &userlists,
                 loc: &p.loc,
+                tables: &tables,
             };
             let cx = crate::http::rules::CompileCx {
                 registry: &registry,
@@ -843,6 +863,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         registry: &registry,
                         userlists: &userlists,
                         loc: &srv.loc,
+                        tables: &tables,
                     };
                     let r = crate::sample::Located::new(&names, &srv.loc.file, srv.loc.line);
                     crate::sample::Expr::parse(text, &r)

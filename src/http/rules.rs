@@ -278,6 +278,23 @@ enum Action {
     /// `auth [realm <realm>]`: the 401 (407 in proxy form) challenge; no realm given
     /// means the proxy's name.
     Auth(Option<Vec<u8>>),
+    /// `track-scN <key> [table <table>]`.
+    Track {
+        slot: usize,
+        key: Box<Expr>,
+        table: crate::stick::track::TableRef,
+    },
+    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)`: the counter and its rate.
+    ScIncGpc {
+        slot: usize,
+        gpc: crate::stick::DataType,
+        rate: crate::stick::DataType,
+    },
+    /// `sc-set-gpt0(N) <int>|<expr>`.
+    ScSetGpt0 {
+        slot: usize,
+        value: Result<i64, Box<Expr>>,
+    },
 }
 
 #[derive(Debug)]
@@ -341,6 +358,8 @@ pub struct ProxyRules {
     res_header_captures: Vec<(Vec<u8>, usize)>,
     /// `capture cookie NAME len N`.
     cookie_capture: Option<(Vec<u8>, usize)>,
+    /// Whether a rule tracks stick counters (`track-scN`).
+    pub tracks: bool,
 }
 
 /// What compiling a proxy's rules needs from the compiler.
@@ -637,6 +656,28 @@ fn exact(args: &[String], n: usize, usage: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The stick counter of `sc-inc-gpc0(N)` and friends (0 when not given).
+fn sc_id(word: &str, name: &str) -> Result<usize, String> {
+    let Some(inner) = paren_arg(word) else {
+        return if word == name {
+            Ok(0)
+        } else {
+            Err(format!("invalid stick counter in '{word}'"))
+        };
+    };
+    inner
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+        .ok_or_else(|| {
+            format!(
+                "invalid stick table track ID '{inner}'. The max allowed ID is {}",
+                crate::stick::track::DEFAULT_SLOTS - 1
+            )
+        })
+}
+
 /// The argument between the parentheses of `set-var(...)`.
 fn paren_arg(word: &str) -> Option<&str> {
     let open = word.find('(')?;
@@ -927,6 +968,43 @@ fn compile_action(
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
         },
+        "track-sc0" | "track-sc1" | "track-sc2" => {
+            let slot = usize::from(name.as_bytes()[8] - b'0');
+            let (key, table) = match args {
+                [k] => (k, None),
+                [k, t, n] if t == "table" => (k, Some(n.as_str())),
+                _ => return Err("expects <key> [table <table>]".into()),
+            };
+            let key = Box::new(Expr::parse(key, cx.resolver)?);
+            let table = cx.resolver.table(table).ok_or_else(|| match table {
+                Some(t) => format!("unable to find table '{t}'"),
+                None => "no table in this proxy; use 'table <table>'".to_string(),
+            })?;
+            Action::Track {
+                slot,
+                key,
+                table: crate::stick::track::TableRef(table),
+            }
+        }
+        "sc-inc-gpc0" | "sc-inc-gpc1" => {
+            let slot = sc_id(word, name)?;
+            use crate::stick::DataType::*;
+            let (gpc, rate) = if name == "sc-inc-gpc0" {
+                (Gpc0, Gpc0Rate)
+            } else {
+                (Gpc1, Gpc1Rate)
+            };
+            none(Action::ScIncGpc { slot, gpc, rate })?
+        }
+        "sc-set-gpt0" => {
+            let slot = sc_id(word, name)?;
+            exact(args, 1, "<int>|<expr>")?;
+            let value = match args[0].parse::<i64>() {
+                Ok(v) => Ok(v),
+                Err(_) => Err(Box::new(Expr::parse(&args[0], cx.resolver)?)),
+            };
+            Action::ScSetGpt0 { slot, value }
+        }
         "auth" => match args {
             [] => Action::Auth(None),
             [r, v] if r == "realm" && !v.is_empty() => Action::Auth(Some(v.as_bytes().to_vec())),
@@ -1232,6 +1310,11 @@ impl ProxyRules {
             blocks.append(&mut out.req);
             out.req = blocks;
         }
+        out.tracks = out
+            .req
+            .iter()
+            .chain(&out.res)
+            .any(|r| matches!(r.action, Action::Track { .. }));
         out
     }
 
@@ -1295,6 +1378,7 @@ impl<'a> Env<'a> {
             req_caps: Some(&txn.req_captures),
             res_caps: Some(&txn.res_captures),
             received: Some(&txn.received),
+            tracked: Some(&txn.tracked),
             ..Ctx::empty()
         }
     }
@@ -1334,6 +1418,8 @@ pub struct Txn {
     /// rule (a conditional `early-hint` too) ends it.
     pub early_hints: Vec<u8>,
     early_open: bool,
+    /// The stick counters tracked by the session and by the current stream (`track-sc`).
+    pub tracked: crate::stick::track::Tracked,
 }
 
 impl Txn {
@@ -2057,6 +2143,38 @@ impl ProxyRules {
             }
             Action::UnsetVar(v) => {
                 txn.vars.unset(v);
+                Flow::Next
+            }
+            Action::Track { slot, key, table } => {
+                if txn.tracked.is_tracking(*slot) {
+                    return Flow::Next;
+                }
+                let key = key.eval(&ctx).and_then(|s| table.0.key_of(&s));
+                if let Some(key) = key {
+                    let level = crate::stick::track::Level::Stream;
+                    if txn.tracked.track(*slot, &table.0, key, level) && dir == Dir::Req {
+                        txn.tracked.http_request_on(*slot);
+                    }
+                }
+                Flow::Next
+            }
+            Action::ScIncGpc { slot, gpc, rate } => {
+                txn.tracked.update(*slot, |e| {
+                    e.add(*rate, 1);
+                    e.add(*gpc, 1);
+                });
+                Flow::Next
+            }
+            Action::ScSetGpt0 { slot, value } => {
+                let v = match value {
+                    Ok(v) => Some(*v),
+                    Err(e) => e.eval(&ctx).and_then(|s| s.to_int()),
+                };
+                if let Some(v) = v {
+                    txn.tracked.update(*slot, |e| {
+                        e.set(crate::stick::DataType::Gpt0, v as u32 as u64)
+                    });
+                }
                 Flow::Next
             }
             Action::Capture { expr, len, slot } => {

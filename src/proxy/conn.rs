@@ -117,6 +117,10 @@ pub trait Conn: ReadInto + AsyncWrite + Unpin + Send {
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// Reads what is there without waiting.
     fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Bytes received and written on the connection so far, as the kernel counts them (`bytes_in`/`bytes_out` of tracked counters); None when unknown.
+    fn io_bytes(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 impl Conn for tokio::net::TcpStream {
@@ -130,6 +134,24 @@ impl Conn for tokio::net::TcpStream {
     }
     fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
         recv_draining(self, |f| self.try_io(Interest::READABLE, f), buf)
+    }
+    fn io_bytes(&self) -> Option<(u64, u64)> {
+        // SAFETY: tcp_info is plain data, zeroed then filled by getsockopt on a socket
+        // this process owns, with its size passed in and out.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let r = unsafe {
+            libc::getsockopt(
+                self.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        // Sent: what left the socket, plus what is queued in it not sent yet.
+        let out = info.tcpi_bytes_sent + u64::from(info.tcpi_notsent_bytes);
+        (r == 0).then_some((info.tcpi_bytes_received, out))
     }
 }
 

@@ -416,6 +416,10 @@ fn after_verdict(
     verdict: &mut Verdict,
     txn: &mut Txn,
 ) {
+    // A denied or tarpitted request is an HTTP error of the tracked counters.
+    if matches!(verdict, Verdict::Deny(_) | Verdict::Tarpit(..)) {
+        txn.tracked.http_error();
+    }
     let a = match verdict {
         Verdict::Answer(a) | Verdict::Deny(a) | Verdict::Tarpit(a, _) => a,
         _ => return,
@@ -665,6 +669,11 @@ pub async fn run_http<C>(
     let mut first = true;
     let mut glitches = 0u32;
     let mut txn = Txn::default();
+    // Whether any rule may track stick counters (then each stream's bytes are measured).
+    let tracking = rt.proxies.iter().any(|p| p.http.rules.tracks);
+    // The connection's byte counts at the end of the previous stream: each stream's
+    // `bytes_in`/`bytes_out` are what the counts grew by since.
+    let mut io_mark = (0u64, 0u64);
     loop {
         // Between requests: empty buffers go back to the pool.
         release(&mut cbuf);
@@ -707,6 +716,7 @@ pub async fn run_http<C>(
                 Ok(None) => {}
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
+                    txn.tracked.http_error();
                     send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                     return;
                 }
@@ -732,6 +742,7 @@ pub async fn run_http<C>(
                     let ignore = rt.proxies[px_idx].http.ignore_probes;
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);
+                        txn.tracked.http_error();
                         send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                     }
                     return;
@@ -755,6 +766,7 @@ pub async fn run_http<C>(
             Ok(f) => f,
             Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
+                txn.tracked.http_error();
                 send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
                 return;
             }
@@ -764,6 +776,8 @@ pub async fn run_http<C>(
         let step = Box::pin(async {
             txn.new_transaction();
             txn.received.request(&head);
+            // The counters the session tracks see one more request.
+            txn.tracked.http_request();
             let fe_rules = &rt.proxies[px_idx].http.rules;
             if fe_rules.has_captures() {
                 fe_rules.capture_request(&head, &mut txn);
@@ -902,6 +916,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
@@ -955,6 +970,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 let acls = &rt.proxies[be_idx].acls;
                 be_http
@@ -1123,6 +1139,7 @@ pub async fn run_http<C>(
                         req_caps: Some(&txn.req_captures),
                         res_caps: Some(&txn.res_captures),
                         received: Some(&txn.received),
+                        tracked: Some(&txn.tracked),
                     };
                     fw.value(&ctx, &head, info.src, info.dst)
                 };
@@ -1202,6 +1219,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
                 if found.is_some() {
@@ -1292,6 +1310,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 be.servers.iter().map(|s| conn_name(s, &name_ctx)).collect()
             } else {
@@ -1570,6 +1589,7 @@ pub async fn run_http<C>(
                 }
             };
             let status = rhead.status();
+            txn.tracked.server_status(status);
             // A server asking for authentication keeps the session's next request; one
             // authenticating the connection itself (NTLM, Negotiate) keeps its connection
             // private to the session.
@@ -1678,6 +1698,7 @@ pub async fn run_http<C>(
                     req_caps: Some(&txn.req_captures),
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
+                    tracked: Some(&txn.tracked),
                 };
                 stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }
@@ -1853,6 +1874,13 @@ pub async fn run_http<C>(
             Step::Next
         })
         .await;
+        // The stream ends: its bytes are counted, the counters it tracked released.
+        if tracking && let Some((i1, o1)) = client.io_bytes() {
+            let (i0, o0) = std::mem::replace(&mut io_mark, (i1, o1));
+            txn.tracked
+                .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
+        }
+        txn.tracked.end_stream();
         if let Step::Close = step {
             return;
         }

@@ -127,6 +127,7 @@ pub async fn run_tcp<C>(
             req_caps: None,
             res_caps: None,
             received: None,
+            tracked: None,
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)
@@ -176,6 +177,7 @@ pub async fn run_tcp<C>(
             req_caps: None,
             res_caps: None,
             received: None,
+            tracked: None,
         };
         let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
         (found.filter(|_| rdp.is_none()), keys)

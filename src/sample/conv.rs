@@ -79,6 +79,8 @@ pub enum Conv {
     Map(Box<super::map::MapConv>),
     /// Digests, dates, `json_query`… (sample/conv_ext.rs).
     Ext(Box<super::conv_ext::ExtConv>),
+    /// The stick table converters (`table_http_req_rate(T)`, `in_table(T)`…).
+    Stick(Box<super::fetch_stick::StickFetch>),
     /// `set-var(name[,cond…])`: stores the sample when the conditions hold (and the
     /// `tune.vars` limits leave room), passing it on; fails otherwise, as HAProxy 2.6.
     SetVar(super::vars::VarName, Vec<super::vars::SetCond>),
@@ -176,6 +178,9 @@ impl Conv {
         args: Vec<String>,
         res: &dyn super::Resolver,
     ) -> Result<Conv, String> {
+        if let Some(t) = super::fetch_stick::compile_conv(name, &args, res) {
+            return Ok(Conv::Stick(Box::new(t?)));
+        }
         match super::map::MapConv::compile(name, &args, res) {
             Some(m) => Ok(Conv::Map(Box::new(m?))),
             None => Conv::compile(name, args),
@@ -359,6 +364,7 @@ impl Conv {
             B64Dec | Bytes { .. } => O::Bin,
             Map(m) => m.output_kind(),
             Ext(e) => e.output_kind(),
+            Stick(t) => t.output_kind(),
             _ => O::Str,
         })
     }
@@ -527,6 +533,7 @@ impl Conv {
                 owned(v)
             }
             Map(m) => m.apply(s)?,
+            Stick(t) => t.convert(&s)?,
             Ext(e) => e.apply(s, ctx)?,
             SetVar(v, conds) => {
                 let none;

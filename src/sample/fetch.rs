@@ -120,6 +120,8 @@ pub enum FetchKind {
     HttpAuthBearer(Option<Vec<u8>>),
     /// `var(scope.name[,default])`: the default is returned as a string when unset.
     Var(super::vars::VarName, Option<Vec<u8>>),
+    /// The stick counter fetches (`sc0_get_gpc0`, `src_http_req_rate(T)`, `table_cnt`…).
+    Stick(Box<super::fetch_stick::StickFetch>),
 }
 
 #[derive(Debug, Clone)]
@@ -404,7 +406,10 @@ impl Fetch {
             "req.rdp_cookie" | "rdp_cookie" => {
                 ReqRdpCookie(args.first().cloned().unwrap_or_else(|| "mstshash".into()))
             }
-            _ => return Err(format!("unknown fetch method '{name}'")),
+            _ => match super::fetch_stick::compile(name, &args, res) {
+                Some(f) => Stick(Box::new(f?)),
+                None => return Err(format!("unknown fetch method '{name}'")),
+            },
         };
         Ok(Fetch {
             kind,
@@ -454,6 +459,7 @@ impl Fetch {
             }
             // The stored type is only known at run time; strings match like HAProxy's.
             Var(..) => O::Str,
+            Stick(f) => f.output_kind(),
         }
     }
 
@@ -711,6 +717,7 @@ impl Fetch {
                     (None, None) => return None,
                 }
             }
+            Stick(f) => f.eval(ctx)?,
         })
     }
 

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod conv_bin;
 pub mod conv_ext;
 pub mod fetch;
+pub mod fetch_stick;
 pub mod logfmt;
 pub mod map;
 pub mod vars;
@@ -157,6 +158,8 @@ pub struct Ctx<'a> {
     pub res_caps: Option<&'a CaptureSlots>,
     /// The request line as received and the response version (`capture.req.method`…).
     pub received: Option<&'a Received>,
+    /// The stick counters the session and the stream track (`sc0_*`…).
+    pub tracked: Option<&'a crate::stick::track::Tracked>,
 }
 
 /// The capture slots of one direction for one transaction: `capture request header`,
@@ -266,6 +269,7 @@ impl<'a> Ctx<'a> {
             req_caps: None,
             res_caps: None,
             received: None,
+            tracked: None,
         }
     }
 }
@@ -309,6 +313,14 @@ pub trait Resolver {
     fn userlist(&self, _name: &str) -> Option<std::sync::Arc<crate::auth::Userlist>> {
         None
     }
+    /// The stick table of the proxy called `name`, or of the current proxy (`None`).
+    fn table(&self, _name: Option<&str>) -> Option<std::sync::Arc<crate::stick::Table>> {
+        None
+    }
+    /// `tune.stick-counters`: how many `track-sc` counters a stream has.
+    fn stick_counters(&self) -> usize {
+        crate::stick::track::DEFAULT_SLOTS
+    }
 }
 
 /// A resolver with a more precise origin: an ACL line or a rule inside a proxy whose
@@ -350,6 +362,12 @@ impl Resolver for Located<'_> {
     }
     fn userlist(&self, name: &str) -> Option<std::sync::Arc<crate::auth::Userlist>> {
         self.inner.userlist(name)
+    }
+    fn table(&self, name: Option<&str>) -> Option<std::sync::Arc<crate::stick::Table>> {
+        self.inner.table(name)
+    }
+    fn stick_counters(&self) -> usize {
+        self.inner.stick_counters()
     }
 }
 

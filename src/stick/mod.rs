@@ -3,6 +3,7 @@
 //! oldest entry when full. Entries live in sharded maps: a lookup locks one shard only.
 
 pub mod rules;
+pub mod track;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -107,6 +108,8 @@ struct Entry {
     exp: u64,
     vals: Box<[u64]>,
     server_key: Option<Box<str>>,
+    /// Streams and sessions tracking the entry (`use=`): it is neither purged nor evicted.
+    refs: u32,
 }
 
 #[derive(Default)]
@@ -194,6 +197,16 @@ impl EntryView<'_> {
         }
     }
 
+    /// Counts one more (`1`) or one less (`-1`) tracker of the entry.
+    pub fn refs(&mut self, delta: i32) {
+        self.entry.refs = self.entry.refs.saturating_add_signed(delta);
+    }
+
+    /// The number of trackers of the entry (`sc_trackers`).
+    pub fn trackers(&self) -> u32 {
+        self.entry.refs
+    }
+
     pub fn set_server_key(&mut self, k: &str) {
         if self.col(DataType::ServerKey).is_some() {
             self.entry.server_key = Some(k.into());
@@ -266,7 +279,7 @@ impl Table {
     }
 
     fn expired(e: &Entry, now: u64) -> bool {
-        e.exp != 0 && e.exp <= now
+        e.exp != 0 && e.exp <= now && e.refs == 0
     }
 
     /// Runs `f` on the live entry for `key`, if any.
@@ -281,6 +294,12 @@ impl Table {
         }
         let entry = sh.map.get_mut(key)?;
         Some(f(&mut EntryView { table: self, entry }))
+    }
+
+    /// Runs `f` on the live entry for `key`, if any, and refreshes its expiry.
+    pub fn touch<R>(&self, key: &Key, f: impl FnOnce(&mut EntryView<'_>) -> R) -> Option<R> {
+        self.with(key, |_| ())?;
+        self.update(key, f)
     }
 
     /// Runs `f` on the entry for `key`, created when missing (evicting the oldest entry of
@@ -330,6 +349,7 @@ impl Table {
             exp,
             vals: vec![0u64; self.conf.slots()].into_boxed_slice(),
             server_key: None,
+            refs: 0,
         };
         sh.lru.insert(seq, key.clone());
         let e = match sh.map.entry(key.clone()) {
@@ -366,6 +386,7 @@ impl Table {
         for (seq, i) in oldest {
             let mut sh = self.lock(i);
             if let Some(key) = sh.lru.get(&seq).cloned()
+                && sh.map.get(&key).is_some_and(|e| e.refs == 0)
                 && sh.remove(&key)
             {
                 self.used.fetch_sub(1, Relaxed);
@@ -380,7 +401,20 @@ impl Table {
     fn purge_shard(&self, sh: &mut Shard, now: u64) {
         while let Some((_, key)) = sh.lru.first_key_value() {
             let key = key.clone();
-            if !sh.map.get(&key).is_some_and(|e| Self::expired(e, now)) {
+            let Some(e) = sh.map.get_mut(&key) else {
+                break;
+            };
+            if e.refs > 0 && e.exp != 0 && e.exp <= now {
+                // Tracked: kept alive as long as a stream uses it.
+                let seq = self.seq.fetch_add(1, Relaxed);
+                let old = e.seq;
+                e.seq = seq;
+                e.exp = self.conf.expire.map_or(0, |x| now + x.max(1));
+                sh.lru.remove(&old);
+                sh.lru.insert(seq, key);
+                continue;
+            }
+            if !Self::expired(e, now) {
                 break;
             }
             sh.remove(&key);
@@ -463,7 +497,7 @@ impl Table {
         } else {
             e.exp.saturating_sub(now)
         };
-        let _ = write!(out, " use=0 exp={exp}");
+        let _ = write!(out, " use={} exp={exp}", e.refs);
         for c in &self.conf.columns {
             out.push(' ');
             out.push_str(c.ty.name());
