@@ -240,6 +240,8 @@ pub struct ProxyRt {
     pub table: Option<Arc<crate::stick::Table>>,
     /// `stick on|match|store-request|store-response` rules of the backend.
     pub stick: crate::stick::rules::StickRules,
+    /// `tcp-request` / `tcp-response` rules and inspect delays.
+    pub tcp: crate::tcp::TcpRules,
 }
 
 pub struct Runtime {
@@ -666,6 +668,16 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             };
             crate::stick::rules::StickRules::compile(p, &acls, &registry, &names, &table_of, diags)
         };
+        let tcp = {
+            let names = Names {
+                cfg,
+                current: pi,
+                registry: &registry,
+                userlists: &userlists,
+                loc: &p.loc,
+            };
+            crate::tcp::TcpRules::compile(p, &acls, &registry, &names, diags)
+        };
         let mut http = http_settings(s, diags, &p.loc);
         {
             let names = Names {
@@ -937,6 +949,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             backend_slim: slim,
             table: tables.get(pi).cloned().flatten(),
             stick,
+            tcp,
         });
     }
     let _ = Loc::none();

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use halo_config::model::{Balance, ProxyProtocol};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::compile::Runtime;
@@ -17,6 +17,7 @@ use crate::proxy::forward::{Timeouts, forward};
 use crate::proxy::proxy_protocol::{self, Header, ParseResult};
 use crate::server::{Assign, Backend, Server};
 use crate::stats::now_sec;
+use crate::tcp::{Inspect, Stage, Verdict, inspect};
 
 /// Addresses of the connection as the proxy sees them (after a PROXY header).
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +96,23 @@ pub async fn run_tcp<C>(
     if fe.monitor_net.iter().any(|n| n.contains(info.src.ip())) {
         return;
     }
+    let px = &rt.proxies[px_idx];
+    let mut vars = crate::sample::vars::Vars::new();
+    // tcp-request connection rules, on the socket's addresses (before any PROXY header
+    // unless a rule asks for one with `expect-proxy layer4`).
+    let mut accept_proxy = accept_proxy;
+    if px.tcp.has(Stage::Connection)
+        && !l4_rules(
+            &rt,
+            px_idx,
+            Stage::Connection,
+            &mut info,
+            &vars,
+            &mut accept_proxy,
+        )
+    {
+        return;
+    }
     // 2. PROXY header sent by a previous proxy.
     let mut pending: Vec<u8> = Vec::new();
     if accept_proxy {
@@ -105,6 +123,43 @@ pub async fn run_tcp<C>(
                 fe.counters.err_req.fetch_add(1, Relaxed);
                 return;
             }
+        }
+    }
+    // tcp-request session rules, then the frontend's content rules (inspect-delay).
+    if px.tcp.has(Stage::Session)
+        && !l4_rules(&rt, px_idx, Stage::Session, &mut info, &vars, &mut false)
+    {
+        return;
+    }
+    let limit = rt
+        .global
+        .tune_bufsize
+        .saturating_sub(rt.global.tune_maxrewrite)
+        .max(1);
+    if px.tcp.has(Stage::Content) {
+        let at = Inspect {
+            rt: &rt,
+            proxy: px_idx,
+            frontend: px_idx,
+            backend: None,
+        };
+        let (mut src, mut dst) = (info.src, info.dst);
+        let v = inspect(
+            &at,
+            Stage::Content,
+            &mut client,
+            &mut pending,
+            &[],
+            limit,
+            &mut src,
+            &mut dst,
+            &mut vars,
+        )
+        .await;
+        (info.src, info.dst) = (src, dst);
+        if !matches!(v, Verdict::Accept) {
+            fe.counters.denied_req.fetch_add(1, Relaxed);
+            return;
         }
     }
     // 3. Backend: the first `use_backend` rule whose condition holds, else the default.
@@ -120,10 +175,11 @@ pub async fn run_tcp<C>(
             req_payload: &pending,
             res_payload: &[],
             req_final: true,
+            res_dir: false,
             req: None,
             res: None,
             first_req: true,
-            vars: None,
+            vars: Some(&vars),
             req_caps: None,
             res_caps: None,
             received: None,
@@ -137,6 +193,33 @@ pub async fn run_tcp<C>(
     let Some(be) = rt.proxies[be_idx].backend.clone() else {
         return;
     };
+    // The backend's own content rules (a listen runs its rules once).
+    if be_idx != px_idx && rt.proxies[be_idx].tcp.has(Stage::Content) {
+        let at = Inspect {
+            rt: &rt,
+            proxy: be_idx,
+            frontend: px_idx,
+            backend: Some(be_idx),
+        };
+        let (mut src, mut dst) = (info.src, info.dst);
+        let v = inspect(
+            &at,
+            Stage::Content,
+            &mut client,
+            &mut pending,
+            &[],
+            limit,
+            &mut src,
+            &mut dst,
+            &mut vars,
+        )
+        .await;
+        (info.src, info.dst) = (src, dst);
+        if !matches!(v, Verdict::Accept) {
+            be.counters.denied_req.fetch_add(1, Relaxed);
+            return;
+        }
+    }
     let _be_session = BackendSession::start(&be);
     let key = match &be.settings.balance {
         Balance::Source => Some(crate::lb::hash::source_key(
@@ -163,6 +246,7 @@ pub async fn run_tcp<C>(
             req_payload: &pending,
             res_payload: &[],
             req_final: true,
+            res_dir: false,
             req: None,
             res: None,
             first_req: true,
@@ -208,6 +292,54 @@ pub async fn run_tcp<C>(
         }
     }
     first.extend_from_slice(&pending);
+    let (mut client, mut sock) = (client, sock);
+    // tcp-response content rules of the backend: the server's first bytes are inspected
+    // (tcp-response inspect-delay) before any reaches the client.
+    if rt.proxies[be_idx].tcp.has(Stage::Response) {
+        if sock.write_all(&first).await.is_err() {
+            return;
+        }
+        first.clear();
+        let at = Inspect {
+            rt: &rt,
+            proxy: be_idx,
+            frontend: px_idx,
+            backend: Some(be_idx),
+        };
+        let mut res = Vec::new();
+        let (mut src, mut dst) = (info.src, info.dst);
+        let v = inspect(
+            &at,
+            Stage::Response,
+            &mut sock,
+            &mut res,
+            &pending,
+            limit,
+            &mut src,
+            &mut dst,
+            &mut vars,
+        )
+        .await;
+        match v {
+            Verdict::Accept => {
+                if client.write_all(&res).await.is_err() {
+                    return;
+                }
+                fe.counters.bytes_out.fetch_add(res.len() as u64, Relaxed);
+                be.counters.bytes_out.fetch_add(res.len() as u64, Relaxed);
+            }
+            Verdict::Close => {
+                // The server side is closed; what it sent so far still reaches the client.
+                drop(sock);
+                let _ = client.write_all(&res).await;
+                return;
+            }
+            _ => {
+                be.counters.denied_resp.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+    }
     // 7. Forward.
     let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
     let timeouts = Timeouts {
@@ -216,7 +348,6 @@ pub async fn run_tcp<C>(
         client_fin: fe.client_fin_timeout,
         server_fin: be.settings.server_fin_timeout,
     };
-    let (mut client, mut sock) = (client, sock);
     let out = forward(
         &mut client,
         &mut sock,
@@ -239,6 +370,37 @@ pub async fn run_tcp<C>(
             s.counters.srv_abort.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// Runs the `tcp-request connection` or `session` rules of the frontend: false when the
+/// connection must be dropped. `expect_proxy` is set by `expect-proxy layer4`.
+/// (`track-sc*` actions will plug in here and in `crate::tcp::TcpRules::run`.)
+pub fn l4_rules(
+    rt: &Runtime,
+    px_idx: usize,
+    stage: Stage,
+    info: &mut ConnInfo,
+    vars: &crate::sample::vars::Vars,
+    expect_proxy: &mut bool,
+) -> bool {
+    let px = &rt.proxies[px_idx];
+    let mut env = crate::tcp::Env {
+        rt,
+        frontend: px_idx,
+        backend: None,
+        src: info.src,
+        dst: info.dst,
+        req: &[],
+        res: &[],
+        final_: true,
+        vars: Some(vars),
+        head: None,
+        first_req: true,
+    };
+    let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
+    info.src = env.src;
+    info.dst = env.dst;
+    matches!(v, Verdict::Accept)
 }
 
 /// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and

@@ -46,9 +46,9 @@ pub enum FetchKind {
     SrvName,
     SrvId,
     // Layer 6 (7.3.5).
-    Payload(usize, usize),
-    PayloadLv(usize, usize, Option<i64>),
-    ReqLen,
+    Payload(usize, usize, Chan),
+    PayloadLv(usize, usize, Option<i64>, Chan),
+    Len(Chan),
     ReqSslHelloType,
     RepSslHelloType,
     ReqSslSni,
@@ -122,6 +122,47 @@ pub enum FetchKind {
     Var(super::vars::VarName, Option<Vec<u8>>),
 }
 
+/// The channel a buffer fetch reads: `req.*`, `res.*`, or, for `payload` and
+/// `payload_lv`, the one of the rule evaluating it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chan {
+    Req,
+    Res,
+    Auto,
+}
+
+impl Chan {
+    fn of(name: &str) -> Chan {
+        if name.starts_with("req.") {
+            Chan::Req
+        } else if name.starts_with("res.") {
+            Chan::Res
+        } else {
+            Chan::Auto
+        }
+    }
+
+    fn bytes<'c>(self, ctx: &Ctx<'c>) -> &'c [u8] {
+        match self {
+            Chan::Req => ctx.req_payload,
+            Chan::Res => ctx.res_payload,
+            Chan::Auto if ctx.res_dir => ctx.res_payload,
+            Chan::Auto => ctx.req_payload,
+        }
+    }
+}
+
+/// Whether a TLS record is still being received: too short to be judged, or shorter than
+/// its announced length (a buffer that is not TLS at all is judged at once).
+fn tls_incomplete(p: &[u8]) -> bool {
+    match p {
+        [] => true,
+        [0x16] | [0x16, 3] | [0x16, 3, _] | [0x16, 3, _, _] => true,
+        [0x16, 3, _, a, b, ..] => p.len() < 5 + u16::from_be_bytes([*a, *b]) as usize,
+        _ => false,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Fetch {
     pub kind: FetchKind,
@@ -186,7 +227,47 @@ fn server_arg(args: &[String], name: &str, res: &dyn Resolver) -> Result<(usize,
     Ok((b, s.to_string()))
 }
 
+impl FetchKind {
+    /// `payload_lv`: the announced length reaches beyond the bytes received.
+    fn eval_lv_short(&self, p: &[u8]) -> bool {
+        let FetchKind::PayloadLv(off, len, off2, _) = self else {
+            return false;
+        };
+        let Some(lenbytes) = p.get(*off..off.saturating_add(*len)) else {
+            return true;
+        };
+        let n = lenbytes.iter().fold(0usize, |n, b| {
+            n.saturating_mul(256).saturating_add(*b as usize)
+        });
+        let start = match off2 {
+            Some(o) if *o < 0 => (off + len).saturating_sub(o.unsigned_abs() as usize),
+            Some(o) => *o as usize,
+            None => off + len,
+        };
+        p.len() < start.saturating_add(n)
+    }
+}
+
 impl Fetch {
+    /// Whether the fetch reads a buffer that is still being filled and may give another
+    /// answer with more data (HAProxy's `SMP_F_MAY_CHANGE`), after it failed to give a
+    /// sample (`found` false) or gave one that did not match. Content rules wait on it.
+    pub fn may_change(&self, ctx: &Ctx<'_>, found: bool) -> bool {
+        use FetchKind::*;
+        match &self.kind {
+            Payload(off, len, c) => !found && c.bytes(ctx).len() < off.saturating_add(*len).max(1),
+            PayloadLv(off, len, _, c) => {
+                let p = c.bytes(ctx);
+                !found && (p.len() < off.saturating_add(*len) || self.kind.eval_lv_short(p))
+            }
+            Len(_) => true,
+            ReqSslHelloType | ReqSslSni | ReqSslVer => !found && tls_incomplete(ctx.req_payload),
+            RepSslHelloType => !found && tls_incomplete(ctx.res_payload),
+            ReqRdpCookie(_) => !found,
+            _ => false,
+        }
+    }
+
     /// Compiles a fetch by name with its arguments.
     pub fn compile(name: &str, args: Vec<String>, res: &dyn Resolver) -> Result<Fetch, String> {
         use FetchKind::*;
@@ -251,6 +332,7 @@ impl Fetch {
             "payload" | "req.payload" | "res.payload" => Payload(
                 int_arg(&args, 0, name)? as usize,
                 int_arg(&args, 1, name)? as usize,
+                Chan::of(name),
             ),
             "payload_lv" | "req.payload_lv" | "res.payload_lv" => PayloadLv(
                 int_arg(&args, 0, name)? as usize,
@@ -260,8 +342,10 @@ impl Fetch {
                 } else {
                     None
                 },
+                Chan::of(name),
             ),
-            "req.len" | "req_len" => ReqLen,
+            "req.len" | "req_len" => Len(Chan::Req),
+            "res.len" => Len(Chan::Res),
             "req.ssl_hello_type" | "req_ssl_hello_type" => ReqSslHelloType,
             "res.ssl_hello_type" | "rep_ssl_hello_type" => RepSslHelloType,
             "req.ssl_sni" | "req_ssl_sni" => ReqSslSni,
@@ -420,7 +504,7 @@ impl Fetch {
             AlwaysTrue | AlwaysFalse | Bool(_) | SrvIsUp(..) | Stopping => O::Bool,
             Int(_) | Date(_) | Rand(_) | Nbsrv(_) | BeConn(_) | Queue(_) | AvgQueue(_)
             | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | Pid | SrcPort | DstPort
-            | SoId | FeId | BeId | SrvId | ReqLen | ReqSslHelloType | RepSslHelloType
+            | SoId | FeId | BeId | SrvId | Len(_) | ReqSslHelloType | RepSslHelloType
             | ReqSslVer => O::Int,
             Ip(_) | Src | Dst => O::Ip,
             Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
@@ -532,8 +616,8 @@ impl Fetch {
             BeId => Sample::Int(rt?.proxies.get(ctx.backend?)?.id as i64),
             SrvName => Sample::Str(Cow::Borrowed(ctx.server?.name.as_bytes())),
             SrvId => Sample::Int(ctx.server?.id as i64),
-            Payload(off, len) => {
-                let p = ctx.req_payload;
+            Payload(off, len, c) => {
+                let p = c.bytes(ctx);
                 let end = if *len == 0 {
                     p.len()
                 } else {
@@ -541,8 +625,8 @@ impl Fetch {
                 };
                 Sample::Bin(Cow::Borrowed(p.get(*off..end)?))
             }
-            PayloadLv(off, len, off2) => {
-                let p = ctx.req_payload;
+            PayloadLv(off, len, off2, c) => {
+                let p = c.bytes(ctx);
                 let lenbytes = p.get(*off..off.checked_add(*len)?)?;
                 let mut n: usize = 0;
                 for b in lenbytes {
@@ -555,7 +639,7 @@ impl Fetch {
                 };
                 Sample::Bin(Cow::Borrowed(p.get(start..start.checked_add(n)?)?))
             }
-            ReqLen => Sample::Int(ctx.req_payload.len() as i64),
+            Len(c) => Sample::Int(c.bytes(ctx).len() as i64),
             ReqSslHelloType => Sample::Int(tls_hello_type(ctx.req_payload)? as i64),
             RepSslHelloType => Sample::Int(tls_hello_type(ctx.res_payload)? as i64),
             ReqSslSni => Sample::Str(Cow::Borrowed(tls_sni(ctx.req_payload)?)),
