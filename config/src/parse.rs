@@ -120,18 +120,6 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
                 warn_http_only(&proxy, diags);
-                // `stick store-response` reads the response: only HTTP responses for now.
-                if proxy.settings.mode != Mode::Http {
-                    for r in &proxy.rules {
-                        if r.keyword == "stick store-response" {
-                            cfg.pending.push(Pending {
-                                loc: r.loc.clone(),
-                                keyword: "stick store-response (in TCP mode)".into(),
-                                issue: 4,
-                            });
-                        }
-                    }
-                }
                 // Tables synchronised with peers: not yet.
                 if let Some((words, loc)) = &proxy.stick_table {
                     for opt in ["peers", "write-to"] {

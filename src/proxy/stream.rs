@@ -295,7 +295,8 @@ pub async fn run_tcp<C>(
     let (mut client, mut sock) = (client, sock);
     // tcp-response content rules of the backend: the server's first bytes are inspected
     // (tcp-response inspect-delay) before any reaches the client.
-    if rt.proxies[be_idx].tcp.has(Stage::Response) {
+    let stick_res = rt.proxies[be_idx].stick.has_response_rules() && server.is_some();
+    if rt.proxies[be_idx].tcp.has(Stage::Response) || stick_res {
         if sock.write_all(&first).await.is_err() {
             return;
         }
@@ -322,6 +323,41 @@ pub async fn run_tcp<C>(
         .await;
         match v {
             Verdict::Accept => {
+                // `stick store-response` looks at the first bytes of the response.
+                if stick_res && let Some(srv) = &server {
+                    if res.is_empty() {
+                        let mut chunk = vec![0u8; 16384];
+                        let limit =
+                            Duration::from_millis(be.settings.server_timeout.unwrap_or(30_000));
+                        if let Ok(Ok(n)) = tokio::time::timeout(limit, sock.read(&mut chunk)).await
+                        {
+                            res.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                    let ctx = crate::sample::Ctx {
+                        rt: Some(&rt),
+                        src: Some(info.src),
+                        dst: Some(info.dst),
+                        frontend: Some(px_idx),
+                        backend: Some(be_idx),
+                        server: Some(srv),
+                        listener_id: 0,
+                        req_payload: &pending,
+                        res_payload: &res,
+                        req_final: true,
+                        res_dir: true,
+                        req: None,
+                        res: None,
+                        first_req: true,
+                        vars: None,
+                        req_caps: None,
+                        res_caps: None,
+                        received: None,
+                    };
+                    rt.proxies[be_idx]
+                        .stick
+                        .on_response(&rt.proxies[be_idx].acls, &ctx, srv);
+                }
                 if client.write_all(&res).await.is_err() {
                     return;
                 }

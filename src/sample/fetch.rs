@@ -157,8 +157,12 @@ impl Chan {
 fn tls_incomplete(p: &[u8]) -> bool {
     match p {
         [] => true,
-        [0x16] | [0x16, 3] | [0x16, 3, _] | [0x16, 3, _, _] => true,
-        [0x16, 3, _, a, b, ..] => p.len() < 5 + u16::from_be_bytes([*a, *b]) as usize,
+        [0x16] | [0x16, 3] => true,
+        [0x16, 3, ..] if p.len() < 9 => true,
+        [0x16, 3, _, a, b, _, h0, h1, h2, ..] => {
+            let hs_len = ((*h0 as usize) << 16) | ((*h1 as usize) << 8) | *h2 as usize;
+            p.len() < 5 + u16::from_be_bytes([*a, *b]) as usize || p.len() < hs_len
+        }
         _ => false,
     }
 }
@@ -1012,8 +1016,14 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 
 /// The TLS handshake message type in a buffer starting with a TLS record (1 = ClientHello,
 /// 2 = ServerHello), as `req.ssl_hello_type` reports it.
+/// As HAProxy, the answer needs the handshake header (9 bytes) and at least as many bytes
+/// as the handshake message announces.
 pub fn tls_hello_type(p: &[u8]) -> Option<u8> {
-    if p.len() < 6 || p[0] != 0x16 || p[1] != 3 {
+    if p.len() < 9 || p[0] != 0x16 || p[1] != 3 || u16::from_be_bytes([p[3], p[4]]) < 4 {
+        return None;
+    }
+    let hs_len = ((p[6] as usize) << 16) | ((p[7] as usize) << 8) | p[8] as usize;
+    if p.len() < hs_len {
         return None;
     }
     Some(p[5])
