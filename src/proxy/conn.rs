@@ -117,6 +117,9 @@ pub trait Conn: ReadInto + AsyncWrite + Unpin + Send {
     fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// Reads what is there without waiting.
     fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Makes the close that follows a reset (no lingering), as HAProxy kills a rejected
+    /// connection.
+    fn reset_on_close(&self) {}
 }
 
 impl Conn for tokio::net::TcpStream {
@@ -130,6 +133,9 @@ impl Conn for tokio::net::TcpStream {
     }
     fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
         recv_draining(self, |f| self.try_io(Interest::READABLE, f), buf)
+    }
+    fn reset_on_close(&self) {
+        let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
     }
 }
 

@@ -684,6 +684,7 @@ pub async fn run_http<C>(
             &mut accept_proxy,
         )
     {
+        client.reset_on_close();
         return;
     }
     let mut early = Vec::new();
@@ -707,6 +708,7 @@ pub async fn run_http<C>(
             &mut false,
         )
     {
+        client.reset_on_close();
         return;
     }
     let limits = Limits {
@@ -836,6 +838,7 @@ pub async fn run_http<C>(
             // mode HAProxy runs them once the request is in; a reject closes silently).
             if tcp.has(Stage::Content) && !content_rules(&rt, px_idx, None, &mut info, &head, &txn, first) {
                 fe.counters.denied_req.fetch_add(1, Relaxed);
+                client.reset_on_close();
                 return Step::Close;
             }
             let fe_http = &rt.proxies[px_idx].http;
@@ -1008,6 +1011,7 @@ pub async fn run_http<C>(
                 && !content_rules(&rt, px_idx, Some(be_idx), &mut info, &head, &txn, first)
             {
                 be.counters.denied_req.fetch_add(1, Relaxed);
+                client.reset_on_close();
                 return Step::Close;
             }
             let be_http = &rt.proxies[be_idx].http;

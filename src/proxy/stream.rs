@@ -111,6 +111,7 @@ pub async fn run_tcp<C>(
             &mut accept_proxy,
         )
     {
+        client.reset_on_close();
         return;
     }
     // 2. PROXY header sent by a previous proxy.
@@ -129,6 +130,7 @@ pub async fn run_tcp<C>(
     if px.tcp.has(Stage::Session)
         && !l4_rules(&rt, px_idx, Stage::Session, &mut info, &vars, &mut false)
     {
+        client.reset_on_close();
         return;
     }
     let limit = rt
@@ -159,6 +161,7 @@ pub async fn run_tcp<C>(
         (info.src, info.dst) = (src, dst);
         if !matches!(v, Verdict::Accept) {
             fe.counters.denied_req.fetch_add(1, Relaxed);
+            client.reset_on_close();
             return;
         }
     }
@@ -217,6 +220,7 @@ pub async fn run_tcp<C>(
         (info.src, info.dst) = (src, dst);
         if !matches!(v, Verdict::Accept) {
             be.counters.denied_req.fetch_add(1, Relaxed);
+            client.reset_on_close();
             return;
         }
     }
@@ -323,17 +327,11 @@ pub async fn run_tcp<C>(
         .await;
         match v {
             Verdict::Accept => {
-                // `stick store-response` looks at the first bytes of the response.
+                // `stick store-response` looks at the response buffer as the inspection
+                // left it: as in HAProxy, without `tcp-response inspect-delay` the rules
+                // run as soon as the server is connected, on what has arrived (often
+                // nothing).
                 if stick_res && let Some(srv) = &server {
-                    if res.is_empty() {
-                        let mut chunk = vec![0u8; 16384];
-                        let limit =
-                            Duration::from_millis(be.settings.server_timeout.unwrap_or(30_000));
-                        if let Ok(Ok(n)) = tokio::time::timeout(limit, sock.read(&mut chunk)).await
-                        {
-                            res.extend_from_slice(&chunk[..n]);
-                        }
-                    }
                     let ctx = crate::sample::Ctx {
                         rt: Some(&rt),
                         src: Some(info.src),
@@ -372,6 +370,7 @@ pub async fn run_tcp<C>(
             }
             _ => {
                 be.counters.denied_resp.fetch_add(1, Relaxed);
+                client.reset_on_close();
                 return;
             }
         }
