@@ -488,6 +488,53 @@ backend bk
     }
 }
 
+#[test]
+fn rdp_cookie_and_ssl_version_rules() {
+    let a = Server::banner(b"A");
+    let b = Server::banner(b"B");
+    let fe = free_addr();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend ft
+    bind \"${{FE}}\"
+    tcp-request inspect-delay 4s
+    tcp-request content reject if {{ req.ssl_ver lt 3.3 }}
+    tcp-request content accept if {{ req.ssl_hello_type 1 }}
+    tcp-request content accept if RDP_COOKIE
+    use_backend bk_a if {{ req.rdp_cookie(mstshash) -m str alice }}
+    default_backend bk_b
+
+backend bk_a
+    server s \"${{SA}}\"
+
+backend bk_b
+    server s \"${{SB}}\"
+"
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[("FE", haproxy_addr(fe)), ("SA", a.cfg()), ("SB", b.cfg())],
+    );
+    let x224: &[u8] = &[3, 0, 0, 0x2b, 0x26, 0xe0, 0, 0, 0, 0, 0];
+    let mut start = x224.to_vec();
+    start.extend_from_slice(b"Cookie: msts");
+    let (out, _) = talk(
+        fe,
+        None,
+        &[now(&start), (b"hash=alice\r\n", Duration::from_millis(300))],
+    );
+    assert_eq!(out, b"A", "routed by the RDP cookie once complete");
+    let mut bob = x224.to_vec();
+    bob.extend_from_slice(b"Cookie: mstshash=bob\r\n");
+    assert_eq!(talk(fe, None, &[now(&bob)]).0, b"B");
+    // TLS 1.2 hellos pass, an older client version is refused.
+    assert_eq!(talk(fe, None, &[now(&client_hello(None, b""))]).0, b"B");
+    let mut old = client_hello(None, b"");
+    old[10] = 1;
+    let (out, _) = talk(fe, None, &[now(&old)]);
+    assert!(out.is_empty(), "a TLS 1.0 hello passed: {out:?}");
+}
+
 /// Two servers answering a ClientHello with a ServerHello carrying their own session id
 /// (32 times their tag), or the one the client offered when it resumes.
 fn tls_servers() -> (Server, Server) {

@@ -129,6 +129,10 @@ impl AclTerm {
             i += 1;
         }
         let mut values: Vec<String> = words[i..].to_vec();
+        // `req.ssl_ver` patterns are dotted versions (`3.1`, `3.0:3.3`): major << 16 | minor.
+        if matches!(expr.fetch.kind, crate::sample::FetchKind::ReqSslVer) && !explicit_method {
+            values = values.iter().map(|v| dotted_versions(v)).collect();
+        }
         // Integer operators apply to the values that follow (7.1.3).
         if matches!(method, MatchMethod::Int | MatchMethod::Len)
             && let Some(op) = values
@@ -215,6 +219,20 @@ impl AclTerm {
     }
 }
 
+/// `3.1` → `196609`, keeping range colons (`3.0:` → `196608:`); other text unchanged.
+fn dotted_versions(v: &str) -> String {
+    v.split(':')
+        .map(|part| match part.split_once('.') {
+            Some((maj, min)) => match (maj.parse::<i64>(), min.parse::<i64>()) {
+                (Ok(a), Ok(b)) => ((a << 16) + b).to_string(),
+                _ => part.to_string(),
+            },
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 impl AclTerm {
     /// Like `matches`, for rules that may wait for more data: None (HAProxy's
     /// `ACL_TEST_MISS`) when the answer is no but the fetch reads a buffer still being
@@ -274,7 +292,7 @@ fn predefined(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
             .unwrap_or(false),
         "WAIT_END" => ctx.req_final,
         "REQ_CONTENT" => !ctx.req_payload.is_empty(),
-        "RDP_COOKIE" => ctx.req_payload.windows(8).any(|w| w == b"Cookie: "),
+        "RDP_COOKIE" => crate::sample::fetch::rdp_cookie(ctx.req_payload, b"").is_some(),
         "HTTP" => ctx.req.is_some(),
         "HTTP_2.0" | "HTTP_3.0" => false,
         "HTTP_1.0" | "HTTP_1.1" | "HTTP_CONTENT" | "HTTP_URL_ABS" | "HTTP_URL_SLASH"

@@ -267,7 +267,9 @@ impl Fetch {
             Len(_) => true,
             ReqSslHelloType | ReqSslSni | ReqSslVer => !found && tls_incomplete(ctx.req_payload),
             RepSslHelloType => !found && tls_incomplete(ctx.res_payload),
-            ReqRdpCookie(_) => !found,
+            ReqRdpCookie(name) => {
+                !found && rdp_cookie_ex(ctx.req_payload, name.as_bytes()) == Err(true)
+            }
             _ => false,
         }
     }
@@ -490,7 +492,7 @@ impl Fetch {
                 Var(v, args.get(1).map(|d| d.clone().into_bytes()))
             }
             "req.rdp_cookie" | "rdp_cookie" => {
-                ReqRdpCookie(args.first().cloned().unwrap_or_else(|| "mstshash".into()))
+                ReqRdpCookie(args.first().cloned().unwrap_or_default())
             }
             _ => return Err(format!("unknown fetch method '{name}'")),
         };
@@ -1029,11 +1031,17 @@ pub fn tls_hello_type(p: &[u8]) -> Option<u8> {
     Some(p[5])
 }
 
+/// The client version of a ClientHello as HAProxy's `req.ssl_ver` gives it: major << 16 |
+/// minor (0x30003 for TLS 1.2, which ACLs write `3.3`).
 fn tls_version(p: &[u8]) -> Option<u32> {
-    if p.len() < 11 || p[0] != 0x16 || p[5] != 1 {
+    if p.len() < 11 || p[0] != 0x16 || p[1] != 3 || p[5] != 1 {
         return None;
     }
-    Some(((p[9] as u32) << 8) | p[10] as u32)
+    let msg_len = u16::from_be_bytes([p[3], p[4]]) as usize;
+    if !(6..=(1 << 14) + 2048).contains(&msg_len) || p.len() < 5 + msg_len {
+        return None;
+    }
+    Some(((p[9] as u32) << 16) | p[10] as u32)
 }
 
 /// The SNI of a ClientHello.
@@ -1069,14 +1077,50 @@ pub fn tls_sni(p: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// The value of the RDP cookie `name` (any name when empty) of a connection request, as
+/// HAProxy reads it: `Cookie:` right after the 11 bytes of TPKT and X.224 headers, then
+/// `NAME=VALUE\r\n`.
 pub fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let needle = [b"Cookie: ".as_slice(), name, b"="].concat();
-    let pos = p
-        .windows(needle.len())
-        .position(|w| w == needle.as_slice())?;
-    let rest = &p[pos + needle.len()..];
-    let end = rest.windows(2).position(|w| w == b"\r\n")?;
-    Some(&rest[..end])
+    rdp_cookie_ex(p, name).ok()
+}
+
+/// Err(true): too short to tell yet; Err(false): no such cookie.
+pub fn rdp_cookie_ex<'a>(p: &'a [u8], name: &[u8]) -> Result<&'a [u8], bool> {
+    if p.len() <= 11 + 7 {
+        return Err(true);
+    }
+    let mut d = &p[11..];
+    if !d[..7].eq_ignore_ascii_case(b"Cookie:") {
+        return Err(false);
+    }
+    d = &d[7..];
+    while let [b' ', rest @ ..] = d {
+        d = rest;
+    }
+    if !name.is_empty() {
+        if d.len() <= name.len() {
+            return Err(true);
+        }
+        if d[name.len()] != b'=' || !d[..name.len()].eq_ignore_ascii_case(name) {
+            return Err(false);
+        }
+        d = &d[name.len() + 1..];
+    } else {
+        let eq = d
+            .iter()
+            .position(|&c| c == b'=' || c == b'\r' || c == b'\n');
+        match eq {
+            None => return Err(true),
+            Some(i) if d[i] != b'=' => return Err(false),
+            Some(i) => d = &d[i + 1..],
+        }
+    }
+    let end = d.iter().position(|&c| c == b'\r').unwrap_or(d.len());
+    match d.get(end..end + 2) {
+        None => Err(true),
+        Some(b"\r\n") => Ok(&d[..end]),
+        Some(_) => Err(false),
+    }
 }
 
 /// The request body received so far, without its chunked framing.
