@@ -453,26 +453,24 @@ backend bk_b
 fn http_frontend_runs_layer4_rules() {
     let srv = Server::banner(b"unused");
     let fe = free_addr();
-    let cfg = format!(
-        "defaults
+    let cfg = "defaults
     mode http
     timeout connect 2s
     timeout client 10s
     timeout server 10s
 
 frontend ft
-    bind \"${{FE}}\"
-    tcp-request connection reject if {{ src 127.0.0.2 }}
+    bind \"${FE}\"
+    tcp-request connection reject if { src 127.0.0.2 }
     tcp-request session set-var(sess.tag) str(tagged)
-    tcp-request content reject if {{ src 127.0.0.3 }}
+    tcp-request content reject if { src 127.0.0.3 }
     http-request return status 200 content-type text/plain lf-string \"%[var(sess.tag)]\"
     default_backend bk
 
 backend bk
-    server s1 \"${{S1}}\"
-"
-    );
-    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", srv.cfg())]);
+    server s1 \"${S1}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", srv.cfg())]);
     let req: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let (out, _) = talk(fe, Some(ip(1)), &[now(req)]);
     let text = String::from_utf8_lossy(&out);
