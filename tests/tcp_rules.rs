@@ -212,6 +212,7 @@ fn connection_reject_by_source() {
 frontend ft
     bind \"${{FE}}\"
     tcp-request connection reject if {{ src 127.0.0.2 }}
+    tcp-request connection silent-drop if {{ src 127.0.0.4 }}
     default_backend bk
 
 backend bk

@@ -118,8 +118,9 @@ pub trait Conn: ReadInto + AsyncWrite + Unpin + Send {
     /// Reads what is there without waiting.
     fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize>;
     /// Makes the close that follows a reset (no lingering), as HAProxy kills a rejected
-    /// connection.
-    fn reset_on_close(&self) {}
+    /// connection; `silent` (`silent-drop`): the reset leaves with a TTL of 1 so that it
+    /// dies on the way unless the client is on the same host.
+    fn reset_on_close(&self, _silent: bool) {}
 }
 
 impl Conn for tokio::net::TcpStream {
@@ -134,8 +135,17 @@ impl Conn for tokio::net::TcpStream {
     fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
         recv_draining(self, |f| self.try_io(Interest::READABLE, f), buf)
     }
-    fn reset_on_close(&self) {
-        let _ = socket2::SockRef::from(self).set_linger(Some(std::time::Duration::ZERO));
+    fn reset_on_close(&self, silent: bool) {
+        let sock = socket2::SockRef::from(self);
+        if silent {
+            let v6 = self.local_addr().is_ok_and(|a| a.is_ipv6());
+            let _ = if v6 {
+                sock.set_unicast_hops_v6(1)
+            } else {
+                sock.set_ttl_v4(1)
+            };
+        }
+        let _ = sock.set_linger(Some(std::time::Duration::ZERO));
     }
 }
 

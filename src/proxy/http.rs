@@ -31,7 +31,7 @@ use crate::proxy::stream::{
 };
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
-use crate::tcp::Stage;
+use crate::tcp::{Stage, Verdict as L4};
 
 /// The session's connection to a server: carrying the request in progress, or waiting for
 /// the session's next request.
@@ -620,7 +620,7 @@ fn keep_only_upgrade_tokens(head: &mut Head) {
 }
 
 /// Runs the `tcp-request content` rules of `px_idx` (the frontend, or the backend when
-/// `backend` is set) on an HTTP request: false when it must be dropped.
+/// `backend` is set) on an HTTP request: anything but `Accept` drops the connection.
 fn content_rules(
     rt: &Runtime,
     px_idx: usize,
@@ -629,7 +629,7 @@ fn content_rules(
     head: &Head,
     txn: &Txn,
     first: bool,
-) -> bool {
+) -> L4 {
     let px = &rt.proxies[backend.unwrap_or(px_idx)];
     let mut env = crate::tcp::Env {
         rt,
@@ -649,7 +649,7 @@ fn content_rules(
         .run(Stage::Content, 0, &px.acls, &mut env, &mut false);
     info.src = env.src;
     info.dst = env.dst;
-    matches!(v, crate::tcp::Verdict::Accept)
+    v
 }
 
 /// Runs an HTTP session to its end.
@@ -674,18 +674,19 @@ pub async fn run_http<C>(
     // tcp-request connection rules, before any PROXY header (unless `expect-proxy layer4`).
     let tcp = &rt.proxies[px_idx].tcp;
     let mut accept_proxy = accept_proxy;
-    if tcp.has(Stage::Connection)
-        && !l4_rules(
+    if tcp.has(Stage::Connection) {
+        let v = l4_rules(
             &rt,
             px_idx,
             Stage::Connection,
             &mut info,
             &txn.vars,
             &mut accept_proxy,
-        )
-    {
-        client.reset_on_close();
-        return;
+        );
+        if v != L4::Accept {
+            client.reset_on_close(v == L4::SilentDrop);
+            return;
+        }
     }
     let mut early = Vec::new();
     if accept_proxy {
@@ -698,18 +699,19 @@ pub async fn run_http<C>(
             }
         }
     }
-    if tcp.has(Stage::Session)
-        && !l4_rules(
+    if tcp.has(Stage::Session) {
+        let v = l4_rules(
             &rt,
             px_idx,
             Stage::Session,
             &mut info,
             &txn.vars,
             &mut false,
-        )
-    {
-        client.reset_on_close();
-        return;
+        );
+        if v != L4::Accept {
+            client.reset_on_close(v == L4::SilentDrop);
+            return;
+        }
     }
     let limits = Limits {
         glitches_threshold: rt.global.tune_h1_fe_glitches,
@@ -836,10 +838,13 @@ pub async fn run_http<C>(
             let req_close = h1::wants_close(&head);
             // tcp-request content rules of the frontend, on the parsed request (in HTTP
             // mode HAProxy runs them once the request is in; a reject closes silently).
-            if tcp.has(Stage::Content) && !content_rules(&rt, px_idx, None, &mut info, &head, &txn, first) {
-                fe.counters.denied_req.fetch_add(1, Relaxed);
-                client.reset_on_close();
-                return Step::Close;
+            if tcp.has(Stage::Content) {
+                let v = content_rules(&rt, px_idx, None, &mut info, &head, &txn, first);
+                if v != L4::Accept {
+                    fe.counters.denied_req.fetch_add(1, Relaxed);
+                    client.reset_on_close(v == L4::SilentDrop);
+                    return Step::Close;
+                }
             }
             let fe_http = &rt.proxies[px_idx].http;
             // `option http-buffer-request` in the frontend: the body before any rule.
@@ -1006,13 +1011,13 @@ pub async fn run_http<C>(
                 return Step::Next;
             };
             // The backend's own tcp-request content rules (a listen runs its rules once).
-            if be_idx != px_idx
-                && rt.proxies[be_idx].tcp.has(Stage::Content)
-                && !content_rules(&rt, px_idx, Some(be_idx), &mut info, &head, &txn, first)
-            {
-                be.counters.denied_req.fetch_add(1, Relaxed);
-                client.reset_on_close();
-                return Step::Close;
+            if be_idx != px_idx && rt.proxies[be_idx].tcp.has(Stage::Content) {
+                let v = content_rules(&rt, px_idx, Some(be_idx), &mut info, &head, &txn, first);
+                if v != L4::Accept {
+                    be.counters.denied_req.fetch_add(1, Relaxed);
+                    client.reset_on_close(v == L4::SilentDrop);
+                    return Step::Close;
+                }
             }
             let be_http = &rt.proxies[be_idx].http;
             // `force-persist` / `ignore-persist`: the first rule whose condition holds.

@@ -101,18 +101,19 @@ pub async fn run_tcp<C>(
     // tcp-request connection rules, on the socket's addresses (before any PROXY header
     // unless a rule asks for one with `expect-proxy layer4`).
     let mut accept_proxy = accept_proxy;
-    if px.tcp.has(Stage::Connection)
-        && !l4_rules(
+    if px.tcp.has(Stage::Connection) {
+        let v = l4_rules(
             &rt,
             px_idx,
             Stage::Connection,
             &mut info,
             &vars,
             &mut accept_proxy,
-        )
-    {
-        client.reset_on_close();
-        return;
+        );
+        if v != Verdict::Accept {
+            client.reset_on_close(v == Verdict::SilentDrop);
+            return;
+        }
     }
     // 2. PROXY header sent by a previous proxy.
     let mut pending: Vec<u8> = Vec::new();
@@ -127,11 +128,12 @@ pub async fn run_tcp<C>(
         }
     }
     // tcp-request session rules, then the frontend's content rules (inspect-delay).
-    if px.tcp.has(Stage::Session)
-        && !l4_rules(&rt, px_idx, Stage::Session, &mut info, &vars, &mut false)
-    {
-        client.reset_on_close();
-        return;
+    if px.tcp.has(Stage::Session) {
+        let v = l4_rules(&rt, px_idx, Stage::Session, &mut info, &vars, &mut false);
+        if v != Verdict::Accept {
+            client.reset_on_close(v == Verdict::SilentDrop);
+            return;
+        }
     }
     let limit = rt
         .global
@@ -161,7 +163,7 @@ pub async fn run_tcp<C>(
         (info.src, info.dst) = (src, dst);
         if !matches!(v, Verdict::Accept) {
             fe.counters.denied_req.fetch_add(1, Relaxed);
-            client.reset_on_close();
+            client.reset_on_close(v == Verdict::SilentDrop);
             return;
         }
     }
@@ -220,7 +222,7 @@ pub async fn run_tcp<C>(
         (info.src, info.dst) = (src, dst);
         if !matches!(v, Verdict::Accept) {
             be.counters.denied_req.fetch_add(1, Relaxed);
-            client.reset_on_close();
+            client.reset_on_close(v == Verdict::SilentDrop);
             return;
         }
     }
@@ -370,7 +372,7 @@ pub async fn run_tcp<C>(
             }
             _ => {
                 be.counters.denied_resp.fetch_add(1, Relaxed);
-                client.reset_on_close();
+                client.reset_on_close(v == Verdict::SilentDrop);
                 return;
             }
         }
@@ -407,8 +409,8 @@ pub async fn run_tcp<C>(
     }
 }
 
-/// Runs the `tcp-request connection` or `session` rules of the frontend: false when the
-/// connection must be dropped. `expect_proxy` is set by `expect-proxy layer4`.
+/// Runs the `tcp-request connection` or `session` rules of the frontend: anything but
+/// `Accept` drops the connection. `expect_proxy` is set by `expect-proxy layer4`.
 /// (`track-sc*` actions will plug in here and in `crate::tcp::TcpRules::run`.)
 pub fn l4_rules(
     rt: &Runtime,
@@ -417,7 +419,7 @@ pub fn l4_rules(
     info: &mut ConnInfo,
     vars: &crate::sample::vars::Vars,
     expect_proxy: &mut bool,
-) -> bool {
+) -> Verdict {
     let px = &rt.proxies[px_idx];
     let mut env = crate::tcp::Env {
         rt,
@@ -435,7 +437,7 @@ pub fn l4_rules(
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;
     info.dst = env.dst;
-    matches!(v, Verdict::Accept)
+    v
 }
 
 /// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and
