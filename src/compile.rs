@@ -240,6 +240,8 @@ pub struct ProxyRt {
     pub table: Option<Arc<crate::stick::Table>>,
     /// `stick on|match|store-request|store-response` rules of the backend.
     pub stick: crate::stick::rules::StickRules,
+    /// `tcp-request` / `tcp-response` rules and inspect delays.
+    pub tcp: crate::tcp::TcpRules,
 }
 
 pub struct Runtime {
@@ -707,6 +709,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 p, &acls, &registry, &names, &table_of, app, diags,
             )
         };
+        let tcp = {
+            let names = Names {
+                cfg,
+                current: pi,
+                registry: &registry,
+                userlists: &userlists,
+                loc: &p.loc,
+                tables: &tables,
+            };
+            crate::tcp::TcpRules::compile(p, &acls, &registry, &names, diags)
+        };
         let mut http = http_settings(s, diags, &p.loc);
         {
             let names = Names {
@@ -986,6 +999,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     .map(|(_, t)| t.clone())
             }),
             stick,
+            tcp,
         });
     }
     let _ = Loc::none();

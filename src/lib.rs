@@ -16,6 +16,7 @@ pub mod sample;
 pub mod server;
 pub mod stats;
 pub mod stick;
+pub mod tcp;
 
 /// halo's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

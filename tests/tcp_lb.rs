@@ -485,25 +485,22 @@ backend app
 
 #[test]
 fn rdp_cookie_hashes_the_cookie_the_client_sent() {
-    if skip_on_reference(
-        "haproxy 2.6 picks the server before reading what follows the PROXY header; it needs tcp-request content rules (issue 4) to see the cookie",
-    ) {
-        return;
-    }
     let a = TcpBackend::echo_named("a");
     let b = TcpBackend::echo_named("b");
     let c = TcpBackend::echo_named("c");
     let fe = free_addr();
-    // With `accept-proxy`, the bytes after the PROXY header are in hand when the server is
-    // chosen (a `tcp-request inspect-delay` would do the same).
+    // The manual's setup: content inspection waits for the cookie of the RDP connection
+    // request before the server is chosen.
     let cfg = format!(
         "{DEFAULTS}
 frontend ft
-    bind \"${{FE}}\" accept-proxy
+    bind \"${{FE}}\"
     default_backend bk
 
 backend bk
     balance rdp-cookie
+    tcp-request inspect-delay 5s
+    tcp-request content accept if RDP_COOKIE
     server a \"${{S1}}\"
     server b \"${{S2}}\"
     server c \"${{S3}}\"
@@ -519,8 +516,10 @@ backend bk
         ],
     );
     let send = |user: &str| {
-        let msg = format!("PROXY TCP4 10.0.0.1 10.0.0.2 1000 3389\r\nCookie: mstshash={user}\r\n");
-        exchange(None, fe, msg.as_bytes()).unwrap()
+        // TPKT and X.224 headers (11 bytes), then the cookie line.
+        let mut msg = vec![3, 0, 0, 0x2b, 0x26, 0xe0, 0, 0, 0, 0, 0];
+        msg.extend_from_slice(format!("Cookie: mstshash={user}\r\n").as_bytes());
+        exchange(None, fe, &msg).unwrap()
     };
     let mut seen = std::collections::BTreeSet::new();
     for i in 0..12 {

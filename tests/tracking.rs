@@ -164,21 +164,6 @@ fn seed17_http_variant() -> String {
         + "\n"
 }
 
-/// Whether the binary under test runs `tcp-request connection` rules (HAProxy does; halo
-/// once that keyword is declared done).
-fn runs_tcp_request_connection() -> bool {
-    use halo_config::keywords::{SectionKind, Support, effective_support, lookup};
-    if is_reference_haproxy() {
-        return true;
-    }
-    let w: Vec<String> = ["tcp-request", "connection", "track-sc1", "src"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    lookup(SectionKind::Frontend, &w)
-        .is_some_and(|(k, _)| effective_support(SectionKind::Frontend, k) == Support::Done)
-}
-
 fn start_seed17(cfg: &str) -> (Halo, SocketAddr, HttpBackend, HttpBackend) {
     let (s1, s2) = (
         HttpBackend::start("srv1", Duration::ZERO),
@@ -255,10 +240,6 @@ fn seed17_http_flood_is_denied_then_forgotten() {
 /// content reject`, a flagged address's new connections are closed at once.
 #[test]
 fn seed17_flagged_connections_are_closed() {
-    if !runs_tcp_request_connection() {
-        eprintln!("skipped: halo does not run 'tcp-request connection' rules yet");
-        return;
-    }
     let cfg = seed17();
     let (h, fe, _s1, _s2) = start_seed17(&cfg);
     let s = sock(&h);

@@ -895,12 +895,12 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("tcp-check set-var", DLBH, P5),
     k("tcp-check set-var-fmt", DLBH, P5),
     k("tcp-check unset-var", DLBH, P5),
-    k("tcp-request connection", DFL, P4),
-    k("tcp-request content", DFLB, P4),
-    k("tcp-request inspect-delay", DFLB, P4),
-    k("tcp-request session", DFL, P4),
-    k("tcp-response content", DLB, P4),
-    k("tcp-response inspect-delay", DLB, P4),
+    k("tcp-request connection", DFL, DONE),
+    k("tcp-request content", DFLB, DONE),
+    k("tcp-request inspect-delay", DFLB, DONE),
+    k("tcp-request session", DFL, DONE),
+    k("tcp-response content", DLB, DONE),
+    k("tcp-response inspect-delay", DLB, DONE),
     k("timeout check", DLB, DONE),
     k("timeout client", DFL, DONE),
     k("timeout client-fin", DFL, DONE),
@@ -1481,6 +1481,103 @@ pub static HTTP_ACTIONS: &[HttpAction] = &[
     act("wait-for-body", true, true, DONE),
     act("wait-for-handshake", true, false, P6),
 ];
+
+/// The rule sets of `tcp-request` / `tcp-response` (columns of the matrix of 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpRuleSet {
+    Connection,
+    Session,
+    Content,
+    Response,
+}
+
+/// A `tcp-request` / `tcp-response` action: the rule sets it is usable in (connection,
+/// session, content, response) and what halo does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpAction {
+    pub name: &'static str,
+    pub sets: [bool; 4],
+    pub support: Support,
+}
+
+const fn tact(name: &'static str, sets: [bool; 4], support: Support) -> TcpAction {
+    TcpAction {
+        name,
+        sets,
+        support,
+    }
+}
+
+const ALL4: [bool; 4] = [true, true, true, true];
+const REQ3: [bool; 4] = [true, true, true, false];
+
+/// The actions of the matrix of section 4.3 with a "TCP" tick.
+pub static TCP_ACTIONS: &[TcpAction] = &[
+    tact("accept", ALL4, DONE),
+    tact("attach-srv", [false, true, false, false], P0),
+    tact("capture", [false, false, true, false], P4),
+    tact("close", [false, false, false, true], DONE),
+    tact("do-log", ALL4, P7),
+    tact("do-resolve", [false, false, true, false], P0),
+    tact("expect-netscaler-cip", [true, false, false, false], P0),
+    tact("expect-proxy", [true, false, false, false], DONE),
+    tact("reject", ALL4, DONE),
+    tact("sc-add-gpc", ALL4, P4),
+    tact("sc-inc-gpc", ALL4, P4),
+    tact("sc-inc-gpc0", ALL4, DONE),
+    tact("sc-inc-gpc1", ALL4, DONE),
+    tact("sc-set-gpt", ALL4, P4),
+    tact("sc-set-gpt0", ALL4, P4),
+    tact("send-spoe-group", [false, false, true, true], P0),
+    tact("set-bandwidth-limit", [false, false, true, true], P0),
+    tact("set-bc-mark", [false, false, true, false], P0),
+    tact("set-bc-tos", [false, false, true, false], P0),
+    tact("set-dst", REQ3, DONE),
+    tact("set-dst-port", REQ3, DONE),
+    tact("set-fc-mark", ALL4, P0),
+    tact("set-fc-tos", ALL4, P0),
+    tact("set-log-level", [false, false, true, true], P7),
+    tact("set-mark", ALL4, P0),
+    tact("set-nice", [false, false, true, true], P0),
+    tact("set-priority-class", [false, false, true, false], P5),
+    tact("set-priority-offset", [false, false, true, false], P5),
+    tact("set-retries", [false, false, true, false], P5),
+    tact("set-src", REQ3, DONE),
+    tact("set-src-port", REQ3, DONE),
+    tact("set-tos", ALL4, P0),
+    tact("set-var", ALL4, DONE),
+    tact("set-var-fmt", ALL4, DONE),
+    tact("silent-drop", ALL4, DONE),
+    tact("switch-mode", [false, false, true, false], P0),
+    tact("track-sc0", REQ3, DONE),
+    tact("track-sc1", REQ3, DONE),
+    tact("track-sc2", REQ3, DONE),
+    tact("unset-var", ALL4, DONE),
+    tact("use-service", [false, false, true, false], P0),
+];
+
+/// The TCP action named by the first word of a rule (`set-var(txn.x)` → `set-var`).
+pub fn tcp_action(word: &str) -> Option<&'static TcpAction> {
+    static LUA: TcpAction = tact("lua.*", ALL4, P0);
+    if word.starts_with("lua.") {
+        return Some(&LUA);
+    }
+    let base = word.split('(').next().unwrap_or(word);
+    TCP_ACTIONS.iter().find(|a| a.name == base)
+}
+
+impl TcpAction {
+    /// Whether the action may be used in rule set `set`.
+    pub fn usable_in(&self, set: TcpRuleSet) -> bool {
+        self.sets[set as usize]
+    }
+}
+
+/// The TCP action closest to an unknown `word`.
+pub fn suggest_tcp_action(word: &str) -> Option<&'static str> {
+    let base = word.split('(').next().unwrap_or(word);
+    closest(base, TCP_ACTIONS.iter().map(|a| a.name))
+}
 
 /// The actions of section 4.3 with an "HTTP Aft" tick: usable in `http-after-response`.
 pub static AFTER_RESPONSE_ACTIONS: &[&str] = &[

@@ -571,6 +571,9 @@ pub struct Rule {
 #[derive(Debug, Clone, Default)]
 pub struct ProxySettings {
     pub mode: Mode,
+    /// `tcp-request inspect-delay` and `tcp-response inspect-delay`, in milliseconds.
+    pub tcp_req_inspect_delay: Option<u64>,
+    pub tcp_res_inspect_delay: Option<u64>,
     pub balance: Balance,
     pub hash_type: HashType,
     pub hash_balance_factor: u32,

@@ -120,18 +120,6 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
                 warn_http_only(&proxy, diags);
-                // `stick store-response` reads the response: only HTTP responses for now.
-                if proxy.settings.mode != Mode::Http {
-                    for r in &proxy.rules {
-                        if r.keyword == "stick store-response" {
-                            cfg.pending.push(Pending {
-                                loc: r.loc.clone(),
-                                keyword: "stick store-response (in TCP mode)".into(),
-                                issue: 4,
-                            });
-                        }
-                    }
-                }
                 // Tables synchronised with peers: not yet.
                 if let Some((words, loc)) = &proxy.stick_table {
                     for opt in ["peers", "write-to"] {
@@ -1112,6 +1100,18 @@ fn parse_proxy_line(
         "http-request" | "http-response" | "http-after-response" | "redirect" | "monitor fail" => {
             record_http_rule(section, line, n, name, proxy, cfg, diags)
         }
+        "tcp-request inspect-delay" => {
+            if let Some(t) = parse_time_arg(line, n, name, diags) {
+                s.tcp_req_inspect_delay = Some(t);
+            }
+        }
+        "tcp-response inspect-delay" => {
+            if let Some(t) = parse_time_arg(line, n, name, diags) {
+                s.tcp_res_inspect_delay = Some(t);
+            }
+        }
+        "tcp-request connection" | "tcp-request session" | "tcp-request content"
+        | "tcp-response content" => record_tcp_rule(section, line, n, name, proxy, cfg, diags),
         "capture request header" | "capture response header" | "capture cookie"
         | "declare capture" => {
             let args: Vec<String> = line.words[n..].to_vec();
@@ -1726,6 +1726,86 @@ fn record_legacy_rule(line: &Line, n: usize, name: &str, proxy: &mut Proxy, diag
 /// `http-request`, `http-response`, `redirect` and `monitor fail` rules: the action is
 /// looked up in the table of section 4.3 (unknown → alert; valid but not built yet →
 /// pending), and HAProxy's warnings about rules that run in another order than written.
+/// `tcp-request connection|session|content` and `tcp-response content` rules: the
+/// action is checked against the matrix of 4.3, then the rule is kept for `src/tcp`.
+fn record_tcp_rule(
+    section: SectionKind,
+    line: &Line,
+    n: usize,
+    name: &str,
+    proxy: &mut Proxy,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    if section == SectionKind::Defaults {
+        if proxy.name.is_empty() {
+            diags.alert(
+                &line.loc,
+                format!("'{name}' not allowed in anonymous 'defaults' section."),
+            );
+        } else {
+            pending(
+                cfg,
+                line,
+                &format!("'{name}' rules in a 'defaults' section"),
+                0,
+            );
+        }
+        return;
+    }
+    let set = match name {
+        "tcp-request connection" => keywords::TcpRuleSet::Connection,
+        "tcp-request session" => keywords::TcpRuleSet::Session,
+        "tcp-request content" => keywords::TcpRuleSet::Content,
+        _ => keywords::TcpRuleSet::Response,
+    };
+    let (args, cond) = split_condition(line, n, proxy, diags);
+    let Some(action) = args.first() else {
+        diags.alert(&line.loc, format!("'{name}' expects an action."));
+        return;
+    };
+    match keywords::tcp_action(action) {
+        None => {
+            let hint = keywords::suggest_tcp_action(action)
+                .map(|s| format!("; did you mean '{s}' maybe ?"))
+                .unwrap_or_default();
+            diags.alert(
+                &line.loc,
+                format!("'{name}' : unknown action '{action}'{hint}"),
+            );
+            return;
+        }
+        Some(a) if !a.usable_in(set) => {
+            diags.alert(
+                &line.loc,
+                format!(
+                    "'{name} {}' : this action is not usable in '{name}' rules (manual 4.3).",
+                    a.name
+                ),
+            );
+            return;
+        }
+        Some(a) => {
+            if a.name == "expect-proxy" && args.get(1).map(String::as_str) != Some("layer4") {
+                diags.alert(
+                    &line.loc,
+                    format!("'{name} expect-proxy' : expects 'layer4'."),
+                );
+                return;
+            }
+            if let Support::Planned(issue) = a.support {
+                pending(cfg, line, &format!("{name} {}", a.name), issue);
+            }
+        }
+    }
+    proxy.rules.push(Rule {
+        loc: line.loc.clone(),
+        keyword: name.to_string(),
+        args,
+        cond,
+    });
+}
+
 fn record_http_rule(
     section: SectionKind,
     line: &Line,

@@ -129,6 +129,10 @@ impl AclTerm {
             i += 1;
         }
         let mut values: Vec<String> = words[i..].to_vec();
+        // `req.ssl_ver` patterns are dotted versions (`3.1`, `3.0:3.3`): major << 16 | minor.
+        if matches!(expr.fetch.kind, crate::sample::FetchKind::ReqSslVer) && !explicit_method {
+            values = values.iter().map(|v| dotted_versions(v)).collect();
+        }
         // Integer operators apply to the values that follow (7.1.3).
         if matches!(method, MatchMethod::Int | MatchMethod::Len)
             && let Some(op) = values
@@ -215,6 +219,65 @@ impl AclTerm {
     }
 }
 
+/// `3.1` → `196609`, keeping range colons (`3.0:` → `196608:`); other text unchanged.
+fn dotted_versions(v: &str) -> String {
+    v.split(':')
+        .map(|part| match part.split_once('.') {
+            Some((maj, min)) => match (maj.parse::<i64>(), min.parse::<i64>()) {
+                (Ok(a), Ok(b)) => ((a << 16) + b).to_string(),
+                _ => part.to_string(),
+            },
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl AclTerm {
+    /// Like `matches`, for rules that may wait for more data: None (HAProxy's
+    /// `ACL_TEST_MISS`) when the answer is no but the fetch reads a buffer still being
+    /// filled and may answer otherwise later.
+    pub fn test(&self, ctx: &Ctx<'_>) -> Option<bool> {
+        if self.matches(ctx) {
+            return Some(true);
+        }
+        if ctx.req_final {
+            return Some(false);
+        }
+        let found = self.expr.eval(ctx).is_some();
+        if self.expr.fetch.may_change(ctx, found) {
+            None
+        } else {
+            Some(false)
+        }
+    }
+}
+
+/// Three-valued OR (`None`: not decided yet).
+fn or3(it: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut miss = false;
+    for r in it {
+        match r {
+            Some(true) => return Some(true),
+            None => miss = true,
+            Some(false) => {}
+        }
+    }
+    if miss { None } else { Some(false) }
+}
+
+/// The predefined ACLs that depend on the request buffer, three-valued.
+fn predefined3(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
+    let v = predefined(name, ctx).unwrap_or(false);
+    if v || ctx.req_final {
+        return Some(v);
+    }
+    match name {
+        "WAIT_END" | "REQ_CONTENT" | "RDP_COOKIE" => None,
+        _ => Some(v),
+    }
+}
+
 /// The ACLs HAProxy predefines (7.4).
 fn predefined(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
     Some(match name {
@@ -229,7 +292,7 @@ fn predefined(name: &str, ctx: &Ctx<'_>) -> Option<bool> {
             .unwrap_or(false),
         "WAIT_END" => ctx.req_final,
         "REQ_CONTENT" => !ctx.req_payload.is_empty(),
-        "RDP_COOKIE" => ctx.req_payload.windows(8).any(|w| w == b"Cookie: "),
+        "RDP_COOKIE" => crate::sample::fetch::rdp_cookie(ctx.req_payload, b"").is_some(),
         "HTTP" => ctx.req.is_some(),
         "HTTP_2.0" | "HTTP_3.0" => false,
         "HTTP_1.0" | "HTTP_1.1" | "HTTP_CONTENT" | "HTTP_URL_ABS" | "HTTP_URL_SLASH"
@@ -298,6 +361,11 @@ impl AclSet {
     pub fn find(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
     }
+    /// Three-valued evaluation of a named ACL (see `AclTerm::test`).
+    pub fn test(&self, i: usize, ctx: &Ctx<'_>) -> Option<bool> {
+        or3(self.terms.get(i)?.iter().map(|a| a.test(ctx)))
+    }
+
     pub fn eval(&self, i: usize, ctx: &Ctx<'_>) -> bool {
         self.terms
             .get(i)
@@ -335,6 +403,31 @@ impl Cond {
             unless: c.unless,
             alternatives,
         })
+    }
+
+    /// Evaluates the condition for a rule that may wait for more data: None while a term
+    /// reading a buffer still being filled keeps it undecided (`ctx.req_final` false).
+    pub fn test(&self, acls: &AclSet, ctx: &Ctx<'_>) -> Option<bool> {
+        if ctx.req_final {
+            return Some(self.eval(acls, ctx));
+        }
+        let v = or3(self.alternatives.iter().map(|alt| {
+            let mut miss = false;
+            for (neg, t) in alt {
+                let r = match t {
+                    Term::Named(i) => acls.test(*i, ctx),
+                    Term::Predefined(n) => predefined3(n, ctx),
+                    Term::Anonymous(a) => a.test(ctx),
+                };
+                match r {
+                    Some(r) if r == *neg => return Some(false),
+                    Some(_) => {}
+                    None => miss = true,
+                }
+            }
+            if miss { None } else { Some(true) }
+        }))?;
+        Some(v != self.unless)
     }
 
     pub fn eval(&self, acls: &AclSet, ctx: &Ctx<'_>) -> bool {

@@ -121,6 +121,10 @@ pub trait Conn: ReadInto + AsyncWrite + Unpin + Send {
     fn io_bytes(&self) -> Option<(u64, u64)> {
         None
     }
+    /// Makes the close that follows a reset (no lingering), as HAProxy kills a rejected
+    /// connection; `silent` (`silent-drop`): the reset leaves with a TTL of 1 so that it
+    /// dies on the way unless the client is on the same host.
+    fn reset_on_close(&self, _silent: bool) {}
 }
 
 impl Conn for tokio::net::TcpStream {
@@ -152,6 +156,18 @@ impl Conn for tokio::net::TcpStream {
         // Sent: what left the socket, plus what is queued in it not sent yet.
         let out = info.tcpi_bytes_sent + u64::from(info.tcpi_notsent_bytes);
         (r == 0).then_some((info.tcpi_bytes_received, out))
+    }
+    fn reset_on_close(&self, silent: bool) {
+        let sock = socket2::SockRef::from(self);
+        if silent {
+            let v6 = self.local_addr().is_ok_and(|a| a.is_ipv6());
+            let _ = if v6 {
+                sock.set_unicast_hops_v6(1)
+            } else {
+                sock.set_ttl_v4(1)
+            };
+        }
+        let _ = sock.set_linger(Some(std::time::Duration::ZERO));
     }
 }
 

@@ -26,9 +26,12 @@ use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, ReadInto, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
-use crate::proxy::stream::{BackendSession, Choice, ConnInfo, Slot, connect_again, connect_server};
+use crate::proxy::stream::{
+    BackendSession, Choice, ConnInfo, Slot, connect_again, connect_server, l4_rules,
+};
 use crate::sample::Ctx;
 use crate::server::{Backend, Server};
+use crate::tcp::{Stage, Verdict as L4};
 
 /// The session's connection to a server: carrying the request in progress, or waiting for
 /// the session's next request.
@@ -620,6 +623,40 @@ fn keep_only_upgrade_tokens(head: &mut Head) {
     head.set(b"Connection", &value);
 }
 
+/// Runs the `tcp-request content` rules of `px_idx` (the frontend, or the backend when
+/// `backend` is set) on an HTTP request: anything but `Accept` drops the connection.
+fn content_rules(
+    rt: &Runtime,
+    px_idx: usize,
+    backend: Option<usize>,
+    info: &mut ConnInfo,
+    head: &Head,
+    txn: &mut Txn,
+    first: bool,
+) -> L4 {
+    let px = &rt.proxies[backend.unwrap_or(px_idx)];
+    let mut env = crate::tcp::Env {
+        rt,
+        frontend: px_idx,
+        backend,
+        src: info.src,
+        dst: info.dst,
+        req: &[],
+        res: &[],
+        final_: true,
+        vars: Some(&txn.vars),
+        head: Some(head),
+        first_req: first,
+        tracked: Some(&mut txn.tracked),
+    };
+    let v = px
+        .tcp
+        .run(Stage::Content, 0, &px.acls, &mut env, &mut false);
+    info.src = env.src;
+    info.dst = env.dst;
+    v
+}
+
 /// Runs an HTTP session to its end.
 pub async fn run_http<C>(
     rt: Arc<Runtime>,
@@ -638,6 +675,25 @@ pub async fn run_http<C>(
         let _ = client.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
         return;
     }
+    let mut txn = Txn::default();
+    // tcp-request connection rules, before any PROXY header (unless `expect-proxy layer4`).
+    let tcp = &rt.proxies[px_idx].tcp;
+    let mut accept_proxy = accept_proxy;
+    if tcp.has(Stage::Connection) {
+        let v = l4_rules(
+            &rt,
+            px_idx,
+            Stage::Connection,
+            &mut info,
+            &txn.vars,
+            Some(&mut txn.tracked),
+            &mut accept_proxy,
+        );
+        if v != L4::Accept {
+            client.reset_on_close(v == L4::SilentDrop);
+            return;
+        }
+    }
     let mut early = Vec::new();
     if accept_proxy {
         let limit = fe.client_timeout.unwrap_or(10_000);
@@ -649,6 +705,23 @@ pub async fn run_http<C>(
             }
         }
     }
+    if tcp.has(Stage::Session) {
+        let v = l4_rules(
+            &rt,
+            px_idx,
+            Stage::Session,
+            &mut info,
+            &txn.vars,
+            Some(&mut txn.tracked),
+            &mut false,
+        );
+        if v != L4::Accept {
+            client.reset_on_close(v == L4::SilentDrop);
+            return;
+        }
+    }
+    // The session is accepted: entries tracked so far count it.
+    txn.tracked.session_accepted();
     let limits = Limits {
         glitches_threshold: rt.global.tune_h1_fe_glitches,
         payload_any_method: rt.global.h1_payload_any_method,
@@ -668,7 +741,6 @@ pub async fn run_http<C>(
     let mut attached = Attached(None);
     let mut first = true;
     let mut glitches = 0u32;
-    let mut txn = Txn::default();
     // Whether any rule may track stick counters (then each stream's bytes are measured).
     let tracking = rt.proxies.iter().any(|p| p.http.rules.tracks);
     // The connection's byte counts at the end of the previous stream: each stream's
@@ -783,6 +855,16 @@ pub async fn run_http<C>(
                 fe_rules.capture_request(&head, &mut txn);
             }
             let req_close = h1::wants_close(&head);
+            // tcp-request content rules of the frontend, on the parsed request (in HTTP
+            // mode HAProxy runs them once the request is in; a reject closes silently).
+            if tcp.has(Stage::Content) {
+                let v = content_rules(&rt, px_idx, None, &mut info, &head, &mut txn, first);
+                if v != L4::Accept {
+                    fe.counters.denied_req.fetch_add(1, Relaxed);
+                    client.reset_on_close(v == L4::SilentDrop);
+                    return Step::Close;
+                }
+            }
             let fe_http = &rt.proxies[px_idx].http;
             // `option http-buffer-request` in the frontend: the body before any rule.
             let body_timeout = fe.http_request_timeout.or(fe.client_timeout);
@@ -909,6 +991,7 @@ pub async fn run_http<C>(
                     req_payload: &[],
                     res_payload: &[],
                     req_final: true,
+                    res_dir: false,
                     req: Some(&head),
                     res: None,
                     first_req: first,
@@ -947,6 +1030,15 @@ pub async fn run_http<C>(
                 first = false;
                 return Step::Next;
             };
+            // The backend's own tcp-request content rules (a listen runs its rules once).
+            if be_idx != px_idx && rt.proxies[be_idx].tcp.has(Stage::Content) {
+                let v = content_rules(&rt, px_idx, Some(be_idx), &mut info, &head, &mut txn, first);
+                if v != L4::Accept {
+                    be.counters.denied_req.fetch_add(1, Relaxed);
+                    client.reset_on_close(v == L4::SilentDrop);
+                    return Step::Close;
+                }
+            }
             let be_http = &rt.proxies[be_idx].http;
             // `force-persist` / `ignore-persist`: the first rule whose condition holds.
             let persist_rule: Option<bool> = if be_http.persist_rules.is_empty() {
@@ -963,6 +1055,7 @@ pub async fn run_http<C>(
                     req_payload: &[],
                     res_payload: &[],
                     req_final: true,
+                    res_dir: false,
                     req: Some(&head),
                     res: None,
                     first_req: first,
@@ -1132,6 +1225,7 @@ pub async fn run_http<C>(
                         req_payload: &[],
                         res_payload: &[],
                         req_final: true,
+                        res_dir: false,
                         req: Some(&head),
                         res: None,
                         first_req: first,
@@ -1212,6 +1306,7 @@ pub async fn run_http<C>(
                     req_payload: &[],
                     res_payload: &[],
                     req_final: true,
+                    res_dir: false,
                     req: Some(&head),
                     res: None,
                     first_req: first,
@@ -1303,6 +1398,7 @@ pub async fn run_http<C>(
                     req_payload: &[],
                     res_payload: &[],
                     req_final: true,
+                    res_dir: false,
                     req: Some(&head),
                     res: None,
                     first_req: first,
@@ -1691,6 +1787,7 @@ pub async fn run_http<C>(
                     req_payload: &[],
                     res_payload: &[],
                     req_final: true,
+                    res_dir: false,
                     req: Some(&head),
                     res: Some(&rhead),
                     first_req: first,

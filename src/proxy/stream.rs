@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use halo_config::model::{Balance, ProxyProtocol};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::compile::Runtime;
@@ -17,6 +17,7 @@ use crate::proxy::forward::{Timeouts, forward};
 use crate::proxy::proxy_protocol::{self, Header, ParseResult};
 use crate::server::{Assign, Backend, Server};
 use crate::stats::now_sec;
+use crate::tcp::{Inspect, Stage, Verdict, inspect};
 
 /// Addresses of the connection as the proxy sees them (after a PROXY header).
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +96,28 @@ pub async fn run_tcp<C>(
     if fe.monitor_net.iter().any(|n| n.contains(info.src.ip())) {
         return;
     }
+    let px = &rt.proxies[px_idx];
+    let mut vars = crate::sample::vars::Vars::new();
+    // Stick counters the session tracks (`track-sc*`); dropping it releases them.
+    let mut tracked = crate::stick::track::Tracked::default();
+    // tcp-request connection rules, on the socket's addresses (before any PROXY header
+    // unless a rule asks for one with `expect-proxy layer4`).
+    let mut accept_proxy = accept_proxy;
+    if px.tcp.has(Stage::Connection) {
+        let v = l4_rules(
+            &rt,
+            px_idx,
+            Stage::Connection,
+            &mut info,
+            &vars,
+            Some(&mut tracked),
+            &mut accept_proxy,
+        );
+        if v != Verdict::Accept {
+            client.reset_on_close(v == Verdict::SilentDrop);
+            return;
+        }
+    }
     // 2. PROXY header sent by a previous proxy.
     let mut pending: Vec<u8> = Vec::new();
     if accept_proxy {
@@ -105,6 +128,57 @@ pub async fn run_tcp<C>(
                 fe.counters.err_req.fetch_add(1, Relaxed);
                 return;
             }
+        }
+    }
+    // tcp-request session rules, then the frontend's content rules (inspect-delay).
+    if px.tcp.has(Stage::Session) {
+        let v = l4_rules(
+            &rt,
+            px_idx,
+            Stage::Session,
+            &mut info,
+            &vars,
+            Some(&mut tracked),
+            &mut false,
+        );
+        if v != Verdict::Accept {
+            client.reset_on_close(v == Verdict::SilentDrop);
+            return;
+        }
+    }
+    // The session is accepted: entries tracked so far count it.
+    tracked.session_accepted();
+    let limit = rt
+        .global
+        .tune_bufsize
+        .saturating_sub(rt.global.tune_maxrewrite)
+        .max(1);
+    if px.tcp.has(Stage::Content) {
+        let at = Inspect {
+            rt: &rt,
+            proxy: px_idx,
+            frontend: px_idx,
+            backend: None,
+        };
+        let (mut src, mut dst) = (info.src, info.dst);
+        let v = inspect(
+            &at,
+            Stage::Content,
+            &mut client,
+            &mut pending,
+            &[],
+            limit,
+            &mut src,
+            &mut dst,
+            &mut vars,
+            &mut tracked,
+        )
+        .await;
+        (info.src, info.dst) = (src, dst);
+        if !matches!(v, Verdict::Accept) {
+            fe.counters.denied_req.fetch_add(1, Relaxed);
+            client.reset_on_close(v == Verdict::SilentDrop);
+            return;
         }
     }
     // 3. Backend: the first `use_backend` rule whose condition holds, else the default.
@@ -120,10 +194,11 @@ pub async fn run_tcp<C>(
             req_payload: &pending,
             res_payload: &[],
             req_final: true,
+            res_dir: false,
             req: None,
             res: None,
             first_req: true,
-            vars: None,
+            vars: Some(&vars),
             req_caps: None,
             res_caps: None,
             received: None,
@@ -138,6 +213,35 @@ pub async fn run_tcp<C>(
     let Some(be) = rt.proxies[be_idx].backend.clone() else {
         return;
     };
+    // The backend's own content rules (a listen runs its rules once).
+    if be_idx != px_idx && rt.proxies[be_idx].tcp.has(Stage::Content) {
+        let at = Inspect {
+            rt: &rt,
+            proxy: be_idx,
+            frontend: px_idx,
+            backend: Some(be_idx),
+        };
+        let (mut src, mut dst) = (info.src, info.dst);
+        let v = inspect(
+            &at,
+            Stage::Content,
+            &mut client,
+            &mut pending,
+            &[],
+            limit,
+            &mut src,
+            &mut dst,
+            &mut vars,
+            &mut tracked,
+        )
+        .await;
+        (info.src, info.dst) = (src, dst);
+        if !matches!(v, Verdict::Accept) {
+            be.counters.denied_req.fetch_add(1, Relaxed);
+            client.reset_on_close(v == Verdict::SilentDrop);
+            return;
+        }
+    }
     let _be_session = BackendSession::start(&be);
     let key = match &be.settings.balance {
         Balance::Source => Some(crate::lb::hash::source_key(
@@ -170,6 +274,7 @@ pub async fn run_tcp<C>(
             req_payload: &pending,
             res_payload: &[],
             req_final: true,
+            res_dir: false,
             req: None,
             res: None,
             first_req: true,
@@ -218,6 +323,87 @@ pub async fn run_tcp<C>(
         }
     }
     first.extend_from_slice(&pending);
+    let (mut client, mut sock) = (client, sock);
+    // tcp-response content rules of the backend: the server's first bytes are inspected
+    // (tcp-response inspect-delay) before any reaches the client.
+    let stick_res = rt.proxies[be_idx].stick.has_response_rules() && server.is_some();
+    if rt.proxies[be_idx].tcp.has(Stage::Response) || stick_res {
+        if sock.write_all(&first).await.is_err() {
+            return;
+        }
+        first.clear();
+        let at = Inspect {
+            rt: &rt,
+            proxy: be_idx,
+            frontend: px_idx,
+            backend: Some(be_idx),
+        };
+        let mut res = Vec::new();
+        let (mut src, mut dst) = (info.src, info.dst);
+        let v = inspect(
+            &at,
+            Stage::Response,
+            &mut sock,
+            &mut res,
+            &pending,
+            limit,
+            &mut src,
+            &mut dst,
+            &mut vars,
+            &mut tracked,
+        )
+        .await;
+        match v {
+            Verdict::Accept => {
+                // `stick store-response` looks at the response buffer as the inspection
+                // left it: as in HAProxy, without `tcp-response inspect-delay` the rules
+                // run as soon as the server is connected, on what has arrived (often
+                // nothing).
+                if stick_res && let Some(srv) = &server {
+                    let ctx = crate::sample::Ctx {
+                        rt: Some(&rt),
+                        src: Some(info.src),
+                        dst: Some(info.dst),
+                        frontend: Some(px_idx),
+                        backend: Some(be_idx),
+                        server: Some(srv),
+                        listener_id: 0,
+                        req_payload: &pending,
+                        res_payload: &res,
+                        req_final: true,
+                        res_dir: true,
+                        req: None,
+                        res: None,
+                        first_req: true,
+                        vars: None,
+                        req_caps: None,
+                        res_caps: None,
+                        received: None,
+                        tracked: None,
+                    };
+                    rt.proxies[be_idx]
+                        .stick
+                        .on_response(&rt.proxies[be_idx].acls, &ctx, srv);
+                }
+                if client.write_all(&res).await.is_err() {
+                    return;
+                }
+                fe.counters.bytes_out.fetch_add(res.len() as u64, Relaxed);
+                be.counters.bytes_out.fetch_add(res.len() as u64, Relaxed);
+            }
+            Verdict::Close => {
+                // The server side is closed; what it sent so far still reaches the client.
+                drop(sock);
+                let _ = client.write_all(&res).await;
+                return;
+            }
+            _ => {
+                be.counters.denied_resp.fetch_add(1, Relaxed);
+                client.reset_on_close(v == Verdict::SilentDrop);
+                return;
+            }
+        }
+    }
     // 7. Forward.
     let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
     let timeouts = Timeouts {
@@ -226,7 +412,6 @@ pub async fn run_tcp<C>(
         client_fin: fe.client_fin_timeout,
         server_fin: be.settings.server_fin_timeout,
     };
-    let (mut client, mut sock) = (client, sock);
     let out = forward(
         &mut client,
         &mut sock,
@@ -264,6 +449,39 @@ fn rdp_server(be: &Backend, payload: &[u8], name: &str) -> Option<usize> {
     be.servers
         .iter()
         .position(|s| s.addr.target(0) == want && (s.is_up() || be.settings.persist))
+}
+
+/// Runs the `tcp-request connection` or `session` rules of the frontend: anything but
+/// `Accept` drops the connection. `expect_proxy` is set by `expect-proxy layer4`.
+/// (`track-sc*` actions will plug in here and in `crate::tcp::TcpRules::run`.)
+pub fn l4_rules(
+    rt: &Runtime,
+    px_idx: usize,
+    stage: Stage,
+    info: &mut ConnInfo,
+    vars: &crate::sample::vars::Vars,
+    tracked: Option<&mut crate::stick::track::Tracked>,
+    expect_proxy: &mut bool,
+) -> Verdict {
+    let px = &rt.proxies[px_idx];
+    let mut env = crate::tcp::Env {
+        rt,
+        frontend: px_idx,
+        backend: None,
+        src: info.src,
+        dst: info.dst,
+        req: &[],
+        res: &[],
+        final_: true,
+        vars: Some(vars),
+        head: None,
+        first_req: true,
+        tracked,
+    };
+    let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
+    info.src = env.src;
+    info.dst = env.dst;
+    v
 }
 
 /// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and

@@ -46,9 +46,9 @@ pub enum FetchKind {
     SrvName,
     SrvId,
     // Layer 6 (7.3.5).
-    Payload(usize, usize),
-    PayloadLv(usize, usize, Option<i64>),
-    ReqLen,
+    Payload(usize, usize, Chan),
+    PayloadLv(usize, usize, Option<i64>, Chan),
+    Len(Chan),
     ReqSslHelloType,
     RepSslHelloType,
     ReqSslSni,
@@ -124,6 +124,51 @@ pub enum FetchKind {
     Stick(Box<super::fetch_stick::StickFetch>),
 }
 
+/// The channel a buffer fetch reads: `req.*`, `res.*`, or, for `payload` and
+/// `payload_lv`, the one of the rule evaluating it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chan {
+    Req,
+    Res,
+    Auto,
+}
+
+impl Chan {
+    fn of(name: &str) -> Chan {
+        if name.starts_with("req.") {
+            Chan::Req
+        } else if name.starts_with("res.") {
+            Chan::Res
+        } else {
+            Chan::Auto
+        }
+    }
+
+    fn bytes<'c>(self, ctx: &Ctx<'c>) -> &'c [u8] {
+        match self {
+            Chan::Req => ctx.req_payload,
+            Chan::Res => ctx.res_payload,
+            Chan::Auto if ctx.res_dir => ctx.res_payload,
+            Chan::Auto => ctx.req_payload,
+        }
+    }
+}
+
+/// Whether a TLS record is still being received: too short to be judged, or shorter than
+/// its announced length (a buffer that is not TLS at all is judged at once).
+fn tls_incomplete(p: &[u8]) -> bool {
+    match p {
+        [] => true,
+        [0x16] | [0x16, 3] => true,
+        [0x16, 3, ..] if p.len() < 9 => true,
+        [0x16, 3, _, a, b, _, h0, h1, h2, ..] => {
+            let hs_len = ((*h0 as usize) << 16) | ((*h1 as usize) << 8) | *h2 as usize;
+            p.len() < 5 + u16::from_be_bytes([*a, *b]) as usize || p.len() < hs_len
+        }
+        _ => false,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Fetch {
     pub kind: FetchKind,
@@ -188,7 +233,49 @@ fn server_arg(args: &[String], name: &str, res: &dyn Resolver) -> Result<(usize,
     Ok((b, s.to_string()))
 }
 
+impl FetchKind {
+    /// `payload_lv`: the announced length reaches beyond the bytes received.
+    fn eval_lv_short(&self, p: &[u8]) -> bool {
+        let FetchKind::PayloadLv(off, len, off2, _) = self else {
+            return false;
+        };
+        let Some(lenbytes) = p.get(*off..off.saturating_add(*len)) else {
+            return true;
+        };
+        let n = lenbytes.iter().fold(0usize, |n, b| {
+            n.saturating_mul(256).saturating_add(*b as usize)
+        });
+        let start = match off2 {
+            Some(o) if *o < 0 => (off + len).saturating_sub(o.unsigned_abs() as usize),
+            Some(o) => *o as usize,
+            None => off + len,
+        };
+        p.len() < start.saturating_add(n)
+    }
+}
+
 impl Fetch {
+    /// Whether the fetch reads a buffer that is still being filled and may give another
+    /// answer with more data (HAProxy's `SMP_F_MAY_CHANGE`), after it failed to give a
+    /// sample (`found` false) or gave one that did not match. Content rules wait on it.
+    pub fn may_change(&self, ctx: &Ctx<'_>, found: bool) -> bool {
+        use FetchKind::*;
+        match &self.kind {
+            Payload(off, len, c) => !found && c.bytes(ctx).len() < off.saturating_add(*len).max(1),
+            PayloadLv(off, len, _, c) => {
+                let p = c.bytes(ctx);
+                !found && (p.len() < off.saturating_add(*len) || self.kind.eval_lv_short(p))
+            }
+            Len(_) => true,
+            ReqSslHelloType | ReqSslSni | ReqSslVer => !found && tls_incomplete(ctx.req_payload),
+            RepSslHelloType => !found && tls_incomplete(ctx.res_payload),
+            ReqRdpCookie(name) => {
+                !found && rdp_cookie_ex(ctx.req_payload, name.as_bytes()) == Err(true)
+            }
+            _ => false,
+        }
+    }
+
     /// Compiles a fetch by name with its arguments.
     pub fn compile(name: &str, args: Vec<String>, res: &dyn Resolver) -> Result<Fetch, String> {
         use FetchKind::*;
@@ -253,6 +340,7 @@ impl Fetch {
             "payload" | "req.payload" | "res.payload" => Payload(
                 int_arg(&args, 0, name)? as usize,
                 int_arg(&args, 1, name)? as usize,
+                Chan::of(name),
             ),
             "payload_lv" | "req.payload_lv" | "res.payload_lv" => PayloadLv(
                 int_arg(&args, 0, name)? as usize,
@@ -262,8 +350,10 @@ impl Fetch {
                 } else {
                     None
                 },
+                Chan::of(name),
             ),
-            "req.len" | "req_len" => ReqLen,
+            "req.len" | "req_len" => Len(Chan::Req),
+            "res.len" => Len(Chan::Res),
             "req.ssl_hello_type" | "req_ssl_hello_type" => ReqSslHelloType,
             "res.ssl_hello_type" | "rep_ssl_hello_type" => RepSslHelloType,
             "req.ssl_sni" | "req_ssl_sni" => ReqSslSni,
@@ -404,7 +494,7 @@ impl Fetch {
                 Var(v, args.get(1).map(|d| d.clone().into_bytes()))
             }
             "req.rdp_cookie" | "rdp_cookie" => {
-                ReqRdpCookie(args.first().cloned().unwrap_or_else(|| "mstshash".into()))
+                ReqRdpCookie(args.first().cloned().unwrap_or_default())
             }
             _ => match super::fetch_stick::compile(name, &args, res) {
                 Some(f) => Stick(Box::new(f?)),
@@ -425,7 +515,7 @@ impl Fetch {
             AlwaysTrue | AlwaysFalse | Bool(_) | SrvIsUp(..) | Stopping => O::Bool,
             Int(_) | Date(_) | Rand(_) | Nbsrv(_) | BeConn(_) | Queue(_) | AvgQueue(_)
             | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | Pid | SrcPort | DstPort
-            | SoId | FeId | BeId | SrvId | ReqLen | ReqSslHelloType | RepSslHelloType
+            | SoId | FeId | BeId | SrvId | Len(_) | ReqSslHelloType | RepSslHelloType
             | ReqSslVer => O::Int,
             Ip(_) | Src | Dst => O::Ip,
             Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
@@ -538,8 +628,8 @@ impl Fetch {
             BeId => Sample::Int(rt?.proxies.get(ctx.backend?)?.id as i64),
             SrvName => Sample::Str(Cow::Borrowed(ctx.server?.name.as_bytes())),
             SrvId => Sample::Int(ctx.server?.id as i64),
-            Payload(off, len) => {
-                let p = ctx.req_payload;
+            Payload(off, len, c) => {
+                let p = c.bytes(ctx);
                 let end = if *len == 0 {
                     p.len()
                 } else {
@@ -547,8 +637,8 @@ impl Fetch {
                 };
                 Sample::Bin(Cow::Borrowed(p.get(*off..end)?))
             }
-            PayloadLv(off, len, off2) => {
-                let p = ctx.req_payload;
+            PayloadLv(off, len, off2, c) => {
+                let p = c.bytes(ctx);
                 let lenbytes = p.get(*off..off.checked_add(*len)?)?;
                 let mut n: usize = 0;
                 for b in lenbytes {
@@ -561,7 +651,7 @@ impl Fetch {
                 };
                 Sample::Bin(Cow::Borrowed(p.get(start..start.checked_add(n)?)?))
             }
-            ReqLen => Sample::Int(ctx.req_payload.len() as i64),
+            Len(c) => Sample::Int(c.bytes(ctx).len() as i64),
             ReqSslHelloType => Sample::Int(tls_hello_type(ctx.req_payload)? as i64),
             RepSslHelloType => Sample::Int(tls_hello_type(ctx.res_payload)? as i64),
             ReqSslSni => Sample::Str(Cow::Borrowed(tls_sni(ctx.req_payload)?)),
@@ -935,18 +1025,30 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 
 /// The TLS handshake message type in a buffer starting with a TLS record (1 = ClientHello,
 /// 2 = ServerHello), as `req.ssl_hello_type` reports it.
+/// As HAProxy, the answer needs the handshake header (9 bytes) and at least as many bytes
+/// as the handshake message announces.
 pub fn tls_hello_type(p: &[u8]) -> Option<u8> {
-    if p.len() < 6 || p[0] != 0x16 || p[1] != 3 {
+    if p.len() < 9 || p[0] != 0x16 || p[1] != 3 || u16::from_be_bytes([p[3], p[4]]) < 4 {
+        return None;
+    }
+    let hs_len = ((p[6] as usize) << 16) | ((p[7] as usize) << 8) | p[8] as usize;
+    if p.len() < hs_len {
         return None;
     }
     Some(p[5])
 }
 
+/// The client version of a ClientHello as HAProxy's `req.ssl_ver` gives it: major << 16 |
+/// minor (0x30003 for TLS 1.2, which ACLs write `3.3`).
 fn tls_version(p: &[u8]) -> Option<u32> {
-    if p.len() < 11 || p[0] != 0x16 || p[5] != 1 {
+    if p.len() < 11 || p[0] != 0x16 || p[1] != 3 || p[5] != 1 {
         return None;
     }
-    Some(((p[9] as u32) << 8) | p[10] as u32)
+    let msg_len = u16::from_be_bytes([p[3], p[4]]) as usize;
+    if !(6..=(1 << 14) + 2048).contains(&msg_len) || p.len() < 5 + msg_len {
+        return None;
+    }
+    Some(((p[9] as u32) << 16) | p[10] as u32)
 }
 
 /// The SNI of a ClientHello.
@@ -982,14 +1084,50 @@ pub fn tls_sni(p: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// The value of the RDP cookie `name` (any name when empty) of a connection request, as
+/// HAProxy reads it: `Cookie:` right after the 11 bytes of TPKT and X.224 headers, then
+/// `NAME=VALUE\r\n`.
 pub fn rdp_cookie<'a>(p: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let needle = [b"Cookie: ".as_slice(), name, b"="].concat();
-    let pos = p
-        .windows(needle.len())
-        .position(|w| w == needle.as_slice())?;
-    let rest = &p[pos + needle.len()..];
-    let end = rest.windows(2).position(|w| w == b"\r\n")?;
-    Some(&rest[..end])
+    rdp_cookie_ex(p, name).ok()
+}
+
+/// Err(true): too short to tell yet; Err(false): no such cookie.
+pub fn rdp_cookie_ex<'a>(p: &'a [u8], name: &[u8]) -> Result<&'a [u8], bool> {
+    if p.len() <= 11 + 7 {
+        return Err(true);
+    }
+    let mut d = &p[11..];
+    if !d[..7].eq_ignore_ascii_case(b"Cookie:") {
+        return Err(false);
+    }
+    d = &d[7..];
+    while let [b' ', rest @ ..] = d {
+        d = rest;
+    }
+    if !name.is_empty() {
+        if d.len() <= name.len() {
+            return Err(true);
+        }
+        if d[name.len()] != b'=' || !d[..name.len()].eq_ignore_ascii_case(name) {
+            return Err(false);
+        }
+        d = &d[name.len() + 1..];
+    } else {
+        let eq = d
+            .iter()
+            .position(|&c| c == b'=' || c == b'\r' || c == b'\n');
+        match eq {
+            None => return Err(true),
+            Some(i) if d[i] != b'=' => return Err(false),
+            Some(i) => d = &d[i + 1..],
+        }
+    }
+    let end = d.iter().position(|&c| c == b'\r').unwrap_or(d.len());
+    match d.get(end..end + 2) {
+        None => Err(true),
+        Some(b"\r\n") => Ok(&d[..end]),
+        Some(_) => Err(false),
+    }
 }
 
 /// The request body received so far, without its chunked framing.

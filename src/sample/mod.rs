@@ -144,6 +144,9 @@ pub struct Ctx<'a> {
     pub res_payload: &'a [u8],
     /// Whether the request buffer will not grow any more (inspect-delay expired, full).
     pub req_final: bool,
+    /// The rule evaluating runs on the response (`payload` then reads `res_payload`, and
+    /// `req_final` tells whether that buffer will grow).
+    pub res_dir: bool,
     /// The HTTP request and response heads, once parsed.
     pub req: Option<&'a crate::http::h1::Head>,
     pub res: Option<&'a crate::http::h1::Head>,
@@ -262,6 +265,7 @@ impl<'a> Ctx<'a> {
             req_payload: &[],
             res_payload: &[],
             req_final: true,
+            res_dir: false,
             req: None,
             res: None,
             first_req: true,
