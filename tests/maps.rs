@@ -579,6 +579,11 @@ fn payloads_pipelines_and_prompt_like_haproxy_2_6() {
         run("prompt\nshow map #0\nadd map #3 <<\n70 700\n\nget map #3 70\nquit\n"),
         "\n> Unknown map identifier. Please use #<id> or <file>.\n\n> + + \n> type=str, case=sensitive, found=yes, idx=tree, key=\"70\", value=none\ntype=str, case=sensitive, found=yes, idx=tree, key=\"70\", value=\"700\", type=\"sint\"\n\n> "
     );
+    // Interactive mode: a prompt after each answer of a `;` line.
+    assert_eq!(
+        run("prompt\nget map #3 70;get map #3 70\nquit\n"),
+        "\n> type=str, case=sensitive, found=yes, idx=tree, key=\"70\", value=none\ntype=str, case=sensitive, found=yes, idx=tree, key=\"70\", value=\"700\", type=\"sint\"\n\n> type=str, case=sensitive, found=yes, idx=tree, key=\"70\", value=none\ntype=str, case=sensitive, found=yes, idx=tree, key=\"70\", value=\"700\", type=\"sint\"\n\n> "
+    );
     drop(h);
 }
 

@@ -136,6 +136,11 @@ where
                 out.push('\n');
             }
             out.push('\n');
+            // Interactive: a prompt after each answer of a `;` line, as HAProxy (the last
+            // one's comes with the next line).
+            if interactive && i < last {
+                out.push_str("> ");
+            }
         }
         if !out.is_empty() && w.write_all(out.as_bytes()).await.is_err() {
             return;
