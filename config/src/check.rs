@@ -502,7 +502,15 @@ fn collect_table_args(word: &str, out: &mut Vec<String>) {
             .unwrap_or("");
         let after = &rest[open + 1..];
         let close = after.find(')').unwrap_or(after.len());
-        let args: Vec<&str> = after[..close].split(',').collect();
+        let mut args: Vec<&str> = after[..close].split(',').collect();
+        // The array fetches (`sc_get_gpc(<idx>,<ctr>,T)`, `src_gpc_rate(<idx>,T)`…) take
+        // the element's index first.
+        let array = ["get_gpc", "gpc_rate", "get_gpt", "inc_gpc", "clr_gpc"]
+            .iter()
+            .any(|s| fname.ends_with(s));
+        if array && (fname.starts_with("src_") || fname.starts_with("sc_")) && !args.is_empty() {
+            args.remove(0);
+        }
         let table = if fname.starts_with("src_") || fname.starts_with("table_") {
             args.first().copied()
         } else if fname.starts_with("sc_") {
@@ -573,7 +581,9 @@ mod tests {
         collect_table_args("src_http_req_rate(ft_web)", &mut v);
         collect_table_args("sc_get_gpc0(1,other)", &mut v);
         collect_table_args("src_get_gpc0", &mut v);
+        collect_table_args("sc_get_gpc(1,0,arr)", &mut v);
+        collect_table_args("src_gpc_rate(1,arr2)", &mut v);
         collect_table_args("src,table_http_req_rate(t3)", &mut v);
-        assert_eq!(v, vec!["ft_web", "other", "t3"]);
+        assert_eq!(v, vec!["ft_web", "other", "arr", "arr2", "t3"]);
     }
 }

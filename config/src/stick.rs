@@ -51,7 +51,21 @@ pub enum DataType {
     ServerKey,
     HttpFailCnt,
     HttpFailRate,
+    /// The arrays `gpt(N)`, `gpc(N)` and `gpc_rate(N,T)` (HAProxy 2.5+).
+    Gpt,
+    Gpc,
+    GpcRate,
 }
+
+/// The array data types, by name.
+pub const ARRAY_NAMES: [(&str, DataType); 3] = [
+    ("gpt", DataType::Gpt),
+    ("gpc", DataType::Gpc),
+    ("gpc_rate", DataType::GpcRate),
+];
+
+/// The most elements an array data type may have.
+pub const MAX_ARRAY: usize = 100;
 
 pub const NAMES: [(&str, DataType); 22] = [
     ("server_id", DataType::ServerId),
@@ -82,6 +96,7 @@ impl DataType {
     pub fn name(self) -> &'static str {
         NAMES
             .iter()
+            .chain(ARRAY_NAMES.iter())
             .find(|(_, d)| *d == self)
             .map(|(n, _)| *n)
             .unwrap_or("")
@@ -89,6 +104,28 @@ impl DataType {
 
     pub fn is_rate(self) -> bool {
         self.name().ends_with("_rate")
+    }
+
+    pub fn is_array(self) -> bool {
+        matches!(self, DataType::Gpt | DataType::Gpc | DataType::GpcRate)
+    }
+
+    /// The values one element takes in an entry (a rate takes three).
+    pub fn width(self) -> usize {
+        if self.is_rate() { 3 } else { 1 }
+    }
+
+    /// For a legacy `gpt0`/`gpc0`/`gpc1`/`gpc0_rate`/`gpc1_rate`, the array element it
+    /// stands for when the table stores the array instead.
+    pub fn array_alias(self) -> Option<(DataType, usize)> {
+        Some(match self {
+            DataType::Gpt0 => (DataType::Gpt, 0),
+            DataType::Gpc0 => (DataType::Gpc, 0),
+            DataType::Gpc1 => (DataType::Gpc, 1),
+            DataType::Gpc0Rate => (DataType::GpcRate, 0),
+            DataType::Gpc1Rate => (DataType::GpcRate, 1),
+            _ => return None,
+        })
     }
 }
 
@@ -100,6 +137,34 @@ pub struct Column {
     pub period: u64,
     /// Index of its first value in an entry (a rate takes three).
     pub offset: usize,
+    /// Elements of an array type (1 for the others).
+    pub count: usize,
+}
+
+impl Column {
+    /// Values the column takes in an entry.
+    pub fn slots(&self) -> usize {
+        self.ty.width() * self.count
+    }
+}
+
+fn layout(types: Vec<(DataType, u64, usize)>) -> Vec<Column> {
+    let mut types = types;
+    types.sort_by_key(|(t, _, _)| *t);
+    let mut offset = 0;
+    types
+        .into_iter()
+        .map(|(ty, period, count)| {
+            let c = Column {
+                ty,
+                period,
+                offset,
+                count,
+            };
+            offset += c.slots();
+            c
+        })
+        .collect()
 }
 
 /// What `stick-table` declares.
@@ -115,6 +180,25 @@ pub struct TableConf {
     pub srvkey_addr: bool,
 }
 
+/// Splits a `store` list on the commas outside parentheses (`gpc_rate(2,10s),gpt(1)`).
+fn split_store(list: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, b) in list.bytes().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b',' if depth <= 0 => {
+                out.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&list[start..]);
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
 impl TableConf {
     /// Parses the words after `stick-table`.
     pub fn parse(words: &[String]) -> Result<TableConf, String> {
@@ -123,7 +207,7 @@ impl TableConf {
         let mut expire = None;
         let mut nopurge = false;
         let mut srvkey_addr = false;
-        let mut types: Vec<(DataType, u64)> = Vec::new();
+        let mut types: Vec<(DataType, u64, usize)> = Vec::new();
         let mut i = 0;
         let next = |i: &mut usize, what: &str| -> Result<&String, String> {
             *i += 1;
@@ -190,11 +274,49 @@ impl TableConf {
                 }
                 "store" => {
                     let list = next(&mut i, "store")?;
-                    for item in list.split(',').filter(|s| !s.is_empty()) {
+                    for item in split_store(list) {
                         let (name, arg) = match item.split_once('(') {
                             Some((n, rest)) => (n, Some(rest.trim_end_matches(')'))),
                             None => (item, None),
                         };
+                        if let Some(&(_, ty)) = ARRAY_NAMES.iter().find(|(n, _)| *n == name) {
+                            let a = arg.ok_or_else(|| {
+                                format!("missing argument to store option '{name}'")
+                            })?;
+                            let (nb, per) = match a.split_once(',') {
+                                Some((n, p)) => (n.trim(), Some(p.trim())),
+                                None => (a.trim(), None),
+                            };
+                            let count = nb
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|n| (1..=MAX_ARRAY).contains(n))
+                                .ok_or_else(|| {
+                                    format!(
+                                        "array size is out of allowed range (1-{MAX_ARRAY}) for store option '{name}'"
+                                    )
+                                })?;
+                            let period = match (ty.is_rate(), per) {
+                                (true, Some(p)) => parse_time_ms(p)
+                                    .map_err(|e| format!("data type '{name}' : {e}"))?
+                                    .max(1),
+                                (true, None) => {
+                                    return Err(format!(
+                                        "missing argument to store option '{name}'"
+                                    ));
+                                }
+                                (false, Some(_)) => {
+                                    return Err(format!(
+                                        "unexpected argument to store option '{name}'"
+                                    ));
+                                }
+                                (false, None) => 0,
+                            };
+                            if !types.iter().any(|(t, _, _)| *t == ty) {
+                                types.push((ty, period, count));
+                            }
+                            continue;
+                        }
                         let Some(&(_, ty)) = NAMES.iter().find(|(n, _)| *n == name) else {
                             return Err(format!("unknown data type '{name}' for 'store'"));
                         };
@@ -209,8 +331,8 @@ impl TableConf {
                         } else {
                             0
                         };
-                        if !types.iter().any(|(t, _)| *t == ty) {
-                            types.push((ty, period));
+                        if !types.iter().any(|(t, _, _)| *t == ty) {
+                            types.push((ty, period, 1));
                         }
                     }
                 }
@@ -220,16 +342,34 @@ impl TableConf {
         }
         let key = key.ok_or("missing 'type'")?;
         let size = size.ok_or("missing 'size'")?;
-        types.sort_by_key(|(t, _)| *t);
-        let mut offset = 0;
-        let columns = types
-            .into_iter()
-            .map(|(ty, period)| {
-                let c = Column { ty, period, offset };
-                offset += if ty.is_rate() { 3 } else { 1 };
-                c
-            })
-            .collect();
+        for (arr, legacy, shown, old) in [
+            (
+                DataType::Gpc,
+                [DataType::Gpc0, DataType::Gpc1],
+                "gpc",
+                "gpc[0/1]",
+            ),
+            (
+                DataType::GpcRate,
+                [DataType::Gpc0Rate, DataType::Gpc1Rate],
+                "gpc_rate",
+                "gpc[0/1]_rate",
+            ),
+            (
+                DataType::Gpt,
+                [DataType::Gpt0, DataType::Gpt0],
+                "gpt",
+                "gpt0",
+            ),
+        ] {
+            let has = |t: DataType| types.iter().any(|(x, _, _)| *x == t);
+            if has(arr) && legacy.iter().any(|&l| has(l)) {
+                return Err(format!(
+                    "simultaneous usage of '{shown}' and '{old}' in a same table is not permitted as '{shown}' overrides '{old}'"
+                ));
+            }
+        }
+        let columns = layout(types);
         Ok(TableConf {
             key,
             size,
@@ -243,30 +383,21 @@ impl TableConf {
     /// Adds `server_id` and `server_key`, which `stick` rules store (as HAProxy does for
     /// a table that a stick rule uses).
     pub fn add_server_columns(&mut self) {
-        let mut types: Vec<(DataType, u64)> =
-            self.columns.iter().map(|c| (c.ty, c.period)).collect();
+        let mut types: Vec<(DataType, u64, usize)> = self
+            .columns
+            .iter()
+            .map(|c| (c.ty, c.period, c.count))
+            .collect();
         for ty in [DataType::ServerId, DataType::ServerKey] {
-            if !types.iter().any(|(t, _)| *t == ty) {
-                types.push((ty, 0));
+            if !types.iter().any(|(t, _, _)| *t == ty) {
+                types.push((ty, 0, 1));
             }
         }
-        types.sort_by_key(|(t, _)| *t);
-        let mut offset = 0;
-        self.columns = types
-            .into_iter()
-            .map(|(ty, period)| {
-                let c = Column { ty, period, offset };
-                offset += if ty.is_rate() { 3 } else { 1 };
-                c
-            })
-            .collect();
+        self.columns = layout(types);
     }
 
     /// Values an entry holds.
     pub fn slots(&self) -> usize {
-        self.columns
-            .iter()
-            .map(|c| if c.ty.is_rate() { 3 } else { 1 })
-            .sum()
+        self.columns.iter().map(Column::slots).sum()
     }
 }

@@ -284,17 +284,55 @@ enum Action {
         key: Box<Expr>,
         table: crate::stick::track::TableRef,
     },
-    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)`: the counter and its rate.
+    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)` / `sc-inc-gpc(I,N)`: the counter (element `idx`
+    /// of an array) and its rate.
     ScIncGpc {
         slot: usize,
+        idx: usize,
         gpc: crate::stick::DataType,
         rate: crate::stick::DataType,
     },
-    /// `sc-set-gpt0(N) <int>|<expr>`.
-    ScSetGpt0 {
+    /// `sc-add-gpc(I,N) <int>|<expr>`: adds to `gpc[I]` and its rate.
+    ScAddGpc {
         slot: usize,
+        idx: usize,
         value: Result<i64, Box<Expr>>,
     },
+    /// `sc-set-gpt0(N) <int>|<expr>` (`gpt` `Gpt0`) / `sc-set-gpt(I,N) …` (`Gpt`, element `idx`).
+    ScSetGpt {
+        slot: usize,
+        idx: usize,
+        gpt: crate::stick::DataType,
+        value: Result<i64, Box<Expr>>,
+    },
+}
+
+/// `sc-inc-gpc(<idx>,<sc-id>)` and friends: the element's index and the stick counter,
+/// with HAProxy's messages (`what` is `gpc` or `gpt`).
+pub(crate) fn sc_idx_id(word: &str, name: &str, what: &str) -> Result<(usize, usize), String> {
+    let usage = format!("Expects {name}(<{} ID>,<Track ID>)", what.to_uppercase());
+    let Some(inner) = paren_arg(word) else {
+        return Err(format!("invalid {what} ID '{word}'. {usage}"));
+    };
+    let Some((i, n)) = inner.split_once(',') else {
+        return Err(format!("Missing {what} ID '{word}'. {usage}"));
+    };
+    let idx = i
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| format!("Missing {what} ID '{word}'. {usage}"))?;
+    let slot = n
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+        .ok_or_else(|| {
+            format!(
+                "invalid stick table track ID '{word}'. The max allowed ID is {}",
+                crate::stick::track::DEFAULT_SLOTS - 1
+            )
+        })?;
+    Ok((idx, slot))
 }
 
 #[derive(Debug)]
@@ -994,16 +1032,47 @@ fn compile_action(
             } else {
                 (Gpc1, Gpc1Rate)
             };
-            none(Action::ScIncGpc { slot, gpc, rate })?
+            none(Action::ScIncGpc {
+                slot,
+                idx: 0,
+                gpc,
+                rate,
+            })?
         }
-        "sc-set-gpt0" => {
-            let slot = sc_id(word, name)?;
+        "sc-inc-gpc" => {
+            let (idx, slot) = sc_idx_id(word, name, "gpc")?;
+            use crate::stick::DataType::*;
+            none(Action::ScIncGpc {
+                slot,
+                idx,
+                gpc: Gpc,
+                rate: GpcRate,
+            })?
+        }
+        "sc-set-gpt0" | "sc-set-gpt" | "sc-add-gpc" => {
+            let (idx, slot) = if name == "sc-set-gpt0" {
+                (0, sc_id(word, name)?)
+            } else {
+                sc_idx_id(word, name, &name[7..10])?
+            };
             exact(args, 1, "<int>|<expr>")?;
             let value = match args[0].parse::<i64>() {
                 Ok(v) => Ok(v),
                 Err(_) => Err(Box::new(Expr::parse(&args[0], cx.resolver)?)),
             };
-            Action::ScSetGpt0 { slot, value }
+            match name {
+                "sc-add-gpc" => Action::ScAddGpc { slot, idx, value },
+                _ => Action::ScSetGpt {
+                    slot,
+                    idx,
+                    gpt: if name == "sc-set-gpt" {
+                        crate::stick::DataType::Gpt
+                    } else {
+                        crate::stick::DataType::Gpt0
+                    },
+                    value,
+                },
+            }
         }
         "auth" => match args {
             [] => Action::Auth(None),
@@ -2158,22 +2227,45 @@ impl ProxyRules {
                 }
                 Flow::Next
             }
-            Action::ScIncGpc { slot, gpc, rate } => {
+            Action::ScIncGpc {
+                slot,
+                idx,
+                gpc,
+                rate,
+            } => {
                 txn.tracked.update(*slot, |e| {
-                    e.add(*rate, 1);
-                    e.add(*gpc, 1);
+                    e.add_at(*rate, *idx, 1);
+                    e.add_at(*gpc, *idx, 1);
                 });
                 Flow::Next
             }
-            Action::ScSetGpt0 { slot, value } => {
+            Action::ScAddGpc { slot, idx, value } => {
+                let v = match value {
+                    Ok(v) => Some(*v),
+                    Err(e) => e.eval(&ctx).and_then(|s| s.to_int()),
+                };
+                if let Some(v) = v.filter(|&v| v != 0) {
+                    let v = v as u32 as u64;
+                    txn.tracked.update(*slot, |e| {
+                        e.add_at(crate::stick::DataType::GpcRate, *idx, v);
+                        e.add_at(crate::stick::DataType::Gpc, *idx, v);
+                    });
+                }
+                Flow::Next
+            }
+            Action::ScSetGpt {
+                slot,
+                idx,
+                gpt,
+                value,
+            } => {
                 let v = match value {
                     Ok(v) => Some(*v),
                     Err(e) => e.eval(&ctx).and_then(|s| s.to_int()),
                 };
                 if let Some(v) = v {
-                    txn.tracked.update(*slot, |e| {
-                        e.set(crate::stick::DataType::Gpt0, v as u32 as u64)
-                    });
+                    txn.tracked
+                        .update(*slot, |e| e.set_at(*gpt, *idx, v as u32 as u64));
                 }
                 Flow::Next
             }

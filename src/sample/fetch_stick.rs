@@ -23,6 +23,12 @@ enum Op {
     UpdtConnCnt,
     /// `in_table`: whether the key has an entry.
     InTable,
+    /// `get_gpc(idx)`, `gpc_rate(idx)`, `get_gpt(idx)`: an array element as is.
+    DataAt(DataType, usize),
+    /// `inc_gpc(idx)`: the element and its rate go up, the element's new value.
+    IncAt(usize),
+    /// `clr_gpc(idx)`: the element's previous value, then 0.
+    ClrAt(usize),
 }
 
 #[derive(Clone)]
@@ -85,13 +91,16 @@ fn op_of(suffix: &str) -> Option<Op> {
     })
 }
 
-/// The fetches of stick-table array types (`gpc(idx)`, `gpt(idx)`), which halo's tables
-/// do not store yet: refused by name rather than reported unknown.
-fn array_op(suffix: &str) -> bool {
-    matches!(
-        suffix,
-        "get_gpc" | "inc_gpc" | "clr_gpc" | "gpc_rate" | "get_gpt"
-    )
+/// The fetches of stick-table array types, whose first argument is the element's index.
+fn array_op(suffix: &str, idx: usize) -> Option<Op> {
+    Some(match suffix {
+        "get_gpc" => Op::DataAt(DataType::Gpc, idx),
+        "gpc_rate" => Op::DataAt(DataType::GpcRate, idx),
+        "get_gpt" => Op::DataAt(DataType::Gpt, idx),
+        "inc_gpc" => Op::IncAt(idx),
+        "clr_gpc" => Op::ClrAt(idx),
+        _ => return None,
+    })
 }
 
 fn table_arg(name: &str, arg: Option<&String>, res: &dyn Resolver) -> Result<Arc<Table>, String> {
@@ -132,12 +141,27 @@ pub fn compile(
             _ => None,
         };
     };
-    if array_op(suffix) {
-        return Some(Err(format!(
-            "fetch method '{name}' uses stick-table arrays (gpc/gpt), not implemented by halo yet"
-        )));
-    }
-    let op = op_of(suffix)?;
+    let (op, args) = if array_op(suffix, 0).is_some() {
+        // `sc_get_gpc(<idx>,<ctr>[,<table>])`, `src_get_gpc(<idx>[,<table>])`…
+        let idx = match args.first() {
+            Some(a) => match a.trim().parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => {
+                    return Some(Err(format!(
+                        "fetch method '{name}': invalid array index '{a}'"
+                    )));
+                }
+            },
+            None => {
+                return Some(Err(format!(
+                    "fetch method '{name}' : missing arguments, integer expected"
+                )));
+            }
+        };
+        (array_op(suffix, idx)?, &args[1..])
+    } else {
+        (op_of(suffix)?, args)
+    };
     Some((|| {
         let max = args.len();
         let source = match source {
@@ -269,10 +293,13 @@ impl StickFetch {
 
     fn run(&self, table: &Arc<Table>, key: Key) -> Option<Sample<'static>> {
         let creates = matches!(self.source, Source::Src(_) | Source::Input(_))
-            && matches!(self.op, Op::Inc(..) | Op::Clr(_) | Op::UpdtConnCnt);
+            && matches!(
+                self.op,
+                Op::Inc(..) | Op::Clr(_) | Op::UpdtConnCnt | Op::IncAt(_) | Op::ClrAt(_)
+            );
         let v = match self.op {
             Op::Data(ty) => {
-                if !table.stores(ty) {
+                if !table.stores_at(ty, 0) {
                     return None;
                 }
                 table.with(&key, |e| e.get(ty)).flatten().unwrap_or(0)
@@ -303,6 +330,49 @@ impl StickFetch {
                 let f = |e: &mut crate::stick::EntryView<'_>| {
                     let old = e.get(gpc).unwrap_or(0);
                     e.set(gpc, 0);
+                    old
+                };
+                if creates {
+                    table.update(&key, f)
+                } else {
+                    table.touch(&key, f)
+                }
+                .unwrap_or(0)
+            }
+            Op::DataAt(ty, idx) => {
+                if !table.stores_at(ty, idx) {
+                    return None;
+                }
+                table
+                    .with(&key, |e| e.get_at(ty, idx))
+                    .flatten()
+                    .unwrap_or(0)
+            }
+            Op::IncAt(idx) => {
+                // As HAProxy: no sample when the table stores neither the element nor its rate.
+                if !table.stores_at(DataType::Gpc, idx) && !table.stores_at(DataType::GpcRate, idx)
+                {
+                    return None;
+                }
+                let f = |e: &mut crate::stick::EntryView<'_>| {
+                    e.add_at(DataType::GpcRate, idx, 1);
+                    e.add_at(DataType::Gpc, idx, 1);
+                    e.get_at(DataType::Gpc, idx).unwrap_or(0)
+                };
+                if creates {
+                    table.update(&key, f)
+                } else {
+                    table.touch(&key, f)
+                }
+                .unwrap_or(0)
+            }
+            Op::ClrAt(idx) => {
+                if !table.stores_at(DataType::Gpc, idx) {
+                    return None;
+                }
+                let f = |e: &mut crate::stick::EntryView<'_>| {
+                    let old = e.get_at(DataType::Gpc, idx).unwrap_or(0);
+                    e.set_at(DataType::Gpc, idx, 0);
                     old
                 };
                 if creates {

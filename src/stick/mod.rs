@@ -148,50 +148,56 @@ pub struct EntryView<'a> {
 }
 
 impl EntryView<'_> {
-    fn col(&self, ty: DataType) -> Option<Column> {
-        self.table.conf.columns.iter().find(|c| c.ty == ty).copied()
+    /// The first value of `ty` (element `idx` of an array) in the entry, and its period;
+    /// a legacy `gpc0`… not stored falls back on the array element it stands for.
+    fn slot(&self, ty: DataType, idx: usize) -> Option<(usize, u64)> {
+        self.table.slot_of(ty, idx)
     }
 
     /// A counter or `gpt0`/`server_id` (None when the table does not store it).
     pub fn get(&self, ty: DataType) -> Option<u64> {
-        let c = self.col(ty)?;
+        self.get_at(ty, 0)
+    }
+
+    /// Element `idx` of an array type (or the value of any other type with `idx` 0).
+    pub fn get_at(&self, ty: DataType, idx: usize) -> Option<u64> {
+        let (o, period) = self.slot(ty, idx)?;
         if ty.is_rate() {
-            Some(rate_read(
-                &self.entry.vals[c.offset..c.offset + 3],
-                c.period,
-                now_ms(),
-            ))
+            Some(rate_read(&self.entry.vals[o..o + 3], period, now_ms()))
         } else {
-            Some(self.entry.vals[c.offset])
+            Some(self.entry.vals[o])
         }
     }
 
     /// Sets a counter; a rate restarts now with `v` events (as `set table` does).
     pub fn set(&mut self, ty: DataType, v: u64) {
-        if let Some(c) = self.col(ty) {
+        self.set_at(ty, 0, v)
+    }
+
+    pub fn set_at(&mut self, ty: DataType, idx: usize, v: u64) {
+        if let Some((o, _)) = self.slot(ty, idx) {
             if ty.is_rate() {
-                let r = &mut self.entry.vals[c.offset..c.offset + 3];
+                let r = &mut self.entry.vals[o..o + 3];
                 r[0] = v;
                 r[1] = 0;
                 r[2] = now_ms();
             } else {
-                self.entry.vals[c.offset] = v;
+                self.entry.vals[o] = v;
             }
         }
     }
 
     /// Adds `inc` to a counter, or to the current period of a rate.
     pub fn add(&mut self, ty: DataType, inc: u64) {
-        if let Some(c) = self.col(ty) {
+        self.add_at(ty, 0, inc)
+    }
+
+    pub fn add_at(&mut self, ty: DataType, idx: usize, inc: u64) {
+        if let Some((o, period)) = self.slot(ty, idx) {
             if ty.is_rate() {
-                rate_update(
-                    &mut self.entry.vals[c.offset..c.offset + 3],
-                    c.period,
-                    now_ms(),
-                    inc,
-                );
+                rate_update(&mut self.entry.vals[o..o + 3], period, now_ms(), inc);
             } else {
-                let v = &mut self.entry.vals[c.offset];
+                let v = &mut self.entry.vals[o];
                 *v = v.saturating_add(inc);
             }
         }
@@ -208,7 +214,7 @@ impl EntryView<'_> {
     }
 
     pub fn set_server_key(&mut self, k: &str) {
-        if self.col(DataType::ServerKey).is_some() {
+        if self.table.stores(DataType::ServerKey) {
             self.entry.server_key = Some(k.into());
         }
     }
@@ -238,8 +244,34 @@ impl Table {
         self.used.load(Relaxed)
     }
 
+    /// Whether the table declares `ty` itself (as the runtime API sees it).
     pub fn stores(&self, ty: DataType) -> bool {
         self.conf.columns.iter().any(|c| c.ty == ty)
+    }
+
+    /// Whether the table stores element `idx` of `ty`, a legacy `gpc0`… standing for the
+    /// first elements of the array replacing it (as fetches and actions see it).
+    pub fn stores_at(&self, ty: DataType, idx: usize) -> bool {
+        self.slot_of(ty, idx).is_some()
+    }
+
+    /// Where element `idx` of `ty` sits in an entry, and its period (a legacy `gpc0`… not
+    /// stored stands for the first elements of the array that replaces it).
+    fn slot_of(&self, ty: DataType, idx: usize) -> Option<(usize, u64)> {
+        let find = |t: DataType, i: usize| {
+            self.conf
+                .columns
+                .iter()
+                .find(|c| c.ty == t && i < c.count)
+                .map(|c| (c.offset + i * t.width(), c.period))
+        };
+        find(ty, idx).or_else(|| {
+            let (arr, i) = ty.array_alias()?;
+            if idx != 0 {
+                return None;
+            }
+            find(arr, i)
+        })
     }
 
     /// Converts a sample to a key of this table's type (None when it cannot).
@@ -499,6 +531,22 @@ impl Table {
         };
         let _ = write!(out, " use={} exp={exp}", e.refs);
         for c in &self.conf.columns {
+            if c.ty.is_array() {
+                // `gpt0=0 gpt1=0 gpc0_rate(10000)=0 …`, one field per element.
+                let base = c.ty.name();
+                let (stem, suffix) = base.split_at(3);
+                for i in 0..c.count {
+                    let o = c.offset + i * c.ty.width();
+                    let _ = write!(out, " {stem}{i}{suffix}");
+                    if c.ty.is_rate() {
+                        let v = rate_read(&e.vals[o..o + 3], c.period, now);
+                        let _ = write!(out, "({})={v}", c.period);
+                    } else {
+                        let _ = write!(out, "={}", e.vals[o]);
+                    }
+                }
+                continue;
+            }
             out.push(' ');
             out.push_str(c.ty.name());
             if c.ty.is_rate() {

@@ -37,11 +37,26 @@ enum Act {
         key: Box<Expr>,
         table: crate::stick::track::TableRef,
     },
-    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)`: the counter and its rate.
+    /// `sc-inc-gpc0(N)` / `sc-inc-gpc1(N)` / `sc-inc-gpc(I,N)`: the counter (element
+    /// `idx` of an array) and its rate.
     ScIncGpc {
         slot: usize,
+        idx: usize,
         gpc: crate::stick::DataType,
         rate: crate::stick::DataType,
+    },
+    /// `sc-add-gpc(I,N) <int>|<expr>`: adds to `gpc[I]` and its rate.
+    ScAddGpc {
+        slot: usize,
+        idx: usize,
+        value: Result<i64, Box<Expr>>,
+    },
+    /// `sc-set-gpt0(N)` / `sc-set-gpt(I,N)` `<int>|<expr>`.
+    ScSetGpt {
+        slot: usize,
+        idx: usize,
+        gpt: crate::stick::DataType,
+        value: Result<i64, Box<Expr>>,
     },
     /// An action still planned (the start refuses the configuration; see keywords.rs).
     Planned,
@@ -212,7 +227,58 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
             } else {
                 (Gpc1, Gpc1Rate)
             };
-            none(Act::ScIncGpc { slot, gpc, rate })?
+            none(Act::ScIncGpc {
+                slot,
+                idx: 0,
+                gpc,
+                rate,
+            })?
+        }
+        "sc-inc-gpc" => {
+            let (idx, slot) = crate::http::rules::sc_idx_id(word, base, "gpc")?;
+            use crate::stick::DataType::*;
+            none(Act::ScIncGpc {
+                slot,
+                idx,
+                gpc: Gpc,
+                rate: GpcRate,
+            })?
+        }
+        "sc-set-gpt0" | "sc-set-gpt" | "sc-add-gpc" => {
+            let (idx, slot) = if base == "sc-set-gpt0" {
+                let slot = match word.strip_prefix(base) {
+                    Some("") | None => 0,
+                    Some(w) => w
+                        .strip_prefix('(')
+                        .and_then(|w| w.strip_suffix(')'))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+                        .ok_or_else(|| format!("invalid stick counter in '{word}'"))?,
+                };
+                (0, slot)
+            } else {
+                crate::http::rules::sc_idx_id(word, base, &base[7..10])?
+            };
+            let value = match rest {
+                [v] => match v.parse::<i64>() {
+                    Ok(n) => Ok(n),
+                    Err(_) => Err(Box::new(Expr::parse(v, res)?)),
+                },
+                _ => return Err(format!("'{base}' expects exactly one <int>|<expr>")),
+            };
+            match base {
+                "sc-add-gpc" => Act::ScAddGpc { slot, idx, value },
+                _ => Act::ScSetGpt {
+                    slot,
+                    idx,
+                    gpt: if base == "sc-set-gpt" {
+                        crate::stick::DataType::Gpt
+                    } else {
+                        crate::stick::DataType::Gpt0
+                    },
+                    value,
+                },
+            }
         }
         _ => Act::Planned,
     })
@@ -389,12 +455,44 @@ impl TcpRules {
                         }
                     }
                 }
-                Act::ScIncGpc { slot, gpc, rate } => {
+                Act::ScIncGpc {
+                    slot,
+                    idx,
+                    gpc,
+                    rate,
+                } => {
                     if let Some(t) = env.tracked.as_deref() {
                         t.update(*slot, |e| {
-                            e.add(*rate, 1);
-                            e.add(*gpc, 1);
+                            e.add_at(*rate, *idx, 1);
+                            e.add_at(*gpc, *idx, 1);
                         });
+                    }
+                }
+                Act::ScAddGpc { slot, idx, value } => {
+                    let v = match value {
+                        Ok(v) => Some(*v),
+                        Err(e) => e.eval(&env.ctx(res_dir)).and_then(|s| s.to_int()),
+                    };
+                    if let (Some(v), Some(t)) = (v.filter(|&v| v != 0), env.tracked.as_deref()) {
+                        let v = v as u32 as u64;
+                        t.update(*slot, |e| {
+                            e.add_at(crate::stick::DataType::GpcRate, *idx, v);
+                            e.add_at(crate::stick::DataType::Gpc, *idx, v);
+                        });
+                    }
+                }
+                Act::ScSetGpt {
+                    slot,
+                    idx,
+                    gpt,
+                    value,
+                } => {
+                    let v = match value {
+                        Ok(v) => Some(*v),
+                        Err(e) => e.eval(&env.ctx(res_dir)).and_then(|s| s.to_int()),
+                    };
+                    if let (Some(v), Some(t)) = (v, env.tracked.as_deref()) {
+                        t.update(*slot, |e| e.set_at(*gpt, *idx, v as u32 as u64));
                     }
                 }
                 Act::Planned => {}
