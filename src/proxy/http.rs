@@ -490,6 +490,39 @@ fn stream_answer(
     crate::http::pages::answer(&env, status, &ctx)
 }
 
+/// The sample context of the request a stream is working on (no body, no response yet).
+fn request_ctx<'a>(
+    rt: &'a Runtime,
+    info: &ConnInfo,
+    fe: usize,
+    be: Option<usize>,
+    head: &'a Head,
+    txn: &'a Txn,
+    first: bool,
+) -> Ctx<'a> {
+    Ctx {
+        rt: Some(rt),
+        src: Some(info.src),
+        dst: Some(info.dst),
+        frontend: Some(fe),
+        backend: be,
+        server: None,
+        listener_id: 0,
+        req_payload: &[],
+        res_payload: &[],
+        req_final: true,
+        res_dir: false,
+        req: Some(head),
+        res: None,
+        first_req: first,
+        vars: Some(&txn.vars),
+        req_caps: Some(&txn.req_captures),
+        res_caps: Some(&txn.res_captures),
+        received: Some(&txn.received),
+        tracked: Some(&txn.tracked),
+    }
+}
+
 /// The hash key of the balancing algorithm, if it hashes something of the request.
 fn lb_key(be: &Backend, head: &Head, body: &[u8], info: &ConnInfo) -> Option<u32> {
     let ht = &be.settings.hash_type;
@@ -980,27 +1013,7 @@ pub async fn run_http<C>(
             }
             // 3. Backend choice.
             let be_idx = {
-                let ctx = Ctx {
-                    rt: Some(&rt),
-                    src: Some(info.src),
-                    dst: Some(info.dst),
-                    frontend: Some(px_idx),
-                    backend: None,
-                    server: None,
-                    listener_id: 0,
-                    req_payload: &[],
-                    res_payload: &[],
-                    req_final: true,
-                    res_dir: false,
-                    req: Some(&head),
-                    res: None,
-                    first_req: first,
-                    vars: Some(&txn.vars),
-                    req_caps: Some(&txn.req_captures),
-                    res_caps: Some(&txn.res_captures),
-                    received: Some(&txn.received),
-                    tracked: Some(&txn.tracked),
-                };
+                let ctx = request_ctx(&rt, &info, px_idx, None, &head, &txn, first);
                 let px = &rt.proxies[px_idx];
                 fe.choose_backend(&rt, &px.acls, &ctx)
             };
@@ -1044,27 +1057,7 @@ pub async fn run_http<C>(
             let persist_rule: Option<bool> = if be_http.persist_rules.is_empty() {
                 None
             } else {
-                let ctx = Ctx {
-                    rt: Some(&rt),
-                    src: Some(info.src),
-                    dst: Some(info.dst),
-                    frontend: Some(px_idx),
-                    backend: Some(be_idx),
-                    server: None,
-                    listener_id: 0,
-                    req_payload: &[],
-                    res_payload: &[],
-                    req_final: true,
-                    res_dir: false,
-                    req: Some(&head),
-                    res: None,
-                    first_req: first,
-                    vars: Some(&txn.vars),
-                    req_caps: Some(&txn.req_captures),
-                    res_caps: Some(&txn.res_captures),
-                    received: Some(&txn.received),
-                    tracked: Some(&txn.tracked),
-                };
+                let ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
                 let acls = &rt.proxies[be_idx].acls;
                 be_http
                     .persist_rules
@@ -1214,27 +1207,7 @@ pub async fn run_http<C>(
             // `option forwarded` of the backend: the RFC 7239 header, before X-Forwarded-For.
             if let Some(fw) = &be_http.forwarded {
                 let value = {
-                    let ctx = Ctx {
-                        rt: Some(&rt),
-                        src: Some(info.src),
-                        dst: Some(info.dst),
-                        frontend: Some(px_idx),
-                        backend: Some(be_idx),
-                        server: None,
-                        listener_id: 0,
-                        req_payload: &[],
-                        res_payload: &[],
-                        req_final: true,
-                        res_dir: false,
-                        req: Some(&head),
-                        res: None,
-                        first_req: first,
-                        vars: Some(&txn.vars),
-                        req_caps: Some(&txn.req_captures),
-                        res_caps: Some(&txn.res_captures),
-                        received: Some(&txn.received),
-                        tracked: Some(&txn.tracked),
-                    };
+                    let ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
                     fw.value(&ctx, &head, info.src, info.dst)
                 };
                 head.add(b"forwarded", &value);
@@ -1295,27 +1268,7 @@ pub async fn run_http<C>(
             // Persistence: a server `stick match|on` finds wins over the balancer.
             let stick = &rt.proxies[be_idx].stick;
             let stick_keys = if stick.has_request_rules() {
-                let ctx = Ctx {
-                    rt: Some(&rt),
-                    src: Some(info.src),
-                    dst: Some(info.dst),
-                    frontend: Some(px_idx),
-                    backend: Some(be_idx),
-                    server: None,
-                    listener_id: 0,
-                    req_payload: &[],
-                    res_payload: &[],
-                    req_final: true,
-                    res_dir: false,
-                    req: Some(&head),
-                    res: None,
-                    first_req: first,
-                    vars: Some(&txn.vars),
-                    req_caps: Some(&txn.req_captures),
-                    res_caps: Some(&txn.res_captures),
-                    received: Some(&txn.received),
-                    tracked: Some(&txn.tracked),
-                };
+                let ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
                 let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
                 if found.is_some() {
                     prefer = found;
@@ -1387,27 +1340,7 @@ pub async fn run_http<C>(
             // `pool-conn-name` of each server for this request (nothing to compute, and no
             // allocation, without the option).
             let conn_names: Vec<u64> = if be.servers.iter().any(|s| s.pool_conn_name.is_some()) {
-                let name_ctx = Ctx {
-                    rt: Some(&rt),
-                    src: Some(info.src),
-                    dst: Some(info.dst),
-                    frontend: Some(px_idx),
-                    backend: Some(be_idx),
-                    server: None,
-                    listener_id: 0,
-                    req_payload: &[],
-                    res_payload: &[],
-                    req_final: true,
-                    res_dir: false,
-                    req: Some(&head),
-                    res: None,
-                    first_req: first,
-                    vars: Some(&txn.vars),
-                    req_caps: Some(&txn.req_captures),
-                    res_caps: Some(&txn.res_captures),
-                    received: Some(&txn.received),
-                    tracked: Some(&txn.tracked),
-                };
+                let name_ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
                 be.servers.iter().map(|s| conn_name(s, &name_ctx)).collect()
             } else {
                 Vec::new()
