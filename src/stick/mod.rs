@@ -109,8 +109,47 @@ const NIL: u32 = u32::MAX;
 /// `prev` of a slot on the free list.
 const FREE: u32 = u32::MAX - 1;
 
+/// Entries per chunk of a shard's arrays: they grow a chunk at a time, never by copying,
+/// so memory follows the number of entries.
+const CHUNK: usize = 512;
+
+/// `width` values per slot, in chunks of `CHUNK` slots.
+struct Slab<T> {
+    chunks: Vec<Box<[T]>>,
+    width: usize,
+}
+
+impl<T: Copy + Default> Slab<T> {
+    fn new(width: usize) -> Slab<T> {
+        Slab {
+            chunks: Vec::new(),
+            width,
+        }
+    }
+
+    fn at(&self, s: u32) -> &[T] {
+        let s = s as usize;
+        let o = (s % CHUNK) * self.width;
+        &self.chunks[s / CHUNK][o..o + self.width]
+    }
+
+    fn at_mut(&mut self, s: u32) -> &mut [T] {
+        let s = s as usize;
+        let o = (s % CHUNK) * self.width;
+        &mut self.chunks[s / CHUNK][o..o + self.width]
+    }
+
+    /// Makes room for slot `s`.
+    fn reserve(&mut self, s: u32) {
+        while self.chunks.len() * CHUNK <= s as usize {
+            self.chunks
+                .push(vec![T::default(); CHUNK * self.width].into_boxed_slice());
+        }
+    }
+}
+
 /// What a shard knows of one entry besides its key and values.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Meta {
     /// Last update, on `now_ms()`: the entry expires `expire` after it.
     touched: u64,
@@ -122,16 +161,17 @@ struct Meta {
     refs: u32,
 }
 
-/// One shard of a table. Entries are slots of three packed arrays (keys at the table's
+/// One shard of a table. Entries are slots of three chunked arrays (keys at the table's
 /// fixed key size, values at its fixed width, metadata), found through a hash index of
 /// slot numbers and linked in the order of their last update: about 60 bytes for an IPv4
 /// entry storing `gpc0,http_req_rate`, against ~300 for a map of boxed entries.
-#[derive(Default)]
 struct Shard {
     index: HashTable<u32>,
-    keys: Vec<u8>,
-    vals: Vec<u64>,
-    meta: Vec<Meta>,
+    keys: Slab<u8>,
+    vals: Slab<u64>,
+    meta: Slab<Meta>,
+    /// Slots ever used (live or free).
+    slots: u32,
     /// First free slot (NIL: none).
     free: u32,
     oldest: u32,
@@ -142,41 +182,56 @@ struct Shard {
 }
 
 impl Shard {
-    fn new() -> Shard {
+    fn new(key_size: usize, stride: usize) -> Shard {
         Shard {
+            index: HashTable::new(),
+            keys: Slab::new(key_size),
+            vals: Slab::new(stride),
+            meta: Slab::new(1),
+            slots: 0,
             free: NIL,
             oldest: NIL,
             newest: NIL,
-            ..Default::default()
+            len: 0,
+            server_keys: HashMap::new(),
         }
     }
 
+    fn m(&self, s: u32) -> &Meta {
+        &self.meta.at(s)[0]
+    }
+
+    fn m_mut(&mut self, s: u32) -> &mut Meta {
+        &mut self.meta.at_mut(s)[0]
+    }
+
     fn unlink(&mut self, s: u32) {
-        let Meta { prev, next, .. } = self.meta[s as usize];
+        let Meta { prev, next, .. } = *self.m(s);
         match prev {
             NIL => self.oldest = next,
-            p => self.meta[p as usize].next = next,
+            p => self.m_mut(p).next = next,
         }
         match next {
             NIL => self.newest = prev,
-            n => self.meta[n as usize].prev = prev,
+            n => self.m_mut(n).prev = prev,
         }
     }
 
     fn push_newest(&mut self, s: u32) {
-        let m = &mut self.meta[s as usize];
-        m.prev = self.newest;
+        let newest = self.newest;
+        let m = self.m_mut(s);
+        m.prev = newest;
         m.next = NIL;
-        match self.newest {
+        match newest {
             NIL => self.oldest = s,
-            n => self.meta[n as usize].next = s,
+            n => self.m_mut(n).next = s,
         }
         self.newest = s;
     }
 
     /// Marks an entry updated now: it moves to the newest end.
     fn refresh(&mut self, s: u32, now: u64) {
-        self.meta[s as usize].touched = now;
+        self.m_mut(s).touched = now;
         if self.newest != s {
             self.unlink(s);
             self.push_newest(s);
@@ -184,7 +239,7 @@ impl Shard {
     }
 
     fn live(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.meta.len() as u32).filter(|&s| self.meta[s as usize].prev != FREE)
+        (0..self.slots).filter(|&s| self.m(s).prev != FREE)
     }
 }
 
@@ -211,15 +266,11 @@ pub struct EntryView<'a> {
 
 impl EntryView<'_> {
     fn vals(&self) -> &[u64] {
-        let st = self.table.stride;
-        let o = self.slot as usize * st;
-        &self.sh.vals[o..o + st]
+        self.sh.vals.at(self.slot)
     }
 
     fn vals_mut(&mut self) -> &mut [u64] {
-        let st = self.table.stride;
-        let o = self.slot as usize * st;
-        &mut self.sh.vals[o..o + st]
+        self.sh.vals.at_mut(self.slot)
     }
 
     /// The first value of `ty` (element `idx` of an array) in the entry, and its period;
@@ -282,13 +333,13 @@ impl EntryView<'_> {
 
     /// Counts one more (`1`) or one less (`-1`) tracker of the entry.
     pub fn refs(&mut self, delta: i32) {
-        let m = &mut self.sh.meta[self.slot as usize];
+        let m = self.sh.m_mut(self.slot);
         m.refs = m.refs.saturating_add_signed(delta);
     }
 
     /// The number of trackers of the entry (`sc_trackers`).
     pub fn trackers(&self) -> u32 {
-        self.sh.meta[self.slot as usize].refs
+        self.sh.m(self.slot).refs
     }
 
     pub fn set_server_key(&mut self, k: &str) {
@@ -319,7 +370,9 @@ impl Table {
         Table {
             name: name.to_string(),
             conf,
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard::new(key_size, stride)))
+                .collect(),
             used: AtomicUsize::new(0),
             key_size,
             stride,
@@ -347,8 +400,7 @@ impl Table {
 
     /// The key bytes stored in slot `s` of a shard.
     fn stored<'s>(&self, sh: &'s Shard, s: u32) -> &'s [u8] {
-        let o = s as usize * self.key_size;
-        let k = &sh.keys[o..o + self.key_size];
+        let k = sh.keys.at(s);
         if self.varlen() {
             let n = usize::from(u16::from_le_bytes([k[0], k[1]]));
             &k[2..2 + n.min(self.key_size - 2)]
@@ -363,25 +415,21 @@ impl Table {
 
     /// Stores a new entry for `kb` in the shard, updated `now`.
     fn insert(&self, sh: &mut Shard, h: u64, kb: &[u8], now: u64) -> u32 {
-        let (ks, st) = (self.key_size, self.stride);
+        let ks = self.key_size;
         let s = if sh.free != NIL {
             let s = sh.free;
-            sh.free = sh.meta[s as usize].next;
-            sh.vals[s as usize * st..(s as usize + 1) * st].fill(0);
+            sh.free = sh.m(s).next;
+            sh.vals.at_mut(s).fill(0);
             s
         } else {
-            let s = sh.meta.len() as u32;
-            sh.meta.push(Meta {
-                touched: 0,
-                prev: NIL,
-                next: NIL,
-                refs: 0,
-            });
-            sh.keys.resize(sh.keys.len() + ks, 0);
-            sh.vals.resize(sh.vals.len() + st, 0);
+            let s = sh.slots;
+            sh.slots += 1;
+            sh.meta.reserve(s);
+            sh.keys.reserve(s);
+            sh.vals.reserve(s);
             s
         };
-        let dst = &mut sh.keys[s as usize * ks..(s as usize + 1) * ks];
+        let dst = sh.keys.at_mut(s);
         dst.fill(0);
         if self.varlen() {
             let n = kb.len().min(ks - 2);
@@ -391,7 +439,7 @@ impl Table {
             let n = kb.len().min(ks);
             dst[..n].copy_from_slice(&kb[..n]);
         }
-        sh.meta[s as usize] = Meta {
+        *sh.m_mut(s) = Meta {
             touched: now,
             prev: NIL,
             next: NIL,
@@ -401,8 +449,7 @@ impl Table {
         sh.len += 1;
         let Shard { index, keys, .. } = sh;
         index.insert_unique(h, s, |&x| {
-            let o = x as usize * ks;
-            let k = &keys[o..o + ks];
+            let k = keys.at(x);
             if self.varlen() {
                 let n = usize::from(u16::from_le_bytes([k[0], k[1]]));
                 self.hash(&k[2..2 + n.min(ks - 2)])
@@ -420,9 +467,10 @@ impl Table {
             e.remove();
         }
         sh.unlink(s);
-        let m = &mut sh.meta[s as usize];
+        let free = sh.free;
+        let m = sh.m_mut(s);
         m.prev = FREE;
-        m.next = sh.free;
+        m.next = free;
         m.refs = 0;
         sh.free = s;
         sh.len -= 1;
@@ -534,7 +582,7 @@ impl Table {
             let mut sh = self.lock(Self::shard_of(h));
             let sh = &mut *sh;
             let s = self.find(sh, h, kb)?;
-            if self.expired(&sh.meta[s as usize], now_ms()) {
+            if self.expired(sh.m(s), now_ms()) {
                 self.remove_slot(sh, s);
                 return None;
             }
@@ -619,7 +667,7 @@ impl Table {
             let mut s = sh.oldest;
             let mut n = 0;
             while s != NIL && n < batch {
-                let m = sh.meta[s as usize];
+                let m = *sh.m(s);
                 if m.refs == 0 {
                     oldest.push((m.touched, i));
                     n += 1;
@@ -642,8 +690,8 @@ impl Table {
             let sh = &mut *sh;
             let mut s = sh.oldest;
             while s != NIL && n > 0 {
-                let next = sh.meta[s as usize].next;
-                if sh.meta[s as usize].refs == 0 {
+                let next = sh.m(s).next;
+                if sh.m(s).refs == 0 {
                     self.remove_slot(sh, s);
                     removed = true;
                     n -= 1;
@@ -659,7 +707,7 @@ impl Table {
     fn purge_shard(&self, sh: &mut Shard, now: u64) {
         while sh.oldest != NIL {
             let s = sh.oldest;
-            let m = sh.meta[s as usize];
+            let m = *sh.m(s);
             let exp = self.exp_of(m.touched);
             if exp == 0 || exp > now {
                 break;
@@ -700,7 +748,7 @@ impl Table {
                 for i in 0..SHARDS {
                     let mut sh = self.lock(i);
                     let n = sh.len;
-                    *sh = Shard::new();
+                    *sh = Shard::new(self.key_size, self.stride);
                     self.used.fetch_sub(n, Relaxed);
                 }
             }
@@ -747,13 +795,13 @@ impl Table {
         let id = (s as u64 * SHARDS as u64 + si as u64 + 1) * 0x40;
         let _ = write!(out, "0x{:x}: key=", 0x5600_0000_0000u64 + id);
         self.key_text(self.stored(sh, s), out);
-        let m = &sh.meta[s as usize];
+        let m = sh.m(s);
         let exp = match self.exp_of(m.touched) {
             0 => 0,
             e => e.saturating_sub(now),
         };
         let _ = write!(out, " use={} exp={exp}", m.refs);
-        let vals = &sh.vals[s as usize * self.stride..(s as usize + 1) * self.stride];
+        let vals = sh.vals.at(s);
         for c in &self.conf.columns {
             if c.ty.is_array() {
                 // `gpt0=0 gpt1=0 gpc0_rate(10000)=0 …`, one field per element.
@@ -789,7 +837,7 @@ impl Table {
     /// The value of a stored data type in an entry, for `data.TYPE OP VALUE` filters.
     fn value(&self, sh: &Shard, s: u32, ty: DataType, now: u64) -> Option<u64> {
         let c = self.conf.columns.iter().find(|c| c.ty == ty)?;
-        let vals = &sh.vals[s as usize * self.stride..(s as usize + 1) * self.stride];
+        let vals = sh.vals.at(s);
         if ty.is_rate() {
             Some(rate_read(&vals[c.offset..c.offset + 3], c.period, now))
         } else if ty == DataType::ServerKey {
@@ -806,13 +854,32 @@ impl Table {
         // In the order of HAProxy's key tree: the key's bytes compared as memory (an
         // integer key is stored in the host's little-endian order).
         let mut lines: Vec<(Vec<u8>, String)> = Vec::new();
+        // One key: only its shard, through the index.
+        let want = key.map(|k| {
+            with_key_bytes(k, |kb| {
+                let h = self.hash(kb);
+                (Self::shard_of(h), h)
+            })
+        });
         for i in 0..SHARDS {
+            if want.is_some_and(|(si, _)| si != i) {
+                continue;
+            }
             let sh = self.lock(i);
-            for s in sh.live() {
+            let one = match (key, want) {
+                (Some(k), Some((_, h))) => match with_key_bytes(k, |kb| self.find(&sh, h, kb)) {
+                    Some(s) => Some(s),
+                    None => break,
+                },
+                _ => None,
+            };
+            let slots: Box<dyn Iterator<Item = u32>> = match one {
+                Some(s) => Box::new(std::iter::once(s)),
+                None => Box::new(sh.live()),
+            };
+            for s in slots {
                 let kb = self.stored(&sh, s);
-                if key.is_some_and(|want| with_key_bytes(want, |w| w != kb))
-                    || self.expired(&sh.meta[s as usize], now)
-                {
+                if self.expired(sh.m(s), now) {
                     continue;
                 }
                 if let Some(f) = filter
@@ -856,7 +923,7 @@ impl Table {
         for i in 0..SHARDS {
             let sh = self.lock(i);
             for s in sh.live() {
-                if !self.expired(&sh.meta[s as usize], now) {
+                if !self.expired(sh.m(s), now) {
                     out.push(self.key_at(&sh, s));
                 }
             }
