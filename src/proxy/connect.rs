@@ -10,7 +10,7 @@ use std::time::Duration;
 use halo_config::addr::Address;
 use halo_config::model::Source;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::server::Server;
 
@@ -80,7 +80,10 @@ fn bind_source(sock: &Socket, src: &Source, srv: Option<&Server>) -> io::Result<
     }
 }
 
-/// Connects to `target`, bound to `source` if any, within `timeout_ms`.
+/// Connects to `target`, bound to `source` if any, within `timeout_ms`. The connection is
+/// often established by the time `connect()` returns (always on loopback, where the
+/// handshake runs inside the call): then it is used at once, without a trip through the
+/// event loop to learn that the socket is writable.
 pub async fn connect(
     target: SocketAddr,
     source: Option<&Source>,
@@ -91,14 +94,29 @@ pub async fn connect(
     if let Some(src) = source {
         bind_source(&sock, src, srv)?;
     }
+    let done = match sock.connect(&target.into()) {
+        Ok(()) => true,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => false,
+        Err(e) => return Err(e),
+    };
     let std_stream: std::net::TcpStream = sock.into();
-    let tsock = TcpSocket::from_std_stream(std_stream);
-    let fut = tsock.connect(target);
+    let stream = TcpStream::from_std(std_stream)?;
+    if done || stream.peer_addr().is_ok() {
+        return Ok(stream);
+    }
+    let fut = async {
+        stream.writable().await?;
+        match stream.take_error()? {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    };
     match timeout_ms {
         Some(ms) => match tokio::time::timeout(Duration::from_millis(ms.max(1)), fut).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
+            Ok(r) => r?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timeout")),
         },
-        None => fut.await,
+        None => fut.await?,
     }
+    Ok(stream)
 }
