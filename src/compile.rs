@@ -956,6 +956,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 hash_type: s.hash_type,
                 fullconn,
                 retries: s.retries.unwrap_or(3),
+                retry_on: s.retry_on.clone().unwrap_or_default(),
                 redispatch: s.redispatch,
                 persist: s.persist,
                 persist_rdp_cookie: s.persist_rdp_cookie.clone(),

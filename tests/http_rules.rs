@@ -469,7 +469,7 @@ fn http_response_rules() {
 fn unimplemented_actions_are_refused_at_start() {
     let fe = free_addr();
     let cfg = format!(
-        "{DEFAULTS}frontend f\n    bind \"${{FE}}\"\n    http-request disable-l7-retry\n    default_backend b\nbackend b\n    server s1 127.0.0.1:1\n"
+        "{DEFAULTS}frontend f\n    bind \"${{FE}}\"\n    http-request set-mark 1\n    default_backend b\nbackend b\n    server s1 127.0.0.1:1\n"
     );
     if skip_on_reference("halo's own refusal message") {
         return;
@@ -486,7 +486,7 @@ fn unimplemented_actions_are_refused_at_start() {
         Duration::from_secs(10),
     );
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("'http-request disable-l7-retry' is valid HAProxy configuration but halo does not implement it yet"), "{}", out.stderr);
+    assert!(out.stderr.contains("'http-request set-mark' is valid HAProxy configuration but halo does not implement it yet"), "{}", out.stderr);
 }
 
 #[test]

@@ -566,6 +566,93 @@ pub struct Rule {
     pub cond: Option<Condition>,
 }
 
+/// `retry-on`: the failures after which a request is sent again (to the same server, or
+/// another one with `option redispatch`), counted against `retries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOn {
+    pub conn_failure: bool,
+    pub empty_response: bool,
+    pub junk_response: bool,
+    pub response_timeout: bool,
+    pub zero_rtt_rejected: bool,
+    /// Response statuses sending the request again.
+    pub statuses: Vec<u16>,
+}
+
+impl Default for RetryOn {
+    fn default() -> RetryOn {
+        RetryOn {
+            conn_failure: true,
+            empty_response: false,
+            junk_response: false,
+            response_timeout: false,
+            zero_rtt_rejected: false,
+            statuses: Vec::new(),
+        }
+    }
+}
+
+impl RetryOn {
+    /// The statuses `retry-on` accepts.
+    pub const STATUSES: [u16; 12] = [401, 403, 404, 408, 421, 425, 429, 500, 501, 502, 503, 504];
+
+    /// Parses the keywords of a `retry-on` line (replacing any earlier setting).
+    pub fn parse(words: &[String]) -> Result<RetryOn, String> {
+        if words.is_empty() {
+            return Err("'retry-on' expects a list of keywords.".into());
+        }
+        let mut r = RetryOn {
+            conn_failure: false,
+            ..RetryOn::default()
+        };
+        for w in words {
+            match w.as_str() {
+                "none" => {
+                    if words.len() > 1 {
+                        return Err("'retry-on' 'none' keyword only usable alone.".into());
+                    }
+                }
+                "conn-failure" => r.conn_failure = true,
+                "empty-response" => r.empty_response = true,
+                "junk-response" => r.junk_response = true,
+                "response-timeout" => r.response_timeout = true,
+                "0rtt-rejected" => r.zero_rtt_rejected = true,
+                "all-retryable-errors" => {
+                    r.conn_failure = true;
+                    r.empty_response = true;
+                    r.junk_response = true;
+                    r.response_timeout = true;
+                    r.zero_rtt_rejected = true;
+                    for s in [500, 502, 503, 504] {
+                        if !r.statuses.contains(&s) {
+                            r.statuses.push(s);
+                        }
+                    }
+                }
+                other => match other.parse::<u16>() {
+                    Ok(s) if RetryOn::STATUSES.contains(&s) => {
+                        if !r.statuses.contains(&s) {
+                            r.statuses.push(s);
+                        }
+                    }
+                    _ => {
+                        return Err(format!("'retry-on': unknown keyword '{other}'."));
+                    }
+                },
+            }
+        }
+        Ok(r)
+    }
+
+    /// Whether a failure after the request was sent may send it again.
+    pub fn layer7(&self) -> bool {
+        self.empty_response
+            || self.junk_response
+            || self.response_timeout
+            || !self.statuses.is_empty()
+    }
+}
+
 /// Settings shared by `defaults`, `frontend`, `backend` and `listen`: what a `defaults`
 /// section passes on to the proxies that follow it.
 #[derive(Debug, Clone, Default)]
@@ -582,6 +669,8 @@ pub struct ProxySettings {
     pub backlog: Option<u32>,
     pub timeouts: Timeouts,
     pub retries: Option<u32>,
+    /// `retry-on` (None: not set, `conn-failure` alone).
+    pub retry_on: Option<RetryOn>,
     /// `option redispatch [interval]`: `Some(interval)` when enabled (interval -1 = last).
     pub redispatch: Option<i32>,
     pub persist: bool,

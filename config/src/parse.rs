@@ -1023,6 +1023,10 @@ fn parse_proxy_line(
         "fullconn" => s.fullconn = parse_u32(line, n, name, diags),
         "backlog" => s.backlog = parse_u32(line, n, name, diags),
         "retries" => s.retries = parse_u32(line, n, name, diags),
+        "retry-on" => match RetryOn::parse(&line.words[n..]) {
+            Ok(r) => s.retry_on = Some(r),
+            Err(e) => diags.alert(&line.loc, e),
+        },
         "default_backend" => match line.words.get(n) {
             Some(b) => s.default_backend = Some((b.clone(), line.loc.clone())),
             None => diags.alert(&line.loc, "'default_backend' expects a backend name."),

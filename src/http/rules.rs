@@ -275,6 +275,8 @@ enum Action {
     Normalize(Normalizer),
     /// `strict-mode on|off`: halo's rewrites cannot fail, so it changes nothing.
     StrictMode,
+    /// `disable-l7-retry`: only a connection failure sends the request again.
+    DisableL7Retry,
     /// `auth [realm <realm>]`: the 401 (407 in proxy form) challenge; no realm given
     /// means the proxy's name.
     Auth(Option<Vec<u8>>),
@@ -1002,6 +1004,7 @@ fn compile_action(
                 value: lf(&args[1], cx)?,
             }
         }
+        "disable-l7-retry" => none(Action::DisableL7Retry)?,
         "strict-mode" => match args {
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
@@ -1489,6 +1492,8 @@ pub struct Txn {
     early_open: bool,
     /// The stick counters tracked by the session and by the current stream (`track-sc`).
     pub tracked: crate::stick::track::Tracked,
+    /// `disable-l7-retry` ran on this request.
+    pub no_l7_retry: bool,
 }
 
 impl Txn {
@@ -1502,6 +1507,7 @@ impl Txn {
         self.cookie_res = None;
         self.early_hints.clear();
         self.early_open = false;
+        self.no_l7_retry = false;
     }
 }
 
@@ -2304,6 +2310,10 @@ impl ProxyRules {
                 Err(()) => Flow::Done(Verdict::Answer(env.page(400, &ctx))),
             },
             Action::StrictMode => Flow::Next,
+            Action::DisableL7Retry => {
+                txn.no_l7_retry = true;
+                Flow::Next
+            }
         }
     }
 

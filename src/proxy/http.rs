@@ -1490,6 +1490,26 @@ pub async fn run_http<C>(
                 ..limits
             };
             let mut retried = false;
+            // `retry-on` beyond connection failures: the request is sent again only when
+            // it is whole in the buffer (head and body, within tune.bufsize), a copy of its
+            // body kept for that (HAProxy's rule; no copy without such a `retry-on`).
+            let retry_on = &be.settings.retry_on;
+            let mut l7_left = 0u32;
+            let mut replay: Vec<u8> = Vec::new();
+            if retry_on.layer7() && !txn.no_l7_retry && !upgrade {
+                // As HAProxy 2.6: only a request whole in the buffer when it leaves.
+                let whole = match framing {
+                    Framing::None => Some(0),
+                    Framing::Length(n) if (cbuf.len() as u64) >= n => Some(n as usize),
+                    _ => None,
+                };
+                if let Some(n) = whole
+                    && head_len + n <= rt.global.tune_bufsize
+                {
+                    replay.extend_from_slice(&cbuf[..n]);
+                    l7_left = be.settings.retries;
+                }
+            }
             let mut rhead = Head::new();
             let rhead_len = loop {
                 let reused = sc.uses > 0;
@@ -1550,6 +1570,32 @@ pub async fn run_http<C>(
                         read_response_head(sc, &mut client, &rlimits, &mut rhead, server_timeout)
                             .await
                     }
+                };
+                let l7_retry = l7_left > 0
+                    && match &got {
+                        Err(Fail::Server) => retry_on.empty_response,
+                        Err(Fail::Status(504)) => retry_on.response_timeout,
+                        Err(Fail::Status(_)) => retry_on.junk_response,
+                        Ok(_) => retry_on.statuses.contains(&rhead.status()),
+                    }
+                    // A closed idle connection is retried below without counting.
+                    && !(reused && sc.buf.is_empty() && matches!(got, Err(Fail::Server)));
+                let got = if l7_retry {
+                    l7_left -= 1;
+                    if let Some(s) = &sc.srv {
+                        s.counters.retries.fetch_add(1, Relaxed);
+                    }
+                    be.counters.retries.fetch_add(1, Relaxed);
+                    // The body goes again, in front of whatever the client sent after it.
+                    cbuf.splice(0..0, replay.iter().copied());
+                    rhead.clear();
+                    sc.buf.clear();
+                    match retry_connection(&be, key, &info, sc).await {
+                        true => continue,
+                        false => Err(Fail::Status(503)),
+                    }
+                } else {
+                    got
                 };
                 match got {
                     Ok(n) => break n,
@@ -1914,6 +1960,46 @@ pub async fn run_http<C>(
         if let Step::Close = step {
             return;
         }
+    }
+}
+
+/// A new server connection for a request sent again after `retry-on`: with `option
+/// redispatch`, wherever the balancer says; otherwise to the same server. False when none
+/// could be opened.
+async fn retry_connection(
+    be: &Arc<Backend>,
+    key: Option<u32>,
+    info: &ConnInfo,
+    sc: &mut ServerConn,
+) -> bool {
+    let same = sc.srv.clone();
+    if be.settings.redispatch.is_some() || same.is_none() {
+        let Some(c) = connect_server(be, key, info, Choice::Balance, &mut |_| None, None).await
+        else {
+            return false;
+        };
+        if let (Some(old), Some(new)) = (&same, &c.srv)
+            && !Arc::ptr_eq(old, new)
+        {
+            old.counters.redispatches.fetch_add(1, Relaxed);
+            be.counters.redispatches.fetch_add(1, Relaxed);
+        }
+        sc.stream = c.stream;
+        sc.srv = c.srv;
+        sc.slot = c.slot;
+        sc.uses = c.uses;
+        return true;
+    }
+    let Some(s) = same else {
+        return false;
+    };
+    match connect_again(be, &s, info).await {
+        Some(stream) => {
+            sc.stream = stream;
+            sc.uses = 0;
+            true
+        }
+        None => false,
     }
 }
 

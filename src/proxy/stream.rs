@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use halo_config::model::{Balance, ProxyProtocol};
+use halo_config::model::{Balance, Mode, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -696,7 +696,13 @@ pub async fn connect_server(
                 direct: false,
             });
     }
-    let retries = st.retries;
+    // In HTTP mode, `retry-on` without `conn-failure` gives up at the first failed
+    // connection.
+    let retries = if st.mode == Mode::Http && !st.retry_on.conn_failure {
+        0
+    } else {
+        st.retries
+    };
     let mut avoid: Option<usize> = None;
     let mut direct = false;
     let mut persistent = false;

@@ -157,6 +157,8 @@ pub struct BackendSettings {
     pub hash_type: HashType,
     pub fullconn: u32,
     pub retries: u32,
+    /// `retry-on` (HTTP mode).
+    pub retry_on: halo_config::model::RetryOn,
     pub redispatch: Option<i32>,
     pub persist: bool,
     /// `persist rdp-cookie(NAME)`: the name of the RDP cookie naming the server.
@@ -692,6 +694,7 @@ mod tests {
                 hash_type: HashType::default(),
                 fullconn,
                 retries: 3,
+                retry_on: Default::default(),
                 redispatch: None,
                 persist: false,
                 persist_rdp_cookie: None,
