@@ -157,6 +157,8 @@ pub struct Frontend {
     /// Current connections (for the frontend maxconn).
     pub cur: AtomicU32,
     pub paused: AtomicBool,
+    /// `rate-limit sessions`.
+    pub sess_rate: crate::runtime::rate::AcceptRate,
     /// Listeners' pause state (0 running, 1 paused by SIGTTOU, 2 stopped).
     pub state: AtomicU8,
 }
@@ -256,6 +258,9 @@ pub struct Runtime {
     pub start_sec: u64,
     pub cum_conns: AtomicU64,
     pub cur_conns: AtomicU32,
+    /// `maxconnrate` / `maxsessrate` (changed by `set rate-limit`).
+    pub conn_rate: crate::runtime::rate::AcceptRate,
+    pub sess_rate: crate::runtime::rate::AcceptRate,
     pub stopping: AtomicBool,
     /// Global `h1-case-adjust` and `h1-case-adjust-file`, used by proxies with
     /// `option h1-case-adjust-bogus-client|server`.
@@ -826,6 +831,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 counters: Counters::default(),
                 cur: AtomicU32::new(0),
                 paused: AtomicBool::new(false),
+                sess_rate: crate::runtime::rate::AcceptRate::new(s.rate_limit_sessions),
                 state: AtomicU8::new(0),
             })
         } else {
@@ -1014,6 +1020,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         start_sec: now_sec(),
         cum_conns: AtomicU64::new(0),
         cur_conns: AtomicU32::new(0),
+        conn_rate: crate::runtime::rate::AcceptRate::new(cfg.global.maxconnrate),
+        sess_rate: crate::runtime::rate::AcceptRate::new(cfg.global.maxsessrate),
         stopping: AtomicBool::new(false),
         case_adjust: crate::http::h1::CaseAdjust::new(
             cfg.global

@@ -129,6 +129,9 @@ pub struct Global {
     pub daemon: bool,
     pub master_worker: bool,
     pub pidfile: Option<String>,
+    /// `maxconnrate` / `maxsessrate`: connections and sessions per second, process-wide.
+    pub maxconnrate: Option<u32>,
+    pub maxsessrate: Option<u32>,
     pub maxconn: Option<u32>,
     pub nbthread: Option<usize>,
     pub chroot: Option<String>,
@@ -183,6 +186,8 @@ impl Default for Global {
             master_worker: false,
             pidfile: None,
             maxconn: None,
+            maxconnrate: None,
+            maxsessrate: None,
             nbthread: None,
             chroot: None,
             user: None,
@@ -669,6 +674,8 @@ pub struct ProxySettings {
     pub backlog: Option<u32>,
     pub timeouts: Timeouts,
     pub retries: Option<u32>,
+    /// `rate-limit sessions N`: new sessions per second a frontend accepts.
+    pub rate_limit_sessions: Option<u32>,
     /// `retry-on` (None: not set, `conn-failure` alone).
     pub retry_on: Option<RetryOn>,
     /// `option redispatch [interval]`: `Some(interval)` when enabled (interval -1 = last).

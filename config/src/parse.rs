@@ -405,6 +405,8 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "uid" => g.uid = parse_u32(line, n, "uid", diags),
             "gid" => g.gid = parse_u32(line, n, "gid", diags),
             "maxconn" => g.maxconn = parse_u32(line, n, "maxconn", diags),
+            "maxconnrate" => g.maxconnrate = parse_u32(line, n, "maxconnrate", diags),
+            "maxsessrate" => g.maxsessrate = parse_u32(line, n, "maxsessrate", diags),
             "nbthread" => {
                 if let Some(v) = parse_u32(line, n, "nbthread", diags) {
                     if v == 0 || v > 4096 {
@@ -1023,6 +1025,7 @@ fn parse_proxy_line(
         "fullconn" => s.fullconn = parse_u32(line, n, name, diags),
         "backlog" => s.backlog = parse_u32(line, n, name, diags),
         "retries" => s.retries = parse_u32(line, n, name, diags),
+        "rate-limit sessions" => s.rate_limit_sessions = parse_u32(line, n, name, diags),
         "retry-on" => match RetryOn::parse(&line.words[n..]) {
             Ok(r) => s.retry_on = Some(r),
             Err(e) => diags.alert(&line.loc, e),

@@ -22,6 +22,7 @@ const HELP: &str = "The following commands are valid at this level:
   enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)
   set server <bk>/<srv> state <st>        : change a server's administrative state (ready|drain|maint)
   set server <bk>/<srv> weight <w>        : change a server's weight
+  set rate-limit <setting> <value>        : change a rate limiting value
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
 ";
@@ -58,6 +59,7 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
             };
             admin_cmd(rt, level, target, Some(a))
         }
+        ["set", "rate-limit", rest @ ..] => set_rate_limit(rt, level, rest),
         ["publish", "backend", name] => publish(rt, level, name, true),
         ["unpublish", "backend", name] => publish(rt, level, name, false),
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
@@ -142,6 +144,27 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
     String::new()
 }
 
+/// `set rate-limit connections|sessions global N` (admin level), HAProxy's answers.
+fn set_rate_limit(rt: &Runtime, level: CliLevel, args: &[&str]) -> String {
+    if let Some(e) = need_admin(level) {
+        return e;
+    }
+    let rate = match args {
+        ["connections", "global", ..] => &rt.conn_rate,
+        ["sessions", "global", ..] => &rt.sess_rate,
+        _ => {
+            return "'set rate-limit' only supports :\n   - 'connections global' to set the per-process maximum connection rate\n   - 'sessions global' to set the per-process maximum session rate\n   - 'ssl-sessions global' to set the per-process maximum SSL session rate\n".into();
+        }
+    };
+    let Some(v) = args.get(2) else {
+        return "Expects an integer value.\n".into();
+    };
+    // As HAProxy's atoi: leading digits, anything else is 0 (no limit).
+    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+    rate.set_limit(digits.parse().unwrap_or(0));
+    String::new()
+}
+
 fn set_weight(rt: &Runtime, level: CliLevel, target: &str, wt: &str) -> String {
     if let Some(e) = need_admin(level) {
         return e;
@@ -199,7 +222,12 @@ fn show_info(rt: &Runtime) -> String {
     kv("CurrConns", rt.cur_conns.load(Relaxed).to_string());
     kv("CumConns", rt.cum_conns.load(Relaxed).to_string());
     kv("CumReq", "0".into());
-    kv("ConnRate", "0".into());
+    kv("ConnRate", rt.conn_rate.rate().to_string());
+    kv("ConnRateLimit", rt.conn_rate.limit().to_string());
+    kv("MaxConnRate", rt.conn_rate.max().to_string());
+    kv("SessRate", rt.sess_rate.rate().to_string());
+    kv("SessRateLimit", rt.sess_rate.limit().to_string());
+    kv("MaxSessRate", rt.sess_rate.max().to_string());
     kv("Stopping", u8::from(rt.stopping.load(Relaxed)).to_string());
     kv(
         "node",

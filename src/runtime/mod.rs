@@ -6,6 +6,7 @@
 pub mod args;
 pub mod listener;
 pub mod log;
+pub mod rate;
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -728,6 +729,31 @@ async fn accept_loop(
             },
             None => None,
         };
+        // `maxconnrate`, `maxsessrate`, `rate-limit sessions`: no accept while a rate is at
+        // its limit. (halo counts a session at accept, HAProxy after `tcp-request
+        // connection` rules: connections those rules reject count here too.)
+        let fe = rt.proxies[px].frontend.as_ref();
+        while let Some(w) = [
+            rt.conn_rate.wait(),
+            rt.sess_rate.wait(),
+            fe.and_then(|f| f.sess_rate.wait()),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        {
+            let changed = ctl.changed.notified();
+            tokio::select! {
+                _ = tokio::time::sleep(w) => {}
+                _ = changed => {}
+            }
+            if ctl.stopping.load(Relaxed) || ctl.paused.load(Relaxed) {
+                break;
+            }
+        }
+        if ctl.paused.load(Relaxed) {
+            continue;
+        }
         let changed = ctl.changed.notified();
         let accepted = match &l {
             L::Closed => {
@@ -758,6 +784,11 @@ async fn accept_loop(
                 continue;
             }
         };
+        rt.conn_rate.hit();
+        rt.sess_rate.hit();
+        if let Some(f) = &rt.proxies[px].frontend {
+            f.sess_rate.hit();
+        }
         ctl.sessions.fetch_add(1, Relaxed);
         rt.cur_conns.fetch_add(1, Relaxed);
         rt.cum_conns.fetch_add(1, Relaxed);
