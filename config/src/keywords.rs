@@ -860,7 +860,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("retry-on", DLB, DONE),
     k("server", LB, DONE),
     k("server-state-file-name", DLB, P7),
-    k("server-template", LB, P5),
+    k("server-template", LB, DONE),
     k("source", DLB, DONE),
     k("srvtcpka-cnt", DLB, P0),
     k("srvtcpka-idle", DLB, P0),

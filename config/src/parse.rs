@@ -1008,6 +1008,7 @@ fn parse_proxy_line(
         },
         "bind" => parse_bind(line, n, proxy, cfg, diags),
         "server" => parse_server(line, n, proxy, cfg, diags),
+        "server-template" => parse_server_template(line, n, proxy, cfg, diags),
         "default-server" => {
             let mut t = s
                 .default_server
@@ -2553,6 +2554,103 @@ fn parse_server(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diag
         );
     }
     proxy.servers.push(srv);
+}
+
+/// `server-template <prefix> <num | low-high> <addr>[:<port>] [from <origin>] [params*]`:
+/// the servers <prefix><i>, one per number of the range, all with the same address and
+/// settings (those of `default-server`, or of the server named after `from`).
+fn parse_server_template(
+    line: &Line,
+    n: usize,
+    proxy: &mut Proxy,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    let (Some(prefix), Some(range), Some(addr)) = (
+        line.words.get(n),
+        line.words.get(n + 1),
+        line.words.get(n + 2),
+    ) else {
+        diags.alert(
+            &line.loc,
+            "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.",
+        );
+        return;
+    };
+    let bounds = match range.split_once('-') {
+        Some((lo, hi)) => lo.parse::<u32>().ok().zip(hi.parse::<u32>().ok()),
+        None => range.parse::<u32>().ok().map(|n| (1, n)),
+    };
+    let Some((lo, hi)) = bounds.filter(|(lo, hi)| *lo >= 1 && lo <= hi) else {
+        diags.alert(
+            &line.loc,
+            format!("Wrong server-template number or range arg '{range}'."),
+        );
+        return;
+    };
+    if hi - lo >= 100_000 {
+        diags.alert(
+            &line.loc,
+            format!("'server-template' : range '{range}' declares too many servers."),
+        );
+        return;
+    }
+    let address = match parse_address(addr, Usage::Server) {
+        Ok(a) => a,
+        Err(e) => {
+            diags.alert(&line.loc, format!("'server-template {prefix}' : {e}."));
+            return;
+        }
+    };
+    let mut start = n + 3;
+    let mut srv = if line.words.get(start).map(String::as_str) == Some("from") {
+        let Some(origin) = line.words.get(start + 1) else {
+            diags.alert(
+                &line.loc,
+                "'server-template' : 'from' expects a server name.",
+            );
+            return;
+        };
+        start += 2;
+        match proxy.servers.iter().find(|s| &s.name == origin) {
+            Some(s) => s.clone(),
+            None => {
+                diags.alert(
+                    &line.loc,
+                    format!("'server-template' : no server '{origin}' to copy settings from."),
+                );
+                return;
+            }
+        }
+    } else {
+        proxy
+            .settings
+            .default_server
+            .clone()
+            .unwrap_or_else(|| Server::template(line.loc.clone()))
+    };
+    srv.loc = line.loc.clone();
+    srv.address = Some(address);
+    srv.id = None;
+    parse_server_options(line, start, &mut srv, cfg, diags, false);
+    for i in lo..=hi {
+        let name = format!("{prefix}{i}");
+        if let Some(prev) = proxy.servers.iter().find(|s| s.name == name) {
+            diags.alert(
+                &line.loc,
+                format!(
+                    "'server-template' : {} '{}' has two servers named '{name}' (the other one is at {}).",
+                    proxy.kind.name(),
+                    proxy.name,
+                    prev.loc
+                ),
+            );
+            return;
+        }
+        let mut s = srv.clone();
+        s.name = name;
+        proxy.servers.push(s);
+    }
 }
 
 fn parse_server_options(
