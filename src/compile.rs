@@ -974,6 +974,16 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 server_fin_timeout: s.timeouts.server_fin,
                 check_timeout: s.timeouts.check,
                 source: s.source.clone(),
+                hdr_src: s
+                    .source
+                    .iter()
+                    .chain(p.servers.iter().filter_map(|v| v.source.as_ref()))
+                    .find_map(|src| match &src.usesrc {
+                        Some(halo_config::model::UseSrc::HdrIp { name, occ }) => {
+                            Some((name.clone(), *occ))
+                        }
+                        _ => None,
+                    }),
                 dispatch,
                 http_reuse: s.http_reuse,
                 prefer_last_server: s.option("prefer-last-server").unwrap_or(false),

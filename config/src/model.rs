@@ -357,9 +357,51 @@ pub struct Timeouts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub address: Address,
-    /// `usesrc` as written (transparent proxying), issue 5.
-    pub usesrc: Option<String>,
+    /// `usesrc`: the address presented to servers (full transparent proxying).
+    pub usesrc: Option<UseSrc>,
     pub interface: Option<String>,
+}
+
+/// What `usesrc` presents to the server as the connection's source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UseSrc {
+    /// The client's address and port.
+    Client,
+    /// The client's address, any port.
+    ClientIp,
+    /// The address in occurrence `occ` of header `name` (negative: from the last one; 0:
+    /// the feature is off).
+    HdrIp { name: String, occ: i32 },
+    /// A fixed address (port 0: any).
+    Addr(std::net::SocketAddr),
+}
+
+impl UseSrc {
+    /// Parses the argument of `usesrc`; the error is HAProxy's.
+    pub fn parse(v: &str) -> Result<UseSrc, String> {
+        match v {
+            "client" => return Ok(UseSrc::Client),
+            "clientip" => return Ok(UseSrc::ClientIp),
+            _ => {}
+        }
+        if let Some(inner) = v.strip_prefix("hdr_ip(").and_then(|r| r.strip_suffix(')')) {
+            let (name, occ) = match inner.split_once(',') {
+                Some((n, o)) => (n.trim(), o.trim().parse::<i32>().unwrap_or(0)),
+                None => (inner.trim(), -1),
+            };
+            return Ok(UseSrc::HdrIp {
+                name: name.to_ascii_lowercase(),
+                occ,
+            });
+        }
+        let bad = || format!("'usesrc {v}' : invalid address: '{v}' in '{v}'");
+        if let Ok(ip) = v.parse::<std::net::IpAddr>() {
+            return Ok(UseSrc::Addr(std::net::SocketAddr::new(ip, 0)));
+        }
+        v.parse::<std::net::SocketAddr>()
+            .map(UseSrc::Addr)
+            .map_err(|_| bad())
+    }
 }
 
 impl Source {

@@ -1099,7 +1099,7 @@ fn parse_proxy_line(
             None => diags.alert(&line.loc, "'dispatch' expects an address."),
         },
         "source" => {
-            if let Some(src) = parse_source(line, n, line.words.len(), cfg, diags) {
+            if let Some(src) = parse_source(line, n, line.words.len(), diags) {
                 s.source = Some(src);
             }
         }
@@ -2366,13 +2366,7 @@ fn parse_hash_type(line: &Line, n: usize, s: &mut ProxySettings, diags: &mut Dia
     s.hash_type = ht;
 }
 
-fn parse_source(
-    line: &Line,
-    n: usize,
-    end: usize,
-    cfg: &mut Config,
-    diags: &mut Diags,
-) -> Option<Source> {
+fn parse_source(line: &Line, n: usize, end: usize, diags: &mut Diags) -> Option<Source> {
     let Some(a) = line.words.get(n) else {
         diags.alert(&line.loc, "'source' expects an address.");
         return None;
@@ -2393,11 +2387,11 @@ fn parse_source(
     while i < end {
         match line.words[i].as_str() {
             "usesrc" => {
-                match line.words.get(i + 1) {
-                    Some(v) => src.usesrc = Some(v.clone()),
+                match line.words.get(i + 1).map(|v| UseSrc::parse(v)) {
+                    Some(Ok(u)) => src.usesrc = Some(u),
+                    Some(Err(e)) => diags.alert(&line.loc, e),
                     None => diags.alert(&line.loc, "'usesrc' expects an argument."),
                 }
-                pending(cfg, line, "source ... usesrc (transparent proxying)", 5);
                 i += 2;
             }
             "interface" => {
@@ -2791,7 +2785,7 @@ fn parse_server_options(
                     srv.pool_purge_delay = time(diags).unwrap_or(srv.pool_purge_delay)
                 }
                 "source" => {
-                    if let Some(src) = parse_source(line, i + 1, next, cfg, diags) {
+                    if let Some(src) = parse_source(line, i + 1, next, diags) {
                         srv.source = Some(src);
                     }
                 }

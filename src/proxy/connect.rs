@@ -1,6 +1,7 @@
 //! Opening the connection to a server: `source ADDR[:PORT-RANGE]` (halo picks the port in
-//! the range, trying the next one when a port is busy), `timeout connect`, and the PROXY
-//! header written before anything else.
+//! the range, trying the next one when a port is busy), `source … usesrc` (full transparent
+//! proxying: the socket is bound to an address of the client's, with `IP_TRANSPARENT`),
+//! `timeout connect`, and the PROXY header written before anything else.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -8,10 +9,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use halo_config::addr::Address;
-use halo_config::model::Source;
+use halo_config::model::{Source, UseSrc};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpStream;
 
+use crate::proxy::stream::ConnInfo;
 use crate::server::Server;
 
 fn source_ip(src: &Source) -> Option<IpAddr> {
@@ -80,7 +82,58 @@ fn bind_source(sock: &Socket, src: &Source, srv: Option<&Server>) -> io::Result<
     }
 }
 
-/// Connects to `target`, bound to `source` if any, within `timeout_ms`. The connection is
+/// The address `usesrc` presents to the server for this client, if any (None also when
+/// its family is not the server's: the connection then leaves from `source`'s address).
+fn transparent_addr(u: &UseSrc, client: &ConnInfo, target: &SocketAddr) -> Option<SocketAddr> {
+    let a = match u {
+        UseSrc::Client => client.src,
+        UseSrc::ClientIp => SocketAddr::new(client.src.ip(), 0),
+        UseSrc::HdrIp { .. } => SocketAddr::new(client.hdr_src?, 0),
+        UseSrc::Addr(a) => *a,
+    };
+    let a = match (a.ip(), target.is_ipv4()) {
+        (IpAddr::V6(v6), true) => SocketAddr::new(IpAddr::V4(v6.to_ipv4_mapped()?), a.port()),
+        (IpAddr::V4(_), false) => return None,
+        _ => a,
+    };
+    (!a.ip().is_unspecified()).then_some(a)
+}
+
+/// Sets `IP_TRANSPARENT` (`IPV6_TRANSPARENT`): the socket may bind an address this host
+/// does not own. Needs CAP_NET_ADMIN.
+pub fn set_transparent(sock: &Socket, v6: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    let (level, opt) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_TRANSPARENT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TRANSPARENT)
+    };
+    // SAFETY: valid fd, option value is a c_int of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether this process may use `usesrc` (checked at start-up).
+pub fn transparent_allowed() -> io::Result<()> {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    set_transparent(&s, false)
+}
+
+/// Connects to `target`, bound to `source` if any (to the client's address with `usesrc`),
+/// within `timeout_ms`. The connection is
 /// often established by the time `connect()` returns (always on loopback, where the
 /// handshake runs inside the call): then it is used at once, without a trip through the
 /// event loop to learn that the socket is writable.
@@ -89,9 +142,21 @@ pub async fn connect(
     source: Option<&Source>,
     srv: Option<&Server>,
     timeout_ms: Option<u64>,
+    client: Option<&ConnInfo>,
 ) -> io::Result<TcpStream> {
     let sock = new_socket(&target)?;
-    if let Some(src) = source {
+    let transparent = match (source.and_then(|s| s.usesrc.as_ref()), client) {
+        (Some(u), Some(c)) => transparent_addr(u, c, &target),
+        _ => None,
+    };
+    if let Some(a) = transparent {
+        if let Some(dev) = source.and_then(|s| s.interface.as_ref()) {
+            sock.bind_device(Some(dev.as_bytes()))?;
+        }
+        set_transparent(&sock, a.is_ipv6())?;
+        sock.set_reuse_address(true)?;
+        sock.bind(&a.into())?;
+    } else if let Some(src) = source {
         bind_source(&sock, src, srv)?;
     }
     let done = match sock.connect(&target.into()) {

@@ -1334,6 +1334,14 @@ pub async fn run_http<C>(
                 (None, None) => Choice::Balance,
             };
             let key = lb_key(&be, &head, cbuf.get(head_len..).unwrap_or_default(), &info);
+            // `usesrc hdr_ip(H)`: this request's address to present to the server.
+            let info = match &be.settings.hdr_src {
+                Some((name, occ)) => ConnInfo {
+                    hdr_src: hdr_ip(&head, name.as_bytes(), *occ),
+                    ..info
+                },
+                None => info,
+            };
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let mut redirect_to: Option<Arc<Server>> = None;
@@ -2001,6 +2009,25 @@ async fn retry_connection(
         }
         None => false,
     }
+}
+
+/// Occurrence `occ` (1: the first, -1: the last; 0: none) of the comma-separated values of
+/// header `name`, as an IP address.
+fn hdr_ip(head: &Head, name: &[u8], occ: i32) -> Option<IpAddr> {
+    if occ == 0 {
+        return None;
+    }
+    let mut values = head
+        .get_all(name)
+        .flat_map(|v| v.split(|&c| c == b','))
+        .map(|v| v.trim_ascii());
+    let v = if occ > 0 {
+        values.nth(occ as usize - 1)?
+    } else {
+        let all: Vec<&[u8]> = values.collect();
+        *all.get(all.len().checked_sub(occ.unsigned_abs() as usize)?)?
+    };
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 fn next_step(rt: &Runtime) -> Next {

@@ -24,6 +24,8 @@ use crate::tcp::{Inspect, Stage, Verdict, inspect};
 pub struct ConnInfo {
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// The address `source … usesrc hdr_ip(H)` found in the request being served.
+    pub hdr_src: Option<std::net::IpAddr>,
 }
 
 /// Holds a server slot and gives it back when dropped; once the server took the session
@@ -685,16 +687,22 @@ pub async fn connect_server(
     if be.servers.is_empty() {
         // `dispatch`: a fixed address, no balancing.
         let target = st.dispatch?;
-        return connect(target, st.source.as_ref(), None, st.connect_timeout)
-            .await
-            .ok()
-            .map(|stream| Connected {
-                srv: None,
-                slot: None,
-                stream,
-                uses: 0,
-                direct: false,
-            });
+        return connect(
+            target,
+            st.source.as_ref(),
+            None,
+            st.connect_timeout,
+            Some(info),
+        )
+        .await
+        .ok()
+        .map(|stream| Connected {
+            srv: None,
+            slot: None,
+            stream,
+            uses: 0,
+            direct: false,
+        });
     }
     // In HTTP mode, `retry-on` without `conn-failure` gives up at the first failed
     // connection.
@@ -754,7 +762,15 @@ pub async fn connect_server(
     let mut slot = Slot::new(be, &srv);
     for attempt in 0..=retries {
         let target = srv.addr.target(info.dst.port());
-        match connect(target, srv.source.as_ref(), Some(&srv), st.connect_timeout).await {
+        match connect(
+            target,
+            srv.source.as_ref(),
+            Some(&srv),
+            st.connect_timeout,
+            Some(info),
+        )
+        .await
+        {
             Ok(stream) => {
                 slot.count();
                 srv.idle.connects.fetch_add(1, Relaxed);
@@ -831,6 +847,7 @@ pub async fn connect_again(be: &Backend, srv: &Arc<Server>, info: &ConnInfo) -> 
         srv.source.as_ref(),
         Some(srv),
         be.settings.connect_timeout,
+        Some(info),
     )
     .await;
     match r {

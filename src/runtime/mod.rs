@@ -393,6 +393,30 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         log::alert(&e, quiet);
         return 1;
     }
+    // `usesrc` binds server connections to addresses this host does not own: without the
+    // right (CAP_NET_ADMIN, after any `user`/`uid` change), say so now rather than fail
+    // every connection later.
+    let transparent = cfg.proxies.iter().find_map(|p| {
+        p.settings
+            .source
+            .iter()
+            .chain(p.servers.iter().filter_map(|s| s.source.as_ref()))
+            .find(|s| s.usesrc.is_some())
+            .map(|_| p)
+    });
+    if let Some(p) = transparent
+        && let Err(e) = crate::proxy::connect::transparent_allowed()
+    {
+        log::alert(
+            &format!(
+                "{} '{}' : 'usesrc' (full transparent proxying) needs CAP_NET_ADMIN, which this process does not have ({e}): run it as root or grant it cap_net_admin.",
+                p.kind.name(),
+                p.name
+            ),
+            quiet,
+        );
+        return 1;
+    }
     let threads = cfg.global.nbthread.unwrap_or(1);
     let tokio_rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
@@ -820,7 +844,11 @@ async fn accept_loop(
                     _permits: (gp, fp, bp),
                     _guard: guard,
                 };
-                let info = ConnInfo { src, dst };
+                let info = ConnInfo {
+                    src,
+                    dst,
+                    hdr_src: None,
+                };
                 // One task per connection, sized for its own mode only.
                 if http {
                     tokio::spawn(async move {
@@ -845,6 +873,7 @@ async fn accept_loop(
                     let info = ConnInfo {
                         src: unspec,
                         dst: unspec,
+                        hdr_src: None,
                     };
                     if http {
                         crate::proxy::http::run_http(rt2.clone(), px, u, info, accept_proxy).await;

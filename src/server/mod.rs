@@ -171,6 +171,9 @@ pub struct BackendSettings {
     pub server_fin_timeout: Option<u64>,
     pub check_timeout: Option<u64>,
     pub source: Option<Source>,
+    /// `usesrc hdr_ip(H[,occ])` on the backend or one of its servers: the header and
+    /// occurrence to read the source address from, per request.
+    pub hdr_src: Option<(String, i32)>,
     pub dispatch: Option<SocketAddr>,
     /// `http-reuse`.
     pub http_reuse: halo_config::model::HttpReuse,
@@ -706,6 +709,7 @@ mod tests {
                 server_fin_timeout: None,
                 check_timeout: None,
                 source: None,
+                hdr_src: None,
                 dispatch: None,
                 http_reuse: Default::default(),
                 prefer_last_server: false,
