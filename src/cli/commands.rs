@@ -23,6 +23,8 @@ const HELP: &str = "The following commands are valid at this level:
   set server <bk>/<srv> state <st>        : change a server's administrative state (ready|drain|maint)
   set server <bk>/<srv> weight <w>        : change a server's weight
   set rate-limit <setting> <value>        : change a rate limiting value
+  set maxconn server <bk>/<srv> <n>       : change a server's maxconn setting
+  show backend                            : list backends in the current running config
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
 ";
@@ -60,6 +62,15 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
             admin_cmd(rt, level, target, Some(a))
         }
         ["set", "rate-limit", rest @ ..] => set_rate_limit(rt, level, rest),
+        ["show", "backend", ..] => {
+            let mut o = String::from("# name\n");
+            for px in rt.proxies.iter().filter(|p| p.backend.is_some()) {
+                o.push_str(&px.name);
+                o.push('\n');
+            }
+            o
+        }
+        ["set", "maxconn", "server", rest @ ..] => set_maxconn_server(rt, level, rest),
         ["publish", "backend", name] => publish(rt, level, name, true),
         ["unpublish", "backend", name] => publish(rt, level, name, false),
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
@@ -141,6 +152,30 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
         report_state_change(be, idx, true, " (leaving forced maintenance)", rt.quiet);
     }
     be.weights_changed();
+    String::new()
+}
+
+/// `set maxconn server B/S N` (admin level): queued connections the new limit lets in go
+/// to the server at once.
+fn set_maxconn_server(rt: &Runtime, level: CliLevel, args: &[&str]) -> String {
+    if let Some(e) = need_admin(level) {
+        return e;
+    }
+    let Some(target) = args.first() else {
+        return "Require 'backend/server'.\n".into();
+    };
+    let (be, idx) = match find(rt, target) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some(v) = args.get(1) else {
+        return "Require <maxconn>.\n".into();
+    };
+    let Ok(v) = v.parse::<u32>() else {
+        return "maxconn string empty or preceded by garbage".into();
+    };
+    be.servers[idx].maxconn.store(v, Relaxed);
+    be.process_queue();
     String::new()
 }
 

@@ -131,10 +131,9 @@ where
                 _ => {}
             }
             let resp = commands::execute(&rt, level, &words, pl);
+            // As HAProxy: the answer as it is, then the blank line ending it (a message
+            // without a newline of its own, like `set maxconn`'s errors, ends on one).
             out.push_str(&resp);
-            if !resp.is_empty() && !resp.ends_with('\n') {
-                out.push('\n');
-            }
             out.push('\n');
             // Interactive: a prompt after each answer of a `;` line, as HAProxy (the last
             // one's comes with the next line).

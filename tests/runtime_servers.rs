@@ -1,0 +1,80 @@
+//! Runtime API commands on backends and servers (issue 5 part): `show backend`, `set
+//! maxconn server`, with HAProxy's answers.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Duration;
+
+use support::http::*;
+use support::*;
+
+fn start(app: &HttpBackend) -> (Halo, std::net::SocketAddr, std::path::PathBuf) {
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout queue 5s
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    server s1 \"${S1}\" maxconn 1
+backend other
+";
+    let h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", app.cfg_addr())]);
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    (h, fe, sock)
+}
+
+/// Sends `n` requests at once; returns when all are answered.
+fn concurrent(fe: std::net::SocketAddr, n: usize) {
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = Client::connect(fe);
+                assert_eq!(c.get("/", "").status, 200);
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn show_backend_lists_backends() {
+    let app = HttpBackend::start("app", Duration::ZERO);
+    let (_h, _fe, sock) = start(&app);
+    assert_eq!(cli(&sock, "show backend").unwrap(), "# name\nbe\nother\n\n");
+}
+
+#[test]
+fn set_maxconn_server_changes_the_limit_at_once() {
+    let app = HttpBackend::start("app", Duration::from_millis(300));
+    let (_h, fe, sock) = start(&app);
+    concurrent(fe, 3);
+    assert_eq!(app.max_current.load(Ordering::Relaxed), 1);
+    assert_eq!(cli(&sock, "set maxconn server be/s1 3").unwrap(), "\n");
+    let stat = cli(&sock, "show stat").unwrap();
+    let s1 = stat.lines().find(|l| l.starts_with("be,s1,")).unwrap();
+    assert_eq!(s1.split(',').nth(6), Some("3"), "slim: {s1}");
+    concurrent(fe, 3);
+    assert_eq!(app.max_current.load(Ordering::Relaxed), 3);
+    for (cmd, answer) in [
+        (
+            "set maxconn server be/s1 x",
+            "maxconn string empty or preceded by garbage\n",
+        ),
+        ("set maxconn server be/nope 1", "No such server.\n\n"),
+        ("set maxconn server be/s1", "Require <maxconn>.\n\n"),
+    ] {
+        assert_eq!(cli(&sock, cmd).unwrap(), answer, "{cmd}");
+    }
+}
