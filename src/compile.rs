@@ -910,7 +910,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     name: srv.name.clone(),
                     id,
                     backend_name: be_name.clone(),
-                    addr: ServerAddr { ip, port: *port },
+                    addr: crate::server::AddrCell::new(ServerAddr { ip, port: *port }),
                     backup: srv.backup,
                     cfg: scfg,
                     uweight: AtomicU32::new(srv.weight),

@@ -78,3 +78,52 @@ fn set_maxconn_server_changes_the_limit_at_once() {
         assert_eq!(cli(&sock, cmd).unwrap(), answer, "{cmd}");
     }
 }
+
+#[test]
+fn set_server_addr_moves_new_traffic() {
+    let a = HttpBackend::start("a", Duration::ZERO);
+    let b = HttpBackend::start("b", Duration::ZERO);
+    let (_h, fe, sock) = start(&a);
+    let get = || {
+        let mut c = Client::connect(fe);
+        // The backend answers "<name> <path> <body length>".
+        c.get("/x", "")
+            .body
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(get(), "a");
+    let (pa, pb) = (a.addr.port(), b.addr.port());
+    assert_eq!(
+        cli(&sock, &format!("set server be/s1 addr 127.0.0.1 port {pb}")).unwrap(),
+        format!(
+            "no need to change the addr, port changed from '{pa}' to '{pb}' by 'stats socket command'\n\n"
+        )
+    );
+    assert_eq!(get(), "b");
+    let state = cli(&sock, "show servers state be").unwrap();
+    assert!(state.contains(" s1 127.0.0.1 "), "{state}");
+    assert!(state.contains(&format!(" - {pb} - ")), "{state}");
+    for (cmd, answer) in [
+        (
+            format!("set server be/s1 addr 127.0.0.1 port {pb}"),
+            "no need to change the addr, no need to change the port by 'stats socket command'\n\n".to_string(),
+        ),
+        (
+            "set server be/s1 addr bogus".to_string(),
+            "Invalid addr 'bogus' by 'stats socket command'\n\n".to_string(),
+        ),
+        (
+            "set server be/s1 addr".to_string(),
+            "set server <b>/<s> addr requires an address and optionally a port.\n\n".to_string(),
+        ),
+        (
+            "set server be/s1 addr 127.0.0.2 port x".to_string(),
+            "IP changed from '127.0.0.1' to '127.0.0.2', problem converting port 'x' to an int by 'stats socket command'\n\n".to_string(),
+        ),
+    ] {
+        assert_eq!(cli(&sock, &cmd).unwrap(), answer, "{cmd}");
+    }
+}

@@ -24,6 +24,7 @@ const HELP: &str = "The following commands are valid at this level:
   set server <bk>/<srv> weight <w>        : change a server's weight
   set rate-limit <setting> <value>        : change a rate limiting value
   set maxconn server <bk>/<srv> <n>       : change a server's maxconn setting
+  set server <bk>/<srv> addr <ip> [port <p>] : change a server's address
   show backend                            : list backends in the current running config
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
@@ -73,6 +74,7 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         ["set", "maxconn", "server", rest @ ..] => set_maxconn_server(rt, level, rest),
         ["publish", "backend", name] => publish(rt, level, name, true),
         ["unpublish", "backend", name] => publish(rt, level, name, false),
+        ["set", "server", target, "addr", rest @ ..] => set_server_addr(rt, level, target, rest),
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
             set_weight(rt, level, target, wt)
         }
@@ -153,6 +155,80 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
     }
     be.weights_changed();
     String::new()
+}
+
+/// `set server B/S addr IP [port P]` (admin level), answered as HAProxy does. New
+/// connections (and health checks without their own `addr`) go to the new address; idle
+/// connections to the old one are closed.
+fn set_server_addr(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -> String {
+    use halo_config::addr::PortSpec;
+    if let Some(e) = need_admin(level) {
+        return e;
+    }
+    let (be, idx) = match find(rt, target) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some(ip) = args.first() else {
+        return "set server <b>/<s> addr requires an address and optionally a port.\n".into();
+    };
+    const BY: &str = " by 'stats socket command'\n";
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return format!("Invalid addr '{ip}'{BY}");
+    };
+    let srv = &be.servers[idx];
+    let old = srv.addr.get();
+    let mut new = old.clone();
+    let mut parts = Vec::new();
+    if ip == old.ip {
+        parts.push("no need to change the addr".to_string());
+    } else {
+        parts.push(format!("IP changed from '{}' to '{ip}'", old.ip));
+        new.ip = ip;
+    }
+    let port_text = |p: &PortSpec| match p {
+        PortSpec::Fixed(p) => p.to_string(),
+        PortSpec::Plus(n) => format!("+{n}"),
+        PortSpec::Minus(n) => format!("-{n}"),
+        PortSpec::None | PortSpec::Range(..) => "0".into(),
+    };
+    if let (Some(&"port"), Some(p)) = (args.get(1), args.get(2)) {
+        let spec = if let Some(n) = p.strip_prefix('+').and_then(|n| n.parse().ok()) {
+            Some(PortSpec::Plus(n))
+        } else if let Some(n) = p.strip_prefix('-').and_then(|n| n.parse().ok()) {
+            Some(PortSpec::Minus(n))
+        } else {
+            p.parse::<u16>().ok().map(|n| {
+                if n == 0 {
+                    PortSpec::None
+                } else {
+                    PortSpec::Fixed(n)
+                }
+            })
+        };
+        match spec {
+            None => parts.push(format!("problem converting port '{p}' to an int")),
+            Some(PortSpec::Plus(_) | PortSpec::Minus(_)) if srv.cfg.check_port.is_none() => {
+                parts.push("can't change <port> to port map because it is incompatible with current health check port configuration (use 'port' statement from the 'server' directive.".into())
+            }
+            Some(s) if port_text(&s) == port_text(&old.port) => {
+                parts.push("no need to change the port".into())
+            }
+            Some(s) => {
+                parts.push(format!(
+                    "port changed from '{}' to '{}'",
+                    port_text(&old.port),
+                    port_text(&s)
+                ));
+                new.port = s;
+            }
+        }
+    }
+    if new.ip != old.ip || port_text(&new.port) != port_text(&old.port) {
+        srv.addr.set(new);
+        srv.idle.purge(true);
+    }
+    format!("{}{BY}", parts.join(", "))
 }
 
 /// `set maxconn server B/S N` (admin level): queued connections the new limit lets in go
@@ -326,7 +402,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 px.name,
                 s.id,
                 s.name,
-                s.addr.ip,
+                s.addr.get().ip,
                 s.uweight.load(Relaxed),
                 s.cfg.weight,
                 now.saturating_sub(s.last_change.load(Relaxed)),

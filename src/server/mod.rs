@@ -47,6 +47,29 @@ impl ServerAddr {
     }
 }
 
+/// A server's address, changed at runtime by `set server B/S addr`: connections read it
+/// without a lock (arc-swap).
+pub struct AddrCell(arc_swap::ArcSwap<ServerAddr>);
+
+impl AddrCell {
+    pub fn new(a: ServerAddr) -> AddrCell {
+        AddrCell(arc_swap::ArcSwap::from_pointee(a))
+    }
+
+    pub fn get(&self) -> ServerAddr {
+        (**self.0.load()).clone()
+    }
+
+    /// The address to connect to for a client that reached `dst_port`.
+    pub fn target(&self, dst_port: u16) -> SocketAddr {
+        self.0.load().target(dst_port)
+    }
+
+    pub fn set(&self, a: ServerAddr) {
+        self.0.store(Arc::new(a));
+    }
+}
+
 /// Result of the last health check, as `show stat` reports it.
 #[derive(Debug, Clone, Default)]
 pub struct CheckResult {
@@ -61,7 +84,7 @@ pub struct Server {
     pub name: String,
     pub id: u32,
     pub backend_name: Arc<str>,
-    pub addr: ServerAddr,
+    pub addr: AddrCell,
     pub backup: bool,
     pub cfg: model::Server,
     /// Weight as configured or set at runtime (0..=256).
@@ -658,10 +681,10 @@ mod tests {
             name: "s".into(),
             id: 1,
             backend_name: Arc::from("b"),
-            addr: ServerAddr {
+            addr: AddrCell::new(ServerAddr {
                 ip: "127.0.0.1".parse().unwrap(),
                 port: PortSpec::Fixed(1),
-            },
+            }),
             backup: false,
             cfg,
             uweight: AtomicU32::new(1),
