@@ -64,12 +64,20 @@ pub struct CheckConf {
     pub send_state: bool,
     /// A pending `http-check comment`/`tcp-check comment`, for the next rule.
     pub pending_comment: Option<String>,
+    /// `option httpchk` came from `defaults`: when the proxy declares its own rules, the
+    /// request of that option is not part of them (HAProxy 2.6 then sends nothing).
+    pub httpchk_inherited: bool,
+    pub httpchk_dropped: bool,
+    /// Rule lines seen so far (comments included): HAProxy numbers steps by them.
+    pub next_index: usize,
 }
 
 /// One rule of a check.
 #[derive(Debug, Clone)]
 pub struct CheckRule {
     pub loc: Loc,
+    /// Position among the rule lines of the proxy (comment lines count), from 0.
+    pub index: usize,
     pub comment: Option<String>,
     pub action: CheckAction,
 }
@@ -222,6 +230,8 @@ pub fn parse_line(
                     Some(r) => conf.httpchk = r,
                     None => return,
                 }
+                conf.httpchk_inherited = false;
+                conf.httpchk_dropped = false;
                 CheckKind::HttpChk
             }
             "tcp-check" => CheckKind::TcpCheck,
@@ -295,6 +305,13 @@ pub fn parse_line(
             return;
         }
         "comment" => {
+            if conf.inherited {
+                conf.rules.clear();
+                conf.inherited = false;
+                conf.next_index = 0;
+                conf.httpchk_dropped = conf.httpchk_inherited && http;
+            }
+            conf.next_index += 1;
             match args.first() {
                 Some(c) if args.len() == 1 => conf.pending_comment = Some(c.clone()),
                 _ => diags.alert(
@@ -310,6 +327,8 @@ pub fn parse_line(
     if conf.inherited {
         conf.rules.clear();
         conf.inherited = false;
+        conf.next_index = 0;
+        conf.httpchk_dropped = conf.httpchk_inherited && http;
     }
     if !conf.rules.is_empty() && conf.http_rules != http {
         diags.alert(
@@ -326,6 +345,8 @@ pub fn parse_line(
         .cloned()
         .unwrap_or_default();
     let mut comment = conf.pending_comment.take();
+    let index = conf.next_index;
+    conf.next_index += 1;
     let res = match sub {
         "connect" => parse_connect(args, &mut comment).map(CheckAction::Connect),
         "send" if http => parse_http_send(args, &mut comment).map(CheckAction::HttpSend),
@@ -369,6 +390,7 @@ pub fn parse_line(
             conf.http_rules = http;
             conf.rules.push(CheckRule {
                 loc: line.loc.clone(),
+                index,
                 comment,
                 action,
             });

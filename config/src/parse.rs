@@ -51,6 +51,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 let mut base = ProxySettings::default();
                 let name = header_name_and_from(&sec, diags, &defaults_by_name, &mut base);
                 base.checks.inherited = true;
+                base.checks.httpchk_inherited = true;
                 // Named after the section (empty when anonymous), for the rules' messages.
                 let mut dummy = Proxy::new(
                     ProxyKind::Backend,
@@ -94,6 +95,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 let mut proxy = Proxy::new(kind, name.clone(), sec.header.loc.clone());
                 proxy.settings = last_defaults.clone();
                 proxy.settings.checks.inherited = true;
+                proxy.settings.checks.httpchk_inherited = true;
                 parse_proxy_header(&sec, &mut proxy, &defaults_by_name, diags);
                 // A name is shared by one frontend-capable and one backend-capable proxy at most.
                 for role in [true, false] {

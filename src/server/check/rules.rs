@@ -55,6 +55,8 @@ pub enum StepKind {
 
 #[derive(Debug)]
 pub struct Step {
+    /// HAProxy's step number in messages (`at step N`).
+    pub id: usize,
     pub comment: Option<String>,
     pub implicit: bool,
     pub kind: StepKind,
@@ -182,6 +184,7 @@ fn builtin_expect(
 
 fn step(kind: StepKind) -> Step {
     Step {
+        id: 0,
         comment: None,
         implicit: false,
         kind,
@@ -247,12 +250,13 @@ pub fn compile(
                     _ => continue,
                 };
                 steps.push(Step {
+                    id: r.index + 1,
                     comment: r.comment.clone(),
                     implicit: false,
                     kind,
                 });
             }
-            if !saw_send {
+            if !saw_send && !conf.httpchk_dropped {
                 let req = HttpReq {
                     meth: base.meth.clone(),
                     uri: LogFormat::literal(base.uri.as_bytes()),
@@ -305,6 +309,7 @@ pub fn compile(
                         _ => continue,
                     };
                     steps.push(Step {
+                        id: r.index + 1,
                         comment: r.comment.clone(),
                         implicit: false,
                         kind,
@@ -438,6 +443,7 @@ pub fn compile(
         steps.insert(
             0,
             Step {
+                id: 1,
                 comment: None,
                 implicit: true,
                 kind: StepKind::Connect(ConnectRule {
@@ -446,6 +452,17 @@ pub fn compile(
                 }),
             },
         );
+    }
+    // Built-in and implicit rules are numbered by position.
+    let mut n = 0;
+    for s in steps.iter_mut() {
+        if s.implicit && matches!(s.kind, StepKind::Connect(_)) {
+            continue;
+        }
+        n += 1;
+        if s.id == 0 {
+            s.id = n;
+        }
     }
     plan.steps = steps;
     Ok(plan)

@@ -99,10 +99,9 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
     let mut conn: Option<Conn> = None;
     let mut last: Option<usize> = None;
     let mut last_http_code: Option<u32> = None;
-    let mut last_reason = String::new();
     let mut saved_info = String::new();
     for (i, st) in plan.steps.iter().enumerate() {
-        let stepno = i + 1;
+        let stepno = st.id.max(1);
         let tcp_info = |what: &str| {
             if plan.tcp_check {
                 format!(" at step {stepno} of tcp-check ({what})")
@@ -210,16 +209,7 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                     let full = c.inbuf.len() >= plan.bufsize;
                     let last_read = c.eof || full;
                     let ev = if plan.http {
-                        eval_http(
-                            x,
-                            c,
-                            last_read,
-                            be,
-                            idx,
-                            plan,
-                            &mut last_http_code,
-                            &mut last_reason,
-                        )
+                        eval_http(x, c, last_read, be, idx, plan, &mut last_http_code)
                     } else {
                         eval_tcp(
                             x,
@@ -288,7 +278,8 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                 let code = if plan.http { last_http_code } else { Some(0) };
                 let info = match &x.on_success {
                     Some(m) => render_msg(m, conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[])),
-                    None if plan.http => last_reason,
+                    None if plan.http => String::new(),
+                    None if plan.tcp_check => "(tcp-check)".into(),
                     None => saved_info,
                 };
                 Outcome::new(status, if has_code(status) { code } else { None }, info)
@@ -686,7 +677,6 @@ fn eval_http(
     idx: usize,
     plan: &Plan,
     last_code: &mut Option<u32>,
-    last_reason: &mut String,
 ) -> Eval {
     let needs_body = matches!(
         x.e.pattern,
@@ -709,7 +699,6 @@ fn eval_http(
     };
     let _ = resp.head_len;
     *last_code = Some(resp.code);
-    *last_reason = resp.reason.clone();
     // `disable-on-404` wins over the expect rule, for running servers.
     if plan.disable_on_404 && resp.code == 404 && be.servers[idx].up.load(Relaxed) {
         return Eval::Done(Ok(Outcome::new("L7OKC", Some(404), "")));
@@ -759,7 +748,7 @@ fn eval_http(
         _ => false,
     };
     if matched != e.inverse {
-        return Eval::Done(Ok(Outcome::new("L7OK", Some(resp.code), resp.reason)));
+        return Eval::Done(Ok(Outcome::new("L7OK", Some(resp.code), "")));
     }
     let body_rule = needs_body;
     let default_status = if body_rule { "L7RSP" } else { "L7STS" };
