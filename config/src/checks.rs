@@ -601,7 +601,7 @@ fn parse_tcp_send(
 /// Decodes an even-length string of hexadecimal digits.
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)
