@@ -793,6 +793,16 @@ fn parse_check_line(
     }
     let grew = proxy.settings.checks.rules.len() > before
         || (inherited && !proxy.settings.checks.inherited);
+    // A user `status-code` expression is not evaluated yet (built-in checks have theirs).
+    if grew
+        && let Some(crate::checks::CheckRule {
+            action: crate::checks::CheckAction::Expect(e),
+            ..
+        }) = proxy.settings.checks.rules.last()
+        && e.status_code.is_some()
+    {
+        pending(cfg, line, &format!("{} status-code", kw_full(line, n)), 5);
+    }
     if grew
         && let Some(crate::checks::CheckRule {
             action: crate::checks::CheckAction::Connect(c),
