@@ -919,6 +919,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     maxqueue: srv.maxqueue,
                     admin: AtomicU8::new(if srv.disabled { 2 } else { 0 }),
                     up: AtomicBool::new(true),
+                    nolb: AtomicBool::new(false),
                     cur: AtomicU32::new(0),
                     counters: Counters::default(),
                     check: Mutex::new(CheckResult::default()),
@@ -992,6 +993,36 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 send_name_header: s.send_name_header.clone(),
                 disabled: s.disabled,
                 unpublished: s.unpublished,
+                checks: {
+                    let names = Names {
+                        cfg,
+                        current: pi,
+                        registry: &registry,
+                        userlists: &userlists,
+                        loc: &p.loc,
+                        tables: &tables,
+                    };
+                    let node = cfg
+                        .global
+                        .node
+                        .clone()
+                        .unwrap_or_else(crate::runtime::hostname);
+                    match crate::server::check::rules::compile(
+                        &s.checks,
+                        cfg.global.tune_bufsize,
+                        node,
+                        &names,
+                    ) {
+                        Ok(plan) => Arc::new(plan),
+                        Err(e) => {
+                            diags.alert(
+                                &p.loc,
+                                format!("backend '{}' : health check : {e}.", p.name),
+                            );
+                            Default::default()
+                        }
+                    }
+                },
             };
             (
                 Some(Arc::new(Backend::new(be_name, ids[pi], settings, servers))),

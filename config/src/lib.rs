@@ -4,6 +4,7 @@
 
 pub mod addr;
 pub mod check;
+pub mod checks;
 pub mod cond;
 pub mod diag;
 pub mod errorfile;

@@ -505,6 +505,8 @@ pub struct Server {
     pub fall: u32,
     pub check_port: Option<u16>,
     pub check_addr: Option<String>,
+    /// `check-send-proxy`: PROXY header on health-check connections.
+    pub check_send_proxy: bool,
     pub cookie: Option<String>,
     /// `track [BACKEND/]SERVER` with the line, checked by the resolver.
     pub track: Option<(Option<String>, String)>,
@@ -548,6 +550,7 @@ impl Server {
             fall: 3,
             check_port: None,
             check_addr: None,
+            check_send_proxy: false,
             cookie: None,
             track: None,
             slowstart: 0,
@@ -767,6 +770,8 @@ pub struct ProxySettings {
     pub cookie: Option<Cookie>,
     /// `dynamic-cookie-key`: the secret of `cookie ... dynamic`.
     pub dynamic_cookie_key: Option<String>,
+    /// Health checks: `option httpchk`, `http-check`, `tcp-check`, built-in checks.
+    pub checks: crate::checks::CheckConf,
 }
 
 /// How the persistence cookie is handled (`cookie` keyword).

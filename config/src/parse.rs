@@ -50,6 +50,8 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
             SectionKind::Defaults => {
                 let mut base = ProxySettings::default();
                 let name = header_name_and_from(&sec, diags, &defaults_by_name, &mut base);
+                base.checks.inherited = true;
+                base.checks.httpchk_inherited = true;
                 // Named after the section (empty when anonymous), for the rules' messages.
                 let mut dummy = Proxy::new(
                     ProxyKind::Backend,
@@ -92,6 +94,8 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 }
                 let mut proxy = Proxy::new(kind, name.clone(), sec.header.loc.clone());
                 proxy.settings = last_defaults.clone();
+                proxy.settings.checks.inherited = true;
+                proxy.settings.checks.httpchk_inherited = true;
                 parse_proxy_header(&sec, &mut proxy, &defaults_by_name, diags);
                 // A name is shared by one frontend-capable and one backend-capable proxy at most.
                 for role in [true, false] {
@@ -762,6 +766,63 @@ fn bad_option(line: &Line, opt: &str, what: &str, suggestion: Option<&str>, diag
 
 // ---------------------------------------------------------------- proxies
 
+/// A health-check line (`option httpchk`, `http-check …`, `tcp-check …`, built-in checks):
+/// parsed by `checks`; connection options halo cannot honour yet stay pending.
+fn parse_check_line(
+    name: &str,
+    line: &Line,
+    n: usize,
+    prefix: Prefix,
+    proxy: &mut Proxy,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) {
+    let before = proxy.settings.checks.rules.len();
+    let inherited = proxy.settings.checks.inherited;
+    crate::checks::parse_line(
+        name,
+        line,
+        n,
+        prefix != Prefix::None,
+        &mut proxy.settings.checks,
+        diags,
+    );
+    if let Some(opt) = name.strip_prefix("option ") {
+        proxy
+            .settings
+            .options
+            .push((opt.to_string(), prefix == Prefix::None, line.loc.clone()));
+    }
+    let grew = proxy.settings.checks.rules.len() > before
+        || (inherited && !proxy.settings.checks.inherited);
+    // A user `status-code` expression is not evaluated yet (built-in checks have theirs).
+    if grew
+        && let Some(crate::checks::CheckRule {
+            action: crate::checks::CheckAction::Expect(e),
+            ..
+        }) = proxy.settings.checks.rules.last()
+        && e.status_code.is_some()
+    {
+        pending(cfg, line, &format!("{} status-code", kw_full(line, n)), 5);
+    }
+    if grew
+        && let Some(crate::checks::CheckRule {
+            action: crate::checks::CheckAction::Connect(c),
+            ..
+        }) = proxy.settings.checks.rules.last()
+    {
+        for (on, what, issue) in [
+            (c.ssl, "ssl", 6),
+            (c.via_socks4, "via-socks4", 5),
+            (c.proto.is_some(), "proto", 5),
+        ] {
+            if on {
+                pending(cfg, line, &format!("{} {what}", kw_full(line, n)), issue);
+            }
+        }
+    }
+}
+
 fn parse_proxy_line(
     section: SectionKind,
     line: &Line,
@@ -831,6 +892,10 @@ fn parse_proxy_line(
             return;
         }
         Support::Done => {}
+    }
+    if crate::checks::handles(name) {
+        parse_check_line(name, line, n, prefix, proxy, cfg, diags);
+        return;
     }
     let s = &mut proxy.settings;
     if let Some(opt) = name.strip_prefix("option ") {
@@ -2752,6 +2817,7 @@ fn parse_server_options(
                     ),
                 },
                 "addr" => srv.check_addr = Some(val.to_string()),
+                "check-send-proxy" => srv.check_send_proxy = true,
                 "pool-max-conn" | "max-reuse" => match val.parse::<i64>() {
                     Ok(v) if v >= -1 => {
                         if opt == "max-reuse" {

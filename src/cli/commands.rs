@@ -373,7 +373,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
         for s in &be.servers {
             let op = if !s.up.load(Relaxed) {
                 0
-            } else if s.cfg.check && s.health.load(Relaxed) < s.cfg.rise + s.cfg.fall - 1 {
+            } else if s.nolb.load(Relaxed) {
                 3
             } else {
                 2
@@ -384,14 +384,25 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 Admin::Drain => 8,
             };
             let (chk_status, chk_result, chk_state) = if s.cfg.check {
-                let st = s.check.lock().map(|c| c.status).unwrap_or("");
-                let code = match st {
-                    "L4OK" => 4,
-                    "L4TOUT" => 7,
-                    "L4CON" => 8,
-                    _ => 0,
+                let (st, busy) = s
+                    .check
+                    .lock()
+                    .map(|c| (c.status, c.in_progress))
+                    .unwrap_or(("", false));
+                let result = if busy {
+                    0
+                } else if st == "L7OKC" {
+                    4
+                } else if s.up.load(Relaxed) {
+                    3
+                } else {
+                    2
                 };
-                (code, if s.up.load(Relaxed) { 3 } else { 2 }, 6)
+                (
+                    crate::server::check::status_number(st),
+                    result,
+                    if busy { 7 } else { 6 },
+                )
             } else {
                 (1, 0, 0)
             };

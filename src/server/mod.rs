@@ -77,7 +77,12 @@ pub struct CheckResult {
     pub status: &'static str,
     pub code: Option<u32>,
     pub duration_ms: Option<u64>,
+    /// The status's description (`check_desc`), e.g. "Layer7 wrong status".
     pub desc: String,
+    /// What the check found (`last_chk`, the `info: "…"` of messages), may be empty.
+    pub info: String,
+    /// A check is running now (`show stat` prefixes the last status with "* ").
+    pub in_progress: bool,
 }
 
 pub struct Server {
@@ -95,6 +100,8 @@ pub struct Server {
     pub admin: AtomicU8,
     /// Operational state from health checks (true when no check is configured).
     pub up: AtomicBool,
+    /// Running but excluded from load balancing (`http-check disable-on-404`: NOLB).
+    pub nolb: AtomicBool,
     /// Connections being served.
     pub cur: AtomicU32,
     pub counters: Counters,
@@ -131,7 +138,10 @@ impl Server {
     }
     /// Whether the balancer may choose it for a new connection.
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() == Admin::Ready && self.uweight.load(Relaxed) > 0
+        self.is_up()
+            && self.admin() == Admin::Ready
+            && self.uweight.load(Relaxed) > 0
+            && !self.nolb.load(Relaxed)
     }
     /// HAProxy's status word for `show stat`.
     pub fn status_word(&self) -> String {
@@ -149,6 +159,7 @@ impl Server {
                     "DOWN".into()
                 }
             }
+            _ if up && self.nolb.load(Relaxed) => "NOLB".into(),
             _ if up && h < rise + fall - 1 => format!("UP {}/{}", h + 1 - rise, fall),
             _ if up => "UP".into(),
             _ if h > 0 => format!("DOWN {h}/{rise}"),
@@ -211,6 +222,8 @@ pub struct BackendSettings {
     pub disabled: bool,
     /// `be-unpublished`: starts unpublished (see `Backend::published`).
     pub unpublished: bool,
+    /// The health-check rules run for each checked server.
+    pub checks: Arc<check::rules::Plan>,
 }
 
 pub struct Backend {
@@ -645,6 +658,32 @@ pub fn report_state_change(be: &Backend, idx: usize, up: bool, reason: &str, qui
     }
 }
 
+/// The message of a running server leaving load balancing (`disable-on-404`).
+pub fn report_stopping(be: &Backend, idx: usize, reason: &str, quiet: bool) {
+    let srv = &be.servers[idx];
+    let (a, b) = be.usable_counts();
+    let (qlen, squeues) = be.queue_lengths();
+    let sq = squeues.iter().sum::<usize>();
+    crate::runtime::log::warning(
+        &format!(
+            "Server {}/{} is stopping{reason}. {a} active and {b} backup servers online. 0 sessions requeued, {} total in queue.",
+            be.name,
+            srv.name,
+            qlen + sq
+        ),
+        quiet,
+    );
+    let available = a + b > 0;
+    let was = be.was_available.swap(available, Relaxed);
+    if was && !available {
+        crate::runtime::log::alert(
+            &format!("backend '{}' has no server available!", be.name),
+            quiet,
+        );
+        be.last_change.store(now_sec(), Relaxed);
+    }
+}
+
 /// Marks a server up or down, with the bookkeeping of times and queues.
 pub fn set_operational(be: &Backend, idx: usize, up: bool) {
     let srv = &be.servers[idx];
@@ -693,6 +732,7 @@ mod tests {
             maxqueue: 0,
             admin: AtomicU8::new(0),
             up: AtomicBool::new(true),
+            nolb: AtomicBool::new(false),
             cur: AtomicU32::new(0),
             counters: Counters::default(),
             check: Mutex::new(CheckResult::default()),
@@ -741,6 +781,7 @@ mod tests {
                 send_name_header: None,
                 disabled: false,
                 unpublished: false,
+                checks: Default::default(),
             },
             servers,
         )

@@ -154,16 +154,18 @@ pub fn render(rt: &Runtime) -> String {
                     if let Ok(ck) = s.check.lock()
                         && !ck.status.is_empty()
                     {
-                        r.set("check_status", ck.status);
+                        if ck.in_progress {
+                            r.set("check_status", format!("* {}", ck.status));
+                        } else {
+                            r.set("check_status", ck.status);
+                        }
                         r.set("check_duration", ck.duration_ms.unwrap_or(0));
                         r.set("check_desc", &ck.desc);
                         if let Some(code) = ck.code {
                             r.set("check_code", code);
                         }
-                        if ck.status == "L4CON"
-                            && let Some(info) = ck.desc.split("info: \"").nth(1)
-                        {
-                            r.set("last_chk", info.trim_end_matches('"'));
+                        if !ck.info.is_empty() {
+                            r.set("last_chk", &ck.info);
                         }
                     }
                     r.set("check_rise", s.cfg.rise);

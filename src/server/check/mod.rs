@@ -1,0 +1,191 @@
+//! Health checks: one task per checked server, run at `inter` (`fastinter` while the
+//! state is changing, `downinter` while DOWN), with HAProxy's rise/fall health counter.
+//! Each check runs the backend's rule list (`rules`: plain connect, `option httpchk`,
+//! `tcp-check`, built-in checks) through `run`.
+
+pub mod rules;
+pub mod run;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::{Backend, CheckResult, report_state_change, set_operational};
+
+/// HAProxy's description of a check status (`check_desc`, state-change reasons).
+pub fn status_desc(status: &str) -> &'static str {
+    match status {
+        "L4OK" => "Layer4 check passed",
+        "L4TOUT" => "Layer4 timeout",
+        "L4CON" => "Layer4 connection problem",
+        "L6OK" => "Layer6 check passed",
+        "L6TOUT" => "Layer6 timeout",
+        "L6RSP" => "Layer6 invalid response",
+        "L7OK" => "Layer7 check passed",
+        "L7OKC" => "Layer7 check conditionally passed",
+        "L7TOUT" => "Layer7 timeout",
+        "L7RSP" => "Layer7 invalid response",
+        "L7STS" => "Layer7 wrong status",
+        "SOCKERR" => "Socket error",
+        "INI" => "Initializing",
+        _ => "Unknown",
+    }
+}
+
+/// HAProxy's number for a check status (`show servers state` srv_check_status).
+pub fn status_number(status: &str) -> u32 {
+    match status {
+        "INI" => 2,
+        "SOCKERR" => 5,
+        "L4OK" => 6,
+        "L4TOUT" => 7,
+        "L4CON" => 8,
+        "L6OK" => 9,
+        "L6TOUT" => 10,
+        "L6RSP" => 11,
+        "L7TOUT" => 12,
+        "L7RSP" => 13,
+        "L7OK" => 15,
+        "L7OKC" => 16,
+        "L7STS" => 17,
+        _ => 0,
+    }
+}
+
+/// Starts the check tasks of every checked server of a backend.
+pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
+    for (idx, srv) in be.servers.iter().enumerate() {
+        if !srv.cfg.check {
+            continue;
+        }
+        let be = be.clone();
+        // Spread the first checks over one interval so they do not all fire at once.
+        let first = fastrand::u64(0..=srv.cfg.inter.max(1));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(first)).await;
+            loop {
+                let ok = run_one(&be, idx).await;
+                apply_result(&be, idx, ok, quiet);
+                let srv = &be.servers[idx];
+                let full = srv.cfg.rise + srv.cfg.fall - 1;
+                let h = srv.health.load(Relaxed);
+                let up = srv.up.load(Relaxed);
+                let mut wait = if !up && h == 0 {
+                    srv.cfg.downinter.unwrap_or(srv.cfg.inter)
+                } else if up && h >= full {
+                    srv.cfg.inter
+                } else {
+                    srv.cfg.fastinter.unwrap_or(srv.cfg.inter)
+                };
+                if spread_pct > 0 {
+                    let delta = wait * spread_pct as u64 / 100;
+                    if delta > 0 {
+                        wait = wait - delta + fastrand::u64(0..=2 * delta);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+            }
+        });
+    }
+}
+
+/// Runs one check; records its result; returns whether it passed.
+async fn run_one(be: &Backend, idx: usize) -> bool {
+    let srv = &be.servers[idx];
+    if let Ok(mut c) = srv.check.lock() {
+        c.in_progress = true;
+    }
+    let start = Instant::now();
+    let plan = be.settings.checks.clone();
+    let o = run::run(be, idx, &plan).await;
+    let dur = start.elapsed().as_millis() as u64;
+    let ok = run::passed(o.status);
+    if let Ok(mut c) = srv.check.lock() {
+        *c = CheckResult {
+            status: o.status,
+            code: o.code,
+            duration_ms: Some(dur),
+            desc: status_desc(o.status).into(),
+            info: o.info,
+            in_progress: false,
+        };
+    }
+    ok
+}
+
+/// The `, reason: …, code: …, info: "…", check duration: …ms` part of a message.
+fn reason(srv: &super::Server) -> String {
+    let Ok(c) = srv.check.lock() else {
+        return String::new();
+    };
+    let mut s = format!(", reason: {}", c.desc);
+    if let Some(code) = c.code {
+        s.push_str(&format!(", code: {code}"));
+    }
+    if !c.info.is_empty() {
+        s.push_str(&format!(", info: \"{}\"", c.info));
+    }
+    s.push_str(&format!(
+        ", check duration: {}ms",
+        c.duration_ms.unwrap_or(0)
+    ));
+    s
+}
+
+/// Applies a check result to the rise/fall counter and changes the state when due.
+pub fn apply_result(be: &Backend, idx: usize, ok: bool, quiet: bool) {
+    let srv = &be.servers[idx];
+    let rise = srv.cfg.rise;
+    let fall = srv.cfg.fall;
+    let full = rise + fall - 1;
+    let up = srv.up.load(Relaxed);
+    let h = srv.health.load(Relaxed);
+    let nolb = srv
+        .check
+        .lock()
+        .map(|c| c.status == "L7OKC")
+        .unwrap_or(false);
+    if ok {
+        if h < full {
+            let nh = if !up && h + 1 >= rise { full } else { h + 1 };
+            srv.health.store(nh, Relaxed);
+        }
+        if !up && h + 1 >= rise {
+            srv.nolb.store(nolb, Relaxed);
+            set_operational(be, idx, true);
+            if srv.admin() != super::Admin::Maint {
+                report_state_change(be, idx, true, &reason(srv), quiet);
+            }
+        } else if up {
+            // `disable-on-404`: a running server answering 404 only takes persistent
+            // traffic (NOLB) until it answers 2xx/3xx again.
+            let was = srv.nolb.swap(nolb, Relaxed);
+            if was != nolb {
+                be.weights_changed();
+                if srv.admin() != super::Admin::Maint {
+                    if nolb {
+                        super::report_stopping(be, idx, &reason(srv), quiet);
+                    } else {
+                        report_state_change(be, idx, true, &reason(srv), quiet);
+                    }
+                }
+            }
+        }
+    } else {
+        srv.chkfail.fetch_add(1, Relaxed);
+        if up {
+            if h <= rise {
+                srv.health.store(0, Relaxed);
+                srv.nolb.store(false, Relaxed);
+                set_operational(be, idx, false);
+                if srv.admin() != super::Admin::Maint {
+                    report_state_change(be, idx, false, &reason(srv), quiet);
+                }
+            } else {
+                srv.health.store(h - 1, Relaxed);
+            }
+        } else if h > 0 {
+            srv.health.store(h - 1, Relaxed);
+        }
+    }
+}
