@@ -124,7 +124,13 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                 let what = connect_desc(c, st.implicit);
                 let res = tokio::time::timeout(
                     limit.max(Duration::from_millis(1)),
-                    crate::proxy::connect::connect(target, srv.source.as_ref(), Some(srv), None),
+                    crate::proxy::connect::connect(
+                        target,
+                        srv.source.as_ref(),
+                        Some(srv),
+                        None,
+                        None,
+                    ),
                 )
                 .await;
                 let mut stream = match res {
