@@ -370,6 +370,7 @@ fn check_proxy(
     }
     let t = &s.timeouts;
     if !s.disabled
+        && !p.peers_table
         && ((p.kind.is_frontend() && t.client.is_none())
             || (p.kind.is_backend() && (t.connect.is_none() || t.server.is_none())))
     {

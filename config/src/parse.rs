@@ -120,9 +120,9 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
                 warn_http_only(&proxy, diags);
-                // Tables synchronised with peers: not yet.
+                // `write-to` (2.9+): not yet.
                 if let Some((words, loc)) = &proxy.stick_table {
-                    for opt in ["peers", "write-to"] {
+                    for opt in ["write-to"] {
                         if words.iter().any(|w| w == opt) {
                             cfg.pending.push(Pending {
                                 loc: loc.clone(),
@@ -141,6 +141,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 crate::userlist::parse_userlist(&sec, &mut cfg, diags);
             }
             SectionKind::HttpErrors => parse_http_errors(&sec, &mut cfg, diags),
+            SectionKind::Peers => crate::peers::parse_peers(&sec, &mut cfg, diags),
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);
@@ -169,6 +170,7 @@ impl Proxy {
             rules: Vec::new(),
             stick_table: None,
             appsession: None,
+            peers_table: false,
         }
     }
 }
@@ -277,7 +279,7 @@ fn unknown_keyword(section: SectionKind, line: &Line, diags: &mut Diags) {
     diags.alert(&line.loc, msg);
 }
 
-fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
+pub(crate) fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
     cfg.pending.push(Pending {
         loc: line.loc.clone(),
         keyword: name.to_string(),
@@ -286,7 +288,7 @@ fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
 }
 
 /// Looks a line up in a section's table, with the `no`/`default` prefixes.
-fn lookup(
+pub(crate) fn lookup(
     section: SectionKind,
     line: &Line,
     diags: &mut Diags,
@@ -309,7 +311,7 @@ fn lookup(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Prefix {
+pub(crate) enum Prefix {
     None,
     No,
     Default,
@@ -405,6 +407,26 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "uid" => g.uid = parse_u32(line, n, "uid", diags),
             "gid" => g.gid = parse_u32(line, n, "gid", diags),
             "maxconn" => g.maxconn = parse_u32(line, n, "maxconn", diags),
+            "localpeer" => match line.words.get(n) {
+                Some(v) if cfg.peers.is_empty() => g.localpeer = Some(v.clone()),
+                Some(_) => diags.warning(
+                    &line.loc,
+                    "'localpeer' ignored: it must come before the 'peers' sections.",
+                ),
+                None => diags.alert(&line.loc, "'localpeer' expects a name as argument."),
+            },
+            "tune.peers.max-updates-at-once" => {
+                if let Some(v) = parse_u32(line, n, "tune.peers.max-updates-at-once", diags) {
+                    if v == 0 {
+                        diags.alert(
+                            &line.loc,
+                            "'tune.peers.max-updates-at-once' expects a strictly positive number.",
+                        );
+                    } else {
+                        g.tune_peers_max_updates = Some(v);
+                    }
+                }
+            }
             "nbthread" => {
                 if let Some(v) = parse_u32(line, n, "nbthread", diags) {
                     if v == 0 || v > 4096 {

@@ -2,6 +2,7 @@
 //! rates over a sliding period as HAProxy's freq counters), expiry and eviction of the
 //! oldest entry when full. Entries live in sharded maps: a lookup locks one shard only.
 
+pub mod peers;
 pub mod rules;
 pub mod track;
 
@@ -139,6 +140,8 @@ pub struct Table {
     used: AtomicUsize,
     seq: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
+    /// Set when a `peers` section synchronises the table: where local changes are queued.
+    peers: OnceLock<peers::Hook>,
 }
 
 /// Read access to one entry's data.
@@ -218,6 +221,34 @@ impl EntryView<'_> {
             self.entry.server_key = Some(k.into());
         }
     }
+
+    /// The `server_key` stored, if any.
+    pub fn server_key(&self) -> Option<&str> {
+        self.entry.server_key.as_deref()
+    }
+
+    /// Element `idx` of a rate as stored: events of the current period, of the previous
+    /// one, and the start of the current period on `now_ms()` (0: never started).
+    pub fn rate_raw(&self, ty: DataType, idx: usize) -> Option<(u64, u64, u64)> {
+        let (o, _) = self.slot(ty, idx)?;
+        let r = &self.entry.vals[o..o + 3];
+        Some((r[0], r[1], r[2]))
+    }
+
+    pub fn set_rate_raw(&mut self, ty: DataType, idx: usize, v: (u64, u64, u64)) {
+        if let Some((o, _)) = self.slot(ty, idx) {
+            self.entry.vals[o..o + 3].copy_from_slice(&[v.0, v.1, v.2]);
+        }
+    }
+
+    /// Milliseconds before the entry expires (0: never).
+    pub fn expires_in(&self) -> u64 {
+        if self.entry.exp == 0 {
+            0
+        } else {
+            self.entry.exp.saturating_sub(now_ms()).max(1)
+        }
+    }
 }
 
 impl Table {
@@ -229,6 +260,7 @@ impl Table {
             used: AtomicUsize::new(0),
             seq: AtomicU64::new(1),
             hasher: Default::default(),
+            peers: OnceLock::new(),
         }
     }
 
@@ -336,8 +368,17 @@ impl Table {
 
     /// Runs `f` on the entry for `key`, created when missing (evicting the oldest entry of
     /// the table when it is full, unless `nopurge`), and refreshes its expiry. None when the
-    /// table is full and nothing can be evicted.
+    /// table is full and nothing can be evicted. The change is pushed to the table's peers.
     pub fn update<R>(&self, key: &Key, f: impl FnOnce(&mut EntryView<'_>) -> R) -> Option<R> {
+        let r = self.upsert(key, f);
+        if r.is_some() {
+            self.changed(key);
+        }
+        r
+    }
+
+    /// `update` without telling the peers (for what the peers taught).
+    pub(crate) fn upsert<R>(&self, key: &Key, f: impl FnOnce(&mut EntryView<'_>) -> R) -> Option<R> {
         let si = self.shard_of(key);
         let now = now_ms();
         let seq = self.seq.fetch_add(1, Relaxed);
@@ -626,6 +667,37 @@ impl Table {
                 sh.remove(&k);
                 self.used.fetch_sub(1, Relaxed);
             }
+        }
+    }
+}
+
+impl Table {
+    /// Attaches the table to a `peers` section (once, after construction).
+    pub fn set_peers(&self, hook: peers::Hook) {
+        let _ = self.peers.set(hook);
+    }
+
+    /// Tells the peers that the entry for `key` changed (one branch when there are none).
+    #[inline]
+    pub fn changed(&self, key: &Key) {
+        if let Some(h) = self.peers.get() {
+            h.notify(key);
+        }
+    }
+
+    /// Runs `f` on the key of every live entry.
+    pub fn for_each_key(&self, mut f: impl FnMut(&Key)) {
+        let now = now_ms();
+        for i in 0..SHARDS {
+            let keys: Vec<Key> = {
+                let sh = self.lock(i);
+                sh.map
+                    .iter()
+                    .filter(|(_, e)| !Self::expired(e, now))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            };
+            keys.iter().for_each(&mut f);
         }
     }
 }
