@@ -150,6 +150,11 @@ frontend fe
 
 #[test]
 fn reload_keeps_the_table() {
+    if skip_on_reference(
+        "haproxy 2.6 (-db or -D, -sf, local peer) leaves the new process's table empty on this host, checked by hand",
+    ) {
+        return;
+    }
     let s1 = HttpBackend::start("s1", Duration::ZERO);
     let (pa, fe) = (free_addr(), free_addr());
     let env = [
@@ -165,7 +170,11 @@ fn reload_keeps_the_table() {
         .start();
     let sa = sock(a.dir());
     requests(fe, 2);
-    cli(&sa, "set table be key 10.0.0.1 data.server_id 1 data.gpc0 42").unwrap();
+    cli(
+        &sa,
+        "set table be key 10.0.0.1 data.server_id 1 data.gpc0 42",
+    )
+    .unwrap();
     assert!(wait_entry(
         &sa,
         "be",
@@ -179,10 +188,7 @@ fn reload_keeps_the_table() {
         .arg(a.pid().to_string())
         .wait_for(&[fe, pa])
         .start();
-    assert!(
-        a.wait_exit(T).is_some(),
-        "the old process is still running"
-    );
+    assert!(a.wait_exit(T).is_some(), "the old process is still running");
     let sb = sock(b.dir());
     assert!(
         wait_entry(
@@ -322,7 +328,8 @@ fn interoperates_with_haproxy_2_6() {
 /// What the peer listener answers to `hello`, until it closes or 2 s pass.
 fn answer(peer: SocketAddr, hello: &[u8]) -> String {
     let mut s = TcpStream::connect(peer).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let _ = s.write_all(hello);
     let mut out = Vec::new();
     let mut buf = [0u8; 256];

@@ -87,10 +87,7 @@ pub fn parse_peers(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "default-server" | "default-bind" => options(kw.name, args, &line.loc, cfg, diags),
             "peer" | "server" => {
                 let Some(pname) = args.first() else {
-                    diags.alert(
-                        &line.loc,
-                        format!("'{}' : missing name for peer.", kw.name),
-                    );
+                    diags.alert(&line.loc, format!("'{}' : missing name for peer.", kw.name));
                     continue;
                 };
                 let addr = args.get(1).filter(|a| a.contains(':')).cloned();
@@ -114,7 +111,10 @@ pub fn parse_peers(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                 if ps.peers.iter().any(|p| &p.name == pname) {
                     diags.alert(
                         &line.loc,
-                        format!("'{}' : peer '{pname}' is already declared in peers section '{name}'.", kw.name),
+                        format!(
+                            "'{}' : peer '{pname}' is already declared in peers section '{name}'.",
+                            kw.name
+                        ),
                     );
                     continue;
                 }

@@ -378,7 +378,11 @@ impl Table {
     }
 
     /// `update` without telling the peers (for what the peers taught).
-    pub(crate) fn upsert<R>(&self, key: &Key, f: impl FnOnce(&mut EntryView<'_>) -> R) -> Option<R> {
+    pub(crate) fn upsert<R>(
+        &self,
+        key: &Key,
+        f: impl FnOnce(&mut EntryView<'_>) -> R,
+    ) -> Option<R> {
         let si = self.shard_of(key);
         let now = now_ms();
         let seq = self.seq.fetch_add(1, Relaxed);

@@ -462,7 +462,11 @@ async fn incoming(sec: Arc<Section>, mut s: TcpStream) {
             return;
         }
         let mut chunk = [0u8; 512];
-        match timeout(deadline.saturating_duration_since(Instant::now()), s.read(&mut chunk)).await
+        match timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            s.read(&mut chunk),
+        )
+        .await
         {
             Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
             _ => return,
@@ -872,7 +876,8 @@ impl Session {
             return;
         }
         for i in 0..self.sec.tables.len() {
-            let (keys, cur) = lock(&self.sec.tables[i].log).after(self.cursors[i], self.sec.max_updates);
+            let (keys, cur) =
+                lock(&self.sec.tables[i].log).after(self.cursors[i], self.sec.max_updates);
             self.cursors[i] = cur;
             for (id, k) in keys {
                 self.send_entry(i, id, &k, false);
@@ -885,7 +890,9 @@ impl Session {
         for i in 0..self.sec.tables.len() {
             self.cursors[i] = lock(&self.sec.tables[i].log).next.wrapping_sub(1);
             let mut keys = Vec::new();
-            self.sec.tables[i].table.for_each_key(|k| keys.push(k.clone()));
+            self.sec.tables[i]
+                .table
+                .for_each_key(|k| keys.push(k.clone()));
             for k in keys {
                 self.teach_id = self.teach_id.wrapping_add(1);
                 self.send_entry(i, self.teach_id, &k, true);
@@ -950,7 +957,11 @@ impl Session {
                 let done = self.sec.resync_done.load(Relaxed);
                 self.msg(
                     CTRL,
-                    if done { RESYNC_FINISHED } else { RESYNC_PARTIAL },
+                    if done {
+                        RESYNC_FINISHED
+                    } else {
+                        RESYNC_PARTIAL
+                    },
                     &[],
                 );
             }
@@ -1173,7 +1184,15 @@ mod tests {
             assert_eq!(get_varint(&bytes, &mut p), Some(v));
             assert_eq!(p, bytes.len());
         }
-        for v in [240u64, 2287, 2288, 264431, 264432, u32::MAX as u64, u64::MAX >> 8] {
+        for v in [
+            240u64,
+            2287,
+            2288,
+            264431,
+            264432,
+            u32::MAX as u64,
+            u64::MAX >> 8,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             let mut p = 0;
