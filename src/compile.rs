@@ -242,6 +242,8 @@ pub struct ProxyRt {
     pub stick: crate::stick::rules::StickRules,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: crate::tcp::TcpRules,
+    /// Only carries a `table` of a `peers` section: no stats row, no servers.
+    pub peers_table: bool,
 }
 
 pub struct Runtime {
@@ -1003,6 +1005,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             }),
             stick,
             tcp,
+            peers_table: p.peers_table,
         });
     }
     let _ = Loc::none();
@@ -1044,7 +1047,7 @@ fn compile_peers(
     let mut by_section: Vec<Vec<(Arc<crate::stick::Table>, String)>> =
         vec![Vec::new(); cfg.peers.len()];
     for (p, t) in cfg.proxies.iter().zip(tables) {
-        let (Some((words, loc)), Some(t)) = (&p.stick_table, t) else {
+        let (Some((words, _)), Some(t)) = (&p.stick_table, t) else {
             continue;
         };
         let Some(name) = words
@@ -1054,15 +1057,8 @@ fn compile_peers(
         else {
             continue;
         };
+        // An unknown section was reported by the checks.
         let Some(si) = cfg.peers.iter().position(|s| &s.name == name) else {
-            diags.alert(
-                loc,
-                format!(
-                    "{} '{}' : 'stick-table' : unable to find sync peers '{name}'.",
-                    p.kind.name(),
-                    p.name
-                ),
-            );
             continue;
         };
         // A table of the peers section goes by `/NAME` on the wire, as HAProxy 2.6 sends it.

@@ -393,3 +393,28 @@ fn bad_handshakes_get_the_status_codes() {
     requests(fa, 1);
     assert_eq!(answer(pa, b"HAProxyS 2.1\na\nb 12 1\n"), "200");
 }
+
+#[test]
+fn check_reports_unknown_sync_peers_and_accepts_the_section() {
+    let good = "
+global
+    localpeer a
+peers p1
+    bind 127.0.0.1:1024
+    default-server
+    server a
+    server b 127.0.0.1:1025
+    table t1 type string len 8 size 10 store gpc0
+backend st
+    stick-table type ip size 1k peers p1
+";
+    let (code, _, err) = run_check(Cfg::Text(good), &[]);
+    assert_eq!(code, 0, "{err}");
+    let bad = good.replace("1k peers p1", "1k peers nosuch");
+    let (code, _, err) = run_check(Cfg::Text(&bad), &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("Proxy 'st': unable to find sync peers 'nosuch'."),
+        "{err}"
+    );
+}
