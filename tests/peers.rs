@@ -418,3 +418,97 @@ backend st
         "{err}"
     );
 }
+
+const STICK: &str = "
+global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+peers mypeers
+    peer a \"${PA}\"
+    peer b \"${PB}\"
+backend be
+    stick-table type ip size 1k expire 10m peers mypeers store server_id,server_key
+    stick on src
+    server s1 \"${S1}\"
+    server s2 \"${S2}\"
+frontend fe
+    bind \"${FE}\"
+    use_backend be
+";
+
+/// `stick on src` learnt on one side sends the client to the same server on the other:
+/// `server_id` and `server_key` (a dictionary entry on the wire) cross both ways.
+#[test]
+fn stickiness_crosses_to_haproxy_and_back() {
+    let (s1, s2) = (
+        HttpBackend::start("s1", Duration::ZERO),
+        HttpBackend::start("s2", Duration::ZERO),
+    );
+    let (pa, pb, fa, fb) = (free_addr(), free_addr(), free_addr(), free_addr());
+    let env = |fe: SocketAddr| {
+        let mut e = env(fe, pa, pb);
+        e.push(("S1", s1.cfg_addr()));
+        e.push(("S2", s2.cfg_addr()));
+        e
+    };
+    let Some(r) = Reference::start(STICK, &env(fb), "b") else {
+        eprintln!("skipped: /usr/sbin/haproxy is not installed");
+        return;
+    };
+    let a = Halo::builder(STICK)
+        .envs(&env(fa))
+        .arg("-L")
+        .arg("a")
+        .wait_for(&[fa, pa])
+        .start();
+    let (sa, sb) = (sock(a.dir()), sock(r.dir.path()));
+    // Learnt on halo (first server of the round robin), known to haproxy.
+    requests(fa, 1);
+    assert!(
+        wait_entry(
+            &sb,
+            "be",
+            &["key=127.0.0.1", "server_id=1", "server_key=s1"]
+        ),
+        "haproxy did not learn halo's stickiness:\n{}",
+        show(&sb, "be")
+    );
+    // haproxy's round robin sends its second client (127.0.0.2) to s2; halo learns it, and
+    // sends that client to s2 too although its own round robin would pick s1.
+    assert_eq!(get_from(fb, "127.0.0.3"), 200);
+    assert_eq!(get_from(fb, "127.0.0.2"), 200);
+    assert!(
+        wait_entry(
+            &sa,
+            "be",
+            &["key=127.0.0.2", "server_id=2", "server_key=s2"]
+        ),
+        "halo did not learn haproxy's stickiness:\n{}",
+        show(&sa, "be")
+    );
+    let before = s2.seen().len();
+    assert_eq!(get_from(fa, "127.0.0.2"), 200);
+    assert_eq!(s2.seen().len(), before + 1, "halo did not stick to s2");
+}
+
+/// One request from source address `src`: the status.
+fn get_from(fe: SocketAddr, src: &str) -> u16 {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let src: SocketAddr = format!("{src}:0").parse().unwrap();
+    s.bind(&src.into()).unwrap();
+    s.connect(&fe.into()).unwrap();
+    let mut s: TcpStream = s.into();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
