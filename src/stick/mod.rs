@@ -249,6 +249,13 @@ impl EntryView<'_> {
             self.entry.exp.saturating_sub(now_ms()).max(1)
         }
     }
+
+    /// Makes an entry of a table with `expire` expire in `ms` (as a peer's timed update says).
+    pub fn set_expires_in(&mut self, ms: u64) {
+        if self.entry.exp != 0 {
+            self.entry.exp = now_ms() + ms.max(1);
+        }
+    }
 }
 
 impl Table {

@@ -1068,9 +1068,11 @@ impl Session {
         } else {
             rt.last_id.wrapping_add(1)
         };
-        if ty == UPDATE_TIMED || ty == INC_UPDATE_TIMED {
-            get_u32(b, &mut p)?;
-        }
+        let expire = if ty == UPDATE_TIMED || ty == INC_UPDATE_TIMED {
+            Some(u64::from(get_u32(b, &mut p)?))
+        } else {
+            None
+        };
         let key = match rt.key {
             2 => Key::Int(get_u32(b, &mut p)?),
             4 => {
@@ -1142,7 +1144,11 @@ impl Session {
         };
         let t = self.sec.tables[li].table.clone();
         let now = now_ms();
+        let table_expire = t.conf.expire.unwrap_or(0);
         t.upsert(&key, |e| {
+            if let Some(ms) = expire.filter(|&ms| ms > 0) {
+                e.set_expires_in(ms.min(table_expire));
+            }
             for (dt, idx, v) in vals {
                 match v {
                     Value::Int(n) => {
