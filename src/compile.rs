@@ -244,6 +244,8 @@ pub struct ProxyRt {
     pub stick: crate::stick::rules::StickRules,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: crate::tcp::TcpRules,
+    /// Only carries a `table` of a `peers` section: no stats row, no servers.
+    pub peers_table: bool,
 }
 
 pub struct Runtime {
@@ -265,6 +267,8 @@ pub struct Runtime {
     /// Global `h1-case-adjust` and `h1-case-adjust-file`, used by proxies with
     /// `option h1-case-adjust-bogus-client|server`.
     pub case_adjust: crate::http::h1::CaseAdjust,
+    /// The `peers` sections this process is a peer of.
+    pub peers: Vec<Arc<crate::stick::peers::Section>>,
 }
 
 impl Runtime {
@@ -662,6 +666,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             }
         })
         .collect();
+    let peers = compile_peers(cfg, &tables, quiet, diags);
     let mut proxies = Vec::new();
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
@@ -1048,6 +1053,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             }),
             stick,
             tcp,
+            peers_table: p.peers_table,
         });
     }
     let _ = Loc::none();
@@ -1071,7 +1077,72 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 .chain(&cfg.global.h1_case_adjust_file)
                 .map(|(f, t)| (f.as_str(), t.as_str())),
         ),
+        peers,
     }
+}
+
+/// The `peers` sections naming this process (`localpeer`, `-L`, or the host name), each
+/// with the tables that `stick-table … peers NAME` (or its own `table` lines) attach to it.
+fn compile_peers(
+    cfg: &Config,
+    tables: &[Option<Arc<crate::stick::Table>>],
+    quiet: bool,
+    diags: &mut Diags,
+) -> Vec<Arc<crate::stick::peers::Section>> {
+    let local = cfg
+        .global
+        .localpeer
+        .clone()
+        .unwrap_or_else(crate::runtime::hostname);
+    let mut by_section: Vec<Vec<(Arc<crate::stick::Table>, String)>> =
+        vec![Vec::new(); cfg.peers.len()];
+    for (p, t) in cfg.proxies.iter().zip(tables) {
+        let (Some((words, _)), Some(t)) = (&p.stick_table, t) else {
+            continue;
+        };
+        let Some(name) = words
+            .iter()
+            .position(|w| w == "peers")
+            .and_then(|i| words.get(i + 1))
+        else {
+            continue;
+        };
+        // An unknown section was reported by the checks.
+        let Some(si) = cfg.peers.iter().position(|s| &s.name == name) else {
+            continue;
+        };
+        // A table of the peers section goes by `/NAME` on the wire, as HAProxy 2.6 sends it.
+        let wire = match p.name.strip_prefix(name.as_str()) {
+            Some(rest) if p.peers_table => rest.to_string(),
+            _ => p.name.clone(),
+        };
+        by_section[si].push((t.clone(), wire));
+    }
+    let mut out = Vec::new();
+    for (sec, tabs) in cfg.peers.iter().zip(by_section) {
+        if sec.disabled {
+            continue;
+        }
+        if !sec.peers.iter().any(|p| p.name == local) {
+            if !quiet {
+                diags.warning(
+                    &sec.loc,
+                    format!(
+                        "Removing incomplete section 'peers {}' (no peer named '{local}').",
+                        sec.name
+                    ),
+                );
+            }
+            continue;
+        }
+        out.push(crate::stick::peers::Section::new(
+            sec,
+            &local,
+            tabs,
+            cfg.global.tune_peers_max_updates,
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -44,6 +44,25 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_error_pages(p, cfg, diags);
         check_cookie_capture(cfg, p, diags);
         check_cookie_mode(p, diags);
+        check_sync_peers(cfg, p, diags);
+    }
+}
+
+/// `stick-table … peers NAME` names a `peers` section.
+fn check_sync_peers(cfg: &Config, p: &Proxy, diags: &mut Diags) {
+    let Some((words, loc)) = &p.stick_table else {
+        return;
+    };
+    if let Some(name) = words
+        .iter()
+        .position(|w| w == "peers")
+        .and_then(|i| words.get(i + 1))
+        && !cfg.peers.iter().any(|s| &s.name == name)
+    {
+        diags.alert(
+            loc,
+            format!("Proxy '{}': unable to find sync peers '{name}'.", p.name),
+        );
     }
 }
 
@@ -370,6 +389,7 @@ fn check_proxy(
     }
     let t = &s.timeouts;
     if !s.disabled
+        && !p.peers_table
         && ((p.kind.is_frontend() && t.client.is_none())
             || (p.kind.is_backend() && (t.connect.is_none() || t.server.is_none())))
     {

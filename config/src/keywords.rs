@@ -234,7 +234,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
     g("jwt.decrypt_enc_list", P0),
     g("key-base", P6),
     g("limited-quic", P0),
-    g("localpeer", P4),
+    g("localpeer", DONE),
     g("log", P7),
     g("log-send-hostname", P7),
     g("log-tag", P7),
@@ -401,7 +401,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
     // A per-thread LRU of regex lookups (src/pattern/cache.rs); the other match methods
     // are indexed, so their lookups cost no more than a cache probe.
     g("tune.pattern.cache-size", DONE),
-    g("tune.peers.max-updates-at-once", P4),
+    g("tune.peers.max-updates-at-once", DONE),
     g("tune.pipesize", P0),
     g("tune.pool-high-fd-ratio", DONE),
     g("tune.pool-low-fd-ratio", DONE),
@@ -974,16 +974,16 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
 /// 8.3.5, 10.1.1, 11.2, 12.x), plus the `program` section removed in HAProxy 3.x.
 pub static OTHER_KEYWORDS: &[Keyword] = &[
     // peers (11.2)
-    k("bind", &[Peers], P4),
-    k("default-bind", &[Peers], P4),
-    k("default-server", &[Peers], P4),
-    k("disabled", &[Peers], P4),
-    k("enabled", &[Peers], P4),
+    k("bind", &[Peers], DONE),
+    k("default-bind", &[Peers], DONE),
+    k("default-server", &[Peers], DONE),
+    k("disabled", &[Peers], DONE),
+    k("enabled", &[Peers], DONE),
     k("log", &[Peers], P7),
-    k("peer", &[Peers], P4),
-    k("server", &[Peers], P4),
+    k("peer", &[Peers], DONE),
+    k("server", &[Peers], DONE),
     k("shards", &[Peers], P4),
-    k("table", &[Peers], P4),
+    k("table", &[Peers], DONE),
     // userlist (12.2)
     k("group", &[Userlist], DONE),
     k("user", &[Userlist], DONE),

@@ -12,6 +12,7 @@ pub mod keywords;
 pub mod lexer;
 pub mod model;
 pub mod parse;
+pub mod peers;
 pub mod reader;
 pub mod stick;
 pub mod units;

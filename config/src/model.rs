@@ -27,6 +27,8 @@ pub struct Config {
     pub files: Vec<String>,
     /// `http-errors` sections, in order.
     pub http_errors: Vec<HttpErrors>,
+    /// `peers` sections, in order.
+    pub peers: Vec<crate::peers::PeersSection>,
 }
 
 impl Config {
@@ -171,6 +173,10 @@ pub struct Global {
     /// `tune.vars.global-max-size`, `proc-`, `reqres-`, `sess-`, `txn-max-size` in that
     /// order (bytes, 0: unlimited).
     pub tune_vars_max_size: [usize; 5],
+    /// `localpeer` (or `-L`, which wins): this process's name in `peers` sections.
+    pub localpeer: Option<String>,
+    /// `tune.peers.max-updates-at-once`.
+    pub tune_peers_max_updates: Option<u32>,
     /// `tune.http.cookielen`: the longest `capture cookie` (63 by default).
     pub tune_http_cookielen: usize,
     /// `tune.pattern.cache-size` (10000 by default); see keywords.rs for what halo does
@@ -216,6 +222,8 @@ impl Default for Global {
             tune_pool_low_fd_ratio: 20,
             tune_pool_high_fd_ratio: 25,
             tune_vars_max_size: [0; 5],
+            localpeer: None,
+            tune_peers_max_updates: None,
             tune_http_cookielen: 63,
             tune_pattern_cache_size: 10_000,
         }
@@ -886,6 +894,8 @@ pub struct Proxy {
     pub stick_table: Option<(Vec<String>, Loc)>,
     /// Legacy `appsession` (1.x), run as an implicit stick table and stick rules.
     pub appsession: Option<AppSession>,
+    /// A `table` of a `peers` section (named `SECTION/NAME`): it carries only the table.
+    pub peers_table: bool,
 }
 
 /// `appsession NAME len N timeout T [request-learn] [prefix] [mode M]` of HAProxy 1.x.

@@ -124,9 +124,9 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
                 warn_http_only(&proxy, diags);
-                // Tables synchronised with peers: not yet.
+                // `write-to` (2.9+): not yet.
                 if let Some((words, loc)) = &proxy.stick_table {
-                    for opt in ["peers", "write-to"] {
+                    for opt in ["write-to"] {
                         if words.iter().any(|w| w == opt) {
                             cfg.pending.push(Pending {
                                 loc: loc.clone(),
@@ -145,6 +145,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                 crate::userlist::parse_userlist(&sec, &mut cfg, diags);
             }
             SectionKind::HttpErrors => parse_http_errors(&sec, &mut cfg, diags),
+            SectionKind::Peers => crate::peers::parse_peers(&sec, &mut cfg, diags),
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);
@@ -173,6 +174,7 @@ impl Proxy {
             rules: Vec::new(),
             stick_table: None,
             appsession: None,
+            peers_table: false,
         }
     }
 }
@@ -281,7 +283,7 @@ fn unknown_keyword(section: SectionKind, line: &Line, diags: &mut Diags) {
     diags.alert(&line.loc, msg);
 }
 
-fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
+pub(crate) fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
     cfg.pending.push(Pending {
         loc: line.loc.clone(),
         keyword: name.to_string(),
@@ -290,7 +292,7 @@ fn pending(cfg: &mut Config, line: &Line, name: &str, issue: u8) {
 }
 
 /// Looks a line up in a section's table, with the `no`/`default` prefixes.
-fn lookup(
+pub(crate) fn lookup(
     section: SectionKind,
     line: &Line,
     diags: &mut Diags,
@@ -313,7 +315,7 @@ fn lookup(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Prefix {
+pub(crate) enum Prefix {
     None,
     No,
     Default,
@@ -411,6 +413,26 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "maxconn" => g.maxconn = parse_u32(line, n, "maxconn", diags),
             "maxconnrate" => g.maxconnrate = parse_u32(line, n, "maxconnrate", diags),
             "maxsessrate" => g.maxsessrate = parse_u32(line, n, "maxsessrate", diags),
+            "localpeer" => match line.words.get(n) {
+                Some(v) if cfg.peers.is_empty() => g.localpeer = Some(v.clone()),
+                Some(_) => diags.warning(
+                    &line.loc,
+                    "'localpeer' ignored: it must come before the 'peers' sections.",
+                ),
+                None => diags.alert(&line.loc, "'localpeer' expects a name as argument."),
+            },
+            "tune.peers.max-updates-at-once" => {
+                if let Some(v) = parse_u32(line, n, "tune.peers.max-updates-at-once", diags) {
+                    if v == 0 {
+                        diags.alert(
+                            &line.loc,
+                            "'tune.peers.max-updates-at-once' expects a strictly positive number.",
+                        );
+                    } else {
+                        g.tune_peers_max_updates = Some(v);
+                    }
+                }
+            }
             "nbthread" => {
                 if let Some(v) = parse_u32(line, n, "nbthread", diags) {
                     if v == 0 || v > 4096 {

@@ -238,10 +238,13 @@ fn write_pidfile(path: &str, pid: u32) -> Result<(), String> {
 fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
     print_diags(&diags, quiet);
     apply_env(&cfg.env_changes);
+    // `-L` wins over `localpeer`; either names this process in the peers sections.
     if let Some(name) = &args.local_peer {
-        // SAFETY: no thread has been started yet.
-        unsafe { std::env::set_var("HAPROXY_LOCALPEER", name) };
+        cfg.global.localpeer = Some(name.clone());
     }
+    let local_peer = cfg.global.localpeer.clone().unwrap_or_else(hostname);
+    // SAFETY: no thread has been started yet.
+    unsafe { std::env::set_var("HAPROXY_LOCALPEER", &local_peer) };
     // SAFETY: as above.
     unsafe { std::env::set_var("HAPROXY_CFGFILES", cfg.files.join(";")) };
     if let Some(n) = args.default_maxconn {
@@ -633,6 +636,12 @@ async fn serve(
     }) {
         tasks.push(tokio::spawn(purge_idle_loop(rt.clone())));
     }
+    // Peers: listen and connect before the old process is told to go, so that it can teach
+    // us its tables.
+    let reloading = !args.finish_pids.is_empty() || !args.terminate_pids.is_empty();
+    for p in &rt.peers {
+        p.start(reloading, rt.quiet);
+    }
     // Hand-over: the old processes finish (-sf) or terminate (-st) once we listen.
     for pid in &args.finish_pids {
         // SAFETY: sending a signal.
@@ -1011,6 +1020,10 @@ async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, cfg: &Config) -> i32 {
     // Soft stop: keep listening during `grace`, then close the listeners and wait for the
     // last session, bounded by `hard-stop-after`.
     rt.stopping.store(true, Relaxed);
+    // The new process learns our stick tables through the local peer.
+    for p in &rt.peers {
+        p.soft_stop().await;
+    }
     let grace = cfg.global.grace.unwrap_or(0).max(
         cfg.proxies
             .iter()

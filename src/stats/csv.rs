@@ -71,7 +71,7 @@ pub fn render(rt: &Runtime) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str(HEADER);
     out.push('\n');
-    for px in &rt.proxies {
+    for px in rt.proxies.iter().filter(|p| !p.peers_table) {
         if let Some(fe) = &px.frontend {
             let c = &fe.counters;
             let mut r = Row::from(FRONTEND_ROW);

@@ -4,6 +4,7 @@
 //! index (hashbrown's raw table: slot numbers hashed by the stored key): a lookup locks
 //! one shard only.
 
+pub mod peers;
 pub mod rules;
 pub mod track;
 
@@ -255,6 +256,8 @@ pub struct Table {
     /// Values per entry.
     stride: usize,
     seed: u64,
+    /// Set when a `peers` section synchronises the table: where local changes are queued.
+    peers: OnceLock<peers::Hook>,
 }
 
 /// Read and write access to one entry's data, its shard locked.
@@ -347,6 +350,43 @@ impl EntryView<'_> {
             self.sh.server_keys.insert(self.slot, k.into());
         }
     }
+
+    /// The `server_key` stored, if any.
+    pub fn server_key(&self) -> Option<&str> {
+        self.sh.server_keys.get(&self.slot).map(|k| &**k)
+    }
+
+    /// Element `idx` of a rate as stored: events of the current period, of the previous
+    /// one, and the start of the current period on `now_ms()` (0: never started).
+    pub fn rate_raw(&self, ty: DataType, idx: usize) -> Option<(u64, u64, u64)> {
+        let (o, _) = self.slot(ty, idx)?;
+        let r = &self.vals()[o..o + 3];
+        Some((r[0], r[1], r[2]))
+    }
+
+    pub fn set_rate_raw(&mut self, ty: DataType, idx: usize, v: (u64, u64, u64)) {
+        if let Some((o, _)) = self.slot(ty, idx) {
+            self.vals_mut()[o..o + 3].copy_from_slice(&[v.0, v.1, v.2]);
+        }
+    }
+
+    /// Milliseconds before the entry expires (0: never).
+    pub fn expires_in(&self) -> u64 {
+        match self.table.exp_of(self.sh.m(self.slot).touched) {
+            0 => 0,
+            exp => exp.saturating_sub(now_ms()).max(1),
+        }
+    }
+
+    /// Makes an entry of a table with `expire` expire in `ms` (as a peer's timed update says).
+    pub fn set_expires_in(&mut self, ms: u64) {
+        // The expiry is the last update plus `expire`: the update time moves so that the
+        // entry expires `ms` from now.
+        if let Some(e) = self.table.conf.expire {
+            let touched = (now_ms() + ms.max(1)).saturating_sub(e.max(1));
+            self.sh.m_mut(self.slot).touched = touched;
+        }
+    }
 }
 
 /// Calls `f` with the bytes a key is hashed and compared by.
@@ -377,6 +417,7 @@ impl Table {
             key_size,
             stride,
             seed: fastrand::u64(..),
+            peers: OnceLock::new(),
         }
     }
 
@@ -602,8 +643,21 @@ impl Table {
 
     /// Runs `f` on the entry for `key`, created when missing (evicting the oldest entry of
     /// the table when it is full, unless `nopurge`), and refreshes its expiry. None when the
-    /// table is full and nothing can be evicted.
+    /// table is full and nothing can be evicted. The change is pushed to the table's peers.
     pub fn update<R>(&self, key: &Key, f: impl FnOnce(&mut EntryView<'_>) -> R) -> Option<R> {
+        let r = self.upsert(key, f);
+        if r.is_some() {
+            self.changed(key);
+        }
+        r
+    }
+
+    /// `update` without telling the peers (for what the peers taught).
+    pub(crate) fn upsert<R>(
+        &self,
+        key: &Key,
+        f: impl FnOnce(&mut EntryView<'_>) -> R,
+    ) -> Option<R> {
         with_key_bytes(key, |kb| self.update_bytes(kb, f))
     }
 
@@ -916,19 +970,41 @@ impl Table {
         }
     }
 
-    /// Every live key of the table (for replication and tests).
+    /// Every live key of the table.
     pub fn keys(&self) -> Vec<Key> {
-        let now = now_ms();
         let mut out = Vec::with_capacity(self.used());
-        for i in 0..SHARDS {
-            let sh = self.lock(i);
-            for s in sh.live() {
-                if !self.expired(sh.m(s), now) {
-                    out.push(self.key_at(&sh, s));
-                }
-            }
-        }
+        self.for_each_key(|k| out.push(k.clone()));
         out
+    }
+}
+
+impl Table {
+    /// Attaches the table to a `peers` section (once, after construction).
+    pub fn set_peers(&self, hook: peers::Hook) {
+        let _ = self.peers.set(hook);
+    }
+
+    /// Tells the peers that the entry for `key` changed (one branch when there are none).
+    #[inline]
+    pub fn changed(&self, key: &Key) {
+        if let Some(h) = self.peers.get() {
+            h.notify(key);
+        }
+    }
+
+    /// Runs `f` on the key of every live entry.
+    pub fn for_each_key(&self, mut f: impl FnMut(&Key)) {
+        let now = now_ms();
+        for i in 0..SHARDS {
+            let keys: Vec<Key> = {
+                let sh = self.lock(i);
+                sh.live()
+                    .filter(|&s| !self.expired(sh.m(s), now))
+                    .map(|s| self.key_at(&sh, s))
+                    .collect()
+            };
+            keys.iter().for_each(&mut f);
+        }
     }
 }
 

@@ -207,6 +207,7 @@ fn release(s: &Slot) {
         e.set(DataType::ConnCur, cur.saturating_sub(1));
         e.refs(-1);
     });
+    s.table.changed(&s.key);
 }
 
 impl Drop for Tracked {
