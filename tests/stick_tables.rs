@@ -720,3 +720,31 @@ listen app
     assert_eq!(on_s1.len(), 2, "{got:?}");
     assert_eq!(stored, on_s1, "only the clients of s1 are stored: {out}");
 }
+
+#[test]
+fn the_stored_server_key_wins_over_the_server_id() {
+    // As HAProxy 2.x: a table storing `server_key` (by default with `server_id`) finds the
+    // server by its name; the id only serves when there is no key.
+    let (s1, s2) = (TcpBackend::echo_named("s1"), TcpBackend::echo_named("s2"));
+    let fe = free_addr();
+    let h = Halo::start(
+        &tcp_cfg("stick-table type ip size 100 expire 30s"),
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", s1.cfg_addr()),
+            ("S2", s2.cfg_addr()),
+        ],
+    );
+    let a = request_from(ip("127.0.0.2"), fe).unwrap();
+    let other_id = if a == "s1" { 2 } else { 1 };
+    assert_eq!(
+        table(
+            &sock(&h),
+            &format!("set table app key 127.0.0.2 data.server_id {other_id}")
+        ),
+        "\n"
+    );
+    for _ in 0..3 {
+        assert_eq!(request_from(ip("127.0.0.2"), fe).unwrap(), a);
+    }
+}

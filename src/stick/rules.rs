@@ -262,12 +262,28 @@ impl StickRules {
                 continue;
             };
             if r.kind.matches() && found.is_none() {
-                let id = r.table.with(&key, |e| e.get(DataType::ServerId)).flatten();
-                if let Some(id) = id.filter(|&i| i > 0)
-                    && let Some(s) = be.servers.iter().find(|s| u64::from(s.id) == id)
+                // As HAProxy 2.x: the stored `server_key` (the server's name, or address with
+                // `srvkey addr`) names the server when there is one, else `server_id`.
+                let srvkey_addr = r.table.conf.srvkey_addr;
+                let who = r.table.with(&key, |e| {
+                    let by_key = e.server_key().and_then(|k| {
+                        be.servers.iter().find(|s| {
+                            if srvkey_addr {
+                                s.addr.target(0).to_string() == k
+                            } else {
+                                s.name == k
+                            }
+                        })
+                    });
+                    by_key.cloned().or_else(|| {
+                        let id = e.get(DataType::ServerId).filter(|&i| i > 0)?;
+                        be.servers.iter().find(|s| u64::from(s.id) == id).cloned()
+                    })
+                });
+                if let Some(Some(s)) = who
                     && (s.is_up() || be.settings.persist)
                 {
-                    found = Some(s.clone());
+                    found = Some(s);
                 }
             }
             if r.kind.stores_request() && !already && pending.len() < 8 {
