@@ -925,6 +925,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     admin: AtomicU8::new(if srv.disabled { 2 } else { 0 }),
                     up: AtomicBool::new(true),
                     nolb: AtomicBool::new(false),
+                    check_off: AtomicBool::new(false),
+                    check_port_rt: AtomicU32::new(u32::MAX),
                     cur: AtomicU32::new(0),
                     counters: Counters::default(),
                     check: Mutex::new(CheckResult::default()),

@@ -127,3 +127,177 @@ fn set_server_addr_moves_new_traffic() {
         assert_eq!(cli(&sock, &cmd).unwrap(), answer, "{cmd}");
     }
 }
+
+fn two_servers() -> (
+    Halo,
+    std::net::SocketAddr,
+    std::path::PathBuf,
+    HttpBackend,
+    HttpBackend,
+) {
+    let a = HttpBackend::start("a", Duration::ZERO);
+    let b = HttpBackend::start("b", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    balance roundrobin
+    server s1 \"${S1}\" check inter 200ms
+    server s2 \"${S2}\"
+";
+    let h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", a.cfg_addr()),
+            ("S2", b.cfg_addr()),
+        ],
+    );
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    (h, fe, sock, a, b)
+}
+
+/// The first letters of the backends that answered `n` requests.
+fn who(fe: std::net::SocketAddr, n: usize) -> String {
+    let mut v: Vec<String> = (0..n)
+        .map(|_| {
+            let mut c = Client::connect(fe);
+            c.get("/", "").body[..1].to_string()
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v.concat()
+}
+
+fn status_of(sock: &std::path::Path, srv: &str) -> String {
+    let stat = cli(sock, "show stat").unwrap();
+    let row = stat
+        .lines()
+        .find(|l| l.starts_with(&format!("be,{srv},")))
+        .unwrap()
+        .to_string();
+    row.split(',').nth(17).unwrap().to_string()
+}
+
+#[test]
+fn set_server_health_forces_the_state() {
+    let (h, fe, sock, _a, _b) = two_servers();
+    assert!(wait_until(Duration::from_secs(5), || status_of(
+        &sock, "s1"
+    ) == "UP"));
+    assert_eq!(who(fe, 4), "ab");
+    assert_eq!(cli(&sock, "set server be/s2 health down").unwrap(), "\n");
+    assert_eq!(status_of(&sock, "s2"), "DOWN");
+    assert_eq!(who(fe, 4), "a");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            h.stderr_text().contains(
+        "Server be/s2 is DOWN, changed from CLI. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+    )
+        }),
+        "{}",
+        h.stderr_text()
+    );
+    assert_eq!(cli(&sock, "set server be/s2 health up").unwrap(), "\n");
+    assert_eq!(status_of(&sock, "s2"), "no check");
+    assert_eq!(who(fe, 4), "ab");
+    assert_eq!(
+        cli(&sock, "set server be/s1 health stopping").unwrap(),
+        "\n"
+    );
+    assert_eq!(status_of(&sock, "s1"), "NOLB");
+    assert_eq!(who(fe, 4), "b");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            h.stderr_text().contains(
+        "Server be/s1 is stopping, changed from CLI. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
+    )
+        }),
+        "{}",
+        h.stderr_text()
+    );
+    assert_eq!(
+        cli(&sock, "set server be/s1 health bogus").unwrap(),
+        "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n\n"
+    );
+}
+
+#[test]
+fn health_checks_can_be_paused_and_moved() {
+    let (_h, _fe, sock, _a, _b) = two_servers();
+    assert!(wait_until(Duration::from_secs(5), || status_of(
+        &sock, "s1"
+    ) == "UP"));
+    for (cmd, answer) in [
+        ("disable health be/s1", "\n"),
+        ("disable health be/s2", "\n"),
+        ("disable health be/nope", "No such server.\n\n"),
+        (
+            "enable health be/s2",
+            "Health check was not configured on this server, cannot enable.\n\n",
+        ),
+        (
+            "enable agent be/s1",
+            "Agent was not configured on this server, cannot enable.\n\n",
+        ),
+        ("disable agent be/s1", "\n"),
+        (
+            "set server be/s1 agent up",
+            "agent checks are not enabled on this server.\n\n",
+        ),
+        (
+            "set server be/s2 check-port 99",
+            "health checks are not enabled on this server\n",
+        ),
+        // Paused checks take no port either.
+        (
+            "set server be/s1 check-port 99",
+            "health checks are not enabled on this server\n",
+        ),
+    ] {
+        assert_eq!(cli(&sock, cmd).unwrap(), answer, "{cmd}");
+    }
+    // Paused checks: the server keeps its state, shown without check.
+    assert_eq!(status_of(&sock, "s1"), "no check");
+    let state = cli(&sock, "show servers state be").unwrap();
+    let s1: Vec<&str> = state
+        .lines()
+        .find(|l| l.contains(" s1 "))
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(
+        s1[13], "2",
+        "srv_check_state: configured, not enabled: {state}"
+    );
+    // A check port where nothing listens: once resumed, the check fails and s1 goes DOWN.
+    let dead = free_port();
+    assert_eq!(cli(&sock, "enable health be/s1").unwrap(), "\n");
+    assert_eq!(
+        cli(&sock, "set server be/s1 check-port 70000").unwrap(),
+        "provided port is invalid\n"
+    );
+    assert_eq!(
+        cli(&sock, "set server be/s1 check-port x").unwrap(),
+        "provided port is not an integer\n"
+    );
+    assert_eq!(
+        cli(&sock, &format!("set server be/s1 check-port {dead}")).unwrap(),
+        "\n"
+    );
+    assert!(wait_until(Duration::from_secs(8), || status_of(
+        &sock, "s1"
+    ) == "DOWN"));
+    let state = cli(&sock, "show servers state be").unwrap();
+    assert!(state.contains(&format!(" 0 {dead} - ")), "{state}");
+}

@@ -25,6 +25,9 @@ const HELP: &str = "The following commands are valid at this level:
   set rate-limit <setting> <value>        : change a rate limiting value
   set maxconn server <bk>/<srv> <n>       : change a server's maxconn setting
   set server <bk>/<srv> addr <ip> [port <p>] : change a server's address
+  set server <bk>/<srv> health <st>       : force a server's health (up|stopping|down)
+  set server <bk>/<srv> check-port <port> : change the port of a server's health checks
+  enable|disable health <bk>/<srv>        : resume or pause a server's health checks
   show backend                            : list backends in the current running config
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
@@ -75,6 +78,55 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         ["publish", "backend", name] => publish(rt, level, name, true),
         ["unpublish", "backend", name] => publish(rt, level, name, false),
         ["set", "server", target, "addr", rest @ ..] => set_server_addr(rt, level, target, rest),
+        ["set", "server", target, "health", rest @ ..] => {
+            set_health(rt, level, target, rest.first().copied())
+        }
+        ["set", "server", target, "agent", ..] => with_server(rt, level, target, |_, _| {
+            // Agent checks are not built yet: no server has one.
+            "agent checks are not enabled on this server.\n".into()
+        }),
+        ["set", "server", target, "check-port", rest @ ..] => {
+            let port = rest.first().copied();
+            with_server(rt, level, target, |be, idx| {
+                let srv = &be.servers[idx];
+                if !srv.checked() {
+                    return "health checks are not enabled on this server".into();
+                }
+                let Some(p) = port.and_then(|p| p.parse::<i64>().ok()) else {
+                    return "provided port is not an integer".into();
+                };
+                let Ok(p) = u16::try_from(p) else {
+                    return "provided port is invalid".into();
+                };
+                srv.check_port_rt.store(u32::from(p), Relaxed);
+                String::new()
+            })
+        }
+        ["enable" | "disable", "health", target] => {
+            let on = w[0] == "enable";
+            with_server(rt, level, target, |be, idx| {
+                let srv = &be.servers[idx];
+                if !srv.cfg.check {
+                    return if on {
+                        "Health check was not configured on this server, cannot enable.\n".into()
+                    } else {
+                        String::new()
+                    };
+                }
+                srv.check_off.store(!on, Relaxed);
+                String::new()
+            })
+        }
+        ["enable" | "disable", "agent", target] => {
+            let on = w[0] == "enable";
+            with_server(rt, level, target, |_, _| {
+                if on {
+                    "Agent was not configured on this server, cannot enable.\n".into()
+                } else {
+                    String::new()
+                }
+            })
+        }
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
             set_weight(rt, level, target, wt)
         }
@@ -231,6 +283,80 @@ fn set_server_addr(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -
     format!("{}{BY}", parts.join(", "))
 }
 
+/// Runs `f` on the server `B/S` (admin level), or answers why not.
+fn with_server(
+    rt: &Runtime,
+    level: CliLevel,
+    target: &str,
+    f: impl FnOnce(&std::sync::Arc<crate::server::Backend>, usize) -> String,
+) -> String {
+    if let Some(e) = need_admin(level) {
+        return e;
+    }
+    match find(rt, target) {
+        Ok((be, idx)) => f(be, idx),
+        Err(e) => e,
+    }
+}
+
+/// `set server B/S health up|stopping|down`: forces the state checks would reach, with
+/// HAProxy's messages ("…, changed from CLI"); also on servers without checks.
+fn set_health(rt: &Runtime, level: CliLevel, target: &str, st: Option<&str>) -> String {
+    with_server(rt, level, target, |be, idx| {
+        let srv = &be.servers[idx];
+        let full = srv.cfg.rise + srv.cfg.fall - 1;
+        let quiet = rt.quiet;
+        let reason = ", changed from CLI";
+        let show = srv.admin() != Admin::Maint;
+        match st {
+            Some("up") => {
+                srv.health.store(full, Relaxed);
+                let was_nolb = srv.nolb.swap(false, Relaxed);
+                if !srv.up.load(Relaxed) {
+                    crate::server::set_operational(be, idx, true);
+                    if show {
+                        report_state_change(be, idx, true, reason, quiet);
+                    }
+                } else if was_nolb {
+                    be.weights_changed();
+                    if show {
+                        report_state_change(be, idx, true, reason, quiet);
+                    }
+                }
+            }
+            Some("stopping") => {
+                srv.health.store(full, Relaxed);
+                if !srv.up.load(Relaxed) {
+                    srv.nolb.store(true, Relaxed);
+                    crate::server::set_operational(be, idx, true);
+                    if show {
+                        crate::server::report_stopping(be, idx, reason, quiet);
+                    }
+                } else if !srv.nolb.swap(true, Relaxed) {
+                    be.weights_changed();
+                    if show {
+                        crate::server::report_stopping(be, idx, reason, quiet);
+                    }
+                }
+            }
+            Some("down") => {
+                srv.health.store(0, Relaxed);
+                srv.nolb.store(false, Relaxed);
+                if srv.up.load(Relaxed) {
+                    crate::server::set_operational(be, idx, false);
+                    if show {
+                        report_state_change(be, idx, false, reason, quiet);
+                    }
+                }
+            }
+            _ => {
+                return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into();
+            }
+        }
+        String::new()
+    })
+}
+
 /// `set maxconn server B/S N` (admin level): queued connections the new limit lets in go
 /// to the server at once.
 fn set_maxconn_server(rt: &Runtime, level: CliLevel, args: &[&str]) -> String {
@@ -384,6 +510,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 Admin::Drain => 8,
             };
             let (chk_status, chk_result, chk_state) = if s.cfg.check {
+                let enabled = if s.checked() { 4 } else { 0 };
                 let (st, busy) = s
                     .check
                     .lock()
@@ -401,7 +528,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 (
                     crate::server::check::status_number(st),
                     result,
-                    if busy { 7 } else { 6 },
+                    2 | enabled | u8::from(busy),
                 )
             } else {
                 (1, 0, 0)
@@ -420,7 +547,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 s.health.load(Relaxed),
                 0,
                 u8::from(s.cfg.id.is_some()),
-                s.cfg.check_port.unwrap_or(0),
+                s.check_port().unwrap_or(0),
                 s.cfg.check_addr.clone().unwrap_or_else(|| "-".into()),
             ));
         }

@@ -102,6 +102,10 @@ pub struct Server {
     pub up: AtomicBool,
     /// Running but excluded from load balancing (`http-check disable-on-404`: NOLB).
     pub nolb: AtomicBool,
+    /// `disable health`: checks configured but not run.
+    pub check_off: AtomicBool,
+    /// `set server … check-port` (u32::MAX: the configured one).
+    pub check_port_rt: AtomicU32,
     /// Connections being served.
     pub cur: AtomicU32,
     pub counters: Counters,
@@ -126,6 +130,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// Whether health checks run (configured and not disabled at runtime).
+    pub fn checked(&self) -> bool {
+        self.cfg.check && !self.check_off.load(Relaxed)
+    }
+
+    /// The port checks go to, unless their rule names one.
+    pub fn check_port(&self) -> Option<u16> {
+        match self.check_port_rt.load(Relaxed) {
+            u32::MAX => self.cfg.check_port,
+            p => Some(p as u16),
+        }
+    }
+
     pub fn admin(&self) -> Admin {
         match self.admin.load(Relaxed) {
             1 => Admin::Drain,
@@ -152,14 +169,14 @@ impl Server {
         match self.admin() {
             Admin::Maint => "MAINT".into(),
             Admin::Drain if up => "DRAIN".into(),
-            _ if !self.cfg.check => {
+            _ if up && self.nolb.load(Relaxed) => "NOLB".into(),
+            _ if !self.checked() => {
                 if up {
                     "no check".into()
                 } else {
                     "DOWN".into()
                 }
             }
-            _ if up && self.nolb.load(Relaxed) => "NOLB".into(),
             _ if up && h < rise + fall - 1 => format!("UP {}/{}", h + 1 - rise, fall),
             _ if up => "UP".into(),
             _ if h > 0 => format!("DOWN {h}/{rise}"),
@@ -733,6 +750,8 @@ mod tests {
             admin: AtomicU8::new(0),
             up: AtomicBool::new(true),
             nolb: AtomicBool::new(false),
+            check_off: AtomicBool::new(false),
+            check_port_rt: AtomicU32::new(u32::MAX),
             cur: AtomicU32::new(0),
             counters: Counters::default(),
             check: Mutex::new(CheckResult::default()),

@@ -142,7 +142,7 @@ pub fn render(rt: &Runtime) -> String {
                 }
                 let last = s.last_change.load(Relaxed);
                 r.set("lastchg", now.saturating_sub(last));
-                if s.cfg.check {
+                if s.checked() {
                     r.set("chkfail", s.chkfail.load(Relaxed));
                     r.set("chkdown", s.chkdown.load(Relaxed));
                     let mut dt = s.downtime.load(Relaxed);

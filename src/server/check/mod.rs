@@ -64,6 +64,12 @@ pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(first)).await;
             loop {
+                let srv = &be.servers[idx];
+                if srv.check_off.load(Relaxed) {
+                    // `disable health`: the state stays as it is until checks resume.
+                    tokio::time::sleep(Duration::from_millis(srv.cfg.inter.max(1))).await;
+                    continue;
+                }
                 let ok = run_one(&be, idx).await;
                 apply_result(&be, idx, ok, quiet);
                 let srv = &be.servers[idx];

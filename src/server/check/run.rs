@@ -334,7 +334,7 @@ fn target_of(be: &Backend, idx: usize, c: &ConnectRule) -> (SocketAddr, Option<P
     {
         target.set_ip(ip);
     }
-    if let Some(p) = c.port.or(srv.cfg.check_port) {
+    if let Some(p) = c.port.or(srv.check_port()) {
         target.set_port(p);
     }
     let version = srv.send_proxy.unwrap_or(ProxyProtocol::V1);
@@ -344,7 +344,7 @@ fn target_of(be: &Backend, idx: usize, c: &ConnectRule) -> (SocketAddr, Option<P
         Some(version)
     } else if c.default
         && srv.send_proxy.is_some()
-        && srv.cfg.check_port.is_none()
+        && srv.check_port().is_none()
         && srv.cfg.check_addr.is_none()
     {
         srv.send_proxy
