@@ -926,6 +926,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     up: AtomicBool::new(true),
                     nolb: AtomicBool::new(false),
                     check_off: AtomicBool::new(false),
+                    observed_errors: AtomicU32::new(0),
+                    force_fastinter: AtomicBool::new(false),
                     check_port_rt: AtomicU32::new(u32::MAX),
                     cur: AtomicU32::new(0),
                     counters: Counters::default(),

@@ -515,6 +515,11 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// `check-send-proxy`: PROXY header on health-check connections.
     pub check_send_proxy: bool,
+    /// `observe layer4|layer7`: traffic errors count towards the server's health.
+    pub observe: Observe,
+    /// `error-limit`: consecutive errors that trigger `on-error` (10).
+    pub error_limit: u32,
+    pub on_error: OnError,
     pub cookie: Option<String>,
     /// `track [BACKEND/]SERVER` with the line, checked by the resolver.
     pub track: Option<(Option<String>, String)>,
@@ -559,6 +564,9 @@ impl Server {
             check_port: None,
             check_addr: None,
             check_send_proxy: false,
+            observe: Observe::None,
+            error_limit: 10,
+            on_error: OnError::FailCheck,
             cookie: None,
             track: None,
             slowstart: 0,
@@ -709,6 +717,26 @@ impl RetryOn {
             || self.response_timeout
             || !self.statuses.is_empty()
     }
+}
+
+/// `observe`: which traffic errors count against a server's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    None,
+    /// Failed connections.
+    Layer4,
+    /// Also HTTP responses: invalid, closed, timed out, or a status outside 100-499, 501,
+    /// 505.
+    Layer7,
+}
+
+/// `on-error`: what `error-limit` consecutive errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    FastInter,
+    FailCheck,
+    SuddenDeath,
+    MarkDown,
 }
 
 /// Settings shared by `defaults`, `frontend`, `backend` and `listen`: what a `defaults`

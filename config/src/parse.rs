@@ -1101,7 +1101,7 @@ fn parse_proxy_line(
                 .default_server
                 .clone()
                 .unwrap_or_else(|| Server::template(line.loc.clone()));
-            parse_server_options(line, n, &mut t, cfg, diags, true);
+            parse_server_options(line, n, &mut t, &proxy.name, cfg, diags, true);
             proxy.settings.default_server = Some(t);
         }
         "balance" => parse_balance(line, n, s, diags),
@@ -2622,7 +2622,7 @@ fn parse_server(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diag
     srv.loc = line.loc.clone();
     srv.name = name.clone();
     srv.address = Some(address);
-    parse_server_options(line, n + 2, &mut srv, cfg, diags, false);
+    parse_server_options(line, n + 2, &mut srv, &proxy.name, cfg, diags, false);
     if let Some(id) = srv.id
         && let Some(other) = proxy.servers.iter().find(|s| s.id == Some(id))
     {
@@ -2713,7 +2713,7 @@ fn parse_server_template(
     srv.loc = line.loc.clone();
     srv.address = Some(address);
     srv.id = None;
-    parse_server_options(line, start, &mut srv, cfg, diags, false);
+    parse_server_options(line, start, &mut srv, &proxy.name, cfg, diags, false);
     for i in lo..=hi {
         let name = format!("{prefix}{i}");
         if let Some(prev) = proxy.servers.iter().find(|s| s.name == name) {
@@ -2738,6 +2738,7 @@ fn parse_server_options(
     line: &Line,
     start: usize,
     srv: &mut Server,
+    proxy_name: &str,
     cfg: &mut Config,
     diags: &mut Diags,
     template: bool,
@@ -2840,6 +2841,41 @@ fn parse_server_options(
                 },
                 "addr" => srv.check_addr = Some(val.to_string()),
                 "check-send-proxy" => srv.check_send_proxy = true,
+                "observe" => match val {
+                    "none" => srv.observe = Observe::None,
+                    "layer4" => srv.observe = Observe::Layer4,
+                    "layer7" => srv.observe = Observe::Layer7,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : 'observe' expects one of 'none', 'layer4', 'layer7' but got '{val}'.",
+                            srv.name
+                        ),
+                    ),
+                },
+                "error-limit" => match val.parse::<u32>() {
+                    Ok(v) if v > 0 => srv.error_limit = v,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : error-limit has to be > 0.",
+                            srv.name
+                        ),
+                    ),
+                },
+                "on-error" => match val {
+                    "fastinter" => srv.on_error = OnError::FastInter,
+                    "fail-check" => srv.on_error = OnError::FailCheck,
+                    "sudden-death" => srv.on_error = OnError::SuddenDeath,
+                    "mark-down" => srv.on_error = OnError::MarkDown,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : 'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got '{val}'.",
+                            srv.name
+                        ),
+                    ),
+                },
                 "pool-max-conn" | "max-reuse" => match val.parse::<i64>() {
                     Ok(v) if v >= -1 => {
                         if opt == "max-reuse" {

@@ -1579,6 +1579,22 @@ pub async fn run_http<C>(
                             .await
                     }
                 };
+                // `observe layer7`: what the server answered counts towards its health.
+                if let Some(s) = &sc.srv
+                    && s.cfg.observe == halo_config::model::Observe::Layer7
+                    // An idle connection the server had closed is not its error.
+                    && !(reused && sc.buf.is_empty() && matches!(got, Err(Fail::Server)))
+                {
+                    use crate::server::check::Observed;
+                    let what = match &got {
+                        Ok(_) if Observed::status_ok(rhead.status()) => Observed::L7Ok,
+                        Ok(_) => Observed::HttpStatus,
+                        Err(Fail::Server) => Observed::HttpClosed,
+                        Err(Fail::Status(504)) => Observed::HttpTimeout,
+                        Err(Fail::Status(_)) => Observed::HttpInvalid,
+                    };
+                    crate::server::check::observe(&be, s, what, crate::runtime::log::quiet());
+                }
                 let l7_retry = l7_left > 0
                     && match &got {
                         Err(Fail::Server) => retry_on.empty_response,

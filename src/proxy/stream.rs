@@ -774,6 +774,12 @@ pub async fn connect_server(
             Ok(stream) => {
                 slot.count();
                 srv.idle.connects.fetch_add(1, Relaxed);
+                crate::server::check::observe(
+                    be,
+                    &srv,
+                    crate::server::check::Observed::L4Ok,
+                    crate::runtime::log::quiet(),
+                );
                 return Some(Connected {
                     srv: Some(srv),
                     slot: Some(slot),
@@ -785,6 +791,12 @@ pub async fn connect_server(
             Err(_) => {
                 srv.counters.err_conn.fetch_add(1, Relaxed);
                 be.counters.err_conn.fetch_add(1, Relaxed);
+                crate::server::check::observe(
+                    be,
+                    &srv,
+                    crate::server::check::Observed::L4Error,
+                    crate::runtime::log::quiet(),
+                );
                 if attempt == retries {
                     return None;
                 }

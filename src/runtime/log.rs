@@ -2,6 +2,18 @@
 //! (Traffic logs to syslog arrive with the logging issue.)
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// `-q` / `quiet`, for messages sent far from the start-up code (traffic observation).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Relaxed)
+}
 
 fn emit(tag: &str, msg: &str) {
     let line = format!("{tag:<10} ({}) : {msg}\n", std::process::id());

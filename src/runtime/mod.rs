@@ -152,6 +152,7 @@ pub fn main() -> i32 {
     let opts = read_options(args.diag);
     let (cfg, mut diags) = halo_config::load(&args.files, &opts);
     let quiet = args.quiet || (cfg.global.quiet && !args.verbose);
+    log::set_quiet(quiet);
     if args.check {
         print_diags(&diags, quiet);
         if diags.has_alerts() || (args.zero_warning && diags.warnings() > 0) {

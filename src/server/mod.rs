@@ -104,6 +104,10 @@ pub struct Server {
     pub nolb: AtomicBool,
     /// `disable health`: checks configured but not run.
     pub check_off: AtomicBool,
+    /// `observe`: consecutive errors seen in traffic, and whether the next check comes
+    /// after `fastinter`.
+    pub observed_errors: AtomicU32,
+    pub force_fastinter: AtomicBool,
     /// `set server … check-port` (u32::MAX: the configured one).
     pub check_port_rt: AtomicU32,
     /// Connections being served.
@@ -751,6 +755,8 @@ mod tests {
             up: AtomicBool::new(true),
             nolb: AtomicBool::new(false),
             check_off: AtomicBool::new(false),
+            observed_errors: AtomicU32::new(0),
+            force_fastinter: AtomicBool::new(false),
             check_port_rt: AtomicU32::new(u32::MAX),
             cur: AtomicU32::new(0),
             counters: Counters::default(),

@@ -28,6 +28,7 @@ pub fn status_desc(status: &str) -> &'static str {
         "L7STS" => "Layer7 wrong status",
         "SOCKERR" => "Socket error",
         "INI" => "Initializing",
+        "HANA" => "Health analyze",
         _ => "Unknown",
     }
 }
@@ -40,6 +41,7 @@ pub fn status_number(status: &str) -> u32 {
         "L4OK" => 6,
         "L4TOUT" => 7,
         "L4CON" => 8,
+        "HANA" => 14,
         "L6OK" => 9,
         "L6TOUT" => 10,
         "L6RSP" => 11,
@@ -54,13 +56,19 @@ pub fn status_number(status: &str) -> u32 {
 
 /// Starts the check tasks of every checked server of a backend.
 pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
-    for (idx, srv) in be.servers.iter().enumerate() {
-        if !srv.cfg.check {
-            continue;
-        }
+    // As HAProxy: the first checks are spread evenly over the shortest interval, the k-th
+    // of n checked servers starting after inter·k/n (the first one at once).
+    let checked: Vec<usize> = (0..be.servers.len())
+        .filter(|&i| be.servers[i].cfg.check)
+        .collect();
+    let min_inter = checked
+        .iter()
+        .map(|&i| be.servers[i].cfg.inter)
+        .min()
+        .unwrap_or(0);
+    for (pos, &idx) in checked.iter().enumerate() {
         let be = be.clone();
-        // Spread the first checks over one interval so they do not all fire at once.
-        let first = fastrand::u64(0..=srv.cfg.inter.max(1));
+        let first = min_inter * pos as u64 / checked.len() as u64;
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(first)).await;
             loop {
@@ -76,7 +84,10 @@ pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
                 let full = srv.cfg.rise + srv.cfg.fall - 1;
                 let h = srv.health.load(Relaxed);
                 let up = srv.up.load(Relaxed);
-                let mut wait = if !up && h == 0 {
+                let fast = srv.force_fastinter.swap(false, Relaxed);
+                let mut wait = if fast {
+                    srv.cfg.fastinter.unwrap_or(srv.cfg.inter)
+                } else if !up && h == 0 {
                     srv.cfg.downinter.unwrap_or(srv.cfg.inter)
                 } else if up && h >= full {
                     srv.cfg.inter
@@ -131,11 +142,103 @@ fn reason(srv: &super::Server) -> String {
     if !c.info.is_empty() {
         s.push_str(&format!(", info: \"{}\"", c.info));
     }
-    s.push_str(&format!(
-        ", check duration: {}ms",
-        c.duration_ms.unwrap_or(0)
-    ));
+    if let Some(d) = c.duration_ms {
+        s.push_str(&format!(", check duration: {d}ms"));
+    }
     s
+}
+
+/// A traffic error `observe` counts, in HAProxy's words (the `info` of the DOWN message).
+#[derive(Clone, Copy, Debug)]
+pub enum Observed {
+    /// The connection to the server was established (resets the count in `layer4` mode).
+    L4Ok,
+    /// A valid response head (resets the count).
+    L7Ok,
+    /// The connection to the server failed.
+    L4Error,
+    /// The server closed before a response head.
+    HttpClosed,
+    /// The response head was not valid HTTP.
+    HttpInvalid,
+    /// No response head within `timeout server`.
+    HttpTimeout,
+    /// A status outside 100-499, 501 and 505.
+    HttpStatus,
+}
+
+impl Observed {
+    fn text(self) -> &'static str {
+        match self {
+            Observed::L4Ok => "L4 successful connection",
+            Observed::L7Ok => "Correct http response",
+            Observed::L4Error => "L4 unsuccessful connection",
+            Observed::HttpClosed => "Close from server (http)",
+            Observed::HttpInvalid => "Invalid http response (headers)",
+            Observed::HttpTimeout => "Read timeout (http)",
+            Observed::HttpStatus => "Wrong http response",
+        }
+    }
+
+    /// Whether an HTTP status is a valid answer for `observe layer7`.
+    pub fn status_ok(status: u16) -> bool {
+        (100..=499).contains(&status) || status == 501 || status == 505
+    }
+}
+
+/// `observe`: one exchange with a server went well (`None`) or failed. After `error-limit`
+/// consecutive failures, `on-error` acts on the server's health as a failed check would.
+pub fn observe(be: &Backend, srv: &super::Server, what: Observed, quiet: bool) {
+    use halo_config::model::{Observe, OnError};
+    let mode = srv.cfg.observe;
+    if mode == Observe::None || !srv.cfg.check {
+        return;
+    }
+    match what {
+        // As HAProxy: a connection is a success for `layer4`, says nothing for `layer7`.
+        Observed::L4Ok if mode == Observe::Layer4 => {
+            srv.observed_errors.store(0, Relaxed);
+            return;
+        }
+        Observed::L4Ok => return,
+        Observed::L7Ok => {
+            srv.observed_errors.store(0, Relaxed);
+            return;
+        }
+        Observed::L4Error => {}
+        _ if mode == Observe::Layer4 => return,
+        _ => {}
+    }
+    let n = srv.observed_errors.fetch_add(1, Relaxed) + 1;
+    if n < srv.cfg.error_limit {
+        return;
+    }
+    srv.observed_errors.store(0, Relaxed);
+    srv.force_fastinter.store(true, Relaxed);
+    let Some(idx) = be.servers.iter().position(|s| std::ptr::eq(&**s, srv)) else {
+        return;
+    };
+    let rise = srv.cfg.rise;
+    let h = srv.health.load(Relaxed);
+    match srv.cfg.on_error {
+        OnError::FastInter => return,
+        OnError::FailCheck => {}
+        // One more failure marks the server down.
+        OnError::SuddenDeath => srv.health.store(h.min(rise + 1), Relaxed),
+        // Down at once.
+        OnError::MarkDown => srv.health.store(h.min(rise), Relaxed),
+    }
+    if let Ok(mut c) = srv.check.lock() {
+        c.status = "HANA";
+        c.code = None;
+        c.duration_ms = None;
+        c.desc = status_desc("HANA").into();
+        c.info = format!(
+            "Detected {n} consecutive errors, last one was: {}",
+            what.text()
+        );
+    }
+    apply_result(be, idx, false, quiet);
 }
 
 /// Applies a check result to the rise/fall counter and changes the state when due.
@@ -153,7 +256,8 @@ pub fn apply_result(be: &Backend, idx: usize, ok: bool, quiet: bool) {
         .unwrap_or(false);
     if ok {
         if h < full {
-            let nh = if !up && h + 1 >= rise { full } else { h + 1 };
+            // As HAProxy: once at `rise`, one success restores the full health.
+            let nh = if h + 1 >= rise { full } else { h + 1 };
             srv.health.store(nh, Relaxed);
         }
         if !up && h + 1 >= rise {
