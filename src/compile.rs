@@ -242,6 +242,8 @@ pub struct ProxyRt {
     pub stick: crate::stick::rules::StickRules,
     /// `tcp-request` / `tcp-response` rules and inspect delays.
     pub tcp: crate::tcp::TcpRules,
+    /// `use-server` rules of the backend.
+    pub use_server: crate::proxy::use_server::UseServerRules,
 }
 
 pub struct Runtime {
@@ -720,6 +722,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             };
             crate::tcp::TcpRules::compile(p, &acls, &registry, &names, diags)
         };
+        let use_server = {
+            let names = Names {
+                cfg,
+                current: pi,
+                registry: &registry,
+                userlists: &userlists,
+                loc: &p.loc,
+                tables: &tables,
+            };
+            crate::proxy::use_server::UseServerRules::compile(p, &acls, &registry, &names, diags)
+        };
         let mut http = http_settings(s, diags, &p.loc);
         {
             let names = Names {
@@ -1000,6 +1013,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             }),
             stick,
             tcp,
+            use_server,
         });
     }
     let _ = Loc::none();

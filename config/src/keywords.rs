@@ -917,7 +917,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("unique-id-header", DFL, P7),
     k("use_backend", FL, DONE),
     k("use-fcgi-app", LB, P0),
-    k("use-server", LB, P4),
+    k("use-server", LB, DONE),
     // Not in the 3.5 manual any more, still accepted by HAProxy and used by old files.
     k("dispatch", LB, DONE),
     // Removed keywords of HAProxy 1.x/2.x, with the sections that accepted them.

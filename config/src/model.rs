@@ -554,6 +554,15 @@ pub struct UseBackend {
     pub cond: Option<Condition>,
 }
 
+/// `use-server NAME if|unless COND` (backend side).
+#[derive(Debug, Clone)]
+pub struct UseServer {
+    pub loc: Loc,
+    /// A server name, or a log-format expression when it contains `%[`.
+    pub server: String,
+    pub cond: Condition,
+}
+
 /// A rule that later issues interpret (`http-request`, `tcp-request`, `stick`, ...):
 /// kept as words, with its condition parsed so that ACL references are checked now.
 #[derive(Debug, Clone)]
@@ -733,6 +742,8 @@ pub struct Proxy {
     pub dispatch: Option<(Address, Loc)>,
     pub acls: Vec<AclDecl>,
     pub use_backends: Vec<UseBackend>,
+    /// `use-server` rules, in order.
+    pub use_servers: Vec<UseServer>,
     /// `force-be-switch if|unless COND`: content switching may pick a disabled or
     /// unpublished backend when one of these holds.
     pub force_be_switch: Vec<(Condition, Loc)>,

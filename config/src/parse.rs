@@ -164,6 +164,7 @@ impl Proxy {
             dispatch: None,
             acls: Vec::new(),
             use_backends: Vec::new(),
+            use_servers: Vec::new(),
             force_be_switch: Vec::new(),
             persist_rules: Vec::new(),
             rules: Vec::new(),
@@ -1038,6 +1039,29 @@ fn parse_proxy_line(
                 backend: b.clone(),
                 cond,
             });
+        }
+        "use-server" => {
+            let Some(srv) = line.words.get(n).filter(|w| !w.is_empty()) else {
+                diags.alert(&line.loc, "'use-server' expects a server name.");
+                return;
+            };
+            if !matches!(
+                line.words.get(n + 1).map(String::as_str),
+                Some("if" | "unless")
+            ) {
+                diags.alert(
+                    &line.loc,
+                    "'use-server' requires either 'if' or 'unless' followed by a condition.",
+                );
+                return;
+            }
+            if let Some(cond) = parse_condition_tail(line, n + 1, proxy, diags) {
+                proxy.use_servers.push(UseServer {
+                    loc: line.loc.clone(),
+                    server: srv.clone(),
+                    cond,
+                });
+            }
         }
         "force-be-switch" => {
             if line.words.get(n).is_none() {

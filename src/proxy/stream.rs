@@ -262,7 +262,8 @@ pub async fn run_tcp<C>(
         .as_deref()
         .and_then(|name| rdp_server(&be, &pending, name));
     let stick = &rt.proxies[be_idx].stick;
-    let (stuck, pending_keys) = if stick.has_request_rules() {
+    let use_server = &rt.proxies[be_idx].use_server;
+    let (used, stuck, pending_keys) = if stick.has_request_rules() || !use_server.is_empty() {
         let ctx = crate::sample::Ctx {
             rt: Some(&rt),
             src: Some(info.src),
@@ -284,10 +285,13 @@ pub async fn run_tcp<C>(
             received: None,
             tracked: None,
         };
-        let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
-        (found.filter(|_| rdp.is_none()), keys)
+        // `use-server` first: it wins over RDP cookies and stick rules.
+        let acls = &rt.proxies[be_idx].acls;
+        let used = use_server.choose(&be, acls, &ctx, be.settings.persist);
+        let (found, keys) = stick.on_request(&be, acls, &ctx);
+        (used, found.filter(|_| rdp.is_none()), keys)
     } else {
-        (None, Vec::new())
+        (None, None, Vec::new())
     };
     // 5. Server, queue, connection with retries.
     let Some(Connected {
@@ -299,7 +303,7 @@ pub async fn run_tcp<C>(
         &be,
         key,
         &info,
-        match (rdp, &stuck) {
+        match (used.or(rdp), &stuck) {
             (Some(idx), _) => Choice::Direct { idx, force: false },
             (None, Some(s)) => Choice::Stick(s),
             (None, None) => Choice::Balance,
