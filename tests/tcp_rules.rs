@@ -673,3 +673,98 @@ backend bk
     assert_eq!(out, b"hello\n", "another source is served");
     assert!(wait_until(Duration::from_secs(3), || srv.accepted() == 4));
 }
+
+#[test]
+fn content_capture_fills_a_request_slot_in_http_mode() {
+    let be = support::http::HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    // Slots in declaration order: 0 the Host header, 1 the TCP capture, 2 the HTTP one.
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    tcp-request inspect-delay 1s
+    capture request header host len 10
+    tcp-request content capture req.hdr(x-a) len 3
+    http-request capture req.hdr(x-b) len 20
+    http-request set-header X-Cap \"%[capture.req.hdr(0)]|%[capture.req.hdr(1)]|%[capture.req.hdr(2)]\"
+    default_backend b
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = support::http::Client::connect(fe);
+    let r = c.get("/", "x-a: abcdef\r\nx-b: hello\r\n");
+    assert_eq!(r.status, 200);
+    // Every request of the connection is captured anew.
+    let r = c.get("/2", "x-a: zyxw\r\n");
+    assert_eq!(r.status, 200);
+    let seen = be.seen();
+    let caps: Vec<_> = seen
+        .iter()
+        .map(|s| s.header("x-cap").unwrap_or(""))
+        .collect();
+    assert_eq!(caps, ["test|abc|hello", "test|zyx|"]);
+}
+
+#[test]
+fn content_capture_in_tcp_mode_is_seen_by_later_rules() {
+    let (a, b) = (TcpBackend::echo_named("a"), TcpBackend::echo_named("b"));
+    let fe = free_addr();
+    let cfg = format!(
+        "{DEFAULTS}listen t
+    bind \"${{FE}}\"
+    tcp-request inspect-delay 2s
+    tcp-request content reject unless {{ req.len ge 4 }}
+    tcp-request content capture req.payload(0,4) len 3
+    tcp-request content reject if {{ capture.req.hdr(0) -m str bad }}
+    use-server b if {{ capture.req.hdr(0) -m str tob }}
+    server a \"${{A}}\"
+    server b \"${{B}}\" weight 0
+"
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("A", a.cfg_addr()),
+            ("B", b.cfg_addr()),
+        ],
+    );
+    let ask = |line: &str| -> String {
+        let (out, _) = talk(fe, None, &[now(format!("{line}\n").as_bytes())]);
+        String::from_utf8_lossy(&out).trim().to_string()
+    };
+    assert_eq!(ask("tobe"), "b", "the first 3 bytes are captured");
+    assert_eq!(ask("hello"), "a");
+    assert_eq!(ask("badx"), "", "rejected on the captured bytes");
+}
+
+#[test]
+fn content_capture_config_errors() {
+    let (code, _, err) = run_check(
+        Cfg::Text(
+            "defaults\n mode tcp\nbackend b\n tcp-request content capture req.len len 3\n server a 127.0.0.1:1\n",
+        ),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("'tcp-request content capture' : proxy 'b' has no frontend capability"),
+        "{err}"
+    );
+    let (code, _, err) = run_check(
+        Cfg::Text(
+            "defaults\n mode tcp\nfrontend f\n bind 127.0.0.1:8080\n tcp-request content capture req.len id 0\n",
+        ),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("'tcp-request content capture' : a positive 'len' argument is mandatory"),
+        "{err}"
+    );
+}

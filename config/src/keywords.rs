@@ -1515,7 +1515,7 @@ const REQ3: [bool; 4] = [true, true, true, false];
 pub static TCP_ACTIONS: &[TcpAction] = &[
     tact("accept", ALL4, DONE),
     tact("attach-srv", [false, true, false, false], P0),
-    tact("capture", [false, false, true, false], P4),
+    tact("capture", [false, false, true, false], DONE),
     tact("close", [false, false, false, true], DONE),
     tact("do-log", ALL4, P7),
     tact("do-resolve", [false, false, true, false], P0),

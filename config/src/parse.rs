@@ -1817,6 +1817,31 @@ fn record_tcp_rule(
                 );
                 return;
             }
+            if a.name == "capture" {
+                // `tcp-request content capture <sample> len <length>`: a new request
+                // capture slot of the frontend.
+                if !matches!(section, SectionKind::Frontend | SectionKind::Listen) {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'{name} capture' : proxy '{}' has no frontend capability",
+                            proxy.name
+                        ),
+                    );
+                    return;
+                }
+                let len = match args.get(2).map(String::as_str) {
+                    Some("len") => args.get(3).and_then(|l| l.parse::<u32>().ok()),
+                    _ => None,
+                };
+                if args.len() != 4 || len.is_none_or(|l| l == 0) {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{name} capture' : a positive 'len' argument is mandatory"),
+                    );
+                    return;
+                }
+            }
             if let Support::Planned(issue) = a.support {
                 pending(cfg, line, &format!("{name} {}", a.name), issue);
             }

@@ -1188,6 +1188,15 @@ impl ProxyRules {
                     }
                     continue;
                 }
+                "tcp-request content"
+                    if rule.args.first().map(String::as_str) == Some("capture") =>
+                {
+                    // `tcp-request content capture <sample> len <length>` (frontend):
+                    // filled by the TCP rules (see `req_capture_slot`).
+                    let l = rule.args.get(3).and_then(|l| l.parse::<usize>().ok());
+                    out.req_capture_lens.push(l.unwrap_or(0));
+                    continue;
+                }
                 "capture cookie" => {
                     let n = rule.args.first().map(|n| n.as_bytes().to_vec());
                     // At most `tune.http.cookielen` (the check step warns about it).
@@ -1465,6 +1474,27 @@ impl Env<'_> {
 /// the answer of a `return` rule would be.
 pub(crate) fn compile_http_error(args: &[String], cx: &CompileCx<'_>) -> Result<Reply, String> {
     parse_reply("http-error", args, Dir::Req, cx)
+}
+
+/// The request capture slot that rule `i` of `rules` declares, counting as the HTTP
+/// rules compile them: `capture request header`, `declare capture request`,
+/// `http-request capture ... len N`, `tcp-request content capture ... len N`.
+pub fn req_capture_slot(rules: &[halo_config::model::Rule], i: usize) -> usize {
+    rules
+        .get(..i)
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| {
+            let a = |k: usize| r.args.get(k).map(String::as_str);
+            match r.keyword.as_str() {
+                "capture request header" => true,
+                "declare capture" => a(0) == Some("request"),
+                "http-request" => a(0) == Some("capture") && a(2) == Some("len"),
+                "tcp-request content" => a(0) == Some("capture"),
+                _ => false,
+            }
+        })
+        .count()
 }
 
 /// The state of one stream the rules read and write: variables and captures.

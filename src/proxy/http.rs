@@ -681,6 +681,7 @@ fn content_rules(
         head: Some(head),
         first_req: first,
         tracked: Some(&mut txn.tracked),
+        req_caps: Some(&txn.req_captures),
     };
     let v = px
         .tcp

@@ -130,6 +130,8 @@ pub async fn run_tcp<C>(
             }
         }
     }
+    // Request capture slots of the stream (`tcp-request content capture`).
+    let mut caps = crate::sample::CaptureSlots::default();
     // tcp-request session rules, then the frontend's content rules (inspect-delay).
     if px.tcp.has(Stage::Session) {
         let v = l4_rules(
@@ -172,6 +174,7 @@ pub async fn run_tcp<C>(
             &mut dst,
             &mut vars,
             &mut tracked,
+            &mut caps,
         )
         .await;
         (info.src, info.dst) = (src, dst);
@@ -199,7 +202,7 @@ pub async fn run_tcp<C>(
             res: None,
             first_req: true,
             vars: Some(&vars),
-            req_caps: None,
+            req_caps: Some(&caps),
             res_caps: None,
             received: None,
             tracked: None,
@@ -233,6 +236,7 @@ pub async fn run_tcp<C>(
             &mut dst,
             &mut vars,
             &mut tracked,
+            &mut caps,
         )
         .await;
         (info.src, info.dst) = (src, dst);
@@ -280,7 +284,7 @@ pub async fn run_tcp<C>(
             res: None,
             first_req: true,
             vars: None,
-            req_caps: None,
+            req_caps: Some(&caps),
             res_caps: None,
             received: None,
             tracked: None,
@@ -355,6 +359,7 @@ pub async fn run_tcp<C>(
             &mut dst,
             &mut vars,
             &mut tracked,
+            &mut caps,
         )
         .await;
         match v {
@@ -380,7 +385,7 @@ pub async fn run_tcp<C>(
                         res: None,
                         first_req: true,
                         vars: None,
-                        req_caps: None,
+                        req_caps: Some(&caps),
                         res_caps: None,
                         received: None,
                         tracked: None,
@@ -481,6 +486,7 @@ pub fn l4_rules(
         head: None,
         first_req: true,
         tracked,
+        req_caps: None,
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;
