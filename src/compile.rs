@@ -334,6 +334,9 @@ impl crate::sample::Resolver for Names<'_> {
     fn userlist(&self, name: &str) -> Option<Arc<crate::auth::Userlist>> {
         self.userlists.get(name).cloned()
     }
+    fn stick_counters(&self) -> usize {
+        self.cfg.global.tune_stick_counters
+    }
     fn table(&self, name: Option<&str>) -> Option<Arc<crate::stick::Table>> {
         let i = match name {
             None => self.current,

@@ -257,3 +257,76 @@ fn seed17_flagged_connections_are_closed() {
         "no answer on a flagged address's connection"
     );
 }
+
+#[test]
+fn tune_stick_counters_allows_more_counters() {
+    if skip_on_reference("tune.stick-counters is not in haproxy 2.6") {
+        return;
+    }
+    let be = HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "global
+    tune.stick-counters 6
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    stick-table type ip size 10 store gpc0,http_req_cnt
+    http-request track-sc5 src
+    tcp-request content track-sc4 src
+    http-request sc-inc-gpc0(5)
+    http-request set-header X-Sc \"%[sc_get_gpc0(5)] %[sc_http_req_cnt(4)] %[sc_tracked(3)]\"
+    default_backend b
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    for _ in 0..2 {
+        assert_eq!(c.get("/", "").status, 200);
+    }
+    let seen: Vec<_> = be
+        .seen()
+        .iter()
+        .map(|s| s.header("x-sc").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(seen, ["1 1 0", "2 2 0"]);
+}
+
+#[test]
+fn track_sc_beyond_stick_counters_is_refused() {
+    // Default: 3 counters, sc0 to sc2 (haproxy 2.6 has the same limit, fixed).
+    let cfg = "defaults
+    mode http
+frontend f
+    bind 127.0.0.1:8080
+    stick-table type ip size 10
+    http-request track-sc3 src
+";
+    let (code, _, err) = run_check(Cfg::Text(cfg), &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("3 track-sc number exceeding 2 ("), "{err}");
+    if skip_on_reference("tune.stick-counters is not in haproxy 2.6") {
+        return;
+    }
+    let cfg = "global
+    tune.stick-counters 1
+defaults
+    mode http
+frontend f
+    bind 127.0.0.1:8080
+    stick-table type ip size 10
+    tcp-request content track-sc1 src
+";
+    let (code, _, err) = run_check(Cfg::Text(cfg), &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("1 track-sc number exceeding 0 ("), "{err}");
+    let cfg = "global
+    tune.stick-counters 101
+";
+    let (code, _, err) = run_check(Cfg::Text(cfg), &[]);
+    assert_ne!(code, 0, "{err}");
+}

@@ -461,7 +461,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
     g("tune.ssl.lifetime", P6),
     g("tune.ssl.maxrecord", P6),
     g("tune.ssl.ssl-ctx-cache-size", P6),
-    g("tune.stick-counters", P4),
+    g("tune.stick-counters", DONE),
     g("tune.streams-elasticity", P0),
     g("tune.takeover-other-tg-connections", P0),
     g("tune.vars.global-max-size", DONE),
@@ -1562,8 +1562,26 @@ pub fn tcp_action(word: &str) -> Option<&'static TcpAction> {
     if word.starts_with("lua.") {
         return Some(&LUA);
     }
-    let base = word.split('(').next().unwrap_or(word);
+    let base = track_sc_base(word.split('(').next().unwrap_or(word));
     TCP_ACTIONS.iter().find(|a| a.name == base)
+}
+
+/// `track-scN` for any N (checked against `tune.stick-counters` by the parser) is the
+/// action `track-sc0`; other names as they are.
+fn track_sc_base(base: &str) -> &str {
+    match track_sc_number(base) {
+        Some(_) => "track-sc0",
+        None => base,
+    }
+}
+
+/// N of an action word `track-scN`.
+pub fn track_sc_number(word: &str) -> Option<usize> {
+    let n = word.strip_prefix("track-sc")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }
 
 impl TcpAction {
@@ -1620,7 +1638,7 @@ pub fn http_action(word: &str) -> Option<&'static HttpAction> {
     if word.starts_with("lua.") {
         return Some(&LUA);
     }
-    let base = word.split('(').next().unwrap_or(word);
+    let base = track_sc_base(word.split('(').next().unwrap_or(word));
     HTTP_ACTIONS.iter().find(|a| a.name == base)
 }
 

@@ -161,6 +161,8 @@ pub struct Global {
     /// `tune.h1.fe.glitches-threshold`, `tune.h1.be.glitches-threshold` (0: none).
     pub tune_h1_fe_glitches: u32,
     pub tune_h1_be_glitches: u32,
+    /// `tune.stick-counters`: how many `track-sc` counters a stream has (default 3).
+    pub tune_stick_counters: usize,
     /// `tune.pool-low-fd-ratio` (20) and `tune.pool-high-fd-ratio` (25), in percent of
     /// the sockets the process may use.
     pub tune_pool_low_fd_ratio: u32,
@@ -208,6 +210,7 @@ impl Default for Global {
             h1_case_adjust_file: Vec::new(),
             tune_h1_fe_glitches: 0,
             tune_h1_be_glitches: 0,
+            tune_stick_counters: 3,
             tune_pool_low_fd_ratio: 20,
             tune_pool_high_fd_ratio: 25,
             tune_vars_max_size: [0; 5],

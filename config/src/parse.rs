@@ -498,6 +498,14 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     None => {}
                 }
             }
+            "tune.stick-counters" => match parse_u32(line, n, kw.name, diags) {
+                Some(v) if v <= 100 => g.tune_stick_counters = v as usize,
+                Some(v) => diags.alert(
+                    &line.loc,
+                    format!("'tune.stick-counters' : value {v} out of range (max 100)."),
+                ),
+                None => {}
+            },
             "tune.http.maxhdr" => {
                 if let Some(v) = parse_u32(line, n, "tune.http.maxhdr", diags) {
                     g.tune_http_maxhdr = v as usize;
@@ -1817,6 +1825,9 @@ fn record_tcp_rule(
                 );
                 return;
             }
+            if !track_sc_in_range(name, action, cfg, line, diags) {
+                return;
+            }
             if a.name == "capture" {
                 // `tcp-request content capture <sample> len <length>`: a new request
                 // capture slot of the frontend.
@@ -1948,6 +1959,9 @@ fn record_http_rule(
                     }
                 }
             }
+            if !track_sc_in_range(name, action, cfg, line, diags) {
+                return;
+            }
             if req && let Some(prev) = proxy.rules.iter().find(|r| r.keyword == "redirect") {
                 diags.warning(
                     &line.loc,
@@ -2049,6 +2063,32 @@ fn record_planned(
             });
         }
     }
+}
+
+/// `track-scN` must name a counter below `tune.stick-counters` (a `global` setting, so
+/// read before any proxy).
+fn track_sc_in_range(
+    name: &str,
+    action: &str,
+    cfg: &Config,
+    line: &Line,
+    diags: &mut Diags,
+) -> bool {
+    let Some(n) = keywords::track_sc_number(action) else {
+        return true;
+    };
+    let max = cfg.global.tune_stick_counters;
+    if n < max {
+        return true;
+    }
+    diags.alert(
+        &line.loc,
+        format!(
+            "error detected while parsing '{name} {action}' rule : {n} track-sc number exceeding {} (tune.stick-counters-1) value.",
+            max as i64 - 1
+        ),
+    );
+    false
 }
 
 /// Splits `ARGS [if|unless COND]`.

@@ -309,7 +309,12 @@ enum Action {
 
 /// `sc-inc-gpc(<idx>,<sc-id>)` and friends: the element's index and the stick counter,
 /// with HAProxy's messages (`what` is `gpc` or `gpt`).
-pub(crate) fn sc_idx_id(word: &str, name: &str, what: &str) -> Result<(usize, usize), String> {
+pub(crate) fn sc_idx_id(
+    word: &str,
+    name: &str,
+    what: &str,
+    max: usize,
+) -> Result<(usize, usize), String> {
     let usage = format!("Expects {name}(<{} ID>,<Track ID>)", what.to_uppercase());
     let Some(inner) = paren_arg(word) else {
         return Err(format!("invalid {what} ID '{word}'. {usage}"));
@@ -325,11 +330,11 @@ pub(crate) fn sc_idx_id(word: &str, name: &str, what: &str) -> Result<(usize, us
         .trim()
         .parse::<usize>()
         .ok()
-        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+        .filter(|&n| n < max)
         .ok_or_else(|| {
             format!(
                 "invalid stick table track ID '{word}'. The max allowed ID is {}",
-                crate::stick::track::DEFAULT_SLOTS - 1
+                max as i64 - 1
             )
         })?;
     Ok((idx, slot))
@@ -695,7 +700,7 @@ fn exact(args: &[String], n: usize, usage: &str) -> Result<(), String> {
 }
 
 /// The stick counter of `sc-inc-gpc0(N)` and friends (0 when not given).
-fn sc_id(word: &str, name: &str) -> Result<usize, String> {
+pub(crate) fn sc_id(word: &str, name: &str, max: usize) -> Result<usize, String> {
     let Some(inner) = paren_arg(word) else {
         return if word == name {
             Ok(0)
@@ -707,11 +712,11 @@ fn sc_id(word: &str, name: &str) -> Result<usize, String> {
         .trim()
         .parse::<usize>()
         .ok()
-        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+        .filter(|&n| n < max)
         .ok_or_else(|| {
             format!(
                 "invalid stick table track ID '{inner}'. The max allowed ID is {}",
-                crate::stick::track::DEFAULT_SLOTS - 1
+                max as i64 - 1
             )
         })
 }
@@ -1006,8 +1011,15 @@ fn compile_action(
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
         },
-        "track-sc0" | "track-sc1" | "track-sc2" => {
-            let slot = usize::from(name.as_bytes()[8] - b'0');
+        n if halo_config::keywords::track_sc_number(n).is_some() => {
+            let slot = halo_config::keywords::track_sc_number(n).unwrap_or_default();
+            let max = cx.resolver.stick_counters();
+            if slot >= max {
+                return Err(format!(
+                    "{slot} track-sc number exceeding {} (tune.stick-counters-1) value",
+                    max as i64 - 1
+                ));
+            }
             let (key, table) = match args {
                 [k] => (k, None),
                 [k, t, n] if t == "table" => (k, Some(n.as_str())),
@@ -1025,7 +1037,7 @@ fn compile_action(
             }
         }
         "sc-inc-gpc0" | "sc-inc-gpc1" => {
-            let slot = sc_id(word, name)?;
+            let slot = sc_id(word, name, cx.resolver.stick_counters())?;
             use crate::stick::DataType::*;
             let (gpc, rate) = if name == "sc-inc-gpc0" {
                 (Gpc0, Gpc0Rate)
@@ -1040,7 +1052,7 @@ fn compile_action(
             })?
         }
         "sc-inc-gpc" => {
-            let (idx, slot) = sc_idx_id(word, name, "gpc")?;
+            let (idx, slot) = sc_idx_id(word, name, "gpc", cx.resolver.stick_counters())?;
             use crate::stick::DataType::*;
             none(Action::ScIncGpc {
                 slot,
@@ -1051,9 +1063,9 @@ fn compile_action(
         }
         "sc-set-gpt0" | "sc-set-gpt" | "sc-add-gpc" => {
             let (idx, slot) = if name == "sc-set-gpt0" {
-                (0, sc_id(word, name)?)
+                (0, sc_id(word, name, cx.resolver.stick_counters())?)
             } else {
-                sc_idx_id(word, name, &name[7..10])?
+                sc_idx_id(word, name, &name[7..10], cx.resolver.stick_counters())?
             };
             exact(args, 1, "<int>|<expr>")?;
             let value = match args[0].parse::<i64>() {

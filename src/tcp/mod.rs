@@ -200,8 +200,15 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
                 },
             }
         }
-        "track-sc0" | "track-sc1" | "track-sc2" => {
-            let slot = usize::from(base.as_bytes()[8] - b'0');
+        b if halo_config::keywords::track_sc_number(b).is_some() => {
+            let slot = halo_config::keywords::track_sc_number(b).unwrap_or_default();
+            let max = res.stick_counters();
+            if slot >= max {
+                return Err(format!(
+                    "{slot} track-sc number exceeding {} (tune.stick-counters-1) value",
+                    max as i64 - 1
+                ));
+            }
             let (key, table) = match rest {
                 [k] => (k, None),
                 [k, t, n] if t == "table" => (k, Some(n.as_str())),
@@ -225,7 +232,7 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
                     .strip_prefix('(')
                     .and_then(|w| w.strip_suffix(')'))
                     .and_then(|n| n.trim().parse::<usize>().ok())
-                    .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+                    .filter(|&n| n < res.stick_counters())
                     .ok_or_else(|| format!("invalid stick counter in '{word}'"))?,
                 None => 0,
             };
@@ -243,7 +250,8 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
             })?
         }
         "sc-inc-gpc" => {
-            let (idx, slot) = crate::http::rules::sc_idx_id(word, base, "gpc")?;
+            let (idx, slot) =
+                crate::http::rules::sc_idx_id(word, base, "gpc", res.stick_counters())?;
             use crate::stick::DataType::*;
             none(Act::ScIncGpc {
                 slot,
@@ -260,12 +268,12 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
                         .strip_prefix('(')
                         .and_then(|w| w.strip_suffix(')'))
                         .and_then(|n| n.trim().parse::<usize>().ok())
-                        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+                        .filter(|&n| n < res.stick_counters())
                         .ok_or_else(|| format!("invalid stick counter in '{word}'"))?,
                 };
                 (0, slot)
             } else {
-                crate::http::rules::sc_idx_id(word, base, &base[7..10])?
+                crate::http::rules::sc_idx_id(word, base, &base[7..10], res.stick_counters())?
             };
             let value = match rest {
                 [v] => match v.parse::<i64>() {
