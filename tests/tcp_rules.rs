@@ -768,3 +768,117 @@ fn content_capture_config_errors() {
         "{err}"
     );
 }
+
+/// An `openssl s_server` (TLS 1.2, session ids, no tickets), killed on drop.
+struct OpensslServer(std::process::Child);
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `openssl s_client` resuming from (`-sess_in`) or saving to (`-sess_out`) `sess`:
+/// whether the handshake reused the session.
+fn s_client(fe: SocketAddr, sess: &std::path::Path, resume: bool) -> Option<bool> {
+    let out = std::process::Command::new("timeout")
+        .arg("10")
+        .arg("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &fe.to_string(),
+            "-tls1_2",
+            "-no_ticket",
+        ])
+        .arg(if resume { "-sess_in" } else { "-sess_out" })
+        .arg(sess)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("\nReused, ") {
+        Some(true)
+    } else if text.contains("\nNew, ") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Seed 03 (with `tcp-response inspect-delay`, see above) in front of two real TLS 1.2
+/// servers: a client resuming its session (`s_client -sess_out`, then `-sess_in`) always
+/// reaches the server that issued the session id, so the session is reused every time,
+/// although round robin alone would alternate between the servers.
+#[test]
+fn seed_03_with_openssl_servers_resumes_on_the_issuing_server() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no openssl binary");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=site.example", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let servers: Vec<(SocketAddr, OpensslServer)> = (0..2)
+        .map(|_| {
+            let a = free_addr();
+            let child = std::process::Command::new("openssl")
+                .args([
+                    "s_server",
+                    "-accept",
+                    &a.to_string(),
+                    "-tls1_2",
+                    "-no_ticket",
+                ])
+                .args(["-www", "-quiet", "-cert"])
+                .arg(&cert)
+                .arg("-key")
+                .arg(&key)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (a, OpensslServer(child))
+        })
+        .collect();
+    for (a, _) in &servers {
+        assert!(wait_until(Duration::from_secs(10), || anyone_listening(*a)));
+    }
+    let fe = free_addr();
+    let cfg = seed_text("03-ssl-session-id-affinity.cfg").replace(
+        "    tcp-request inspect-delay 5s\n",
+        "    tcp-request inspect-delay 5s\n    tcp-response inspect-delay 5s\n",
+    );
+    let h = Halo::start(
+        &cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", haproxy_addr(servers[0].0)),
+            ("S2", haproxy_addr(servers[1].0)),
+        ],
+    );
+    let sess = dir.path().join("sess");
+    assert_eq!(s_client(fe, &sess, false), Some(false), "a new session");
+    for i in 0..4 {
+        assert_eq!(s_client(fe, &sess, true), Some(true), "resumption {i}");
+    }
+    let table = cli(&h.dir().join("admin.sock"), "show table https").unwrap_or_default();
+    assert!(table.contains("used:1"), "{table}");
+}
