@@ -936,3 +936,34 @@ fn seed24_backup_sharing_a_cookie_persist_redispatch_and_passive_cookie() {
     assert_eq!(r.server(), "S2");
     assert_eq!(first_cookie(&r, "SERVERID"), "B");
 }
+
+/// Seed 21's weights shape the share of new clients (each gets its server's cookie). The
+/// file gives webC and webD `weight 26` and webA/webB none, so the default weight 1 (the
+/// README's "12/12/26/26" is not what the file says; the file is loaded unchanged).
+#[test]
+fn seed21_weights_shape_the_share_of_new_clients() {
+    let webs: Vec<Web> = ["A", "B", "C", "D"].iter().map(|n| Web::start(n)).collect();
+    let fe = free_addr();
+    let mut env = vec![("FE", haproxy_addr(fe))];
+    for (i, k) in ["S1", "S2", "S3", "S4"].iter().enumerate() {
+        env.push((k, webs[i].cfg()));
+    }
+    let _h = Halo::start(&seed_for_binary("21-cookie-insert-legacy.cfg"), &env);
+    // Two full rounds of the weights (1 + 1 + 26 + 26 = 54).
+    let mut count = std::collections::BTreeMap::new();
+    for _ in 0..108 {
+        let r = get(fe, "");
+        assert_eq!(first_cookie(&r, "SERVERID"), r.server());
+        *count.entry(r.server()).or_insert(0) += 1;
+    }
+    let got: Vec<(String, i32)> = count.into_iter().collect();
+    assert_eq!(
+        got,
+        [
+            ("A".to_string(), 2),
+            ("B".to_string(), 2),
+            ("C".to_string(), 52),
+            ("D".to_string(), 52)
+        ]
+    );
+}
