@@ -874,6 +874,28 @@ fn seed22_prefix_cookie() {
     let r = get(fe, "Cookie: JSESSIONID=plain\r\n");
     let w = webs.iter().find(|w| w.name == r.server()).unwrap();
     assert_eq!(w.last("cookie"), vec!["JSESSIONID=plain"]);
+    // `option forwardfor except 127.0.0.9`: no X-Forwarded-For for that client, with
+    // its cookie still followed.
+    for (src, xff) in [("127.0.0.9", None), ("127.0.0.10", Some("127.0.0.10"))] {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::new(src.parse().unwrap(), 0).into())
+            .unwrap();
+        sock.connect(&fe.into()).unwrap();
+        let mut s = TcpStream::from(sock);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\nCookie: JSESSIONID={srv}~z\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        assert!(raw.starts_with(b"HTTP/1.1 200"), "{src}");
+        let w = webs.iter().find(|w| w.name == srv).unwrap();
+        assert_eq!(w.last("cookie"), vec!["JSESSIONID=z"], "{src}");
+        let want: Vec<String> = xff.into_iter().map(String::from).collect();
+        assert_eq!(w.last("x-forwarded-for"), want, "{src}");
+    }
 }
 
 #[test]
