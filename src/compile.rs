@@ -246,6 +246,8 @@ pub struct ProxyRt {
     pub tcp: crate::tcp::TcpRules,
     /// Only carries a `table` of a `peers` section: no stats row, no servers.
     pub peers_table: bool,
+    /// `use-server` rules of the backend.
+    pub use_server: crate::proxy::use_server::UseServerRules,
 }
 
 pub struct Runtime {
@@ -340,6 +342,9 @@ impl crate::sample::Resolver for Names<'_> {
     }
     fn userlist(&self, name: &str) -> Option<Arc<crate::auth::Userlist>> {
         self.userlists.get(name).cloned()
+    }
+    fn stick_counters(&self) -> usize {
+        self.cfg.global.tune_stick_counters
     }
     fn table(&self, name: Option<&str>) -> Option<Arc<crate::stick::Table>> {
         let i = match name {
@@ -730,6 +735,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             };
             crate::tcp::TcpRules::compile(p, &acls, &registry, &names, diags)
         };
+        let use_server = {
+            let names = Names {
+                cfg,
+                current: pi,
+                registry: &registry,
+                userlists: &userlists,
+                loc: &p.loc,
+                tables: &tables,
+            };
+            crate::proxy::use_server::UseServerRules::compile(p, &acls, &registry, &names, diags)
+        };
         let mut http = http_settings(s, diags, &p.loc);
         {
             let names = Names {
@@ -1058,6 +1074,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             stick,
             tcp,
             peers_table: p.peers_table,
+            use_server,
         });
     }
     let _ = Loc::none();

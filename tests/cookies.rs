@@ -874,6 +874,28 @@ fn seed22_prefix_cookie() {
     let r = get(fe, "Cookie: JSESSIONID=plain\r\n");
     let w = webs.iter().find(|w| w.name == r.server()).unwrap();
     assert_eq!(w.last("cookie"), vec!["JSESSIONID=plain"]);
+    // `option forwardfor except 127.0.0.9`: no X-Forwarded-For for that client, with
+    // its cookie still followed.
+    for (src, xff) in [("127.0.0.9", None), ("127.0.0.10", Some("127.0.0.10"))] {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::new(src.parse().unwrap(), 0).into())
+            .unwrap();
+        sock.connect(&fe.into()).unwrap();
+        let mut s = TcpStream::from(sock);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\nCookie: JSESSIONID={srv}~z\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        assert!(raw.starts_with(b"HTTP/1.1 200"), "{src}");
+        let w = webs.iter().find(|w| w.name == srv).unwrap();
+        assert_eq!(w.last("cookie"), vec!["JSESSIONID=z"], "{src}");
+        let want: Vec<String> = xff.into_iter().map(String::from).collect();
+        assert_eq!(w.last("x-forwarded-for"), want, "{src}");
+    }
 }
 
 #[test]
@@ -935,4 +957,35 @@ fn seed24_backup_sharing_a_cookie_persist_redispatch_and_passive_cookie() {
     assert_eq!(r.status, 200);
     assert_eq!(r.server(), "S2");
     assert_eq!(first_cookie(&r, "SERVERID"), "B");
+}
+
+/// Seed 21's weights shape the share of new clients (each gets its server's cookie). The
+/// file gives webC and webD `weight 26` and webA/webB none, so the default weight 1 (the
+/// README's "12/12/26/26" is not what the file says; the file is loaded unchanged).
+#[test]
+fn seed21_weights_shape_the_share_of_new_clients() {
+    let webs: Vec<Web> = ["A", "B", "C", "D"].iter().map(|n| Web::start(n)).collect();
+    let fe = free_addr();
+    let mut env = vec![("FE", haproxy_addr(fe))];
+    for (i, k) in ["S1", "S2", "S3", "S4"].iter().enumerate() {
+        env.push((k, webs[i].cfg()));
+    }
+    let _h = Halo::start(&seed_for_binary("21-cookie-insert-legacy.cfg"), &env);
+    // Two full rounds of the weights (1 + 1 + 26 + 26 = 54).
+    let mut count = std::collections::BTreeMap::new();
+    for _ in 0..108 {
+        let r = get(fe, "");
+        assert_eq!(first_cookie(&r, "SERVERID"), r.server());
+        *count.entry(r.server()).or_insert(0) += 1;
+    }
+    let got: Vec<(String, i32)> = count.into_iter().collect();
+    assert_eq!(
+        got,
+        [
+            ("A".to_string(), 2),
+            ("B".to_string(), 2),
+            ("C".to_string(), 52),
+            ("D".to_string(), 52)
+        ]
+    );
 }

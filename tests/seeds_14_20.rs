@@ -1,6 +1,7 @@
 //! End-to-end tests of seed 14 (WebSocket: routing of the handshake, 101, frames both ways
 //! under `timeout tunnel`, close handshakes) and seed 20 (site chosen by a substring of Host),
-//! with a real WebSocket client and server (tokio-tungstenite) around the binary under test.
+//! and its SERVERID insert cookie pinning a client to its server, with a real WebSocket
+//! client and server (tokio-tungstenite) around the binary under test.
 
 mod support;
 
@@ -845,4 +846,112 @@ fn seed20_host_chooses_the_site() {
         let site2 = x.target == "/r7" || x.target == "/r8";
         assert_eq!(site2, name == "S3" || name == "S4", "{name} saw {x:?}");
     }
+}
+
+/// Seed 20 with its cookie persistence, without health checks (`option httpchk`, server
+/// `check`: a later issue) nor logging lines.
+fn seed20_with_cookies() -> String {
+    let mut out = Vec::new();
+    for l in seed_text("20-host-reverse-proxy.cfg").lines() {
+        let t = l.trim_start();
+        let words: Vec<&str> = t.split_whitespace().collect();
+        if t.starts_with("option httpchk") || LOGGING.contains(&words.join(" ").as_str()) {
+            continue;
+        }
+        if words.first() == Some(&"server") {
+            let kept: Vec<&str> = words.into_iter().filter(|w| *w != "check").collect();
+            out.push(format!("    {}", kept.join(" ")));
+        } else {
+            out.push(l.to_string());
+        }
+    }
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn seed20_serverid_cookie_pins_a_client_to_its_server() {
+    let s: Vec<HttpBackend> = ["S1", "S2", "S3", "S4"]
+        .iter()
+        .map(|n| HttpBackend::start(n, Duration::ZERO))
+        .collect();
+    let fe = free_addr();
+    let cfg = seed20_with_cookies();
+    assert!(cfg.contains("cookie SERVERID insert indirect nocache"));
+    assert!(cfg.contains("server srv2 \"${S2}\" cookie s2 weight 10 maxconn 1000\n"));
+    let _h = Halo::start(
+        &cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", s[0].cfg_addr()),
+            ("S2", s[1].cfg_addr()),
+            ("S3", s[2].cfg_addr()),
+            ("S4", s[3].cfg_addr()),
+        ],
+    );
+    let cookie_of = |srv: &str| match srv {
+        "S1" | "S3" => "s1",
+        _ => "s2",
+    };
+    // A new client of site1 gets the cookie of the server that answered.
+    let r = http_get(fe, "/first", "www.site1.com", "");
+    assert_eq!(r.status, 200);
+    let first = r.header("X-Server").unwrap_or("").to_string();
+    let ck = cookie_of(&first);
+    assert_eq!(
+        r.header("Set-Cookie"),
+        Some(format!("SERVERID={ck}; path=/").as_str())
+    );
+    // `nocache` marks only cacheable responses private (these carry no freshness
+    // information; see tests/cookies.rs for one that does).
+    assert_eq!(r.header("Cache-Control"), None);
+    // Each later request that carries it reaches the same server, on a new connection,
+    // without a new cookie; the server never sees SERVERID, only the other cookies.
+    for i in 0..6 {
+        let path = format!("/again{i}");
+        let r = http_get(
+            fe,
+            &path,
+            "www.site1.com",
+            &format!("Cookie: a=1; SERVERID={ck}; b=2\r\n"),
+        );
+        assert_eq!(r.header("X-Server"), Some(first.as_str()), "{path}");
+        assert_eq!(r.header("Set-Cookie"), None, "{path}");
+        let be = s.iter().find(|b| b.name == first).unwrap();
+        let seen = be.seen().into_iter().find(|x| x.target == path).unwrap();
+        assert_eq!(seen.header("Cookie"), Some("a=1; b=2"), "{path}");
+    }
+    // Another new client is balanced to the other server and pinned there.
+    let r = http_get(fe, "/second", "site1.eu", "");
+    let second = r.header("X-Server").unwrap_or("").to_string();
+    assert_ne!(second, first);
+    let ck2 = cookie_of(&second);
+    assert_eq!(
+        r.header("Set-Cookie"),
+        Some(format!("SERVERID={ck2}; path=/").as_str())
+    );
+    for i in 0..3 {
+        let r = http_get(
+            fe,
+            &format!("/second{i}"),
+            "site1.eu",
+            &format!("Cookie: SERVERID={ck2}\r\n"),
+        );
+        assert_eq!(r.header("X-Server"), Some(second.as_str()));
+    }
+    // bk_site2 has its own servers behind the same cookie values.
+    for _ in 0..3 {
+        let r = http_get(fe, "/s2", "www.site2.com", "Cookie: SERVERID=s2\r\n");
+        assert_eq!(r.header("X-Server"), Some("S4"));
+        assert_eq!(r.header("Set-Cookie"), None);
+    }
+    // bk_default has no cookie persistence: the cookie reaches the server untouched.
+    let r = http_get(fe, "/d", "other.net", "Cookie: SERVERID=s1\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Set-Cookie"), None);
+    let seen = s
+        .iter()
+        .flat_map(|b| b.seen())
+        .find(|x| x.target == "/d")
+        .unwrap();
+    assert_eq!(seen.header("Cookie"), Some("SERVERID=s1"));
 }

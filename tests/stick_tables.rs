@@ -470,7 +470,19 @@ fn seed01_http_and_tcp_share_one_table() {
         let r = Client::connect(fe_http).get("/", "");
         assert_eq!(r.header("x-server"), Some(first.as_str()));
     }
-    assert!(table(&s, "show table bk_https").contains("used:1"));
+    // The table as the seed's README shows it.
+    let out = table(&s, "show table bk_https");
+    assert_eq!(
+        out.lines().next(),
+        Some("# table: bk_https, type: ip, size:204800, used:1")
+    );
+    let id = if first == "s1" { 1 } else { 2 };
+    assert_eq!(
+        entries(&out),
+        [format!(
+            "key=127.0.0.1 use=0 exp=N server_id={id} server_key={first}"
+        )]
+    );
     // And the other way round: the HTTP side learns, the TCP side follows.
     table(&s, "clear table bk_https");
     let mut seen = Vec::new();

@@ -673,3 +673,212 @@ backend bk
     assert_eq!(out, b"hello\n", "another source is served");
     assert!(wait_until(Duration::from_secs(3), || srv.accepted() == 4));
 }
+
+#[test]
+fn content_capture_fills_a_request_slot_in_http_mode() {
+    let be = support::http::HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    // Slots in declaration order: 0 the Host header, 1 the TCP capture, 2 the HTTP one.
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    tcp-request inspect-delay 1s
+    capture request header host len 10
+    tcp-request content capture req.hdr(x-a) len 3
+    http-request capture req.hdr(x-b) len 20
+    http-request set-header X-Cap \"%[capture.req.hdr(0)]|%[capture.req.hdr(1)]|%[capture.req.hdr(2)]\"
+    default_backend b
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = support::http::Client::connect(fe);
+    let r = c.get("/", "x-a: abcdef\r\nx-b: hello\r\n");
+    assert_eq!(r.status, 200);
+    // Every request of the connection is captured anew.
+    let r = c.get("/2", "x-a: zyxw\r\n");
+    assert_eq!(r.status, 200);
+    let seen = be.seen();
+    let caps: Vec<_> = seen
+        .iter()
+        .map(|s| s.header("x-cap").unwrap_or(""))
+        .collect();
+    assert_eq!(caps, ["test|abc|hello", "test|zyx|"]);
+}
+
+#[test]
+fn content_capture_in_tcp_mode_is_seen_by_later_rules() {
+    let (a, b) = (TcpBackend::echo_named("a"), TcpBackend::echo_named("b"));
+    let fe = free_addr();
+    let cfg = format!(
+        "{DEFAULTS}listen t
+    bind \"${{FE}}\"
+    tcp-request inspect-delay 2s
+    tcp-request content reject unless {{ req.len ge 4 }}
+    tcp-request content capture req.payload(0,4) len 3
+    tcp-request content reject if {{ capture.req.hdr(0) -m str bad }}
+    use-server b if {{ capture.req.hdr(0) -m str tob }}
+    server a \"${{A}}\"
+    server b \"${{B}}\" weight 0
+"
+    );
+    let _h = Halo::start(
+        &cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("A", a.cfg_addr()),
+            ("B", b.cfg_addr()),
+        ],
+    );
+    let ask = |line: &str| -> String {
+        let (out, _) = talk(fe, None, &[now(format!("{line}\n").as_bytes())]);
+        String::from_utf8_lossy(&out).trim().to_string()
+    };
+    assert_eq!(ask("tobe"), "b", "the first 3 bytes are captured");
+    assert_eq!(ask("hello"), "a");
+    assert_eq!(ask("badx"), "", "rejected on the captured bytes");
+}
+
+#[test]
+fn content_capture_config_errors() {
+    let (code, _, err) = run_check(
+        Cfg::Text(
+            "defaults\n mode tcp\nbackend b\n tcp-request content capture req.len len 3\n server a 127.0.0.1:1\n",
+        ),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("'tcp-request content capture' : proxy 'b' has no frontend capability"),
+        "{err}"
+    );
+    let (code, _, err) = run_check(
+        Cfg::Text(
+            "defaults\n mode tcp\nfrontend f\n bind 127.0.0.1:8080\n tcp-request content capture req.len id 0\n",
+        ),
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("'tcp-request content capture' : a positive 'len' argument is mandatory"),
+        "{err}"
+    );
+}
+
+/// An `openssl s_server` (TLS 1.2, session ids, no tickets), killed on drop.
+struct OpensslServer(std::process::Child);
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `openssl s_client` resuming from (`-sess_in`) or saving to (`-sess_out`) `sess`:
+/// whether the handshake reused the session.
+fn s_client(fe: SocketAddr, sess: &std::path::Path, resume: bool) -> Option<bool> {
+    let out = std::process::Command::new("timeout")
+        .arg("10")
+        .arg("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &fe.to_string(),
+            "-tls1_2",
+            "-no_ticket",
+        ])
+        .arg(if resume { "-sess_in" } else { "-sess_out" })
+        .arg(sess)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("\nReused, ") {
+        Some(true)
+    } else if text.contains("\nNew, ") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Seed 03 (with `tcp-response inspect-delay`, see above) in front of two real TLS 1.2
+/// servers: a client resuming its session (`s_client -sess_out`, then `-sess_in`) always
+/// reaches the server that issued the session id, so the session is reused every time,
+/// although round robin alone would alternate between the servers.
+#[test]
+fn seed_03_with_openssl_servers_resumes_on_the_issuing_server() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no openssl binary");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=site.example", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let servers: Vec<(SocketAddr, OpensslServer)> = (0..2)
+        .map(|_| {
+            let a = free_addr();
+            let child = std::process::Command::new("openssl")
+                .args([
+                    "s_server",
+                    "-accept",
+                    &a.to_string(),
+                    "-tls1_2",
+                    "-no_ticket",
+                ])
+                .args(["-www", "-quiet", "-cert"])
+                .arg(&cert)
+                .arg("-key")
+                .arg(&key)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (a, OpensslServer(child))
+        })
+        .collect();
+    for (a, _) in &servers {
+        assert!(wait_until(Duration::from_secs(10), || anyone_listening(*a)));
+    }
+    let fe = free_addr();
+    let cfg = seed_text("03-ssl-session-id-affinity.cfg").replace(
+        "    tcp-request inspect-delay 5s\n",
+        "    tcp-request inspect-delay 5s\n    tcp-response inspect-delay 5s\n",
+    );
+    let h = Halo::start(
+        &cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", haproxy_addr(servers[0].0)),
+            ("S2", haproxy_addr(servers[1].0)),
+        ],
+    );
+    let sess = dir.path().join("sess");
+    assert_eq!(s_client(fe, &sess, false), Some(false), "a new session");
+    for i in 0..4 {
+        assert_eq!(s_client(fe, &sess, true), Some(true), "resumption {i}");
+    }
+    let table = cli(&h.dir().join("admin.sock"), "show table https").unwrap_or_default();
+    assert!(table.contains("used:1"), "{table}");
+}

@@ -257,3 +257,154 @@ fn seed17_flagged_connections_are_closed() {
         "no answer on a flagged address's connection"
     );
 }
+
+#[test]
+fn tune_stick_counters_allows_more_counters() {
+    if skip_on_reference("tune.stick-counters is not in haproxy 2.6") {
+        return;
+    }
+    let be = HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "global
+    tune.stick-counters 6
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    stick-table type ip size 10 store gpc0,http_req_cnt
+    http-request track-sc5 src
+    tcp-request content track-sc4 src
+    http-request sc-inc-gpc0(5)
+    http-request set-header X-Sc \"%[sc_get_gpc0(5)] %[sc_http_req_cnt(4)] %[sc_tracked(3)]\"
+    default_backend b
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    for _ in 0..2 {
+        assert_eq!(c.get("/", "").status, 200);
+    }
+    let seen: Vec<_> = be
+        .seen()
+        .iter()
+        .map(|s| s.header("x-sc").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(seen, ["1 1 0", "2 2 0"]);
+}
+
+#[test]
+fn track_sc_beyond_stick_counters_is_refused() {
+    // Default: 3 counters, sc0 to sc2 (haproxy 2.6 has the same limit, fixed).
+    let cfg = "defaults
+    mode http
+frontend f
+    bind 127.0.0.1:8080
+    stick-table type ip size 10
+    http-request track-sc3 src
+";
+    let (code, _, err) = run_check(Cfg::Text(cfg), &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("3 track-sc number exceeding 2 ("), "{err}");
+    if skip_on_reference("tune.stick-counters is not in haproxy 2.6") {
+        return;
+    }
+    let cfg = "global
+    tune.stick-counters 1
+defaults
+    mode http
+frontend f
+    bind 127.0.0.1:8080
+    stick-table type ip size 10
+    tcp-request content track-sc1 src
+";
+    let (code, _, err) = run_check(Cfg::Text(cfg), &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("1 track-sc number exceeding 0 ("), "{err}");
+    let cfg = "global
+    tune.stick-counters 101
+";
+    let (code, _, err) = run_check(Cfg::Text(cfg), &[]);
+    assert_ne!(code, 0, "{err}");
+}
+
+fn headers_seen(be: &HttpBackend, name: &str) -> Vec<String> {
+    be.seen()
+        .iter()
+        .map(|s| s.header(name).unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn array_table_converters() {
+    let be = HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    // haproxy 2.6 wants the table argument of these converters.
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    stick-table type ip size 10 store gpc(2),gpc_rate(2,10s),gpt(2)
+    http-request track-sc0 src
+    http-request sc-inc-gpc(1,0)
+    http-request sc-set-gpt(1,0) 7
+    http-request set-header X-T \"%[src,table_gpc(1,f)] %[src,table_gpc_rate(1,f)] %[src,table_gpt(1,f)] %[src,table_gpc(0,f)]\"
+    default_backend b
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    for _ in 0..2 {
+        assert_eq!(c.get("/", "").status, 200);
+    }
+    assert_eq!(headers_seen(&be, "x-t"), ["1 1 7 0", "2 2 7 0"]);
+}
+
+#[test]
+fn newer_table_converters_and_sc_key() {
+    if skip_on_reference("table_inc_gpc, table_clr_gpc and sc_key are not in haproxy 2.6") {
+        return;
+    }
+    let be = HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    stick-table type ip size 10 store gpc(2),gpc_rate(2,10s)
+    http-request track-sc0 src
+    http-request track-sc1 req.hdr(x-user) table s
+    http-request set-var(txn.i) src,table_inc_gpc(1)
+    http-request set-var(txn.c) src,table_clr_gpc(1) if { path /clear }
+    http-request set-header X-T \"%[var(txn.i)] %[var(txn.c)] %[sc_key(0)] %[sc1_key] %[sc_key(2)]\"
+    default_backend b
+backend s
+    stick-table type string len 8 size 10 store http_req_cnt
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    for p in ["/", "/", "/clear", "/"] {
+        assert_eq!(c.get(p, "x-user: alice\r\n").status, 200);
+    }
+    assert_eq!(
+        headers_seen(&be, "x-t"),
+        [
+            "1  127.0.0.1 alice",
+            "2  127.0.0.1 alice",
+            "3 3 127.0.0.1 alice",
+            "1  127.0.0.1 alice"
+        ]
+    );
+}

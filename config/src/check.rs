@@ -367,6 +367,17 @@ fn check_proxy(
     diags: &mut Diags,
 ) {
     let s = &p.settings;
+    for us in &p.use_servers {
+        if !us.server.contains("%[") && !p.servers.iter().any(|v| v.name == us.server) {
+            diags.alert(
+                &us.loc,
+                format!(
+                    "proxy '{}' : unable to find server '{}' referenced in a 'use-server' rule.",
+                    p.name, us.server
+                ),
+            );
+        }
+    }
     if p.kind.is_frontend() {
         if let Some((b, loc)) = &s.default_backend {
             backend_ref(p, b, loc, "default_backend", backends, all, diags);

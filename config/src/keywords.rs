@@ -461,7 +461,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
     g("tune.ssl.lifetime", P6),
     g("tune.ssl.maxrecord", P6),
     g("tune.ssl.ssl-ctx-cache-size", P6),
-    g("tune.stick-counters", P4),
+    g("tune.stick-counters", DONE),
     g("tune.streams-elasticity", P0),
     g("tune.takeover-other-tg-connections", P0),
     g("tune.vars.global-max-size", DONE),
@@ -917,7 +917,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("unique-id-header", DFL, P7),
     k("use_backend", FL, DONE),
     k("use-fcgi-app", LB, P0),
-    k("use-server", LB, P4),
+    k("use-server", LB, DONE),
     // Not in the 3.5 manual any more, still accepted by HAProxy and used by old files.
     k("dispatch", LB, DONE),
     // Removed keywords of HAProxy 1.x/2.x, with the sections that accepted them.
@@ -1515,7 +1515,7 @@ const REQ3: [bool; 4] = [true, true, true, false];
 pub static TCP_ACTIONS: &[TcpAction] = &[
     tact("accept", ALL4, DONE),
     tact("attach-srv", [false, true, false, false], P0),
-    tact("capture", [false, false, true, false], P4),
+    tact("capture", [false, false, true, false], DONE),
     tact("close", [false, false, false, true], DONE),
     tact("do-log", ALL4, P7),
     tact("do-resolve", [false, false, true, false], P0),
@@ -1562,8 +1562,26 @@ pub fn tcp_action(word: &str) -> Option<&'static TcpAction> {
     if word.starts_with("lua.") {
         return Some(&LUA);
     }
-    let base = word.split('(').next().unwrap_or(word);
+    let base = track_sc_base(word.split('(').next().unwrap_or(word));
     TCP_ACTIONS.iter().find(|a| a.name == base)
+}
+
+/// `track-scN` for any N (checked against `tune.stick-counters` by the parser) is the
+/// action `track-sc0`; other names as they are.
+fn track_sc_base(base: &str) -> &str {
+    match track_sc_number(base) {
+        Some(_) => "track-sc0",
+        None => base,
+    }
+}
+
+/// N of an action word `track-scN`.
+pub fn track_sc_number(word: &str) -> Option<usize> {
+    let n = word.strip_prefix("track-sc")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }
 
 impl TcpAction {
@@ -1620,7 +1638,7 @@ pub fn http_action(word: &str) -> Option<&'static HttpAction> {
     if word.starts_with("lua.") {
         return Some(&LUA);
     }
-    let base = word.split('(').next().unwrap_or(word);
+    let base = track_sc_base(word.split('(').next().unwrap_or(word));
     HTTP_ACTIONS.iter().find(|a| a.name == base)
 }
 

@@ -166,6 +166,8 @@ pub struct Global {
     /// `tune.h1.fe.glitches-threshold`, `tune.h1.be.glitches-threshold` (0: none).
     pub tune_h1_fe_glitches: u32,
     pub tune_h1_be_glitches: u32,
+    /// `tune.stick-counters`: how many `track-sc` counters a stream has (default 3).
+    pub tune_stick_counters: usize,
     /// `tune.pool-low-fd-ratio` (20) and `tune.pool-high-fd-ratio` (25), in percent of
     /// the sockets the process may use.
     pub tune_pool_low_fd_ratio: u32,
@@ -219,6 +221,7 @@ impl Default for Global {
             h1_case_adjust_file: Vec::new(),
             tune_h1_fe_glitches: 0,
             tune_h1_be_glitches: 0,
+            tune_stick_counters: 3,
             tune_pool_low_fd_ratio: 20,
             tune_pool_high_fd_ratio: 25,
             tune_vars_max_size: [0; 5],
@@ -620,6 +623,15 @@ pub struct UseBackend {
     pub cond: Option<Condition>,
 }
 
+/// `use-server NAME if|unless COND` (backend side).
+#[derive(Debug, Clone)]
+pub struct UseServer {
+    pub loc: Loc,
+    /// A server name, or a log-format expression when it contains `%[`.
+    pub server: String,
+    pub cond: Condition,
+}
+
 /// A rule that later issues interpret (`http-request`, `tcp-request`, `stick`, ...):
 /// kept as words, with its condition parsed so that ACL references are checked now.
 #[derive(Debug, Clone)]
@@ -912,6 +924,8 @@ pub struct Proxy {
     pub dispatch: Option<(Address, Loc)>,
     pub acls: Vec<AclDecl>,
     pub use_backends: Vec<UseBackend>,
+    /// `use-server` rules, in order.
+    pub use_servers: Vec<UseServer>,
     /// `force-be-switch if|unless COND`: content switching may pick a disabled or
     /// unpublished backend when one of these holds.
     pub force_be_switch: Vec<(Condition, Loc)>,

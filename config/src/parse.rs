@@ -169,6 +169,7 @@ impl Proxy {
             dispatch: None,
             acls: Vec::new(),
             use_backends: Vec::new(),
+            use_servers: Vec::new(),
             force_be_switch: Vec::new(),
             persist_rules: Vec::new(),
             rules: Vec::new(),
@@ -525,6 +526,14 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     None => {}
                 }
             }
+            "tune.stick-counters" => match parse_u32(line, n, kw.name, diags) {
+                Some(v) if v <= 100 => g.tune_stick_counters = v as usize,
+                Some(v) => diags.alert(
+                    &line.loc,
+                    format!("'tune.stick-counters' : value {v} out of range (max 100)."),
+                ),
+                None => {}
+            },
             "tune.http.maxhdr" => {
                 if let Some(v) = parse_u32(line, n, "tune.http.maxhdr", diags) {
                     g.tune_http_maxhdr = v as usize;
@@ -1133,6 +1142,29 @@ fn parse_proxy_line(
                 backend: b.clone(),
                 cond,
             });
+        }
+        "use-server" => {
+            let Some(srv) = line.words.get(n).filter(|w| !w.is_empty()) else {
+                diags.alert(&line.loc, "'use-server' expects a server name.");
+                return;
+            };
+            if !matches!(
+                line.words.get(n + 1).map(String::as_str),
+                Some("if" | "unless")
+            ) {
+                diags.alert(
+                    &line.loc,
+                    "'use-server' requires either 'if' or 'unless' followed by a condition.",
+                );
+                return;
+            }
+            if let Some(cond) = parse_condition_tail(line, n + 1, proxy, diags) {
+                proxy.use_servers.push(UseServer {
+                    loc: line.loc.clone(),
+                    server: srv.clone(),
+                    cond,
+                });
+            }
         }
         "force-be-switch" => {
             if line.words.get(n).is_none() {
@@ -1888,6 +1920,34 @@ fn record_tcp_rule(
                 );
                 return;
             }
+            if !track_sc_in_range(name, action, cfg, line, diags) {
+                return;
+            }
+            if a.name == "capture" {
+                // `tcp-request content capture <sample> len <length>`: a new request
+                // capture slot of the frontend.
+                if !matches!(section, SectionKind::Frontend | SectionKind::Listen) {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'{name} capture' : proxy '{}' has no frontend capability",
+                            proxy.name
+                        ),
+                    );
+                    return;
+                }
+                let len = match args.get(2).map(String::as_str) {
+                    Some("len") => args.get(3).and_then(|l| l.parse::<u32>().ok()),
+                    _ => None,
+                };
+                if args.len() != 4 || len.is_none_or(|l| l == 0) {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{name} capture' : a positive 'len' argument is mandatory"),
+                    );
+                    return;
+                }
+            }
             if let Support::Planned(issue) = a.support {
                 pending(cfg, line, &format!("{name} {}", a.name), issue);
             }
@@ -1994,6 +2054,9 @@ fn record_http_rule(
                     }
                 }
             }
+            if !track_sc_in_range(name, action, cfg, line, diags) {
+                return;
+            }
             if req && let Some(prev) = proxy.rules.iter().find(|r| r.keyword == "redirect") {
                 diags.warning(
                     &line.loc,
@@ -2095,6 +2158,32 @@ fn record_planned(
             });
         }
     }
+}
+
+/// `track-scN` must name a counter below `tune.stick-counters` (a `global` setting, so
+/// read before any proxy).
+fn track_sc_in_range(
+    name: &str,
+    action: &str,
+    cfg: &Config,
+    line: &Line,
+    diags: &mut Diags,
+) -> bool {
+    let Some(n) = keywords::track_sc_number(action) else {
+        return true;
+    };
+    let max = cfg.global.tune_stick_counters;
+    if n < max {
+        return true;
+    }
+    diags.alert(
+        &line.loc,
+        format!(
+            "error detected while parsing '{name} {action}' rule : {n} track-sc number exceeding {} (tune.stick-counters-1) value.",
+            max as i64 - 1
+        ),
+    );
+    false
 }
 
 /// Splits `ARGS [if|unless COND]`.

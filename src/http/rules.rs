@@ -311,7 +311,12 @@ enum Action {
 
 /// `sc-inc-gpc(<idx>,<sc-id>)` and friends: the element's index and the stick counter,
 /// with HAProxy's messages (`what` is `gpc` or `gpt`).
-pub(crate) fn sc_idx_id(word: &str, name: &str, what: &str) -> Result<(usize, usize), String> {
+pub(crate) fn sc_idx_id(
+    word: &str,
+    name: &str,
+    what: &str,
+    max: usize,
+) -> Result<(usize, usize), String> {
     let usage = format!("Expects {name}(<{} ID>,<Track ID>)", what.to_uppercase());
     let Some(inner) = paren_arg(word) else {
         return Err(format!("invalid {what} ID '{word}'. {usage}"));
@@ -327,11 +332,11 @@ pub(crate) fn sc_idx_id(word: &str, name: &str, what: &str) -> Result<(usize, us
         .trim()
         .parse::<usize>()
         .ok()
-        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+        .filter(|&n| n < max)
         .ok_or_else(|| {
             format!(
                 "invalid stick table track ID '{word}'. The max allowed ID is {}",
-                crate::stick::track::DEFAULT_SLOTS - 1
+                max as i64 - 1
             )
         })?;
     Ok((idx, slot))
@@ -697,7 +702,7 @@ fn exact(args: &[String], n: usize, usage: &str) -> Result<(), String> {
 }
 
 /// The stick counter of `sc-inc-gpc0(N)` and friends (0 when not given).
-fn sc_id(word: &str, name: &str) -> Result<usize, String> {
+pub(crate) fn sc_id(word: &str, name: &str, max: usize) -> Result<usize, String> {
     let Some(inner) = paren_arg(word) else {
         return if word == name {
             Ok(0)
@@ -709,11 +714,11 @@ fn sc_id(word: &str, name: &str) -> Result<usize, String> {
         .trim()
         .parse::<usize>()
         .ok()
-        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+        .filter(|&n| n < max)
         .ok_or_else(|| {
             format!(
                 "invalid stick table track ID '{inner}'. The max allowed ID is {}",
-                crate::stick::track::DEFAULT_SLOTS - 1
+                max as i64 - 1
             )
         })
 }
@@ -1009,8 +1014,15 @@ fn compile_action(
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
         },
-        "track-sc0" | "track-sc1" | "track-sc2" => {
-            let slot = usize::from(name.as_bytes()[8] - b'0');
+        n if halo_config::keywords::track_sc_number(n).is_some() => {
+            let slot = halo_config::keywords::track_sc_number(n).unwrap_or_default();
+            let max = cx.resolver.stick_counters();
+            if slot >= max {
+                return Err(format!(
+                    "{slot} track-sc number exceeding {} (tune.stick-counters-1) value",
+                    max as i64 - 1
+                ));
+            }
             let (key, table) = match args {
                 [k] => (k, None),
                 [k, t, n] if t == "table" => (k, Some(n.as_str())),
@@ -1028,7 +1040,7 @@ fn compile_action(
             }
         }
         "sc-inc-gpc0" | "sc-inc-gpc1" => {
-            let slot = sc_id(word, name)?;
+            let slot = sc_id(word, name, cx.resolver.stick_counters())?;
             use crate::stick::DataType::*;
             let (gpc, rate) = if name == "sc-inc-gpc0" {
                 (Gpc0, Gpc0Rate)
@@ -1043,7 +1055,7 @@ fn compile_action(
             })?
         }
         "sc-inc-gpc" => {
-            let (idx, slot) = sc_idx_id(word, name, "gpc")?;
+            let (idx, slot) = sc_idx_id(word, name, "gpc", cx.resolver.stick_counters())?;
             use crate::stick::DataType::*;
             none(Action::ScIncGpc {
                 slot,
@@ -1054,9 +1066,9 @@ fn compile_action(
         }
         "sc-set-gpt0" | "sc-set-gpt" | "sc-add-gpc" => {
             let (idx, slot) = if name == "sc-set-gpt0" {
-                (0, sc_id(word, name)?)
+                (0, sc_id(word, name, cx.resolver.stick_counters())?)
             } else {
-                sc_idx_id(word, name, &name[7..10])?
+                sc_idx_id(word, name, &name[7..10], cx.resolver.stick_counters())?
             };
             exact(args, 1, "<int>|<expr>")?;
             let value = match args[0].parse::<i64>() {
@@ -1189,6 +1201,15 @@ impl ProxyRules {
                     } else {
                         out.res_capture_lens.push(len());
                     }
+                    continue;
+                }
+                "tcp-request content"
+                    if rule.args.first().map(String::as_str) == Some("capture") =>
+                {
+                    // `tcp-request content capture <sample> len <length>` (frontend):
+                    // filled by the TCP rules (see `req_capture_slot`).
+                    let l = rule.args.get(3).and_then(|l| l.parse::<usize>().ok());
+                    out.req_capture_lens.push(l.unwrap_or(0));
                     continue;
                 }
                 "capture cookie" => {
@@ -1468,6 +1489,27 @@ impl Env<'_> {
 /// the answer of a `return` rule would be.
 pub(crate) fn compile_http_error(args: &[String], cx: &CompileCx<'_>) -> Result<Reply, String> {
     parse_reply("http-error", args, Dir::Req, cx)
+}
+
+/// The request capture slot that rule `i` of `rules` declares, counting as the HTTP
+/// rules compile them: `capture request header`, `declare capture request`,
+/// `http-request capture ... len N`, `tcp-request content capture ... len N`.
+pub fn req_capture_slot(rules: &[halo_config::model::Rule], i: usize) -> usize {
+    rules
+        .get(..i)
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| {
+            let a = |k: usize| r.args.get(k).map(String::as_str);
+            match r.keyword.as_str() {
+                "capture request header" => true,
+                "declare capture" => a(0) == Some("request"),
+                "http-request" => a(0) == Some("capture") && a(2) == Some("len"),
+                "tcp-request content" => a(0) == Some("capture"),
+                _ => false,
+            }
+        })
+        .count()
 }
 
 /// The state of one stream the rules read and write: variables and captures.

@@ -681,6 +681,7 @@ fn content_rules(
         head: Some(head),
         first_req: first,
         tracked: Some(&mut txn.tracked),
+        req_caps: Some(&txn.req_captures),
     };
     let v = px
         .tcp
@@ -1310,21 +1311,35 @@ pub async fn run_http<C>(
                     return Step::Close;
                 }
             }
+            // `use-server`: before cookies and stick rules, and winning over both.
+            let use_server = &rt.proxies[be_idx].use_server;
+            let used = if use_server.is_empty() {
+                None
+            } else {
+                let ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
+                use_server.choose(
+                    &be,
+                    &rt.proxies[be_idx].acls,
+                    &ctx,
+                    be.settings.persist || force_persist,
+                )
+            };
             // Cookie persistence: the server the request's cookie designates (the cookie is
-            // stripped or un-prefixed on its way to the server).
+            // stripped or un-prefixed on its way to the server; after `use-server` it
+            // designates nothing).
             let now = crate::stats::now_sec();
             let req_cookie = match &be_http.cookie {
                 Some(ck) => crate::http::cookie::on_request(
                     ck,
                     &mut head,
                     &be.servers,
-                    ignore_persist,
+                    ignore_persist || used.is_some(),
                     be.settings.persist || force_persist,
                     now,
                 ),
                 None => Default::default(),
             };
-            let choice = match (req_cookie.server, &prefer) {
+            let choice = match (used.or(req_cookie.server), &prefer) {
                 (Some(idx), _) => Choice::Direct {
                     idx,
                     force: force_persist,

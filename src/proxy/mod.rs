@@ -8,3 +8,4 @@ pub mod forward;
 pub mod http;
 pub mod proxy_protocol;
 pub mod stream;
+pub mod use_server;

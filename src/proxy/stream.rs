@@ -132,6 +132,8 @@ pub async fn run_tcp<C>(
             }
         }
     }
+    // Request capture slots of the stream (`tcp-request content capture`).
+    let mut caps = crate::sample::CaptureSlots::default();
     // tcp-request session rules, then the frontend's content rules (inspect-delay).
     if px.tcp.has(Stage::Session) {
         let v = l4_rules(
@@ -174,6 +176,7 @@ pub async fn run_tcp<C>(
             &mut dst,
             &mut vars,
             &mut tracked,
+            &mut caps,
         )
         .await;
         (info.src, info.dst) = (src, dst);
@@ -201,7 +204,7 @@ pub async fn run_tcp<C>(
             res: None,
             first_req: true,
             vars: Some(&vars),
-            req_caps: None,
+            req_caps: Some(&caps),
             res_caps: None,
             received: None,
             tracked: None,
@@ -235,6 +238,7 @@ pub async fn run_tcp<C>(
             &mut dst,
             &mut vars,
             &mut tracked,
+            &mut caps,
         )
         .await;
         (info.src, info.dst) = (src, dst);
@@ -264,7 +268,8 @@ pub async fn run_tcp<C>(
         .as_deref()
         .and_then(|name| rdp_server(&be, &pending, name));
     let stick = &rt.proxies[be_idx].stick;
-    let (stuck, pending_keys) = if stick.has_request_rules() {
+    let use_server = &rt.proxies[be_idx].use_server;
+    let (used, stuck, pending_keys) = if stick.has_request_rules() || !use_server.is_empty() {
         let ctx = crate::sample::Ctx {
             rt: Some(&rt),
             src: Some(info.src),
@@ -281,15 +286,18 @@ pub async fn run_tcp<C>(
             res: None,
             first_req: true,
             vars: None,
-            req_caps: None,
+            req_caps: Some(&caps),
             res_caps: None,
             received: None,
             tracked: None,
         };
-        let (found, keys) = stick.on_request(&be, &rt.proxies[be_idx].acls, &ctx);
-        (found.filter(|_| rdp.is_none()), keys)
+        // `use-server` first: it wins over RDP cookies and stick rules.
+        let acls = &rt.proxies[be_idx].acls;
+        let used = use_server.choose(&be, acls, &ctx, be.settings.persist);
+        let (found, keys) = stick.on_request(&be, acls, &ctx);
+        (used, found.filter(|_| rdp.is_none()), keys)
     } else {
-        (None, Vec::new())
+        (None, None, Vec::new())
     };
     // 5. Server, queue, connection with retries.
     let Some(Connected {
@@ -301,7 +309,7 @@ pub async fn run_tcp<C>(
         &be,
         key,
         &info,
-        match (rdp, &stuck) {
+        match (used.or(rdp), &stuck) {
             (Some(idx), _) => Choice::Direct { idx, force: false },
             (None, Some(s)) => Choice::Stick(s),
             (None, None) => Choice::Balance,
@@ -353,6 +361,7 @@ pub async fn run_tcp<C>(
             &mut dst,
             &mut vars,
             &mut tracked,
+            &mut caps,
         )
         .await;
         match v {
@@ -378,7 +387,7 @@ pub async fn run_tcp<C>(
                         res: None,
                         first_req: true,
                         vars: None,
-                        req_caps: None,
+                        req_caps: Some(&caps),
                         res_caps: None,
                         received: None,
                         tracked: None,
@@ -479,6 +488,7 @@ pub fn l4_rules(
         head: None,
         first_req: true,
         tracked,
+        req_caps: None,
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;

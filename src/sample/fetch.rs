@@ -644,6 +644,11 @@ impl Fetch {
                 for b in lenbytes {
                     n = n.checked_mul(256)?.checked_add(*b as usize)?;
                 }
+                // A zero length never matches (as HAProxy: an empty TLS session id is
+                // no key).
+                if n == 0 {
+                    return None;
+                }
                 let start = match off2 {
                     Some(o) if *o < 0 => (off + len).checked_sub(o.unsigned_abs() as usize)?,
                     Some(o) => *o as usize,
@@ -1221,6 +1226,9 @@ mod tests {
         let short = [9u8, 9, 5, b'a'];
         ctx.req_payload = &short;
         assert_eq!(f.eval(&ctx), None);
+        let empty = [9u8, 9, 0, b'a'];
+        ctx.req_payload = &empty;
+        assert_eq!(f.eval(&ctx), None, "a zero length gives no sample");
     }
 
     #[test]

@@ -29,6 +29,8 @@ enum Op {
     IncAt(usize),
     /// `clr_gpc(idx)`: the element's previous value, then 0.
     ClrAt(usize),
+    /// `sc_key(<ctr>)`: the tracked key itself.
+    Key,
 }
 
 #[derive(Clone)]
@@ -87,6 +89,7 @@ fn op_of(suffix: &str) -> Option<Op> {
         "tracked" => Op::Tracked,
         "trackers" => Op::Trackers,
         "updt_conn_cnt" => Op::UpdtConnCnt,
+        "key" => Op::Key,
         _ => return None,
     })
 }
@@ -166,7 +169,7 @@ pub fn compile(
         let max = args.len();
         let source = match source {
             None => {
-                if matches!(op, Op::Tracked | Op::Trackers) {
+                if matches!(op, Op::Tracked | Op::Trackers | Op::Key) {
                     return Err(format!("unknown fetch method '{name}'"));
                 }
                 if max > 1 {
@@ -195,7 +198,7 @@ pub fn compile(
                         (n, &args[1..])
                     }
                 };
-                if rest.len() > 1 {
+                if rest.len() > usize::from(op != Op::Key) {
                     return Err(format!("fetch method '{name}': too many arguments"));
                 }
                 let table = match rest.first() {
@@ -220,29 +223,76 @@ pub fn compile_conv(
         Op::InTable
     } else {
         let suffix = name.strip_prefix("table_")?;
+        // `table_gpc(<idx>[,<table>])` and the other arrays: the index comes first.
+        let array = match suffix {
+            "gpc" => Some("get_gpc"),
+            "gpt" => Some("get_gpt"),
+            "gpc_rate" | "inc_gpc" | "clr_gpc" => Some(suffix),
+            _ => None,
+        };
+        if let Some(a) = array {
+            let idx = match args.first().map(|i| i.trim().parse::<usize>()) {
+                Some(Ok(i)) => i,
+                Some(Err(_)) => {
+                    return Some(Err(format!(
+                        "converter '{name}': invalid array index '{}'",
+                        args[0]
+                    )));
+                }
+                None => {
+                    return Some(Err(format!(
+                        "converter '{name}' : missing arguments, integer expected"
+                    )));
+                }
+            };
+            let op = array_op(a, idx)?;
+            return Some(input_table(name, &args[1..], res).map(|table| StickFetch {
+                source: Source::Input(table),
+                op,
+            }));
+        }
         match suffix {
             "gpc0" => Op::Data(DataType::Gpc0),
             "gpc1" => Op::Data(DataType::Gpc1),
             "gpt0" => Op::Data(DataType::Gpt0),
             "server_id" => Op::Data(DataType::ServerId),
-            "get_gpc0" | "get_gpc1" | "get_gpt0" | "tracked" | "updt_conn_cnt" => return None,
+            "get_gpc0" | "get_gpc1" | "get_gpt0" | "tracked" | "updt_conn_cnt" | "key" => {
+                return None;
+            }
             s => op_of(s)?,
         }
     };
-    Some((|| {
-        if args.len() > 1 {
-            return Err(format!("converter '{name}' takes at most one argument"));
-        }
-        let want = args.first().map(String::as_str).filter(|a| !a.is_empty());
-        let table = res.table(want).ok_or_else(|| match want {
-            Some(t) => format!("converter '{name}': unable to find table '{t}'"),
-            None => format!("converter '{name}': no table in this proxy"),
-        })?;
-        Ok(StickFetch {
-            source: Source::Input(table),
-            op,
-        })
-    })())
+    Some(input_table(name, args, res).map(|table| StickFetch {
+        source: Source::Input(table),
+        op,
+    }))
+}
+
+/// The `[<table>]` argument of a stick table converter (default: the proxy's table).
+fn input_table(name: &str, args: &[String], res: &dyn Resolver) -> Result<Arc<Table>, String> {
+    if args.len() > 1 {
+        return Err(format!("converter '{name}' takes at most one argument"));
+    }
+    let want = args.first().map(String::as_str).filter(|a| !a.is_empty());
+    res.table(want).ok_or_else(|| match want {
+        Some(t) => format!("converter '{name}': unable to find table '{t}'"),
+        None => format!("converter '{name}': no table in this proxy"),
+    })
+}
+
+/// A tracked key as a sample of the table's key type (`sc_key`).
+fn key_sample(table: &Table, key: &Key) -> Sample<'static> {
+    use std::borrow::Cow;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match key {
+        Key::V4(b) => Sample::Ip(IpAddr::V4(Ipv4Addr::from(*b))),
+        Key::V6(b) => Sample::Ip(IpAddr::V6(Ipv6Addr::from(*b))),
+        Key::Int(i) => Sample::Int(i64::from(*i)),
+        Key::Bytes(b) => match table.conf.key {
+            crate::stick::KeyType::Binary(_) => Sample::Bin(Cow::Owned(b.to_vec())),
+            _ => Sample::Str(Cow::Owned(b.to_vec())),
+        },
+    }
 }
 
 impl StickFetch {
@@ -258,6 +308,7 @@ impl StickFetch {
     pub fn output_kind(&self) -> super::OutputKind {
         match (&self.source, self.op) {
             (Source::Slot(..), Op::Tracked) | (_, Op::InTable) => super::OutputKind::Bool,
+            (_, Op::Key) => super::OutputKind::Str,
             _ => super::OutputKind::Int,
         }
     }
@@ -281,6 +332,9 @@ impl StickFetch {
                     return Some(Sample::Bool(slot.is_some()));
                 }
                 let slot = slot?;
+                if self.op == Op::Key {
+                    return Some(key_sample(&slot.table, &slot.key));
+                }
                 match other {
                     None => (&slot.table, slot.key.clone()),
                     // The tracked key, looked up in another table (of the same key type).
@@ -312,6 +366,7 @@ impl StickFetch {
             }
             Op::Trackers => table.with(&key, |e| e.trackers() as u64).unwrap_or(0),
             Op::Tracked => 1,
+            Op::Key => return Some(key_sample(table, &key)),
             Op::InTable => return Some(Sample::Bool(table.with(&key, |_| ()).is_some())),
             Op::Inc(gpc, rate) => {
                 let f = |e: &mut crate::stick::EntryView<'_>| {

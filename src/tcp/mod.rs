@@ -58,6 +58,12 @@ enum Act {
         gpt: crate::stick::DataType,
         value: Result<i64, Box<Expr>>,
     },
+    /// `tcp-request content capture <sample> len <length>`: request capture `slot`.
+    Capture {
+        expr: Box<Expr>,
+        len: usize,
+        slot: usize,
+    },
     /// An action still planned (the start refuses the configuration; see keywords.rs).
     Planned,
 }
@@ -118,6 +124,8 @@ pub struct Env<'a> {
     pub first_req: bool,
     /// The stick counters of the session (`track-sc*`, `sc_*` fetches).
     pub tracked: Option<&'a mut crate::stick::track::Tracked>,
+    /// The request capture slots of the stream (`capture`, `capture.req.hdr`).
+    pub req_caps: Option<&'a crate::sample::CaptureSlots>,
 }
 
 impl Env<'_> {
@@ -138,7 +146,7 @@ impl Env<'_> {
             res: None,
             first_req: self.first_req,
             vars: self.vars,
-            req_caps: None,
+            req_caps: self.req_caps,
             res_caps: None,
             received: None,
             tracked: self.tracked.as_deref(),
@@ -192,8 +200,15 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
                 },
             }
         }
-        "track-sc0" | "track-sc1" | "track-sc2" => {
-            let slot = usize::from(base.as_bytes()[8] - b'0');
+        b if halo_config::keywords::track_sc_number(b).is_some() => {
+            let slot = halo_config::keywords::track_sc_number(b).unwrap_or_default();
+            let max = res.stick_counters();
+            if slot >= max {
+                return Err(format!(
+                    "{slot} track-sc number exceeding {} (tune.stick-counters-1) value",
+                    max as i64 - 1
+                ));
+            }
             let (key, table) = match rest {
                 [k] => (k, None),
                 [k, t, n] if t == "table" => (k, Some(n.as_str())),
@@ -217,7 +232,7 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
                     .strip_prefix('(')
                     .and_then(|w| w.strip_suffix(')'))
                     .and_then(|n| n.trim().parse::<usize>().ok())
-                    .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+                    .filter(|&n| n < res.stick_counters())
                     .ok_or_else(|| format!("invalid stick counter in '{word}'"))?,
                 None => 0,
             };
@@ -235,7 +250,8 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
             })?
         }
         "sc-inc-gpc" => {
-            let (idx, slot) = crate::http::rules::sc_idx_id(word, base, "gpc")?;
+            let (idx, slot) =
+                crate::http::rules::sc_idx_id(word, base, "gpc", res.stick_counters())?;
             use crate::stick::DataType::*;
             none(Act::ScIncGpc {
                 slot,
@@ -252,12 +268,12 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
                         .strip_prefix('(')
                         .and_then(|w| w.strip_suffix(')'))
                         .and_then(|n| n.trim().parse::<usize>().ok())
-                        .filter(|&n| n < crate::stick::track::DEFAULT_SLOTS)
+                        .filter(|&n| n < res.stick_counters())
                         .ok_or_else(|| format!("invalid stick counter in '{word}'"))?,
                 };
                 (0, slot)
             } else {
-                crate::http::rules::sc_idx_id(word, base, &base[7..10])?
+                crate::http::rules::sc_idx_id(word, base, &base[7..10], res.stick_counters())?
             };
             let value = match rest {
                 [v] => match v.parse::<i64>() {
@@ -298,7 +314,7 @@ impl TcpRules {
             res_inspect_delay: p.settings.tcp_res_inspect_delay,
             ..TcpRules::default()
         };
-        for r in &p.rules {
+        for (i, r) in p.rules.iter().enumerate() {
             let list = match r.keyword.as_str() {
                 "tcp-request connection" => &mut out.connection,
                 "tcp-request session" => &mut out.session,
@@ -336,7 +352,21 @@ impl TcpRules {
                     }
                 }
             };
-            match compile_act(&r.args, &located) {
+            let act = if r.args.first().map(String::as_str) == Some("capture") {
+                // Checked by the parser: `capture <sample> len <length>`.
+                let len = r.args.get(3).and_then(|l| l.parse::<usize>().ok());
+                match (r.args.get(1), len) {
+                    (Some(e), Some(len)) => Expr::parse(e, &located).map(|expr| Act::Capture {
+                        expr: Box::new(expr),
+                        len,
+                        slot: crate::http::rules::req_capture_slot(&p.rules, i),
+                    }),
+                    _ => Err("expects <sample> len <length>".into()),
+                }
+            } else {
+                compile_act(&r.args, &located)
+            };
+            match act {
                 Ok(act) => list.push(Rule { act, cond }),
                 Err(e) => fail(diags, e),
             }
@@ -495,6 +525,12 @@ impl TcpRules {
                         t.update(*slot, |e| e.set_at(*gpt, *idx, v as u32 as u64));
                     }
                 }
+                Act::Capture { expr, len, slot } => {
+                    let ctx = env.ctx(res_dir);
+                    if let (Some(caps), Some(v)) = (env.req_caps, expr.eval(&ctx)) {
+                        caps.put(*slot, &v.to_bytes(), *len);
+                    }
+                }
                 Act::Planned => {}
             }
         }
@@ -528,6 +564,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
     dst: &mut SocketAddr,
     vars: &mut Vars,
     tracked: &mut crate::stick::track::Tracked,
+    caps: &mut crate::sample::CaptureSlots,
 ) -> Verdict {
     let px = &at.rt.proxies[at.proxy];
     let rules = &px.tcp;
@@ -561,6 +598,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
                 head: None,
                 first_req: true,
                 tracked: Some(&mut *tracked),
+                req_caps: Some(&*caps),
             };
             let mut ignored = false;
             let v = rules.run(stage, resume, &px.acls, &mut env, &mut ignored);
