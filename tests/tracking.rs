@@ -408,3 +408,40 @@ backend b
         ]
     );
 }
+
+#[test]
+fn table_expire_and_table_idle() {
+    let be = HttpBackend::start("web", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    stick-table type ip size 10 expire 10s store gpc0
+    http-request set-header X-Before \"%[src,table_idle(f,-1)]\"
+    http-request track-sc0 src
+    http-request set-header X-T \"%[src,table_expire(f)] %[src,table_idle(f)] %[str(10.9.9.9),table_expire(f,77)] %[str(10.9.9.9),table_idle(f,-5)]\"
+    default_backend b
+backend b
+    server web \"${WEB}\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("WEB", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    assert_eq!(c.get("/", "").status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.get("/", "").status, 200);
+    let before = headers_seen(&be, "x-before");
+    // No entry before the first request; 300 ms of idleness before the second.
+    assert_eq!(before[0], "-1");
+    let idle: i64 = before[1].parse().unwrap();
+    assert!((250..2000).contains(&idle), "{before:?}");
+    for t in headers_seen(&be, "x-t") {
+        let v: Vec<i64> = t.split(' ').map(|x| x.parse().unwrap()).collect();
+        assert!((9000..=10000).contains(&v[0]), "{t}");
+        assert!(v[1] < 100, "{t}");
+        assert_eq!(&v[2..], [77, -5], "{t}");
+    }
+}

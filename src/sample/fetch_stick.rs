@@ -31,6 +31,10 @@ enum Op {
     ClrAt(usize),
     /// `sc_key(<ctr>)`: the tracked key itself.
     Key,
+    /// `table_expire` / `table_idle`: milliseconds before the entry expires, or since its
+    /// last update; without an entry, the default value if any (else no sample).
+    Expire(Option<i64>),
+    Idle(Option<i64>),
 }
 
 #[derive(Clone)]
@@ -230,6 +234,36 @@ pub fn compile_conv(
             "gpc_rate" | "inc_gpc" | "clr_gpc" => Some(suffix),
             _ => None,
         };
+        if let (Some(with_default), true) = (
+            match suffix {
+                "expire" => Some(true),
+                "idle" => Some(false),
+                _ => None,
+            },
+            args.len() <= 2,
+        ) {
+            let default = match args.get(1).map(|d| d.trim().parse::<i64>()) {
+                None => None,
+                Some(Ok(d)) => Some(d),
+                Some(Err(_)) => {
+                    return Some(Err(format!(
+                        "converter '{name}': invalid default value '{}'",
+                        args[1]
+                    )));
+                }
+            };
+            let op = if with_default {
+                Op::Expire(default)
+            } else {
+                Op::Idle(default)
+            };
+            return Some(
+                input_table(name, args.get(..1).unwrap_or_default(), res).map(|table| StickFetch {
+                    source: Source::Input(table),
+                    op,
+                }),
+            );
+        }
         if let Some(a) = array {
             let idx = match args.first().map(|i| i.trim().parse::<usize>()) {
                 Some(Ok(i)) => i,
@@ -365,6 +399,18 @@ impl StickFetch {
                 table.with(&key, |e| e.get(ty)).flatten().unwrap_or(0) >> 10
             }
             Op::Trackers => table.with(&key, |e| e.trackers() as u64).unwrap_or(0),
+            Op::Expire(default) => {
+                return match table.with(&key, |e| e.expires_in()) {
+                    Some(ms) => Some(Sample::Int(ms as i64)),
+                    None => default.map(Sample::Int),
+                };
+            }
+            Op::Idle(default) => {
+                return match table.with(&key, |e| e.idle_ms()) {
+                    Some(ms) => Some(Sample::Int(ms as i64)),
+                    None => default.map(Sample::Int),
+                };
+            }
             Op::Tracked => 1,
             Op::Key => return Some(key_sample(table, &key)),
             Op::InTable => return Some(Sample::Bool(table.with(&key, |_| ()).is_some())),

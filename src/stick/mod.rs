@@ -370,6 +370,11 @@ impl EntryView<'_> {
         }
     }
 
+    /// Milliseconds since the entry's last update.
+    pub fn idle_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.sh.m(self.slot).touched)
+    }
+
     /// Milliseconds before the entry expires (0: never).
     pub fn expires_in(&self) -> u64 {
         match self.table.exp_of(self.sh.m(self.slot).touched) {
