@@ -512,3 +512,73 @@ fn get_from(fe: SocketAddr, src: &str) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+const SHARDED: &str = "
+global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+peers mypeers
+    shards 2
+    peer a \"${PA}\"
+    peer b \"${PB}\" shard 1
+    peer c \"${PC}\" shard 2
+backend st
+    stick-table type ip size 1k expire 10m peers mypeers store gpc0
+";
+
+/// The keys (`key=…`) of a `show table` answer.
+fn keys_of(out: &str) -> Vec<String> {
+    let mut k: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(' ').find(|w| w.starts_with("key=")))
+        .map(String::from)
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn shards_split_the_updates_between_peers() {
+    if skip_on_reference("shards and shard are HAProxy 2.9+ keywords") {
+        return;
+    }
+    let (pa, pb, pc) = (free_addr(), free_addr(), free_addr());
+    let env = vec![
+        ("PA", haproxy_addr(pa)),
+        ("PB", haproxy_addr(pb)),
+        ("PC", haproxy_addr(pc)),
+    ];
+    let start = |name: &str, addr: SocketAddr| {
+        Halo::builder(SHARDED)
+            .envs(&env)
+            .arg("-L")
+            .arg(name)
+            .wait_for(&[addr])
+            .start()
+    };
+    let (a, b, c) = (start("a", pa), start("b", pb), start("c", pc));
+    let (sa, sb, sc) = (sock(a.dir()), sock(b.dir()), sock(c.dir()));
+    let n = 24;
+    for i in 0..n {
+        cli(&sa, &format!("set table st key 10.0.0.{i} data.gpc0 1")).unwrap();
+    }
+    // B and C each learn their shard's keys: together all of them, none twice.
+    assert!(
+        wait_until(T, || keys_of(&show(&sb, "st")).len()
+            + keys_of(&show(&sc, "st")).len()
+            == n),
+        "B:\n{}\nC:\n{}",
+        show(&sb, "st"),
+        show(&sc, "st")
+    );
+    let (kb, kc) = (keys_of(&show(&sb, "st")), keys_of(&show(&sc, "st")));
+    assert!(!kb.is_empty() && !kc.is_empty(), "{kb:?} {kc:?}");
+    assert!(kb.iter().all(|k| !kc.contains(k)), "{kb:?} {kc:?}");
+    let mut all: Vec<String> = kb.iter().chain(kc.iter()).cloned().collect();
+    all.sort();
+    assert_eq!(all, keys_of(&show(&sa, "st")));
+}

@@ -144,7 +144,6 @@ const DLBH: &[SectionKind] = &[Defaults, Listen, Backend, Healthcheck];
 const DONE: Support = Support::Done;
 const P0: Support = Support::Planned(0);
 const P2: Support = Support::Planned(2);
-const P4: Support = Support::Planned(4);
 const P5: Support = Support::Planned(5);
 const P6: Support = Support::Planned(6);
 const P7: Support = Support::Planned(7);
@@ -982,7 +981,7 @@ pub static OTHER_KEYWORDS: &[Keyword] = &[
     k("log", &[Peers], P7),
     k("peer", &[Peers], DONE),
     k("server", &[Peers], DONE),
-    k("shards", &[Peers], P4),
+    k("shards", &[Peers], DONE),
     k("table", &[Peers], DONE),
     // userlist (12.2)
     k("group", &[Userlist], DONE),
@@ -1299,7 +1298,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("send-proxy-v2-ssl", 0, P6),
     o("send-proxy-v2-ssl-cn", 0, P6),
     o("set-proxy-v2-tlv-fmt", 1, P0),
-    o("shard", 1, P4),
+    o("shard", 1, DONE),
     o("sigalgs", 1, P6),
     o("slowstart", 1, P5),
     o("sni", 1, P6),

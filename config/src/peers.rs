@@ -14,6 +14,8 @@ pub struct PeerDecl {
     /// `ADDR:PORT` as written (None for a `server` line without address: the local peer).
     pub addr: Option<String>,
     pub loc: Loc,
+    /// `shard N`: receives only the updates of keys in shard N (0: all of them).
+    pub shard: u32,
 }
 
 /// A `peers` section.
@@ -25,6 +27,8 @@ pub struct PeersSection {
     pub peers: Vec<PeerDecl>,
     /// `bind ADDR:PORT` (the local peer's listener in the `server` form).
     pub bind: Option<(String, Loc)>,
+    /// `shards N`: how many shards keys are spread over (0: none).
+    pub shards: u32,
 }
 
 impl PeersSection {
@@ -64,6 +68,7 @@ pub fn parse_peers(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
         disabled: false,
         peers: Vec::new(),
         bind: None,
+        shards: 0,
     };
     for line in &sec.lines {
         let Some((kw, n, _)) = crate::parse::lookup(SectionKind::Peers, line, diags) else {
@@ -84,7 +89,13 @@ pub fn parse_peers(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     format!("'bind' : expects <addr:port> as argument in peers section '{name}'."),
                 ),
             },
-            "default-server" | "default-bind" => options(kw.name, args, &line.loc, cfg, diags),
+            "default-server" | "default-bind" => {
+                options(kw.name, args, &line.loc, diags);
+            }
+            "shards" => match args.first().map(|v| v.parse::<u32>()) {
+                Some(Ok(n)) => ps.shards = n,
+                _ => diags.alert(&line.loc, "'shards' : expects a positive integer argument."),
+            },
             "peer" | "server" => {
                 let Some(pname) = args.first() else {
                     diags.alert(&line.loc, format!("'{}' : missing name for peer.", kw.name));
@@ -118,11 +129,12 @@ pub fn parse_peers(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     );
                     continue;
                 }
-                options(kw.name, opts, &line.loc, cfg, diags);
+                let shard = options(kw.name, opts, &line.loc, diags);
                 ps.peers.push(PeerDecl {
                     name: pname.clone(),
                     addr,
                     loc: line.loc.clone(),
+                    shard,
                 });
             }
             "table" => {
@@ -156,18 +168,21 @@ pub fn parse_peers(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
     cfg.peers.push(ps);
 }
 
-/// Options of `peer`/`server`/`default-*` lines: `shard` is planned; the others (TLS, …)
-/// are not used by halo's peers.
-fn options(kw: &str, opts: &[String], loc: &Loc, cfg: &mut Config, diags: &mut Diags) {
+/// Options of `peer`/`server`/`default-*` lines: the `shard` number (returned, 0 without);
+/// the others (TLS, …) are not used by halo's peers.
+fn options(kw: &str, opts: &[String], loc: &Loc, diags: &mut Diags) -> u32 {
+    let mut shard = 0;
     let mut i = 0;
     while i < opts.len() {
         match opts[i].as_str() {
             "shard" => {
-                cfg.pending.push(crate::model::Pending {
-                    loc: loc.clone(),
-                    keyword: format!("{kw} … shard"),
-                    issue: 4,
-                });
+                match opts.get(i + 1).map(|v| v.parse::<u32>()) {
+                    Some(Ok(n)) => shard = n,
+                    _ => diags.alert(
+                        loc,
+                        format!("'{kw}' : 'shard' expects an integer argument."),
+                    ),
+                }
                 i += 2;
             }
             o => {
@@ -179,4 +194,5 @@ fn options(kw: &str, opts: &[String], loc: &Loc, cfg: &mut Config, diags: &mut D
             }
         }
     }
+    shard
 }

@@ -211,6 +211,9 @@ pub struct Section {
     local: String,
     local_addr: Option<String>,
     remotes: Vec<(String, String)>,
+    /// `shards N` and each remote peer's `shard` (absent or 0: all keys).
+    shards: u32,
+    shard_of_peer: HashMap<String, u32>,
     tables: Vec<TableSync>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<(u16, Key)>>>,
     max_updates: usize,
@@ -269,6 +272,13 @@ impl Section {
                 .filter(|p| p.name != local)
                 .filter_map(|p| Some((p.name.clone(), p.addr.clone()?)))
                 .collect(),
+            shards: conf.shards,
+            shard_of_peer: conf
+                .peers
+                .iter()
+                .filter(|p| p.name != local && p.shard > 0 && p.shard <= conf.shards)
+                .map(|p| (p.name.clone(), p.shard))
+                .collect(),
             tables,
             rx: Mutex::new(Some(rx)),
             max_updates: max_updates.unwrap_or(200).max(1) as usize,
@@ -282,6 +292,28 @@ impl Section {
 
             listener: Mutex::new(None),
         })
+    }
+
+    /// Whether the updates of `key` go to this session's peer: all of them, unless the
+    /// section has `shards` and the peer a `shard`, which then gets the keys of its shard
+    /// only (shard = xxh32 of the key's bytes modulo `shards`, plus one).
+    fn sends_to(&self, kind: &Kind, key: &Key) -> bool {
+        if self.shard_of_peer.is_empty() {
+            return true;
+        }
+        let Kind::Remote(name) = kind else {
+            return true;
+        };
+        let Some(&shard) = self.shard_of_peer.get(name) else {
+            return true;
+        };
+        let bytes: std::borrow::Cow<'_, [u8]> = match key {
+            Key::V4(b) => b[..].into(),
+            Key::V6(b) => b[..].into(),
+            Key::Int(i) => i.to_be_bytes().to_vec().into(),
+            Key::Bytes(b) => b[..].into(),
+        };
+        xxhash_rust::xxh32::xxh32(&bytes, 0) % self.shards + 1 == shard
     }
 
     fn knows(&self, name: &str) -> bool {
@@ -880,7 +912,9 @@ impl Session {
                 lock(&self.sec.tables[i].log).after(self.cursors[i], self.sec.max_updates);
             self.cursors[i] = cur;
             for (id, k) in keys {
-                self.send_entry(i, id, &k, false);
+                if self.sec.sends_to(&self.kind, &k) {
+                    self.send_entry(i, id, &k, false);
+                }
             }
         }
     }
@@ -894,6 +928,9 @@ impl Session {
                 .table
                 .for_each_key(|k| keys.push(k.clone()));
             for k in keys {
+                if !self.sec.sends_to(&self.kind, &k) {
+                    continue;
+                }
                 self.teach_id = self.teach_id.wrapping_add(1);
                 self.send_entry(i, self.teach_id, &k, true);
             }
