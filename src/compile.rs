@@ -889,11 +889,62 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     );
                     continue;
                 };
-                let ip = match resolve(host, *ip) {
-                    Ok(ip) => ip,
-                    Err(e) => {
-                        diags.alert(&srv.loc, format!("server '{}/{}' : {e}.", p.name, srv.name));
+                // With `resolvers`, `init-addr` (default `last,libc`) says how the address
+                // is found at start-up; a server whose name does not resolve starts in
+                // maintenance until the DNS answers.
+                let mut unresolved = false;
+                let ip = if let Some(rname) = &srv.resolvers {
+                    if !cfg.resolvers.iter().any(|r| &r.name == rname) {
+                        // Reported by the configuration check.
                         continue;
+                    }
+                    let methods: Vec<String> = if srv.init_addr.is_empty() {
+                        vec!["last".into(), "libc".into()]
+                    } else {
+                        srv.init_addr.clone()
+                    };
+                    let mut found = ip.map(Ok).unwrap_or(Err(()));
+                    for m in &methods {
+                        if found.is_ok() {
+                            break;
+                        }
+                        match m.as_str() {
+                            // No server-state file: nothing to take over.
+                            "last" => {}
+                            "libc" => found = resolve(host, None).map_err(|_| ()),
+                            "none" => {
+                                unresolved = true;
+                                break;
+                            }
+                            other => found = other.parse().map_err(|_| ()),
+                        }
+                    }
+                    match found {
+                        Ok(ip) => ip,
+                        Err(()) => {
+                            if !unresolved {
+                                diags.warning(
+                                    &srv.loc,
+                                    format!(
+                                        "'server {}/{}' : could not resolve address '{host}', disabling server.",
+                                        p.name, srv.name
+                                    ),
+                                );
+                            }
+                            unresolved = true;
+                            IpAddr::from([0, 0, 0, 0])
+                        }
+                    }
+                } else {
+                    match resolve(host, *ip) {
+                        Ok(ip) => ip,
+                        Err(e) => {
+                            diags.alert(
+                                &srv.loc,
+                                format!("server '{}/{}' : {e}.", p.name, srv.name),
+                            );
+                            continue;
+                        }
                     }
                 };
                 let pool_conn_name = srv.pool_conn_name.as_ref().and_then(|text| {
@@ -942,6 +993,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     up: AtomicBool::new(true),
                     nolb: AtomicBool::new(false),
                     check_off: AtomicBool::new(false),
+                    rmaint: AtomicBool::new(unresolved),
+                    addr_none: AtomicBool::new(unresolved),
                     observed_errors: AtomicU32::new(0),
                     force_fastinter: AtomicBool::new(false),
                     check_port_rt: AtomicU32::new(u32::MAX),

@@ -45,6 +45,42 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_cookie_capture(cfg, p, diags);
         check_cookie_mode(p, diags);
         check_sync_peers(cfg, p, diags);
+        check_resolvers(cfg, p, diags);
+    }
+}
+
+/// `server … resolvers NAME` names a `resolvers` section (HAProxy's message; `layer7`
+/// observation in a TCP proxy is ignored, with its warning).
+fn check_resolvers(cfg: &Config, p: &Proxy, diags: &mut Diags) {
+    for s in &p.servers {
+        if let Some(r) = &s.resolvers
+            && !cfg.resolvers.iter().any(|x| &x.name == r)
+        {
+            diags.alert(
+                &s.loc,
+                format!(
+                    "{} '{}', server '{}': unable to find required resolvers '{r}'",
+                    // HAProxy's type word: "proxy" for a `listen`.
+                    if p.kind == crate::model::ProxyKind::Listen {
+                        "proxy"
+                    } else {
+                        "backend"
+                    },
+                    p.name,
+                    s.name
+                ),
+            );
+        }
+        if s.observe == crate::model::Observe::Layer7 && p.settings.mode != crate::model::Mode::Http
+        {
+            diags.warning(
+                &s.loc,
+                format!(
+                    "'server {}/{}' : 'layer7' can only be used in http proxies.",
+                    p.name, s.name
+                ),
+            );
+        }
     }
 }
 

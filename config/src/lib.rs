@@ -14,6 +14,7 @@ pub mod model;
 pub mod parse;
 pub mod peers;
 pub mod reader;
+pub mod resolvers;
 pub mod stick;
 pub mod units;
 pub mod userlist;

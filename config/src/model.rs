@@ -29,6 +29,8 @@ pub struct Config {
     pub http_errors: Vec<HttpErrors>,
     /// `peers` sections, in order.
     pub peers: Vec<crate::peers::PeersSection>,
+    /// `resolvers` sections, in order.
+    pub resolvers: Vec<crate::resolvers::ResolversSection>,
 }
 
 impl Config {
@@ -518,6 +520,16 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// `check-send-proxy`: PROXY header on health-check connections.
     pub check_send_proxy: bool,
+    /// `resolvers NAME`: the address is resolved again at run time through that section.
+    pub resolvers: Option<String>,
+    /// `resolve-prefer ipv4` (default: IPv6 first, then IPv4).
+    pub resolve_prefer_v4: bool,
+    /// `init-addr last,libc,none,<IP>`: how the address is found at start-up, in order.
+    pub init_addr: Vec<String>,
+    /// `resolve-opts prevent-dup-ip`: no two servers of the backend share an address.
+    pub prevent_dup_ip: bool,
+    /// `resolve-net`: networks whose addresses are preferred.
+    pub resolve_net: Vec<String>,
     /// `observe layer4|layer7`: traffic errors count towards the server's health.
     pub observe: Observe,
     /// `error-limit`: consecutive errors that trigger `on-error` (10).
@@ -567,6 +579,11 @@ impl Server {
             check_port: None,
             check_addr: None,
             check_send_proxy: false,
+            resolvers: None,
+            resolve_prefer_v4: false,
+            init_addr: Vec::new(),
+            prevent_dup_ip: false,
+            resolve_net: Vec::new(),
             observe: Observe::None,
             error_limit: 10,
             on_error: OnError::FailCheck,

@@ -146,6 +146,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
             }
             SectionKind::HttpErrors => parse_http_errors(&sec, &mut cfg, diags),
             SectionKind::Peers => crate::peers::parse_peers(&sec, &mut cfg, diags),
+            SectionKind::Resolvers => crate::resolvers::parse_resolvers(&sec, &mut cfg, diags),
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);
@@ -2930,6 +2931,45 @@ fn parse_server_options(
                 },
                 "addr" => srv.check_addr = Some(val.to_string()),
                 "check-send-proxy" => srv.check_send_proxy = true,
+                "resolvers" => srv.resolvers = Some(val.to_string()),
+                "resolve-prefer" => match val {
+                    "ipv4" => srv.resolve_prefer_v4 = true,
+                    "ipv6" => srv.resolve_prefer_v4 = false,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!("'resolve-prefer' : unsupported value '{val}', supported values are 'ipv4' and 'ipv6'."),
+                    ),
+                },
+                "init-addr" => {
+                    let mut list = Vec::new();
+                    for m in val.split(',') {
+                        if matches!(m, "last" | "libc" | "none") || m.parse::<std::net::IpAddr>().is_ok() {
+                            list.push(m.to_string());
+                        } else {
+                            diags.alert(
+                                &line.loc,
+                                format!("'init-addr' : unknown method '{m}', supported methods are 'libc', 'last', 'none'."),
+                            );
+                        }
+                    }
+                    srv.init_addr = list;
+                }
+                "resolve-opts" => {
+                    for o in val.split(',') {
+                        match o {
+                            "allow-dup-ip" => srv.prevent_dup_ip = false,
+                            "prevent-dup-ip" => srv.prevent_dup_ip = true,
+                            "ignore-weight" => {}
+                            _ => diags.alert(
+                                &line.loc,
+                                format!("'resolve-opts' : unknown option '{o}', supported options are 'allow-dup-ip', 'ignore-weight' and 'prevent-dup-ip'."),
+                            ),
+                        }
+                    }
+                }
+                "resolve-net" => {
+                    srv.resolve_net = val.split(',').map(str::to_string).collect();
+                }
                 "observe" => match val {
                     "none" => srv.observe = Observe::None,
                     "layer4" => srv.observe = Observe::Layer4,

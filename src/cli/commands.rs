@@ -504,11 +504,20 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
             } else {
                 2
             };
+            let op = if s.rmaint.load(Relaxed) { 0 } else { op };
+            // The name resolved at run time (`resolvers`), else "-".
+            let fqdn = match (&s.cfg.resolvers, &s.cfg.address) {
+                (Some(_), Some(halo_config::addr::Address::Inet { host, ip: None, .. })) => {
+                    host.clone()
+                }
+                _ => "-".to_string(),
+            };
+            // HAProxy's flags: 0x1 forced maintenance, 0x8 drain, 0x20 resolution.
             let admin = match s.admin() {
                 Admin::Ready => 0,
                 Admin::Maint => 1,
                 Admin::Drain => 8,
-            };
+            } | if s.rmaint.load(Relaxed) { 32 } else { 0 };
             let (chk_status, chk_result, chk_state) = if s.cfg.check {
                 let enabled = if s.checked() { 4 } else { 0 };
                 let (st, busy) = s
@@ -535,12 +544,16 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
             };
             let port = s.addr.target(0).port();
             o.push_str(&format!(
-                "{} {} {} {} {} {op} {admin} {} {} {} {chk_status} {chk_result} {} {chk_state} 0 {} {} - {port} - 0 {} {} - 0\n",
+                "{} {} {} {} {} {op} {admin} {} {} {} {chk_status} {chk_result} {} {chk_state} 0 {} {} {fqdn} {port} - 0 {} {} - 0\n",
                 px.id,
                 px.name,
                 s.id,
                 s.name,
-                s.addr.get().ip,
+                if s.addr_none.load(Relaxed) {
+                    "-".to_string()
+                } else {
+                    s.addr.get().ip.to_string()
+                },
                 s.uweight.load(Relaxed),
                 s.cfg.weight,
                 now.saturating_sub(s.last_change.load(Relaxed)),

@@ -623,6 +623,7 @@ async fn serve(
     for px in &rt.proxies {
         if let Some(be) = &px.backend {
             crate::server::check::spawn_checks(be, cfg.global.spread_checks, rt.quiet);
+            crate::server::resolve::spawn_resolvers(be, &cfg.resolvers, rt.quiet);
         }
     }
     crate::server::idle::set_process_limit(

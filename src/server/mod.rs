@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod idle;
+pub mod resolve;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -104,6 +105,10 @@ pub struct Server {
     pub nolb: AtomicBool,
     /// `disable health`: checks configured but not run.
     pub check_off: AtomicBool,
+    /// In maintenance because its name does not resolve (HAProxy's RMAINT), and without
+    /// any address yet (`init-addr none`, or the DNS said so).
+    pub rmaint: AtomicBool,
+    pub addr_none: AtomicBool,
     /// `observe`: consecutive errors seen in traffic, and whether the next check comes
     /// after `fastinter`.
     pub observed_errors: AtomicU32,
@@ -155,7 +160,7 @@ impl Server {
         }
     }
     pub fn is_up(&self) -> bool {
-        self.up.load(Relaxed) && self.admin() != Admin::Maint
+        self.up.load(Relaxed) && self.admin() != Admin::Maint && !self.rmaint.load(Relaxed)
     }
     /// Whether the balancer may choose it for a new connection.
     pub fn usable(&self) -> bool {
@@ -170,6 +175,9 @@ impl Server {
         let h = self.health.load(Relaxed);
         let rise = self.cfg.rise;
         let fall = self.cfg.fall;
+        if self.rmaint.load(Relaxed) {
+            return "MAINT (resolution)".into();
+        }
         match self.admin() {
             Admin::Maint => "MAINT".into(),
             Admin::Drain if up => "DRAIN".into(),
@@ -755,6 +763,8 @@ mod tests {
             up: AtomicBool::new(true),
             nolb: AtomicBool::new(false),
             check_off: AtomicBool::new(false),
+            rmaint: AtomicBool::new(false),
+            addr_none: AtomicBool::new(false),
             observed_errors: AtomicU32::new(0),
             force_fastinter: AtomicBool::new(false),
             check_port_rt: AtomicU32::new(u32::MAX),

@@ -188,7 +188,9 @@ pub fn render(rt: &Runtime) -> String {
                 r.set("rate_max", c.rate_max.load(Relaxed));
                 r.set("cli_abrt", c.cli_abort.load(Relaxed));
                 r.set("srv_abrt", c.srv_abort.load(Relaxed));
-                r.set("addr", s.addr.target(0).to_string());
+                if !s.addr_none.load(Relaxed) {
+                    r.set("addr", s.addr.target(0).to_string());
+                }
                 r.set("mode", be.settings.mode.name());
                 r.set("uweight", w);
                 if be.settings.mode == halo_config::model::Mode::Http {

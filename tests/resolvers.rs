@@ -1,0 +1,179 @@
+//! `resolvers` sections: a server named by a host name is resolved again at run time
+//! through a name server (here a small DNS server of the test); a new address takes the
+//! traffic, an NXDOMAIN held past `hold nx` puts the server in maintenance
+//! ("MAINT (resolution)") until the name resolves again, with HAProxy's messages.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use support::http::*;
+use support::*;
+
+/// A DNS server answering every A query with the address in `ip` (None: NXDOMAIN), and
+/// AAAA queries with no record.
+fn dns_server(ip: Arc<Mutex<Option<[u8; 4]>>>) -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut b = [0u8; 1500];
+        loop {
+            let Ok((n, from)) = s.recv_from(&mut b) else {
+                return;
+            };
+            let q = &b[..n];
+            if n < 12 {
+                continue;
+            }
+            let mut i = 12;
+            while i < n && q[i] != 0 {
+                i += q[i] as usize + 1;
+            }
+            if i + 5 > n {
+                continue;
+            }
+            let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
+            let question = &q[12..i + 5];
+            let mut r = q[..2].to_vec();
+            match *ip.lock().unwrap() {
+                None => r.extend_from_slice(&[0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0]),
+                Some(a) if qtype == 1 => {
+                    r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+                    r.extend_from_slice(question);
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                    r.extend_from_slice(&a);
+                    let _ = s.send_to(&r, from);
+                    continue;
+                }
+                Some(_) => r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0]),
+            }
+            r.extend_from_slice(question);
+            let _ = s.send_to(&r, from);
+        }
+    });
+    addr
+}
+
+fn status(sock: &std::path::Path) -> (String, String) {
+    let out = cli(sock, "show stat").unwrap_or_default();
+    let row = out.lines().find(|l| l.starts_with("be,s1,")).unwrap_or("");
+    let f: Vec<&str> = row.split(',').collect();
+    (
+        f.get(17).unwrap_or(&"").to_string(),
+        f.get(73).unwrap_or(&"").to_string(),
+    )
+}
+
+#[test]
+fn servers_follow_the_dns() {
+    let a = HttpBackend::start("a", Duration::ZERO);
+    let port = a.addr.port();
+    // A second server on 127.0.0.2, same port: where the DNS moves s1.
+    let b = std::net::TcpListener::bind(("127.0.0.2", port)).ok();
+    if let Some(l) = b.as_ref().and_then(|l| l.try_clone().ok()) {
+        thread::spawn(move || {
+            use std::io::{Read, Write};
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nb2",
+                );
+            }
+        });
+    }
+    let ip = Arc::new(Mutex::new(None));
+    let ns = dns_server(ip.clone());
+    let fe = free_addr();
+    let cfg = format!(
+        "global
+    stats socket \"${{DIR}}/admin.sock\" level admin
+resolvers dns
+    nameserver ns1 \"${{NS}}\"
+    timeout resolve 200ms
+    timeout retry 200ms
+    resolve_retries 1
+    hold nx 500ms
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${{FE}}\"
+    default_backend be
+backend be
+    server s1 app.example:{port} resolvers dns init-addr none resolve-prefer ipv4
+"
+    );
+    let h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("NS", haproxy_addr(ns))]);
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    // Nothing resolves yet: in maintenance, no address, and clients get 503.
+    assert_eq!(status(&sock).0, "MAINT (resolution)");
+    let state = cli(&sock, "show servers state be").unwrap();
+    assert!(state.contains(" s1 - 0 32 "), "{state}");
+    assert!(state.contains(&format!(" app.example {port} ")), "{state}");
+    assert_eq!(Client::connect(fe).get("/", "").status, 503);
+    // The name resolves: the server takes traffic.
+    *ip.lock().unwrap() = Some([127, 0, 0, 1]);
+    assert!(wait_until(Duration::from_secs(5), || status(&sock).0 == "no check"));
+    assert_eq!(status(&sock).1, format!("127.0.0.1:{port}"));
+    let r = Client::connect(fe).get("/", "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("a "), "{}", r.body);
+    assert!(
+        h.stderr_text()
+            .contains("be/s1 changed its IP from (none) to 127.0.0.1 by dns/ns1.")
+    );
+    assert!(
+        h.stderr_text()
+            .contains("Server be/s1 ('app.example') is UP/READY (resolves again).")
+    );
+    // A new address.
+    *ip.lock().unwrap() = Some([127, 0, 0, 2]);
+    assert!(wait_until(Duration::from_secs(5), || status(&sock).1
+        == format!("127.0.0.2:{port}")));
+    assert!(
+        h.stderr_text()
+            .contains("be/s1 changed its IP from 127.0.0.1 to 127.0.0.2 by dns/ns1.")
+    );
+    if b.is_some() {
+        assert_eq!(Client::connect(fe).get("/", "").body, "b2");
+    }
+    // NXDOMAIN past `hold nx`: maintenance again.
+    *ip.lock().unwrap() = None;
+    assert!(wait_until(Duration::from_secs(5), || status(&sock).0
+        == "MAINT (resolution)"));
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            h.stderr_text().contains(
+        "Server be/s1 is going DOWN for maintenance (DNS NX status). 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+    )
+        }),
+        "{}",
+        h.stderr_text()
+    );
+    assert!(
+        h.stderr_text()
+            .contains("backend 'be' has no server available!")
+    );
+}
+
+#[test]
+fn resolvers_are_checked() {
+    let cfg = format!(
+        "resolvers dns\n    nameserver ns1 127.0.0.1:53\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nlisten be\n    bind 127.0.0.1:{}\n    server s1 app.example:80 resolvers nope init-addr none\n",
+        free_port()
+    );
+    let (code, _, err) = run_check(Cfg::Text(&cfg), &[]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("proxy 'be', server 's1': unable to find required resolvers 'nope'"),
+        "{err}"
+    );
+}
