@@ -990,7 +990,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     minconn: srv.minconn,
                     maxqueue: srv.maxqueue,
                     admin: AtomicU8::new(if srv.disabled { 2 } else { 0 }),
-                    up: AtomicBool::new(true),
+                    // `init-state`: where checks start from (by default UP, down at the
+                    // first failure).
+                    up: AtomicBool::new(
+                        !srv.check
+                            || !matches!(srv.init_state.as_deref(), Some("down" | "fully-down")),
+                    ),
                     nolb: AtomicBool::new(false),
                     check_off: AtomicBool::new(false),
                     rmaint: AtomicBool::new(unresolved),
@@ -1006,7 +1011,13 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     last_change: AtomicU64::new(now_sec()),
                     downtime: AtomicU64::new(0),
                     down_since: AtomicU64::new(0),
-                    health: AtomicU32::new(srv.rise),
+                    health: AtomicU32::new(match srv.init_state.as_deref() {
+                        _ if !srv.check => srv.rise,
+                        Some("fully-up") => srv.rise + srv.fall - 1,
+                        Some("down") => srv.rise.saturating_sub(1),
+                        Some("fully-down") => 0,
+                        _ => srv.rise,
+                    }),
                     source: srv.source.clone().or_else(|| s.source.clone()),
                     send_proxy: srv.send_proxy,
                     next_source_port: AtomicU32::new(fastrand::u32(..)),

@@ -177,3 +177,45 @@ fn resolvers_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn dns_accept_family_limits_the_queries() {
+    if skip_on_reference("dns-accept-family is a 3.x keyword") {
+        return;
+    }
+    // The test DNS server only has an IPv4 address for the name.
+    let ip = Arc::new(Mutex::new(Some([127, 0, 0, 1])));
+    let ns = dns_server(ip);
+    let start = |family: &str| {
+        let fe = free_addr();
+        let cfg = format!(
+            "global
+    stats socket \"${{DIR}}/admin.sock\" level admin
+    dns-accept-family {family}
+resolvers dns
+    nameserver ns1 \"${{NS}}\"
+    timeout resolve 100ms
+    timeout retry 100ms
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${{FE}}\"
+    default_backend be
+backend be
+    server s1 app.example:80 resolvers dns init-addr none
+"
+        );
+        Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("NS", haproxy_addr(ns))])
+    };
+    let v4 = start("ipv4");
+    let v6 = start("ipv6");
+    let (s4, s6) = (v4.dir().join("admin.sock"), v6.dir().join("admin.sock"));
+    assert!(wait_cli(&s4, Duration::from_secs(5)) && wait_cli(&s6, Duration::from_secs(5)));
+    assert!(wait_until(Duration::from_secs(5), || status(&s4).0 == "no check"));
+    // IPv6 only: the A record is never asked for; the server stays in maintenance.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&s6).0, "MAINT (resolution)");
+}

@@ -154,6 +154,13 @@ pub struct Global {
     pub node: Option<String>,
     pub description: Option<String>,
     pub spread_checks: u32,
+    /// `max-spread-checks`: the longest delay before a server's first check (ms).
+    pub max_spread_checks: Option<u64>,
+    /// `tune.max-checks-per-thread` (0: no limit).
+    pub max_checks_per_thread: u32,
+    /// `dns-accept-family`: the address families the resolvers query and accept
+    /// (IPv4, IPv6); `auto`: IPv6 only when the host has a default IPv6 route.
+    pub dns_accept: (bool, bool, bool),
     pub tune_bufsize: usize,
     pub tune_maxrewrite: usize,
     pub tune_http_maxhdr: usize,
@@ -214,6 +221,9 @@ impl Default for Global {
             node: None,
             description: None,
             spread_checks: 0,
+            max_spread_checks: None,
+            max_checks_per_thread: 0,
+            dns_accept: (true, true, false),
             tune_bufsize: 16384,
             tune_maxrewrite: 1024,
             tune_http_maxhdr: 101,
@@ -520,6 +530,8 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// `check-send-proxy`: PROXY header on health-check connections.
     pub check_send_proxy: bool,
+    /// `init-state fully-up|up|down|fully-down` (None: `none`, the default).
+    pub init_state: Option<String>,
     /// `resolvers NAME`: the address is resolved again at run time through that section.
     pub resolvers: Option<String>,
     /// `resolve-prefer ipv4` (default: IPv6 first, then IPv4).
@@ -579,6 +591,7 @@ impl Server {
             check_port: None,
             check_addr: None,
             check_send_proxy: false,
+            init_state: None,
             resolvers: None,
             resolve_prefer_v4: false,
             init_addr: Vec::new(),

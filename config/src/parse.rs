@@ -484,6 +484,37 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "spread-checks" => {
                 g.spread_checks = parse_u32(line, n, "spread-checks", diags).unwrap_or(0)
             }
+            "max-spread-checks" => {
+                g.max_spread_checks = parse_time_arg(line, n, "max-spread-checks", diags)
+            }
+            "tune.max-checks-per-thread" => {
+                g.max_checks_per_thread =
+                    parse_u32(line, n, "tune.max-checks-per-thread", diags).unwrap_or(0)
+            }
+            "dns-accept-family" => {
+                let mut acc = (false, false, false);
+                for f in line
+                    .words
+                    .get(n)
+                    .map(String::as_str)
+                    .unwrap_or("")
+                    .split(',')
+                {
+                    match f {
+                        "ipv4" => acc.0 = true,
+                        "ipv6" => acc.1 = true,
+                        "auto" => {
+                            acc.0 = true;
+                            acc.2 = true;
+                        }
+                        other => diags.alert(
+                            &line.loc,
+                            format!("'dns-accept-family' : unknown family '{other}', expects 'ipv4', 'ipv6' or 'auto'."),
+                        ),
+                    }
+                }
+                g.dns_accept = acc;
+            }
             "hard-stop-after" => {
                 g.hard_stop_after = parse_time_arg(line, n, "hard-stop-after", diags)
             }
@@ -2932,6 +2963,16 @@ fn parse_server_options(
                 "addr" => srv.check_addr = Some(val.to_string()),
                 "check-send-proxy" => srv.check_send_proxy = true,
                 "resolvers" => srv.resolvers = Some(val.to_string()),
+                "init-state" => match val {
+                    "fully-up" | "up" | "down" | "fully-down" => {
+                        srv.init_state = Some(val.to_string())
+                    }
+                    "none" => srv.init_state = None,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!("'init-state' : unknown state '{val}', expects 'fully-up', 'up', 'down', 'fully-down' or 'none'."),
+                    ),
+                },
                 "resolve-prefer" => match val {
                     "ipv4" => srv.resolve_prefer_v4 = true,
                     "ipv6" => srv.resolve_prefer_v4 = false,

@@ -620,10 +620,25 @@ async fn serve(
             cli_loop(rt2, b.kind, level, timeout).await;
         }));
     }
+    let check_settings = crate::server::check::CheckSettings {
+        spread_pct: cfg.global.spread_checks,
+        max_spread: cfg.global.max_spread_checks,
+        running: (cfg.global.max_checks_per_thread > 0).then(|| {
+            let threads = cfg.global.nbthread.unwrap_or(1).max(1);
+            Arc::new(tokio::sync::Semaphore::new(
+                cfg.global.max_checks_per_thread as usize * threads,
+            ))
+        }),
+    };
     for px in &rt.proxies {
         if let Some(be) = &px.backend {
-            crate::server::check::spawn_checks(be, cfg.global.spread_checks, rt.quiet);
-            crate::server::resolve::spawn_resolvers(be, &cfg.resolvers, rt.quiet);
+            crate::server::check::spawn_checks(be, &check_settings, rt.quiet);
+            crate::server::resolve::spawn_resolvers(
+                be,
+                &cfg.resolvers,
+                cfg.global.dns_accept,
+                rt.quiet,
+            );
         }
     }
     crate::server::idle::set_process_limit(

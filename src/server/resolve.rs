@@ -180,17 +180,28 @@ async fn resolve(
     sock: &UdpSocket,
     name: &str,
     prefer_v4: bool,
+    families: (bool, bool),
 ) -> Result<(Vec<IpAddr>, String), Failure> {
-    let (first, second) = if prefer_v4 { (A, AAAA) } else { (AAAA, A) };
+    let (first, second) = match families {
+        (true, false) => (A, None),
+        (false, true) => (AAAA, None),
+        _ if prefer_v4 => (A, Some(AAAA)),
+        _ => (AAAA, Some(A)),
+    };
     let mut last = Failure::Timeout;
     for _ in 0..r.resolve_retries.max(1) {
         match ask(r, sock, name, first).await {
             Ok(x) => return Ok(x),
             Err(Failure::Timeout) => last = Failure::Timeout,
-            Err(_) => match ask(r, sock, name, second).await {
-                Ok(x) => return Ok(x),
-                Err(f2) => last = f2,
-            },
+            Err(f) => {
+                last = f;
+                if let Some(second) = second {
+                    match ask(r, sock, name, second).await {
+                        Ok(x) => return Ok(x),
+                        Err(f2) => last = f2,
+                    }
+                }
+            }
         }
     }
     Err(last)
@@ -228,7 +239,14 @@ fn in_nets(ip: &IpAddr, nets: &[String]) -> bool {
 }
 
 /// Starts the resolution task of every server of `be` that names a `resolvers` section.
-pub fn spawn_resolvers(be: &Arc<Backend>, sections: &[ResolversSection], quiet: bool) {
+pub fn spawn_resolvers(
+    be: &Arc<Backend>,
+    sections: &[ResolversSection],
+    accept: (bool, bool, bool),
+    quiet: bool,
+) {
+    // `dns-accept-family`: IPv6 with `auto` only when the host routes it by default.
+    let families = (accept.0, accept.1 || (accept.2 && has_ipv6_default_route()));
     for (idx, srv) in be.servers.iter().enumerate() {
         let Some(name) = &srv.cfg.resolvers else {
             continue;
@@ -255,9 +273,17 @@ pub fn spawn_resolvers(be: &Arc<Backend>, sections: &[ResolversSection], quiet: 
             else {
                 return;
             };
-            run(&be, idx, &r, &sock, &host, quiet).await;
+            run(&be, idx, &r, &sock, &host, families, quiet).await;
         });
     }
+}
+
+/// Whether the host has a default IPv6 route (`/proc/net/ipv6_route`).
+fn has_ipv6_default_route() -> bool {
+    std::fs::read_to_string("/proc/net/ipv6_route").is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.starts_with("00000000000000000000000000000000 00 ") && !l.ends_with(" lo"))
+    })
 }
 
 async fn run(
@@ -266,12 +292,13 @@ async fn run(
     r: &ResolversSection,
     sock: &UdpSocket,
     host: &str,
+    families: (bool, bool),
     quiet: bool,
 ) {
     let srv = &be.servers[idx];
     let mut last_valid: Option<Instant> = None;
     loop {
-        match resolve(r, sock, host, srv.cfg.resolve_prefer_v4).await {
+        match resolve(r, sock, host, srv.cfg.resolve_prefer_v4, families).await {
             Ok((ips, ns)) => {
                 last_valid = Some(Instant::now());
                 apply(be, idx, r, &ips, &ns, host, quiet);

@@ -55,7 +55,19 @@ pub fn status_number(status: &str) -> u32 {
 }
 
 /// Starts the check tasks of every checked server of a backend.
-pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
+/// Process-wide settings of the check scheduler.
+#[derive(Clone)]
+pub struct CheckSettings {
+    /// `spread-checks` (percent of random spread of each interval).
+    pub spread_pct: u32,
+    /// `max-spread-checks`: the longest delay before a first check (ms).
+    pub max_spread: Option<u64>,
+    /// `tune.max-checks-per-thread` × threads: checks running at once (None: no limit).
+    pub running: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+pub fn spawn_checks(be: &Arc<Backend>, settings: &CheckSettings, quiet: bool) {
+    let spread_pct = settings.spread_pct;
     // As HAProxy: the first checks are spread evenly over the shortest interval, the k-th
     // of n checked servers starting after inter·k/n (the first one at once).
     let checked: Vec<usize> = (0..be.servers.len())
@@ -68,7 +80,12 @@ pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
         .unwrap_or(0);
     for (pos, &idx) in checked.iter().enumerate() {
         let be = be.clone();
-        let first = min_inter * pos as u64 / checked.len() as u64;
+        let mut first = min_inter * pos as u64 / checked.len() as u64;
+        if let Some(max) = settings.max_spread {
+            // `max-spread-checks` bounds the delay between the first and the last start.
+            first = first.min(max * pos as u64 / checked.len() as u64);
+        }
+        let running = settings.running.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(first)).await;
             loop {
@@ -78,7 +95,13 @@ pub fn spawn_checks(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
                     tokio::time::sleep(Duration::from_millis(srv.cfg.inter.max(1))).await;
                     continue;
                 }
+                // `tune.max-checks-per-thread`: wait for a slot among the running checks.
+                let permit = match &running {
+                    Some(s) => s.clone().acquire_owned().await.ok(),
+                    None => None,
+                };
                 let ok = run_one(&be, idx).await;
+                drop(permit);
                 apply_result(&be, idx, ok, quiet);
                 let srv = &be.servers[idx];
                 let full = srv.cfg.rise + srv.cfg.fall - 1;
