@@ -911,6 +911,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         match m.as_str() {
                             // No server-state file: nothing to take over.
                             "last" => {}
+                            // An SRV label (`_svc._proto.name`) is only known to the DNS.
+                            "libc" if host.starts_with('_') => {}
                             "libc" => found = resolve(host, None).map_err(|_| ()),
                             "none" => {
                                 unresolved = true;
@@ -1000,6 +1002,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     check_off: AtomicBool::new(false),
                     rmaint: AtomicBool::new(unresolved),
                     addr_none: AtomicBool::new(unresolved),
+                    srv_target: std::sync::Mutex::new(None),
                     observed_errors: AtomicU32::new(0),
                     force_fastinter: AtomicBool::new(false),
                     check_port_rt: AtomicU32::new(u32::MAX),

@@ -219,3 +219,151 @@ backend be
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(status(&s6).0, "MAINT (resolution)");
 }
+
+/// A DNS server answering SRV queries with `records` (port, target, IPv4 address in the
+/// additional section), NXDOMAIN otherwise.
+fn srv_server(records: Arc<Mutex<Vec<(u16, String, [u8; 4])>>>) -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap();
+    let name = |n: &str| {
+        let mut out = Vec::new();
+        for l in n.split('.') {
+            out.push(l.len() as u8);
+            out.extend_from_slice(l.as_bytes());
+        }
+        out.push(0);
+        out
+    };
+    thread::spawn(move || {
+        let mut b = [0u8; 1500];
+        loop {
+            let Ok((n, from)) = s.recv_from(&mut b) else {
+                return;
+            };
+            let q = &b[..n];
+            let mut i = 12;
+            while i < n && q[i] != 0 {
+                i += q[i] as usize + 1;
+            }
+            if n < 12 || i + 5 > n {
+                continue;
+            }
+            let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
+            let question = &q[12..i + 5];
+            let recs = records.lock().unwrap().clone();
+            let mut r = q[..2].to_vec();
+            if qtype != 33 {
+                r.extend_from_slice(&[0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0]);
+                r.extend_from_slice(question);
+                let _ = s.send_to(&r, from);
+                continue;
+            }
+            let c = recs.len() as u8;
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, c, 0, 0, 0, c]);
+            r.extend_from_slice(question);
+            for (port, target, _) in &recs {
+                let mut rd = vec![0, 0, 0, 10];
+                rd.extend_from_slice(&port.to_be_bytes());
+                rd.extend_from_slice(&name(target));
+                r.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
+                r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+                r.extend_from_slice(&rd);
+            }
+            for (_, target, ip) in &recs {
+                r.extend_from_slice(&name(target));
+                r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(ip);
+            }
+            let _ = s.send_to(&r, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn server_template_follows_srv_records() {
+    let a = HttpBackend::start("a", Duration::ZERO);
+    let b = HttpBackend::start("b", Duration::ZERO);
+    let records = Arc::new(Mutex::new(vec![
+        (a.addr.port(), "a.example".to_string(), [127, 0, 0, 1]),
+        (b.addr.port(), "b.example".to_string(), [127, 0, 0, 1]),
+    ]));
+    let ns = srv_server(records.clone());
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+resolvers dns
+    nameserver ns1 \"${NS}\"
+    timeout resolve 200ms
+    timeout retry 200ms
+    hold obsolete 300ms
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    balance roundrobin
+    server-template web 3 _http._tcp.app.example resolvers dns init-addr none
+";
+    let h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("NS", haproxy_addr(ns))]);
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let state = || cli(&sock, "show servers state be").unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(5), || state()
+            .contains(&format!(" web2 127.0.0.1 2 64 "))),
+        "{}",
+        state()
+    );
+    let st = state();
+    assert!(
+        st.contains(&format!(
+            " a.example {} _http._tcp.app.example ",
+            a.addr.port()
+        )),
+        "{st}"
+    );
+    assert!(
+        st.contains(&format!(
+            " b.example {} _http._tcp.app.example ",
+            b.addr.port()
+        )),
+        "{st}"
+    );
+    assert!(st.contains(" web3 - 0 32 "), "{st}");
+    // Both instances take traffic.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let r = Client::connect(fe).get("/", "");
+        assert_eq!(r.status, 200);
+        seen.insert(r.body[..1].to_string());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let log = h.stderr_text();
+    assert!(
+        log.contains("be/web1 changed its IP from (none) to 127.0.0.1 by DNS additional record."),
+        "{log}"
+    );
+    assert!(
+        log.contains("Server be/web1 ('a.example') is UP/READY (resolves again)."),
+        "{log}"
+    );
+    // b leaves the record: its server goes to maintenance after `hold obsolete`.
+    records.lock().unwrap().truncate(1);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            h.stderr_text().contains(
+        "Server be/web2 is going DOWN for maintenance (entry removed from SRV record). 1 active and 0 backup servers left."
+    )
+        }),
+        "{}",
+        h.stderr_text()
+    );
+    for _ in 0..4 {
+        assert!(Client::connect(fe).get("/", "").body.starts_with("a "));
+    }
+}

@@ -540,6 +540,8 @@ pub struct Server {
     pub init_addr: Vec<String>,
     /// `resolve-opts prevent-dup-ip`: no two servers of the backend share an address.
     pub prevent_dup_ip: bool,
+    /// `resolve-opts ignore-weight`: SRV weights do not change the server's weight.
+    pub ignore_srv_weight: bool,
     /// `resolve-net`: networks whose addresses are preferred.
     pub resolve_net: Vec<String>,
     /// `observe layer4|layer7`: traffic errors count towards the server's health.
@@ -596,6 +598,7 @@ impl Server {
             resolve_prefer_v4: false,
             init_addr: Vec::new(),
             prevent_dup_ip: false,
+            ignore_srv_weight: false,
             resolve_net: Vec::new(),
             observe: Observe::None,
             error_limit: 10,

@@ -3000,7 +3000,7 @@ fn parse_server_options(
                         match o {
                             "allow-dup-ip" => srv.prevent_dup_ip = false,
                             "prevent-dup-ip" => srv.prevent_dup_ip = true,
-                            "ignore-weight" => {}
+                            "ignore-weight" => srv.ignore_srv_weight = true,
                             _ => diags.alert(
                                 &line.loc,
                                 format!("'resolve-opts' : unknown option '{o}', supported options are 'allow-dup-ip', 'ignore-weight' and 'prevent-dup-ip'."),

@@ -506,18 +506,26 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
             };
             let op = if s.rmaint.load(Relaxed) { 0 } else { op };
             // The name resolved at run time (`resolvers`), else "-".
-            let fqdn = match (&s.cfg.resolvers, &s.cfg.address) {
-                (Some(_), Some(halo_config::addr::Address::Inet { host, ip: None, .. })) => {
-                    host.clone()
+            // An SRV label: the target its record gave, and the label as `srvrecord`.
+            let target = s.srv_target.lock().ok().and_then(|t| t.clone());
+            let (fqdn, srvrecord) = match (&s.cfg.resolvers, &s.cfg.address) {
+                (Some(_), Some(halo_config::addr::Address::Inet { host, ip: None, .. }))
+                    if host.starts_with('_') =>
+                {
+                    (target.clone().unwrap_or_else(|| "-".into()), host.clone())
                 }
-                _ => "-".to_string(),
+                (Some(_), Some(halo_config::addr::Address::Inet { host, ip: None, .. })) => {
+                    (host.clone(), "-".to_string())
+                }
+                _ => ("-".to_string(), "-".to_string()),
             };
             // HAProxy's flags: 0x1 forced maintenance, 0x8 drain, 0x20 resolution.
             let admin = match s.admin() {
                 Admin::Ready => 0,
                 Admin::Maint => 1,
                 Admin::Drain => 8,
-            } | if s.rmaint.load(Relaxed) { 32 } else { 0 };
+            } | if s.rmaint.load(Relaxed) { 32 } else { 0 }
+                | if target.is_some() { 64 } else { 0 };
             let (chk_status, chk_result, chk_state) = if s.cfg.check {
                 let enabled = if s.checked() { 4 } else { 0 };
                 let (st, busy) = s
@@ -544,7 +552,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
             };
             let port = s.addr.target(0).port();
             o.push_str(&format!(
-                "{} {} {} {} {} {op} {admin} {} {} {} {chk_status} {chk_result} {} {chk_state} 0 {} {} {fqdn} {port} - 0 {} {} - 0\n",
+                "{} {} {} {} {} {op} {admin} {} {} {} {chk_status} {chk_result} {} {chk_state} 0 {} {} {fqdn} {port} {srvrecord} 0 {} {} - 0\n",
                 px.id,
                 px.name,
                 s.id,

@@ -109,6 +109,8 @@ pub struct Server {
     /// any address yet (`init-addr none`, or the DNS said so).
     pub rmaint: AtomicBool,
     pub addr_none: AtomicBool,
+    /// The target an SRV record gave this server (`srv_fqdn` of `show servers state`).
+    pub srv_target: Mutex<Option<String>>,
     /// `observe`: consecutive errors seen in traffic, and whether the next check comes
     /// after `fastinter`.
     pub observed_errors: AtomicU32,
@@ -765,6 +767,7 @@ mod tests {
             check_off: AtomicBool::new(false),
             rmaint: AtomicBool::new(false),
             addr_none: AtomicBool::new(false),
+            srv_target: Mutex::new(None),
             observed_errors: AtomicU32::new(0),
             force_fastinter: AtomicBool::new(false),
             check_port_rt: AtomicU32::new(u32::MAX),

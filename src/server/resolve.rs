@@ -19,6 +19,16 @@ use crate::runtime::log;
 
 const A: u16 = 1;
 const AAAA: u16 = 28;
+const SRV: u16 = 33;
+
+/// One SRV answer: where a service instance is, and the addresses the additional
+/// section gave for its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SrvRecord {
+    weight: u16,
+    port: u16,
+    target: String,
+}
 
 /// Why a resolution gave no address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +82,87 @@ fn query(id: u16, name: &str, qtype: u16, payload: u16) -> Vec<u8> {
         q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     }
     q
+}
+
+/// Reads a (possibly compressed) name at `i`: the name and the position after it.
+fn read_name(b: &[u8], mut i: usize) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut end = None;
+    for _ in 0..64 {
+        let l = *b.get(i)?;
+        if l & 0xc0 == 0xc0 {
+            end.get_or_insert(i + 2);
+            i = (usize::from(l & 0x3f) << 8) | usize::from(*b.get(i + 1)?);
+            continue;
+        }
+        if l == 0 {
+            return Some((out, end.unwrap_or(i + 1)));
+        }
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&String::from_utf8_lossy(b.get(i + 1..i + 1 + l as usize)?));
+        i += 1 + l as usize;
+    }
+    None
+}
+
+/// The SRV records of an answer and the A/AAAA addresses of its additional section.
+fn parse_srv(
+    b: &[u8],
+    id: u16,
+) -> Option<Result<(Vec<SrvRecord>, Vec<(String, IpAddr)>), Failure>> {
+    if b.len() < 12 || u16::from_be_bytes([b[0], b[1]]) != id || b[2] & 0x80 == 0 {
+        return None;
+    }
+    match b[3] & 0x0f {
+        0 => {}
+        3 => return Some(Err(Failure::Nx)),
+        5 => return Some(Err(Failure::Refused)),
+        _ => return Some(Err(Failure::Other)),
+    }
+    let count = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    let mut i = 12;
+    for _ in 0..qd {
+        i = skip_name(b, i)? + 4;
+    }
+    let mut recs = Vec::new();
+    let mut addrs = Vec::new();
+    for n in 0..u32::from(an) + u32::from(ns) + u32::from(ar) {
+        let (owner, j) = read_name(b, i)?;
+        let h = b.get(j..j + 10)?;
+        let ty = u16::from_be_bytes([h[0], h[1]]);
+        let len = u16::from_be_bytes([h[8], h[9]]) as usize;
+        let data = b.get(j + 10..j + 10 + len)?;
+        if n < u32::from(an) && ty == SRV && len >= 7 {
+            let (target, _) = read_name(b, j + 16)?;
+            recs.push(SrvRecord {
+                weight: u16::from_be_bytes([data[2], data[3]]),
+                port: u16::from_be_bytes([data[4], data[5]]),
+                target,
+            });
+        } else if n >= u32::from(an) + u32::from(ns) {
+            match (ty, len) {
+                (A, 4) => addrs.push((
+                    owner,
+                    IpAddr::V4(Ipv4Addr::new(data[0], data[1], data[2], data[3])),
+                )),
+                (AAAA, 16) => {
+                    let mut o = [0u8; 16];
+                    o.copy_from_slice(data);
+                    addrs.push((owner, IpAddr::V6(Ipv6Addr::from(o))));
+                }
+                _ => {}
+            }
+        }
+        i = j + 10 + len;
+    }
+    Some(if recs.is_empty() {
+        Err(Failure::Other)
+    } else {
+        Ok((recs, addrs))
+    })
 }
 
 /// Skips a (possibly compressed) name; the position after it.
@@ -132,18 +223,16 @@ fn parse(b: &[u8], id: u16, qtype: u16) -> Option<Result<Vec<IpAddr>, Failure>> 
     })
 }
 
-/// Asks every name server for `name` (type `qtype`); the first valid answer and the name
-/// server that gave it, else the last error.
-async fn ask(
+/// Sends `q` to every name server; the first valid answer (as `parse` reads it) and the
+/// name server that gave it, else the last error.
+async fn ask_with<T>(
     r: &ResolversSection,
     sock: &UdpSocket,
-    name: &str,
-    qtype: u16,
-) -> Result<(Vec<IpAddr>, String), Failure> {
-    let id = fastrand::u16(..);
-    let q = query(id, name, qtype, r.accepted_payload_size);
+    q: &[u8],
+    parse: impl Fn(&[u8]) -> Option<Result<T, Failure>>,
+) -> Result<(T, String), Failure> {
     for (_, ns) in &r.nameservers {
-        let _ = sock.send_to(&q, ns).await;
+        let _ = sock.send_to(q, ns).await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(r.timeout_retry);
     let mut last = Failure::Timeout;
@@ -154,23 +243,35 @@ async fn ask(
         else {
             break;
         };
-        let Some(res) = parse(&buf[..n], id, qtype) else {
+        let Some(res) = parse(&buf[..n]) else {
             continue;
         };
         answered += 1;
         match res {
-            Ok(ips) => {
+            Ok(v) => {
                 let ns = r
                     .nameservers
                     .iter()
                     .find(|(_, a)| *a == from)
                     .map_or_else(|| from.to_string(), |(n, _)| n.clone());
-                return Ok((ips, ns));
+                return Ok((v, ns));
             }
             Err(f) => last = f,
         }
     }
     Err(last)
+}
+
+/// Asks every name server for `name` (type `qtype`).
+async fn ask(
+    r: &ResolversSection,
+    sock: &UdpSocket,
+    name: &str,
+    qtype: u16,
+) -> Result<(Vec<IpAddr>, String), Failure> {
+    let id = fastrand::u16(..);
+    let q = query(id, name, qtype, r.accepted_payload_size);
+    ask_with(r, sock, &q, |b| parse(b, id, qtype)).await
 }
 
 /// One resolution as HAProxy runs it: the preferred type, then the other one after an
@@ -247,6 +348,40 @@ pub fn spawn_resolvers(
 ) {
     // `dns-accept-family`: IPv6 with `auto` only when the host routes it by default.
     let families = (accept.0, accept.1 || (accept.2 && has_ipv6_default_route()));
+    // Servers sharing an SRV label (`server-template … _svc._proto.name`): one task each.
+    let mut groups: Vec<(String, String, Vec<usize>)> = Vec::new();
+    for (idx, srv) in be.servers.iter().enumerate() {
+        if let (Some(name), Some(halo_config::addr::Address::Inet { host, ip: None, .. })) =
+            (&srv.cfg.resolvers, &srv.cfg.address)
+            && host.starts_with('_')
+        {
+            match groups.iter_mut().find(|g| g.0 == *name && g.1 == *host) {
+                Some(g) => g.2.push(idx),
+                None => groups.push((name.clone(), host.clone(), vec![idx])),
+            }
+        }
+    }
+    for (name, label, group) in groups {
+        let Some(r) = sections.iter().find(|s| s.name == name).cloned() else {
+            continue;
+        };
+        if r.nameservers.is_empty() {
+            continue;
+        }
+        let be = be.clone();
+        tokio::spawn(async move {
+            let Ok(sock) = UdpSocket::bind(if r.nameservers[0].1.is_ipv6() {
+                SocketAddr::from(([0u16; 8], 0))
+            } else {
+                SocketAddr::from(([0, 0, 0, 0], 0))
+            })
+            .await
+            else {
+                return;
+            };
+            run_srv(&be, &group, &r, &sock, &label, families, quiet).await;
+        });
+    }
     for (idx, srv) in be.servers.iter().enumerate() {
         let Some(name) = &srv.cfg.resolvers else {
             continue;
@@ -258,6 +393,9 @@ pub fn spawn_resolvers(
             // An IP address: nothing to resolve.
             continue;
         };
+        if host.starts_with('_') {
+            continue;
+        }
         if r.nameservers.is_empty() {
             continue;
         }
@@ -307,7 +445,7 @@ async fn run(
                 let held =
                     last_valid.is_some_and(|t| t.elapsed() < Duration::from_millis(f.hold(r)));
                 if !held && !srv.rmaint.load(Relaxed) {
-                    enter_maint(be, idx, f, quiet);
+                    enter_maint(be, idx, f.text(), quiet);
                 }
             }
         }
@@ -369,6 +507,12 @@ fn apply(
 }
 
 fn leave_maint(be: &Backend, idx: usize, host: &str, quiet: bool) {
+    leave_maint_as(be, idx, host, true, quiet)
+}
+
+/// Out of maintenance; `admin_line`: also the "administratively READY" line (not for an
+/// SRV target).
+fn leave_maint_as(be: &Backend, idx: usize, host: &str, admin_line: bool, quiet: bool) {
     let srv = &be.servers[idx];
     srv.rmaint.store(false, Relaxed);
     be.weights_changed();
@@ -381,16 +525,204 @@ fn leave_maint(be: &Backend, idx: usize, host: &str, quiet: bool) {
         ),
         quiet,
     );
-    log::warning(
-        &format!(
-            "Server {}/{} administratively READY thanks to valid DNS answer.",
-            be.name, srv.name
-        ),
-        quiet,
-    );
+    if admin_line {
+        log::warning(
+            &format!(
+                "Server {}/{} administratively READY thanks to valid DNS answer.",
+                be.name, srv.name
+            ),
+            quiet,
+        );
+    }
 }
 
-fn enter_maint(be: &Backend, idx: usize, f: Failure, quiet: bool) {
+/// The servers of a backend sharing one SRV label: one SRV query per `timeout resolve`,
+/// each record given to a server (its target and port; its address from the additional
+/// section, else asked for), records gone for `hold obsolete` taking their server to
+/// maintenance, and free servers waiting in maintenance.
+async fn run_srv(
+    be: &Backend,
+    group: &[usize],
+    r: &ResolversSection,
+    sock: &UdpSocket,
+    label: &str,
+    families: (bool, bool),
+    quiet: bool,
+) {
+    let mut last_valid: Option<Instant> = None;
+    let mut missing: std::collections::HashMap<usize, Instant> = Default::default();
+    loop {
+        let id = fastrand::u16(..);
+        let q = query(id, label, SRV, r.accepted_payload_size);
+        match ask_with(r, sock, &q, |b| parse_srv(b, id)).await {
+            Ok(((recs, addrs), _)) => {
+                last_valid = Some(Instant::now());
+                apply_srv(
+                    be,
+                    group,
+                    r,
+                    sock,
+                    &recs,
+                    &addrs,
+                    &mut missing,
+                    families,
+                    quiet,
+                )
+                .await;
+            }
+            Err(f) => {
+                let held =
+                    last_valid.is_some_and(|t| t.elapsed() < Duration::from_millis(f.hold(r)));
+                if !held {
+                    for &idx in group {
+                        let srv = &be.servers[idx];
+                        if !srv.rmaint.load(Relaxed) {
+                            enter_maint(be, idx, f.text(), quiet);
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(r.timeout_resolve)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_srv(
+    be: &Backend,
+    group: &[usize],
+    r: &ResolversSection,
+    sock: &UdpSocket,
+    recs: &[SrvRecord],
+    addrs: &[(String, IpAddr)],
+    missing: &mut std::collections::HashMap<usize, Instant>,
+    families: (bool, bool),
+    quiet: bool,
+) {
+    let target_of = |idx: usize| -> Option<String> {
+        be.servers[idx]
+            .srv_target
+            .lock()
+            .ok()
+            .and_then(|t| t.clone())
+    };
+    let port_of = |idx: usize| match be.servers[idx].addr.get().port {
+        halo_config::addr::PortSpec::Fixed(p) => p,
+        _ => 0,
+    };
+    let addr_for = |target: &str| {
+        addrs
+            .iter()
+            .filter(|(o, ip)| {
+                o.eq_ignore_ascii_case(target) && if ip.is_ipv4() { families.0 } else { families.1 }
+            })
+            .map(|(_, ip)| *ip)
+            .next()
+    };
+    // Servers whose record is gone (for `hold obsolete`) go to maintenance.
+    let mut taken: Vec<(String, u16)> = Vec::new();
+    for &idx in group {
+        let Some(t) = target_of(idx) else { continue };
+        let port = port_of(idx);
+        let Some(rec) = recs.iter().find(|x| x.target == t && x.port == port) else {
+            let since = *missing.entry(idx).or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_millis(r.hold_obsolete) {
+                missing.remove(&idx);
+                if let Ok(mut g) = be.servers[idx].srv_target.lock() {
+                    *g = None;
+                }
+                enter_maint(be, idx, "entry removed from SRV record", quiet);
+            } else {
+                taken.push((t, port));
+            }
+            continue;
+        };
+        missing.remove(&idx);
+        taken.push((t.clone(), port));
+        set_srv_weight(be, idx, rec.weight, r);
+        if let Some(ip) = addr_for(&t) {
+            let cur = be.servers[idx].addr.get();
+            if cur.ip != ip || be.servers[idx].addr_none.load(Relaxed) {
+                move_to(be, idx, ip, Some(port), "DNS additional record", quiet);
+                if be.servers[idx].rmaint.load(Relaxed) {
+                    leave_maint_as(be, idx, &t, false, quiet);
+                }
+            }
+        }
+    }
+    // New records go to free servers, in order.
+    for rec in recs {
+        if taken
+            .iter()
+            .any(|(t, p)| *t == rec.target && *p == rec.port)
+        {
+            continue;
+        }
+        let Some(&idx) = group.iter().find(|&&i| target_of(i).is_none()) else {
+            break;
+        };
+        let ip = match addr_for(&rec.target) {
+            Some(ip) => Some((ip, "DNS additional record".to_string())),
+            None => resolve(
+                r,
+                sock,
+                &rec.target,
+                be.servers[idx].cfg.resolve_prefer_v4,
+                families,
+            )
+            .await
+            .ok()
+            .and_then(|(ips, ns)| Some((*ips.first()?, format!("{}/{ns}", r.name)))),
+        };
+        let Some((ip, by)) = ip else { continue };
+        if let Ok(mut g) = be.servers[idx].srv_target.lock() {
+            *g = Some(rec.target.clone());
+        }
+        taken.push((rec.target.clone(), rec.port));
+        set_srv_weight(be, idx, rec.weight, r);
+        move_to(be, idx, ip, Some(rec.port), &by, quiet);
+        leave_maint_as(be, idx, &rec.target, false, quiet);
+    }
+}
+
+/// HAProxy's mapping of an SRV weight (0-65535) onto a server weight (1-256), unless
+/// `resolve-opts ignore-weight`.
+fn set_srv_weight(be: &Backend, idx: usize, weight: u16, _r: &ResolversSection) {
+    let srv = &be.servers[idx];
+    if srv.cfg.ignore_srv_weight {
+        return;
+    }
+    let w = u32::from(weight) / 256 + 1;
+    if srv.uweight.swap(w, Relaxed) != w {
+        be.weights_changed();
+    }
+}
+
+/// Sets a server's address (and port), with HAProxy's message.
+fn move_to(be: &Backend, idx: usize, ip: IpAddr, port: Option<u16>, by: &str, quiet: bool) {
+    let srv = &be.servers[idx];
+    let cur = srv.addr.get();
+    let from = if srv.addr_none.load(Relaxed) {
+        "(none)".to_string()
+    } else {
+        cur.ip.to_string()
+    };
+    let port = port.map_or(cur.port.clone(), halo_config::addr::PortSpec::Fixed);
+    srv.addr.set(ServerAddr { ip, port });
+    srv.addr_none.store(false, Relaxed);
+    srv.idle.purge(true);
+    if from != ip.to_string() {
+        log::warning(
+            &format!(
+                "{}/{} changed its IP from {from} to {ip} by {by}.",
+                be.name, srv.name
+            ),
+            quiet,
+        );
+    }
+}
+
+fn enter_maint(be: &Backend, idx: usize, why: &str, quiet: bool) {
     let srv = &be.servers[idx];
     srv.rmaint.store(true, Relaxed);
     srv.addr_none.store(true, Relaxed);
@@ -400,10 +732,9 @@ fn enter_maint(be: &Backend, idx: usize, f: Failure, quiet: bool) {
     let (qlen, squeues) = be.queue_lengths();
     log::warning(
         &format!(
-            "Server {}/{} is going DOWN for maintenance ({}). {a} active and {b} backup servers left. {} sessions active, 0 requeued, {} remaining in queue.",
+            "Server {}/{} is going DOWN for maintenance ({why}). {a} active and {b} backup servers left. {} sessions active, 0 requeued, {} remaining in queue.",
             be.name,
             srv.name,
-            f.text(),
             srv.cur.load(Relaxed),
             qlen + squeues.iter().sum::<usize>()
         ),
