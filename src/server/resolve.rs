@@ -107,11 +107,12 @@ fn read_name(b: &[u8], mut i: usize) -> Option<(String, usize)> {
     None
 }
 
+/// The SRV records of an answer, and the A/AAAA addresses of its additional section by
+/// owner name.
+type SrvAnswer = (Vec<SrvRecord>, Vec<(String, IpAddr)>);
+
 /// The SRV records of an answer and the A/AAAA addresses of its additional section.
-fn parse_srv(
-    b: &[u8],
-    id: u16,
-) -> Option<Result<(Vec<SrvRecord>, Vec<(String, IpAddr)>), Failure>> {
+fn parse_srv(b: &[u8], id: u16) -> Option<Result<SrvAnswer, Failure>> {
     if b.len() < 12 || u16::from_be_bytes([b[0], b[1]]) != id || b[2] & 0x80 == 0 {
         return None;
     }
@@ -707,7 +708,7 @@ fn move_to(be: &Backend, idx: usize, ip: IpAddr, port: Option<u16>, by: &str, qu
     } else {
         cur.ip.to_string()
     };
-    let port = port.map_or(cur.port.clone(), halo_config::addr::PortSpec::Fixed);
+    let port = port.map_or(cur.port, halo_config::addr::PortSpec::Fixed);
     srv.addr.set(ServerAddr { ip, port });
     srv.addr_none.store(false, Relaxed);
     srv.idle.purge(true);
