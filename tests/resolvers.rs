@@ -222,7 +222,10 @@ backend be
 
 /// A DNS server answering SRV queries with `records` (port, target, IPv4 address in the
 /// additional section), NXDOMAIN otherwise.
-fn srv_server(records: Arc<Mutex<Vec<(u16, String, [u8; 4])>>>) -> SocketAddr {
+/// SRV records: port, target, the target's IPv4 address.
+type Records = Arc<Mutex<Vec<(u16, String, [u8; 4])>>>;
+
+fn srv_server(records: Records) -> SocketAddr {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = s.local_addr().unwrap();
     let name = |n: &str| {
@@ -315,7 +318,7 @@ backend be
     let state = || cli(&sock, "show servers state be").unwrap_or_default();
     assert!(
         wait_until(Duration::from_secs(5), || state()
-            .contains(&format!(" web2 127.0.0.1 2 64 "))),
+            .contains(" web2 127.0.0.1 2 64 ")),
         "{}",
         state()
     );
