@@ -301,3 +301,42 @@ fn health_checks_can_be_paused_and_moved() {
     let state = cli(&sock, "show servers state be").unwrap();
     assert!(state.contains(&format!(" 0 {dead} - ")), "{state}");
 }
+
+#[test]
+fn priority_classes_order_the_queue() {
+    let app = HttpBackend::start("app", Duration::from_millis(300));
+    let fe = free_addr();
+    let cfg = "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout queue 5s
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    http-request set-priority-class req.hdr(x-class),word(1,/)
+    http-request set-priority-offset int(0)
+    server s1 \"${S1}\" maxconn 1
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", app.cfg_addr())]);
+    let send = |path: &'static str, class: &'static str| {
+        thread::spawn(move || {
+            let mut c = Client::connect(fe);
+            assert_eq!(c.get(path, &format!("X-Class: {class}\r\n")).status, 200);
+        })
+    };
+    // The first request holds the server; then a low priority one queues, then a high
+    // priority one, which is served first.
+    let a = send("/a", "0");
+    thread::sleep(Duration::from_millis(80));
+    let b = send("/low", "10");
+    thread::sleep(Duration::from_millis(80));
+    let c = send("/high", "-10");
+    for t in [a, b, c] {
+        t.join().unwrap();
+    }
+    let order: Vec<String> = app.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(order, ["/a", "/high", "/low"]);
+}

@@ -277,6 +277,9 @@ enum Action {
     StrictMode,
     /// `disable-l7-retry`: only a connection failure sends the request again.
     DisableL7Retry,
+    /// `set-priority-class` (true) / `set-priority-offset` (false): the request's place in
+    /// server queues.
+    SetPriority(bool, Box<Expr>),
     /// `auth [realm <realm>]`: the 401 (407 in proxy form) challenge; no realm given
     /// means the proxy's name.
     Auth(Option<Vec<u8>>),
@@ -1010,6 +1013,13 @@ fn compile_action(
             }
         }
         "disable-l7-retry" => none(Action::DisableL7Retry)?,
+        "set-priority-class" | "set-priority-offset" => match args {
+            [e] => Action::SetPriority(
+                name == "set-priority-class",
+                Box::new(Expr::parse(e, cx.resolver)?),
+            ),
+            _ => return Err("expects a sample expression".into()),
+        },
         "strict-mode" => match args {
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
@@ -1536,6 +1546,9 @@ pub struct Txn {
     pub tracked: crate::stick::track::Tracked,
     /// `disable-l7-retry` ran on this request.
     pub no_l7_retry: bool,
+    /// `set-priority-class` / `set-priority-offset`.
+    pub prio_class: i32,
+    pub prio_offset: i32,
 }
 
 impl Txn {
@@ -1550,6 +1563,8 @@ impl Txn {
         self.early_hints.clear();
         self.early_open = false;
         self.no_l7_retry = false;
+        self.prio_class = 0;
+        self.prio_offset = 0;
     }
 }
 
@@ -2354,6 +2369,16 @@ impl ProxyRules {
             Action::StrictMode => Flow::Next,
             Action::DisableL7Retry => {
                 txn.no_l7_retry = true;
+                Flow::Next
+            }
+            Action::SetPriority(class, expr) => {
+                if let Some(v) = expr.eval(&ctx).and_then(|s| s.to_int()) {
+                    if *class {
+                        txn.prio_class = v.clamp(-2047, 2047) as i32;
+                    } else {
+                        txn.prio_offset = v.clamp(-524_287, 524_287) as i32;
+                    }
+                }
                 Flow::Next
             }
         }

@@ -1407,13 +1407,16 @@ pub async fn run_http<C>(
                     srv.idle.take(proven, name, check).map(|c| (c.stream, c.uses))
                 };
                 let redirectable = matches!(head.method(), b"GET" | b"HEAD");
-                let connecting = connect_server(
-                    &be,
-                    key,
-                    &info,
-                    choice,
-                    &mut reuse,
-                    redirectable.then_some(&mut redirect_to),
+                let connecting = crate::server::QUEUE_PRIORITY.scope(
+                    (txn.prio_class, txn.prio_offset),
+                    connect_server(
+                        &be,
+                        key,
+                        &info,
+                        choice,
+                        &mut reuse,
+                        redirectable.then_some(&mut redirect_to),
+                    ),
                 );
                 if be.settings.abortonclose {
                     tokio::select! {

@@ -199,8 +199,16 @@ impl Server {
     }
 }
 
+tokio::task_local! {
+    /// The queue priority of the request being served (`set-priority-class`,
+    /// `set-priority-offset`): set around its server assignment by the HTTP stream.
+    pub static QUEUE_PRIORITY: (i32, i32);
+}
+
 struct Waiter {
     seq: u64,
+    /// Served in the order of (class, arrival time + offset in ms, arrival).
+    key: (i32, i64),
     tx: oneshot::Sender<Arc<Server>>,
 }
 
@@ -486,15 +494,26 @@ impl Backend {
     fn enqueue(&self, st: &mut BackendState, on: Option<usize>) -> Assign {
         let (tx, rx) = oneshot::channel();
         st.seq += 1;
-        let w = Waiter { seq: st.seq, tx };
+        let (class, offset) = QUEUE_PRIORITY.try_with(|p| *p).unwrap_or((0, 0));
+        let key = (class, crate::stick::now_ms() as i64 + i64::from(offset));
+        let w = Waiter {
+            seq: st.seq,
+            key,
+            tx,
+        };
+        // In priority order (arrival order among equals).
+        let insert = |q: &mut VecDeque<Waiter>, w: Waiter| {
+            let at = q.partition_point(|x| (x.key, x.seq) <= (w.key, w.seq));
+            q.insert(at, w);
+        };
         match on {
             Some(i) => {
-                st.server_queues[i].push_back(w);
+                insert(&mut st.server_queues[i], w);
                 let l = st.server_queues[i].len() as u64;
                 self.servers[i].counters.note_queue(l);
             }
             None => {
-                st.queue.push_back(w);
+                insert(&mut st.queue, w);
                 self.counters.note_queue(st.queue.len() as u64);
             }
         }
@@ -521,19 +540,21 @@ impl Backend {
         loop {
             // Oldest waiter among the backend queue and the server queues whose server
             // has room.
-            let mut best: Option<(u64, Option<usize>)> = None;
+            type Rank = ((i32, i64), u64);
+            let mut best: Option<(Rank, Option<usize>)> = None;
             for (i, q) in st.server_queues.iter().enumerate() {
                 if let Some(w) = q.front() {
                     let s = &self.servers[i];
-                    if s.is_up() && self.has_room(s) && best.map(|b| w.seq < b.0).unwrap_or(true) {
-                        best = Some((w.seq, Some(i)));
+                    let r = (w.key, w.seq);
+                    if s.is_up() && self.has_room(s) && best.map(|b| r < b.0).unwrap_or(true) {
+                        best = Some((r, Some(i)));
                     }
                 }
             }
             if let Some(w) = st.queue.front()
-                && best.map(|b| w.seq < b.0).unwrap_or(true)
+                && best.map(|b| (w.key, w.seq) < b.0).unwrap_or(true)
             {
-                best = Some((w.seq, None));
+                best = Some(((w.key, w.seq), None));
             }
             let Some((_, which)) = best else { return };
             match which {
@@ -605,8 +626,8 @@ impl Backend {
         for w in moved {
             st.queue.push_back(w);
         }
-        // Keep arrival order.
-        st.queue.make_contiguous().sort_by_key(|w| w.seq);
+        // Keep priority and arrival order.
+        st.queue.make_contiguous().sort_by_key(|w| (w.key, w.seq));
         self.process_queue_locked(&mut st);
         n
     }
