@@ -31,6 +31,7 @@ const HELP: &str = "The following commands are valid at this level:
   show backend                            : list backends in the current running config
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
+  shutdown sessions server <bk>/<srv>     : kill sessions on a server
 ";
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
@@ -127,6 +128,9 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
                 }
             })
         }
+        ["shutdown", "sessions", "server", rest @ ..] => {
+            shutdown_server_sessions(rt, level, rest.first().copied().unwrap_or(""))
+        }
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
             set_weight(rt, level, target, wt)
         }
@@ -169,6 +173,22 @@ fn find<'a>(
     match be.find_server(s) {
         Some((i, _)) => Ok((be, i)),
         None => Err("No such server.\n".into()),
+    }
+}
+
+/// `shutdown sessions server B/S` (admin level): ends every session the server serves.
+fn shutdown_server_sessions(rt: &Runtime, level: CliLevel, target: &str) -> String {
+    if let Some(e) = need_admin(level) {
+        return e;
+    }
+    match find(rt, target) {
+        Ok((be, idx)) => {
+            be.servers[idx]
+                .sessions
+                .kill_all(crate::server::sessions::KillReason::Killed);
+            String::new()
+        }
+        Err(e) => e,
     }
 }
 
