@@ -110,9 +110,18 @@ backend be
 
     // Answers for what does not exist, and the level it needs.
     let ask = |c: &str| cli(&sock(&h), c).unwrap();
-    assert_eq!(ask("shutdown sessions server be/nope").trim(), "No such server.");
-    assert_eq!(ask("shutdown sessions server nope/s1").trim(), "No such backend.");
-    assert_eq!(ask("shutdown sessions server be").trim(), "Require 'backend/server'.");
+    assert_eq!(
+        ask("shutdown sessions server be/nope").trim(),
+        "No such server."
+    );
+    assert_eq!(
+        ask("shutdown sessions server nope/s1").trim(),
+        "No such backend."
+    );
+    assert_eq!(
+        ask("shutdown sessions server be").trim(),
+        "Require 'backend/server'."
+    );
     assert_eq!(
         cli(&h.dir().join("oper.sock"), "shutdown sessions server be/s1")
             .unwrap()
@@ -169,8 +178,7 @@ impl HoldingHttp {
                             Err(e)
                                 if matches!(
                                     e.kind(),
-                                    std::io::ErrorKind::WouldBlock
-                                        | std::io::ErrorKind::TimedOut
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                                 ) => {}
                             Err(_) => break,
                         }
@@ -336,7 +344,8 @@ fn cli_ends_the_http_requests_waiting_on_one_server() {
     let mut c = send(fe, "/hold1");
     let r = read_response(&mut c, WAIT);
     assert!(r.ends_with("one"), "{r}");
-    a.write_all(b"GET /hold1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    a.write_all(b"GET /hold1 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     let r = read_response(&mut a, WAIT);
     assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("one"), "{r}");
 }
@@ -520,7 +529,10 @@ backend be
     chk.restart();
     assert!(wait_until(WAIT, || status(&h, "s1") == "UP"));
     for s in on_backup.iter_mut() {
-        assert!(s.closed(), "a backup session outlived the active server's return");
+        assert!(
+            s.closed(),
+            "a backup session outlived the active server's return"
+        );
     }
     assert!(wait_until(WAIT, || bk.current() == 0));
     let mut back = Held::open(fe);
@@ -536,4 +548,83 @@ backend be
     cli(&sock(&h), "set server be/s1 health up").unwrap();
     assert!(on_backup.closed());
     assert!(back.echoes());
+}
+
+#[test]
+fn maintenance_counts_as_down_and_leaving_it_as_up() {
+    let s1 = TcpBackend::echo_named("s1");
+    let s2 = TcpBackend::echo_named("s2");
+    let bk = TcpBackend::echo_named("bk");
+    let fe = free_addr();
+    let cfg = format!(
+        "{GLOBAL}defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend f
+    bind \"${{FE}}\"
+    default_backend be
+backend be
+    balance first
+    server s1 \"${{S1}}\" on-marked-down shutdown-sessions
+    server s2 \"${{S2}}\" on-marked-up shutdown-backup-sessions
+    server bk \"${{BK}}\" backup
+"
+    );
+    let h = Halo::builder(&cfg)
+        .envs(&[
+            ("FE", haproxy_addr(fe)),
+            ("S1", s1.cfg_addr()),
+            ("S2", s2.cfg_addr()),
+            ("BK", bk.cfg_addr()),
+        ])
+        .wait_for(&[fe])
+        .start();
+    let ask = |c: &str| cli(&sock(&h), c).unwrap();
+    let mut on_s1 = Held::open(fe);
+    assert_eq!(on_s1.server, "s1");
+    // Draining is not going down; maintenance is.
+    ask("set server be/s1 state drain");
+    assert!(on_s1.echoes());
+    ask("set server be/s1 state maint");
+    assert!(on_s1.closed());
+    assert!(wait_until(WAIT, || s1.current() == 0));
+
+    // s2 with weight 0 coming back does not end the backup sessions; with a weight it does.
+    ask("set server be/s2 state maint");
+    let mut on_bk = Held::open(fe);
+    assert_eq!(on_bk.server, "bk");
+    ask("set server be/s2 weight 0");
+    ask("set server be/s2 state ready");
+    assert!(on_bk.echoes());
+    ask("set server be/s2 state maint");
+    ask("set server be/s2 weight 1");
+    assert!(on_bk.echoes());
+    ask("set server be/s2 state ready");
+    assert!(on_bk.closed());
+    assert!(wait_until(WAIT, || bk.current() == 0));
+}
+
+#[test]
+fn option_values_are_checked() {
+    for (opt, msg) in [
+        (
+            "on-marked-down bogus",
+            "'server be/s1' : 'on-marked-down' expects 'shutdown-sessions' but got 'bogus'.",
+        ),
+        (
+            "on-marked-up shutdown-sessions",
+            "'server be/s1' : 'on-marked-up' expects 'shutdown-backup-sessions' but got 'shutdown-sessions'.",
+        ),
+    ] {
+        let cfg = format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nlisten be\n    bind 127.0.0.1:{}\n    server s1 127.0.0.1:8080 {opt}\n",
+            free_port()
+        );
+        let (code, _, err) = run_check(Cfg::Text(&cfg), &[]);
+        assert_ne!(code, 0, "{opt}");
+        assert!(err.contains(msg), "{opt}: {err}");
+        assert!(err.contains(":8]"), "{err}");
+    }
 }

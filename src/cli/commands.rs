@@ -221,9 +221,18 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
             ),
             rt.quiet,
         );
+        // As HAProxy 2.6: maintenance is a way down for `on-marked-down`, and leaving it
+        // a way up for `on-marked-up`.
+        if srv.cfg.on_marked_down_shutdown {
+            srv.sessions
+                .kill_all(crate::server::sessions::KillReason::Down);
+        }
         be.requeue_from(idx);
     } else if before == Admin::Maint && srv.usable() && !was_usable {
         report_state_change(be, idx, true, " (leaving forced maintenance)", rt.quiet);
+    }
+    if before == Admin::Maint && srv.is_up() {
+        crate::server::on_marked_up(be, idx);
     }
     be.weights_changed();
     String::new()

@@ -1385,8 +1385,7 @@ pub async fn run_http<C>(
                 let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
                     let name = name_of(srv);
                     if let Some(sc) = own.take() {
-                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name
-                        {
+                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name {
                             // A request that could not be sent again is only sent over a
                             // connection the server has not closed meanwhile.
                             if (bodyless && idempotent) || crate::server::idle::alive(&sc.stream) {
@@ -1405,7 +1404,9 @@ pub async fn run_http<C>(
                         _ => false,
                     };
                     let check = !(bodyless && idempotent);
-                    srv.idle.take(proven, name, check).map(|c| (c.stream, c.uses))
+                    srv.idle
+                        .take(proven, name, check)
+                        .map(|c| (c.stream, c.uses))
                 };
                 let redirectable = matches!(head.method(), b"GET" | b"HEAD");
                 let connecting = connect_server(
@@ -1591,8 +1592,13 @@ pub async fn run_http<C>(
                         return Step::Close;
                     }
                     Ok(()) => {
-                        let reading =
-                            read_response_head(sc, &mut client, &rlimits, &mut rhead, server_timeout);
+                        let reading = read_response_head(
+                            sc,
+                            &mut client,
+                            &rlimits,
+                            &mut rhead,
+                            server_timeout,
+                        );
                         match &kill {
                             Some(k) => tokio::select! {
                                 biased;
@@ -1611,8 +1617,7 @@ pub async fn run_http<C>(
                     // connection closes and the request gets a 502; the client's
                     // connection stays for its next request.
                     attached.0 = None;
-                    let page =
-                        error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
+                    let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
                     if client_close {
                         send_page(&mut client, &page).await;
                         return Step::Close;
@@ -2001,8 +2006,7 @@ pub async fn run_http<C>(
                 // in HAProxy) and where this session's next request finds it again. A
                 // private one (`http-reuse never`, NTLM, PROXY header), or one the next
                 // request should prefer, stays with the session.
-                let private =
-                    !sc.poolable || sc.stick || be.settings.prefer_last_server;
+                let private = !sc.poolable || sc.stick || be.settings.prefer_last_server;
                 if !fe_http.session_keeps_conn || !private {
                     // (`max-session-srv-conns 0`: shared with others or closed at once.)
                     park(attached.0.take());

@@ -875,8 +875,7 @@ async fn accept_loop(
                 } else {
                     tokio::spawn(async move {
                         let _end = end;
-                        crate::server::sessions::run(run_tcp(rt2, px, s, info, accept_proxy))
-                            .await;
+                        crate::server::sessions::run(run_tcp(rt2, px, s, info, accept_proxy)).await;
                     });
                 }
             }
@@ -903,8 +902,14 @@ async fn accept_loop(
                         ))
                         .await;
                     } else {
-                        crate::server::sessions::run(run_tcp(rt2.clone(), px, u, info, accept_proxy))
-                            .await;
+                        crate::server::sessions::run(run_tcp(
+                            rt2.clone(),
+                            px,
+                            u,
+                            info,
+                            accept_proxy,
+                        ))
+                        .await;
                     }
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();

@@ -736,7 +736,8 @@ pub fn set_operational(be: &Backend, idx: usize, up: bool) {
 /// API) ends the sessions it serves. Returns how many.
 pub fn on_marked_down(be: &Backend, idx: usize) -> usize {
     let srv = &be.servers[idx];
-    if !srv.cfg.on_marked_down_shutdown {
+    // A server in maintenance had its sessions ended when it entered it.
+    if !srv.cfg.on_marked_down_shutdown || srv.admin() == Admin::Maint {
         return 0;
     }
     srv.sessions.kill_all(sessions::KillReason::Down)
@@ -746,7 +747,13 @@ pub fn on_marked_down(be: &Backend, idx: usize) -> usize {
 /// the sessions of the backend's backup servers. Returns how many.
 pub fn on_marked_up(be: &Backend, idx: usize) -> usize {
     let srv = &be.servers[idx];
-    if !srv.cfg.on_marked_up_shutdown_backup || srv.backup || srv.uweight.load(Relaxed) == 0 {
+    // Only a server that takes traffic again: not one in maintenance or stopping (NOLB).
+    if !srv.cfg.on_marked_up_shutdown_backup
+        || srv.backup
+        || srv.uweight.load(Relaxed) == 0
+        || !srv.is_up()
+        || srv.nolb.load(Relaxed)
+    {
         return 0;
     }
     be.servers
