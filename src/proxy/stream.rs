@@ -42,6 +42,8 @@ pub struct Slot {
 impl Slot {
     fn new(be: &Arc<Backend>, srv: &Arc<Server>) -> Slot {
         let session = crate::server::sessions::current().map(|h| {
+            // A kill aimed at a slot the session has since given back is stale.
+            h.take_kill();
             srv.sessions.add(&h);
             h.id
         });
