@@ -297,7 +297,7 @@ frontend f
     bind \"${{FE}}\"
     default_backend be
 backend be
-    use-server s1 if {{ path_beg /hold1 }}
+    use-server s1 if {{ path_beg /hold1 }} or {{ path_beg /one }}
     use-server s2 if {{ path_beg /hold2 }}
     server s1 \"${{S1}}\" {s1_opts}
     server s2 \"${{S2}}\"
@@ -319,9 +319,14 @@ fn cli_ends_the_http_requests_waiting_on_one_server() {
     let s1 = HoldingHttp::start("one");
     let s2 = HoldingHttp::start("two");
     let (h, fe) = http_proxy(&s1, &s2, "");
+    // A keep-alive session between two requests holds no server: it is not ended (nor
+    // its server connection).
+    let mut idle = send(fe, "/one");
+    let r = read_response(&mut idle, WAIT);
+    assert!(r.ends_with("one"), "{r}");
     let mut a = send(fe, "/hold1");
     let mut b = send(fe, "/hold2");
-    assert!(wait_until(WAIT, || s1.open.load(SeqCst) == 1
+    assert!(wait_until(WAIT, || s1.open.load(SeqCst) == 2
         && s2.open.load(SeqCst) == 1));
     assert_eq!(
         cli(&sock(&h), "shutdown sessions server be/s1")
@@ -333,7 +338,7 @@ fn cli_ends_the_http_requests_waiting_on_one_server() {
     // closes, and the client's connection stays for its next request.
     let r = read_response(&mut a, WAIT);
     assert!(r.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{r}");
-    assert!(wait_until(WAIT, || s1.open.load(SeqCst) == 0));
+    assert!(wait_until(WAIT, || s1.open.load(SeqCst) == 1));
     // The one on s2 is answered once its server answers.
     s2.release.store(true, SeqCst);
     let r = read_response(&mut b, WAIT);
@@ -347,6 +352,10 @@ fn cli_ends_the_http_requests_waiting_on_one_server() {
     a.write_all(b"GET /hold1 HTTP/1.1\r\nhost: x\r\n\r\n")
         .unwrap();
     let r = read_response(&mut a, WAIT);
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("one"), "{r}");
+    idle.write_all(b"GET /one HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut idle, WAIT);
     assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("one"), "{r}");
 }
 
