@@ -1030,6 +1030,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         low_conn: srv.pool_low_conn,
                         max_reuse: srv.max_reuse,
                     }),
+                    sessions: Default::default(),
                 }));
             }
             let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {

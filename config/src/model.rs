@@ -549,6 +549,11 @@ pub struct Server {
     /// `error-limit`: consecutive errors that trigger `on-error` (10).
     pub error_limit: u32,
     pub on_error: OnError,
+    /// `on-marked-down shutdown-sessions`: its sessions end when it goes down.
+    pub on_marked_down_shutdown: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the backup servers' sessions end when it
+    /// comes up (an active server with a weight).
+    pub on_marked_up_shutdown_backup: bool,
     pub cookie: Option<String>,
     /// `track [BACKEND/]SERVER` with the line, checked by the resolver.
     pub track: Option<(Option<String>, String)>,
@@ -603,6 +608,8 @@ impl Server {
             observe: Observe::None,
             error_limit: 10,
             on_error: OnError::FailCheck,
+            on_marked_down_shutdown: false,
+            on_marked_up_shutdown_backup: false,
             cookie: None,
             track: None,
             slowstart: 0,

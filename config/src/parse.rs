@@ -3046,6 +3046,26 @@ fn parse_server_options(
                         ),
                     ),
                 },
+                "on-marked-down" => match val {
+                    "shutdown-sessions" => srv.on_marked_down_shutdown = true,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : 'on-marked-down' expects 'shutdown-sessions' but got '{val}'.",
+                            srv.name
+                        ),
+                    ),
+                },
+                "on-marked-up" => match val {
+                    "shutdown-backup-sessions" => srv.on_marked_up_shutdown_backup = true,
+                    _ => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : 'on-marked-up' expects 'shutdown-backup-sessions' but got '{val}'.",
+                            srv.name
+                        ),
+                    ),
+                },
                 "pool-max-conn" | "max-reuse" => match val.parse::<i64>() {
                     Ok(v) if v >= -1 => {
                         if opt == "max-reuse" {

@@ -31,6 +31,7 @@ const HELP: &str = "The following commands are valid at this level:
   show backend                            : list backends in the current running config
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
+  shutdown sessions server <bk>/<srv>     : kill sessions on a server
 ";
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
@@ -127,6 +128,9 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
                 }
             })
         }
+        ["shutdown", "sessions", "server", rest @ ..] => {
+            shutdown_server_sessions(rt, level, rest.first().copied().unwrap_or(""))
+        }
         ["set", "server", target, "weight", wt] | ["set", "weight", target, wt] => {
             set_weight(rt, level, target, wt)
         }
@@ -172,6 +176,22 @@ fn find<'a>(
     }
 }
 
+/// `shutdown sessions server B/S` (admin level): ends every session the server serves.
+fn shutdown_server_sessions(rt: &Runtime, level: CliLevel, target: &str) -> String {
+    if let Some(e) = need_admin(level) {
+        return e;
+    }
+    match find(rt, target) {
+        Ok((be, idx)) => {
+            be.servers[idx]
+                .sessions
+                .kill_all(crate::server::sessions::KillReason::Killed);
+            String::new()
+        }
+        Err(e) => e,
+    }
+}
+
 fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> String {
     if let Some(e) = need_admin(level) {
         return e;
@@ -201,9 +221,18 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
             ),
             rt.quiet,
         );
+        // As HAProxy 2.6: maintenance is a way down for `on-marked-down`, and leaving it
+        // a way up for `on-marked-up`.
+        if srv.cfg.on_marked_down_shutdown {
+            srv.sessions
+                .kill_all(crate::server::sessions::KillReason::Down);
+        }
         be.requeue_from(idx);
     } else if before == Admin::Maint && srv.usable() && !was_usable {
         report_state_change(be, idx, true, " (leaving forced maintenance)", rt.quiet);
+    }
+    if before == Admin::Maint && srv.is_up() {
+        crate::server::on_marked_up(be, idx);
     }
     be.weights_changed();
     String::new()

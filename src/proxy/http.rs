@@ -710,6 +710,7 @@ pub async fn run_http<C>(
         return;
     }
     let mut txn = Txn::default();
+    let kill = crate::server::sessions::current();
     // tcp-request connection rules, before any PROXY header (unless `expect-proxy layer4`).
     let tcp = &rt.proxies[px_idx].tcp;
     let mut accept_proxy = accept_proxy;
@@ -879,7 +880,7 @@ pub async fn run_http<C>(
         };
         // The work on one request is boxed: a connection waiting for its next request
         // keeps only the small state above, not the futures of a request in progress.
-        let step = Box::pin(async {
+        let work = Box::pin(async {
             txn.new_transaction();
             txn.received.request(&head);
             // The counters the session tracks see one more request.
@@ -1384,8 +1385,7 @@ pub async fn run_http<C>(
                 let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
                     let name = name_of(srv);
                     if let Some(sc) = own.take() {
-                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name
-                        {
+                        if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name {
                             // A request that could not be sent again is only sent over a
                             // connection the server has not closed meanwhile.
                             if (bodyless && idempotent) || crate::server::idle::alive(&sc.stream) {
@@ -1404,7 +1404,9 @@ pub async fn run_http<C>(
                         _ => false,
                     };
                     let check = !(bodyless && idempotent);
-                    srv.idle.take(proven, name, check).map(|c| (c.stream, c.uses))
+                    srv.idle
+                        .take(proven, name, check)
+                        .map(|c| (c.stream, c.uses))
                 };
                 let redirectable = matches!(head.method(), b"GET" | b"HEAD");
                 let connecting = crate::server::QUEUE_PRIORITY.scope(
@@ -1577,7 +1579,7 @@ pub async fn run_http<C>(
                     .await
                 };
                 let got = match sent {
-                    Err(502) => Err(Fail::Server),
+                    Err(502) => Some(Err(Fail::Server)),
                     Err(status) => {
                         if status != 0 {
                             let page = error_page(
@@ -1593,9 +1595,44 @@ pub async fn run_http<C>(
                         return Step::Close;
                     }
                     Ok(()) => {
-                        read_response_head(sc, &mut client, &rlimits, &mut rhead, server_timeout)
-                            .await
+                        let reading = read_response_head(
+                            sc,
+                            &mut client,
+                            &rlimits,
+                            &mut rhead,
+                            server_timeout,
+                        );
+                        match &kill {
+                            Some(k) => tokio::select! {
+                                biased;
+                                _ = k.killed() => {
+                                    k.take_kill();
+                                    None
+                                }
+                                r = reading => Some(r),
+                            },
+                            None => Some(reading.await),
+                        }
                     }
+                };
+                let Some(got) = got else {
+                    // Killed while waiting for the response: as HAProxy, the server
+                    // connection closes and the request gets a 502; the client's
+                    // connection stays for its next request.
+                    attached.0 = None;
+                    let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
+                    if client_close {
+                        send_page(&mut client, &page).await;
+                        return Step::Close;
+                    }
+                    if client.write_all(&page).await.is_err() {
+                        return Step::Close;
+                    }
+                    first = false;
+                    return match next_step(&rt) {
+                        Next::Close => Step::Close,
+                        Next::Continue => Step::Next,
+                    };
                 };
                 // `observe layer7`: what the server answered counts towards its health.
                 if let Some(s) = &sc.srv
@@ -1972,8 +2009,7 @@ pub async fn run_http<C>(
                 // in HAProxy) and where this session's next request finds it again. A
                 // private one (`http-reuse never`, NTLM, PROXY header), or one the next
                 // request should prefer, stays with the session.
-                let private =
-                    !sc.poolable || sc.stick || be.settings.prefer_last_server;
+                let private = !sc.poolable || sc.stick || be.settings.prefer_last_server;
                 if !fe_http.session_keeps_conn || !private {
                     // (`max-session-srv-conns 0`: shared with others or closed at once.)
                     park(attached.0.take());
@@ -1990,8 +2026,18 @@ pub async fn run_http<C>(
                 return Step::Close;
             }
             Step::Next
-        })
-        .await;
+        });
+        // A kill (`shutdown sessions server`, `on-marked-down shutdown-sessions`…) while
+        // the request holds a server ends the session, except while it waits for the
+        // response head: that request gets a 502 below and the session goes on.
+        let step = match &kill {
+            Some(k) => tokio::select! {
+                biased;
+                s = work => s,
+                _ = k.killed() => return,
+            },
+            None => work.await,
+        };
         // The stream ends: its bytes are counted, the counters it tracked released.
         if tracking && let Some((i1, o1)) = client.io_bytes() {
             let (i0, o0) = std::mem::replace(&mut io_mark, (i1, o1));

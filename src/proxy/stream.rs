@@ -30,18 +30,28 @@ pub struct ConnInfo {
 
 /// Holds a server slot and gives it back when dropped; once the server took the session
 /// (`counted`), dropping it also ends the session in the server's counters.
+/// While it lives, the session is registered with the server, which may kill it
+/// (`shutdown sessions server`, `on-marked-down shutdown-sessions`…).
 pub struct Slot {
     be: Arc<Backend>,
     srv: Arc<Server>,
     counted: bool,
+    session: Option<u64>,
 }
 
 impl Slot {
     fn new(be: &Arc<Backend>, srv: &Arc<Server>) -> Slot {
+        let session = crate::server::sessions::current().map(|h| {
+            // A kill aimed at a slot the session has since given back is stale.
+            h.take_kill();
+            srv.sessions.add(&h);
+            h.id
+        });
         Slot {
             be: be.clone(),
             srv: srv.clone(),
             counted: false,
+            session,
         }
     }
 
@@ -55,6 +65,9 @@ impl Drop for Slot {
     fn drop(&mut self) {
         if self.counted {
             self.srv.counters.session_end();
+        }
+        if let Some(id) = self.session {
+            self.srv.sessions.remove(id);
         }
         self.be.release(&self.srv);
     }

@@ -879,12 +879,19 @@ async fn accept_loop(
                 if http {
                     tokio::spawn(async move {
                         let _end = end;
-                        crate::proxy::http::run_http(rt2, px, s, info, accept_proxy).await;
+                        crate::server::sessions::run_watched(crate::proxy::http::run_http(
+                            rt2,
+                            px,
+                            s,
+                            info,
+                            accept_proxy,
+                        ))
+                        .await;
                     });
                 } else {
                     tokio::spawn(async move {
                         let _end = end;
-                        run_tcp(rt2, px, s, info, accept_proxy).await;
+                        crate::server::sessions::run(run_tcp(rt2, px, s, info, accept_proxy)).await;
                     });
                 }
             }
@@ -902,9 +909,23 @@ async fn accept_loop(
                         hdr_src: None,
                     };
                     if http {
-                        crate::proxy::http::run_http(rt2.clone(), px, u, info, accept_proxy).await;
+                        crate::server::sessions::run_watched(crate::proxy::http::run_http(
+                            rt2.clone(),
+                            px,
+                            u,
+                            info,
+                            accept_proxy,
+                        ))
+                        .await;
                     } else {
-                        run_tcp(rt2.clone(), px, u, info, accept_proxy).await;
+                        crate::server::sessions::run(run_tcp(
+                            rt2.clone(),
+                            px,
+                            u,
+                            info,
+                            accept_proxy,
+                        ))
+                        .await;
                     }
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod idle;
 pub mod resolve;
+pub mod sessions;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -138,6 +139,8 @@ pub struct Server {
     /// `pool-conn-name`: names the connections of a request (idle ones are only reused by
     /// requests with the same name).
     pub pool_conn_name: Option<crate::sample::Expr>,
+    /// The sessions holding one of its slots, with their kill handles.
+    pub sessions: sessions::Registry,
 }
 
 impl Server {
@@ -751,11 +754,44 @@ pub fn set_operational(be: &Backend, idx: usize, up: bool) {
             srv.downtime.fetch_add(now.saturating_sub(since), Relaxed);
         }
         be.weights_changed();
+        on_marked_up(be, idx);
     } else {
         srv.down_since.store(now, Relaxed);
         srv.chkdown.fetch_add(1, Relaxed);
+        on_marked_down(be, idx);
         be.requeue_from(idx);
     }
+}
+
+/// `on-marked-down shutdown-sessions`: a server going down (checks, `observe`, the runtime
+/// API) ends the sessions it serves. Returns how many.
+pub fn on_marked_down(be: &Backend, idx: usize) -> usize {
+    let srv = &be.servers[idx];
+    // A server in maintenance had its sessions ended when it entered it.
+    if !srv.cfg.on_marked_down_shutdown || srv.admin() == Admin::Maint {
+        return 0;
+    }
+    srv.sessions.kill_all(sessions::KillReason::Down)
+}
+
+/// `on-marked-up shutdown-backup-sessions`: an active server with a weight coming up ends
+/// the sessions of the backend's backup servers. Returns how many.
+pub fn on_marked_up(be: &Backend, idx: usize) -> usize {
+    let srv = &be.servers[idx];
+    // Only a server that takes traffic again: not one in maintenance or stopping (NOLB).
+    if !srv.cfg.on_marked_up_shutdown_backup
+        || srv.backup
+        || srv.uweight.load(Relaxed) == 0
+        || !srv.is_up()
+        || srv.nolb.load(Relaxed)
+    {
+        return 0;
+    }
+    be.servers
+        .iter()
+        .filter(|s| s.backup)
+        .map(|s| s.sessions.kill_all(sessions::KillReason::Up))
+        .sum()
 }
 
 #[cfg(test)]
@@ -805,6 +841,7 @@ mod tests {
             send_proxy: None,
             next_source_port: AtomicU32::new(0),
             idle: idle::IdlePool::new(idle::PoolSettings::default()),
+            sessions: Default::default(),
         })
     }
 

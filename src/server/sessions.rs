@@ -1,0 +1,202 @@
+//! Kill handles of sessions: every client session gets an id and a handle that ends it, and
+//! each server keeps the handles of the sessions holding one of its slots, so that
+//! `shutdown sessions server`, `on-marked-down shutdown-sessions` and `on-marked-up
+//! shutdown-backup-sessions` can end them (both connections closed at once).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+/// Why a session was ended from outside (HAProxy's termination codes: `K` killed by the
+/// runtime API, `D` server down, `U` an active server came up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum KillReason {
+    Killed = 1,
+    Down = 2,
+    Up = 3,
+}
+
+/// One session's kill switch.
+pub struct SessionHandle {
+    pub id: u64,
+    /// 0 while alive, else a `KillReason`.
+    killed: std::sync::atomic::AtomicU8,
+    notify: Notify,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl SessionHandle {
+    pub fn new() -> Arc<SessionHandle> {
+        Arc::new(SessionHandle {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            killed: std::sync::atomic::AtomicU8::new(0),
+            notify: Notify::new(),
+        })
+    }
+
+    /// Ends the session: its task stops at its next poll and drops both connections (in
+    /// HTTP, a request waiting for its response gets a 502 instead, see `proxy::http`).
+    pub fn kill(&self, why: KillReason) {
+        if self
+            .killed
+            .compare_exchange(0, why as u8, Relaxed, Relaxed)
+            .is_ok()
+        {
+            self.notify.notify_waiters();
+        }
+    }
+
+    pub fn kill_reason(&self) -> Option<KillReason> {
+        match self.killed.load(Relaxed) {
+            1 => Some(KillReason::Killed),
+            2 => Some(KillReason::Down),
+            3 => Some(KillReason::Up),
+            _ => None,
+        }
+    }
+
+    /// Takes a kill back once the session has dealt with it (an HTTP session answering
+    /// the request in progress and going on with the next one). Returns the reason.
+    pub fn take_kill(&self) -> Option<KillReason> {
+        let r = self.kill_reason();
+        self.killed.store(0, Relaxed);
+        r
+    }
+
+    /// Resolves once the session is killed (and the kill not taken back meanwhile).
+    pub async fn killed(&self) {
+        loop {
+            let n = self.notify.notified();
+            tokio::pin!(n);
+            // Registered before the flag is read: a kill in between still wakes it.
+            n.as_mut().enable();
+            if self.killed.load(Relaxed) != 0 {
+                return;
+            }
+            n.await;
+        }
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<SessionHandle>;
+}
+
+/// The handle of the session the calling task runs, if any.
+pub fn current() -> Option<Arc<SessionHandle>> {
+    CURRENT.try_with(|h| h.clone()).ok()
+}
+
+/// Runs a TCP session's future under a new handle; a kill drops the future (and with it
+/// the client and server connections) at once.
+pub async fn run<F: Future<Output = ()>>(f: F) {
+    let h = SessionHandle::new();
+    let h2 = h.clone();
+    CURRENT
+        .scope(h, async move {
+            tokio::select! {
+                biased;
+                _ = f => {}
+                _ = h2.killed() => {}
+            }
+        })
+        .await
+}
+
+/// Runs a session's future under a new handle that the session watches itself (HTTP:
+/// what a kill does depends on where the request is).
+pub async fn run_watched<F: Future<Output = ()>>(f: F) {
+    CURRENT.scope(SessionHandle::new(), f).await
+}
+
+/// The sessions holding a slot on one server.
+#[derive(Default)]
+pub struct Registry {
+    map: Mutex<HashMap<u64, Arc<SessionHandle>>>,
+    /// Fast path for `kill_all` on a server nobody uses.
+    any: AtomicBool,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<SessionHandle>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a session; a session holding several slots on the server (which does not
+    /// happen today) is registered once per id.
+    pub fn add(&self, h: &Arc<SessionHandle>) {
+        let mut m = self.lock();
+        m.insert(h.id, h.clone());
+        self.any.store(true, Relaxed);
+    }
+
+    pub fn remove(&self, id: u64) {
+        let mut m = self.lock();
+        m.remove(&id);
+        if m.is_empty() {
+            self.any.store(false, Relaxed);
+        }
+    }
+
+    /// Kills every registered session; returns how many.
+    pub fn kill_all(&self, why: KillReason) -> usize {
+        if !self.any.load(Relaxed) {
+            return 0;
+        }
+        let m = self.lock();
+        for h in m.values() {
+            h.kill(why);
+        }
+        m.len()
+    }
+
+    /// Ids of the registered sessions.
+    pub fn ids(&self) -> Vec<u64> {
+        self.lock().keys().copied().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.any.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn kill_ends_the_session_future() {
+        let reg = Arc::new(Registry::default());
+        let r2 = reg.clone();
+        let task = tokio::spawn(run(async move {
+            let h = current().unwrap();
+            r2.add(&h);
+            std::future::pending::<()>().await;
+        }));
+        crate_wait(|| reg.len() == 1).await;
+        assert_eq!(reg.kill_all(KillReason::Killed), 1);
+        tokio::time::timeout(std::time::Duration::from_secs(2), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn crate_wait(f: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("condition not reached");
+    }
+}
