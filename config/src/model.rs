@@ -492,6 +492,16 @@ impl Bind {
     }
 }
 
+/// The agent check of a server (`agent-*` options).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentConf {
+    pub enabled: bool,
+    pub port: Option<u16>,
+    pub addr: Option<std::net::IpAddr>,
+    pub inter: Option<u64>,
+    pub send: Option<String>,
+}
+
 /// A server line, or the `default-server` template servers start from.
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -518,6 +528,9 @@ pub struct Server {
     pub check_addr: Option<String>,
     /// `check-send-proxy`: PROXY header on health-check connections.
     pub check_send_proxy: bool,
+    /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter` (default: `inter`)
+    /// and `agent-send`.
+    pub agent: AgentConf,
     /// `observe layer4|layer7`: traffic errors count towards the server's health.
     pub observe: Observe,
     /// `error-limit`: consecutive errors that trigger `on-error` (10).
@@ -567,6 +580,7 @@ impl Server {
             check_port: None,
             check_addr: None,
             check_send_proxy: false,
+            agent: AgentConf::default(),
             observe: Observe::None,
             error_limit: 10,
             on_error: OnError::FailCheck,

@@ -131,6 +131,8 @@ pub struct Server {
     /// `pool-conn-name`: names the connections of a request (idle ones are only reused by
     /// requests with the same name).
     pub pool_conn_name: Option<crate::sample::Expr>,
+    /// `agent-check`: the agent's settings, health and last result.
+    pub agent: check::agent::Agent,
 }
 
 impl Server {
@@ -172,7 +174,11 @@ impl Server {
         let fall = self.cfg.fall;
         match self.admin() {
             Admin::Maint => "MAINT".into(),
+            Admin::Drain if up && self.agent.active() => "DRAIN (agent)".into(),
             Admin::Drain if up => "DRAIN".into(),
+            _ if !up && self.agent.active() && self.agent.health.load(Relaxed) == 0 => {
+                "DOWN (agent)".into()
+            }
             _ if up && self.nolb.load(Relaxed) => "NOLB".into(),
             _ if !self.checked() => {
                 if up {
@@ -737,6 +743,7 @@ mod tests {
         cfg.maxconn = maxconn;
         cfg.minconn = minconn;
         Arc::new(Server {
+            agent: check::agent::Agent::default(),
             pool_conn_name: None,
             name: "s".into(),
             id: 1,
