@@ -88,13 +88,13 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
             with_server(rt, level, target, |be, idx| {
                 let a = &be.servers[idx].agent;
                 if !a.active() {
-                    return "agent checks are not enabled on this server\n".into();
+                    return "agent checks are not enabled on this server".into();
                 }
                 let Some(v) = rest.first() else {
                     return "set server <b>/<s> agent-addr requires an address and optionally a port.\n".into();
                 };
                 let Ok(ip) = v.parse::<std::net::IpAddr>() else {
-                    return format!("invalid addr '{v}'\n");
+                    return format!("invalid addr '{v}'");
                 };
                 if let Ok(mut g) = a.addr.lock() {
                     *g = Some(ip);
@@ -106,16 +106,16 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
             with_server(rt, level, target, |be, idx| {
                 let a = &be.servers[idx].agent;
                 if !a.active() {
-                    return "agent checks are not enabled on this server\n".into();
+                    return "agent checks are not enabled on this server".into();
                 }
                 let Some(v) = rest.first() else {
                     return "set server <b>/<s> agent-port requires a port.\n".into();
                 };
                 let Ok(p) = v.parse::<i64>() else {
-                    return "provided port is not an integer\n".into();
+                    return "provided port is not an integer".into();
                 };
                 let Ok(p) = u16::try_from(p) else {
-                    return "provided port is invalid\n".into();
+                    return "provided port is invalid".into();
                 };
                 a.port.store(u32::from(p), Relaxed);
                 String::new()

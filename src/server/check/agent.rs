@@ -150,8 +150,8 @@ async fn exchange(be: &Backend, srv: &Server) -> Exchange {
         None => start + Duration::from_millis(inter),
     };
     let send = a.send.lock().map(|s| s.clone()).unwrap_or_default();
-    // HAProxy's rule numbers: connect, [send], expect.
-    let step = if send.is_empty() { 2 } else { 3 };
+    // HAProxy 2.6 names the reading rule step 2, with or without `agent-send`.
+    let step = 2;
     if !send.is_empty() {
         match tokio::time::timeout_at(deadline.into(), stream.write_all(&send)).await {
             Ok(Ok(())) => {}
