@@ -78,7 +78,7 @@ listen fe
 }
 
 /// `show stat` fields of a server, by column name.
-fn stat(sock: &PathBuf, srv: &str) -> std::collections::HashMap<String, String> {
+fn stat(sock: &std::path::Path, srv: &str) -> std::collections::HashMap<String, String> {
     let out = cli(sock, "show stat").unwrap();
     let mut lines = out.lines();
     let head: Vec<String> = lines
@@ -107,7 +107,7 @@ fn stat(sock: &PathBuf, srv: &str) -> std::collections::HashMap<String, String> 
     head.into_iter().zip(fields).collect()
 }
 
-fn servers_state(sock: &PathBuf, srv: &str) -> Vec<String> {
+fn servers_state(sock: &std::path::Path, srv: &str) -> Vec<String> {
     cli(sock, "show servers state")
         .unwrap()
         .lines()
@@ -119,7 +119,7 @@ fn servers_state(sock: &PathBuf, srv: &str) -> Vec<String> {
 }
 
 fn wait_stat(
-    sock: &PathBuf,
+    sock: &std::path::Path,
     srv: &str,
     f: impl Fn(&std::collections::HashMap<String, String>) -> bool,
 ) -> bool {
