@@ -980,6 +980,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     scfg.cookie = Some(crate::http::cookie::dynamic_value(key, ip, port));
                 }
                 servers.push(Arc::new(Server {
+                    agent: crate::server::check::agent::Agent::new(srv),
                     pool_conn_name,
                     name: srv.name.clone(),
                     id,

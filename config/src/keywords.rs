@@ -1193,11 +1193,11 @@ pub static BIND_OPTIONS: &[Keyword] = &[
 /// peers and ring servers). `set-proxy-v2-tlv-fmt(<id>)` is matched by its prefix.
 pub static SERVER_OPTIONS: &[Keyword] = &[
     o("addr", 1, DONE),
-    o("agent-addr", 1, P5),
-    o("agent-check", 0, P5),
-    o("agent-inter", 1, P5),
-    o("agent-port", 1, P5),
-    o("agent-send", 1, P5),
+    o("agent-addr", 1, DONE),
+    o("agent-check", 0, DONE),
+    o("agent-inter", 1, DONE),
+    o("agent-port", 1, DONE),
+    o("agent-send", 1, DONE),
     o("allow-0rtt", 0, P6),
     o("alpn", 1, P6),
     o("backup", 0, DONE),
@@ -1250,7 +1250,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     // `default-server name <name>`: names a default-server instance
     o("name", 1, P0),
     o("namespace", 1, P0),
-    o("no-agent-check", 0, P5),
+    o("no-agent-check", 0, DONE),
     o("no-backup", 0, DONE),
     o("no-check", 0, DONE),
     o("no-check-reuse-pool", 0, P5),

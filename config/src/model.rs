@@ -504,6 +504,16 @@ impl Bind {
     }
 }
 
+/// The agent check of a server (`agent-*` options).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentConf {
+    pub enabled: bool,
+    pub port: Option<u16>,
+    pub addr: Option<std::net::IpAddr>,
+    pub inter: Option<u64>,
+    pub send: Option<String>,
+}
+
 /// A server line, or the `default-server` template servers start from.
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -544,6 +554,9 @@ pub struct Server {
     pub ignore_srv_weight: bool,
     /// `resolve-net`: networks whose addresses are preferred.
     pub resolve_net: Vec<String>,
+    /// `agent-check` with `agent-port`, `agent-addr`, `agent-inter` (default: `inter`)
+    /// and `agent-send`.
+    pub agent: AgentConf,
     /// `observe layer4|layer7`: traffic errors count towards the server's health.
     pub observe: Observe,
     /// `error-limit`: consecutive errors that trigger `on-error` (10).
@@ -605,6 +618,7 @@ impl Server {
             prevent_dup_ip: false,
             ignore_srv_weight: false,
             resolve_net: Vec::new(),
+            agent: AgentConf::default(),
             observe: Observe::None,
             error_limit: 10,
             on_error: OnError::FailCheck,

@@ -2864,6 +2864,28 @@ fn parse_server_options(
     diags: &mut Diags,
     template: bool,
 ) {
+    parse_server_options_inner(line, start, srv, proxy_name, cfg, diags, template);
+    if !template && srv.agent.enabled && srv.agent.port.is_none() {
+        diags.alert(
+            &line.loc,
+            format!(
+                "'server {proxy_name}/{}' : server {} does not have agent port. Agent check has been disabled.",
+                srv.name, srv.name
+            ),
+        );
+        srv.agent.enabled = false;
+    }
+}
+
+fn parse_server_options_inner(
+    line: &Line,
+    start: usize,
+    srv: &mut Server,
+    proxy_name: &str,
+    cfg: &mut Config,
+    diags: &mut Diags,
+    template: bool,
+) {
     let w = &line.words;
     let mut i = start;
     while i < w.len() {
@@ -3010,6 +3032,37 @@ fn parse_server_options(
                 }
                 "resolve-net" => {
                     srv.resolve_net = val.split(',').map(str::to_string).collect();
+                }
+                "agent-check" => srv.agent.enabled = true,
+                "no-agent-check" => srv.agent.enabled = false,
+                "agent-port" => match val.parse::<u16>() {
+                    Ok(p) => srv.agent.port = (p > 0).then_some(p),
+                    _ => diags.alert(
+                        &line.loc,
+                        format!("'agent-port' expects a valid port, not '{val}'."),
+                    ),
+                },
+                "agent-inter" => srv.agent.inter = time(diags).map(|t| t.max(1)),
+                "agent-send" => srv.agent.send = Some(val.to_string()),
+                "agent-addr" => {
+                    use std::net::ToSocketAddrs;
+                    let ip = val.parse::<std::net::IpAddr>().ok().or_else(|| {
+                        (val, 0u16)
+                            .to_socket_addrs()
+                            .ok()
+                            .and_then(|mut a| a.next())
+                            .map(|a| a.ip())
+                    });
+                    match ip {
+                        Some(ip) => srv.agent.addr = Some(ip),
+                        None => diags.alert(
+                            &line.loc,
+                            format!(
+                                "'server {proxy_name}/{}' : parsing agent-addr failed. Check if '{val}' is correct address..",
+                                srv.name
+                            ),
+                        ),
+                    }
                 }
                 "observe" => match val {
                     "none" => srv.observe = Observe::None,

@@ -82,10 +82,61 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         ["set", "server", target, "health", rest @ ..] => {
             set_health(rt, level, target, rest.first().copied())
         }
-        ["set", "server", target, "agent", ..] => with_server(rt, level, target, |_, _| {
-            // Agent checks are not built yet: no server has one.
-            "agent checks are not enabled on this server.\n".into()
-        }),
+        ["set", "server", target, "agent", rest @ ..] => {
+            set_agent(rt, level, target, rest.first().copied())
+        }
+        ["set", "server", target, "agent-addr", rest @ ..] => {
+            with_server(rt, level, target, |be, idx| {
+                let a = &be.servers[idx].agent;
+                if !a.active() {
+                    return "agent checks are not enabled on this server".into();
+                }
+                let Some(v) = rest.first() else {
+                    return "set server <b>/<s> agent-addr requires an address and optionally a port.\n".into();
+                };
+                let Ok(ip) = v.parse::<std::net::IpAddr>() else {
+                    return format!("invalid addr '{v}'");
+                };
+                if let Ok(mut g) = a.addr.lock() {
+                    *g = Some(ip);
+                }
+                String::new()
+            })
+        }
+        ["set", "server", target, "agent-port", rest @ ..] => {
+            with_server(rt, level, target, |be, idx| {
+                let a = &be.servers[idx].agent;
+                if !a.active() {
+                    return "agent checks are not enabled on this server".into();
+                }
+                let Some(v) = rest.first() else {
+                    return "set server <b>/<s> agent-port requires a port.\n".into();
+                };
+                let Ok(p) = v.parse::<i64>() else {
+                    return "provided port is not an integer".into();
+                };
+                let Ok(p) = u16::try_from(p) else {
+                    return "provided port is invalid".into();
+                };
+                a.port.store(u32::from(p), Relaxed);
+                String::new()
+            })
+        }
+        ["set", "server", target, "agent-send", rest @ ..] => {
+            with_server(rt, level, target, |be, idx| {
+                let a = &be.servers[idx].agent;
+                if !a.active() {
+                    return "agent checks are not enabled on this server.\n".into();
+                }
+                if let Ok(mut g) = a.send.lock() {
+                    *g = rest
+                        .first()
+                        .map(|s| s.as_bytes().to_vec())
+                        .unwrap_or_default();
+                }
+                String::new()
+            })
+        }
         ["set", "server", target, "check-port", rest @ ..] => {
             let port = rest.first().copied();
             with_server(rt, level, target, |be, idx| {
@@ -120,12 +171,17 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         }
         ["enable" | "disable", "agent", target] => {
             let on = w[0] == "enable";
-            with_server(rt, level, target, |_, _| {
-                if on {
-                    "Agent was not configured on this server, cannot enable.\n".into()
-                } else {
-                    String::new()
+            with_server(rt, level, target, |be, idx| {
+                let a = &be.servers[idx].agent;
+                if !a.configured {
+                    return if on {
+                        "Agent was not configured on this server, cannot enable.\n".into()
+                    } else {
+                        String::new()
+                    };
                 }
+                a.enabled.store(on, Relaxed);
+                String::new()
             })
         }
         ["shutdown", "sessions", "server", rest @ ..] => {
@@ -201,40 +257,7 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
         Err(e) => return e,
     };
     let Some(a) = a else { return String::new() };
-    let srv = &be.servers[idx];
-    let before = srv.admin();
-    if before == a {
-        return String::new();
-    }
-    let was_usable = srv.usable();
-    srv.admin.store(a as u8, Relaxed);
-    srv.last_change.store(now_sec(), Relaxed);
-    if a == Admin::Maint {
-        crate::runtime::log::warning(
-            &format!(
-                "Server {}/{} is going DOWN for maintenance. {} active and {} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
-                be.name,
-                srv.name,
-                be.usable_counts().0,
-                be.usable_counts().1,
-                srv.cur.load(Relaxed)
-            ),
-            rt.quiet,
-        );
-        // As HAProxy 2.6: maintenance is a way down for `on-marked-down`, and leaving it
-        // a way up for `on-marked-up`.
-        if srv.cfg.on_marked_down_shutdown {
-            srv.sessions
-                .kill_all(crate::server::sessions::KillReason::Down);
-        }
-        be.requeue_from(idx);
-    } else if before == Admin::Maint && srv.usable() && !was_usable {
-        report_state_change(be, idx, true, " (leaving forced maintenance)", rt.quiet);
-    }
-    if before == Admin::Maint && srv.is_up() {
-        crate::server::on_marked_up(be, idx);
-    }
-    be.weights_changed();
+    crate::server::check::agent::set_admin(be, idx, a, rt.quiet);
     String::new()
 }
 
@@ -326,6 +349,41 @@ fn with_server(
         Ok((be, idx)) => f(be, idx),
         Err(e) => e,
     }
+}
+
+/// `set server B/S agent up|down`: forces the agent's verdict ("…, changed from CLI").
+fn set_agent(rt: &Runtime, level: CliLevel, target: &str, st: Option<&str>) -> String {
+    with_server(rt, level, target, |be, idx| {
+        let srv = &be.servers[idx];
+        if !srv.agent.active() {
+            return "agent checks are not enabled on this server.\n".into();
+        }
+        let up = match st {
+            Some("up") => true,
+            Some("down") => false,
+            _ => return "'set server <srv> agent' expects 'up' or 'down'.\n".into(),
+        };
+        let agent = crate::server::check::agent::RISE + crate::server::check::agent::FALL - 1;
+        srv.agent.health.store(if up { agent } else { 0 }, Relaxed);
+        let show = srv.admin() != Admin::Maint;
+        let reason = ", changed from CLI";
+        if up
+            && !srv.up.load(Relaxed)
+            && (!srv.checked() || srv.health.load(Relaxed) >= srv.cfg.rise)
+        {
+            crate::server::set_operational(be, idx, true);
+            if show {
+                report_state_change(be, idx, true, reason, rt.quiet);
+            }
+        } else if !up && srv.up.load(Relaxed) {
+            srv.nolb.store(false, Relaxed);
+            crate::server::set_operational(be, idx, false);
+            if show {
+                report_state_change(be, idx, false, reason, rt.quiet);
+            }
+        }
+        String::new()
+    })
 }
 
 /// `set server B/S health up|stopping|down`: forces the state checks would reach, with
@@ -526,7 +584,9 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
             continue;
         }
         for s in &be.servers {
-            let op = if !s.up.load(Relaxed) {
+            // As HAProxy: a server in maintenance is stopped, its check health at 0.
+            let maint = s.admin() == Admin::Maint;
+            let op = if !s.up.load(Relaxed) || maint {
                 0
             } else if s.nolb.load(Relaxed) {
                 3
@@ -571,17 +631,18 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 } else {
                     2
                 };
+                let paused = if s.admin() == Admin::Maint { 8 } else { 0 };
                 (
                     crate::server::check::status_number(st),
                     result,
-                    2 | enabled | u8::from(busy),
+                    2 | enabled | paused | u8::from(busy),
                 )
             } else {
                 (1, 0, 0)
             };
             let port = s.addr.target(0).port();
             o.push_str(&format!(
-                "{} {} {} {} {} {op} {admin} {} {} {} {chk_status} {chk_result} {} {chk_state} 0 {} {} {fqdn} {port} {srvrecord} 0 {} {} - 0\n",
+                "{} {} {} {} {} {op} {admin} {} {} {} {chk_status} {chk_result} {} {chk_state} {} {} {} {fqdn} {port} {srvrecord} 0 {} {} {} {}\n",
                 px.id,
                 px.name,
                 s.id,
@@ -594,11 +655,27 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 s.uweight.load(Relaxed),
                 s.cfg.weight,
                 now.saturating_sub(s.last_change.load(Relaxed)),
-                s.health.load(Relaxed),
+                if maint || !s.cfg.check {
+                    0
+                } else {
+                    s.health.load(Relaxed)
+                },
+                s.agent.state_number(),
                 0,
                 u8::from(s.cfg.id.is_some()),
                 s.check_port().unwrap_or(0),
                 s.cfg.check_addr.clone().unwrap_or_else(|| "-".into()),
+                s.agent
+                    .addr
+                    .lock()
+                    .ok()
+                    .and_then(|a| a.map(|ip| ip.to_string()))
+                    .unwrap_or_else(|| "-".into()),
+                if s.agent.configured {
+                    s.agent.port.load(Relaxed)
+                } else {
+                    0
+                },
             ));
         }
     }

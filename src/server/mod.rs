@@ -141,6 +141,8 @@ pub struct Server {
     pub pool_conn_name: Option<crate::sample::Expr>,
     /// The sessions holding one of its slots, with their kill handles.
     pub sessions: sessions::Registry,
+    /// `agent-check`: the agent's settings, health and last result.
+    pub agent: check::agent::Agent,
 }
 
 impl Server {
@@ -185,7 +187,11 @@ impl Server {
         }
         match self.admin() {
             Admin::Maint => "MAINT".into(),
+            Admin::Drain if up && self.agent.active() => "DRAIN (agent)".into(),
             Admin::Drain if up => "DRAIN".into(),
+            _ if !up && self.agent.active() && self.agent.health.load(Relaxed) == 0 => {
+                "DOWN (agent)".into()
+            }
             _ if up && self.nolb.load(Relaxed) => "NOLB".into(),
             _ if !self.checked() => {
                 if up {
@@ -804,6 +810,7 @@ mod tests {
         cfg.maxconn = maxconn;
         cfg.minconn = minconn;
         Arc::new(Server {
+            agent: check::agent::Agent::default(),
             pool_conn_name: None,
             name: "s".into(),
             id: 1,

@@ -42,7 +42,19 @@ impl Row {
         }
     }
     fn write(&self, out: &mut String) {
-        out.push_str(&self.cols.join(","));
+        for (i, c) in self.cols.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // As HAProxy: a field holding a comma, quote or line break goes quoted.
+            if c.contains([',', '"', '\r', '\n']) {
+                out.push('"');
+                out.push_str(&c.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(c);
+            }
+        }
         out.push('\n');
     }
 }
@@ -151,8 +163,10 @@ pub fn render(rt: &Runtime) -> String {
                         dt += now.saturating_sub(since);
                     }
                     r.set("downtime", dt);
+                    // As HAProxy: checks are paused in maintenance, their result hidden.
                     if let Ok(ck) = s.check.lock()
                         && !ck.status.is_empty()
+                        && s.admin() != crate::server::Admin::Maint
                     {
                         if ck.in_progress {
                             r.set("check_status", format!("* {}", ck.status));
@@ -171,6 +185,28 @@ pub fn render(rt: &Runtime) -> String {
                     r.set("check_rise", s.cfg.rise);
                     r.set("check_fall", s.cfg.fall);
                     r.set("check_health", s.health.load(Relaxed));
+                }
+                if s.agent.active() {
+                    if let Ok(ag) = s.agent.result.lock()
+                        && !ag.status.is_empty()
+                    {
+                        if ag.in_progress {
+                            r.set("agent_status", format!("* {}", ag.status));
+                        } else {
+                            r.set("agent_status", ag.status);
+                        }
+                        if let Some(code) = ag.code {
+                            r.set("agent_code", code);
+                        }
+                        r.set("agent_duration", ag.duration_ms.unwrap_or(0));
+                        r.set("agent_desc", &ag.desc);
+                        if !ag.info.is_empty() {
+                            r.set("last_agt", &ag.info);
+                        }
+                    }
+                    r.set("agent_rise", crate::server::check::agent::RISE);
+                    r.set("agent_fall", crate::server::check::agent::FALL);
+                    r.set("agent_health", s.agent.health.load(Relaxed));
                 }
                 r.set(
                     "qlimit",

@@ -3,6 +3,7 @@
 //! Each check runs the backend's rule list (`rules`: plain connect, `option httpchk`,
 //! `tcp-check`, built-in checks) through `run`.
 
+pub mod agent;
 pub mod rules;
 pub mod run;
 
@@ -29,6 +30,7 @@ pub fn status_desc(status: &str) -> &'static str {
         "SOCKERR" => "Socket error",
         "INI" => "Initializing",
         "HANA" => "Health analyze",
+        "CHECKED" => "No status change",
         _ => "Unknown",
     }
 }
@@ -68,6 +70,7 @@ pub struct CheckSettings {
 
 pub fn spawn_checks(be: &Arc<Backend>, settings: &CheckSettings, quiet: bool) {
     let spread_pct = settings.spread_pct;
+    agent::spawn_agents(be, spread_pct, quiet);
     // As HAProxy: the first checks are spread evenly over the shortest interval, the k-th
     // of n checked servers starting after inter·k/n (the first one at once).
     let checked: Vec<usize> = (0..be.servers.len())
@@ -283,7 +286,7 @@ pub fn apply_result(be: &Backend, idx: usize, ok: bool, quiet: bool) {
             let nh = if h + 1 >= rise { full } else { h + 1 };
             srv.health.store(nh, Relaxed);
         }
-        if !up && h + 1 >= rise {
+        if !up && h + 1 >= rise && srv.agent.allows_up() {
             srv.nolb.store(nolb, Relaxed);
             set_operational(be, idx, true);
             if srv.admin() != super::Admin::Maint {

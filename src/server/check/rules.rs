@@ -356,6 +356,9 @@ pub fn compile(
             steps.push(code("^2[0-9]{2}[ \r]", "L7STS", Msg::Line(4), None));
             steps.push(step(StepKind::Send(format!("{cmd}\r\n").into_bytes())));
             steps.push(code("^[0-9]{3}[- \r]", "L7RSP", Msg::Line(0), None));
+            steps.push(code("^2[0-9]{2}[- \r]", "L7STS", Msg::Line(4), None));
+            // HAProxy 2.6 then says goodbye and wants a 2xx (221) for it.
+            steps.push(step(StepKind::Send(b"QUIT\r\n".to_vec())));
             steps.push(code(
                 "^2[0-9]{2}[- \r]",
                 "L7STS",

@@ -281,7 +281,18 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
         Some(st) => match &st.kind {
             StepKind::Expect(x) => {
                 let status = x.e.ok_status.as_deref().map(status_name).unwrap_or("L7OK");
-                let code = if plan.http { last_http_code } else { Some(0) };
+                let payload = conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[]);
+                let code = if plan.http {
+                    last_http_code
+                } else if x.code_from_payload {
+                    // Built-ins take the code from the answer (`status-code res.payload(0,3)`).
+                    std::str::from_utf8(payload.get(..3).unwrap_or(&[]))
+                        .ok()
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .or(Some(0))
+                } else {
+                    Some(0)
+                };
                 let info = match &x.on_success {
                     Some(m) => render_msg(m, conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[])),
                     None if plan.http => String::new(),
