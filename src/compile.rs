@@ -963,6 +963,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         low_conn: srv.pool_low_conn,
                         max_reuse: srv.max_reuse,
                     }),
+                    links: Default::default(),
+                    ramp_since: AtomicU64::new(0),
                 }));
             }
             let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {
@@ -984,6 +986,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             let settings = BackendSettings {
                 mode: s.mode,
                 abortonclose: s.option("abortonclose").unwrap_or(false),
+                log_health_checks: s.option("log-health-checks").unwrap_or(false),
                 balance: s.balance.clone(),
                 hash_type: s.hash_type,
                 fullconn,
@@ -1078,6 +1081,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         });
     }
     let _ = Loc::none();
+    let backends: Vec<Arc<Backend>> = proxies.iter().filter_map(|p| p.backend.clone()).collect();
+    crate::server::link_tracks(&backends);
     Runtime {
         global: cfg.global.clone(),
         proxies,

@@ -182,7 +182,7 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
     };
     let Some(a) = a else { return String::new() };
     let srv = &be.servers[idx];
-    let before = srv.admin();
+    let before = srv.own_admin();
     if before == a {
         return String::new();
     }
@@ -201,11 +201,24 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
             ),
             rt.quiet,
         );
+        crate::server::note_availability(be, rt.quiet);
         be.requeue_from(idx);
-    } else if before == Admin::Maint && srv.usable() && !was_usable {
-        report_state_change(be, idx, true, " (leaving forced maintenance)", rt.quiet);
+    } else if before == Admin::Maint {
+        srv.start_ramp();
+        if srv.usable() && !was_usable {
+            crate::runtime::log::warning(
+                &format!(
+                    "Server {}/{} is UP/READY (leaving forced maintenance).",
+                    be.name, srv.name
+                ),
+                rt.quiet,
+            );
+            crate::server::note_availability(be, rt.quiet);
+        }
     }
     be.weights_changed();
+    // `track`: the servers tracking this one enter or leave maintenance with it.
+    crate::server::propagate_maint(be, idx, rt.quiet);
     String::new()
 }
 
@@ -353,6 +366,7 @@ fn set_health(rt: &Runtime, level: CliLevel, target: &str, st: Option<&str>) -> 
                 return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into();
             }
         }
+        crate::server::propagate(be, idx, quiet);
         String::new()
     })
 }
