@@ -285,3 +285,91 @@ backend be
     );
     assert_eq!(stat(&h, "be", "b", THROTTLE), "");
 }
+
+/// Seed 16 without what needs root (`usesrc`) and what arrives with issue 7 (logging and
+/// the stats page): the url_param backend's servers track the uri backend's. (As written,
+/// `/images.php` also matches `pseudo_static`, so the url_param backend gets no traffic:
+/// its state is seen in `show stat` and the messages.)
+#[test]
+fn seed16_url_param_servers_track_the_varnish_checks() {
+    use support::http::*;
+    let text: String = seed_text("16-varnish-single-hostname.cfg")
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !(t.starts_with("log ")
+                || t.starts_with("option httplog")
+                || t.contains("usesrc")
+                || (t.starts_with("stats ") && !t.starts_with("stats socket")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (s1, s2) = (
+        HttpBackend::start("s1", Duration::ZERO),
+        HttpBackend::start("s2", Duration::ZERO),
+    );
+    let (v1, v2) = (
+        HttpBackend::start("v1", Duration::ZERO),
+        HttpBackend::start("v2", Duration::ZERO),
+    );
+    let fe = free_addr();
+    let h = Halo::start(
+        &text,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("FE_STATS", haproxy_addr(free_addr())),
+            ("FE_STATIC", haproxy_addr(free_addr())),
+            ("S1", s1.cfg_addr()),
+            ("S2", s2.cfg_addr()),
+            ("V1", v1.cfg_addr()),
+            ("V2", v2.cfg_addr()),
+        ],
+    );
+    assert!(
+        wait_cli(&sock(&h), Duration::from_secs(5)),
+        "{}",
+        h.stderr_text()
+    );
+    let names = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let mut c = Client::connect(fe);
+                c.get(&format!("/img{i}.css"), "")
+                    .body
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = tally(&names(40));
+    assert!(before.contains_key("v1") && before.contains_key("v2"), "{before:?}");
+    let (p, v) = ("bk_varnish_url_param", "varnish1");
+    assert_eq!(stat(&h, p, v, TRACKED), "bk_varnish_uri/varnish1");
+
+    cli(&sock(&h), "set server bk_varnish_uri/varnish1 health down").unwrap();
+    wait_log(
+        &h,
+        "Server bk_varnish_url_param/varnish1 is DOWN via bk_varnish_uri/varnish1. 1 active and 0 backup servers left.",
+    );
+    assert_eq!(stat(&h, p, v, STATUS), "DOWN");
+    // A tracking server shows the health of the checked one ("UP 1/2" before its first
+    // check, as haproxy).
+    assert_eq!(
+        stat(&h, p, "varnish2", STATUS),
+        stat(&h, "bk_varnish_uri", "varnish2", STATUS)
+    );
+    let during = tally(&names(20));
+    assert_eq!(during.get("v2"), Some(&20), "{during:?}");
+
+    cli(&sock(&h), "set server bk_varnish_uri/varnish1 health up").unwrap();
+    wait_log(
+        &h,
+        "Server bk_varnish_url_param/varnish1 is UP via bk_varnish_uri/varnish1. 2 active and 0 backup servers online.",
+    );
+    // `default-server … slowstart 60s`: both ramp up again.
+    let t: u32 = stat(&h, p, v, THROTTLE).parse().unwrap_or(0);
+    assert!(t > 0 && t < 100, "throttle {t}");
+    assert!(tally(&names(40)).contains_key("v1"));
+}
