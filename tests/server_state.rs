@@ -80,7 +80,10 @@ fn tracking_chain_follows_the_checked_server() {
         &h,
         "Server b2/s1 is DOWN via b1/s1. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
     );
-    wait_log(&h, "Server b3/s1 is DOWN via b2/s1. 0 active and 0 backup servers left.");
+    wait_log(
+        &h,
+        "Server b3/s1 is DOWN via b2/s1. 0 active and 0 backup servers left.",
+    );
     wait_log(&h, "backend 'b3' has no server available!");
     assert_eq!(stat(&h, "b3", "s1", STATUS), "DOWN");
     assert!(request(fe).is_err(), "a DOWN tracking server took traffic");
@@ -204,7 +207,10 @@ fn log_health_checks_logs_every_change() {
     // Without status or health change, nothing more is logged.
     let n = h.stderr_text().matches("Health check for server").count();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(h.stderr_text().matches("Health check for server").count(), n);
+    assert_eq!(
+        h.stderr_text().matches("Health check for server").count(),
+        n
+    );
 }
 
 #[test]
@@ -239,7 +245,11 @@ backend be
     assert!(wait_cli(&sock(&h), Duration::from_secs(5)));
     // No ramp at start-up: both share evenly at once.
     let first: Vec<String> = (0..20).map(|_| request(fe).unwrap()).collect();
-    assert_eq!(tally(&first).get("b").copied().unwrap_or(0), 10, "{first:?}");
+    assert_eq!(
+        tally(&first).get("b").copied().unwrap_or(0),
+        10,
+        "{first:?}"
+    );
     assert_eq!(stat(&h, "be", "b", THROTTLE), "");
 
     b.stop();
@@ -344,7 +354,10 @@ fn seed16_url_param_servers_track_the_varnish_checks() {
             .collect()
     };
     let before = tally(&names(40));
-    assert!(before.contains_key("v1") && before.contains_key("v2"), "{before:?}");
+    assert!(
+        before.contains_key("v1") && before.contains_key("v2"),
+        "{before:?}"
+    );
     let (p, v) = ("bk_varnish_url_param", "varnish1");
     assert_eq!(stat(&h, p, v, TRACKED), "bk_varnish_uri/varnish1");
 

@@ -3012,9 +3012,8 @@ fn parse_server_options(
                 _ => {}
             },
             Support::Planned(issue) => {
-                match opt {
-                    "cookie" => srv.cookie = Some(val.to_string()),
-                    _ => {}
+                if opt == "cookie" {
+                    srv.cookie = Some(val.to_string());
                 }
                 pending(cfg, line, &format!("server option '{opt}'"), issue);
                 srv.other.push((opt.to_string(), w[i + 1..next].to_vec()));

@@ -141,13 +141,16 @@ pub struct Server {
     pub ramp_since: AtomicU64,
 }
 
+/// A server tracking another one: its backend and index.
+pub type TrackerRef = (Weak<Backend>, usize);
+
 /// `track` links, set once every backend exists (`link_tracks`).
 #[derive(Default)]
 pub struct Links {
     /// The server this one tracks.
     pub tracked: OnceLock<Arc<Server>>,
     /// The servers tracking this one: their backend and index.
-    pub trackers: OnceLock<Vec<(Weak<Backend>, usize)>>,
+    pub trackers: OnceLock<Vec<TrackerRef>>,
     /// In maintenance because the tracked server is (HAProxy's inherited maintenance).
     pub maint_via: AtomicBool,
 }
@@ -166,7 +169,10 @@ impl Server {
     /// `track`: "BACKEND/SERVER" of the tracked server.
     pub fn tracked_name(&self) -> Option<String> {
         let (b, s) = self.cfg.track.as_ref()?;
-        Some(format!("{}/{s}", b.as_deref().unwrap_or(&self.backend_name)))
+        Some(format!(
+            "{}/{s}",
+            b.as_deref().unwrap_or(&self.backend_name)
+        ))
     }
 
     /// The end of the tracking chain: the server whose checks decide this one's state.
@@ -199,9 +205,7 @@ impl Server {
         let ss = self.cfg.slowstart;
         let el = now_ms().saturating_sub(since);
         if ss == 0 || el >= ss {
-            let _ = self
-                .ramp_since
-                .compare_exchange(since, 0, Relaxed, Relaxed);
+            let _ = self.ramp_since.compare_exchange(since, 0, Relaxed, Relaxed);
             return None;
         }
         Some(((el * 1000 / ss) as u32).clamp(1, 999))
@@ -907,7 +911,10 @@ pub fn propagate_maint(be: &Backend, idx: usize, quiet: bool) {
                 t.start_ramp();
                 if t.up.load(Relaxed) {
                     crate::runtime::log::warning(
-                        &format!("Server {}/{} is UP/READY (leaving maintenance).", tb.name, t.name),
+                        &format!(
+                            "Server {}/{} is UP/READY (leaving maintenance).",
+                            tb.name, t.name
+                        ),
                         quiet,
                     );
                 }
@@ -938,7 +945,7 @@ pub fn note_availability(be: &Backend, quiet: bool) {
 /// Builds the `track` links once every backend exists: each tracking server learns the
 /// server it follows (and starts in its state), each tracked server its trackers.
 pub fn link_tracks(backends: &[Arc<Backend>]) {
-    let mut trackers: Vec<Vec<Vec<(Weak<Backend>, usize)>>> = backends
+    let mut trackers: Vec<Vec<Vec<TrackerRef>>> = backends
         .iter()
         .map(|b| vec![Vec::new(); b.servers.len()])
         .collect();
