@@ -386,3 +386,60 @@ fn seed16_url_param_servers_track_the_varnish_checks() {
     assert!(t > 0 && t < 100, "throttle {t}");
     assert!(tally(&names(40)).contains_key("v1"));
 }
+
+/// `balance first` fills b up to its (ramping) limit before a: the weight plays no part,
+/// only the maxconn ramp is measured.
+#[test]
+fn slowstart_ramps_the_maxconn() {
+    let a = TcpBackend::echo_named("a");
+    let b = TcpBackend::echo_named("b");
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    balance first
+    server b \"${B}\" check inter 100 rise 1 fall 1 maxconn 10 slowstart 3s
+    server a \"${A}\" check inter 100 rise 1 fall 1
+";
+    let h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("A", a.cfg_addr()),
+            ("B", b.cfg_addr()),
+        ],
+    );
+    assert!(wait_cli(&sock(&h), Duration::from_secs(5)));
+    let held_on_b = |n: usize| {
+        let held: Vec<HeldConn> = (0..n).map(|_| hold(fe).unwrap()).collect();
+        let on_b = held.iter().filter(|c| c.name == "b").count();
+        for c in held {
+            c.close();
+        }
+        on_b
+    };
+    // At start-up the whole limit is there at once.
+    assert_eq!(held_on_b(30), 10);
+    assert!(wait_until(Duration::from_secs(5), || b.current() == 0));
+
+    b.stop();
+    wait_log(&h, "Server be/b is DOWN");
+    b.restart();
+    wait_log(&h, "Server be/b is UP");
+    // Just after coming back, only a small part of the limit: the rest goes to a.
+    let early = held_on_b(30);
+    assert!((1..=4).contains(&early), "{early} connections on b");
+    assert!(wait_until(Duration::from_secs(5), || b.current() == 0));
+    // After the ramp, the whole limit again.
+    std::thread::sleep(Duration::from_millis(3200));
+    assert_eq!(held_on_b(30), 10);
+}
