@@ -1032,6 +1032,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         max_reuse: srv.max_reuse,
                     }),
                     sessions: Default::default(),
+                    links: Default::default(),
+                    ramp_since: AtomicU64::new(0),
                 }));
             }
             let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {
@@ -1053,6 +1055,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             let settings = BackendSettings {
                 mode: s.mode,
                 abortonclose: s.option("abortonclose").unwrap_or(false),
+                log_health_checks: s.option("log-health-checks").unwrap_or(false),
                 balance: s.balance.clone(),
                 hash_type: s.hash_type,
                 fullconn,
@@ -1147,6 +1150,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         });
     }
     let _ = Loc::none();
+    let backends: Vec<Arc<Backend>> = proxies.iter().filter_map(|p| p.backend.clone()).collect();
+    crate::server::link_tracks(&backends);
     Runtime {
         global: cfg.global.clone(),
         proxies,

@@ -47,6 +47,7 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_sync_peers(cfg, p, diags);
         check_resolvers(cfg, p, diags);
     }
+    check_tracks(cfg, &backends, diags);
 }
 
 /// `server … resolvers NAME` names a `resolvers` section (HAProxy's message; `layer7`
@@ -80,6 +81,83 @@ fn check_resolvers(cfg: &Config, p: &Proxy, diags: &mut Diags) {
                     p.name, s.name
                 ),
             );
+        }
+    }
+}
+
+/// `track`: the tracked server must exist and be checked (or track another one), and
+/// chains must not loop. As HAProxy, servers are resolved in configuration order and a
+/// loop is reported on the server that closes it, in HAProxy 2.6's words.
+fn check_tracks(cfg: &Config, backends: &HashMap<&str, &Proxy>, diags: &mut Diags) {
+    // Resolved links: (proxy name, server name) -> (proxy name, server name).
+    let mut links: HashMap<(&str, &str), (&str, &str)> = HashMap::new();
+    for p in &cfg.proxies {
+        for srv in &p.servers {
+            let Some((tb, ts)) = &srv.track else {
+                continue;
+            };
+            let who = format!("'server {}/{}'", p.name, srv.name);
+            if srv.check {
+                diags.alert(
+                    &srv.loc,
+                    format!("{who} : unable to enable checks and tracking at the same time!"),
+                );
+                continue;
+            }
+            let tp = match tb {
+                Some(b) => backends.get(b.as_str()).copied(),
+                None => Some(p),
+            };
+            let Some(tp) = tp else {
+                diags.alert(
+                    &srv.loc,
+                    format!(
+                        "{who} : unable to find required proxy '{}' for tracking.",
+                        tb.as_deref().unwrap_or("")
+                    ),
+                );
+                continue;
+            };
+            let Some(t) = tp.servers.iter().find(|s| &s.name == ts) else {
+                diags.alert(
+                    &srv.loc,
+                    format!("{who} : unable to find required server '{ts}' for tracking."),
+                );
+                continue;
+            };
+            if !t.check && t.track.is_none() {
+                diags.alert(
+                    &srv.loc,
+                    format!(
+                        "{who} : unable to use {}/{} for tracking as it does not have any check nor agent enabled.",
+                        tp.name, t.name
+                    ),
+                );
+                continue;
+            }
+            let me = (p.name.as_str(), srv.name.as_str());
+            let target = (tp.name.as_str(), t.name.as_str());
+            let mut cur = Some(target);
+            let mut steps = 0;
+            while let Some(c) = cur
+                && c != me
+                && steps <= links.len()
+            {
+                cur = links.get(&c).copied();
+                steps += 1;
+            }
+            if cur == Some(me) {
+                // HAProxy names the server closing the loop with the tracked proxy's name.
+                diags.alert(
+                    &srv.loc,
+                    format!(
+                        "{who} : unable to track {}/{} as it belongs to a tracking chain looping back to {}/{}.",
+                        tp.name, t.name, tp.name, srv.name
+                    ),
+                );
+                continue;
+            }
+            links.insert(me, target);
         }
     }
 }
@@ -448,49 +526,6 @@ fn check_proxy(
                 p.name
             ),
         );
-    }
-    // Tracked servers.
-    for srv in &p.servers {
-        let Some((tb, ts)) = &srv.track else {
-            continue;
-        };
-        let target_proxy: Option<&Proxy> = match tb {
-            Some(b) => backends.get(b.as_str()).copied(),
-            None => Some(p),
-        };
-        let Some(tp) = target_proxy else {
-            diags.alert(
-                &srv.loc,
-                format!(
-                    "server '{}/{}' : unable to find required backend '{}' for 'track'.",
-                    p.name,
-                    srv.name,
-                    tb.as_deref().unwrap_or("")
-                ),
-            );
-            continue;
-        };
-        match tp.servers.iter().find(|s| &s.name == ts) {
-            None => diags.alert(
-                &srv.loc,
-                format!(
-                    "server '{}/{}' : unable to find required server '{ts}' in backend '{}' (declared at {}) for 'track'.",
-                    p.name, srv.name, tp.name, tp.loc
-                ),
-            ),
-            Some(t) if std::ptr::eq(t, srv) => diags.alert(
-                &srv.loc,
-                format!("server '{}/{}' cannot track itself.", p.name, srv.name),
-            ),
-            Some(t) if !t.check && t.track.is_none() => diags.alert(
-                &srv.loc,
-                format!(
-                    "server '{}/{}' : unable to use {}/{} (declared at {}) for tracking as it does not have any check enabled.",
-                    p.name, srv.name, tp.name, t.name, t.loc
-                ),
-            ),
-            Some(_) => {}
-        }
     }
     // Stick tables referenced with `table NAME` or as fetch arguments; `stick` rules
     // without `table` use the proxy's own.

@@ -3137,6 +3137,13 @@ fn parse_server_options_inner(
                 "stick" => srv.non_stick = false,
                 "redir" => srv.redir = Some(val.to_string()),
                 "pool-conn-name" => srv.pool_conn_name = Some(val.to_string()),
+                "track" => {
+                    srv.track = Some(match val.split_once('/') {
+                        Some((b, s)) => (Some(b.to_string()), s.to_string()),
+                        None => (None, val.to_string()),
+                    })
+                }
+                "slowstart" => srv.slowstart = time(diags).unwrap_or(0),
                 // Servers are reached over HTTP/1.1, where WebSocket needs nothing more:
                 // `auto` and `h1` are what halo does; `h2` needs HTTP/2 towards servers.
                 "ws" => match val {
@@ -3159,22 +3166,10 @@ fn parse_server_options_inner(
                 _ => {}
             },
             Support::Planned(issue) => {
-                match opt {
-                    "cookie" => srv.cookie = Some(val.to_string()),
-                    "track" => {
-                        srv.track = Some(match val.split_once('/') {
-                            Some((b, s)) => (Some(b.to_string()), s.to_string()),
-                            None => (None, val.to_string()),
-                        })
-                    }
-                    "slowstart" => srv.slowstart = time(diags).unwrap_or(0),
-                    _ => {}
+                if opt == "cookie" {
+                    srv.cookie = Some(val.to_string());
                 }
-                // A feature that is off changes nothing: `slowstart 0`.
-                let no_effect = opt == "slowstart" && srv.slowstart == 0;
-                if !no_effect {
-                    pending(cfg, line, &format!("server option '{opt}'"), issue);
-                }
+                pending(cfg, line, &format!("server option '{opt}'"), issue);
                 srv.other.push((opt.to_string(), w[i + 1..next].to_vec()));
             }
             Support::Legacy(modern) => diags.warning(

@@ -257,7 +257,20 @@ fn admin_cmd(rt: &Runtime, level: CliLevel, target: &str, a: Option<Admin>) -> S
         Err(e) => return e,
     };
     let Some(a) = a else { return String::new() };
+    let srv = &be.servers[idx];
+    let before = srv.own_admin();
+    if before == a {
+        return String::new();
+    }
     crate::server::check::agent::set_admin(be, idx, a, rt.quiet);
+    if a == Admin::Maint {
+        crate::server::note_availability(be, rt.quiet);
+    } else if before == Admin::Maint {
+        srv.start_ramp();
+        crate::server::note_availability(be, rt.quiet);
+    }
+    // `track`: the servers tracking this one enter or leave maintenance with it.
+    crate::server::propagate_maint(be, idx, rt.quiet);
     String::new()
 }
 
@@ -440,6 +453,7 @@ fn set_health(rt: &Runtime, level: CliLevel, target: &str, st: Option<&str>) -> 
                 return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into();
             }
         }
+        crate::server::propagate(be, idx, quiet);
         String::new()
     })
 }

@@ -11,10 +11,11 @@ pub mod sessions;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Instant;
 
 use halo_config::addr::PortSpec;
-use halo_config::model::{self, Balance, HashType, Mode, ProxyProtocol, Source};
+use halo_config::model::{self, Balance, HashMethod, HashType, Mode, ProxyProtocol, Source};
 use tokio::sync::oneshot;
 
 use crate::lb::{self, Candidate, LbState, Pick};
@@ -85,6 +86,9 @@ pub struct CheckResult {
     pub info: String,
     /// A check is running now (`show stat` prefixes the last status with "* ").
     pub in_progress: bool,
+    /// The status when the last result was applied (`option log-health-checks` logs
+    /// status changes).
+    pub reported: &'static str,
 }
 
 pub struct Server {
@@ -143,9 +147,105 @@ pub struct Server {
     pub sessions: sessions::Registry,
     /// `agent-check`: the agent's settings, health and last result.
     pub agent: check::agent::Agent,
+    /// `track`: the server followed and the servers following this one.
+    pub links: Links,
+    /// `slowstart`: when (`now_ms`) the current ramp-up began, 0 when not ramping.
+    pub ramp_since: AtomicU64,
 }
 
+/// A server tracking another one: its backend and index.
+pub type TrackerRef = (Weak<Backend>, usize);
+
+/// `track` links, set once every backend exists (`link_tracks`).
+#[derive(Default)]
+pub struct Links {
+    /// The server this one tracks.
+    pub tracked: OnceLock<Arc<Server>>,
+    /// The servers tracking this one: their backend and index.
+    pub trackers: OnceLock<Vec<TrackerRef>>,
+    /// In maintenance because the tracked server is (HAProxy's inherited maintenance).
+    pub maint_via: AtomicBool,
+}
+
+/// Milliseconds since the first call (never 0), for ramp-up times.
+pub fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Weights of non-hashed algorithms are scaled by this so a ramping server's share grows
+/// smoothly even with small configured weights.
+pub const WEIGHT_SCALE: u32 = 1000;
+
 impl Server {
+    /// `track`: "BACKEND/SERVER" of the tracked server.
+    pub fn tracked_name(&self) -> Option<String> {
+        let (b, s) = self.cfg.track.as_ref()?;
+        Some(format!(
+            "{}/{s}",
+            b.as_deref().unwrap_or(&self.backend_name)
+        ))
+    }
+
+    /// The end of the tracking chain: the server whose checks decide this one's state.
+    pub fn check_ref(&self) -> &Server {
+        let mut r = self;
+        // Chains are loop-free (refused by the configuration check); bounded anyway.
+        for _ in 0..64 {
+            match r.links.tracked.get() {
+                Some(t) => r = t,
+                None => break,
+            }
+        }
+        r
+    }
+
+    /// Starts a `slowstart` ramp-up (a server coming UP or leaving maintenance).
+    pub fn start_ramp(&self) {
+        if self.cfg.slowstart > 0 {
+            self.ramp_since.store(now_ms(), Relaxed);
+        }
+    }
+
+    /// `slowstart`: how far the ramp-up is, in thousandths (1..=999), None when not ramping.
+    /// Read without a lock on every pick.
+    pub fn ramp(&self) -> Option<u32> {
+        let since = self.ramp_since.load(Relaxed);
+        if since == 0 {
+            return None;
+        }
+        let ss = self.cfg.slowstart;
+        let el = now_ms().saturating_sub(since);
+        if ss == 0 || el >= ss {
+            let _ = self.ramp_since.compare_exchange(since, 0, Relaxed, Relaxed);
+            return None;
+        }
+        Some(((el * 1000 / ss) as u32).clamp(1, 999))
+    }
+
+    /// `show stat` `throttle`: the percentage of the ramp-up reached, while ramping.
+    pub fn throttle(&self) -> Option<u32> {
+        if !self.is_up() || self.admin() == Admin::Drain {
+            return None;
+        }
+        self.ramp().map(|r| r.div_ceil(10).clamp(1, 99))
+    }
+
+    /// The weight the balancer uses: `uweight`, reduced while ramping up. `scaled` weights
+    /// (non-hashed algorithms) are multiplied by `WEIGHT_SCALE`.
+    /// Only dynamic algorithms (`ramps`) see the weight grow; the others only the maxconn.
+    pub fn effective_weight(&self, scaled: bool, ramps: bool) -> u32 {
+        let w = self.uweight.load(Relaxed);
+        let full = if scaled { w * WEIGHT_SCALE } else { w };
+        match self.ramp() {
+            Some(r) if w > 0 && ramps => {
+                let per = if scaled { WEIGHT_SCALE as u64 } else { 1 };
+                ((w as u64 * per * r as u64).div_ceil(1000) as u32).max(1)
+            }
+            _ => full,
+        }
+    }
+
     /// Whether health checks run (configured and not disabled at runtime).
     pub fn checked(&self) -> bool {
         self.cfg.check && !self.check_off.load(Relaxed)
@@ -160,6 +260,14 @@ impl Server {
     }
 
     pub fn admin(&self) -> Admin {
+        if self.links.maint_via.load(Relaxed) {
+            return Admin::Maint;
+        }
+        self.own_admin()
+    }
+
+    /// The administrative state set on this server itself (not inherited by `track`).
+    pub fn own_admin(&self) -> Admin {
         match self.admin.load(Relaxed) {
             1 => Admin::Drain,
             2 => Admin::Maint,
@@ -179,13 +287,19 @@ impl Server {
     /// HAProxy's status word for `show stat`.
     pub fn status_word(&self) -> String {
         let up = self.up.load(Relaxed);
-        let h = self.health.load(Relaxed);
-        let rise = self.cfg.rise;
-        let fall = self.cfg.fall;
+        // A tracking server shows the health of the end of its chain.
+        let r = self.check_ref();
+        let h = r.health.load(Relaxed);
+        let rise = r.cfg.rise;
+        let fall = r.cfg.fall;
         if self.rmaint.load(Relaxed) {
             return "MAINT (resolution)".into();
         }
         match self.admin() {
+            Admin::Maint if self.links.maint_via.load(Relaxed) => match self.tracked_name() {
+                Some(t) => format!("MAINT (via {t})"),
+                None => "MAINT".into(),
+            },
             Admin::Maint => "MAINT".into(),
             Admin::Drain if up && self.agent.active() => "DRAIN (agent)".into(),
             Admin::Drain if up => "DRAIN".into(),
@@ -193,7 +307,7 @@ impl Server {
                 "DOWN (agent)".into()
             }
             _ if up && self.nolb.load(Relaxed) => "NOLB".into(),
-            _ if !self.checked() => {
+            _ if !r.checked() => {
                 if up {
                     "no check".into()
                 } else {
@@ -272,6 +386,8 @@ pub struct BackendSettings {
     pub unpublished: bool,
     /// The health-check rules run for each checked server.
     pub checks: Arc<check::rules::Plan>,
+    /// `option log-health-checks`: every change of check status or health is logged.
+    pub log_health_checks: bool,
 }
 
 pub struct Backend {
@@ -338,6 +454,15 @@ impl Backend {
 
     /// The dynamic connection limit of a server (minconn/fullconn), 0 = unlimited.
     pub fn effective_maxconn(&self, s: &Server) -> u32 {
+        let max = self.dynamic_maxconn(s);
+        // `slowstart`: the limit ramps up with the weight.
+        match s.ramp() {
+            Some(r) if max > 0 => ((max as u64 * r as u64 / 1000) as u32).max(1),
+            _ => max,
+        }
+    }
+
+    fn dynamic_maxconn(&self, s: &Server) -> u32 {
         let max = s.maxconn.load(Relaxed);
         if max == 0 || s.minconn == 0 || self.settings.fullconn == 0 {
             return max;
@@ -355,7 +480,14 @@ impl Backend {
         max == 0 || s.cur.load(Relaxed) < max
     }
 
-    fn candidates(&self, backup: bool) -> Vec<Candidate> {
+    fn candidates(&self, backup: bool, scaled: bool) -> Vec<Candidate> {
+        // `slowstart` ramps the weight of dynamic algorithms only (not `static-rr` nor
+        // map-based hashing).
+        let ramps = match self.settings.balance {
+            Balance::StaticRr => false,
+            _ if !scaled => self.settings.hash_type.method == HashMethod::Consistent,
+            _ => true,
+        };
         let mut out: Vec<Candidate> = Vec::with_capacity(self.servers.len());
         for (i, s) in self.servers.iter().enumerate() {
             if s.backup != backup {
@@ -363,7 +495,7 @@ impl Backend {
             }
             out.push(Candidate {
                 index: i,
-                weight: s.uweight.load(Relaxed),
+                weight: s.effective_weight(scaled, ramps),
                 cur: s.cur.load(Relaxed),
                 has_room: self.has_room(s),
                 usable: s.usable(),
@@ -407,8 +539,9 @@ impl Backend {
     }
 
     fn pick_locked(&self, st: &mut BackendState, key: Option<u32>, avoid: Option<usize>) -> Pick {
+        let hashed = key.is_some() && self.settings.balance.is_hashed();
         for backup in [false, true] {
-            let mut cands = self.candidates(backup);
+            let mut cands = self.candidates(backup, !hashed);
             if let Some(a) = avoid
                 && cands.iter().filter(|c| c.usable).count() > 1
             {
@@ -745,6 +878,150 @@ pub fn report_stopping(be: &Backend, idx: usize, reason: &str, quiet: bool) {
     }
 }
 
+/// `track`: the servers tracking `be/idx` take its operational state (UP, DOWN, NOLB),
+/// down the chains, with HAProxy's "… via B/S" messages.
+pub fn propagate(be: &Backend, idx: usize, quiet: bool) {
+    let srv = &be.servers[idx];
+    let Some(trackers) = srv.links.trackers.get() else {
+        return;
+    };
+    let via = format!(" via {}/{}", be.name, srv.name);
+    let up = srv.up.load(Relaxed);
+    let nolb = up && srv.nolb.load(Relaxed);
+    for (wb, j) in trackers {
+        let Some(tb) = wb.upgrade() else { continue };
+        let j = *j;
+        let t = &tb.servers[j];
+        let was_up = t.up.load(Relaxed);
+        let was_nolb = t.nolb.swap(nolb, Relaxed);
+        if was_up == up && was_nolb == nolb {
+            continue;
+        }
+        let show = t.admin() != Admin::Maint;
+        if was_up != up {
+            set_operational(&tb, j, up);
+        } else {
+            tb.weights_changed();
+        }
+        if show {
+            if nolb {
+                report_stopping(&tb, j, &via, quiet);
+            } else {
+                report_state_change(&tb, j, up, &via, quiet);
+            }
+        }
+        propagate(&tb, j, quiet);
+    }
+}
+
+/// `track`: the servers tracking `be/idx` enter or leave maintenance with it, down the
+/// chains, with HAProxy's messages.
+pub fn propagate_maint(be: &Backend, idx: usize, quiet: bool) {
+    let srv = &be.servers[idx];
+    let Some(trackers) = srv.links.trackers.get() else {
+        return;
+    };
+    let maint = srv.admin() == Admin::Maint;
+    for (wb, j) in trackers {
+        let Some(tb) = wb.upgrade() else { continue };
+        let j = *j;
+        let t = &tb.servers[j];
+        let own = t.own_admin() == Admin::Maint;
+        if t.links.maint_via.swap(maint, Relaxed) == maint {
+            continue;
+        }
+        t.last_change.store(now_sec(), Relaxed);
+        if !own {
+            if maint {
+                let (a, b) = tb.usable_counts();
+                crate::runtime::log::warning(
+                    &format!(
+                        "Server {}/{} is going DOWN for maintenance via {}/{}. {a} active and {b} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+                        tb.name,
+                        t.name,
+                        be.name,
+                        srv.name,
+                        t.cur.load(Relaxed)
+                    ),
+                    quiet,
+                );
+                note_availability(&tb, quiet);
+                tb.requeue_from(j);
+            } else {
+                t.start_ramp();
+                if t.up.load(Relaxed) {
+                    crate::runtime::log::warning(
+                        &format!(
+                            "Server {}/{} is UP/READY (leaving maintenance).",
+                            tb.name, t.name
+                        ),
+                        quiet,
+                    );
+                }
+                note_availability(&tb, quiet);
+            }
+            tb.weights_changed();
+        }
+        propagate_maint(&tb, j, quiet);
+    }
+}
+
+/// The backend-level alert when a backend loses its last server.
+pub fn note_availability(be: &Backend, quiet: bool) {
+    let (a, b) = be.usable_counts();
+    let available = a + b > 0;
+    let was = be.was_available.swap(available, Relaxed);
+    if was && !available {
+        crate::runtime::log::alert(
+            &format!("backend '{}' has no server available!", be.name),
+            quiet,
+        );
+        be.last_change.store(now_sec(), Relaxed);
+    } else if !was && available {
+        be.last_change.store(now_sec(), Relaxed);
+    }
+}
+
+/// Builds the `track` links once every backend exists: each tracking server learns the
+/// server it follows (and starts in its state), each tracked server its trackers.
+pub fn link_tracks(backends: &[Arc<Backend>]) {
+    let mut trackers: Vec<Vec<Vec<TrackerRef>>> = backends
+        .iter()
+        .map(|b| vec![Vec::new(); b.servers.len()])
+        .collect();
+    for be in backends {
+        for (j, s) in be.servers.iter().enumerate() {
+            let Some((tb, ts)) = &s.cfg.track else {
+                continue;
+            };
+            let tb_name = tb.as_deref().unwrap_or(&be.name);
+            let Some(bi) = backends.iter().position(|b| &*b.name == tb_name) else {
+                continue;
+            };
+            let Some((si, t)) = backends[bi].find_server(ts) else {
+                continue;
+            };
+            let _ = s.links.tracked.set(t.clone());
+            trackers[bi][si].push((Arc::downgrade(be), j));
+        }
+    }
+    for (be, per) in backends.iter().zip(trackers) {
+        for (s, list) in be.servers.iter().zip(per) {
+            if !list.is_empty() {
+                let _ = s.links.trackers.set(list);
+            }
+        }
+    }
+    // Initial states down the chains (a tracked server may start in maintenance).
+    for be in backends {
+        for (i, s) in be.servers.iter().enumerate() {
+            if s.links.tracked.get().is_none() {
+                propagate_maint(be, i, true);
+            }
+        }
+    }
+}
+
 /// Marks a server up or down, with the bookkeeping of times and queues.
 pub fn set_operational(be: &Backend, idx: usize, up: bool) {
     let srv = &be.servers[idx];
@@ -755,6 +1032,7 @@ pub fn set_operational(be: &Backend, idx: usize, up: bool) {
     let now = now_sec();
     srv.last_change.store(now, Relaxed);
     if up {
+        srv.start_ramp();
         let since = srv.down_since.swap(0, Relaxed);
         if since > 0 {
             srv.downtime.fetch_add(now.saturating_sub(since), Relaxed);
@@ -849,6 +1127,8 @@ mod tests {
             next_source_port: AtomicU32::new(0),
             idle: idle::IdlePool::new(idle::PoolSettings::default()),
             sessions: Default::default(),
+            links: Links::default(),
+            ramp_since: AtomicU64::new(0),
         })
     }
 
@@ -885,6 +1165,7 @@ mod tests {
                 disabled: false,
                 unpublished: false,
                 checks: Default::default(),
+                log_health_checks: false,
             },
             servers,
         )

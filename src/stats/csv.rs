@@ -139,6 +139,12 @@ pub fn render(rt: &Runtime) -> String {
                 r.set("wretr", c.retries.load(Relaxed));
                 r.set("wredis", c.redispatches.load(Relaxed));
                 r.set("status", s.status_word());
+                if let Some(t) = s.tracked_name() {
+                    r.set("tracked", t);
+                }
+                if let Some(t) = s.throttle() {
+                    r.set("throttle", t);
+                }
                 let w = s.uweight.load(Relaxed);
                 let eff = if s.usable() { w } else { 0 };
                 r.set("weight", w);

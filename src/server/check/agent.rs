@@ -205,6 +205,7 @@ async fn run_one(be: &Backend, idx: usize, quiet: bool) {
 
 fn record(srv: &Server, status: &'static str, code: Option<u32>, dur: Option<u64>, info: String) {
     if let Ok(mut r) = srv.agent.result.lock() {
+        let reported = r.reported;
         *r = CheckResult {
             status,
             code,
@@ -212,6 +213,7 @@ fn record(srv: &Server, status: &'static str, code: Option<u32>, dur: Option<u64
             desc: status_desc(status).into(),
             info,
             in_progress: false,
+            reported,
         };
     }
 }
@@ -406,7 +408,7 @@ pub fn change_maxconn(be: &Backend, idx: usize, text: &str) -> Option<&'static s
 /// Changes a server's administrative state (runtime API, agent) with HAProxy's messages.
 pub fn set_admin(be: &Backend, idx: usize, a: Admin, quiet: bool) {
     let srv = &be.servers[idx];
-    let before = srv.admin();
+    let before = srv.own_admin();
     if before == a {
         return;
     }

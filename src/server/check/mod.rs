@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::{Backend, CheckResult, report_state_change, set_operational};
+use super::{Backend, CheckResult, propagate, report_state_change, set_operational};
 
 /// HAProxy's description of a check status (`check_desc`, state-change reasons).
 pub fn status_desc(status: &str) -> &'static str {
@@ -151,6 +151,7 @@ async fn run_one(be: &Backend, idx: usize) -> bool {
             desc: status_desc(o.status).into(),
             info: o.info,
             in_progress: false,
+            reported: c.reported,
         };
     }
     ok
@@ -275,53 +276,103 @@ pub fn apply_result(be: &Backend, idx: usize, ok: bool, quiet: bool) {
     let full = rise + fall - 1;
     let up = srv.up.load(Relaxed);
     let h = srv.health.load(Relaxed);
-    let nolb = srv
+    let (nolb, status_changed) = srv
         .check
         .lock()
-        .map(|c| c.status == "L7OKC")
-        .unwrap_or(false);
-    if ok {
-        if h < full {
-            // As HAProxy: once at `rise`, one success restores the full health.
-            let nh = if h + 1 >= rise { full } else { h + 1 };
-            srv.health.store(nh, Relaxed);
+        .map(|mut c| {
+            let changed = c.status != c.reported;
+            c.reported = c.status;
+            (c.status == "L7OKC", changed)
+        })
+        .unwrap_or((false, false));
+    // The health counter after this result (HAProxy's model), and whether it moved.
+    let nh = if ok {
+        // As HAProxy: once at `rise`, one success restores the full health.
+        if h + 1 >= rise { full } else { h + 1 }
+    } else if h > 0 {
+        if h <= rise { 0 } else { h - 1 }
+    } else {
+        0
+    };
+    let log_checks = be.settings.log_health_checks;
+    if log_checks && (status_changed || nh != h) {
+        log_check(be, idx, ok, nolb, nh, quiet);
+    }
+    // With `option log-health-checks`, the state-change messages leave the check's
+    // details to the line above.
+    let why = |srv: &super::Server| {
+        if log_checks {
+            String::new()
+        } else {
+            reason(srv)
         }
+    };
+    let show = srv.admin() != super::Admin::Maint;
+    if ok {
+        srv.health.store(nh, Relaxed);
         if !up && h + 1 >= rise && srv.agent.allows_up() {
             srv.nolb.store(nolb, Relaxed);
             set_operational(be, idx, true);
-            if srv.admin() != super::Admin::Maint {
-                report_state_change(be, idx, true, &reason(srv), quiet);
+            if show {
+                report_state_change(be, idx, true, &why(srv), quiet);
             }
+            propagate(be, idx, quiet);
         } else if up {
             // `disable-on-404`: a running server answering 404 only takes persistent
             // traffic (NOLB) until it answers 2xx/3xx again.
             let was = srv.nolb.swap(nolb, Relaxed);
             if was != nolb {
                 be.weights_changed();
-                if srv.admin() != super::Admin::Maint {
+                if show {
                     if nolb {
-                        super::report_stopping(be, idx, &reason(srv), quiet);
+                        super::report_stopping(be, idx, &why(srv), quiet);
                     } else {
-                        report_state_change(be, idx, true, &reason(srv), quiet);
+                        report_state_change(be, idx, true, &why(srv), quiet);
                     }
                 }
+                propagate(be, idx, quiet);
             }
         }
     } else {
         srv.chkfail.fetch_add(1, Relaxed);
-        if up {
-            if h <= rise {
-                srv.health.store(0, Relaxed);
-                srv.nolb.store(false, Relaxed);
-                set_operational(be, idx, false);
-                if srv.admin() != super::Admin::Maint {
-                    report_state_change(be, idx, false, &reason(srv), quiet);
-                }
-            } else {
-                srv.health.store(h - 1, Relaxed);
+        srv.health.store(nh, Relaxed);
+        if up && h <= rise {
+            srv.nolb.store(false, Relaxed);
+            set_operational(be, idx, false);
+            if show {
+                report_state_change(be, idx, false, &why(srv), quiet);
             }
-        } else if h > 0 {
-            srv.health.store(h - 1, Relaxed);
+            propagate(be, idx, quiet);
         }
     }
+}
+
+/// `option log-health-checks`: one line per change of check status or health, in
+/// HAProxy's words ("Health check for server B/S failed, reason: …, status: 1/3 UP.").
+fn log_check(be: &Backend, idx: usize, ok: bool, cond: bool, nh: u32, quiet: bool) {
+    let srv = &be.servers[idx];
+    let rise = srv.cfg.rise;
+    let fall = srv.cfg.fall;
+    let (a, b, word) = if nh >= rise {
+        let w = if srv.uweight.load(Relaxed) > 0 {
+            "UP"
+        } else {
+            "DRAIN"
+        };
+        (nh - rise + 1, fall, w)
+    } else {
+        (nh, rise, "DOWN")
+    };
+    crate::runtime::log::warning(
+        &format!(
+            "Health check for {}server {}/{} {}{}{}, status: {a}/{b} {word}.",
+            if srv.backup { "backup " } else { "" },
+            be.name,
+            srv.name,
+            if ok && cond { "conditionally " } else { "" },
+            if ok { "succeeded" } else { "failed" },
+            reason(srv)
+        ),
+        quiet,
+    );
 }
