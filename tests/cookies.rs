@@ -989,3 +989,84 @@ fn seed21_weights_shape_the_share_of_new_clients() {
         ]
     );
 }
+
+/// Seed 22's dynamic limit: `minconn 4 maxconn 12 fullconn 100` keeps each server at 4
+/// concurrent requests under light load and lets it rise toward 12 as the backend fills;
+/// `option abortonclose` drops a queued request whose client left.
+#[test]
+fn seed22_concurrency_follows_the_load_and_abortonclose() {
+    use std::sync::atomic::Ordering;
+    use support::http::HttpBackend;
+    let webs: Vec<HttpBackend> = ["A", "B", "C"]
+        .iter()
+        .map(|n| HttpBackend::start(n, Duration::from_millis(400)))
+        .collect();
+    let fe = free_addr();
+    let mut env = vec![("FE", haproxy_addr(fe))];
+    for (i, k) in ["S1", "S2", "S3"].iter().enumerate() {
+        env.push((k, webs[i].cfg_addr()));
+    }
+    // A stats socket to see the queue.
+    let cfg = format!(
+        "global\n    stats socket \"${{DIR}}/admin.sock\" level admin\n{}",
+        seed_for_binary("22-cookie-prefix-minconn.cfg")
+    );
+    let h = Halo::start(&cfg, &env);
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let burst = |n: usize| {
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let mut c = support::http::Client::connect(fe);
+                    assert_eq!(c.get(&format!("/r{i}"), "").status, 200);
+                })
+            })
+            .collect();
+        hs
+    };
+    // Light load: 30 sessions, 12 % of fullconn: each server stays at minconn.
+    for h in burst(30) {
+        h.join().unwrap();
+    }
+    for w in &webs {
+        let m = w.max_current.load(Ordering::SeqCst);
+        assert!(m <= 4, "{} had {m} in flight under light load", w.name);
+        w.max_current.store(0, Ordering::SeqCst);
+    }
+    // Heavy load: 100 sessions fill the backend: servers go up toward maxconn 12. A client
+    // queued behind them hangs up: its request never reaches a server.
+    let heavy = burst(100);
+    // Once requests wait in the backend queue, a new one queues behind them.
+    assert!(wait_until(Duration::from_secs(5), || {
+        cli(&sock, "show stat")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("appfarm,BACKEND,"))
+            .and_then(|l| l.split(',').nth(2).map(|q| q.parse::<u32>().unwrap_or(0)))
+            .is_some_and(|q| q > 20)
+    }));
+    {
+        let mut s = TcpStream::connect(fe).unwrap();
+        s.write_all(b"GET /gone HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for h in heavy {
+        h.join().unwrap();
+    }
+    for w in &webs {
+        let m = w.max_current.load(Ordering::SeqCst);
+        assert!(
+            (9..=12).contains(&m),
+            "{} had {m} in flight under full load",
+            w.name
+        );
+        let seen: Vec<String> = w.seen().iter().map(|s| s.target.clone()).collect();
+        assert!(
+            !seen.contains(&"/gone".to_string()),
+            "{} served a request whose client had left: {seen:?}",
+            w.name
+        );
+    }
+}

@@ -572,8 +572,17 @@ impl Backend {
     /// balancing key for hashed algorithms; `avoid` a server that just failed (redispatch).
     pub fn assign(&self, key: Option<u32>, avoid: Option<usize>) -> Assign {
         let mut st = self.lock();
-        let pick = self.pick_locked(&mut st, key, avoid);
+        // Connections already waiting go first: a newcomer queues behind them even when
+        // a slot just opened (a dynamic limit rising with the backend's load), and the
+        // queue is served in order.
+        let pick = match self.pick_locked(&mut st, key, avoid) {
+            Pick::Server(_) | Pick::QueueOn(_) if key.is_none() && !st.queue.is_empty() => {
+                Pick::QueueBackend
+            }
+            p => p,
+        };
         match pick {
+            Pick::Server(i) if !st.server_queues[i].is_empty() => self.enqueue(&mut st, Some(i)),
             Pick::Server(i) => {
                 let s = &self.servers[i];
                 s.cur.fetch_add(1, Relaxed);
