@@ -818,3 +818,101 @@ backend bk
     assert!(err.contains("http-check expect"), "{err}");
     assert!(err.contains(":10]"), "{err}");
 }
+
+/// Seed 06's APPLICATION backend: its servers count as up only while `/health` answers a
+/// body containing `GOOD` (`option httpchk /health`, `http-check expect string GOOD`,
+/// `inter 1s fall 2 rise 1`).
+#[test]
+fn seed06_application_servers_are_up_only_while_health_says_good() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let good = Arc::new(AtomicBool::new(true));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app1 = l.local_addr().unwrap();
+    let g = good.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let g = g.clone();
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let mut first = String::new();
+                if r.read_line(&mut first).unwrap_or(0) == 0 {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let body = if first.contains("/health") {
+                    if g.load(Ordering::SeqCst) {
+                        "ALL GOOD"
+                    } else {
+                        "BAD"
+                    }
+                } else {
+                    "app1"
+                };
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    let app2 = support::http::HttpBackend::start("app2", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode http
+    timeout connect 4s
+    timeout client 30s
+    timeout server 30s
+frontend public
+    bind \"${FE}\"
+    default_backend APPLICATION
+backend APPLICATION
+    balance roundrobin
+    option httpchk /health
+    http-check expect string GOOD
+    default-server inter 1s fall 2 rise 1
+    server APP1 \"${S1}\" check
+    server APP2 \"${S2}\" check
+";
+    let h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", haproxy_addr(app1)),
+            ("S2", app2.cfg_addr()),
+        ],
+    );
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let status = |srv: &str| {
+        cli(&sock, "show stat")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(&format!("APPLICATION,{srv},")))
+            .and_then(|l| l.split(',').nth(17).map(str::to_string))
+            .unwrap_or_default()
+    };
+    // APP2's page has no GOOD: it is DOWN; APP1 serves everything.
+    assert!(wait_until(Duration::from_secs(5), || status("APP2") == "DOWN"));
+    assert!(status("APP1").starts_with("UP"), "{}", status("APP1"));
+    for _ in 0..3 {
+        let mut c = support::http::Client::connect(fe);
+        assert_eq!(c.get("/", "").body, "app1");
+    }
+    // APP1's health turns BAD: DOWN after two checks, then UP again after one GOOD.
+    good.store(false, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(5), || status("APP1") == "DOWN"));
+    good.store(true, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(5), || status("APP1") == "UP"));
+}
