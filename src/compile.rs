@@ -1052,7 +1052,50 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 },
                 _ => None,
             });
+            // `option external-check` (with `external-check` in global): the program, and
+            // the first listener's address and port it is given.
+            let external_check = match (&s.external_check_command, cfg.global.external_check) {
+                (Some(cmd), Some(preserve_env)) if s.option("external-check") == Some(true) => {
+                    let first =
+                        p.binds
+                            .iter()
+                            .flat_map(|b| b.addresses.iter())
+                            .find_map(|a| match a {
+                                Address::Inet { ip, port, host, .. } => Some((
+                                    ip.map_or_else(|| host.clone(), |i| i.to_string()),
+                                    match port {
+                                        PortSpec::Fixed(p) => p.to_string(),
+                                        _ => "NOT_USED".to_string(),
+                                    },
+                                )),
+                                Address::Unix(path) => Some((path.clone(), "NOT_USED".to_string())),
+                                _ => None,
+                            });
+                    let (proxy_addr, proxy_port) =
+                        first.unwrap_or_else(|| ("NOT_USED".into(), "NOT_USED".into()));
+                    Some(Arc::new(crate::server::check::external::ExternalCheck {
+                        command: cmd.clone(),
+                        path: s.external_check_path.clone().unwrap_or_default(),
+                        preserve_env,
+                        proxy_addr,
+                        proxy_port,
+                        proxy_id: ids[pi],
+                    }))
+                }
+                (None, Some(_)) if s.option("external-check") == Some(true) => {
+                    diags.alert(
+                        &p.loc,
+                        format!(
+                            "Proxy '{}' : 'option external-check' needs an 'external-check command'.",
+                            p.name
+                        ),
+                    );
+                    None
+                }
+                _ => None,
+            };
             let settings = BackendSettings {
+                external_check,
                 mode: s.mode,
                 abortonclose: s.option("abortonclose").unwrap_or(false),
                 log_health_checks: s.option("log-health-checks").unwrap_or(false),

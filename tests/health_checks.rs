@@ -916,3 +916,104 @@ backend APPLICATION
     good.store(true, Ordering::SeqCst);
     assert!(wait_until(Duration::from_secs(5), || status("APP1") == "UP"));
 }
+
+/// `option external-check`: the program gets the listener's and the server's addresses and
+/// HAProxy's environment; its exit status decides (PROCOK / PROCERR with the code).
+#[test]
+fn external_check_runs_the_program() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("chk.sh");
+    let out = dir.path().join("seen");
+    let code = dir.path().join("code");
+    std::fs::write(&code, "3").unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {o}\nenv | grep -E '^(HAPROXY_|PATH=)' | sort >> {o}\nexit $(cat {c})\n",
+            o = out.display(),
+            c = code.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fe = free_addr();
+    let srv = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+    external-check
+    insecure-fork-wanted
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+listen be
+    bind \"${FE}\"
+    option external-check
+    external-check command \"${CMD}\"
+    external-check path \"/usr/bin:/bin\"
+    server s1 \"${S1}\" check inter 200ms id 7 maxconn 5
+";
+    let h = Halo::start(
+        cfg,
+        &[
+            ("FE", haproxy_addr(fe)),
+            ("S1", haproxy_addr(srv)),
+            ("CMD", script.display().to_string()),
+        ],
+    );
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let row = || {
+        cli(&sock, "show stat")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("be,s1,"))
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{} {} {}", f[17], f[36], f[37])
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || row() == "DOWN PROCERR 3"),
+        "{}",
+        row()
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || h.stderr_text().contains(
+            "Server be/s1 is DOWN, reason: External check error, code: 3, check duration: "
+        )),
+        "{}",
+        h.stderr_text()
+    );
+    let seen = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("{} {} {} {}", fe.ip(), fe.port(), srv.ip(), srv.port())
+    );
+    for want in [
+        format!("HAPROXY_PROXY_ADDR={}", fe.ip()),
+        "HAPROXY_PROXY_NAME=be".to_string(),
+        format!("HAPROXY_PROXY_PORT={}", fe.port()),
+        format!("HAPROXY_SERVER_ADDR={}", srv.ip()),
+        "HAPROXY_SERVER_CURCONN=0".to_string(),
+        "HAPROXY_SERVER_ID=7".to_string(),
+        "HAPROXY_SERVER_MAXCONN=5".to_string(),
+        "HAPROXY_SERVER_NAME=s1".to_string(),
+        format!("HAPROXY_SERVER_PORT={}", srv.port()),
+        "HAPROXY_SERVER_PROTO=h1".to_string(),
+        "HAPROXY_SERVER_SSL=0".to_string(),
+        "PATH=/usr/bin:/bin".to_string(),
+    ] {
+        assert!(lines.contains(&want.as_str()), "{want} missing: {seen}");
+    }
+    std::fs::write(&code, "0").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || row() == "UP PROCOK 0"),
+        "{}",
+        row()
+    );
+}

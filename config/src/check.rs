@@ -46,6 +46,7 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_cookie_mode(p, diags);
         check_sync_peers(cfg, p, diags);
         check_resolvers(cfg, p, diags);
+        check_external(cfg, p, diags);
     }
     check_tracks(cfg, &backends, diags);
 }
@@ -82,6 +83,32 @@ fn check_resolvers(cfg: &Config, p: &Proxy, diags: &mut Diags) {
                 ),
             );
         }
+    }
+}
+
+/// `option external-check` needs `external-check` in global (and, HAProxy warns,
+/// `insecure-fork-wanted`), in HAProxy 2.6's words.
+fn check_external(cfg: &Config, p: &Proxy, diags: &mut Diags) {
+    if !p.kind.is_backend() || p.settings.option("external-check") != Some(true) {
+        return;
+    }
+    if !cfg.global.insecure_fork_wanted {
+        diags.warning(
+            &p.loc,
+            format!(
+                "Proxy '{}' : 'insecure-fork-wanted' not enabled in the global section, 'option external-check' will likely fail.",
+                p.name
+            ),
+        );
+    }
+    if cfg.global.external_check.is_none() {
+        diags.alert(
+            &p.loc,
+            format!(
+                "Proxy '{}' : 'option external-check' unable to find required 'global.external-check'.",
+                p.name
+            ),
+        );
     }
 }
 

@@ -131,6 +131,10 @@ pub struct Global {
     /// `set-var` / `set-var-fmt` lines, in order.
     pub set_vars: Vec<GlobalVar>,
     pub daemon: bool,
+    /// `external-check [preserve-env]`: Some(preserve-env) when external checks are allowed.
+    pub external_check: Option<bool>,
+    /// `insecure-fork-wanted`.
+    pub insecure_fork_wanted: bool,
     pub master_worker: bool,
     pub pidfile: Option<String>,
     /// `maxconnrate` / `maxsessrate`: connections and sessions per second, process-wide.
@@ -200,6 +204,8 @@ impl Default for Global {
         Global {
             set_vars: Vec::new(),
             daemon: false,
+            external_check: None,
+            insecure_fork_wanted: false,
             master_worker: false,
             pidfile: None,
             maxconn: None,
@@ -856,6 +862,9 @@ pub struct ProxySettings {
     pub http_reuse: HttpReuse,
     /// `http-send-name-header [NAME]`: a header carrying the chosen server's name.
     pub send_name_header: Option<String>,
+    /// `external-check command` and `external-check path`.
+    pub external_check_command: Option<String>,
+    pub external_check_path: Option<String>,
     /// `max-keep-alive-queue`: queue length on the last server above which a keep-alive
     /// request is balanced elsewhere (`None`: no limit).
     pub max_keep_alive_queue: Option<u32>,

@@ -402,6 +402,11 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
         let arg = |i: usize| line.words.get(n + i).cloned();
         match kw.name {
             "daemon" => g.daemon = prefix != Prefix::No,
+            "external-check" => {
+                g.external_check =
+                    Some(line.words.get(n).map(String::as_str) == Some("preserve-env"))
+            }
+            "insecure-fork-wanted" => g.insecure_fork_wanted = prefix != Prefix::No,
             "master-worker" => g.master_worker = prefix != Prefix::No,
             "quiet" => g.quiet = true,
             "pidfile" => g.pidfile = need_arg(line, n, diags),
@@ -1340,6 +1345,14 @@ fn parse_proxy_line(
                 &line.loc,
                 "'max-keep-alive-queue' expects -1 or a positive integer.",
             ),
+        },
+        "external-check command" => match line.words.get(n) {
+            Some(c) => s.external_check_command = Some(c.clone()),
+            None => diags.alert(&line.loc, "'external-check command' expects a command."),
+        },
+        "external-check path" => match line.words.get(n) {
+            Some(c) => s.external_check_path = Some(c.clone()),
+            None => diags.alert(&line.loc, "'external-check path' expects a path."),
         },
         "http-send-name-header" => {
             let h = line

@@ -388,6 +388,8 @@ pub struct BackendSettings {
     pub checks: Arc<check::rules::Plan>,
     /// `option log-health-checks`: every change of check status or health is logged.
     pub log_health_checks: bool,
+    /// `option external-check`: checks run this program instead of their rules.
+    pub external_check: Option<Arc<check::external::ExternalCheck>>,
 }
 
 pub struct Backend {
@@ -1175,6 +1177,7 @@ mod tests {
                 unpublished: false,
                 checks: Default::default(),
                 log_health_checks: false,
+                external_check: None,
             },
             servers,
         )

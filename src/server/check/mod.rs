@@ -4,6 +4,7 @@
 //! `tcp-check`, built-in checks) through `run`.
 
 pub mod agent;
+pub mod external;
 pub mod rules;
 pub mod run;
 
@@ -30,6 +31,9 @@ pub fn status_desc(status: &str) -> &'static str {
         "SOCKERR" => "Socket error",
         "INI" => "Initializing",
         "HANA" => "Health analyze",
+        "PROCERR" => "External check error",
+        "PROCTOUT" => "External check timeout",
+        "PROCOK" => "External check passed",
         "CHECKED" => "No status change",
         _ => "Unknown",
     }
@@ -44,6 +48,9 @@ pub fn status_number(status: &str) -> u32 {
         "L4TOUT" => 7,
         "L4CON" => 8,
         "HANA" => 14,
+        "PROCERR" => 18,
+        "PROCTOUT" => 19,
+        "PROCOK" => 20,
         "L6OK" => 9,
         "L6TOUT" => 10,
         "L6RSP" => 11,
@@ -139,10 +146,17 @@ async fn run_one(be: &Backend, idx: usize) -> bool {
         c.in_progress = true;
     }
     let start = Instant::now();
-    let plan = be.settings.checks.clone();
-    let o = run::run(be, idx, &plan).await;
+    let o = if let Some(x) = &be.settings.external_check {
+        // The program's time: `timeout check`, else `inter`.
+        let limit = be.settings.check_timeout.unwrap_or(srv.cfg.inter);
+        let (status, code, info) = external::run(be, idx, x, limit).await;
+        run::Outcome { status, code, info }
+    } else {
+        let plan = be.settings.checks.clone();
+        run::run(be, idx, &plan).await
+    };
     let dur = start.elapsed().as_millis() as u64;
-    let ok = run::passed(o.status);
+    let ok = run::passed(o.status) || o.status == "PROCOK";
     if let Ok(mut c) = srv.check.lock() {
         *c = CheckResult {
             status: o.status,
