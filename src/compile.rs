@@ -1095,6 +1095,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 _ => None,
             };
             let settings = BackendSettings {
+                is_listen: p.kind == model::ProxyKind::Listen,
                 external_check,
                 mode: s.mode,
                 abortonclose: s.option("abortonclose").unwrap_or(false),

@@ -988,6 +988,12 @@ listen be
         "{}",
         h.stderr_text()
     );
+    // A `listen` section is a "proxy" in HAProxy's messages.
+    assert!(
+        h.stderr_text().contains("proxy 'be' has no server available!"),
+        "{}",
+        h.stderr_text()
+    );
     let seen = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = seen.lines().collect();
     assert_eq!(

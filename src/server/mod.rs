@@ -388,6 +388,8 @@ pub struct BackendSettings {
     pub checks: Arc<check::rules::Plan>,
     /// `option log-health-checks`: every change of check status or health is logged.
     pub log_health_checks: bool,
+    /// A `listen` section (HAProxy calls it a "proxy" in messages).
+    pub is_listen: bool,
     /// `option external-check`: checks run this program instead of their rules.
     pub external_check: Option<Arc<check::external::ExternalCheck>>,
 }
@@ -813,6 +815,15 @@ impl Backend {
         self.process_queue_locked(&mut st);
     }
 
+    /// "proxy" for a `listen` section, "backend" otherwise (HAProxy's messages).
+    pub fn type_word(&self) -> &'static str {
+        if self.settings.is_listen {
+            "proxy"
+        } else {
+            "backend"
+        }
+    }
+
     pub fn find_server(&self, name: &str) -> Option<(usize, &Arc<Server>)> {
         self.servers
             .iter()
@@ -854,7 +865,7 @@ pub fn report_state_change(be: &Backend, idx: usize, up: bool, reason: &str, qui
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
         crate::runtime::log::alert(
-            &format!("backend '{}' has no server available!", be.name),
+            &format!("{} '{}' has no server available!", be.type_word(), be.name),
             quiet,
         );
         be.last_change.store(now_sec(), Relaxed);
@@ -882,7 +893,7 @@ pub fn report_stopping(be: &Backend, idx: usize, reason: &str, quiet: bool) {
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
         crate::runtime::log::alert(
-            &format!("backend '{}' has no server available!", be.name),
+            &format!("{} '{}' has no server available!", be.type_word(), be.name),
             quiet,
         );
         be.last_change.store(now_sec(), Relaxed);
@@ -984,7 +995,7 @@ pub fn note_availability(be: &Backend, quiet: bool) {
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
         crate::runtime::log::alert(
-            &format!("backend '{}' has no server available!", be.name),
+            &format!("{} '{}' has no server available!", be.type_word(), be.name),
             quiet,
         );
         be.last_change.store(now_sec(), Relaxed);
@@ -1178,6 +1189,7 @@ mod tests {
                 checks: Default::default(),
                 log_health_checks: false,
                 external_check: None,
+                is_listen: false,
             },
             servers,
         )

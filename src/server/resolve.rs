@@ -743,7 +743,7 @@ fn enter_maint(be: &Backend, idx: usize, why: &str, quiet: bool) {
     );
     if a + b == 0 && be.was_available.swap(false, Relaxed) {
         log::alert(
-            &format!("backend '{}' has no server available!", be.name),
+            &format!("{} '{}' has no server available!", be.type_word(), be.name),
             quiet,
         );
     }
