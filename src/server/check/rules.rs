@@ -398,9 +398,7 @@ pub fn compile(
             )));
             steps.push(step(builtin_expect(
                 // An authentication request ('R') of a known type; its length is not checked.
-                Pattern::RBinary(
-                    "^52000000[A-Z0-9]{2}000000(00|02|03|04|05|06|07|09|0A)".into(),
-                ),
+                Pattern::RBinary("^52000000[A-Z0-9]{2}000000(00|02|03|04|05|06|07|09|0A)".into()),
                 9,
                 false,
                 "L7STS",

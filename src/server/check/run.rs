@@ -404,13 +404,7 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A tcp-check expect on the bytes received so far.
-fn eval_tcp(
-    x: &ExpectRt,
-    buf: &[u8],
-    last_read: bool,
-    stepno: usize,
-    cmt: Option<&str>,
-) -> Eval {
+fn eval_tcp(x: &ExpectRt, buf: &[u8], last_read: bool, stepno: usize, cmt: Option<&str>) -> Eval {
     let e = &x.e;
     if let Pattern::Custom(kind) = &e.pattern {
         return eval_custom(kind, buf, last_read);
