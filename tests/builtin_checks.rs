@@ -296,11 +296,28 @@ fn mysql_check_login_and_answers() {
         p.send(&mysql_error(2, 1045, "Access denied for user 'haproxy'"));
         p.read(1000);
     });
+    // MySQL 8 asks to switch the authentication method: not an error packet, so it passes.
+    let switch = Scripted::start(|p| {
+        p.read(300);
+        p.send(&mysql_greeting());
+        p.send(&mysql_packet(
+            2,
+            b"\xfecaching_sha2_password\0abcdefghijklmnopqrst\0",
+        ));
+        p.read(1000);
+    });
+    // A greeting cut short by the server closing.
+    let cut = Scripted::start(|p| {
+        p.read(300);
+        p.send(&mysql_greeting()[..20]);
+    });
     let cfg = format!(
         "{DEFAULTS}listen my
     bind \"${{FE}}\"
     option mysql-check user haproxy
     server ok \"${{OK}}\" check inter 300
+    server switch \"${{SWITCH}}\" check inter 300
+    server cut \"${{CUT}}\" check inter 300
     server host \"${{HOST}}\" check inter 300
     server auth \"${{AUTH}}\" check inter 300
 listen old
@@ -323,6 +340,8 @@ listen nouser
             ("OK", ok.cfg()),
             ("HOST", host_denied.cfg()),
             ("AUTH", auth_denied.cfg()),
+            ("SWITCH", switch.cfg()),
+            ("CUT", cut.cfg()),
         ],
     );
     let host = "#28000Host 'x' is not allowed";
@@ -341,6 +360,8 @@ listen nouser
                     "Layer7 wrong status",
                 ],
             ),
+            ("my", "switch", ["L7OK", "0", "", "Layer7 check passed"]),
+            ("my", "cut", ["L7RSP", "", "", "Layer7 invalid response"]),
             ("old", "ok", ["L7OK", "0", "", "Layer7 check passed"]),
             ("nouser", "ok", ["L7OK", "0", "", "Layer7 check passed"]),
             (

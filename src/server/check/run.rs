@@ -528,15 +528,9 @@ fn eval_custom(kind: &str, buf: &[u8], last_read: bool) -> Eval {
                     String::from_utf8_lossy(msg).into_owned(),
                 )));
             }
-            if kind == "mysql-init" || p.first() == Some(&0) {
-                Eval::Done(Ok(Outcome::new("L7OK", Some(0), "")))
-            } else {
-                Eval::Done(Err(Outcome::new(
-                    "L7RSP",
-                    None,
-                    "Received unexpected packet",
-                )))
-            }
+            // Any other packet passes (HAProxy 2.6 only looks for the error marker): an
+            // OK, or a MySQL 8 authentication switch request.
+            Eval::Done(Ok(Outcome::new("L7OK", Some(0), "")))
         }
         "ldap" => {
             let bad = || Eval::Done(Err(Outcome::new("L7RSP", None, "Not LDAPv3 protocol")));
