@@ -15,7 +15,7 @@ use crate::sample::logfmt::LogFormat;
 pub enum Msg {
     Text(String),
     Fmt(LogFormat),
-    /// The response from this offset up to the first CR or LF, leading spaces removed
+    /// The response from this offset up to the first CR, LF or NUL, leading spaces removed
     /// (`%[res.payload(N,0),ltrim(' '),cut_crlf]` of the built-in checks).
     Line(usize),
 }
@@ -330,12 +330,13 @@ pub fn compile(
         }
         CheckKind::SslHello => {
             steps.push(step(StepKind::SendSslHello));
+            // Built-in checks report no message of their own on a mismatch.
             if let StepKind::Expect(mut e) = builtin_expect(
                 Pattern::RBinary("^1[56]".into()),
                 5,
                 false,
                 "L6RSP",
-                None,
+                Some(Msg::Text(String::new())),
                 None,
             ) {
                 e.e.ok_status = Some("L6OK".into());
@@ -355,8 +356,20 @@ pub fn compile(
             steps.push(code("^[0-9]{3}[ \r]", "L7RSP", Msg::Line(0), None));
             steps.push(code("^2[0-9]{2}[ \r]", "L7STS", Msg::Line(4), None));
             steps.push(step(StepKind::Send(format!("{cmd}\r\n").into_bytes())));
-            steps.push(code("^[0-9]{3}[- \r]", "L7RSP", Msg::Line(0), None));
-            steps.push(code("^2[0-9]{2}[- \r]", "L7STS", Msg::Line(4), None));
+            // A (possibly multi-line) 2xx answer; anything else is waited on until the
+            // connection closes or the check times out (L7TOUT), as HAProxy 2.6 does.
+            let mut k = builtin_expect(
+                Pattern::RString("^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]".into()),
+                -1,
+                false,
+                "L7STS",
+                Some(Msg::Line(4)),
+                None,
+            );
+            if let StepKind::Expect(e) = &mut k {
+                e.code_from_payload = true;
+            }
+            steps.push(step(k));
             // HAProxy 2.6 then says goodbye and wants a 2xx (221) for it.
             steps.push(step(StepKind::Send(b"QUIT\r\n".to_vec())));
             steps.push(code(
@@ -384,7 +397,8 @@ pub fn compile(
                 None,
             )));
             steps.push(step(builtin_expect(
-                Pattern::RBinary("^52000000(08|0A|0C)000000(00|02|03|04|05|06|07|09|0A)".into()),
+                // An authentication request ('R') of a known type; its length is not checked.
+                Pattern::RBinary("^52000000[A-Z0-9]{2}000000(00|02|03|04|05|06|07|09|0A)".into()),
                 9,
                 false,
                 "L7STS",
@@ -393,18 +407,12 @@ pub fn compile(
             )));
         }
         CheckKind::Mysql { user, pre41 } => {
-            steps.push(step(builtin_expect(
-                Pattern::Custom("mysql-init"),
-                -1,
-                false,
-                "L7STS",
-                None,
-                None,
-            )));
+            // HAProxy 2.6 sends the login (and COM_QUIT) right after connecting, then reads
+            // the server's greeting and the answer to the login that follows it.
             if let Some(u) = user {
                 let mut body = Vec::new();
                 if *pre41 {
-                    body.extend_from_slice(&[0x80, 0x00, 0x00, 0x00, 0x01]);
+                    body.extend_from_slice(&[0x00, 0x80, 0x00, 0x00, 0x01]);
                 } else {
                     body.extend_from_slice(&[0x00, 0x82, 0x00, 0x00, 0x00, 0x80, 0x00, 0x01, 0x21]);
                     body.extend_from_slice(&[0u8; 23]);
@@ -417,6 +425,16 @@ pub fn compile(
                 // COM_QUIT.
                 pkt.extend_from_slice(&[1, 0, 0, 0, 1]);
                 steps.push(step(StepKind::Send(pkt)));
+            }
+            steps.push(step(builtin_expect(
+                Pattern::Custom("mysql-init"),
+                -1,
+                false,
+                "L7STS",
+                None,
+                None,
+            )));
+            if user.is_some() {
                 steps.push(step(builtin_expect(
                     Pattern::Custom("mysql-ok"),
                     -1,

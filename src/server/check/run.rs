@@ -99,7 +99,6 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
     let mut conn: Option<Conn> = None;
     let mut last: Option<usize> = None;
     let mut last_http_code: Option<u32> = None;
-    let mut saved_info = String::new();
     for (i, st) in plan.steps.iter().enumerate() {
         let stepno = st.id.max(1);
         let tcp_info = |what: &str| {
@@ -217,14 +216,7 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                     let ev = if plan.http {
                         eval_http(x, c, last_read, be, idx, plan, &mut last_http_code)
                     } else {
-                        eval_tcp(
-                            x,
-                            &c.inbuf,
-                            last_read,
-                            stepno,
-                            st.comment.as_deref(),
-                            &mut saved_info,
-                        )
+                        eval_tcp(x, &c.inbuf, last_read, stepno, st.comment.as_deref())
                     };
                     match ev {
                         Eval::Done(Ok(o)) => {
@@ -297,7 +289,7 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                     Some(m) => render_msg(m, conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[])),
                     None if plan.http => String::new(),
                     None if plan.tcp_check => "(tcp-check)".into(),
-                    None => saved_info,
+                    None => String::new(),
                 };
                 Outcome::new(status, if has_code(status) { code } else { None }, info)
             }
@@ -393,11 +385,12 @@ fn render_msg(m: &Msg, payload: &[u8]) -> String {
             ctx.res_dir = true;
             String::from_utf8_lossy(&f.render_vec(&ctx)).into_owned()
         }
+        // A log-format string ends at the first NUL, as in HAProxy.
         Msg::Line(off) => {
             let rest = payload.get(*off..).unwrap_or(&[]);
             let end = rest
                 .iter()
-                .position(|&c| c == b'\r' || c == b'\n')
+                .position(|&c| c == b'\r' || c == b'\n' || c == 0)
                 .unwrap_or(rest.len());
             String::from_utf8_lossy(&rest[..end])
                 .trim_start_matches(' ')
@@ -411,17 +404,10 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A tcp-check expect on the bytes received so far.
-fn eval_tcp(
-    x: &ExpectRt,
-    buf: &[u8],
-    last_read: bool,
-    stepno: usize,
-    cmt: Option<&str>,
-    saved: &mut String,
-) -> Eval {
+fn eval_tcp(x: &ExpectRt, buf: &[u8], last_read: bool, stepno: usize, cmt: Option<&str>) -> Eval {
     let e = &x.e;
     if let Pattern::Custom(kind) = &e.pattern {
-        return eval_custom(kind, buf, last_read, saved);
+        return eval_custom(kind, buf, last_read);
     }
     let needle: Option<Vec<u8>> = match &e.pattern {
         Pattern::String(s) => Some(s.as_bytes().to_vec()),
@@ -502,7 +488,7 @@ fn eval_tcp(
 }
 
 /// Built-in protocol checks (MySQL, LDAP).
-fn eval_custom(kind: &str, buf: &[u8], last_read: bool, saved: &mut String) -> Eval {
+fn eval_custom(kind: &str, buf: &[u8], last_read: bool) -> Eval {
     let short = |last_read: bool| {
         if last_read {
             Eval::Done(Err(Outcome::new("L7RSP", None, "")))
@@ -512,10 +498,19 @@ fn eval_custom(kind: &str, buf: &[u8], last_read: bool, saved: &mut String) -> E
     };
     match kind {
         "mysql-init" | "mysql-ok" => {
+            let plen = |b: &[u8]| b[0] as usize | (b[1] as usize) << 8 | (b[2] as usize) << 16;
+            // The answer to the login follows the greeting.
+            let mut buf = buf;
+            if kind == "mysql-ok" {
+                if buf.len() < 4 {
+                    return short(last_read);
+                }
+                buf = buf.get(4 + plen(buf)..).unwrap_or(&[]);
+            }
             if buf.len() < 5 {
                 return short(last_read);
             }
-            let len = buf[0] as usize | (buf[1] as usize) << 8 | (buf[2] as usize) << 16;
+            let len = plen(buf);
             if buf.len() < 4 + len {
                 return short(last_read);
             }
@@ -525,30 +520,17 @@ fn eval_custom(kind: &str, buf: &[u8], last_read: bool, saved: &mut String) -> E
                     .get(1..3)
                     .map(|c| c[0] as u32 | (c[1] as u32) << 8)
                     .unwrap_or(0);
-                let mut msg = p.get(3..).unwrap_or(&[]);
-                if msg.first() == Some(&b'#') && msg.len() >= 6 {
-                    msg = &msg[6..];
-                }
+                // The message as sent, SQL state (`#28000`) included.
+                let msg = p.get(3..).unwrap_or(&[]);
                 return Eval::Done(Err(Outcome::new(
                     "L7STS",
                     Some(code),
                     String::from_utf8_lossy(msg).into_owned(),
                 )));
             }
-            if kind == "mysql-init" {
-                let v = p.get(1..).unwrap_or(&[]);
-                let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
-                *saved = String::from_utf8_lossy(&v[..end]).into_owned();
-                Eval::Done(Ok(Outcome::new("L7OK", Some(0), saved.clone())))
-            } else if p.first() == Some(&0) {
-                Eval::Done(Ok(Outcome::new("L7OK", Some(0), saved.clone())))
-            } else {
-                Eval::Done(Err(Outcome::new(
-                    "L7RSP",
-                    None,
-                    "Received unexpected packet",
-                )))
-            }
+            // Any other packet passes (HAProxy 2.6 only looks for the error marker): an
+            // OK, or a MySQL 8 authentication switch request.
+            Eval::Done(Ok(Outcome::new("L7OK", Some(0), "")))
         }
         "ldap" => {
             let bad = || Eval::Done(Err(Outcome::new("L7RSP", None, "Not LDAPv3 protocol")));
