@@ -990,7 +990,8 @@ listen be
     );
     // A `listen` section is a "proxy" in HAProxy's messages.
     assert!(
-        h.stderr_text().contains("proxy 'be' has no server available!"),
+        h.stderr_text()
+            .contains("proxy 'be' has no server available!"),
         "{}",
         h.stderr_text()
     );

@@ -57,6 +57,37 @@ pub enum DataType {
     GpcRate,
 }
 
+impl DataType {
+    /// Every data type in HAProxy's order (its position is the peers protocol's id).
+    pub const ALL: [DataType; 25] = [
+        DataType::ServerId,
+        DataType::Gpt0,
+        DataType::Gpc0,
+        DataType::Gpc0Rate,
+        DataType::ConnCnt,
+        DataType::ConnRate,
+        DataType::ConnCur,
+        DataType::SessCnt,
+        DataType::SessRate,
+        DataType::HttpReqCnt,
+        DataType::HttpReqRate,
+        DataType::HttpErrCnt,
+        DataType::HttpErrRate,
+        DataType::BytesInCnt,
+        DataType::BytesInRate,
+        DataType::BytesOutCnt,
+        DataType::BytesOutRate,
+        DataType::Gpc1,
+        DataType::Gpc1Rate,
+        DataType::ServerKey,
+        DataType::HttpFailCnt,
+        DataType::HttpFailRate,
+        DataType::Gpt,
+        DataType::Gpc,
+        DataType::GpcRate,
+    ];
+}
+
 /// The array data types, by name.
 pub const ARRAY_NAMES: [(&str, DataType); 3] = [
     ("gpt", DataType::Gpt),

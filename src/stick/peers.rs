@@ -101,35 +101,7 @@ fn key_wire(k: KeyType) -> (u64, u64) {
 
 /// The data type with wire id `id` (its position in HAProxy's list).
 fn data_type(id: u64) -> Option<DataType> {
-    use DataType::*;
-    const ALL: [DataType; 25] = [
-        ServerId,
-        Gpt0,
-        Gpc0,
-        Gpc0Rate,
-        ConnCnt,
-        ConnRate,
-        ConnCur,
-        SessCnt,
-        SessRate,
-        HttpReqCnt,
-        HttpReqRate,
-        HttpErrCnt,
-        HttpErrRate,
-        BytesInCnt,
-        BytesInRate,
-        BytesOutCnt,
-        BytesOutRate,
-        Gpc1,
-        Gpc1Rate,
-        ServerKey,
-        HttpFailCnt,
-        HttpFailRate,
-        Gpt,
-        Gpc,
-        GpcRate,
-    ];
-    ALL.get(usize::try_from(id).ok()?).copied()
+    DataType::ALL.get(usize::try_from(id).ok()?).copied()
 }
 
 fn wire_id(t: DataType) -> u64 {
