@@ -676,6 +676,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
+        // How the proxy's expressions find names (ACLs, maps, tables…).
+        let names = Names {
+            cfg,
+            current: pi,
+            registry: &registry,
+            userlists: &userlists,
+            loc: &p.loc,
+            tables: &tables,
+        };
         let (acls, switching, force_switch) = compile_rules(
             cfg,
             pi,
@@ -686,14 +695,6 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             diags,
         );
         let stick = {
-            let names = Names {
-                cfg,
-                current: pi,
-                registry: &registry,
-                userlists: &userlists,
-                loc: &p.loc,
-                tables: &tables,
-            };
             let table_of = |name: Option<&str>| -> Option<Arc<crate::stick::Table>> {
                 let i = match name {
                     None => pi,
@@ -724,38 +725,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 p, &acls, &registry, &names, &table_of, app, diags,
             )
         };
-        let tcp = {
-            let names = Names {
-                cfg,
-                current: pi,
-                registry: &registry,
-                userlists: &userlists,
-                loc: &p.loc,
-                tables: &tables,
-            };
-            crate::tcp::TcpRules::compile(p, &acls, &registry, &names, diags)
-        };
+        let tcp = { crate::tcp::TcpRules::compile(p, &acls, &registry, &names, diags) };
         let use_server = {
-            let names = Names {
-                cfg,
-                current: pi,
-                registry: &registry,
-                userlists: &userlists,
-                loc: &p.loc,
-                tables: &tables,
-            };
             crate::proxy::use_server::UseServerRules::compile(p, &acls, &registry, &names, diags)
         };
         let mut http = http_settings(s, diags, &p.loc);
         {
-            let names = Names {
-                cfg,
-                current: pi,
-                registry: &registry,
-                userlists: &userlists,
-                loc: &p.loc,
-                tables: &tables,
-            };
             let cx = crate::http::rules::CompileCx {
                 registry: &registry,
                 resolver: &names,
@@ -1135,14 +1110,6 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 disabled: s.disabled,
                 unpublished: s.unpublished,
                 checks: {
-                    let names = Names {
-                        cfg,
-                        current: pi,
-                        registry: &registry,
-                        userlists: &userlists,
-                        loc: &p.loc,
-                        tables: &tables,
-                    };
                     let node = cfg
                         .global
                         .node
