@@ -1024,3 +1024,63 @@ listen be
         row()
     );
 }
+
+/// `tcp-check set-var(check.x)`: a value read from the server's answer is sent back later
+/// in the same check (`send-lf` with `%[var(check.x)]`).
+#[test]
+fn tcp_check_variables_carry_values_between_steps() {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let token = format!("tk{}", fastrand_like());
+                let _ = write!(s, "TOKEN {token}\r\n");
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = r.read_line(&mut line);
+                let ok = line.trim_end() == format!("AUTH {token}");
+                let _ = s.write_all(if ok { b"OK\r\n" } else { b"ERR\r\n" });
+            });
+        }
+    });
+    let fe = free_addr();
+    let cfg = "global
+    stats socket \"${DIR}/admin.sock\" level admin
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    option tcp-check
+    tcp-check connect
+    tcp-check expect rstring ^TOKEN
+    tcp-check set-var(check.tok) res.payload(6,5)
+    tcp-check send-lf \"AUTH %[var(check.tok)]\\r\\n\"
+    tcp-check expect string OK
+    server s1 \"${S1}\" check inter 200ms rise 1 fall 1
+";
+    let h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", haproxy_addr(addr))]);
+    let sock = sock(&h);
+    assert!(
+        wait_state(&sock, "be", "s1", "UP", "L7OK"),
+        "{}",
+        dump(&sock)
+    );
+}
+
+/// Three digits that change from one connection to the next.
+fn fastrand_like() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:03}", n % 1000)
+}

@@ -18,8 +18,10 @@ pub enum Scope {
     Txn,
     Req,
     Res,
-    /// `check`, and the parent-stream scopes `psess`, `ptxn`, `preq`, `pres`: valid names
-    /// that never hold anything in the HTTP rules (there is no parent stream in halo).
+    /// `check`: the variables of one health check (`http-check`/`tcp-check set-var`).
+    Check,
+    /// The parent-stream scopes `psess`, `ptxn`, `preq`, `pres`: valid names that never
+    /// hold anything (there is no parent stream in halo).
     Never,
 }
 
@@ -31,7 +33,8 @@ impl Scope {
             "txn" => Scope::Txn,
             "req" => Scope::Req,
             "res" => Scope::Res,
-            "check" | "psess" | "ptxn" | "preq" | "pres" => Scope::Never,
+            "check" => Scope::Check,
+            "psess" | "ptxn" | "preq" | "pres" => Scope::Never,
             _ => return None,
         })
     }
@@ -77,8 +80,10 @@ impl VarName {
     }
 
     /// Whether rules may set or unset this variable.
+    /// Whether stream rules may set or unset this variable (`check.` ones belong to
+    /// health checks).
     pub fn settable(&self) -> bool {
-        self.scope != Scope::Never
+        !matches!(self.scope, Scope::Never | Scope::Check)
     }
 }
 
@@ -198,6 +203,8 @@ struct Stores {
     txn: Store,
     req: Store,
     res: Store,
+    /// `check.` variables (health checks only; not accounted).
+    check: Store,
     /// Accounted bytes of `sess`, `txn`, `req`, `res`.
     size: [usize; 4],
     /// Bytes added to `STREAMS_SIZE` and not yet given back.
@@ -210,7 +217,7 @@ fn slot(scope: Scope) -> Option<usize> {
         Scope::Txn => Some(1),
         Scope::Req => Some(2),
         Scope::Res => Some(3),
-        Scope::Proc | Scope::Never => None,
+        Scope::Proc | Scope::Check | Scope::Never => None,
     }
 }
 
@@ -322,6 +329,9 @@ impl Vars {
 
     /// The value of a variable (a copy: the store may change while it is used).
     pub fn get(&self, v: &VarName) -> Option<Sample<'static>> {
+        if v.scope == Scope::Check {
+            return self.inner.borrow().check.get(&v.name).cloned();
+        }
         let Some(i) = slot(v.scope) else {
             return if v.scope == Scope::Proc {
                 proc_get(&v.name)
@@ -333,6 +343,9 @@ impl Vars {
     }
 
     pub fn exists(&self, v: &VarName) -> bool {
+        if v.scope == Scope::Check {
+            return self.inner.borrow().check.contains_key(&v.name);
+        }
         match slot(v.scope) {
             Some(i) => self.inner.borrow().store(i).contains_key(&v.name),
             None => v.scope == Scope::Proc && proc_get(&v.name).is_some(),
@@ -347,6 +360,10 @@ impl Vars {
 
     /// `set` under the given limits.
     pub(crate) fn set_within(&self, l: &Limits, v: &VarName, value: Sample<'static>) -> bool {
+        if v.scope == Scope::Check {
+            self.inner.borrow_mut().check.insert(v.name.clone(), value);
+            return true;
+        }
         let Some(i) = slot(v.scope) else {
             return v.scope == Scope::Proc && proc_set(&v.name, Some(value));
         };
@@ -366,6 +383,10 @@ impl Vars {
     }
 
     pub fn unset(&self, v: &VarName) {
+        if v.scope == Scope::Check {
+            self.inner.borrow_mut().check.remove(&v.name);
+            return;
+        }
         let Some(i) = slot(v.scope) else {
             if v.scope == Scope::Proc {
                 proc_set(&v.name, None);

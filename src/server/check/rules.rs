@@ -51,6 +51,39 @@ pub enum StepKind {
     SendSslHello,
     HttpSend(HttpReq),
     Expect(Box<ExpectRt>),
+    /// `set-var(NAME) EXPR` / `set-var-fmt(NAME) FMT`, `unset-var(NAME)`.
+    SetVar(crate::sample::vars::VarName, SetValue),
+    UnsetVar(crate::sample::vars::VarName),
+}
+
+/// What a check's `set-var` stores.
+#[derive(Debug)]
+pub enum SetValue {
+    Expr(Box<crate::sample::Expr>),
+    Fmt(LogFormat),
+}
+
+/// A `set-var`/`unset-var` rule as a step (None: not one).
+fn var_step(a: &CheckAction, res: &dyn Resolver) -> Option<Result<StepKind, String>> {
+    let name = |v: &str| {
+        crate::sample::vars::parse_set_target(v)
+            .map(|(n, _)| n)
+            .map_err(|e| format!("variable '{v}': {e}"))
+    };
+    Some(match a {
+        CheckAction::SetVar(v, text, fmt) => name(v).and_then(|n| {
+            let value = if *fmt {
+                SetValue::Fmt(lf(text, res)?)
+            } else {
+                SetValue::Expr(Box::new(
+                    crate::sample::Expr::parse(text, res).map_err(|e| e.to_string())?,
+                ))
+            };
+            Ok(StepKind::SetVar(n, value))
+        }),
+        CheckAction::UnsetVar(v) => name(v).map(StepKind::UnsetVar),
+        _ => return None,
+    })
 }
 
 #[derive(Debug)]
@@ -247,7 +280,10 @@ pub fn compile(
                     CheckAction::Expect(e) => {
                         StepKind::Expect(Box::new(expect_rt(e.clone(), res)?))
                     }
-                    _ => continue,
+                    a => match var_step(a, res) {
+                        Some(k) => k?,
+                        None => continue,
+                    },
                 };
                 steps.push(Step {
                     id: r.index + 1,
@@ -306,7 +342,10 @@ pub fn compile(
                         CheckAction::Expect(e) => {
                             StepKind::Expect(Box::new(expect_rt(e.clone(), res)?))
                         }
-                        _ => continue,
+                        a => match var_step(a, res) {
+                            Some(k) => k?,
+                            None => continue,
+                        },
                     };
                     steps.push(Step {
                         id: r.index + 1,

@@ -11,8 +11,9 @@ use halo_config::model::ProxyProtocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::rules::{ExpectRt, HttpReq, Msg, Plan, StepKind};
-use crate::sample::Ctx;
+use super::rules::{ExpectRt, HttpReq, Msg, Plan, SetValue, StepKind};
+use crate::sample::vars::Vars;
+use crate::sample::{Ctx, Sample};
 use crate::server::Backend;
 
 /// The outcome of one check.
@@ -88,8 +89,19 @@ enum Eval {
 }
 
 /// Runs the plan against server `idx`; never fails, the result says what happened.
+/// The sample context of a check: its variables and what the server sent so far.
+fn check_ctx<'a>(vars: &'a Vars, payload: &'a [u8]) -> Ctx<'a> {
+    let mut ctx = Ctx::empty();
+    ctx.vars = Some(vars);
+    ctx.res_payload = payload;
+    ctx.res_dir = true;
+    ctx
+}
+
 pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
     let srv = &be.servers[idx];
+    // `check.` variables live for one check (`proc.` ones for the process).
+    let vars = Vars::new();
     let start = Instant::now();
     let inter = srv.cfg.inter.max(1);
     let check_to = be.settings.check_timeout;
@@ -109,6 +121,18 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
             }
         };
         match &st.kind {
+            StepKind::SetVar(name, value) => {
+                let payload = conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[]);
+                let ctx = check_ctx(&vars, payload);
+                let v = match value {
+                    SetValue::Expr(e) => e.eval(&ctx).map(Sample::into_owned),
+                    SetValue::Fmt(f) => Some(Sample::Str(f.render_vec(&ctx).into())),
+                };
+                if let Some(v) = v {
+                    vars.set(name, v);
+                }
+            }
+            StepKind::UnsetVar(name) => vars.unset(name),
             StepKind::Connect(c) => {
                 drop(conn.take());
                 let (target, proxy) = target_of(be, idx, c);
@@ -181,7 +205,7 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                 let data = match &st.kind {
                     StepKind::Send(b) => b.clone(),
                     StepKind::SendFmt(f, hex) => {
-                        let v = f.render_vec(&Ctx::empty());
+                        let v = f.render_vec(&check_ctx(&vars, &[]));
                         if *hex {
                             halo_config::checks::parse_hex(&String::from_utf8_lossy(&v))
                                 .unwrap_or_default()
@@ -190,7 +214,7 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                         }
                     }
                     StepKind::SendSslHello => ssl_hello(),
-                    StepKind::HttpSend(r) => http_request(be, idx, plan, r),
+                    StepKind::HttpSend(r) => http_request(be, idx, plan, r, &vars),
                     _ => Vec::new(),
                 };
                 // A new question: the answer to look at is the one that follows.
@@ -214,9 +238,9 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                     let full = c.inbuf.len() >= plan.bufsize;
                     let last_read = c.eof || full;
                     let ev = if plan.http {
-                        eval_http(x, c, last_read, be, idx, plan, &mut last_http_code)
+                        eval_http(x, c, last_read, be, idx, plan, &mut last_http_code, &vars)
                     } else {
-                        eval_tcp(x, &c.inbuf, last_read, stepno, st.comment.as_deref())
+                        eval_tcp(x, &c.inbuf, last_read, stepno, st.comment.as_deref(), &vars)
                     };
                     match ev {
                         Eval::Done(Ok(o)) => {
@@ -286,7 +310,9 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                     Some(0)
                 };
                 let info = match &x.on_success {
-                    Some(m) => render_msg(m, conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[])),
+                    Some(m) => {
+                        render_msg(m, conn.as_ref().map(|c| &c.inbuf[..]).unwrap_or(&[]), &vars)
+                    }
                     None if plan.http => String::new(),
                     None if plan.tcp_check => "(tcp-check)".into(),
                     None => String::new(),
@@ -376,14 +402,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|c| format!("{c:02X}")).collect()
 }
 
-fn render_msg(m: &Msg, payload: &[u8]) -> String {
+fn render_msg(m: &Msg, payload: &[u8], vars: &Vars) -> String {
     match m {
         Msg::Text(t) => t.clone(),
         Msg::Fmt(f) => {
-            let mut ctx = Ctx::empty();
-            ctx.res_payload = payload;
-            ctx.res_dir = true;
-            String::from_utf8_lossy(&f.render_vec(&ctx)).into_owned()
+            String::from_utf8_lossy(&f.render_vec(&check_ctx(vars, payload))).into_owned()
         }
         // A log-format string ends at the first NUL, as in HAProxy.
         Msg::Line(off) => {
@@ -404,7 +427,14 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A tcp-check expect on the bytes received so far.
-fn eval_tcp(x: &ExpectRt, buf: &[u8], last_read: bool, stepno: usize, cmt: Option<&str>) -> Eval {
+fn eval_tcp(
+    x: &ExpectRt,
+    buf: &[u8],
+    last_read: bool,
+    stepno: usize,
+    cmt: Option<&str>,
+    vars: &Vars,
+) -> Eval {
     let e = &x.e;
     if let Pattern::Custom(kind) = &e.pattern {
         return eval_custom(kind, buf, last_read);
@@ -413,7 +443,7 @@ fn eval_tcp(x: &ExpectRt, buf: &[u8], last_read: bool, stepno: usize, cmt: Optio
         Pattern::String(s) => Some(s.as_bytes().to_vec()),
         Pattern::Binary(b) => Some(b.clone()),
         Pattern::StringLf(_) | Pattern::BinaryLf(_) => x.fmt.as_ref().map(|f| {
-            let v = f.render_vec(&Ctx::empty());
+            let v = f.render_vec(&check_ctx(vars, buf));
             if matches!(e.pattern, Pattern::BinaryLf(_)) {
                 halo_config::checks::parse_hex(&String::from_utf8_lossy(&v)).unwrap_or_default()
             } else {
@@ -452,7 +482,7 @@ fn eval_tcp(x: &ExpectRt, buf: &[u8], last_read: bool, stepno: usize, cmt: Optio
         .map(status_name)
         .unwrap_or("L7RSP");
     let info = match &x.on_error {
-        Some(m) => render_msg(m, buf),
+        Some(m) => render_msg(m, buf, vars),
         None => {
             let mut s = String::from(if matched {
                 "TCPCHK matched unwanted content"
@@ -676,6 +706,7 @@ fn eval_http(
     idx: usize,
     plan: &Plan,
     last_code: &mut Option<u32>,
+    vars: &Vars,
 ) -> Eval {
     let needs_body = matches!(
         x.e.pattern,
@@ -719,7 +750,7 @@ fn eval_http(
         Pattern::StringLf(_) => x
             .fmt
             .as_ref()
-            .is_some_and(|f| find(&body, &f.render_vec(&Ctx::empty()))),
+            .is_some_and(|f| find(&body, &f.render_vec(&check_ctx(vars, &c.inbuf)))),
         Pattern::RString(_) => x.regex.as_ref().is_some_and(|r| r.is_match(&body)),
         Pattern::Hdr { full, name, value } => resp.headers.iter().any(|(k, v)| {
             let name_ok = match &x.hdr_name {
@@ -757,7 +788,7 @@ fn eval_http(
         .map(status_name)
         .unwrap_or(default_status);
     let info = match &x.on_error {
-        Some(m) => render_msg(m, &c.inbuf),
+        Some(m) => render_msg(m, &c.inbuf, vars),
         None if body_rule => {
             if matched {
                 "HTTP check matched unwanted content".into()
@@ -780,8 +811,8 @@ fn eval_http(
 
 /// The HTTP request of a check as HAProxy 2.6 writes it: names in lower case, the state
 /// header, `content-length` with a body, `connection: close` from HTTP/1.1 on.
-fn http_request(be: &Backend, idx: usize, plan: &Plan, r: &HttpReq) -> Vec<u8> {
-    let ctx = Ctx::empty();
+fn http_request(be: &Backend, idx: usize, plan: &Plan, r: &HttpReq, vars: &Vars) -> Vec<u8> {
+    let ctx = check_ctx(vars, &[]);
     let mut out = Vec::new();
     out.extend_from_slice(r.meth.as_bytes());
     out.push(b' ');
