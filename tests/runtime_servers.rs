@@ -61,6 +61,24 @@ fn set_maxconn_server_changes_the_limit_at_once() {
     let (_h, fe, sock) = start(&app);
     concurrent(fe, 3);
     assert_eq!(app.max_current.load(Ordering::Relaxed), 1);
+    // The two others waited in the queue: qmax, and the queue times (qtime averages the
+    // last 1024 requests, qtime_max is the longest wait, ~300 then ~600 ms).
+    let stat = cli(&sock, "show stat").unwrap();
+    let header: Vec<&str> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |row: &str, name: &str| -> u64 {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(i).unwrap().parse().unwrap_or(0)
+    };
+    let be_row = stat.lines().find(|l| l.starts_with("be,BACKEND,")).unwrap();
+    assert!(col(be_row, "qmax") >= 1, "{be_row}");
+    assert!(col(be_row, "qtime") >= 1, "{be_row}");
+    assert!(col(be_row, "qtime_max") >= 250, "{be_row}");
     assert_eq!(cli(&sock, "set maxconn server be/s1 3").unwrap(), "\n");
     let stat = cli(&sock, "show stat").unwrap();
     let s1 = stat.lines().find(|l| l.starts_with("be,s1,")).unwrap();

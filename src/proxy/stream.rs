@@ -547,12 +547,19 @@ pub async fn read_proxy_header<C: AsyncRead + Unpin>(
 /// Waits for a server slot: immediately, or from the queue within `timeout queue`.
 async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Option<Arc<Server>> {
     match be.assign(key, avoid) {
-        Assign::Server(s) => Some(s),
+        Assign::Server(s) => {
+            note_queue_time(be, &s, 0);
+            Some(s)
+        }
         Assign::NoServer => None,
         Assign::Queued(mut rx) => {
             let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            let since = std::time::Instant::now();
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => Some(s),
+                Ok(Ok(s)) => {
+                    note_queue_time(be, &s, since.elapsed().as_millis() as u64);
+                    Some(s)
+                }
                 _ => {
                     // Timed out: a slot may have been handed over meanwhile.
                     rx.close();
@@ -565,6 +572,12 @@ async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Op
             }
         }
     }
+}
+
+/// `qtime`: how long a request waited for its server slot, for the backend and the server.
+fn note_queue_time(be: &Backend, srv: &Server, ms: u64) {
+    be.counters.note_queue_time(ms);
+    srv.counters.note_queue_time(ms);
 }
 
 /// A server connection ready for a session or a request.
@@ -617,11 +630,18 @@ async fn obtain_preferred(
     key: Option<u32>,
 ) -> Option<Arc<Server>> {
     match be.assign_preferred(prefer, be.settings.max_keep_alive_queue) {
-        Some(Assign::Server(s)) => Some(s),
+        Some(Assign::Server(s)) => {
+            note_queue_time(be, &s, 0);
+            Some(s)
+        }
         Some(Assign::Queued(mut rx)) => {
             let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            let since = std::time::Instant::now();
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => Some(s),
+                Ok(Ok(s)) => {
+                    note_queue_time(be, &s, since.elapsed().as_millis() as u64);
+                    Some(s)
+                }
                 _ => {
                     rx.close();
                     if let Ok(s) = rx.try_recv() {
@@ -646,12 +666,19 @@ async fn obtain_direct(be: &Arc<Backend>, idx: usize) -> Result<Arc<Server>, boo
         return Err(true);
     }
     match be.assign_to(idx) {
-        Assign::Server(s) => Ok(s),
+        Assign::Server(s) => {
+            note_queue_time(be, &s, 0);
+            Ok(s)
+        }
         Assign::NoServer => Err(false),
         Assign::Queued(mut rx) => {
             let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
+            let since = std::time::Instant::now();
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => Ok(s),
+                Ok(Ok(s)) => {
+                    note_queue_time(be, &s, since.elapsed().as_millis() as u64);
+                    Ok(s)
+                }
                 _ => {
                     rx.close();
                     if let Ok(s) = rx.try_recv() {

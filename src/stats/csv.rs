@@ -119,6 +119,8 @@ pub fn render(rt: &Runtime) -> String {
                 r.set("svname", &s.name);
                 r.set("qcur", sq.get(i).copied().unwrap_or(0));
                 r.set("qmax", c.qmax.load(Relaxed));
+                r.set("qtime", c.qtime());
+                r.set("qtime_max", c.qtime_max.load(Relaxed));
                 let cur = s.cur.load(Relaxed);
                 r.set("scur", cur);
                 r.set("smax", c.smax.load(Relaxed).max(cur as u64));
@@ -267,6 +269,8 @@ pub fn render(rt: &Runtime) -> String {
             }
             r.set("qcur", bq);
             r.set("qmax", c.qmax.load(Relaxed));
+            r.set("qtime", c.qtime());
+            r.set("qtime_max", c.qtime_max.load(Relaxed));
             r.set("scur", c.scur.load(Relaxed));
             r.set("smax", c.smax.load(Relaxed));
             r.set("slim", px.backend_slim);

@@ -34,6 +34,10 @@ pub struct Counters {
     pub srv_abort: AtomicU64,
     /// Highest queue length seen.
     pub qmax: AtomicU64,
+    /// Time spent in the queue: HAProxy's sliding sum over the last 1024 requests (its
+    /// average is `qtime`), and the longest.
+    pub qtime_sum: AtomicU64,
+    pub qtime_max: AtomicU64,
     /// Sessions per second: the second they were counted in, and the count.
     rate_sec: AtomicU64,
     rate_cur: AtomicU64,
@@ -41,7 +45,24 @@ pub struct Counters {
     pub rate_max: AtomicU64,
 }
 
+/// Requests HAProxy averages `qtime`, `ctime`, `rtime`, `ttime` over.
+const TIME_WINDOW: u64 = 1024;
+
 impl Counters {
+    /// One more request waited `ms` in a queue (0: it got a slot at once).
+    pub fn note_queue_time(&self, ms: u64) {
+        // HAProxy's swrate: sum - sum/n + v, without a lock.
+        let _ = self
+            .qtime_sum
+            .fetch_update(Relaxed, Relaxed, |s| Some(s - s.div_ceil(TIME_WINDOW) + ms));
+        self.qtime_max.fetch_max(ms, Relaxed);
+    }
+
+    /// The average queue time of the last 1024 requests (`qtime`).
+    pub fn qtime(&self) -> u64 {
+        self.qtime_sum.load(Relaxed).div_ceil(TIME_WINDOW)
+    }
+
     /// A session starts.
     pub fn session_start(&self, now_sec: u64) {
         let cur = self.scur.fetch_add(1, Relaxed) + 1;
