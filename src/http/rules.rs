@@ -847,10 +847,7 @@ fn parse_set_timeout(
                 match Expr::parse(v, res) {
                     Ok(e) => Ok((kind, Err(Box::new(e)))),
                     Err(_) => {
-                        let bad = v
-                            .chars()
-                            .find(|c| !c.is_ascii_digit())
-                            .unwrap_or(' ');
+                        let bad = v.chars().find(|c| !c.is_ascii_digit()).unwrap_or(' ');
                         if e.contains("overflow") {
                             Err(format!(
                                 "timer overflow in argument '{v}' to rule 'set-timeout {which}' (maximum value is 2147483647 ms or ~24.8 days)"

@@ -45,14 +45,14 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// The stream moves to a backend other than the proxy whose rules ran so far: as in
-    /// HAProxy, that backend's own values apply again (only `client` and `tarpit` stay).
+    /// The stream moves to a backend other than the proxy whose rules ran so far. The
+    /// manual says that backend's own values apply again; HAProxy 2.6 (the reference)
+    /// keeps the `server` and `tunnel` timeouts set before, so those stay, while
+    /// `retries`, `connect` and `queue` (newer than 2.6) follow the manual.
     pub fn enter_backend(&mut self) {
-        *self = Overrides {
-            client: self.client,
-            tarpit: self.tarpit,
-            ..Overrides::default()
-        };
+        self.retries = None;
+        self.connect = None;
+        self.queue = None;
     }
 }
 

@@ -908,7 +908,7 @@ async fn accept_loop(
                         src: unspec,
                         dst: unspec,
                         hdr_src: None,
-                    ov: Default::default(),
+                        ov: Default::default(),
                     };
                     if http {
                         crate::server::sessions::run_watched(crate::proxy::http::run_http(
