@@ -448,3 +448,35 @@ listen l2
     // No retry: the connection closes without an answer.
     assert!(request(fe2).is_err());
 }
+
+#[test]
+fn set_timeout_client_bounds_a_slow_request_body() {
+    if skip_on_reference("set-timeout client is HAProxy 2.7+") {
+        return;
+    }
+    let be = HttpBackend::start("be", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = format!(
+        "{DEFAULTS}listen l
+    bind \"${{FE}}\"
+    http-request set-timeout client 200ms if {{ path /up }}
+    server s1 \"${{S1}}\"
+"
+    );
+    let _h = Halo::start(&cfg, &[("FE", haproxy_addr(fe)), ("S1", be.cfg_addr())]);
+    let mut c = Client::connect(fe);
+    c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello");
+    let t = Instant::now();
+    // The rest of the body never comes: the stream ends long before `timeout client`.
+    let mut all = Vec::new();
+    let _ = c.r.read_to_end(&mut all);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Another request with the same slow body is still waited for past 200 ms.
+    let mut c = Client::connect(fe);
+    c.send(b"POST /other HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello");
+    thread::sleep(Duration::from_millis(600));
+    c.send(b"world");
+    let r = c.read().expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "be /other 10\n");
+}
