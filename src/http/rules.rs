@@ -280,6 +280,10 @@ enum Action {
     /// `set-priority-class` (true) / `set-priority-offset` (false): the request's place in
     /// server queues.
     SetPriority(bool, Box<Expr>),
+    /// `set-retries <int>|<expr>`: the stream's connection retries (0..=100).
+    SetRetries(Result<u32, Box<Expr>>),
+    /// `set-timeout <which> <timeout>|<expr>` (milliseconds).
+    SetTimeout(TimeoutKind, Result<u64, Box<Expr>>),
     /// `auth [realm <realm>]`: the 401 (407 in proxy form) challenge; no realm given
     /// means the proxy's name.
     Auth(Option<Vec<u8>>),
@@ -732,6 +736,135 @@ fn paren_arg(word: &str) -> Option<&str> {
     word[open + 1..].strip_suffix(')')
 }
 
+/// The timeout a `set-timeout` rule changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    Client,
+    Connect,
+    Queue,
+    Server,
+    Tarpit,
+    Tunnel,
+}
+
+impl TimeoutKind {
+    fn parse(word: &str) -> Option<TimeoutKind> {
+        Some(match word {
+            "client" => TimeoutKind::Client,
+            "connect" => TimeoutKind::Connect,
+            "queue" => TimeoutKind::Queue,
+            "server" => TimeoutKind::Server,
+            "tarpit" => TimeoutKind::Tarpit,
+            "tunnel" => TimeoutKind::Tunnel,
+            _ => return None,
+        })
+    }
+
+    /// Only meaningful for a proxy with a backend side (the manual's rule).
+    pub fn backend_side(self) -> bool {
+        !matches!(self, TimeoutKind::Client | TimeoutKind::Tarpit)
+    }
+
+    pub fn set(self, ov: &mut crate::proxy::stream::Overrides, ms: u64) {
+        let slot = match self {
+            TimeoutKind::Client => &mut ov.client,
+            TimeoutKind::Connect => &mut ov.connect,
+            TimeoutKind::Queue => &mut ov.queue,
+            TimeoutKind::Server => &mut ov.server,
+            TimeoutKind::Tarpit => &mut ov.tarpit,
+            TimeoutKind::Tunnel => &mut ov.tunnel,
+        };
+        *slot = Some(ms);
+    }
+}
+
+/// Why a rule acting on the backend side (`set-retries`, `set-timeout connect|queue|
+/// server|tunnel`) cannot be in `p`, a proxy without one.
+pub(crate) fn needs_backend(rule: &Rule, p: &Proxy) -> Option<String> {
+    if p.kind.is_backend() {
+        return None;
+    }
+    match rule.args.first().map(String::as_str) {
+        Some("set-retries") => {
+            Some("'set-retries' only available in backend or listen section".into())
+        }
+        Some("set-timeout")
+            if rule
+                .args
+                .get(1)
+                .and_then(|w| TimeoutKind::parse(w))
+                .is_some_and(TimeoutKind::backend_side) =>
+        {
+            Some(format!("proxy '{}' has no backend capability", p.name))
+        }
+        _ => None,
+    }
+}
+
+/// `set-retries <int>|<expr>` (HTTP and TCP rules), with HAProxy's messages.
+pub(crate) fn parse_set_retries(
+    args: &[String],
+    res: &dyn Resolver,
+) -> Result<Result<u32, Box<Expr>>, String> {
+    let [v] = args else {
+        return Err(
+            "expects exactly 1 argument (an expression or an integer between 1 and 100)".into(),
+        );
+    };
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return match v.parse::<i64>() {
+            Ok(n) if (0..=100).contains(&n) => Ok(Ok(n as u32)),
+            _ => Err("expects an expression or an integer between 1 and 100".into()),
+        };
+    }
+    Ok(Err(Box::new(Expr::parse(v, res)?)))
+}
+
+/// `set-timeout <which> <timeout>|<expr>`, with HAProxy's messages.
+fn parse_set_timeout(
+    args: &[String],
+    res: &dyn Resolver,
+) -> Result<(TimeoutKind, Result<u64, Box<Expr>>), String> {
+    let [which, v] = args else {
+        return Err("expects exactly 2 arguments".into());
+    };
+    let kind = TimeoutKind::parse(which).ok_or_else(|| {
+        format!(
+            "'set-timeout' rule supports 'client'/'connect'/'queue'/'server'/'tarpit'/'tunnel' (got '{which}')"
+        )
+    })?;
+    if v.starts_with(|c: char| c.is_ascii_digit()) {
+        return match halo_config::units::parse_time_ms(v) {
+            Ok(0) => Err(format!(
+                "null value is not valid for a 'set-timeout {which}' rule"
+            )),
+            Ok(ms) => Ok((kind, Ok(ms))),
+            Err(_) if v.bytes().all(|b| b.is_ascii_digit()) => Err(format!(
+                "timer overflow in argument '{v}' to rule 'set-timeout {which}' (maximum value is 2147483647 ms or ~24.8 days)"
+            )),
+            Err(e) => {
+                // Not a time: a sample expression, if it is one.
+                match Expr::parse(v, res) {
+                    Ok(e) => Ok((kind, Err(Box::new(e)))),
+                    Err(_) => {
+                        let bad = v.chars().find(|c| !c.is_ascii_digit()).unwrap_or(' ');
+                        if e.contains("overflow") {
+                            Err(format!(
+                                "timer overflow in argument '{v}' to rule 'set-timeout {which}' (maximum value is 2147483647 ms or ~24.8 days)"
+                            ))
+                        } else {
+                            Err(format!(
+                                "unexpected character '{bad}' in rule 'set-timeout {which}'"
+                            ))
+                        }
+                    }
+                }
+            }
+        };
+    }
+    Ok((kind, Err(Box::new(Expr::parse(v, res)?))))
+}
+
 fn compile_action(
     rule: &Rule,
     dir: Dir,
@@ -1020,6 +1153,11 @@ fn compile_action(
             ),
             _ => return Err("expects a sample expression".into()),
         },
+        "set-retries" => Action::SetRetries(parse_set_retries(args, cx.resolver)?),
+        "set-timeout" => {
+            let (kind, value) = parse_set_timeout(args, cx.resolver)?;
+            Action::SetTimeout(kind, value)
+        }
         "strict-mode" => match args {
             [v] if v == "on" || v == "off" => Action::StrictMode,
             _ => return Err("expects 'on' or 'off'".into()),
@@ -1323,6 +1461,10 @@ impl ProxyRules {
                     } else {
                         &mut out.res_capture_lens
                     };
+                    if let Some(e) = needs_backend(rule, p) {
+                        fail(diags, &what, e);
+                        continue;
+                    }
                     match compile_action(rule, dir, cx, caps) {
                         Ok(action) => {
                             let r = HttpRule { action, cond };
@@ -1549,6 +1691,8 @@ pub struct Txn {
     /// `set-priority-class` / `set-priority-offset`.
     pub prio_class: i32,
     pub prio_offset: i32,
+    /// `set-retries` / `set-timeout`.
+    pub ov: crate::proxy::stream::Overrides,
 }
 
 impl Txn {
@@ -1565,6 +1709,7 @@ impl Txn {
         self.no_l7_retry = false;
         self.prio_class = 0;
         self.prio_offset = 0;
+        self.ov = Default::default();
     }
 }
 
@@ -2151,7 +2296,14 @@ impl ProxyRules {
                 Flow::Next
             }
             Action::Deny(r) => Flow::Done(Verdict::Deny(build_reply(r, env, &ctx))),
-            Action::Tarpit(r) => Flow::Done(self.tarpit_or_deny(true, build_reply(r, env, &ctx))),
+            Action::Tarpit(r) => {
+                let a = build_reply(r, env, &ctx);
+                Flow::Done(match txn.ov.tarpit {
+                    // `set-timeout tarpit` ran on this request.
+                    Some(ms) => Verdict::Tarpit(a, ms),
+                    None => self.tarpit_or_deny(true, a),
+                })
+            }
             Action::WaitForBody { ms, at_least } => {
                 if env.body_ready {
                     Flow::Next
@@ -2369,6 +2521,36 @@ impl ProxyRules {
             Action::StrictMode => Flow::Next,
             Action::DisableL7Retry => {
                 txn.no_l7_retry = true;
+                Flow::Next
+            }
+            Action::SetRetries(v) => {
+                let n = match v {
+                    Ok(n) => Some(*n),
+                    // Out of range or no value: the rule does nothing (as HAProxy).
+                    Err(e) => e
+                        .eval(&ctx)
+                        .and_then(|s| s.to_int())
+                        .filter(|n| (0..=100).contains(n))
+                        .map(|n| n as u32),
+                };
+                if n.is_some() {
+                    txn.ov.retries = n;
+                }
+                Flow::Next
+            }
+            Action::SetTimeout(kind, v) => {
+                let ms = match v {
+                    Ok(ms) => Some(*ms),
+                    // A negative value is ignored; 0 means no timeout at all.
+                    Err(e) => e
+                        .eval(&ctx)
+                        .and_then(|s| s.to_int())
+                        .filter(|&n| n >= 0)
+                        .map(|n| if n == 0 { u64::MAX / 4 } else { n as u64 }),
+                };
+                if let Some(ms) = ms {
+                    kind.set(&mut txn.ov, ms);
+                }
                 Flow::Next
             }
             Action::SetPriority(class, expr) => {

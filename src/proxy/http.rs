@@ -682,12 +682,14 @@ fn content_rules(
         first_req: first,
         tracked: Some(&mut txn.tracked),
         req_caps: Some(&txn.req_captures),
+        retries: txn.ov.retries,
     };
     let v = px
         .tcp
         .run(Stage::Content, 0, &px.acls, &mut env, &mut false);
     info.src = env.src;
     info.dst = env.dst;
+    txn.ov.retries = env.retries;
     v
 }
 
@@ -1045,6 +1047,11 @@ pub async fn run_http<C>(
                 first = false;
                 return Step::Next;
             };
+            // A request routed elsewhere than the proxy whose rules ran takes that backend's
+            // own `retries` and timeouts again (`set-retries`, `set-timeout`).
+            if be_idx != px_idx {
+                txn.ov.enter_backend();
+            }
             // The backend's own tcp-request content rules (a listen runs its rules once).
             if be_idx != px_idx && rt.proxies[be_idx].tcp.has(Stage::Content) {
                 let v = content_rules(&rt, px_idx, Some(be_idx), &mut info, &head, &mut txn, first);
@@ -1358,6 +1365,8 @@ pub async fn run_http<C>(
                 },
                 None => info,
             };
+            // What `set-retries` / `set-timeout` changed for this request.
+            let info = ConnInfo { ov: txn.ov, ..info };
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let mut redirect_to: Option<Arc<Server>> = None;
@@ -1509,8 +1518,8 @@ pub async fn run_http<C>(
             // without body that finds an idle connection closed by the server is sent
             // again over a new connection.
             cbuf.drain(..head_len);
-            let server_timeout = be.settings.server_timeout;
-            let client_timeout = fe.client_timeout;
+            let server_timeout = txn.ov.server.or(be.settings.server_timeout);
+            let client_timeout = txn.ov.client.or(fe.client_timeout);
             // `option accept-unsafe-violations-in-http-response` of the backend.
             let rlimits = Limits {
                 accept_invalid: be_http.accept_unsafe_res,
@@ -1535,7 +1544,7 @@ pub async fn run_http<C>(
                     && head_len + n <= rt.global.tune_bufsize
                 {
                     replay.extend_from_slice(&cbuf[..n]);
-                    l7_left = be.settings.retries;
+                    l7_left = txn.ov.retries.unwrap_or(be.settings.retries);
                 }
             }
             let mut rhead = Head::new();
@@ -1784,7 +1793,11 @@ pub async fn run_http<C>(
                 let Some(mut sc) = attached.0.take() else {
                     return Step::Close;
                 };
-                let tunnel = be.settings.tunnel_timeout.or(fe.tunnel_timeout);
+                let tunnel = txn
+                    .ov
+                    .tunnel
+                    .or(be.settings.tunnel_timeout)
+                    .or(fe.tunnel_timeout);
                 let t = crate::proxy::forward::Timeouts {
                     client: tunnel.or(client_timeout),
                     server: tunnel.or(server_timeout),
@@ -1982,7 +1995,8 @@ pub async fn run_http<C>(
                 rhead.write_to(&mut out);
             }
             sc.buf.drain(..rhead_len);
-            // 9. Response body to the client.
+            // 9. Response body to the client (`http-response set-timeout server` counts).
+            let server_timeout = txn.ov.server.or(be.settings.server_timeout);
             let mut rbody =
                 BodyState::new_response(rframing).dropping_trailers(fe_http.drop_res_trailers);
             let ok = forward_response(

@@ -26,6 +26,34 @@ pub struct ConnInfo {
     pub dst: SocketAddr,
     /// The address `source … usesrc hdr_ip(H)` found in the request being served.
     pub hdr_src: Option<std::net::IpAddr>,
+    /// What `set-retries` / `set-timeout` rules changed for the stream being served.
+    pub ov: Overrides,
+}
+
+/// Per-stream values set by `set-retries` and `set-timeout` rules, replacing the
+/// backend's `retries` and `timeout …` (and the frontend's `timeout client`) for the
+/// current stream only. Timeouts are in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub retries: Option<u32>,
+    pub client: Option<u64>,
+    pub connect: Option<u64>,
+    pub queue: Option<u64>,
+    pub server: Option<u64>,
+    pub tarpit: Option<u64>,
+    pub tunnel: Option<u64>,
+}
+
+impl Overrides {
+    /// The stream moves to a backend other than the proxy whose rules ran so far. The
+    /// manual says that backend's own values apply again; HAProxy 2.6 (the reference)
+    /// keeps the `server` and `tunnel` timeouts set before, so those stay, while
+    /// `retries`, `connect` and `queue` (newer than 2.6) follow the manual.
+    pub fn enter_backend(&mut self) {
+        self.retries = None;
+        self.connect = None;
+        self.queue = None;
+    }
 }
 
 /// Holds a server slot and gives it back when dropped; once the server took the session
@@ -187,6 +215,7 @@ pub async fn run_tcp<C>(
             limit,
             &mut src,
             &mut dst,
+            &mut info.ov.retries,
             &mut vars,
             &mut tracked,
             &mut caps,
@@ -231,6 +260,11 @@ pub async fn run_tcp<C>(
     let Some(be) = rt.proxies[be_idx].backend.clone() else {
         return;
     };
+    // A stream routed elsewhere than the proxy whose rules ran takes that backend's own
+    // `retries` and timeouts again.
+    if be_idx != px_idx {
+        info.ov.enter_backend();
+    }
     // The backend's own content rules (a listen runs its rules once).
     if be_idx != px_idx && rt.proxies[be_idx].tcp.has(Stage::Content) {
         let at = Inspect {
@@ -249,6 +283,7 @@ pub async fn run_tcp<C>(
             limit,
             &mut src,
             &mut dst,
+            &mut info.ov.retries,
             &mut vars,
             &mut tracked,
             &mut caps,
@@ -372,6 +407,7 @@ pub async fn run_tcp<C>(
             limit,
             &mut src,
             &mut dst,
+            &mut info.ov.retries,
             &mut vars,
             &mut tracked,
             &mut caps,
@@ -502,6 +538,7 @@ pub fn l4_rules(
         first_req: true,
         tracked,
         req_caps: None,
+        retries: None,
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;
@@ -545,7 +582,12 @@ pub async fn read_proxy_header<C: AsyncRead + Unpin>(
 }
 
 /// Waits for a server slot: immediately, or from the queue within `timeout queue`.
-async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Option<Arc<Server>> {
+async fn obtain(
+    be: &Arc<Backend>,
+    key: Option<u32>,
+    avoid: Option<usize>,
+    limit: u64,
+) -> Option<Arc<Server>> {
     match be.assign(key, avoid) {
         Assign::Server(s) => {
             note_queue_time(be, &s, 0);
@@ -553,7 +595,6 @@ async fn obtain(be: &Arc<Backend>, key: Option<u32>, avoid: Option<usize>) -> Op
         }
         Assign::NoServer => None,
         Assign::Queued(mut rx) => {
-            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
             let since = std::time::Instant::now();
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
                 Ok(Ok(s)) => {
@@ -621,13 +662,14 @@ pub async fn connect_with_retries(
     connect_server(be, key, info, Choice::Balance, &mut |_| None, None).await
 }
 
-/// Waits for a slot on the preferred server (`option prefer-last-server`, a server that
+/// Waits (at most `limit` ms in a queue) for a slot on the preferred server (`option prefer-last-server`, a server that
 /// asked for authentication) while it is usable and its queue is short enough
 /// (`max-keep-alive-queue`), else balances as usual.
 async fn obtain_preferred(
     be: &Arc<Backend>,
     prefer: &Arc<Server>,
     key: Option<u32>,
+    limit: u64,
 ) -> Option<Arc<Server>> {
     match be.assign_preferred(prefer, be.settings.max_keep_alive_queue) {
         Some(Assign::Server(s)) => {
@@ -635,7 +677,6 @@ async fn obtain_preferred(
             Some(s)
         }
         Some(Assign::Queued(mut rx)) => {
-            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
             let since = std::time::Instant::now();
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
                 Ok(Ok(s)) => {
@@ -652,13 +693,13 @@ async fn obtain_preferred(
                 }
             }
         }
-        _ => obtain(be, key, None).await,
+        _ => obtain(be, key, None, limit).await,
     }
 }
 
 /// A slot on the server persistence designated, waiting in its queue if needed. Err(true)
 /// when its queue is full (`maxqueue`), Err(false) when the wait timed out.
-async fn obtain_direct(be: &Arc<Backend>, idx: usize) -> Result<Arc<Server>, bool> {
+async fn obtain_direct(be: &Arc<Backend>, idx: usize, limit: u64) -> Result<Arc<Server>, bool> {
     let srv = be.servers.get(idx).ok_or(false)?;
     let qlen = be.queue_lengths().1.get(idx).copied().unwrap_or(0);
     if srv.maxqueue > 0 && be.effective_maxconn(srv) > 0 && qlen >= srv.maxqueue as usize {
@@ -672,7 +713,6 @@ async fn obtain_direct(be: &Arc<Backend>, idx: usize) -> Result<Arc<Server>, boo
         }
         Assign::NoServer => Err(false),
         Assign::Queued(mut rx) => {
-            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
             let since = std::time::Instant::now();
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
                 Ok(Ok(s)) => {
@@ -698,16 +738,16 @@ async fn obtain_persistent(
     be: &Arc<Backend>,
     srv: &Arc<Server>,
     key: Option<u32>,
+    limit: u64,
 ) -> Option<Arc<Server>> {
     let idx = be.servers.iter().position(|s| Arc::ptr_eq(s, srv));
     let Some(idx) = idx.filter(|_| srv.is_up() || be.settings.persist) else {
-        return obtain(be, key, None).await;
+        return obtain(be, key, None, limit).await;
     };
     match be.assign_to(idx) {
         Assign::Server(s) => Some(s),
         Assign::NoServer => None,
         Assign::Queued(mut rx) => {
-            let limit = be.settings.queue_timeout.unwrap_or(u64::MAX / 4);
             match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
                 Ok(Ok(s)) => Some(s),
                 _ => {
@@ -741,7 +781,7 @@ pub async fn connect_server(
             target,
             st.source.as_ref(),
             None,
-            st.connect_timeout,
+            info.ov.connect.or(st.connect_timeout),
             Some(info),
         )
         .await
@@ -759,21 +799,24 @@ pub async fn connect_server(
     let retries = if st.mode == Mode::Http && !st.retry_on.conn_failure {
         0
     } else {
-        st.retries
+        info.ov.retries.unwrap_or(st.retries)
     };
+    // `timeout queue` (or `set-timeout queue`); none means no limit.
+    let limit = info.ov.queue.or(st.queue_timeout).unwrap_or(u64::MAX / 4);
+    let connect_timeout = info.ov.connect.or(st.connect_timeout);
     let mut avoid: Option<usize> = None;
     let mut direct = false;
     let mut persistent = false;
     let mut force = false;
     let mut srv = match choice {
-        Choice::Prefer(p) => obtain_preferred(be, p, key).await?,
-        Choice::Balance => obtain(be, key, None).await?,
+        Choice::Prefer(p) => obtain_preferred(be, p, key, limit).await?,
+        Choice::Balance => obtain(be, key, None, limit).await?,
         Choice::Stick(p) => {
-            let s = obtain_persistent(be, p, key).await?;
+            let s = obtain_persistent(be, p, key, limit).await?;
             persistent = Arc::ptr_eq(&s, p);
             s
         }
-        Choice::Direct { idx, force: f } => match obtain_direct(be, idx).await {
+        Choice::Direct { idx, force: f } => match obtain_direct(be, idx, limit).await {
             Ok(s) => {
                 direct = true;
                 force = f;
@@ -782,7 +825,7 @@ pub async fn connect_server(
             // A full queue on the designated server: elsewhere with `option redispatch`
             // (not under `force-persist`), else no server.
             Err(true) if st.redispatch.is_some_and(|n| n != 0) && !f => {
-                obtain(be, key, None).await?
+                obtain(be, key, None, limit).await?
             }
             Err(_) => return None,
         },
@@ -816,7 +859,7 @@ pub async fn connect_server(
             target,
             srv.source.as_ref(),
             Some(&srv),
-            st.connect_timeout,
+            connect_timeout,
             Some(info),
         )
         .await
@@ -878,7 +921,7 @@ pub async fn connect_server(
                     }
                 };
                 if !redispatch {
-                    let turn_around = st.connect_timeout.unwrap_or(1000).min(1000);
+                    let turn_around = connect_timeout.unwrap_or(1000).min(1000);
                     tokio::time::sleep(Duration::from_millis(turn_around)).await;
                 }
                 if redispatch {
@@ -886,7 +929,7 @@ pub async fn connect_server(
                     drop(slot);
                     srv.counters.redispatches.fetch_add(1, Relaxed);
                     be.counters.redispatches.fetch_add(1, Relaxed);
-                    srv = obtain(be, None, avoid).await?;
+                    srv = obtain(be, None, avoid, limit).await?;
                     slot = Slot::new(be, &srv);
                     // Persistence is broken: the client gets a new cookie.
                     direct = false;
@@ -908,7 +951,7 @@ pub async fn connect_again(be: &Backend, srv: &Arc<Server>, info: &ConnInfo) -> 
         target,
         srv.source.as_ref(),
         Some(srv),
-        be.settings.connect_timeout,
+        info.ov.connect.or(be.settings.connect_timeout),
         Some(info),
     )
     .await;

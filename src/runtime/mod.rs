@@ -874,6 +874,7 @@ async fn accept_loop(
                     src,
                     dst,
                     hdr_src: None,
+                    ov: Default::default(),
                 };
                 // One task per connection, sized for its own mode only.
                 if http {
@@ -907,6 +908,7 @@ async fn accept_loop(
                         src: unspec,
                         dst: unspec,
                         hdr_src: None,
+                        ov: Default::default(),
                     };
                     if http {
                         crate::server::sessions::run_watched(crate::proxy::http::run_http(

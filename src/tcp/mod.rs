@@ -64,6 +64,8 @@ enum Act {
         len: usize,
         slot: usize,
     },
+    /// `tcp-request content set-retries <int>|<expr>`: the stream's connection retries.
+    SetRetries(Result<u32, Box<Expr>>),
     /// An action still planned (the start refuses the configuration; see keywords.rs).
     Planned,
 }
@@ -126,6 +128,8 @@ pub struct Env<'a> {
     pub tracked: Option<&'a mut crate::stick::track::Tracked>,
     /// The request capture slots of the stream (`capture`, `capture.req.hdr`).
     pub req_caps: Option<&'a crate::sample::CaptureSlots>,
+    /// The stream's connection retries, as `set-retries` left them (None: the backend's).
+    pub retries: Option<u32>,
 }
 
 impl Env<'_> {
@@ -181,6 +185,7 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
         "set-src-port" => Act::SetSrcPort(one_expr(base)?),
         "set-dst" => Act::SetDst(one_expr(base)?),
         "set-dst-port" => Act::SetDstPort(one_expr(base)?),
+        "set-retries" => Act::SetRetries(crate::http::rules::parse_set_retries(rest, res)?),
         "set-var" | "set-var-fmt" | "unset-var" => {
             let inner = word
                 .strip_prefix(base)
@@ -352,6 +357,10 @@ impl TcpRules {
                     }
                 }
             };
+            if let Some(e) = crate::http::rules::needs_backend(r, p) {
+                fail(diags, e);
+                continue;
+            }
             let act = if r.args.first().map(String::as_str) == Some("capture") {
                 // Checked by the parser: `capture <sample> len <length>`.
                 let len = r.args.get(3).and_then(|l| l.parse::<usize>().ok());
@@ -531,6 +540,20 @@ impl TcpRules {
                         caps.put(*slot, &v.to_bytes(), *len);
                     }
                 }
+                Act::SetRetries(v) => {
+                    let n = match v {
+                        Ok(n) => Some(*n),
+                        // Out of range or no value: nothing changes (as HAProxy).
+                        Err(e) => e
+                            .eval(&env.ctx(res_dir))
+                            .and_then(|s| s.to_int())
+                            .filter(|n| (0..=100).contains(n))
+                            .map(|n| n as u32),
+                    };
+                    if n.is_some() {
+                        env.retries = n;
+                    }
+                }
                 Act::Planned => {}
             }
         }
@@ -562,6 +585,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
     limit: usize,
     src: &mut SocketAddr,
     dst: &mut SocketAddr,
+    retries: &mut Option<u32>,
     vars: &mut Vars,
     tracked: &mut crate::stick::track::Tracked,
     caps: &mut crate::sample::CaptureSlots,
@@ -599,11 +623,13 @@ pub async fn inspect<R: AsyncRead + Unpin>(
                 first_req: true,
                 tracked: Some(&mut *tracked),
                 req_caps: Some(&*caps),
+                retries: *retries,
             };
             let mut ignored = false;
             let v = rules.run(stage, resume, &px.acls, &mut env, &mut ignored);
             *src = env.src;
             *dst = env.dst;
+            *retries = env.retries;
             v
         };
         let Verdict::Wait { resume: r } = v else {
