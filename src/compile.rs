@@ -1071,6 +1071,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             };
             let settings = BackendSettings {
                 is_listen: p.kind == model::ProxyKind::Listen,
+                hash_affinity: match s.hash_preserve_affinity.as_deref() {
+                    Some("maxconn") => 1,
+                    Some("maxqueue") => 2,
+                    _ => 0,
+                },
                 external_check,
                 mode: s.mode,
                 abortonclose: s.option("abortonclose").unwrap_or(false),

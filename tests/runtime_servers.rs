@@ -358,3 +358,57 @@ backend be
     let order: Vec<String> = app.seen().into_iter().map(|s| s.target).collect();
     assert_eq!(order, ["/a", "/high", "/low"]);
 }
+
+/// `hash-preserve-affinity maxconn`: a request whose hashed server is full goes to the
+/// next server of the hash ring instead of waiting (`always`, the default, waits).
+#[test]
+fn hash_preserve_affinity_skips_saturated_servers() {
+    if skip_on_reference("hash-preserve-affinity is a 3.x keyword") {
+        return;
+    }
+    for (mode, spread) in [("always", false), ("maxconn", true)] {
+        let a = HttpBackend::start("a", Duration::from_millis(400));
+        let b = HttpBackend::start("b", Duration::from_millis(400));
+        let fe = free_addr();
+        let cfg = format!(
+            "defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout queue 5s
+frontend f
+    bind \"${{FE}}\"
+    default_backend be
+backend be
+    balance hdr(x-k)
+    hash-type consistent
+    hash-preserve-affinity {mode}
+    server s1 \"${{S1}}\" maxconn 1
+    server s2 \"${{S2}}\" maxconn 1
+"
+        );
+        let _h = Halo::start(
+            &cfg,
+            &[
+                ("FE", haproxy_addr(fe)),
+                ("S1", a.cfg_addr()),
+                ("S2", b.cfg_addr()),
+            ],
+        );
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                thread::spawn(move || {
+                    let mut c = Client::connect(fe);
+                    assert_eq!(c.get("/", "X-K: same\r\n").status, 200);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let (na, nb) = (a.seen().len(), b.seen().len());
+        assert_eq!(na + nb, 2);
+        assert_eq!(na == 1 && nb == 1, spread, "{mode}: a {na}, b {nb}");
+    }
+}

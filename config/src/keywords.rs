@@ -631,7 +631,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("fullconn", DLB, DONE),
     k("guid", FLB, P7),
     k("hash-balance-factor", DLB, DONE),
-    k("hash-preserve-affinity", DLB, P5),
+    k("hash-preserve-affinity", DLB, DONE),
     k("hash-type", DLB, DONE),
     k("http-after-response", DFLB, DONE),
     k("http-check comment", DLBH, DONE),

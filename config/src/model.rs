@@ -829,6 +829,8 @@ pub struct ProxySettings {
     pub retries: Option<u32>,
     /// `rate-limit sessions N`: new sessions per second a frontend accepts.
     pub rate_limit_sessions: Option<u32>,
+    /// `hash-preserve-affinity maxconn|maxqueue` (None: `always`, the default).
+    pub hash_preserve_affinity: Option<String>,
     /// `retry-on` (None: not set, `conn-failure` alone).
     pub retry_on: Option<RetryOn>,
     /// `option redispatch [interval]`: `Some(interval)` when enabled (interval -1 = last).

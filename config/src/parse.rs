@@ -1160,6 +1160,17 @@ fn parse_proxy_line(
         "backlog" => s.backlog = parse_u32(line, n, name, diags),
         "retries" => s.retries = parse_u32(line, n, name, diags),
         "rate-limit sessions" => s.rate_limit_sessions = parse_u32(line, n, name, diags),
+        "hash-preserve-affinity" => match line.words.get(n).map(String::as_str) {
+            Some("always") => s.hash_preserve_affinity = None,
+            Some(v @ ("maxconn" | "maxqueue")) => s.hash_preserve_affinity = Some(v.to_string()),
+            other => diags.alert(
+                &line.loc,
+                format!(
+                    "'hash-preserve-affinity' expects 'always', 'maxconn' or 'maxqueue', not '{}'.",
+                    other.unwrap_or("")
+                ),
+            ),
+        },
         "retry-on" => match RetryOn::parse(&line.words[n..]) {
             Ok(r) => s.retry_on = Some(r),
             Err(e) => diags.alert(&line.loc, e),

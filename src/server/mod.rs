@@ -388,6 +388,9 @@ pub struct BackendSettings {
     pub checks: Arc<check::rules::Plan>,
     /// `option log-health-checks`: every change of check status or health is logged.
     pub log_health_checks: bool,
+    /// `hash-preserve-affinity`: 0 `always`, 1 `maxconn` (skip saturated servers along
+    /// the hash ring), 2 `maxqueue` (skip servers whose queue is full).
+    pub hash_affinity: u8,
     /// A `listen` section (HAProxy calls it a "proxy" in messages).
     pub is_listen: bool,
     /// `option external-check`: checks run this program instead of their rules.
@@ -556,13 +559,44 @@ impl Backend {
                 }
             }
             let p = match key {
-                Some(k) if self.settings.balance.is_hashed() => lb::pick_hashed(
-                    self.settings.hash_type.method,
-                    &mut st.lb,
-                    &cands,
-                    backup,
-                    k,
-                ),
+                Some(k) if self.settings.balance.is_hashed() => {
+                    let mut p = lb::pick_hashed(
+                        self.settings.hash_type.method,
+                        &mut st.lb,
+                        &cands,
+                        backup,
+                        k,
+                    );
+                    // `hash-preserve-affinity maxconn|maxqueue`: a saturated server is
+                    // skipped, following the hash ring; when all are, the request waits
+                    // on the last one tried.
+                    while let Pick::QueueOn(i) = p
+                        && self.settings.hash_affinity > 0
+                    {
+                        let s = &self.servers[i];
+                        let saturated = match self.settings.hash_affinity {
+                            1 => s.maxconn.load(Relaxed) > 0,
+                            _ => s.maxqueue > 0 && st.server_queues[i].len() >= s.maxqueue as usize,
+                        };
+                        if !saturated {
+                            break;
+                        }
+                        if let Some(c) = cands.iter_mut().find(|c| c.index == i) {
+                            c.usable = false;
+                        }
+                        match lb::pick_hashed(
+                            self.settings.hash_type.method,
+                            &mut st.lb,
+                            &cands,
+                            backup,
+                            k,
+                        ) {
+                            Pick::None => break,
+                            next => p = next,
+                        }
+                    }
+                    p
+                }
                 _ => lb::pick(&self.settings.balance, &mut st.lb, &cands),
             };
             if p != Pick::None {
@@ -1190,6 +1224,7 @@ mod tests {
                 log_health_checks: false,
                 external_check: None,
                 is_listen: false,
+                hash_affinity: 0,
             },
             servers,
         )
