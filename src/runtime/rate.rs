@@ -3,20 +3,33 @@
 //! (HAProxy's freq counter: this second's events plus the share of the previous second still
 //! in the window) has reached the limit, and resumes as soon as it falls below.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::stick::now_ms;
 
-/// Events per second with a limit (0: none). Only accept loops touch it.
+/// Events per second with a limit (0: none), counted without a lock: one word holds the
+/// current second (24 bits, compared for equality only), its events and the previous
+/// second's (20 bits each, saturating at about a million per second).
 #[derive(Default)]
 pub struct AcceptRate {
     limit: AtomicU32,
     /// The highest rate seen (`MaxConnRate`…).
     max: AtomicU32,
-    /// Start of the current second (ms), events in it, events in the previous one.
-    ctr: Mutex<(u64, u32, u32)>,
+    state: AtomicU64,
+}
+
+const SEC_MASK: u64 = (1 << 24) - 1;
+const CNT_MASK: u64 = (1 << 20) - 1;
+
+/// The counts of `state` seen from second `now_sec`: (current, previous).
+fn counts(state: u64, now_sec: u64) -> (u64, u64) {
+    let (sec, curr, prev) = (state >> 40, (state >> 20) & CNT_MASK, state & CNT_MASK);
+    match (now_sec & SEC_MASK).wrapping_sub(sec) & SEC_MASK {
+        0 => (curr, prev),
+        1 => (0, curr),
+        _ => (0, 0),
+    }
 }
 
 impl AcceptRate {
@@ -24,7 +37,7 @@ impl AcceptRate {
         AcceptRate {
             limit: AtomicU32::new(limit.unwrap_or(0)),
             max: AtomicU32::new(0),
-            ctr: Mutex::new((0, 0, 0)),
+            state: AtomicU64::new(0),
         }
     }
 
@@ -37,26 +50,17 @@ impl AcceptRate {
         self.limit.store(v, Relaxed);
     }
 
-    /// Moves the window to `now`; returns (ms into the current second, curr, prev).
-    fn roll(c: &mut (u64, u32, u32), now: u64) -> (u64, u32, u32) {
-        let elapsed = now.saturating_sub(c.0);
-        if elapsed >= 2000 {
-            *c = (now - now % 1000, 0, 0);
-        } else if elapsed >= 1000 {
-            *c = (c.0 + 1000, 0, c.1);
-        }
-        (now.saturating_sub(c.0), c.1, c.2)
+    /// (ms into the current second, its events, the previous second's).
+    fn now(&self) -> (u64, u64, u64) {
+        let now = now_ms();
+        let (curr, prev) = counts(self.state.load(Relaxed), now / 1000);
+        (now % 1000, curr, prev)
     }
 
     /// The events of the last second, the previous second weighted by its part still in it.
     pub fn rate(&self) -> u32 {
-        let mut c = self.ctr.lock().unwrap_or_else(|e| e.into_inner());
-        Self::rate_of(&mut c)
-    }
-
-    fn rate_of(c: &mut (u64, u32, u32)) -> u32 {
-        let (into, curr, prev) = Self::roll(c, now_ms());
-        curr + (u64::from(prev) * (1000 - into.min(1000)) / 1000) as u32
+        let (into, curr, prev) = self.now();
+        (curr + prev * (1000 - into) / 1000) as u32
     }
 
     /// The highest rate seen.
@@ -66,20 +70,17 @@ impl AcceptRate {
 
     /// How long to wait before one more event fits under the limit (None: now).
     pub fn wait(&self) -> Option<Duration> {
-        let limit = self.limit();
+        let limit = u64::from(self.limit());
         if limit == 0 {
             return None;
         }
-        let mut c = self.ctr.lock().unwrap_or_else(|e| e.into_inner());
-        let now = now_ms();
-        let (into, curr, prev) = Self::roll(&mut c, now);
+        let (into, curr, prev) = self.now();
         if curr >= limit {
             // Not before the next second starts.
             return Some(Duration::from_millis((1000 - into).max(1)));
         }
         // The smallest t ≥ into with curr + prev·(1000 − t)/1000 < limit.
-        let room = u64::from(limit - curr);
-        let prev = u64::from(prev);
+        let room = limit - curr;
         if prev * (1000 - into) < room * 1000 {
             return None;
         }
@@ -89,10 +90,12 @@ impl AcceptRate {
 
     /// Counts one event.
     pub fn hit(&self) {
-        let mut c = self.ctr.lock().unwrap_or_else(|e| e.into_inner());
-        Self::roll(&mut c, now_ms());
-        c.1 = c.1.saturating_add(1);
-        self.max.fetch_max(Self::rate_of(&mut c), Relaxed);
+        let now_sec = now_ms() / 1000;
+        let _ = self.state.fetch_update(Relaxed, Relaxed, |v| {
+            let (curr, prev) = counts(v, now_sec);
+            Some(((now_sec & SEC_MASK) << 40) | ((curr + 1).min(CNT_MASK) << 20) | prev)
+        });
+        self.max.fetch_max(self.rate(), Relaxed);
     }
 }
 

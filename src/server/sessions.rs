@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -114,58 +114,76 @@ pub async fn run_watched<F: Future<Output = ()>>(f: F) {
     CURRENT.scope(SessionHandle::new(), f).await
 }
 
+/// Shards of a server's registry: a session registers in the shard of its id, so the
+/// threads serving a busy server rarely wait on the same lock.
+const SHARDS: usize = 16;
+
 /// The sessions holding a slot on one server.
-#[derive(Default)]
 pub struct Registry {
-    map: Mutex<HashMap<u64, Arc<SessionHandle>>>,
-    /// Fast path for `kill_all` on a server nobody uses.
-    any: AtomicBool,
+    shards: [Mutex<HashMap<u64, Arc<SessionHandle>>>; SHARDS],
+    /// Sessions registered (a fast path for `kill_all` on a server nobody uses).
+    count: AtomicUsize,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            count: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<SessionHandle>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self, id: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<SessionHandle>>> {
+        self.shards[id as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Registers a session; a session holding several slots on the server (which does not
     /// happen today) is registered once per id.
     pub fn add(&self, h: &Arc<SessionHandle>) {
-        let mut m = self.lock();
-        m.insert(h.id, h.clone());
-        self.any.store(true, Relaxed);
+        if self.lock(h.id).insert(h.id, h.clone()).is_none() {
+            self.count.fetch_add(1, Relaxed);
+        }
     }
 
     pub fn remove(&self, id: u64) {
-        let mut m = self.lock();
-        m.remove(&id);
-        if m.is_empty() {
-            self.any.store(false, Relaxed);
+        if self.lock(id).remove(&id).is_some() {
+            self.count.fetch_sub(1, Relaxed);
         }
     }
 
     /// Kills every registered session; returns how many.
     pub fn kill_all(&self, why: KillReason) -> usize {
-        if !self.any.load(Relaxed) {
+        if self.count.load(Relaxed) == 0 {
             return 0;
         }
-        let m = self.lock();
-        for h in m.values() {
-            h.kill(why);
+        let mut n = 0;
+        for i in 0..SHARDS {
+            let m = self.lock(i as u64);
+            for h in m.values() {
+                h.kill(why);
+            }
+            n += m.len();
         }
-        m.len()
+        n
     }
 
     /// Ids of the registered sessions.
     pub fn ids(&self) -> Vec<u64> {
-        self.lock().keys().copied().collect()
+        (0..SHARDS)
+            .flat_map(|i| self.lock(i as u64).keys().copied().collect::<Vec<_>>())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.count.load(Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.any.load(Relaxed)
+        self.len() == 0
     }
 }
 
