@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 
 use halo_config::addr::{Address, PortSpec};
 use halo_config::model::{self, Bind, Config, Mode, ProxyKind};
 use halo_config::{Diags, Loc};
 
-use crate::server::{Backend, BackendSettings, CheckResult, Server, ServerAddr};
+use crate::server::{Backend, BackendSettings, Server, ServerAddr};
 use crate::stats::{Counters, now_sec};
 
 /// An IP network for `monitor-net`.
@@ -252,6 +252,9 @@ pub struct ProxyRt {
 
 pub struct Runtime {
     pub global: model::Global,
+    /// The check scheduler's settings, set when checks start (servers added by the
+    /// runtime API start theirs with them).
+    pub check_settings: std::sync::OnceLock<crate::server::check::CheckSettings>,
     /// Pattern files, map files and inline ACL patterns (`show map`, `add acl`…).
     pub registry: crate::pattern::Registry,
     pub proxies: Vec<ProxyRt>,
@@ -954,62 +957,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     };
                     scfg.cookie = Some(crate::http::cookie::dynamic_value(key, ip, port));
                 }
-                servers.push(Arc::new(Server {
-                    agent: crate::server::check::agent::Agent::new(srv),
-                    pool_conn_name,
-                    name: srv.name.clone(),
-                    id,
-                    backend_name: be_name.clone(),
-                    addr: crate::server::AddrCell::new(ServerAddr { ip, port: *port }),
-                    backup: srv.backup,
+                servers.push(Arc::new(Server::new(crate::server::ServerInit {
                     cfg: scfg,
-                    uweight: AtomicU32::new(srv.weight),
-                    maxconn: AtomicU32::new(srv.maxconn),
-                    minconn: srv.minconn,
-                    maxqueue: srv.maxqueue,
-                    admin: AtomicU8::new(if srv.disabled { 2 } else { 0 }),
-                    // `init-state`: where checks start from (by default UP, down at the
-                    // first failure).
-                    up: AtomicBool::new(
-                        !srv.check
-                            || !matches!(srv.init_state.as_deref(), Some("down" | "fully-down")),
-                    ),
-                    nolb: AtomicBool::new(false),
-                    check_off: AtomicBool::new(false),
-                    rmaint: AtomicBool::new(unresolved),
-                    addr_none: AtomicBool::new(unresolved),
-                    srv_target: std::sync::Mutex::new(None),
-                    observed_errors: AtomicU32::new(0),
-                    force_fastinter: AtomicBool::new(false),
-                    check_port_rt: AtomicU32::new(u32::MAX),
-                    cur: AtomicU32::new(0),
-                    counters: Counters::default(),
-                    check: Mutex::new(CheckResult::default()),
-                    chkfail: AtomicU64::new(0),
-                    chkdown: AtomicU64::new(0),
-                    last_change: AtomicU64::new(now_sec()),
-                    downtime: AtomicU64::new(0),
-                    down_since: AtomicU64::new(0),
-                    health: AtomicU32::new(match srv.init_state.as_deref() {
-                        _ if !srv.check => srv.rise,
-                        Some("fully-up") => srv.rise + srv.fall - 1,
-                        Some("down") => srv.rise.saturating_sub(1),
-                        Some("fully-down") => 0,
-                        _ => srv.rise,
-                    }),
-                    source: srv.source.clone().or_else(|| s.source.clone()),
-                    send_proxy: srv.send_proxy,
-                    next_source_port: AtomicU32::new(fastrand::u32(..)),
-                    idle: crate::server::idle::IdlePool::new(crate::server::idle::PoolSettings {
-                        max_conn: srv.pool_max_conn,
-                        purge_delay: std::time::Duration::from_millis(srv.pool_purge_delay),
-                        low_conn: srv.pool_low_conn,
-                        max_reuse: srv.max_reuse,
-                    }),
-                    sessions: Default::default(),
-                    links: Default::default(),
-                    ramp_since: AtomicU64::new(0),
-                }));
+                    id,
+                    index: servers.len(),
+                    backend_name: be_name.clone(),
+                    addr: ServerAddr { ip, port: *port },
+                    unresolved,
+                    backend_source: s.source.clone(),
+                    pool_conn_name,
+                    dynamic: false,
+                })));
             }
             let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {
                 Address::Inet { host, ip, port, .. } => match resolve(host, *ip) {
@@ -1080,6 +1038,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 mode: s.mode,
                 abortonclose: s.option("abortonclose").unwrap_or(false),
                 log_health_checks: s.option("log-health-checks").unwrap_or(false),
+                default_server: s.default_server.clone(),
                 balance: s.balance.clone(),
                 hash_type: s.hash_type,
                 fullconn,
@@ -1168,6 +1127,16 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let _ = Loc::none();
     let backends: Vec<Arc<Backend>> = proxies.iter().filter_map(|p| p.backend.clone()).collect();
     crate::server::link_tracks(&backends);
+    for px in &proxies {
+        if let Some(be) = &px.backend {
+            for name in px.use_server.named() {
+                if let Some((_, srv)) = be.find_server(name) {
+                    srv.referenced
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
     Runtime {
         global: cfg.global.clone(),
         proxies,
@@ -1189,6 +1158,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 .map(|(f, t)| (f.as_str(), t.as_str())),
         ),
         peers,
+        check_settings: std::sync::OnceLock::new(),
     }
 }
 

@@ -1231,7 +1231,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("force-tlsv11", 0, P6),
     o("force-tlsv12", 0, P6),
     o("force-tlsv13", 0, P6),
-    o("from", 1, P0),
+    o("from", 1, DONE),
     o("guid", 1, P7),
     o("hash-key", 1, P0),
     o("healthcheck", 1, P5),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::addr::{Usage, parse_address, parse_address_list};
+use crate::addr::{Address, Usage, parse_address, parse_address_list};
 use crate::diag::{Diags, Loc};
 use crate::keywords::{self, Keyword, SectionKind, Support};
 use crate::model::*;
@@ -1147,7 +1147,16 @@ fn parse_proxy_line(
                 .default_server
                 .clone()
                 .unwrap_or_else(|| Server::template(line.loc.clone()));
-            parse_server_options(line, n, &mut t, &proxy.name, cfg, diags, true);
+            let mut start = n;
+            if line.words.get(n).map(String::as_str) == Some("from") {
+                start += 2;
+                match line.words.get(n + 1).map(|o| server_origin(o, proxy, cfg)) {
+                    Some(Ok(o)) => t = o.unwrap_or_else(|| Server::template(line.loc.clone())),
+                    Some(Err(e)) => diags.alert(&line.loc, format!("'default-server' : {e}")),
+                    None => diags.alert(&line.loc, "'from' expects an origin."),
+                }
+            }
+            parse_server_options(line, start, &mut t, &proxy.name, cfg, diags, true);
             proxy.settings.default_server = Some(t);
         }
         "balance" => parse_balance(line, n, s, diags),
@@ -2759,15 +2768,32 @@ fn parse_server(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diag
             return;
         }
     };
-    let mut srv = proxy
-        .settings
-        .default_server
-        .clone()
-        .unwrap_or_else(|| Server::template(line.loc.clone()));
+    let mut start = n + 2;
+    let mut srv = if line.words.get(start).map(String::as_str) == Some("from") {
+        let Some(origin) = line.words.get(start + 1) else {
+            diags.alert(&line.loc, "'from' expects an origin.");
+            return;
+        };
+        start += 2;
+        match server_origin(origin, proxy, cfg) {
+            Ok(t) => t.unwrap_or_else(|| Server::template(line.loc.clone())),
+            Err(e) => {
+                diags.alert(&line.loc, format!("'server {name}' : {e}"));
+                return;
+            }
+        }
+    } else {
+        proxy
+            .settings
+            .default_server
+            .clone()
+            .unwrap_or_else(|| Server::template(line.loc.clone()))
+    };
     srv.loc = line.loc.clone();
     srv.name = name.clone();
     srv.address = Some(address);
-    parse_server_options(line, n + 2, &mut srv, &proxy.name, cfg, diags, false);
+    srv.id = None;
+    parse_server_options(line, start, &mut srv, &proxy.name, cfg, diags, false);
     if let Some(id) = srv.id
         && let Some(other) = proxy.servers.iter().find(|s| s.id == Some(id))
     {
@@ -2838,13 +2864,10 @@ fn parse_server_template(
             return;
         };
         start += 2;
-        match proxy.servers.iter().find(|s| &s.name == origin) {
-            Some(s) => s.clone(),
-            None => {
-                diags.alert(
-                    &line.loc,
-                    format!("'server-template' : no server '{origin}' to copy settings from."),
-                );
+        match server_origin(origin, proxy, cfg) {
+            Ok(t) => t.unwrap_or_else(|| Server::template(line.loc.clone())),
+            Err(e) => {
+                diags.alert(&line.loc, format!("'server-template' : {e}"));
                 return;
             }
         }
@@ -2877,6 +2900,122 @@ fn parse_server_template(
         s.name = name;
         proxy.servers.push(s);
     }
+}
+
+/// `from <origin>` on a `server`/`server-template` line: the settings to start from.
+/// `none` (the documented defaults: Ok(None)), `be:[B]` (backend B's `default-server`, this
+/// proxy's when B is empty), `srv:[B/]S` or plain `S` (the settings of server S).
+fn server_origin(origin: &str, proxy: &Proxy, cfg: &Config) -> Result<Option<Server>, String> {
+    let proxy_named = |b: &str| -> Result<&Proxy, String> {
+        if b.is_empty() || b == proxy.name {
+            return Ok(proxy);
+        }
+        cfg.proxies
+            .iter()
+            .find(|p| p.name == b)
+            .ok_or_else(|| format!("'from' : no backend '{b}' (it must be declared before)."))
+    };
+    if origin == "none" {
+        return Ok(None);
+    }
+    if let Some(b) = origin.strip_prefix("be:") {
+        return Ok(proxy_named(b)?.settings.default_server.clone());
+    }
+    let (b, name) = match origin.strip_prefix("srv:") {
+        Some(rest) => rest.split_once('/').unwrap_or(("", rest)),
+        None => ("", origin),
+    };
+    let px = proxy_named(b)?;
+    match px.servers.iter().find(|s| s.name == name) {
+        Some(s) => Ok(Some(s.clone())),
+        None => Err(format!(
+            "'from' : no server '{name}' in '{}' to copy settings from.",
+            px.name
+        )),
+    }
+}
+
+/// Server options `add server` refuses, as HAProxy does: they only make sense at start-up.
+pub const NOT_DYNAMIC: &[&str] = &[
+    "init-addr",
+    "resolvers",
+    "resolve-opts",
+    "resolve-prefer",
+    "resolve-net",
+    "redir",
+    "pool-conn-name",
+];
+
+/// The runtime API's `add server <backend>/<name> <addr>[:<port>] [options]`: `words` are
+/// the address and options. `base` is the server the settings start from (the backend's
+/// `default-server`, or what a leading `from <origin>` named, resolved by `origin`).
+/// Returns the server, or the error line to answer.
+pub fn parse_dynamic_server(
+    proxy_name: &str,
+    name: &str,
+    words: &[String],
+    base: Option<Server>,
+    origin: &dyn Fn(&str) -> Result<Option<Server>, String>,
+) -> Result<Server, String> {
+    let Some(addr) = words.first() else {
+        return Err("'server' expects <name> and <addr>[:<port>] as arguments.".into());
+    };
+    let address = parse_address(addr, Usage::Server).map_err(|e| format!("{e}."))?;
+    if !matches!(address, Address::Inet { .. }) {
+        return Err(format!(
+            "'{addr}' : only IP addresses and host names are supported as server addresses."
+        ));
+    }
+    let mut start = 3;
+    let mut srv = if words.get(1).map(String::as_str) == Some("from") {
+        let o = words
+            .get(2)
+            .ok_or_else(|| "'from' expects an origin.".to_string())?;
+        start = 5;
+        origin(o)?
+    } else {
+        base
+    }
+    .unwrap_or_else(|| Server::template(Loc::none()));
+    if let Some(bad) = words[start - 2..]
+        .iter()
+        .find(|w| NOT_DYNAMIC.contains(&w.as_str()))
+    {
+        return Err(format!("'{bad}' option is not accepted for dynamic server"));
+    }
+    let mut line_words = vec!["server".to_string(), name.to_string()];
+    line_words.extend(words.iter().cloned());
+    let line = Line {
+        loc: Loc::none(),
+        words: line_words,
+    };
+    srv.loc = Loc::none();
+    srv.name = name.to_string();
+    srv.address = Some(address);
+    srv.id = None;
+    let mut cfg = Config::default();
+    let mut diags = Diags::default();
+    parse_server_options(
+        &line, start, &mut srv, proxy_name, &mut cfg, &mut diags, false,
+    );
+    if let Some(d) = diags
+        .items
+        .iter()
+        .find(|d| d.severity == crate::diag::Severity::Alert)
+    {
+        return Err(d.message.clone());
+    }
+    if let Some(p) = cfg.pending.first() {
+        return Err(format!(
+            "{} is not supported by halo yet{}.",
+            p.keyword,
+            match p.issue {
+                0 => String::new(),
+                n => format!(" (issue {n})"),
+            }
+        ));
+    }
+    Ok(srv)
 }
 
 fn parse_server_options(
@@ -3157,6 +3296,10 @@ fn parse_server_options_inner(
                     ),
                 },
                 "pool-low-conn" => srv.pool_low_conn = num(diags).unwrap_or(0),
+                "from" => diags.alert(
+                    &line.loc,
+                    "'from' must be specified before any other server settings.",
+                ),
                 "non-stick" => srv.non_stick = true,
                 "stick" => srv.non_stick = false,
                 "redir" => srv.redir = Some(val.to_string()),

@@ -32,6 +32,8 @@ const HELP: &str = "The following commands are valid at this level:
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
   shutdown sessions server <bk>/<srv>     : kill sessions on a server
+  add server <bk>/<srv> <addr> [args]*    : create a new server (see 'add server help')
+  del server <bk>/<srv>                   : remove a server in maintenance
 ";
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
@@ -45,6 +47,9 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         return out;
     }
     if let Some(out) = super::table::execute(rt, level, w) {
+        return out;
+    }
+    if let Some(out) = super::servers::execute(rt, level, w) {
         return out;
     }
     match w {
@@ -597,7 +602,7 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
         if only.map(|b| b != px.name).unwrap_or(false) {
             continue;
         }
-        for s in &be.servers {
+        for s in be.servers.iter() {
             // As HAProxy: a server in maintenance is stopped, its check health at 0.
             let maint = s.admin() == Admin::Maint;
             let op = if !s.up.load(Relaxed) || maint {

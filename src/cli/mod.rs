@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod map;
+pub mod servers;
 pub mod table;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ where
 
 /// Serves one client of the stats socket. Without `prompt`, the connection is closed
 /// once the lines already received are answered (HAProxy answers a pipelined batch).
+/// Ends an answer that HAProxy sends without the blank line after it (several `add
+/// server`/`del server` answers of 2.x); `serve` removes it.
+pub const NO_BLANK: char = '\0';
+
 pub async fn serve<S>(rt: Arc<Runtime>, stream: S, level: CliLevel, timeout_ms: u64)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -132,9 +137,15 @@ where
             }
             let resp = commands::execute(&rt, level, &words, pl);
             // As HAProxy: the answer as it is, then the blank line ending it (a message
-            // without a newline of its own, like `set maxconn`'s errors, ends on one).
-            out.push_str(&resp);
-            out.push('\n');
+            // without a newline of its own, like `set maxconn`'s errors, ends on one);
+            // a few answers of haproxy 2.x come without it (marked `NO_BLANK`).
+            match resp.strip_suffix(NO_BLANK) {
+                Some(r) => out.push_str(r),
+                None => {
+                    out.push_str(&resp);
+                    out.push('\n');
+                }
+            }
             // Interactive: a prompt after each answer of a `;` line, as HAProxy (the last
             // one's comes with the next line).
             if interactive && i < last {

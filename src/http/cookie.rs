@@ -7,7 +7,6 @@ use halo_config::model::{Cookie, CookieMode};
 
 use crate::http::h1::Head;
 use crate::server::Server;
-use std::sync::Arc;
 
 /// Separates the server's value from the application's in prefix mode.
 const DELIM: u8 = b'~';
@@ -117,7 +116,7 @@ fn s30_to_b64(mut v: u64, out: &mut Vec<u8>) {
 pub fn on_request(
     ck: &Cookie,
     head: &mut Head,
-    servers: &[Arc<Server>],
+    servers: &crate::server::list::ServerList,
     skip: bool,
     persist: bool,
     now: u64,
@@ -263,7 +262,8 @@ pub fn on_request(
                 }
                 if delim != val_beg && !skip && !assigned {
                     let want = &v[val_beg..delim];
-                    for (i, s) in servers.iter().enumerate() {
+                    for s in servers.iter() {
+                        let i = s.index;
                         if s.cfg.cookie.as_deref().map(str::as_bytes) == Some(want)
                             && (s.is_up() || persist)
                         {

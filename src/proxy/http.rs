@@ -1374,7 +1374,9 @@ pub async fn run_http<C>(
             // allocation, without the option).
             let conn_names: Vec<u64> = if be.servers.iter().any(|s| s.pool_conn_name.is_some()) {
                 let name_ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
-                be.servers.iter().map(|s| conn_name(s, &name_ctx)).collect()
+                (0..be.servers.slots())
+                    .map(|i| conn_name(&be.servers[i], &name_ctx))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -1382,9 +1384,7 @@ pub async fn run_http<C>(
                 if conn_names.is_empty() {
                     return 0;
                 }
-                be.servers
-                    .iter()
-                    .position(|s| Arc::ptr_eq(s, srv))
+                be.index_of(srv)
                     .and_then(|i| conn_names.get(i).copied())
                     .unwrap_or(0)
             };

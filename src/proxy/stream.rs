@@ -508,7 +508,8 @@ fn rdp_server(be: &Backend, payload: &[u8], name: &str) -> Option<usize> {
     let want = SocketAddr::new(std::net::Ipv4Addr::from(addr.to_le_bytes()).into(), port);
     be.servers
         .iter()
-        .position(|s| s.addr.target(0) == want && (s.is_up() || be.settings.persist))
+        .find(|s| s.addr.target(0) == want && (s.is_up() || be.settings.persist))
+        .map(|s| s.index)
 }
 
 /// Runs the `tcp-request connection` or `session` rules of the frontend: anything but
@@ -740,7 +741,7 @@ async fn obtain_persistent(
     key: Option<u32>,
     limit: u64,
 ) -> Option<Arc<Server>> {
-    let idx = be.servers.iter().position(|s| Arc::ptr_eq(s, srv));
+    let idx = be.index_of(srv);
     let Some(idx) = idx.filter(|_| srv.is_up() || be.settings.persist) else {
         return obtain(be, key, None, limit).await;
     };
@@ -925,7 +926,7 @@ pub async fn connect_server(
                     tokio::time::sleep(Duration::from_millis(turn_around)).await;
                 }
                 if redispatch {
-                    avoid = be.servers.iter().position(|s| Arc::ptr_eq(s, &srv));
+                    avoid = be.index_of(&srv);
                     drop(slot);
                     srv.counters.redispatches.fetch_add(1, Relaxed);
                     be.counters.redispatches.fetch_add(1, Relaxed);

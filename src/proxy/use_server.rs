@@ -28,6 +28,14 @@ impl UseServerRules {
         self.rules.is_empty()
     }
 
+    /// The servers the rules name literally (they cannot be deleted at runtime).
+    pub fn named(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().filter_map(|(t, _)| match t {
+            Target::Name(n) => Some(n.as_str()),
+            Target::Dynamic(_) => None,
+        })
+    }
+
     pub fn compile(
         p: &Proxy,
         acls: &AclSet,
@@ -96,7 +104,7 @@ impl UseServerRules {
                     &rendered
                 }
             };
-            let idx = be.servers.iter().position(|s| s.name.as_bytes() == name)?;
+            let idx = be.servers.iter().find(|s| s.name.as_bytes() == name)?.index;
             if be.servers[idx].is_up() || persist {
                 return Some(idx);
             }

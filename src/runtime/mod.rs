@@ -630,6 +630,7 @@ async fn serve(
             ))
         }),
     };
+    let _ = rt.check_settings.set(check_settings.clone());
     for px in &rt.proxies {
         if let Some(be) = &px.backend {
             crate::server::check::spawn_checks(be, &check_settings, rt.quiet);
@@ -1128,7 +1129,7 @@ async fn purge_idle_loop(rt: Arc<Runtime>) {
         let mut sockets = u64::from(rt.cur_conns.load(Relaxed)) + crate::server::idle::total_idle();
         for px in &rt.proxies {
             if let Some(be) = &px.backend {
-                for s in &be.servers {
+                for s in be.servers.iter() {
                     sockets += u64::from(s.cur.load(Relaxed));
                 }
             }
@@ -1136,7 +1137,7 @@ async fn purge_idle_loop(rt: Arc<Runtime>) {
         let busy = crate::server::idle::note_sockets_in_use(sockets);
         for px in &rt.proxies {
             if let Some(be) = &px.backend {
-                for s in &be.servers {
+                for s in be.servers.iter() {
                     s.idle.purge(busy || !s.usable());
                 }
             }

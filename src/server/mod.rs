@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod idle;
+pub mod list;
 pub mod resolve;
 pub mod sessions;
 
@@ -94,6 +95,14 @@ pub struct CheckResult {
 pub struct Server {
     pub name: String,
     pub id: u32,
+    /// Its slot in the backend's server list (stable: deleted servers leave a tombstone).
+    pub index: usize,
+    /// Added by `add server` (cannot be tracked, as in HAProxy).
+    pub dynamic: bool,
+    /// Removed by `del server`: no longer listed, found or chosen.
+    pub deleted: AtomicBool,
+    /// Named by another part of the configuration (`use-server`, …): cannot be deleted.
+    pub referenced: AtomicBool,
     pub backend_name: Arc<str>,
     pub addr: AddrCell,
     pub backup: bool,
@@ -162,9 +171,17 @@ pub struct Links {
     /// The server this one tracks.
     pub tracked: OnceLock<Arc<Server>>,
     /// The servers tracking this one: their backend and index.
-    pub trackers: OnceLock<Vec<TrackerRef>>,
+    /// (`add server … track` appends, `del server` removes: a lock, taken on state changes only.)
+    pub trackers: Mutex<Vec<TrackerRef>>,
     /// In maintenance because the tracked server is (HAProxy's inherited maintenance).
     pub maint_via: AtomicBool,
+}
+
+impl Links {
+    /// A copy of the trackers (so no lock is held while their states change).
+    pub fn trackers_list(&self) -> Vec<TrackerRef> {
+        self.trackers.lock().map(|g| g.clone()).unwrap_or_default()
+    }
 }
 
 /// Milliseconds since the first call (never 0), for ramp-up times.
@@ -177,7 +194,86 @@ pub fn now_ms() -> u64 {
 /// smoothly even with small configured weights.
 pub const WEIGHT_SCALE: u32 = 1000;
 
+/// What a server is built from: its configuration line (with `default-server` applied)
+/// and what the backend decided about it.
+pub struct ServerInit {
+    pub cfg: model::Server,
+    pub id: u32,
+    pub index: usize,
+    pub backend_name: Arc<str>,
+    pub addr: ServerAddr,
+    /// Its name did not resolve (or `init-addr none`): starts in resolution maintenance.
+    pub unresolved: bool,
+    /// The backend's `source`, used when the server has none.
+    pub backend_source: Option<Source>,
+    pub pool_conn_name: Option<crate::sample::Expr>,
+    pub dynamic: bool,
+}
+
 impl Server {
+    pub fn new(i: ServerInit) -> Server {
+        let srv = &i.cfg;
+        Server {
+            agent: check::agent::Agent::new(srv),
+            pool_conn_name: i.pool_conn_name,
+            name: srv.name.clone(),
+            id: i.id,
+            index: i.index,
+            dynamic: i.dynamic,
+            deleted: AtomicBool::new(false),
+            referenced: AtomicBool::new(false),
+            backend_name: i.backend_name,
+            addr: AddrCell::new(i.addr),
+            backup: srv.backup,
+            uweight: AtomicU32::new(srv.weight),
+            maxconn: AtomicU32::new(srv.maxconn),
+            minconn: srv.minconn,
+            maxqueue: srv.maxqueue,
+            admin: AtomicU8::new(if srv.disabled { 2 } else { 0 }),
+            // `init-state`: where checks start from (by default UP, down at the first
+            // failure).
+            up: AtomicBool::new(
+                !srv.check || !matches!(srv.init_state.as_deref(), Some("down" | "fully-down")),
+            ),
+            nolb: AtomicBool::new(false),
+            check_off: AtomicBool::new(false),
+            rmaint: AtomicBool::new(i.unresolved),
+            addr_none: AtomicBool::new(i.unresolved),
+            srv_target: Mutex::new(None),
+            observed_errors: AtomicU32::new(0),
+            force_fastinter: AtomicBool::new(false),
+            check_port_rt: AtomicU32::new(u32::MAX),
+            cur: AtomicU32::new(0),
+            counters: Counters::default(),
+            check: Mutex::new(CheckResult::default()),
+            chkfail: AtomicU64::new(0),
+            chkdown: AtomicU64::new(0),
+            last_change: AtomicU64::new(now_sec()),
+            downtime: AtomicU64::new(0),
+            down_since: AtomicU64::new(0),
+            health: AtomicU32::new(match srv.init_state.as_deref() {
+                _ if !srv.check => srv.rise,
+                Some("fully-up") => srv.rise + srv.fall - 1,
+                Some("down") => srv.rise.saturating_sub(1),
+                Some("fully-down") => 0,
+                _ => srv.rise,
+            }),
+            source: srv.source.clone().or(i.backend_source),
+            send_proxy: srv.send_proxy,
+            next_source_port: AtomicU32::new(fastrand::u32(..)),
+            idle: idle::IdlePool::new(idle::PoolSettings {
+                max_conn: srv.pool_max_conn,
+                purge_delay: std::time::Duration::from_millis(srv.pool_purge_delay),
+                low_conn: srv.pool_low_conn,
+                max_reuse: srv.max_reuse,
+            }),
+            sessions: Default::default(),
+            links: Default::default(),
+            ramp_since: AtomicU64::new(0),
+            cfg: i.cfg,
+        }
+    }
+
     /// `track`: "BACKEND/SERVER" of the tracked server.
     pub fn tracked_name(&self) -> Option<String> {
         let (b, s) = self.cfg.track.as_ref()?;
@@ -393,6 +489,8 @@ pub struct BackendSettings {
     pub hash_affinity: u8,
     /// A `listen` section (HAProxy calls it a "proxy" in messages).
     pub is_listen: bool,
+    /// The `default-server` settings, which servers added at runtime start from.
+    pub default_server: Option<model::Server>,
     /// `option external-check`: checks run this program instead of their rules.
     pub external_check: Option<Arc<check::external::ExternalCheck>>,
 }
@@ -401,7 +499,7 @@ pub struct Backend {
     pub name: Arc<str>,
     pub id: u32,
     pub settings: BackendSettings,
-    pub servers: Vec<Arc<Server>>,
+    pub servers: list::ServerList,
     state: Mutex<BackendState>,
     /// Sessions in this backend (queued or served): drives the dynamic maxconn.
     pub beconn: AtomicU32,
@@ -432,7 +530,7 @@ impl Backend {
             name,
             id,
             settings,
-            servers,
+            servers: list::ServerList::new(servers),
             state: Mutex::new(BackendState {
                 lb: LbState::new(n),
                 queue: VecDeque::new(),
@@ -495,8 +593,8 @@ impl Backend {
             _ if !scaled => self.settings.hash_type.method == HashMethod::Consistent,
             _ => true,
         };
-        let mut out: Vec<Candidate> = Vec::with_capacity(self.servers.len());
-        for (i, s) in self.servers.iter().enumerate() {
+        let mut out: Vec<Candidate> = Vec::with_capacity(self.servers.slots());
+        for (i, s) in self.servers.iter().map(|s| (s.index, s)) {
             if s.backup != backup {
                 continue;
             }
@@ -527,7 +625,7 @@ impl Backend {
     pub fn usable_counts(&self) -> (usize, usize) {
         let mut a = 0;
         let mut b = 0;
-        for s in &self.servers {
+        for s in self.servers.iter() {
             if s.usable() {
                 if s.backup {
                     b += 1;
@@ -654,7 +752,7 @@ impl Backend {
     /// room, queued on it while its queue is shorter than `max_queue`; None when it is not
     /// usable or its queue is too long (the request is then balanced as usual).
     pub fn assign_preferred(&self, srv: &Arc<Server>, max_queue: Option<u32>) -> Option<Assign> {
-        let idx = self.servers.iter().position(|s| Arc::ptr_eq(s, srv))?;
+        let idx = self.index_of(srv)?;
         if !srv.usable() || srv.uweight.load(Relaxed) == 0 {
             return None;
         }
@@ -861,8 +959,72 @@ impl Backend {
     pub fn find_server(&self, name: &str) -> Option<(usize, &Arc<Server>)> {
         self.servers
             .iter()
-            .enumerate()
-            .find(|(_, s)| s.name == name)
+            .find(|s| s.name == name)
+            .map(|s| (s.index, s))
+    }
+
+    /// Whether `add server` may add to it: HAProxy refuses backends balanced by a static
+    /// algorithm (`static-rr`, map-based hashing), whose server set is fixed at start-up.
+    pub fn accepts_dynamic_servers(&self) -> bool {
+        match self.settings.balance {
+            Balance::StaticRr => false,
+            ref b if b.is_hashed() => self.settings.hash_type.method == HashMethod::Consistent,
+            _ => true,
+        }
+    }
+
+    /// `add server`: appends the server `make` builds for the next index; it takes traffic
+    /// at once (its queue exists before the balancer can see it).
+    pub fn add_server(&self, make: impl FnOnce(usize) -> Server) -> Arc<Server> {
+        let mut st = self.lock();
+        let idx = self.servers.slots();
+        let srv = Arc::new(make(idx));
+        st.server_queues.push(VecDeque::new());
+        let at = self.servers.push(srv.clone());
+        debug_assert_eq!(at, idx);
+        st.lb.invalidate();
+        self.process_queue_locked(&mut st);
+        srv
+    }
+
+    /// `del server`: why the server cannot be removed now (HAProxy's answers), or None once
+    /// it is removed: it must be in maintenance, followed by no other server, and hold no
+    /// connection (active, queued or idle).
+    pub fn delete_server(&self, idx: usize) -> Option<&'static str> {
+        let srv = &self.servers[idx];
+        if srv.own_admin() != Admin::Maint && !srv.links.maint_via.load(Relaxed) {
+            return Some("Only servers in maintenance mode can be deleted.");
+        }
+        if srv.referenced.load(Relaxed) || !srv.links.trackers_list().is_empty() {
+            return Some(
+                "This server cannot be removed at runtime due to other configuration elements pointing to it.",
+            );
+        }
+        // Idle connections carry nothing: they are closed (HAProxy closes them when the
+        // server enters maintenance).
+        srv.idle.purge(true);
+        let st = self.lock();
+        if srv.cur.load(Relaxed) > 0 || st.server_queues[idx].iter().any(|w| !w.tx.is_closed()) {
+            return Some("Server still has connections attached to it, cannot remove it.");
+        }
+        srv.deleted.store(true, Relaxed);
+        drop(st);
+        // No longer a tracker of the server it followed.
+        if let Some(t) = srv.links.tracked.get()
+            && let Ok(mut g) = t.links.trackers.lock()
+        {
+            g.retain(|(b, j)| !(*j == idx && std::ptr::eq(b.as_ptr(), self)));
+        }
+        self.weights_changed();
+        None
+    }
+
+    /// The index of a server of this backend (None for another backend's server).
+    pub fn index_of(&self, srv: &Server) -> Option<usize> {
+        self.servers
+            .get(srv.index)
+            .filter(|s| std::ptr::eq(&***s, srv))
+            .map(|_| srv.index)
     }
 }
 
@@ -938,15 +1100,12 @@ pub fn report_stopping(be: &Backend, idx: usize, reason: &str, quiet: bool) {
 /// down the chains, with HAProxy's "… via B/S" messages.
 pub fn propagate(be: &Backend, idx: usize, quiet: bool) {
     let srv = &be.servers[idx];
-    let Some(trackers) = srv.links.trackers.get() else {
-        return;
-    };
+    let trackers = srv.links.trackers_list();
     let via = format!(" via {}/{}", be.name, srv.name);
     let up = srv.up.load(Relaxed);
     let nolb = up && srv.nolb.load(Relaxed);
     for (wb, j) in trackers {
         let Some(tb) = wb.upgrade() else { continue };
-        let j = *j;
         let t = &tb.servers[j];
         let was_up = t.up.load(Relaxed);
         let was_nolb = t.nolb.swap(nolb, Relaxed);
@@ -974,13 +1133,10 @@ pub fn propagate(be: &Backend, idx: usize, quiet: bool) {
 /// chains, with HAProxy's messages.
 pub fn propagate_maint(be: &Backend, idx: usize, quiet: bool) {
     let srv = &be.servers[idx];
-    let Some(trackers) = srv.links.trackers.get() else {
-        return;
-    };
+    let trackers = srv.links.trackers_list();
     let maint = srv.admin() == Admin::Maint;
     for (wb, j) in trackers {
         let Some(tb) = wb.upgrade() else { continue };
-        let j = *j;
         let t = &tb.servers[j];
         let own = t.own_admin() == Admin::Maint;
         if t.links.maint_via.swap(maint, Relaxed) == maint {
@@ -1043,10 +1199,10 @@ pub fn note_availability(be: &Backend, quiet: bool) {
 pub fn link_tracks(backends: &[Arc<Backend>]) {
     let mut trackers: Vec<Vec<Vec<TrackerRef>>> = backends
         .iter()
-        .map(|b| vec![Vec::new(); b.servers.len()])
+        .map(|b| vec![Vec::new(); b.servers.slots()])
         .collect();
     for be in backends {
-        for (j, s) in be.servers.iter().enumerate() {
+        for (j, s) in be.servers.iter().map(|s| (s.index, s)) {
             let Some((tb, ts)) = &s.cfg.track else {
                 continue;
             };
@@ -1063,14 +1219,16 @@ pub fn link_tracks(backends: &[Arc<Backend>]) {
     }
     for (be, per) in backends.iter().zip(trackers) {
         for (s, list) in be.servers.iter().zip(per) {
-            if !list.is_empty() {
-                let _ = s.links.trackers.set(list);
+            if !list.is_empty()
+                && let Ok(mut g) = s.links.trackers.lock()
+            {
+                *g = list;
             }
         }
     }
     // Initial states down the chains (a tracked server may start in maintenance).
     for be in backends {
-        for (i, s) in be.servers.iter().enumerate() {
+        for (i, s) in be.servers.iter().map(|s| (s.index, s)) {
             if s.links.tracked.get().is_none() {
                 propagate_maint(be, i, true);
             }
@@ -1143,49 +1301,20 @@ mod tests {
         let mut cfg = model::Server::template(Loc::none());
         cfg.maxconn = maxconn;
         cfg.minconn = minconn;
-        Arc::new(Server {
-            agent: check::agent::Agent::default(),
-            pool_conn_name: None,
-            name: "s".into(),
+        Arc::new(Server::new(ServerInit {
+            cfg,
             id: 1,
+            index: 0,
             backend_name: Arc::from("b"),
-            addr: AddrCell::new(ServerAddr {
+            addr: ServerAddr {
                 ip: "127.0.0.1".parse().unwrap(),
                 port: PortSpec::Fixed(1),
-            }),
-            backup: false,
-            cfg,
-            uweight: AtomicU32::new(1),
-            maxconn: AtomicU32::new(maxconn),
-            minconn,
-            maxqueue: 0,
-            admin: AtomicU8::new(0),
-            up: AtomicBool::new(true),
-            nolb: AtomicBool::new(false),
-            check_off: AtomicBool::new(false),
-            rmaint: AtomicBool::new(false),
-            addr_none: AtomicBool::new(false),
-            srv_target: Mutex::new(None),
-            observed_errors: AtomicU32::new(0),
-            force_fastinter: AtomicBool::new(false),
-            check_port_rt: AtomicU32::new(u32::MAX),
-            cur: AtomicU32::new(0),
-            counters: Counters::default(),
-            check: Mutex::new(CheckResult::default()),
-            chkfail: AtomicU64::new(0),
-            chkdown: AtomicU64::new(0),
-            last_change: AtomicU64::new(0),
-            downtime: AtomicU64::new(0),
-            down_since: AtomicU64::new(0),
-            health: AtomicU32::new(2),
-            source: None,
-            send_proxy: None,
-            next_source_port: AtomicU32::new(0),
-            idle: idle::IdlePool::new(idle::PoolSettings::default()),
-            sessions: Default::default(),
-            links: Links::default(),
-            ramp_since: AtomicU64::new(0),
-        })
+            },
+            unresolved: false,
+            backend_source: None,
+            pool_conn_name: None,
+            dynamic: false,
+        }))
     }
 
     fn backend(servers: Vec<Arc<Server>>, fullconn: u32) -> Backend {
@@ -1225,6 +1354,7 @@ mod tests {
                 external_check: None,
                 is_listen: false,
                 hash_affinity: 0,
+                default_server: None,
             },
             servers,
         )

@@ -351,7 +351,7 @@ pub fn spawn_resolvers(
     let families = (accept.0, accept.1 || (accept.2 && has_ipv6_default_route()));
     // Servers sharing an SRV label (`server-template … _svc._proto.name`): one task each.
     let mut groups: Vec<(String, String, Vec<usize>)> = Vec::new();
-    for (idx, srv) in be.servers.iter().enumerate() {
+    for (idx, srv) in be.servers.iter().map(|s| (s.index, s)) {
         if let (Some(name), Some(halo_config::addr::Address::Inet { host, ip: None, .. })) =
             (&srv.cfg.resolvers, &srv.cfg.address)
             && host.starts_with('_')
@@ -383,7 +383,7 @@ pub fn spawn_resolvers(
             run_srv(&be, &group, &r, &sock, &label, families, quiet).await;
         });
     }
-    for (idx, srv) in be.servers.iter().enumerate() {
+    for (idx, srv) in be.servers.iter().map(|s| (s.index, s)) {
         let Some(name) = &srv.cfg.resolvers else {
             continue;
         };

@@ -112,7 +112,7 @@ pub fn render(rt: &Runtime) -> String {
             let mut total_weight = 0u64;
             let (mut act, mut bck) = (0, 0);
             let (mut be_connects, mut be_reuses) = (0u64, 0u64);
-            for (i, s) in be.servers.iter().enumerate() {
+            for (i, s) in be.servers.iter().map(|s| (s.index, s)) {
                 let c = &s.counters;
                 let mut r = Row::from(SERVER_ROW);
                 r.set("pxname", &px.name);

@@ -73,7 +73,7 @@ impl Agent {
 
 /// Starts the agent task of every server with an agent.
 pub fn spawn_agents(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
-    let with: Vec<usize> = (0..be.servers.len())
+    let with: Vec<usize> = (0..be.servers.slots())
         .filter(|&i| be.servers[i].agent.configured)
         .collect();
     let min_inter = with
@@ -82,27 +82,36 @@ pub fn spawn_agents(be: &Arc<Backend>, spread_pct: u32, quiet: bool) {
         .min()
         .unwrap_or(0);
     for (pos, &idx) in with.iter().enumerate() {
-        let be = be.clone();
         let first = min_inter * pos as u64 / with.len() as u64;
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(first)).await;
-            loop {
-                let srv = be.servers[idx].clone();
-                let inter = srv.agent.inter;
-                if srv.agent.enabled.load(Relaxed) {
-                    run_one(&be, idx, quiet).await;
-                }
-                let mut wait = inter;
-                if spread_pct > 0 {
-                    let delta = wait * spread_pct as u64 / 100;
-                    if delta > 0 {
-                        wait = wait - delta + fastrand::u64(0..=2 * delta);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
-            }
-        });
+        spawn_agent(be, idx, first, spread_pct, quiet);
     }
+}
+
+/// Starts the agent task of one server, `first` ms before its first exchange; the task
+/// ends when the server is deleted.
+pub fn spawn_agent(be: &Arc<Backend>, idx: usize, first: u64, spread_pct: u32, quiet: bool) {
+    let be = be.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(first)).await;
+        loop {
+            let srv = be.servers[idx].clone();
+            if srv.deleted.load(Relaxed) {
+                return;
+            }
+            let inter = srv.agent.inter;
+            if srv.agent.enabled.load(Relaxed) {
+                run_one(&be, idx, quiet).await;
+            }
+            let mut wait = inter;
+            if spread_pct > 0 {
+                let delta = wait * spread_pct as u64 / 100;
+                if delta > 0 {
+                    wait = wait - delta + fastrand::u64(0..=2 * delta);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    });
 }
 
 /// What one exchange with the agent gave.

@@ -76,11 +76,10 @@ pub struct CheckSettings {
 }
 
 pub fn spawn_checks(be: &Arc<Backend>, settings: &CheckSettings, quiet: bool) {
-    let spread_pct = settings.spread_pct;
-    agent::spawn_agents(be, spread_pct, quiet);
+    agent::spawn_agents(be, settings.spread_pct, quiet);
     // As HAProxy: the first checks are spread evenly over the shortest interval, the k-th
     // of n checked servers starting after inter·k/n (the first one at once).
-    let checked: Vec<usize> = (0..be.servers.len())
+    let checked: Vec<usize> = (0..be.servers.slots())
         .filter(|&i| be.servers[i].cfg.check)
         .collect();
     let min_inter = checked
@@ -89,54 +88,72 @@ pub fn spawn_checks(be: &Arc<Backend>, settings: &CheckSettings, quiet: bool) {
         .min()
         .unwrap_or(0);
     for (pos, &idx) in checked.iter().enumerate() {
-        let be = be.clone();
         let mut first = min_inter * pos as u64 / checked.len() as u64;
         if let Some(max) = settings.max_spread {
             // `max-spread-checks` bounds the delay between the first and the last start.
             first = first.min(max * pos as u64 / checked.len() as u64);
         }
-        let running = settings.running.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(first)).await;
-            loop {
-                let srv = &be.servers[idx];
-                if srv.check_off.load(Relaxed) {
-                    // `disable health`: the state stays as it is until checks resume.
-                    tokio::time::sleep(Duration::from_millis(srv.cfg.inter.max(1))).await;
-                    continue;
-                }
-                // `tune.max-checks-per-thread`: wait for a slot among the running checks.
-                let permit = match &running {
-                    Some(s) => s.clone().acquire_owned().await.ok(),
-                    None => None,
-                };
-                let ok = run_one(&be, idx).await;
-                drop(permit);
-                apply_result(&be, idx, ok, quiet);
-                let srv = &be.servers[idx];
-                let full = srv.cfg.rise + srv.cfg.fall - 1;
-                let h = srv.health.load(Relaxed);
-                let up = srv.up.load(Relaxed);
-                let fast = srv.force_fastinter.swap(false, Relaxed);
-                let mut wait = if fast {
-                    srv.cfg.fastinter.unwrap_or(srv.cfg.inter)
-                } else if !up && h == 0 {
-                    srv.cfg.downinter.unwrap_or(srv.cfg.inter)
-                } else if up && h >= full {
-                    srv.cfg.inter
-                } else {
-                    srv.cfg.fastinter.unwrap_or(srv.cfg.inter)
-                };
-                if spread_pct > 0 {
-                    let delta = wait * spread_pct as u64 / 100;
-                    if delta > 0 {
-                        wait = wait - delta + fastrand::u64(0..=2 * delta);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
-            }
-        });
+        spawn_check(be, idx, first, settings, quiet);
     }
+}
+
+/// Starts the check task of one server (and its agent's): `first` ms before the first
+/// check. The task ends when the server is deleted (`del server`).
+pub fn spawn_check(
+    be: &Arc<Backend>,
+    idx: usize,
+    first: u64,
+    settings: &CheckSettings,
+    quiet: bool,
+) {
+    let be = be.clone();
+    let spread_pct = settings.spread_pct;
+    let running = settings.running.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(first)).await;
+        loop {
+            let srv = &be.servers[idx];
+            if srv.deleted.load(Relaxed) {
+                return;
+            }
+            if srv.check_off.load(Relaxed) {
+                // `disable health`: the state stays as it is until checks resume.
+                tokio::time::sleep(Duration::from_millis(srv.cfg.inter.max(1))).await;
+                continue;
+            }
+            // `tune.max-checks-per-thread`: wait for a slot among the running checks.
+            let permit = match &running {
+                Some(s) => s.clone().acquire_owned().await.ok(),
+                None => None,
+            };
+            let ok = run_one(&be, idx).await;
+            drop(permit);
+            if srv.deleted.load(Relaxed) {
+                return;
+            }
+            apply_result(&be, idx, ok, quiet);
+            let full = srv.cfg.rise + srv.cfg.fall - 1;
+            let h = srv.health.load(Relaxed);
+            let up = srv.up.load(Relaxed);
+            let fast = srv.force_fastinter.swap(false, Relaxed);
+            let mut wait = if fast {
+                srv.cfg.fastinter.unwrap_or(srv.cfg.inter)
+            } else if !up && h == 0 {
+                srv.cfg.downinter.unwrap_or(srv.cfg.inter)
+            } else if up && h >= full {
+                srv.cfg.inter
+            } else {
+                srv.cfg.fastinter.unwrap_or(srv.cfg.inter)
+            };
+            if spread_pct > 0 {
+                let delta = wait * spread_pct as u64 / 100;
+                if delta > 0 {
+                    wait = wait - delta + fastrand::u64(0..=2 * delta);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    });
 }
 
 /// Runs one check; records its result; returns whether it passed.
@@ -256,7 +273,7 @@ pub fn observe(be: &Backend, srv: &super::Server, what: Observed, quiet: bool) {
     }
     srv.observed_errors.store(0, Relaxed);
     srv.force_fastinter.store(true, Relaxed);
-    let Some(idx) = be.servers.iter().position(|s| std::ptr::eq(&**s, srv)) else {
+    let Some(idx) = be.index_of(srv) else {
         return;
     };
     let rise = srv.cfg.rise;
