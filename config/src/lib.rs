@@ -28,6 +28,11 @@ pub use reader::ReadOptions;
 /// The HAProxy version whose language halo speaks: `.if version_atleast()` answers from it.
 pub const HAPROXY_COMPAT_VERSION: &str = "3.5.0";
 
+/// The words of every error about valid HAProxy that halo cannot run yet (found while
+/// compiling rules and samples): `halo -c` counts such errors as pending keywords, starting
+/// refuses them.
+pub const NOT_BUILT: &str = "is valid HAProxy but not implemented by halo yet";
+
 /// Loads configuration files and folders (`-f`), returning the model and every diagnostic.
 /// The model is only meaningful when `diags.has_alerts()` is false.
 pub fn load(paths: &[PathBuf], opts: &ReadOptions) -> (Config, Diags) {

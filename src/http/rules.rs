@@ -1253,7 +1253,7 @@ fn compile_action(
             } else {
                 "http-response"
             };
-            return Err(format!("'{kw} {name}' is not implemented by halo yet"));
+            return Err(format!("'{kw} {name}' {}", halo_config::NOT_BUILT));
         }
     })
 }

@@ -344,9 +344,7 @@ impl Conv {
                 ));
             }
             n if LATER.contains(&n) => {
-                return Err(format!(
-                    "converter '{n}' is valid HAProxy but not implemented by halo yet"
-                ));
+                return Err(format!("converter '{n}' {}", halo_config::NOT_BUILT));
             }
             n => return Err(format!("unknown converter '{n}'")),
         })

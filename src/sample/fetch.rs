@@ -498,7 +498,16 @@ impl Fetch {
             }
             _ => match super::fetch_stick::compile(name, &args, res) {
                 Some(f) => Stick(Box::new(f?)),
-                None => return Err(format!("unknown fetch method '{name}'")),
+                None => {
+                    return Err(match super::pending::pending_fetch(name) {
+                        Some(issue) => format!(
+                            "fetch method '{name}' {}{}",
+                            halo_config::NOT_BUILT,
+                            crate::sample::pending::issue_suffix(issue)
+                        ),
+                        None => format!("unknown fetch method '{name}'"),
+                    });
+                }
             },
         };
         Ok(Fetch {

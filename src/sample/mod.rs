@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod fetch_stick;
 pub mod logfmt;
 pub mod map;
+pub mod pending;
 pub mod vars;
 
 use std::borrow::Cow;
