@@ -412,3 +412,46 @@ backend be
         assert_eq!(na == 1 && nb == 1, spread, "{mode}: a {na}, b {nb}");
     }
 }
+
+/// `tcp-request content set-priority-class` orders a TCP backend's queue too.
+#[test]
+fn tcp_priority_classes_order_the_queue() {
+    let app = TcpBackend::echo_named_with_delay("app", Duration::from_millis(300));
+    let fe = free_addr();
+    let cfg = "defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    timeout queue 5s
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    tcp-request inspect-delay 2s
+    tcp-request content set-priority-class req.payload(0,0),word(1,/) if { req.len gt 0 }
+    server s1 \"${S1}\" maxconn 1
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe)), ("S1", app.cfg_addr())]);
+    let send = |line: &'static str| {
+        thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(fe).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(format!("{line}\n").as_bytes()).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            assert_eq!(out, "app\n");
+        })
+    };
+    let a = send("0/a");
+    thread::sleep(Duration::from_millis(80));
+    let b = send("10/low");
+    thread::sleep(Duration::from_millis(80));
+    let c = send("-10/high");
+    for t in [a, b, c] {
+        t.join().unwrap();
+    }
+    let order: Vec<String> = app.records().into_iter().map(|r| r.request).collect();
+    assert_eq!(order, ["0/a", "-10/high", "10/low"]);
+}

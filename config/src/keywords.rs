@@ -144,7 +144,6 @@ const DLBH: &[SectionKind] = &[Defaults, Listen, Backend, Healthcheck];
 const DONE: Support = Support::Done;
 const P0: Support = Support::Planned(0);
 const P2: Support = Support::Planned(2);
-const P5: Support = Support::Planned(5);
 const P6: Support = Support::Planned(6);
 const P7: Support = Support::Planned(7);
 const EVENT_LOOP: Support = Support::Ignored("halo uses tokio's event loop");
@@ -725,7 +724,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("option splice-auto", DFLB, P0),
     k("option splice-request", DFLB, P0),
     k("option splice-response", DFLB, P0),
-    k("option spop-check", DLB, P5),
+    k("option spop-check", DLB, P0),
     k("option srvtcpka", DLB, P0),
     k("option ssl-hello-chk", DLB, DONE),
     k("option tcp-check", DLB, DONE),
@@ -1091,7 +1090,7 @@ pub static OTHER_KEYWORDS: &[Keyword] = &[
     k("log-tag", &[LogProfile], P7),
     k("on", &[LogProfile], P7),
     // healthcheck (12.9); its http-check and tcp-check rules are in PROXY_KEYWORDS
-    k("type", &[Healthcheck], P5),
+    k("type", &[Healthcheck], P0),
 ];
 
 // ------------------------------------------------------------ bind options (5.1)
@@ -1205,14 +1204,14 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("cc", 1, P0),
     o("check", 0, DONE),
     o("check-alpn", 1, P6),
-    o("check-pool-conn-name", 1, P5),
-    o("check-proto", 1, P5),
-    o("check-reuse-pool", 0, P5),
+    o("check-pool-conn-name", 1, P0),
+    o("check-proto", 1, P0),
+    o("check-reuse-pool", 0, P0),
     o("check-send-proxy", 0, DONE),
     o("check-sni", 1, P6),
     o("check-sni-auto", 0, P6),
     o("check-ssl", 0, P6),
-    o("check-via-socks4", 0, P5),
+    o("check-via-socks4", 0, P0),
     o("ciphers", 1, P6),
     o("ciphersuites", 1, P6),
     o("client-sigalgs", 1, P6),
@@ -1234,7 +1233,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("from", 1, DONE),
     o("guid", 1, P7),
     o("hash-key", 1, P0),
-    o("healthcheck", 1, P5),
+    o("healthcheck", 1, P0),
     o("id", 1, DONE),
     o("idle-ping", 1, P0),
     o("init-addr", 1, DONE),
@@ -1253,7 +1252,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("no-agent-check", 0, DONE),
     o("no-backup", 0, DONE),
     o("no-check", 0, DONE),
-    o("no-check-reuse-pool", 0, P5),
+    o("no-check-reuse-pool", 0, P0),
     o("no-check-sni-auto", 0, P6),
     o("no-check-ssl", 0, P6),
     o("no-renegotiate", 0, P6),
@@ -1311,7 +1310,7 @@ pub static SERVER_OPTIONS: &[Keyword] = &[
     o("ssl-min-ver", 1, P6),
     o("ssl-reuse", 0, P6),
     o("stick", 0, DONE),
-    o("strict-maxconn", 0, P5),
+    o("strict-maxconn", 0, P0),
     o("tcp-md5sig", 1, P0),
     o("tcp-ut", 1, P0),
     o("tfo", 0, P0),
@@ -1538,8 +1537,8 @@ pub static TCP_ACTIONS: &[TcpAction] = &[
     tact("set-log-level", [false, false, true, true], P7),
     tact("set-mark", ALL4, P0),
     tact("set-nice", [false, false, true, true], P0),
-    tact("set-priority-class", [false, false, true, false], P5),
-    tact("set-priority-offset", [false, false, true, false], P5),
+    tact("set-priority-class", [false, false, true, false], DONE),
+    tact("set-priority-offset", [false, false, true, false], DONE),
     tact("set-retries", [false, false, true, false], DONE),
     tact("set-src", REQ3, DONE),
     tact("set-src-port", REQ3, DONE),

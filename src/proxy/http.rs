@@ -683,6 +683,7 @@ fn content_rules(
         tracked: Some(&mut txn.tracked),
         req_caps: Some(&txn.req_captures),
         retries: txn.ov.retries,
+        prio: (txn.prio_class, txn.prio_offset),
     };
     let v = px
         .tcp
@@ -690,6 +691,7 @@ fn content_rules(
     info.src = env.src;
     info.dst = env.dst;
     txn.ov.retries = env.retries;
+    (txn.prio_class, txn.prio_offset) = env.prio;
     v
 }
 

@@ -42,6 +42,9 @@ pub struct Overrides {
     pub server: Option<u64>,
     pub tarpit: Option<u64>,
     pub tunnel: Option<u64>,
+    /// `set-priority-class` / `set-priority-offset` of `tcp-request content` rules: the
+    /// stream's place in the queues.
+    pub prio: (i32, i32),
 }
 
 impl Overrides {
@@ -215,7 +218,7 @@ pub async fn run_tcp<C>(
             limit,
             &mut src,
             &mut dst,
-            &mut info.ov.retries,
+            &mut info.ov,
             &mut vars,
             &mut tracked,
             &mut caps,
@@ -283,7 +286,7 @@ pub async fn run_tcp<C>(
             limit,
             &mut src,
             &mut dst,
-            &mut info.ov.retries,
+            &mut info.ov,
             &mut vars,
             &mut tracked,
             &mut caps,
@@ -353,19 +356,23 @@ pub async fn run_tcp<C>(
         slot: _slot,
         stream: sock,
         ..
-    }) = connect_server(
-        &be,
-        key,
-        &info,
-        match (used.or(rdp), &stuck) {
-            (Some(idx), _) => Choice::Direct { idx, force: false },
-            (None, Some(s)) => Choice::Stick(s),
-            (None, None) => Choice::Balance,
-        },
-        &mut |_| None,
-        None,
-    )
-    .await
+    }) = crate::server::QUEUE_PRIORITY
+        .scope(
+            info.ov.prio,
+            connect_server(
+                &be,
+                key,
+                &info,
+                match (used.or(rdp), &stuck) {
+                    (Some(idx), _) => Choice::Direct { idx, force: false },
+                    (None, Some(s)) => Choice::Stick(s),
+                    (None, None) => Choice::Balance,
+                },
+                &mut |_| None,
+                None,
+            ),
+        )
+        .await
     else {
         return;
     };
@@ -407,7 +414,7 @@ pub async fn run_tcp<C>(
             limit,
             &mut src,
             &mut dst,
-            &mut info.ov.retries,
+            &mut info.ov,
             &mut vars,
             &mut tracked,
             &mut caps,
@@ -540,6 +547,7 @@ pub fn l4_rules(
         tracked,
         req_caps: None,
         retries: None,
+        prio: (0, 0),
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;

@@ -66,6 +66,8 @@ enum Act {
     },
     /// `tcp-request content set-retries <int>|<expr>`: the stream's connection retries.
     SetRetries(Result<u32, Box<Expr>>),
+    /// `tcp-request content set-priority-class|offset <expr>` (true: the class).
+    SetPriority(bool, Box<Expr>),
     /// An action still planned (the start refuses the configuration; see keywords.rs).
     Planned,
 }
@@ -130,6 +132,8 @@ pub struct Env<'a> {
     pub req_caps: Option<&'a crate::sample::CaptureSlots>,
     /// The stream's connection retries, as `set-retries` left them (None: the backend's).
     pub retries: Option<u32>,
+    /// The stream's queue priority (class, offset in ms), as `set-priority-*` left it.
+    pub prio: (i32, i32),
 }
 
 impl Env<'_> {
@@ -186,6 +190,8 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
         "set-dst" => Act::SetDst(one_expr(base)?),
         "set-dst-port" => Act::SetDstPort(one_expr(base)?),
         "set-retries" => Act::SetRetries(crate::http::rules::parse_set_retries(rest, res)?),
+        "set-priority-class" => Act::SetPriority(true, one_expr(base)?),
+        "set-priority-offset" => Act::SetPriority(false, one_expr(base)?),
         "set-var" | "set-var-fmt" | "unset-var" => {
             let inner = word
                 .strip_prefix(base)
@@ -554,6 +560,16 @@ impl TcpRules {
                         env.retries = n;
                     }
                 }
+                Act::SetPriority(class, e) => {
+                    // Out of range values are clamped, as HAProxy does.
+                    if let Some(v) = e.eval(&env.ctx(res_dir)).and_then(|s| s.to_int()) {
+                        if *class {
+                            env.prio.0 = v.clamp(-2047, 2047) as i32;
+                        } else {
+                            env.prio.1 = v.clamp(-524_287, 524_287) as i32;
+                        }
+                    }
+                }
                 Act::Planned => {}
             }
         }
@@ -585,7 +601,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
     limit: usize,
     src: &mut SocketAddr,
     dst: &mut SocketAddr,
-    retries: &mut Option<u32>,
+    ov: &mut crate::proxy::stream::Overrides,
     vars: &mut Vars,
     tracked: &mut crate::stick::track::Tracked,
     caps: &mut crate::sample::CaptureSlots,
@@ -623,13 +639,15 @@ pub async fn inspect<R: AsyncRead + Unpin>(
                 first_req: true,
                 tracked: Some(&mut *tracked),
                 req_caps: Some(&*caps),
-                retries: *retries,
+                retries: ov.retries,
+                prio: ov.prio,
             };
             let mut ignored = false;
             let v = rules.run(stage, resume, &px.acls, &mut env, &mut ignored);
             *src = env.src;
             *dst = env.dst;
-            *retries = env.retries;
+            ov.retries = env.retries;
+            ov.prio = env.prio;
             v
         };
         let Verdict::Wait { resume: r } = v else {
