@@ -777,6 +777,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 }
             }
         }
+        // `bind … ssl crt …`: the certificates are loaded and checked (as `haproxy -c`
+        // does); serving TLS arrives with issue 6.
+        if p.kind.is_frontend() {
+            check_bind_certificates(cfg, p, diags);
+        }
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
                 Some(pi)
@@ -1159,6 +1164,41 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         ),
         peers,
         check_settings: std::sync::OnceLock::new(),
+    }
+}
+
+/// Loads the certificates of every `ssl` bind line of a frontend, reporting what cannot
+/// be loaded in HAProxy's words, at the bind line.
+fn check_bind_certificates(cfg: &Config, p: &model::Proxy, diags: &mut Diags) {
+    for b in p.binds.iter().filter(|b| b.ssl) {
+        let crts: Vec<&String> = b
+            .other
+            .iter()
+            .filter(|(k, _)| k == "crt")
+            .filter_map(|(_, v)| v.first())
+            .collect();
+        let lists = b.other.iter().any(|(k, _)| k == "crt-list");
+        if crts.is_empty() && !lists {
+            diags.alert(
+                &b.loc,
+                format!(
+                    "Proxy '{}': no SSL certificate specified for bind '{}' at [{}:{}] (use 'crt').",
+                    p.name, b.text, b.loc.file, b.loc.line
+                ),
+            );
+        }
+        for crt in crts {
+            let path = match &cfg.global.crt_base {
+                Some(base) if !crt.starts_with('/') => format!("{base}/{crt}"),
+                _ => crt.clone(),
+            };
+            if let Err(e) = crate::tls::load_crt(&path) {
+                diags.alert(
+                    &b.loc,
+                    format!("'bind {}' in section '{}' : {e}", b.text, p.kind.name()),
+                );
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod server;
 pub mod stats;
 pub mod stick;
 pub mod tcp;
+pub mod tls;
 
 /// halo's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

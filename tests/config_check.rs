@@ -358,3 +358,59 @@ fn check_mode_compiles_rules_and_samples() {
         out.stderr
     );
 }
+
+/// `bind … ssl crt FILE`: `-c` loads the certificates and reports what cannot be loaded
+/// in HAProxy's words (key missing, garbage, key not matching, no `crt`).
+#[test]
+fn check_mode_loads_bind_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("site.pem");
+    make_self_signed_pem(&good);
+    let text = std::fs::read_to_string(&good).unwrap();
+    let cert_only: String = text
+        .split_inclusive('\n')
+        .take_while(|l| !l.contains("PRIVATE KEY"))
+        .collect();
+    let only = dir.path().join("only.pem");
+    std::fs::write(&only, cert_only).unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "garbage\n").unwrap();
+    let missing = dir.path().join("nope.pem");
+    let cfg = |crt: &str| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             frontend f\n    bind \"${{FE}}\" ssl{crt}\n    default_backend b\nbackend b\n    server s1 127.0.0.1:9\n"
+        )
+    };
+    let fe = haproxy_addr(free_addr());
+    let env = [("FE", fe.clone())];
+    let (code, out, err) = run_check(Cfg::Text(&cfg(&format!(" crt {}", good.display()))), &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Configuration file is valid"));
+    let cases = [
+        (
+            format!(" crt {}", missing.display()),
+            format!(
+                "'bind {fe}' in section 'frontend' : unable to stat SSL certificate from file '{}' : No such file or directory.",
+                missing.display()
+            ),
+        ),
+        (
+            format!(" crt {}", only.display()),
+            format!("No Private Key found in '{}.key'.", only.display()),
+        ),
+        (
+            format!(" crt {}", bad.display()),
+            format!("unable to load certificate from file '{}'.", bad.display()),
+        ),
+        (
+            String::new(),
+            format!("no SSL certificate specified for bind '{fe}' at ["),
+        ),
+    ];
+    for (opt, want) in cases {
+        let (code, _out, err) = run_check(Cfg::Text(&cfg(&opt)), &env);
+        assert_eq!(code, 1, "{opt}: {err}");
+        assert!(err.contains(&want), "{opt}: want {want}\n{err}");
+    }
+}

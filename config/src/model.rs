@@ -160,6 +160,8 @@ pub struct Global {
     pub spread_checks: u32,
     /// `max-spread-checks`: the longest delay before a server's first check (ms).
     pub max_spread_checks: Option<u64>,
+    /// `crt-base`: the folder relative certificate paths start from.
+    pub crt_base: Option<String>,
     /// `tune.max-checks-per-thread` (0: no limit).
     pub max_checks_per_thread: u32,
     /// `dns-accept-family`: the address families the resolvers query and accept
@@ -228,6 +230,7 @@ impl Default for Global {
             description: None,
             spread_checks: 0,
             max_spread_checks: None,
+            crt_base: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),
             tune_bufsize: 16384,
@@ -460,6 +463,8 @@ pub enum ProxyProtocol {
 pub struct Bind {
     pub loc: Loc,
     pub addresses: Vec<Address>,
+    /// The address as written (HAProxy's messages name a bind line by it).
+    pub text: String,
     pub name: Option<String>,
     pub id: Option<u32>,
     pub maxconn: Option<u32>,
@@ -487,6 +492,7 @@ impl Bind {
         Bind {
             loc,
             addresses,
+            text: String::new(),
             name: None,
             id: None,
             maxconn: None,

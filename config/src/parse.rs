@@ -380,6 +380,10 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
         match kw.support {
             Support::Planned(issue) => {
                 pending(cfg, line, &name, issue);
+                // Kept for what is already checked: certificate paths are relative to it.
+                if name == "crt-base" {
+                    cfg.global.crt_base = line.words.get(n).cloned();
+                }
                 continue;
             }
             Support::Legacy(modern) => {
@@ -2674,6 +2678,7 @@ fn parse_bind(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags:
         }
     };
     let mut b = Bind::new(line.loc.clone(), addresses);
+    b.text = addr.clone();
     let mut i = n + 1;
     while i < line.words.len() {
         let opt = line.words[i].as_str();
