@@ -429,3 +429,37 @@ backend be
         "{err}"
     );
 }
+
+/// A server added with a host name is not resolved (as HAProxy: `init-addr none`); it
+/// waits in resolution maintenance until `set server B/S addr` gives it an address.
+#[test]
+fn added_host_name_waits_for_an_address() {
+    if skip_on_reference("haproxy 2.6 cannot set the address of such a server") {
+        return;
+    }
+    let a = HttpBackend::start("A", Duration::ZERO);
+    let b = HttpBackend::start("B", Duration::ZERO);
+    let (_h, fe, sock) = start(&a);
+    c(&sock, "set server be/s1 state maint");
+    assert_eq!(
+        c(
+            &sock,
+            &format!("add server be/f1 app.invalid:{}", b.addr.port())
+        ),
+        "New server registered.\n\n"
+    );
+    let stat = c(&sock, "show stat");
+    assert!(
+        stat.lines()
+            .any(|l| l.starts_with("be,f1,") && l.contains(",MAINT (resolution),")),
+        "{stat}"
+    );
+    let mut cl = Client::connect(fe);
+    assert_eq!(cl.get("/", "").status, 503);
+    let r = c(&sock, "set server be/f1 addr 127.0.0.1");
+    assert!(
+        r.starts_with("IP changed from '0.0.0.0' to '127.0.0.1'"),
+        "{r}"
+    );
+    assert_eq!(answers(fe, 2), ["B", "B"]);
+}

@@ -350,6 +350,17 @@ fn set_server_addr(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -
         srv.addr.set(new);
         srv.idle.purge(true);
     }
+    // A server that had no address yet (a dynamic server named by a host name, `init-addr
+    // none`) leaves its resolution maintenance with the one given here.
+    if srv.addr_none.load(Relaxed) && !srv.addr.get().ip.is_unspecified() {
+        srv.addr_none.store(false, Relaxed);
+        if srv.rmaint.swap(false, Relaxed) {
+            srv.last_change.store(now_sec(), Relaxed);
+            srv.start_ramp();
+            be.weights_changed();
+            crate::server::note_availability(be, rt.quiet);
+        }
+    }
     format!("{}{BY}", parts.join(", "))
 }
 
