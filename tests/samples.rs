@@ -225,3 +225,31 @@ fn arithmetic_converters_read_variables() {
     );
     assert_eq!(answer(fe, "/"), "6 40 101 <>");
 }
+
+/// `be_conn_free`, `srv_conn_free`, `srv_weight/iweight/uweight`, `be/fe/srv_sess_rate`
+/// follow the servers' limits, weights and state (values checked against haproxy 2.6).
+#[test]
+fn backend_and_server_state_fetches() {
+    let body = "    http-request return status 200 content-type text/plain lf-string \"%[be_conn_free(be)] %[srv_conn_free(be/s1)] %[srv_weight(be/s1)] %[srv_iweight(be/s1)] %[srv_uweight(be/s1)] %[be_sess_rate(be)] %[fe_sess_rate] %[srv_sess_rate(be/s1)] %[be_conn_free(nomax)] %[srv_conn_free(nomax/n1)]\"
+backend be
+    server s1 127.0.0.1:9 maxconn 10 weight 5
+    server s2 127.0.0.1:9 maxconn 20 weight 3
+    server b1 127.0.0.1:9 maxconn 7 backup
+backend nomax
+    server n1 127.0.0.1:9";
+    let (h, fe) = start(
+        "    stats socket \"${DIR}/admin.sock\" level admin",
+        body,
+        None,
+    );
+    let sock = h.dir().join("admin.sock");
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let get = || Client::connect(fe).get("/", "").body;
+    assert_eq!(get(), "30 10 5 5 5 0 1 0 -1 -1");
+    cli(&sock, "set weight be/s1 2").unwrap();
+    assert_eq!(get(), "30 10 2 5 2 0 2 0 -1 -1");
+    // Only the backup server left: its slots.
+    cli(&sock, "disable server be/s1").unwrap();
+    cli(&sock, "disable server be/s2").unwrap();
+    assert_eq!(get(), "7 10 2 5 2 0 3 0 -1 -1");
+}

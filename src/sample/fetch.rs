@@ -8,6 +8,16 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Ctx, Resolver, Sample};
 
+/// The integer a `srv_*` fetch reads from a server.
+#[derive(Debug, Clone, Copy)]
+pub enum SrvInt {
+    ConnFree,
+    SessRate,
+    Weight,
+    IWeight,
+    UWeight,
+}
+
 #[derive(Debug, Clone)]
 pub enum FetchKind {
     // Constants and internal states (7.3.2).
@@ -30,6 +40,12 @@ pub enum FetchKind {
     SrvConn(usize, String),
     SrvIsUp(usize, String),
     SrvQueue(usize, String),
+    /// `be_sess_rate`, `fe_sess_rate`, `be_conn_free`.
+    BeSessRate(Option<usize>),
+    FeSessRate(Option<usize>),
+    BeConnFree(Option<usize>),
+    /// `srv_conn_free`, `srv_sess_rate`, `srv_weight`, `srv_iweight`, `srv_uweight`.
+    SrvStat(SrvInt, usize, String),
     Stopping,
     Pid,
     Hostname,
@@ -323,6 +339,20 @@ impl Fetch {
                 let (b, s) = server_arg(&args, name, res)?;
                 SrvQueue(b, s)
             }
+            "be_sess_rate" => BeSessRate(proxy_arg(&args, name, res, true)?),
+            "fe_sess_rate" => FeSessRate(proxy_arg(&args, name, res, false)?),
+            "be_conn_free" => BeConnFree(proxy_arg(&args, name, res, true)?),
+            "srv_conn_free" | "srv_sess_rate" | "srv_weight" | "srv_iweight" | "srv_uweight" => {
+                let (b, s) = server_arg(&args, name, res)?;
+                let op = match name {
+                    "srv_conn_free" => SrvInt::ConnFree,
+                    "srv_sess_rate" => SrvInt::SessRate,
+                    "srv_weight" => SrvInt::Weight,
+                    "srv_iweight" => SrvInt::IWeight,
+                    _ => SrvInt::UWeight,
+                };
+                SrvStat(op, b, s)
+            }
             "stopping" => Stopping,
             "pid" => Pid,
             "hostname" => Hostname,
@@ -523,9 +553,11 @@ impl Fetch {
         match &self.kind {
             AlwaysTrue | AlwaysFalse | Bool(_) | SrvIsUp(..) | Stopping => O::Bool,
             Int(_) | Date(_) | Rand(_) | Nbsrv(_) | BeConn(_) | Queue(_) | AvgQueue(_)
-            | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | Pid | SrcPort | DstPort
-            | SoId | FeId | BeId | SrvId | Len(_) | ReqSslHelloType | RepSslHelloType
-            | ReqSslVer => O::Int,
+            | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | BeSessRate(_)
+            | FeSessRate(_) | BeConnFree(_) | SrvStat(..) | Pid | SrcPort | DstPort | SoId
+            | FeId | BeId | SrvId | Len(_) | ReqSslHelloType | RepSslHelloType | ReqSslVer => {
+                O::Int
+            }
             Ip(_) | Src | Dst => O::Ip,
             Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
             Str(_) | Env(_) | Hostname | FeName | BeName | SrvName | ReqSslSni
@@ -618,6 +650,26 @@ impl Fetch {
                         Sample::Int(backend.queue_lengths().1.get(idx).copied().unwrap_or(0) as i64)
                     }
                 }
+            }
+            BeSessRate(i) => Sample::Int(be(i)?.counters.rate(crate::stats::now_sec()) as i64),
+            FeSessRate(i) => {
+                let fe = rt?.proxies.get((*i).or(ctx.frontend)?)?.frontend.as_ref()?;
+                Sample::Int(fe.counters.rate(crate::stats::now_sec()) as i64)
+            }
+            BeConnFree(i) => Sample::Int(be(i)?.conn_free()),
+            SrvStat(op, b, name) => {
+                let backend = be(&Some(*b))?;
+                let (_, srv) = backend.find_server(name)?;
+                Sample::Int(match op {
+                    SrvInt::ConnFree => match backend.effective_maxconn(srv) {
+                        0 => -1,
+                        max => (max as i64 - srv.cur.load(Relaxed) as i64).max(0),
+                    },
+                    SrvInt::SessRate => srv.counters.rate(crate::stats::now_sec()) as i64,
+                    SrvInt::Weight => srv.effective_weight(false, true) as i64,
+                    SrvInt::IWeight => srv.cfg.weight as i64,
+                    SrvInt::UWeight => srv.uweight.load(Relaxed) as i64,
+                })
             }
             Stopping => Sample::Bool(rt?.stopping.load(Relaxed)),
             Pid => Sample::Int(std::process::id() as i64),

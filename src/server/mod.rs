@@ -637,6 +637,24 @@ impl Backend {
         (a, b)
     }
 
+    /// `be_conn_free`: connection slots left on the usable active servers (backup servers
+    /// when no active one is usable); -1 when one of them has no `maxconn`.
+    pub fn conn_free(&self) -> i64 {
+        let (active, _) = self.usable_counts();
+        let mut free = 0i64;
+        for s in self.servers.iter() {
+            if !s.usable() || s.backup != (active == 0) {
+                continue;
+            }
+            let max = self.effective_maxconn(s);
+            if max == 0 {
+                return -1;
+            }
+            free += (max as i64 - s.cur.load(Relaxed) as i64).max(0);
+        }
+        free
+    }
+
     /// Whether any server may take traffic (for `nbsrv` and the "no server available" alert).
     pub fn nbsrv(&self) -> usize {
         let (a, b) = self.usable_counts();
