@@ -253,3 +253,52 @@ backend nomax
     cli(&sock, "disable server be/s2").unwrap();
     assert_eq!(get(), "7 10 2 5 2 0 3 0 -1 -1");
 }
+
+/// Configured values (`be_server_timeout`, `be_tunnel_timeout`, `fe_client_timeout`,
+/// `fe_defbe`), `proc`, `uuid` (version 4) as haproxy 2.6 gives them; `uptime`.
+#[test]
+fn configured_values_and_uuid_fetches() {
+    let fe = free_addr();
+    let cfg = "global
+defaults
+    mode http
+    timeout connect 1500
+    timeout client 5s
+    timeout server 7s
+    timeout tunnel 1h
+frontend f
+    bind \"${FE}\"
+    default_backend be
+backend be
+    http-request return status 200 content-type text/plain lf-string \"%[be_server_timeout] %[be_tunnel_timeout] %[fe_client_timeout] %[fe_defbe] %[proc] %[uuid]\"
+";
+    let _h = Halo::start(cfg, &[("FE", haproxy_addr(fe))]);
+    let body = Client::connect(fe).get("/", "").body;
+    let (fixed, uuid) = body.rsplit_once(' ').unwrap();
+    assert_eq!(fixed, "7000 3600000 5000 be 1");
+    let groups: Vec<&str> = uuid.split('-').collect();
+    assert_eq!(
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12],
+        "{uuid}"
+    );
+    assert!(groups[2].starts_with('4'), "version 4: {uuid}");
+    assert!("89ab".contains(&groups[3][..1]), "variant: {uuid}");
+    let other = Client::connect(fe).get("/", "").body;
+    assert_ne!(body, other, "two random UUIDs");
+    if skip_on_reference("uptime is a 3.x fetch") {
+        return;
+    }
+    let fe2 = free_addr();
+    let cfg2 = cfg
+        .replace("%[proc] %[uuid]", "%[uptime] %[uuid(7)]")
+        .replace("${FE}", "${FE2}");
+    let _h2 = Halo::builder(&cfg2)
+        .envs(&[("FE2", haproxy_addr(fe2))])
+        .wait_for(&[fe2])
+        .start();
+    let body = Client::connect(fe2).get("/", "").body;
+    let f: Vec<&str> = body.split(' ').collect();
+    assert!(f[4].parse::<u64>().unwrap() < 60, "{body}");
+    assert!(f[5].split('-').nth(2).unwrap().starts_with('7'), "{body}");
+}

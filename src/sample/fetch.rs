@@ -8,6 +8,17 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Ctx, Resolver, Sample};
 
+/// A configured value of the stream's backend (or frontend) that a fetch returns.
+#[derive(Debug, Clone, Copy)]
+pub enum ProxySetting {
+    ConnectTimeout,
+    QueueTimeout,
+    ServerTimeout,
+    TunnelTimeout,
+    MaxRetries,
+    ClientTimeout,
+}
+
 /// The integer a `srv_*` fetch reads from a server.
 #[derive(Debug, Clone, Copy)]
 pub enum SrvInt {
@@ -49,6 +60,16 @@ pub enum FetchKind {
     Stopping,
     Pid,
     Hostname,
+    /// `uptime`, `date_us`, `proc`, `uuid([4|7])`.
+    Uptime,
+    DateUs,
+    Proc,
+    Uuid(u8),
+    /// `be_connect/queue/server/tunnel_timeout`, `be_max_retries`, `fe_client_timeout`:
+    /// the configured values.
+    ProxySetting(ProxySetting),
+    /// `fe_defbe`: the frontend's default backend.
+    FeDefbe,
     // Layer 4 (7.3.3).
     Src,
     SrcPort,
@@ -354,6 +375,21 @@ impl Fetch {
                 SrvStat(op, b, s)
             }
             "stopping" => Stopping,
+            "uptime" => Uptime,
+            "date_us" => DateUs,
+            "proc" => Proc,
+            "uuid" => Uuid(match args.first().map(|a| a.trim()) {
+                None | Some("" | "4") => 4,
+                Some("7") => 7,
+                Some(v) => return Err(format!("Unsupported UUID version: '{v}'")),
+            }),
+            "be_connect_timeout" => ProxySetting(self::ProxySetting::ConnectTimeout),
+            "be_queue_timeout" => ProxySetting(self::ProxySetting::QueueTimeout),
+            "be_server_timeout" => ProxySetting(self::ProxySetting::ServerTimeout),
+            "be_tunnel_timeout" => ProxySetting(self::ProxySetting::TunnelTimeout),
+            "be_max_retries" => ProxySetting(self::ProxySetting::MaxRetries),
+            "fe_client_timeout" => ProxySetting(self::ProxySetting::ClientTimeout),
+            "fe_defbe" => FeDefbe,
             "pid" => Pid,
             "hostname" => Hostname,
             "src" => Src,
@@ -554,14 +590,13 @@ impl Fetch {
             AlwaysTrue | AlwaysFalse | Bool(_) | SrvIsUp(..) | Stopping => O::Bool,
             Int(_) | Date(_) | Rand(_) | Nbsrv(_) | BeConn(_) | Queue(_) | AvgQueue(_)
             | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | BeSessRate(_)
-            | FeSessRate(_) | BeConnFree(_) | SrvStat(..) | Pid | SrcPort | DstPort | SoId
-            | FeId | BeId | SrvId | Len(_) | ReqSslHelloType | RepSslHelloType | ReqSslVer => {
-                O::Int
-            }
+            | FeSessRate(_) | BeConnFree(_) | SrvStat(..) | Uptime | DateUs | Proc
+            | ProxySetting(_) | Pid | SrcPort | DstPort | SoId | FeId | BeId | SrvId | Len(_)
+            | ReqSslHelloType | RepSslHelloType | ReqSslVer => O::Int,
             Ip(_) | Src | Dst => O::Ip,
             Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
-            Str(_) | Env(_) | Hostname | FeName | BeName | SrvName | ReqSslSni
-            | ReqRdpCookie(_) => O::Str,
+            Str(_) | Env(_) | Hostname | Uuid(_) | FeDefbe | FeName | BeName | SrvName
+            | ReqSslSni | ReqRdpCookie(_) => O::Str,
             Method
             | Path
             | Pathq
@@ -674,6 +709,37 @@ impl Fetch {
             Stopping => Sample::Bool(rt?.stopping.load(Relaxed)),
             Pid => Sample::Int(std::process::id() as i64),
             Hostname => Sample::Str(Cow::Owned(crate::runtime::hostname().into_bytes())),
+            Uptime => Sample::Int(crate::stats::now_sec().saturating_sub(rt?.start_sec) as i64),
+            DateUs => Sample::Int(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .subsec_micros() as i64,
+            ),
+            Proc => Sample::Int(1),
+            Uuid(v) => Sample::Str(Cow::Owned(uuid(*v).into_bytes())),
+            ProxySetting(which) => {
+                use self::ProxySetting as P;
+                let ms = |v: Option<u64>| v.unwrap_or(0) as i64;
+                if let P::ClientTimeout = which {
+                    let fe = rt?.proxies.get(ctx.frontend?)?.frontend.as_ref()?;
+                    return Some(Sample::Int(ms(fe.client_timeout)));
+                }
+                let st = &rt?.proxies.get(ctx.backend?)?.backend.as_ref()?.settings;
+                Sample::Int(match which {
+                    P::ConnectTimeout => ms(st.connect_timeout),
+                    P::QueueTimeout => ms(st.queue_timeout),
+                    P::ServerTimeout => ms(st.server_timeout),
+                    P::TunnelTimeout => ms(st.tunnel_timeout),
+                    P::MaxRetries => st.retries as i64,
+                    P::ClientTimeout => 0,
+                })
+            }
+            FeDefbe => {
+                let px = rt?.proxies.get(ctx.frontend?)?;
+                let b = px.frontend.as_ref()?.default_backend?;
+                Sample::Str(Cow::Borrowed(rt?.proxies.get(b)?.name.as_bytes()))
+            }
             Src => Sample::Ip(ctx.src?.ip()),
             SrcPort => Sample::Int(ctx.src?.port() as i64),
             Dst => Sample::Ip(ctx.dst?.ip()),
@@ -1403,4 +1469,28 @@ mod tests {
         assert_eq!(tls_sni(&rec), Some(name.as_slice()));
         assert_eq!(tls_sni(&rec[..20]), None);
     }
+}
+
+/// A UUID (RFC 9562) of version 4 (random) or 7 (Unix time in ms, then random), in its
+/// text form.
+fn uuid(version: u8) -> String {
+    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
+    if version == 7 {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    }
+    b[6] = (b[6] & 0x0f) | (version << 4);
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
