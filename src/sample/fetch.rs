@@ -1337,6 +1337,30 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A UUID (RFC 9562) of version 4 (random) or 7 (Unix time in ms, then random), in its
+/// text form.
+fn uuid(version: u8) -> String {
+    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
+    if version == 7 {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    }
+    b[6] = (b[6] & 0x0f) | (version << 4);
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1469,28 +1493,4 @@ mod tests {
         assert_eq!(tls_sni(&rec), Some(name.as_slice()));
         assert_eq!(tls_sni(&rec[..20]), None);
     }
-}
-
-/// A UUID (RFC 9562) of version 4 (random) or 7 (Unix time in ms, then random), in its
-/// text form.
-fn uuid(version: u8) -> String {
-    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
-    if version == 7 {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    }
-    b[6] = (b[6] & 0x0f) | (version << 4);
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }
