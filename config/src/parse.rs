@@ -2773,26 +2773,10 @@ fn parse_server(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diag
             return;
         }
     };
-    let mut start = n + 2;
-    let mut srv = if line.words.get(start).map(String::as_str) == Some("from") {
-        let Some(origin) = line.words.get(start + 1) else {
-            diags.alert(&line.loc, "'from' expects an origin.");
-            return;
-        };
-        start += 2;
-        match server_origin(origin, proxy, cfg) {
-            Ok(t) => t.unwrap_or_else(|| Server::template(line.loc.clone())),
-            Err(e) => {
-                diags.alert(&line.loc, format!("'server {name}' : {e}"));
-                return;
-            }
-        }
-    } else {
-        proxy
-            .settings
-            .default_server
-            .clone()
-            .unwrap_or_else(|| Server::template(line.loc.clone()))
+    let Some((mut srv, start)) =
+        starting_settings(line, n + 2, proxy, cfg, diags, &format!("server {name}"))
+    else {
+        return;
     };
     srv.loc = line.loc.clone();
     srv.name = name.clone();
@@ -2859,29 +2843,10 @@ fn parse_server_template(
             return;
         }
     };
-    let mut start = n + 3;
-    let mut srv = if line.words.get(start).map(String::as_str) == Some("from") {
-        let Some(origin) = line.words.get(start + 1) else {
-            diags.alert(
-                &line.loc,
-                "'server-template' : 'from' expects a server name.",
-            );
-            return;
-        };
-        start += 2;
-        match server_origin(origin, proxy, cfg) {
-            Ok(t) => t.unwrap_or_else(|| Server::template(line.loc.clone())),
-            Err(e) => {
-                diags.alert(&line.loc, format!("'server-template' : {e}"));
-                return;
-            }
-        }
-    } else {
-        proxy
-            .settings
-            .default_server
-            .clone()
-            .unwrap_or_else(|| Server::template(line.loc.clone()))
+    let Some((mut srv, start)) =
+        starting_settings(line, n + 3, proxy, cfg, diags, "server-template")
+    else {
+        return;
     };
     srv.loc = line.loc.clone();
     srv.address = Some(address);
@@ -2904,6 +2869,40 @@ fn parse_server_template(
         let mut s = srv.clone();
         s.name = name;
         proxy.servers.push(s);
+    }
+}
+
+/// The settings a `server`/`server-template` line starts from, and where its options
+/// begin: those of a leading `from <origin>` at `at`, else the proxy's `default-server`.
+fn starting_settings(
+    line: &Line,
+    at: usize,
+    proxy: &Proxy,
+    cfg: &Config,
+    diags: &mut Diags,
+    what: &str,
+) -> Option<(Server, usize)> {
+    if line.words.get(at).map(String::as_str) != Some("from") {
+        let srv = proxy
+            .settings
+            .default_server
+            .clone()
+            .unwrap_or_else(|| Server::template(line.loc.clone()));
+        return Some((srv, at));
+    }
+    let Some(origin) = line.words.get(at + 1) else {
+        diags.alert(&line.loc, format!("'{what}' : 'from' expects an origin."));
+        return None;
+    };
+    match server_origin(origin, proxy, cfg) {
+        Ok(t) => Some((
+            t.unwrap_or_else(|| Server::template(line.loc.clone())),
+            at + 2,
+        )),
+        Err(e) => {
+            diags.alert(&line.loc, format!("'{what}' : {e}"));
+            None
+        }
     }
 }
 

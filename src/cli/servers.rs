@@ -37,19 +37,33 @@ fn add_server_help() -> String {
     o
 }
 
+/// The backend and server name of `B/S` for an admin-level command, or the answer
+/// refusing it (haproxy 2.x ends these without a blank line).
+fn backend_of<'a>(
+    rt: &'a Runtime,
+    level: CliLevel,
+    target: &'a str,
+) -> Result<(&'a Arc<Backend>, &'a str), String> {
+    if level != CliLevel::Admin {
+        return Err("Permission denied\n".into());
+    }
+    let Some((b, name)) = target.split_once('/') else {
+        return Err("Require 'backend/server'.\n\0".into());
+    };
+    match rt.backend(b) {
+        Some(be) => Ok((be, name)),
+        None => Err("No such backend.\n\0".into()),
+    }
+}
+
 /// `add server B/S ADDR [from ORIGIN] [options]` (admin level). Unlike HAProxy 2.x, the
 /// server starts from the backend's `default-server` (`from none` starts from the
 /// documented defaults) and takes traffic at once (`disabled` keeps it in maintenance);
 /// its checks, when it has `check`, start at once.
 fn add_server(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -> String {
-    if level != CliLevel::Admin {
-        return "Permission denied\n".into();
-    }
-    let Some((b, name)) = target.split_once('/') else {
-        return "Require 'backend/server'.\n\0".into();
-    };
-    let Some(be) = rt.backend(b) else {
-        return "No such backend.\n\0".into();
+    let (be, name) = match backend_of(rt, level, target) {
+        Ok(x) => x,
+        Err(e) => return e,
     };
     if !be.accepts_dynamic_servers() {
         return "Backend must use a dynamic load balancing to support dynamic servers.\n\0".into();
@@ -215,15 +229,10 @@ fn follow(be: &Arc<Backend>, srv: &Arc<Server>, t: &Arc<Server>) {
 /// `del server B/S` (admin level): removes a server in maintenance that nothing else
 /// names and that holds no connection.
 fn del_server(rt: &Runtime, level: CliLevel, target: &str) -> String {
-    if level != CliLevel::Admin {
-        return "Permission denied\n".into();
-    }
     // (haproxy 2.x ends none of these answers with a blank line.)
-    let Some((b, name)) = target.split_once('/') else {
-        return "Require 'backend/server'.\n\0".into();
-    };
-    let Some(be) = rt.backend(b) else {
-        return "No such backend.\n\0".into();
+    let (be, name) = match backend_of(rt, level, target) {
+        Ok(x) => x,
+        Err(e) => return e,
     };
     let Some((idx, _)) = be.find_server(name) else {
         return "No such server.\n\0".into();
