@@ -414,3 +414,37 @@ fn check_mode_loads_bind_certificates() {
         assert!(err.contains(&want), "{opt}: want {want}\n{err}");
     }
 }
+
+/// Check intervals and thresholds of 0 are refused, in HAProxy's words (a 0 `inter`
+/// would make checks run in a loop).
+#[test]
+fn zero_check_intervals_are_refused() {
+    let cases = [
+        (
+            "check inter 0",
+            "'server b/s1' : invalid value 0 for argument 'inter' of server s1.",
+        ),
+        (
+            "check fastinter 0",
+            "invalid value 0 for argument 'fastinter' of server s1.",
+        ),
+        (
+            "check downinter 0",
+            "invalid value 0 for argument 'downinter' of server s1.",
+        ),
+        (
+            "agent-check agent-port 1 agent-inter 0",
+            "invalid value 0 for argument 'agent-inter' of server s1.",
+        ),
+        ("check rise 0", "'server b/s1' : 'rise' has to be > 0."),
+        ("check fall 0", "'server b/s1' : 'fall' has to be > 0."),
+    ];
+    for (opts, want) in cases {
+        let cfg = format!(
+            "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    server s1 127.0.0.1:9 {opts}\n"
+        );
+        let (code, _out, err) = run_check(Cfg::Text(&cfg), &[]);
+        assert_eq!(code, 1, "{opts}: {err}");
+        assert!(err.contains(want), "{opts}: want {want}\n{err}");
+    }
+}

@@ -3137,11 +3137,35 @@ fn parse_server_options_inner(
                 "no-send-proxy" | "no-send-proxy-v2" => srv.send_proxy = None,
                 "check" => srv.check = true,
                 "no-check" => srv.check = false,
-                "inter" => srv.inter = time(diags).unwrap_or(srv.inter).max(1),
-                "fastinter" => srv.fastinter = time(diags),
-                "downinter" => srv.downinter = time(diags),
-                "rise" => srv.rise = num(diags).unwrap_or(srv.rise).max(1),
-                "fall" => srv.fall = num(diags).unwrap_or(srv.fall).max(1),
+                // Intervals and thresholds of 0 are refused, as by HAProxy.
+                "inter" | "fastinter" | "downinter" | "agent-inter" => match time(diags) {
+                    Some(0) => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : invalid value 0 for argument '{opt}' of server {}.",
+                            srv.name, srv.name
+                        ),
+                    ),
+                    Some(t) => match opt {
+                        "inter" => srv.inter = t,
+                        "fastinter" => srv.fastinter = Some(t),
+                        "downinter" => srv.downinter = Some(t),
+                        _ => srv.agent.inter = Some(t),
+                    },
+                    None => {}
+                },
+                "rise" | "fall" => match num(diags) {
+                    Some(0) => diags.alert(
+                        &line.loc,
+                        format!(
+                            "'server {proxy_name}/{}' : '{opt}' has to be > 0.",
+                            srv.name
+                        ),
+                    ),
+                    Some(v) if opt == "rise" => srv.rise = v,
+                    Some(v) => srv.fall = v,
+                    None => {}
+                },
                 "port" => match val.parse::<u16>() {
                     Ok(p) if p > 0 => srv.check_port = Some(p),
                     _ => diags.alert(
@@ -3209,7 +3233,6 @@ fn parse_server_options_inner(
                         format!("'agent-port' expects a valid port, not '{val}'."),
                     ),
                 },
-                "agent-inter" => srv.agent.inter = time(diags).map(|t| t.max(1)),
                 "agent-send" => srv.agent.send = Some(val.to_string()),
                 "agent-addr" => {
                     use std::net::ToSocketAddrs;
