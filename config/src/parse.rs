@@ -2906,9 +2906,36 @@ fn starting_settings(
     }
 }
 
-/// `from <origin>` on a `server`/`server-template` line: the settings to start from.
-/// `none` (the documented defaults: Ok(None)), `be:[B]` (backend B's `default-server`, this
-/// proxy's when B is empty), `srv:[B/]S` or plain `S` (the settings of server S).
+/// What `from <origin>` names on a `server`, `server-template` or `default-server` line and
+/// in `add server`: `none` (the documented defaults), `be:[B]` (backend B's
+/// `default-server`), `srv:[B/]S` or plain `S` (server S's settings); an empty backend name
+/// means the server's own backend.
+pub enum Origin<'a> {
+    Defaults,
+    DefaultServer(&'a str),
+    Server(&'a str, &'a str),
+}
+
+impl<'a> Origin<'a> {
+    pub fn parse(origin: &'a str) -> Origin<'a> {
+        if origin == "none" {
+            return Origin::Defaults;
+        }
+        if let Some(b) = origin.strip_prefix("be:") {
+            return Origin::DefaultServer(b);
+        }
+        match origin.strip_prefix("srv:") {
+            Some(rest) => {
+                let (b, s) = rest.split_once('/').unwrap_or(("", rest));
+                Origin::Server(b, s)
+            }
+            None => Origin::Server("", origin),
+        }
+    }
+}
+
+/// `from <origin>` on a configuration line: the settings to start from (None: the
+/// documented defaults), looked up among this proxy and those declared before it.
 fn server_origin(origin: &str, proxy: &Proxy, cfg: &Config) -> Result<Option<Server>, String> {
     let proxy_named = |b: &str| -> Result<&Proxy, String> {
         if b.is_empty() || b == proxy.name {
@@ -2919,23 +2946,19 @@ fn server_origin(origin: &str, proxy: &Proxy, cfg: &Config) -> Result<Option<Ser
             .find(|p| p.name == b)
             .ok_or_else(|| format!("'from' : no backend '{b}' (it must be declared before)."))
     };
-    if origin == "none" {
-        return Ok(None);
-    }
-    if let Some(b) = origin.strip_prefix("be:") {
-        return Ok(proxy_named(b)?.settings.default_server.clone());
-    }
-    let (b, name) = match origin.strip_prefix("srv:") {
-        Some(rest) => rest.split_once('/').unwrap_or(("", rest)),
-        None => ("", origin),
-    };
-    let px = proxy_named(b)?;
-    match px.servers.iter().find(|s| s.name == name) {
-        Some(s) => Ok(Some(s.clone())),
-        None => Err(format!(
-            "'from' : no server '{name}' in '{}' to copy settings from.",
-            px.name
-        )),
+    match Origin::parse(origin) {
+        Origin::Defaults => Ok(None),
+        Origin::DefaultServer(b) => Ok(proxy_named(b)?.settings.default_server.clone()),
+        Origin::Server(b, name) => {
+            let px = proxy_named(b)?;
+            match px.servers.iter().find(|s| s.name == name) {
+                Some(s) => Ok(Some(s.clone())),
+                None => Err(format!(
+                    "'from' : no server '{name}' in '{}' to copy settings from.",
+                    px.name
+                )),
+            }
+        }
     }
 }
 

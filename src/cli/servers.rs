@@ -180,8 +180,8 @@ fn add_server(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -> Str
     "New server registered.\n".into()
 }
 
-/// The settings `from ORIGIN` names: `none`, `be:[B]` (that backend's `default-server`),
-/// `srv:[B/]S` or `S` (that server's settings).
+/// The settings `from ORIGIN` names (see `halo_config::parse::Origin`), among the running
+/// backends.
 fn origin_settings(
     rt: &Runtime,
     be: &Backend,
@@ -193,20 +193,17 @@ fn origin_settings(
             .cloned()
             .ok_or_else(|| format!("'from' : no backend '{name}'."))
     };
-    if o == "none" {
-        return Ok(None);
-    }
-    if let Some(b) = o.strip_prefix("be:") {
-        return Ok(backend(b)?.settings.default_server.clone());
-    }
-    let (b, s) = match o.strip_prefix("srv:") {
-        Some(rest) => rest.split_once('/').unwrap_or(("", rest)),
-        None => ("", o),
-    };
-    let ob = backend(b)?;
-    match ob.find_server(s) {
-        Some((_, srv)) => Ok(Some(srv.cfg.clone())),
-        None => Err(format!("'from' : no server '{s}' in '{}'.", ob.name)),
+    use halo_config::parse::Origin;
+    match Origin::parse(o) {
+        Origin::Defaults => Ok(None),
+        Origin::DefaultServer(b) => Ok(backend(b)?.settings.default_server.clone()),
+        Origin::Server(b, s) => {
+            let ob = backend(b)?;
+            match ob.find_server(s) {
+                Some((_, srv)) => Ok(Some(srv.cfg.clone())),
+                None => Err(format!("'from' : no server '{s}' in '{}'.", ob.name)),
+            }
+        }
     }
 }
 
