@@ -143,6 +143,10 @@ pub struct Frontend {
     pub http_keep_alive_timeout: Option<u64>,
     pub maxconn: u32,
     pub binds: Vec<Bind>,
+    /// The TLS side of each bind line (same order), for `ssl` ones.
+    pub bind_tls: Vec<Option<Arc<crate::tls::bind::BindTls>>>,
+    /// `timeout client-hs`, else `timeout client`: the longest TLS handshake.
+    pub handshake_timeout: Option<u64>,
     /// Backend (index into `Runtime::proxies`) for connections no rule sent elsewhere.
     pub default_backend: Option<usize>,
     pub client_timeout: Option<u64>,
@@ -777,11 +781,13 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 }
             }
         }
-        // `bind … ssl crt …`: the certificates are loaded and checked (as `haproxy -c`
-        // does); serving TLS arrives with issue 6.
-        if p.kind.is_frontend() {
-            check_bind_certificates(cfg, p, diags);
-        }
+        // `bind … ssl crt …`: the certificates are loaded and the TLS settings checked (as
+        // `haproxy -c` does).
+        let bind_tls = if p.kind.is_frontend() {
+            bind_tls(cfg, p, s.mode == Mode::Http, diags)
+        } else {
+            Vec::new()
+        };
         let frontend = if p.kind.is_frontend() {
             let default_backend = if p.kind == ProxyKind::Listen && s.default_backend.is_none() {
                 Some(pi)
@@ -827,9 +833,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 needs_dst,
                 maxconn: s.maxconn.unwrap_or(maxconn).min(maxconn),
                 binds: p.binds.clone(),
+                bind_tls,
                 default_backend,
                 client_timeout: s.timeouts.client,
                 client_fin_timeout: s.timeouts.client_fin,
+                handshake_timeout: s.timeouts.client_hs.or(s.timeouts.client),
                 tunnel_timeout: s.timeouts.tunnel,
                 monitor_net,
                 counters: Counters::default(),
@@ -1167,18 +1175,36 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     }
 }
 
-/// Loads the certificates of every `ssl` bind line of a frontend, reporting what cannot
-/// be loaded in HAProxy's words, at the bind line.
-fn check_bind_certificates(cfg: &Config, p: &model::Proxy, diags: &mut Diags) {
-    for b in p.binds.iter().filter(|b| b.ssl) {
-        let crts: Vec<&String> = b
-            .other
+/// The TLS side of every bind line of a frontend (None for plain ones): certificates
+/// loaded, settings checked, problems reported in HAProxy's words at the bind line.
+fn bind_tls(
+    cfg: &Config,
+    p: &model::Proxy,
+    http: bool,
+    diags: &mut Diags,
+) -> Vec<Option<Arc<crate::tls::bind::BindTls>>> {
+    let bases = crate::tls::bind::Bases {
+        ca: cfg.global.ca_base.clone(),
+        crt: cfg.global.crt_base.clone(),
+    };
+    let mut out = Vec::new();
+    for b in &p.binds {
+        if !b.ssl {
+            out.push(None);
+            continue;
+        }
+        let has_crt = b.other.iter().any(|(k, _)| k == "crt" || k == "crt-list");
+        let strict = cfg
+            .global
+            .ssl_default_bind
             .iter()
-            .filter(|(k, _)| k == "crt")
-            .filter_map(|(_, v)| v.first())
-            .collect();
-        let lists = b.other.iter().any(|(k, _)| k == "crt-list");
-        if crts.is_empty() && !lists {
+            .chain(b.other.iter())
+            .fold(false, |on, (k, _)| match k.as_str() {
+                "strict-sni" => true,
+                "no-strict-sni" => false,
+                _ => on,
+            });
+        if !has_crt && !strict {
             diags.alert(
                 &b.loc,
                 format!(
@@ -1186,20 +1212,28 @@ fn check_bind_certificates(cfg: &Config, p: &model::Proxy, diags: &mut Diags) {
                     p.name, b.text, b.loc.file, b.loc.line
                 ),
             );
+            out.push(None);
+            continue;
         }
-        for crt in crts {
-            let path = match &cfg.global.crt_base {
-                Some(base) if !crt.starts_with('/') => format!("{base}/{crt}"),
-                _ => crt.clone(),
-            };
-            if let Err(e) = crate::tls::load_crt(&path) {
+        let spec = crate::tls::bind::BindSpec {
+            defaults: &cfg.global.ssl_default_bind,
+            options: &b.other,
+            bases: &bases,
+            http,
+            cache_size: cfg.global.tune_ssl_cachesize.unwrap_or(20000) as usize,
+        };
+        match crate::tls::bind::BindTls::build(&spec) {
+            Ok(t) => out.push(Some(Arc::new(t))),
+            Err(e) => {
                 diags.alert(
                     &b.loc,
                     format!("'bind {}' in section '{}' : {e}", b.text, p.kind.name()),
                 );
+                out.push(None);
             }
         }
     }
+    out
 }
 
 /// The `peers` sections naming this process (`localpeer`, `-L`, or the host name), each

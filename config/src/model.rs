@@ -162,6 +162,12 @@ pub struct Global {
     pub max_spread_checks: Option<u64>,
     /// `crt-base`: the folder relative certificate paths start from.
     pub crt_base: Option<String>,
+    /// `ca-base`: the folder relative CA and CRL paths start from.
+    pub ca_base: Option<String>,
+    /// `ssl-default-bind-options`, `-ciphers`, `-ciphersuites`, `-curves` as bind options.
+    pub ssl_default_bind: Vec<(String, Vec<String>)>,
+    /// `tune.ssl.cachesize`: TLS sessions kept for resumption (20000 by default).
+    pub tune_ssl_cachesize: Option<u32>,
     /// `tune.max-checks-per-thread` (0: no limit).
     pub max_checks_per_thread: u32,
     /// `dns-accept-family`: the address families the resolvers query and accept
@@ -231,6 +237,9 @@ impl Default for Global {
             spread_checks: 0,
             max_spread_checks: None,
             crt_base: None,
+            ca_base: None,
+            ssl_default_bind: Vec::new(),
+            tune_ssl_cachesize: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),
             tune_bufsize: 16384,
@@ -378,6 +387,8 @@ pub struct Timeouts {
     pub queue: Option<u64>,
     pub tunnel: Option<u64>,
     pub client_fin: Option<u64>,
+    /// `timeout client-hs`: the longest TLS handshake (else `timeout client`).
+    pub client_hs: Option<u64>,
     pub server_fin: Option<u64>,
     pub check: Option<u64>,
     pub http_request: Option<u64>,
@@ -483,7 +494,8 @@ pub struct Bind {
     pub user: Option<String>,
     pub group: Option<String>,
     pub ssl: bool,
-    /// Other options as written, for later issues.
+    /// The TLS options (`crt`, `alpn`, `verify`, …) and those not built yet, with their
+    /// arguments, in order.
     pub other: Vec<(String, Vec<String>)>,
 }
 

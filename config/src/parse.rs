@@ -380,10 +380,6 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
         match kw.support {
             Support::Planned(issue) => {
                 pending(cfg, line, &name, issue);
-                // Kept for what is already checked: certificate paths are relative to it.
-                if name == "crt-base" {
-                    cfg.global.crt_base = line.words.get(n).cloned();
-                }
                 continue;
             }
             Support::Legacy(modern) => {
@@ -683,6 +679,49 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             }
             // Applied by the reader as the lines were read.
             "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+            "crt-base" => g.crt_base = need_arg(line, n, diags),
+            "ca-base" => g.ca_base = need_arg(line, n, diags),
+            "tune.ssl.cachesize" => {
+                g.tune_ssl_cachesize = parse_u32(line, n, "tune.ssl.cachesize", diags)
+            }
+            "ssl-default-bind-ciphers"
+            | "ssl-default-bind-ciphersuites"
+            | "ssl-default-bind-curves" => {
+                let opt = kw.name.trim_start_matches("ssl-default-bind-");
+                match arg(0) {
+                    Some(v) => g.ssl_default_bind.push((opt.to_string(), vec![v])),
+                    None => diags.alert(&line.loc, format!("'{}' expects an argument.", kw.name)),
+                }
+            }
+            "ssl-default-bind-options" => {
+                let words = &line.words[n..];
+                let mut i = 0;
+                while i < words.len() {
+                    let w = words[i].as_str();
+                    let Some(k) = keywords::bind_option(w) else {
+                        diags.alert(
+                            &line.loc,
+                            format!("'ssl-default-bind-options' : unknown option '{w}'."),
+                        );
+                        break;
+                    };
+                    let nargs = k.args as usize;
+                    if i + nargs >= words.len() && nargs > 0 {
+                        diags.alert(
+                            &line.loc,
+                            format!("'ssl-default-bind-options' : '{w}' expects an argument."),
+                        );
+                        break;
+                    }
+                    if let Support::Planned(issue) = k.support {
+                        pending(cfg, line, &format!("ssl-default-bind-options '{w}'"), issue);
+                    }
+                    cfg.global
+                        .ssl_default_bind
+                        .push((w.to_string(), words[i + 1..i + 1 + nargs].to_vec()));
+                    i += 1 + nargs;
+                }
+            }
             _ => {}
         }
     }
@@ -1705,6 +1744,7 @@ fn set_timeout(t: &mut Timeouts, which: &str, v: u64) {
         "queue" => t.queue = Some(v),
         "tunnel" => t.tunnel = Some(v),
         "client-fin" => t.client_fin = Some(v),
+        "client-hs" => t.client_hs = Some(v),
         "server-fin" => t.server_fin = Some(v),
         "check" => t.check = Some(v),
         "http-request" => t.http_request = Some(v),
@@ -2724,12 +2764,14 @@ fn parse_bind(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags:
                 "gid" => b.gid = num(diags),
                 "user" => b.user = Some(val.to_string()),
                 "group" => b.group = Some(val.to_string()),
-                _ => {}
+                "ssl" => b.ssl = true,
+                // The TLS options, interpreted with the certificates (halo's src/tls).
+                _ => b.other.push((
+                    opt.to_string(),
+                    line.words[i + 1..(i + 1 + nargs).min(line.words.len())].to_vec(),
+                )),
             },
             Support::Planned(issue) => {
-                if opt == "ssl" {
-                    b.ssl = true;
-                }
                 pending(cfg, line, &format!("bind option '{opt}'"), issue);
                 b.other.push((
                     opt.to_string(),
@@ -2740,7 +2782,10 @@ fn parse_bind(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags:
                 &line.loc,
                 format!("bind option '{opt}' is deprecated; use '{modern}' instead."),
             ),
-            Support::Ignored(_) => {}
+            Support::Ignored(why) => diags.notice(
+                &line.loc,
+                format!("bind option '{opt}' has no effect in halo: {why}."),
+            ),
         }
         i += 1 + nargs;
     }

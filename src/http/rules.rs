@@ -1599,6 +1599,8 @@ pub struct Env<'a> {
     pub server: Option<&'a crate::server::Server>,
     pub listener_id: u32,
     pub first_req: bool,
+    /// What the client connection's TLS handshake negotiated.
+    pub tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl<'a> Env<'a> {
@@ -1624,6 +1626,7 @@ impl<'a> Env<'a> {
             res_caps: Some(&txn.res_captures),
             received: Some(&txn.received),
             tracked: Some(&txn.tracked),
+            tls: self.tls,
             ..Ctx::empty()
         }
     }

@@ -125,6 +125,10 @@ pub trait Conn: ReadInto + AsyncWrite + Unpin + Send {
     /// connection; `silent` (`silent-drop`): the reset leaves with a TTL of 1 so that it
     /// dies on the way unless the client is on the same host.
     fn reset_on_close(&self, _silent: bool) {}
+    /// What the TLS handshake negotiated, on a TLS connection.
+    fn tls_info(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
+        None
+    }
 }
 
 impl Conn for tokio::net::TcpStream {

@@ -328,7 +328,7 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, page: &[u8]) {
 /// else the frontend's, else HAProxy's (see `http::pages::stream_page`).
 fn error_page<'a>(
     rt: &'a Runtime,
-    info: &ConnInfo,
+    info: &'a ConnInfo,
     (fe, be): (usize, Option<usize>),
     req: &Head,
     txn: &mut Txn,
@@ -345,6 +345,7 @@ fn error_page<'a>(
         server: None,
         listener_id: 0,
         first_req: false,
+        tls: info.tls.as_deref(),
     };
     let page = crate::http::pages::stream_page(&env, status, Some(req), txn);
     if !has_after(rt, (fe, be)) {
@@ -395,6 +396,7 @@ fn after_response(
         server,
         listener_id: 0,
         first_req: first,
+        tls: info.tls.as_deref(),
     };
     if let Some(b) = be
         && b != fe
@@ -485,6 +487,7 @@ fn stream_answer(
         server: None,
         listener_id: 0,
         first_req: false,
+        tls: info.tls.as_deref(),
     };
     let ctx = env.ctx(Some(req), None, txn);
     crate::http::pages::answer(&env, status, &ctx)
@@ -493,7 +496,7 @@ fn stream_answer(
 /// The sample context of the request a stream is working on (no body, no response yet).
 fn request_ctx<'a>(
     rt: &'a Runtime,
-    info: &ConnInfo,
+    info: &'a ConnInfo,
     fe: usize,
     be: Option<usize>,
     head: &'a Head,
@@ -520,6 +523,7 @@ fn request_ctx<'a>(
         res_caps: Some(&txn.res_captures),
         received: Some(&txn.received),
         tracked: Some(&txn.tracked),
+        tls: info.tls.as_deref(),
     }
 }
 
@@ -684,6 +688,7 @@ fn content_rules(
         req_caps: Some(&txn.req_captures),
         retries: txn.ov.retries,
         prio: (txn.prio_class, txn.prio_offset),
+        tls: info.tls.as_deref(),
     };
     let v = px
         .tcp
@@ -702,8 +707,9 @@ pub async fn run_http<C>(
     mut client: C,
     mut info: ConnInfo,
     accept_proxy: bool,
+    tls: Option<Arc<crate::tls::bind::BindTls>>,
 ) where
-    C: crate::proxy::conn::Conn,
+    C: crate::tls::conn::TlsSock,
 {
     let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
         return;
@@ -714,7 +720,6 @@ pub async fn run_http<C>(
         return;
     }
     let mut txn = Txn::default();
-    let kill = crate::server::sessions::current();
     // tcp-request connection rules, before any PROXY header (unless `expect-proxy layer4`).
     let tcp = &rt.proxies[px_idx].tcp;
     let mut accept_proxy = accept_proxy;
@@ -744,6 +749,33 @@ pub async fn run_http<C>(
             }
         }
     }
+    match tls {
+        None => serve_http(rt, px_idx, client, info, txn, early).await,
+        Some(bind) => {
+            let Some(conn) = crate::tls::conn::handshake(client, &bind, &early, fe).await else {
+                return;
+            };
+            info.tls = Some(conn.info().clone());
+            serve_http(rt, px_idx, conn, info, txn, Vec::new()).await
+        }
+    }
+}
+
+/// The session past its connection rules, PROXY header and TLS handshake: `tcp-request
+/// session` rules, then requests until the connection ends.
+async fn serve_http<C: crate::proxy::conn::Conn>(
+    rt: Arc<Runtime>,
+    px_idx: usize,
+    mut client: C,
+    mut info: ConnInfo,
+    mut txn: Txn,
+    early: Vec<u8>,
+) {
+    let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
+        return;
+    };
+    let kill = crate::server::sessions::current();
+    let tcp = &rt.proxies[px_idx].tcp;
     if tcp.has(Stage::Session) {
         let v = l4_rules(
             &rt,
@@ -946,6 +978,7 @@ pub async fn run_http<C>(
                         server: None,
                         listener_id: 0,
                         first_req: first,
+                        tls: info.tls.as_deref(),
                     };
                     let acls = &rt.proxies[px_idx].acls;
                     match (start, fe_http.rules.monitor(acls, &env, &head, &txn)) {
@@ -1117,6 +1150,7 @@ pub async fn run_http<C>(
                             server: None,
                             listener_id: 0,
                             first_req: first,
+                            tls: info.tls.as_deref(),
                         };
                         let acls = &rt.proxies[be_idx].acls;
                         be_http
@@ -1360,15 +1394,15 @@ pub async fn run_http<C>(
             };
             let key = lb_key(&be, &head, cbuf.get(head_len..).unwrap_or_default(), &info);
             // `usesrc hdr_ip(H)`: this request's address to present to the server.
-            let info = match &be.settings.hdr_src {
-                Some((name, occ)) => ConnInfo {
-                    hdr_src: hdr_ip(&head, name.as_bytes(), *occ),
-                    ..info
-                },
-                None => info,
-            };
             // What `set-retries` / `set-timeout` changed for this request.
-            let info = ConnInfo { ov: txn.ov, ..info };
+            let info = ConnInfo {
+                hdr_src: match &be.settings.hdr_src {
+                    Some((name, occ)) => hdr_ip(&head, name.as_bytes(), *occ),
+                    None => info.hdr_src,
+                },
+                ov: txn.ov,
+                ..info.clone()
+            };
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let mut redirect_to: Option<Arc<Server>> = None;
@@ -1869,6 +1903,7 @@ pub async fn run_http<C>(
                     res_caps: Some(&txn.res_captures),
                     received: Some(&txn.received),
                     tracked: Some(&txn.tracked),
+                    tls: info.tls.as_deref(),
                 };
                 stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }
@@ -1888,6 +1923,7 @@ pub async fn run_http<C>(
                         server: sc.srv.as_deref(),
                         listener_id: 0,
                         first_req: first,
+                        tls: info.tls.as_deref(),
                     };
                     let v = be_http.rules.response(
                         &rt.proxies[be_idx].acls,

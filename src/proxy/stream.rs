@@ -20,7 +20,7 @@ use crate::stats::now_sec;
 use crate::tcp::{Inspect, Stage, Verdict, inspect};
 
 /// Addresses of the connection as the proxy sees them (after a PROXY header).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -28,6 +28,8 @@ pub struct ConnInfo {
     pub hdr_src: Option<std::net::IpAddr>,
     /// What `set-retries` / `set-timeout` rules changed for the stream being served.
     pub ov: Overrides,
+    /// What the TLS handshake negotiated, on a `bind … ssl` connection.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
 }
 
 /// Per-stream values set by `set-retries` and `set-timeout` rules, replacing the
@@ -132,8 +134,9 @@ pub async fn run_tcp<C>(
     mut client: C,
     mut info: ConnInfo,
     accept_proxy: bool,
+    tls: Option<Arc<crate::tls::bind::BindTls>>,
 ) where
-    C: crate::proxy::conn::Conn,
+    C: crate::tls::conn::TlsSock,
 {
     let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
         return;
@@ -143,7 +146,7 @@ pub async fn run_tcp<C>(
         return;
     }
     let px = &rt.proxies[px_idx];
-    let mut vars = crate::sample::vars::Vars::new();
+    let vars = crate::sample::vars::Vars::new();
     // Stick counters the session tracks (`track-sc*`); dropping it releases them.
     let mut tracked = crate::stick::track::Tracked::default();
     // tcp-request connection rules, on the socket's addresses (before any PROXY header
@@ -176,6 +179,33 @@ pub async fn run_tcp<C>(
             }
         }
     }
+    match tls {
+        None => serve_tcp(rt, px_idx, client, info, vars, tracked, pending).await,
+        Some(bind) => {
+            let Some(conn) = crate::tls::conn::handshake(client, &bind, &pending, fe).await else {
+                return;
+            };
+            info.tls = Some(conn.info().clone());
+            serve_tcp(rt, px_idx, conn, info, vars, tracked, Vec::new()).await
+        }
+    }
+}
+
+/// The session past its connection rules, PROXY header and TLS handshake: `tcp-request
+/// session` and content rules, the backend and server, then the forwarding.
+async fn serve_tcp<C: crate::proxy::conn::Conn>(
+    rt: Arc<Runtime>,
+    px_idx: usize,
+    mut client: C,
+    mut info: ConnInfo,
+    mut vars: crate::sample::vars::Vars,
+    mut tracked: crate::stick::track::Tracked,
+    mut pending: Vec<u8>,
+) {
+    let Some(fe) = rt.proxies[px_idx].frontend.as_ref() else {
+        return;
+    };
+    let px = &rt.proxies[px_idx];
     // Request capture slots of the stream (`tcp-request content capture`).
     let mut caps = crate::sample::CaptureSlots::default();
     // tcp-request session rules, then the frontend's content rules (inspect-delay).
@@ -207,6 +237,7 @@ pub async fn run_tcp<C>(
             proxy: px_idx,
             frontend: px_idx,
             backend: None,
+            tls: info.tls.as_deref(),
         };
         let (mut src, mut dst) = (info.src, info.dst);
         let v = inspect(
@@ -253,6 +284,7 @@ pub async fn run_tcp<C>(
             res_caps: None,
             received: None,
             tracked: None,
+            tls: info.tls.as_deref(),
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)
@@ -275,6 +307,7 @@ pub async fn run_tcp<C>(
             proxy: be_idx,
             frontend: px_idx,
             backend: Some(be_idx),
+            tls: info.tls.as_deref(),
         };
         let (mut src, mut dst) = (info.src, info.dst);
         let v = inspect(
@@ -341,6 +374,7 @@ pub async fn run_tcp<C>(
             res_caps: None,
             received: None,
             tracked: None,
+            tls: info.tls.as_deref(),
         };
         // `use-server` first: it wins over RDP cookies and stick rules.
         let acls = &rt.proxies[be_idx].acls;
@@ -402,6 +436,7 @@ pub async fn run_tcp<C>(
             proxy: be_idx,
             frontend: px_idx,
             backend: Some(be_idx),
+            tls: info.tls.as_deref(),
         };
         let mut res = Vec::new();
         let (mut src, mut dst) = (info.src, info.dst);
@@ -447,6 +482,7 @@ pub async fn run_tcp<C>(
                         res_caps: None,
                         received: None,
                         tracked: None,
+                        tls: info.tls.as_deref(),
                     };
                     rt.proxies[be_idx]
                         .stick
@@ -548,6 +584,7 @@ pub fn l4_rules(
         req_caps: None,
         retries: None,
         prio: (0, 0),
+        tls: info.tls.as_deref(),
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;

@@ -611,6 +611,10 @@ async fn serve(
         let gs = global_sem.clone();
         let accept_proxy = bind_cfg.accept_proxy;
         let px = b.proxy;
+        let tls = rt.proxies[px]
+            .frontend
+            .as_ref()
+            .and_then(|f| f.bind_tls.get(b.bind).cloned().flatten());
         let rebind = b
             .addr
             .map(|a| (a, bind_cfg.clone(), b.backlog, !args.no_reuseport));
@@ -622,6 +626,7 @@ async fn serve(
                 rebind,
                 px,
                 accept_proxy,
+                tls,
                 gs,
                 fe_sem,
                 bind_sem,
@@ -696,6 +701,7 @@ async fn accept_loop(
     rebind: Option<(std::net::SocketAddr, halo_config::model::Bind, i32, bool)>,
     px: usize,
     accept_proxy: bool,
+    tls: Option<Arc<crate::tls::bind::BindTls>>,
     global_sem: Arc<Semaphore>,
     fe_sem: Arc<Semaphore>,
     bind_sem: Option<Arc<Semaphore>>,
@@ -861,6 +867,7 @@ async fn accept_loop(
         rt.cum_conns.fetch_add(1, Relaxed);
         let guard = SessionGuard(ctl.clone(), rt.clone());
         let rt2 = rt.clone();
+        let tls = tls.clone();
         if let Some(fe) = &rt.proxies[px].frontend {
             fe.counters.session_start(crate::stats::now_sec());
         }
@@ -892,6 +899,7 @@ async fn accept_loop(
                     dst,
                     hdr_src: None,
                     ov: Default::default(),
+                    tls: None,
                 };
                 // One task per connection, sized for its own mode only.
                 if http {
@@ -903,13 +911,15 @@ async fn accept_loop(
                             s,
                             info,
                             accept_proxy,
+                            tls,
                         ))
                         .await;
                     });
                 } else {
                     tokio::spawn(async move {
                         let _end = end;
-                        crate::server::sessions::run(run_tcp(rt2, px, s, info, accept_proxy)).await;
+                        crate::server::sessions::run(run_tcp(rt2, px, s, info, accept_proxy, tls))
+                            .await;
                     });
                 }
             }
@@ -926,6 +936,7 @@ async fn accept_loop(
                         dst: unspec,
                         hdr_src: None,
                         ov: Default::default(),
+                        tls: None,
                     };
                     if http {
                         crate::server::sessions::run_watched(crate::proxy::http::run_http(
@@ -934,6 +945,7 @@ async fn accept_loop(
                             u,
                             info,
                             accept_proxy,
+                            tls,
                         ))
                         .await;
                     } else {
@@ -943,6 +955,7 @@ async fn accept_loop(
                             u,
                             info,
                             accept_proxy,
+                            tls,
                         ))
                         .await;
                     }

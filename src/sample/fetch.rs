@@ -159,6 +159,7 @@ pub enum FetchKind {
     Var(super::vars::VarName, Option<Vec<u8>>),
     /// The stick counter fetches (`sc0_get_gpc0`, `src_http_req_rate(T)`, `table_cnt`…).
     Stick(Box<super::fetch_stick::StickFetch>),
+    Ssl(super::fetch_ssl::SslFetch),
 }
 
 /// The channel a buffer fetch reads: `req.*`, `res.*`, or, for `payload` and
@@ -564,6 +565,7 @@ impl Fetch {
             }
             _ => match super::fetch_stick::compile(name, &args, res) {
                 Some(f) => Stick(Box::new(f?)),
+                None if let Some(f) = super::fetch_ssl::compile(name, &args) => Ssl(f?),
                 None => {
                     return Err(match super::pending::pending_fetch(name) {
                         Some(issue) => format!(
@@ -626,6 +628,7 @@ impl Fetch {
             // The stored type is only known at run time; strings match like HAProxy's.
             Var(..) => O::Str,
             Stick(f) => f.output_kind(),
+            Ssl(f) => f.output_kind(),
         }
     }
 
@@ -940,6 +943,7 @@ impl Fetch {
                 }
             }
             Stick(f) => f.eval(ctx)?,
+            Ssl(f) => f.eval(ctx)?,
         })
     }
 

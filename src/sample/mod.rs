@@ -7,6 +7,7 @@ pub mod conv;
 pub mod conv_bin;
 pub mod conv_ext;
 pub mod fetch;
+pub mod fetch_ssl;
 pub mod fetch_stick;
 pub mod logfmt;
 pub mod map;
@@ -164,6 +165,8 @@ pub struct Ctx<'a> {
     pub received: Option<&'a Received>,
     /// The stick counters the session and the stream track (`sc0_*`…).
     pub tracked: Option<&'a crate::stick::track::Tracked>,
+    /// What the client connection's TLS handshake negotiated (`ssl_fc_*`, `ssl_c_*`).
+    pub tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 /// The capture slots of one direction for one transaction: `capture request header`,
@@ -275,6 +278,7 @@ impl<'a> Ctx<'a> {
             res_caps: None,
             received: None,
             tracked: None,
+            tls: None,
         }
     }
 }

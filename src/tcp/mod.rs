@@ -134,6 +134,8 @@ pub struct Env<'a> {
     pub retries: Option<u32>,
     /// The stream's queue priority (class, offset in ms), as `set-priority-*` left it.
     pub prio: (i32, i32),
+    /// What the client connection's TLS handshake negotiated.
+    pub tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl Env<'_> {
@@ -158,6 +160,7 @@ impl Env<'_> {
             res_caps: None,
             received: None,
             tracked: self.tracked.as_deref(),
+            tls: self.tls,
         }
     }
 }
@@ -584,6 +587,8 @@ pub struct Inspect<'a> {
     pub proxy: usize,
     pub frontend: usize,
     pub backend: Option<usize>,
+    /// What the client connection's TLS handshake negotiated.
+    pub tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 /// Content inspection (`tcp-request content` with `stage` Content, `tcp-response
@@ -641,6 +646,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
                 req_caps: Some(&*caps),
                 retries: ov.retries,
                 prio: ov.prio,
+                tls: at.tls,
             };
             let mut ignored = false;
             let v = rules.run(stage, resume, &px.acls, &mut env, &mut ignored);

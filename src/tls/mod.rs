@@ -1,9 +1,8 @@
 //! TLS certificates of `bind … ssl crt …`: PEM files loaded as HAProxy loads them (chain
 //! and key in one file, or the key in `FILE.key`; every file of a folder), the names each
-//! certificate serves (CN and DNS SANs), and the SNI selection (exact name, then `*.`
-//! wildcard, then the bind line's first certificate). rustls does the protocol.
+//! certificate serves (CN and DNS SANs), and what a connection negotiated. `bind.rs` builds
+//! a bind line's configurations, `conn.rs` serves its connections; rustls does the protocol.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
@@ -118,70 +117,70 @@ fn names_of(cert: &CertificateDer<'_>) -> Vec<String> {
     out
 }
 
-/// Picks the certificate for a client's SNI: the certificate naming it exactly, else one
-/// naming `*.` and its parent domain, else the default (the bind line's first).
-pub struct SniResolver {
-    exact: HashMap<String, Arc<CertifiedKey>>,
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
-    default: Arc<CertifiedKey>,
+/// What a TLS connection negotiated, for the `ssl_fc_*` and `ssl_c_*` fetches.
+#[derive(Debug, Default)]
+pub struct TlsInfo {
+    pub sni: Option<String>,
+    /// `TLSv1.2`, `TLSv1.3`.
+    pub protocol: &'static str,
+    /// OpenSSL's name of the cipher suite.
+    pub cipher: String,
+    /// Key size of the cipher in bits (`ssl_fc_use_keysize`).
+    pub keysize: u32,
+    pub alpn: Option<Vec<u8>>,
+    pub resumed: bool,
+    /// The client's certificate (DER), when it sent one (it was verified).
+    pub client_cert: Option<Vec<u8>>,
+    /// The certificate halo presented (`ssl_f_*`).
+    pub server_cert: Option<CertificateDer<'static>>,
+    /// The key exchange group, by OpenSSL's name (`ssl_fc_curve`).
+    pub curve: &'static str,
 }
 
-impl std::fmt::Debug for SniResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SniResolver")
-            .field("names", &self.exact.len())
-            .field("wildcards", &self.wildcard.len())
-            .finish()
-    }
-}
-
-impl SniResolver {
-    /// None without any certificate. The first entry loaded for a name keeps it.
-    pub fn new(entries: &[CertEntry]) -> Option<SniResolver> {
-        let default = entries.first()?.key.clone();
-        let mut exact = HashMap::new();
-        let mut wildcard = HashMap::new();
-        for e in entries {
-            for n in &e.names {
-                match n.strip_prefix("*.") {
-                    Some(parent) => wildcard
-                        .entry(parent.to_string())
-                        .or_insert_with(|| e.key.clone()),
-                    None => exact.entry(n.clone()).or_insert_with(|| e.key.clone()),
-                };
-            }
+impl TlsInfo {
+    pub fn of(tls: &rustls::ServerConnection, key: &CertifiedKey) -> TlsInfo {
+        let cipher = tls.negotiated_cipher_suite();
+        TlsInfo {
+            sni: tls.server_name().map(str::to_string),
+            protocol: match tls.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                _ => "",
+            },
+            cipher: cipher.map(bind::openssl_name).unwrap_or_default(),
+            keysize: cipher
+                .map(|c| {
+                    if bind::openssl_name(c).contains("128") {
+                        128
+                    } else {
+                        256
+                    }
+                })
+                .unwrap_or(0),
+            alpn: tls.alpn_protocol().map(<[u8]>::to_vec),
+            resumed: matches!(tls.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+            client_cert: tls
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.as_ref().to_vec()),
+            server_cert: key.cert.first().cloned(),
+            curve: match tls.negotiated_key_exchange_group().map(|g| g.name()) {
+                Some(rustls::NamedGroup::X25519) => "X25519",
+                Some(rustls::NamedGroup::secp256r1) => "prime256v1",
+                Some(rustls::NamedGroup::secp384r1) => "secp384r1",
+                Some(rustls::NamedGroup::secp521r1) => "secp521r1",
+                Some(rustls::NamedGroup::X25519MLKEM768) => "X25519MLKEM768",
+                Some(rustls::NamedGroup::secp256r1MLKEM768) => "SecP256r1MLKEM768",
+                Some(rustls::NamedGroup::MLKEM768) => "MLKEM768",
+                Some(rustls::NamedGroup::MLKEM1024) => "MLKEM1024",
+                _ => "",
+            },
         }
-        Some(SniResolver {
-            exact,
-            wildcard,
-            default,
-        })
-    }
-
-    /// The certificate for a server name (None: no SNI sent).
-    pub fn pick(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
-        let Some(name) = sni else {
-            return self.default.clone();
-        };
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(k) = self.exact.get(&name) {
-            return k.clone();
-        }
-        // A wildcard covers exactly one label.
-        if let Some((_, parent)) = name.split_once('.')
-            && let Some(k) = self.wildcard.get(parent)
-        {
-            return k.clone();
-        }
-        self.default.clone()
     }
 }
 
-impl rustls::server::ResolvesServerCert for SniResolver {
-    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.pick(hello.server_name()))
-    }
-}
+pub mod bind;
+pub mod conn;
 
 #[cfg(test)]
 mod tests;

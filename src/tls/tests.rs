@@ -128,19 +128,77 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
         &["www.example.com", "*.example.org"],
         true,
     );
-    let mut all = load_crt(&cat(dir, &["def.crt", "def.key"], "def.pem")).unwrap();
-    all.extend(load_crt(&cat(dir, &["www.crt", "www.key"], "www.pem")).unwrap());
-    let r = SniResolver::new(&all).unwrap();
-    let def = &all[0].key;
-    let www = &all[1].key;
-    let is = |sni: Option<&str>, k: &Arc<CertifiedKey>| Arc::ptr_eq(&r.pick(sni), k);
-    assert!(is(Some("www.example.com"), www));
-    assert!(is(Some("WWW.Example.COM."), www));
-    assert!(is(Some("shop.example.org"), www));
+    let def = cat(dir, &["def.crt", "def.key"], "def.pem");
+    let www = cat(dir, &["www.crt", "www.key"], "www.pem");
+    let opts = |strict: bool| {
+        let mut o = vec![
+            ("crt".to_string(), vec![def.clone()]),
+            ("crt".to_string(), vec![www.clone()]),
+        ];
+        if strict {
+            o.push(("strict-sni".to_string(), vec![]));
+        }
+        o
+    };
+    let build = |o: &[(String, Vec<String>)]| {
+        bind::BindTls::build(&bind::BindSpec {
+            defaults: &[],
+            options: o,
+            bases: &bind::Bases::default(),
+            http: true,
+            cache_size: 100,
+        })
+        .unwrap()
+    };
+    let o = opts(false);
+    let t = build(&o);
+    assert_eq!(t.pick(Some("www.example.com")), Some(1));
+    assert_eq!(t.pick(Some("WWW.Example.COM.")), Some(1));
+    assert_eq!(t.pick(Some("shop.example.org")), Some(1));
     // A wildcard covers one label only.
-    assert!(is(Some("a.b.example.org"), def));
-    assert!(is(Some("example.org"), def));
-    assert!(is(Some("unknown.test"), def));
-    assert!(is(None, def));
-    assert!(SniResolver::new(&[]).is_none());
+    assert_eq!(t.pick(Some("a.b.example.org")), Some(0));
+    assert_eq!(t.pick(Some("example.org")), Some(0));
+    assert_eq!(t.pick(Some("unknown.test")), Some(0));
+    assert_eq!(t.pick(None), Some(0));
+    // strict-sni: no default.
+    let o = opts(true);
+    let t = build(&o);
+    assert_eq!(t.pick(Some("www.example.com")), Some(1));
+    assert_eq!(t.pick(Some("unknown.test")), None);
+    assert_eq!(t.pick(None), None);
+    // crt-list filters replace the certificate's names; `!name` excludes from a wildcard.
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("# comment\n{def} [alpn http/1.1 ssl-min-ver TLSv1.3] api.test *.svc.test !db.svc.test\n\n{www}\n"),
+    )
+    .unwrap();
+    let o = vec![(
+        "crt-list".to_string(),
+        vec![list.to_string_lossy().into_owned()],
+    )];
+    let t = build(&o);
+    assert_eq!(t.pick(Some("api.test")), Some(0));
+    assert_eq!(
+        t.pick(Some("default.test")),
+        Some(0),
+        "the default certificate"
+    );
+    assert_eq!(t.pick(Some("web.svc.test")), Some(0));
+    assert_eq!(t.pick(Some("www.example.com")), Some(1));
+    assert_eq!(
+        t.pick(Some("db.svc.test")),
+        Some(0),
+        "excluded, then the default"
+    );
+    assert!(
+        bind::BindTls::build(&bind::BindSpec {
+            defaults: &[],
+            options: &[],
+            bases: &bind::Bases::default(),
+            http: true,
+            cache_size: 100,
+        })
+        .is_err()
+    );
 }
