@@ -256,6 +256,8 @@ pub struct ProxyRt {
 
 pub struct Runtime {
     pub global: model::Global,
+    /// The certificates of `bind … ssl` lines, for the runtime API.
+    pub tls_store: crate::tls::store::Store,
     /// The check scheduler's settings, set when checks start (servers added by the
     /// runtime API start theirs with them).
     pub check_settings: std::sync::OnceLock<crate::server::check::CheckSettings>,
@@ -580,6 +582,7 @@ fn set_global_vars(cfg: &Config, diags: &mut Diags) {
 pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Runtime {
     set_global_vars(cfg, diags);
     let registry = crate::pattern::Registry::new();
+    let tls_store = crate::tls::store::Store::default();
     let userlists: HashMap<String, Arc<crate::auth::Userlist>> = cfg
         .userlists
         .iter()
@@ -784,7 +787,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         // `bind … ssl crt …`: the certificates are loaded and the TLS settings checked (as
         // `haproxy -c` does).
         let bind_tls = if p.kind.is_frontend() {
-            bind_tls(cfg, p, s.mode == Mode::Http, diags)
+            bind_tls(cfg, p, s.mode == Mode::Http, &tls_store, diags)
         } else {
             Vec::new()
         };
@@ -1172,6 +1175,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         ),
         peers,
         check_settings: std::sync::OnceLock::new(),
+        tls_store,
     }
 }
 
@@ -1181,6 +1185,7 @@ fn bind_tls(
     cfg: &Config,
     p: &model::Proxy,
     http: bool,
+    store: &crate::tls::store::Store,
     diags: &mut Diags,
 ) -> Vec<Option<Arc<crate::tls::bind::BindTls>>> {
     let bases = crate::tls::bind::Bases {
@@ -1221,9 +1226,14 @@ fn bind_tls(
             bases: &bases,
             http,
             cache_size: cfg.global.tune_ssl_cachesize.unwrap_or(20000) as usize,
+            store,
         };
         match crate::tls::bind::BindTls::build(&spec) {
-            Ok(t) => out.push(Some(Arc::new(t))),
+            Ok(t) => {
+                let t = Arc::new(t);
+                store.add_bind(t.clone());
+                out.push(Some(t))
+            }
             Err(e) => {
                 diags.alert(
                     &b.loc,

@@ -34,6 +34,11 @@ const HELP: &str = "The following commands are valid at this level:
   shutdown sessions server <bk>/<srv>     : kill sessions on a server
   add server <bk>/<srv> <addr> [args]*    : create a new server (see 'add server help')
   del server <bk>/<srv>                   : remove a server in maintenance
+  abort ssl cert <certfile>               : abort a transaction for a certificate file
+  commit ssl cert <certfile>              : commit a certificate file
+  new ssl cert <certfile>                 : create a new certificate file to be used in a crt-list or a directory
+  set ssl cert <certfile> <payload>       : replace a certificate file
+  show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file
 ";
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
@@ -50,6 +55,9 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         return out;
     }
     if let Some(out) = super::servers::execute(rt, level, w) {
+        return out;
+    }
+    if let Some(out) = super::ssl::execute(rt, level, w, payload) {
         return out;
     }
     match w {

@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod map;
 pub mod servers;
+pub mod ssl;
 pub mod table;
 
 use std::sync::Arc;

@@ -264,7 +264,7 @@ fn asn1_time(t: &x509_parser::time::ASN1Time) -> String {
 }
 
 /// OpenSSL's short name of a distinguished-name attribute.
-fn attr_name(oid: &str) -> String {
+pub fn attr_name(oid: &str) -> String {
     match oid {
         "2.5.4.3" => "CN",
         "2.5.4.6" => "C",

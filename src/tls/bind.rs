@@ -12,7 +12,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ServerConfig, WebPkiClientVerifier};
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 
-use crate::tls::{CertEntry, load_crt};
+use std::sync::RwLock;
+
+use crate::tls::load_crt;
+use crate::tls::store::{CellResolver, CertCell, Store};
 
 /// TLS protocol versions, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -385,26 +388,33 @@ fn tls12_suites(spec: &str, all: &[SupportedCipherSuite]) -> Vec<SupportedCipher
 
 /// One certificate of a bind line with the configuration serving it.
 struct Entry {
-    key: Arc<rustls::sign::CertifiedKey>,
+    cell: Arc<CertCell>,
     config: Arc<ServerConfig>,
     /// The same without ALPN: used when the client offers none of the bind's protocols
     /// (OpenSSL then goes on without ALPN where rustls would refuse the handshake).
     config_no_alpn: Arc<ServerConfig>,
     alpn: Vec<Vec<u8>>,
+    /// The names of its crt-list line's filters (lower case); none: the certificate's own.
+    filters: Vec<String>,
     /// Names excluded by `!name` filters of its crt-list line.
     excluded: Vec<String>,
+}
+
+/// Which entry serves which name.
+#[derive(Default)]
+struct SniMaps {
+    exact: HashMap<String, usize>,
+    wildcard: HashMap<String, usize>,
+    /// The certificate used when no name matched (the first one, or a `*` filter).
+    default: Option<usize>,
 }
 
 /// The TLS side of one bind line.
 pub struct BindTls {
     entries: Vec<Entry>,
-    exact: HashMap<String, usize>,
-    wildcard: HashMap<String, usize>,
-    /// The certificates used when no name matched (the first one, and `*` filters).
-    default: Option<usize>,
+    /// Rebuilt when `commit ssl cert` changes a certificate's names.
+    maps: RwLock<SniMaps>,
     strict_sni: bool,
-    /// The certificate files, in order.
-    pub(crate) names: Vec<String>,
 }
 
 impl std::fmt::Debug for BindTls {
@@ -427,6 +437,8 @@ pub struct BindSpec<'a> {
     pub http: bool,
     /// `tune.ssl.cachesize`: sessions kept for resumption by session id.
     pub cache_size: usize,
+    /// The process's certificates: a file loaded by several bind lines is one cell.
+    pub store: &'a Store,
 }
 
 /// One crt-list line: the certificate file, its own options and its SNI filters.
@@ -493,7 +505,7 @@ fn read_crt_list(path: &str) -> Result<Vec<CrtListLine>, String> {
 /// The configuration of one certificate under `settings`.
 fn server_config(
     settings: &Settings,
-    cert: &CertEntry,
+    cell: &Arc<CertCell>,
     spec: &BindSpec<'_>,
     cache: &Arc<dyn rustls::server::StoresServerSessions>,
     ticketer: &Option<Arc<dyn rustls::server::ProducesTickets>>,
@@ -557,9 +569,7 @@ fn server_config(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut cfg = builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
-        cert.key.clone(),
-    )));
+    let mut cfg = builder.with_cert_resolver(Arc::new(CellResolver(cell.clone())));
     let alpn = match &settings.alpn {
         Some(list) => list
             .iter()
@@ -595,54 +605,32 @@ impl BindTls {
         let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().ok();
         let mut tls = BindTls {
             entries: Vec::new(),
-            exact: HashMap::new(),
-            wildcard: HashMap::new(),
-            default: None,
+            maps: RwLock::new(SniMaps::default()),
             strict_sni: base.strict_sni,
-            names: Vec::new(),
         };
         let add = |tls: &mut BindTls,
                    settings: &Settings,
-                   cert: CertEntry,
+                   cell: Arc<CertCell>,
                    filters: &[String]|
          -> Result<(), String> {
-            let (cfg, alpn) = server_config(settings, &cert, spec, &cache, &ticketer)?;
+            let (cfg, alpn) = server_config(settings, &cell, spec, &cache, &ticketer)?;
             let mut no_alpn = cfg.clone();
             no_alpn.alpn_protocols.clear();
-            let i = tls.entries.len();
-            let positive: Vec<String> = if filters.is_empty() {
-                cert.names.clone()
-            } else {
-                filters
-                    .iter()
-                    .filter(|f| !f.starts_with('!'))
-                    .map(|f| f.to_ascii_lowercase())
-                    .collect()
-            };
-            let excluded = filters
-                .iter()
-                .filter_map(|f| f.strip_prefix('!'))
-                .map(|f| f.to_ascii_lowercase())
-                .collect();
-            for n in &positive {
-                if n == "*" {
-                    tls.default.get_or_insert(i);
-                } else if let Some(parent) = n.strip_prefix("*.") {
-                    tls.wildcard.entry(parent.to_string()).or_insert(i);
-                } else {
-                    tls.exact.entry(n.clone()).or_insert(i);
-                }
-            }
-            if i == 0 && !positive.iter().any(|n| n == "*") {
-                tls.default.get_or_insert(0);
-            }
-            tls.names.push(cert.path.clone());
             tls.entries.push(Entry {
-                key: cert.key.clone(),
+                cell,
                 config: Arc::new(cfg),
                 config_no_alpn: Arc::new(no_alpn),
                 alpn,
-                excluded,
+                filters: filters
+                    .iter()
+                    .filter(|f| !f.starts_with('!'))
+                    .map(|f| f.to_ascii_lowercase())
+                    .collect(),
+                excluded: filters
+                    .iter()
+                    .filter_map(|f| f.strip_prefix('!'))
+                    .map(|f| f.to_ascii_lowercase())
+                    .collect(),
             });
             Ok(())
         };
@@ -651,7 +639,7 @@ impl BindTls {
                 "crt" => {
                     let Some(p) = args.first() else { continue };
                     for cert in load_crt(&based(&spec.bases.crt, p))? {
-                        add(&mut tls, &base, cert, &[])?;
+                        add(&mut tls, &base, spec.store.cell(cert), &[])?;
                     }
                 }
                 "crt-list" => {
@@ -662,7 +650,7 @@ impl BindTls {
                             s.apply(o, a, spec.bases)?;
                         }
                         for cert in load_crt(&based(&spec.bases.crt, &line.path))? {
-                            add(&mut tls, &s, cert, &line.filters)?;
+                            add(&mut tls, &s, spec.store.cell(cert), &line.filters)?;
                         }
                     }
                 }
@@ -672,7 +660,38 @@ impl BindTls {
         if tls.entries.is_empty() && !tls.strict_sni {
             return Err("no SSL certificate specified (use 'crt').".to_string());
         }
+        tls.reindex();
         Ok(tls)
+    }
+
+    /// Rebuilds which entry serves which name (at start, and after `commit ssl cert`).
+    pub fn reindex(&self) {
+        let mut m = SniMaps::default();
+        for (i, e) in self.entries.iter().enumerate() {
+            let names = if e.filters.is_empty() {
+                e.cell.names()
+            } else {
+                e.filters.clone()
+            };
+            for n in &names {
+                if n == "*" {
+                    m.default.get_or_insert(i);
+                } else if let Some(parent) = n.strip_prefix("*.") {
+                    m.wildcard.entry(parent.to_string()).or_insert(i);
+                } else {
+                    m.exact.entry(n.clone()).or_insert(i);
+                }
+            }
+            if i == 0 && !names.iter().any(|n| n == "*") {
+                m.default.get_or_insert(0);
+            }
+        }
+        *self.maps.write().unwrap_or_else(|e| e.into_inner()) = m;
+    }
+
+    /// Whether one of its certificates is that file.
+    pub fn uses(&self, cell: &Arc<CertCell>) -> bool {
+        self.entries.iter().any(|e| Arc::ptr_eq(&e.cell, cell))
     }
 
     /// The configuration for a ClientHello: the certificate naming its SNI exactly, else
@@ -693,20 +712,21 @@ impl BindTls {
         } else {
             e.config_no_alpn.clone()
         };
-        Some((config, e.key.clone()))
+        Some((config, e.cell.key()))
     }
 
     pub(crate) fn pick(&self, sni: Option<&str>) -> Option<usize> {
-        let fallback = if self.strict_sni { None } else { self.default };
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        let fallback = if self.strict_sni { None } else { maps.default };
         let Some(name) = sni else {
             return fallback;
         };
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(i) = self.exact.get(&name) {
+        if let Some(i) = maps.exact.get(&name) {
             return Some(*i);
         }
         if let Some((_, parent)) = name.split_once('.')
-            && let Some(i) = self.wildcard.get(parent)
+            && let Some(i) = maps.wildcard.get(parent)
             && !self.entries[*i].excluded.contains(&name)
         {
             return Some(*i);

@@ -31,8 +31,30 @@ pub trait TlsSock: Conn + Sync {
 macro_rules! tls_sock_for {
     ($t:ty) => {
         impl TlsSock for $t {
+            /// A read that fills less than offered drained the socket: its readiness is
+            /// cleared at once (as `conn::recv_draining` does), saving the `recv` that
+            /// would fail with `EAGAIN` before the next wait.
             fn try_read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
-                self.try_read(buf)
+                use std::os::fd::AsRawFd;
+                let fd = self.as_raw_fd();
+                let mut got = 0usize;
+                let r = self.try_io(tokio::io::Interest::READABLE, || {
+                    // SAFETY: recv into a slice this function borrows mutably, at most its
+                    // length, on a socket this process owns.
+                    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                    if n < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    got = n as usize;
+                    if got > 0 && got < buf.len() {
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    Ok(got)
+                });
+                match r {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+                    r => r,
+                }
             }
             fn try_write_raw(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
                 self.try_write_vectored(bufs)

@@ -61,21 +61,40 @@ fn load_pem(path: &str) -> Result<CertEntry, String> {
             io_reason(&e)
         )
     })?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+    let key_file = format!("{path}.key");
+    match parse_pem(path, &bytes)? {
+        (chain, Some(key)) => certified(path, chain, key),
+        (chain, None) => {
+            // An encrypted key cannot be read (HAProxy asks for no passphrase either).
+            let key = std::fs::read(&key_file)
+                .ok()
+                .and_then(|b| PrivateKeyDer::from_pem_slice(&b).ok())
+                .ok_or_else(|| format!("No Private Key found in '{key_file}'."))?;
+            certified(path, chain, key)
+        }
+    }
+}
+
+/// The certificate chain and the key (if any) of PEM text; errors name `path`.
+pub fn parse_pem(
+    path: &str,
+    bytes: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, Option<PrivateKeyDer<'static>>), String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<_, _>>()
         .map_err(|_| format!("unable to load certificate from file '{path}'."))?;
     if chain.is_empty() {
         return Err(format!("unable to load certificate from file '{path}'."));
     }
-    let key_file = format!("{path}.key");
-    // An encrypted key cannot be read (HAProxy asks for no passphrase either).
-    let key = match PrivateKeyDer::from_pem_slice(&bytes) {
-        Ok(k) => k,
-        Err(_) => std::fs::read(&key_file)
-            .ok()
-            .and_then(|b| PrivateKeyDer::from_pem_slice(&b).ok())
-            .ok_or_else(|| format!("No Private Key found in '{key_file}'."))?,
-    };
+    Ok((chain, PrivateKeyDer::from_pem_slice(bytes).ok()))
+}
+
+/// A chain and its key checked together, as one certificate entry.
+pub fn certified(
+    path: &str,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<CertEntry, String> {
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let signing = provider
         .key_provider
@@ -94,7 +113,7 @@ fn load_pem(path: &str) -> Result<CertEntry, String> {
 }
 
 /// The CN and DNS subject alternative names of a certificate, in lower case.
-fn names_of(cert: &CertificateDer<'_>) -> Vec<String> {
+pub fn names_of(cert: &CertificateDer<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let Ok((_, x)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
         return out;
@@ -181,6 +200,7 @@ impl TlsInfo {
 
 pub mod bind;
 pub mod conn;
+pub mod store;
 
 #[cfg(test)]
 mod tests;

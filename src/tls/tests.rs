@@ -147,6 +147,7 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
             bases: &bind::Bases::default(),
             http: true,
             cache_size: 100,
+            store: &store::Store::default(),
         })
         .unwrap()
     };
@@ -198,6 +199,7 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
             bases: &bind::Bases::default(),
             http: true,
             cache_size: 100,
+            store: &store::Store::default(),
         })
         .is_err()
     );
