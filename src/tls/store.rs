@@ -112,7 +112,10 @@ impl Store {
             None => (false, arg.strip_prefix('\\').unwrap_or(arg)),
         };
         let key = if txn {
-            match lock(&self.txns).get(name).map(|t| t.entry.as_ref().ok().map(|e| e.key.clone())) {
+            match lock(&self.txns)
+                .get(name)
+                .map(|t| t.entry.as_ref().ok().map(|e| e.key.clone()))
+            {
                 Some(Some(k)) => Some(k),
                 _ => None,
             }
@@ -145,9 +148,9 @@ impl Store {
         let entry = match super::parse_pem(name, payload.as_bytes()) {
             Err(e) => return format!("{e}\nCan't load the payload\nCan't update {name}!\n"),
             Ok((chain, Some(key))) => super::certified(name, chain, key),
-            Ok((_, None)) => Err(
-                "The transaction must contain at least a certificate and a private key!".into(),
-            ),
+            Ok((_, None)) => {
+                Err("The transaction must contain at least a certificate and a private key!".into())
+            }
         };
         let entry = match entry {
             Err(e) if e.starts_with("The transaction") => Err(e),
