@@ -311,7 +311,7 @@ fn parse_error_and_missing_backend_are_both_reported() {
 
 /// `-c` compiles rules and samples too: an unknown fetch inside `%[…]` or an ACL is an
 /// error with its file:line (as haproxy -c reports it), while a fetch HAProxy has and halo
-/// has not built yet (`ssl_fc`) passes `-c` and makes the start fail naming it and its line.
+/// has not built yet (`ssl_fc_session_id`) passes `-c` and makes the start fail naming it and its line.
 #[test]
 fn check_mode_compiles_rules_and_samples() {
     let base = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
@@ -335,7 +335,7 @@ fn check_mode_compiles_rules_and_samples() {
         return;
     }
     let pending =
-        format!("{base}    http-request set-header X-Proto https if {{ ssl_fc }}\n{tail}");
+        format!("{base}    http-request set-header X-Sess %[ssl_fc_session_id,hex]\n{tail}");
     let (code, out, err) = run_check(Cfg::Text(&pending), &env);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Configuration file is valid"), "{out}");
@@ -351,9 +351,9 @@ fn check_mode_compiles_rules_and_samples() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains("p.cfg:9]")
-            && out
-                .stderr
-                .contains("'ssl_fc' is valid HAProxy but not implemented by halo yet (issue 6)"),
+            && out.stderr.contains(
+                "'ssl_fc_session_id' is valid HAProxy but not implemented by halo yet (issue 6)"
+            ),
         "{}",
         out.stderr
     );

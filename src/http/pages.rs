@@ -242,6 +242,7 @@ mod tests {
             server: None,
             listener_id: 0,
             first_req: true,
+            tls: None,
         }
     }
 

@@ -2945,6 +2945,7 @@ mod tests {
             server: None,
             listener_id: 0,
             first_req: true,
+            tls: None,
         }
     }
 

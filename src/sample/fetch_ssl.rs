@@ -144,7 +144,9 @@ impl SslFetch {
             FcAlpn => Some(Sample::Str(Cow::Owned(tls?.alpn.clone()?))),
             FcKeysize => Some(Sample::Int(i64::from(tls?.keysize))),
             FcIsResumed => Some(Sample::Bool(tls?.resumed)),
-            FcHasCrt | CUsed => Some(Sample::Bool(tls?.client_cert.is_some())),
+            // A resumed session carries the certificate without sending it again.
+            FcHasCrt => Some(Sample::Bool(tls?.client_cert.is_some() && !tls?.resumed)),
+            CUsed => Some(Sample::Bool(tls?.client_cert.is_some())),
             FcCurve => s(tls?.curve),
             CZero => {
                 tls?;

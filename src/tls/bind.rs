@@ -77,7 +77,8 @@ pub struct Bases {
     pub crt: Option<String>,
 }
 
-fn based(base: &Option<String>, path: &str) -> String {
+/// `path` relative to `base` (`crt-base`, `ca-base`) unless absolute.
+pub fn based_on(base: &Option<String>, path: &str) -> String {
     match base {
         Some(b) if !path.starts_with('/') => format!("{}/{path}", b.trim_end_matches('/')),
         _ => path.to_string(),
@@ -141,8 +142,8 @@ impl Settings {
             "ciphers" => self.ciphers = Some(arg()?),
             "ciphersuites" => self.ciphersuites = Some(arg()?),
             "curves" => self.curves = Some(arg()?),
-            "ca-file" => self.ca_file = Some(based(&bases.ca, &arg()?)),
-            "crl-file" => self.crl_file = Some(based(&bases.ca, &arg()?)),
+            "ca-file" => self.ca_file = Some(based_on(&bases.ca, &arg()?)),
+            "crl-file" => self.crl_file = Some(based_on(&bases.ca, &arg()?)),
             "verify" => {
                 self.verify = match arg()?.as_str() {
                     "none" => Verify::None,
@@ -169,7 +170,7 @@ impl Settings {
 
     /// The protocol versions left by min/max, `no-*` and `force-*`; rustls offers TLS 1.2
     /// and 1.3 only.
-    fn versions(&self) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    pub(crate) fn versions(&self) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
         let allowed = |v: Ver| -> bool {
             if let Some(f) = self.forced {
                 return v == f;
@@ -192,6 +193,18 @@ impl Settings {
             );
         }
         Ok(out)
+    }
+
+    /// The provider for connections to servers, for the versions the settings leave.
+    pub(crate) fn provider_for_client(&self) -> Result<CryptoProvider, String> {
+        let v = self.versions()?;
+        let tls12 = v
+            .iter()
+            .any(|v| v.version == rustls::ProtocolVersion::TLSv1_2);
+        let tls13 = v
+            .iter()
+            .any(|v| v.version == rustls::ProtocolVersion::TLSv1_3);
+        self.provider(tls12, tls13)
     }
 
     /// The crypto provider narrowed by `ciphers`, `ciphersuites` and `curves`.
@@ -502,6 +515,22 @@ fn read_crt_list(path: &str) -> Result<Vec<CrtListLine>, String> {
     Ok(out)
 }
 
+/// The revocation lists of a `crl-file`.
+pub fn load_crls(
+    crl: &str,
+) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(crl).map_err(|e| {
+        format!(
+            "unable to configure CRL file '{crl}' : {}.",
+            super::io_reason(&e)
+        )
+    })?;
+    rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("unable to configure CRL file '{crl}'."))
+}
+
 /// The configuration of one certificate under `settings`.
 fn server_config(
     settings: &Settings,
@@ -545,17 +574,9 @@ fn server_config(
             }
             let mut vb = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             if let Some(crl) = &settings.crl_file {
-                let bytes = std::fs::read(crl).map_err(|e| {
-                    format!(
-                        "unable to configure CRL file '{crl}' : {}.",
-                        super::io_reason(&e)
-                    )
-                })?;
-                let crls: Vec<_> =
-                    rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(&bytes)
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| format!("unable to configure CRL file '{crl}'."))?;
-                vb = vb.with_crls(crls).allow_unknown_revocation_status();
+                vb = vb
+                    .with_crls(load_crls(crl)?)
+                    .allow_unknown_revocation_status();
             }
             if settings.no_ca_names {
                 vb = vb.clear_root_hint_subjects();
@@ -585,9 +606,6 @@ fn server_config(
     cfg.session_storage = cache.clone();
     if let (Some(t), false) = (ticketer, settings.no_tickets) {
         cfg.ticketer = t.clone();
-    }
-    if settings.no_tickets {
-        cfg.send_tls13_tickets = 0;
     }
     cfg.ignore_client_order = !settings.prefer_client_ciphers;
     Ok((cfg, alpn))
@@ -638,7 +656,7 @@ impl BindTls {
             match opt.as_str() {
                 "crt" => {
                     let Some(p) = args.first() else { continue };
-                    for cert in load_crt(&based(&spec.bases.crt, p))? {
+                    for cert in load_crt(&based_on(&spec.bases.crt, p))? {
                         add(&mut tls, &base, spec.store.cell(cert), &[])?;
                     }
                 }
@@ -649,7 +667,7 @@ impl BindTls {
                         for (o, a) in &line.options {
                             s.apply(o, a, spec.bases)?;
                         }
-                        for cert in load_crt(&based(&spec.bases.crt, &line.path))? {
+                        for cert in load_crt(&based_on(&spec.bases.crt, &line.path))? {
                             add(&mut tls, &s, spec.store.cell(cert), &line.filters)?;
                         }
                     }
@@ -700,8 +718,9 @@ impl BindTls {
     pub fn config_for(
         &self,
         hello: &ClientHello<'_>,
+        sni: Option<&str>,
     ) -> Option<(Arc<ServerConfig>, Arc<rustls::sign::CertifiedKey>)> {
-        let i = self.pick(hello.server_name())?;
+        let i = self.pick(sni)?;
         let e = &self.entries[i];
         let offered = hello
             .alpn()
@@ -721,7 +740,8 @@ impl BindTls {
         let Some(name) = sni else {
             return fallback;
         };
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        // Compared without case, as written otherwise (a trailing dot matches nothing).
+        let name = name.to_ascii_lowercase();
         if let Some(i) = maps.exact.get(&name) {
             return Some(*i);
         }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use rustls::ServerConnection;
+use rustls::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::proxy::conn::{Conn, ReadInto, Readable};
@@ -74,6 +74,19 @@ macro_rules! tls_sock_for {
 tls_sock_for!(tokio::net::TcpStream);
 tls_sock_for!(tokio::net::UnixStream);
 
+/// A reader keeping a copy of what it reads (the ClientHello, at most 16 kB).
+struct Tee<'a, R>(&'a mut R, &'a mut Vec<u8>);
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if self.1.len() < 16384 {
+            self.1.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
 /// `io::Read`/`io::Write` over a socket without waiting (WouldBlock when not ready).
 struct Raw<'a, S>(&'a S);
 
@@ -96,7 +109,7 @@ impl<S: TlsSock> Write for Raw<'_, S> {
 }
 
 struct State {
-    tls: ServerConnection,
+    tls: Connection,
     /// Plaintext of a write that rustls took but whose records are not all sent: that
     /// write reports this count once they are (a write returns only when its records
     /// left, since nothing flushes afterwards).
@@ -155,7 +168,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Sends what rustls holds; `WouldBlock` when the socket is full.
-fn send_records<S: TlsSock>(sock: &S, tls: &mut ServerConnection) -> io::Result<()> {
+fn send_records<S: TlsSock>(sock: &S, tls: &mut Connection) -> io::Result<()> {
     while tls.wants_write() {
         if tls.write_tls(&mut Raw(sock))? == 0 {
             return Err(io::ErrorKind::WriteZero.into());
@@ -166,7 +179,7 @@ fn send_records<S: TlsSock>(sock: &S, tls: &mut ServerConnection) -> io::Result<
 
 fn poll_send_records<S: TlsSock>(
     sock: &S,
-    tls: &mut ServerConnection,
+    tls: &mut Connection,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     loop {
@@ -186,7 +199,7 @@ fn poll_send_records<S: TlsSock>(
 /// Moves decrypted bytes rustls holds into `dest`: None when it holds none (more records
 /// are needed), Some(Ok(0)) at the end of the stream (close_notify, or the socket closed
 /// without it: HAProxy treats both as the client's close).
-fn take_plain(tls: &mut ServerConnection, dest: &mut Dest<'_, '_>) -> Option<io::Result<usize>> {
+fn take_plain(tls: &mut Connection, dest: &mut Dest<'_, '_>) -> Option<io::Result<usize>> {
     let mut reader = tls.reader();
     let mut n = 0;
     while dest.room() > 0 {
@@ -235,6 +248,9 @@ impl<S: TlsSock> TlsConn<S> {
     /// already read from it, after a PROXY header). The caller bounds it in time.
     pub async fn accept(sock: S, bind: &BindTls, early: &[u8]) -> Result<Self, HandshakeError> {
         let mut acceptor = rustls::server::Acceptor::default();
+        // The ClientHello as received: its SNI as the client wrote it (`ssl_fc_sni`;
+        // rustls hands out a normalised name).
+        let mut hello: Vec<u8> = Vec::new();
         let mut early = early;
         let accepted = loop {
             match acceptor.accept() {
@@ -246,18 +262,21 @@ impl<S: TlsSock> TlsConn<S> {
                 }
             }
             if !early.is_empty() {
-                acceptor.read_tls(&mut early)?;
+                acceptor.read_tls(&mut Tee(&mut early, &mut hello))?;
                 continue;
             }
             sock.wait_readable().await?;
-            match acceptor.read_tls(&mut Raw(&sock)) {
+            match acceptor.read_tls(&mut Tee(&mut Raw(&sock), &mut hello)) {
                 Ok(0) => return Err(HandshakeError::Closed),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e.into()),
             }
         };
-        let Some((config, key)) = bind.config_for(&accepted.client_hello()) else {
+        let sni =
+            crate::sample::fetch::tls_sni(&hello).map(|s| String::from_utf8_lossy(s).into_owned());
+        drop(hello);
+        let Some((config, key)) = bind.config_for(&accepted.client_hello(), sni.as_deref()) else {
             return Err(HandshakeError::NoCertificate);
         };
         let mut tls = match accepted.into_connection(config) {
@@ -271,10 +290,32 @@ impl<S: TlsSock> TlsConn<S> {
         while !early.is_empty() {
             tls.read_tls(&mut early)?;
             if let Err(e) = tls.process_new_packets() {
-                let _ = send_records(&sock, &mut tls);
+                let _ = tls.write_tls(&mut Raw(&sock));
                 return Err(HandshakeError::Tls(e));
             }
         }
+        let mut conn = Self::finish_handshake(sock, Connection::Server(tls)).await?;
+        if let Connection::Server(s) = &lock(&conn.st).tls {
+            let mut info = TlsInfo::of(s, &key);
+            info.sni = sni;
+            conn.info = Arc::new(info);
+        }
+        Ok(conn)
+    }
+
+    /// The client side of a handshake (towards a server), over a connected socket.
+    pub async fn connect(sock: S, tls: rustls::ClientConnection) -> io::Result<Self> {
+        Self::finish_handshake(sock, Connection::Client(tls))
+            .await
+            .map_err(|e| match e {
+                HandshakeError::Io(e) => e,
+                HandshakeError::Tls(e) => tls_error(e),
+                _ => io::ErrorKind::ConnectionAborted.into(),
+            })
+    }
+
+    /// Exchanges records until the handshake is done.
+    async fn finish_handshake(sock: S, tls: Connection) -> Result<Self, HandshakeError> {
         let st = Mutex::new(State {
             tls,
             taken: None,
@@ -299,8 +340,11 @@ impl<S: TlsSock> TlsConn<S> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let info = Arc::new(TlsInfo::of(&lock(&st).tls, &key));
-        Ok(TlsConn { sock, st, info })
+        Ok(TlsConn {
+            sock,
+            st,
+            info: Arc::new(TlsInfo::default()),
+        })
     }
 
     /// What was negotiated (`ssl_fc_*` fetches).

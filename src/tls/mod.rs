@@ -200,6 +200,7 @@ impl TlsInfo {
 
 pub mod bind;
 pub mod conn;
+pub mod server;
 pub mod store;
 
 #[cfg(test)]
