@@ -962,6 +962,32 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         })
                         .ok()
                 });
+                let (tls, sni) = match server_tls(&cfg.global, srv) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        diags.alert(&srv.loc, format!("'server {}/{}' : {e}", p.name, srv.name));
+                        (None, None)
+                    }
+                };
+                let sni = sni.and_then(|text| {
+                    let names = Names {
+                        cfg,
+                        current: pi,
+                        registry: &registry,
+                        userlists: &userlists,
+                        loc: &srv.loc,
+                        tables: &tables,
+                    };
+                    let r = crate::sample::Located::new(&names, &srv.loc.file, srv.loc.line);
+                    crate::sample::Expr::parse(&text, &r)
+                        .map_err(|e| {
+                            diags.alert(
+                                &srv.loc,
+                                format!("'server {}/{}' : 'sni' : {e}.", p.name, srv.name),
+                            )
+                        })
+                        .ok()
+                });
                 let mut scfg = srv.clone();
                 if let (Some(ck), Some(key)) = (&s.cookie, &s.dynamic_cookie_key)
                     && ck.dynamic
@@ -983,6 +1009,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     backend_source: s.source.clone(),
                     pool_conn_name,
                     dynamic: false,
+                    tls,
+                    sni,
                 })));
             }
             let dispatch = p.dispatch.as_ref().and_then(|(a, loc)| match a {
@@ -1177,6 +1205,27 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         check_settings: std::sync::OnceLock::new(),
         tls_store,
     }
+}
+
+/// The TLS side of a server line (`ssl`, `check-ssl`, …) and its `sni` expression text.
+pub fn server_tls(
+    global: &model::Global,
+    srv: &model::Server,
+) -> Result<(Option<Arc<crate::tls::server::ServerTls>>, Option<String>), String> {
+    let bases = crate::tls::bind::Bases {
+        ca: global.ca_base.clone(),
+        crt: global.crt_base.clone(),
+    };
+    let spec = crate::tls::server::ServerSpec {
+        defaults: &global.ssl_default_server,
+        options: &srv.other,
+        verify_default: global.ssl_server_verify,
+        bases: &bases,
+        check_elsewhere: srv.check_port.is_some() || srv.check_addr.is_some(),
+    };
+    let tls = crate::tls::server::ServerTls::build(&spec)?;
+    let sni = tls.as_ref().and_then(|t| t.sni.clone());
+    Ok((tls.map(Arc::new), sni))
 }
 
 /// The TLS side of every bind line of a frontend (None for plain ones): certificates

@@ -166,6 +166,11 @@ pub struct Global {
     pub ca_base: Option<String>,
     /// `ssl-default-bind-options`, `-ciphers`, `-ciphersuites`, `-curves` as bind options.
     pub ssl_default_bind: Vec<(String, Vec<String>)>,
+    /// `ssl-default-server-options`, `-ciphers`, `-ciphersuites`, `-curves` as server
+    /// options.
+    pub ssl_default_server: Vec<(String, Vec<String>)>,
+    /// `ssl-server-verify` (true: `required`, the default).
+    pub ssl_server_verify: bool,
     /// `tune.ssl.cachesize`: TLS sessions kept for resumption (20000 by default).
     pub tune_ssl_cachesize: Option<u32>,
     /// `tune.max-checks-per-thread` (0: no limit).
@@ -239,6 +244,8 @@ impl Default for Global {
             crt_base: None,
             ca_base: None,
             ssl_default_bind: Vec::new(),
+            ssl_default_server: Vec::new(),
+            ssl_server_verify: true,
             tune_ssl_cachesize: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),

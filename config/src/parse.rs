@@ -693,6 +693,52 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     None => diags.alert(&line.loc, format!("'{}' expects an argument.", kw.name)),
                 }
             }
+            "ssl-default-server-ciphers"
+            | "ssl-default-server-ciphersuites"
+            | "ssl-default-server-curves" => {
+                let opt = kw.name.trim_start_matches("ssl-default-server-");
+                match arg(0) {
+                    Some(v) => g.ssl_default_server.push((opt.to_string(), vec![v])),
+                    None => diags.alert(&line.loc, format!("'{}' expects an argument.", kw.name)),
+                }
+            }
+            "ssl-server-verify" => match arg(0).as_deref() {
+                Some("none") => g.ssl_server_verify = false,
+                Some("required") => g.ssl_server_verify = true,
+                _ => diags.alert(
+                    &line.loc,
+                    "'ssl-server-verify' expects 'none' or 'required' as argument.",
+                ),
+            },
+            "ssl-default-server-options" => {
+                let words = &line.words[n..];
+                let mut i = 0;
+                while i < words.len() {
+                    let w = words[i].as_str();
+                    let Some(k) = keywords::server_option(w) else {
+                        diags.alert(
+                            &line.loc,
+                            format!("'ssl-default-server-options' : unknown option '{w}'."),
+                        );
+                        break;
+                    };
+                    let nargs = k.args as usize;
+                    if i + nargs >= words.len() && nargs > 0 {
+                        diags.alert(
+                            &line.loc,
+                            format!("'ssl-default-server-options' : '{w}' expects an argument."),
+                        );
+                        break;
+                    }
+                    if let Support::Planned(issue) = k.support {
+                        pending(cfg, line, &format!("ssl-default-server-options '{w}'"), issue);
+                    }
+                    cfg.global
+                        .ssl_default_server
+                        .push((w.to_string(), words[i + 1..i + 1 + nargs].to_vec()));
+                    i += 1 + nargs;
+                }
+            }
             "ssl-default-bind-options" => {
                 let words = &line.words[n..];
                 let mut i = 0;
@@ -3425,6 +3471,10 @@ fn parse_server_options_inner(
                         srv.source = Some(src);
                     }
                 }
+                // The TLS options, interpreted with the server's TLS settings (src/tls).
+                _ if keywords::is_server_tls_option(opt) => {
+                    srv.other.push((opt.to_string(), w[i + 1..next].to_vec()))
+                }
                 _ => {}
             },
             Support::Planned(issue) => {
@@ -3438,7 +3488,10 @@ fn parse_server_options_inner(
                 &line.loc,
                 format!("server option '{opt}' is deprecated; use '{modern}' instead."),
             ),
-            Support::Ignored(_) => {}
+            Support::Ignored(why) => diags.notice(
+                &line.loc,
+                format!("server option '{opt}' has no effect in halo: {why}."),
+            ),
         }
         i = next;
     }

@@ -144,6 +144,21 @@ fn add_server(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -> Str
         None => (std::net::IpAddr::from([0, 0, 0, 0]), true),
     };
     let port = *port;
+    let (tls, sni) = match crate::compile::server_tls(&rt.global, &cfg) {
+        Ok(t) => t,
+        Err(e) => return format!("{e}\n"),
+    };
+    let sni = match sni {
+        Some(text) => {
+            let current = rt.backend_index(&be.name).unwrap_or(0);
+            let names = RuntimeNames { rt, current };
+            match crate::sample::Expr::parse(&text, &names) {
+                Ok(e) => Some(e),
+                Err(e) => return format!("'sni' : {e}.\n"),
+            }
+        }
+        None => None,
+    };
     let check = cfg.check;
     let agent = cfg.agent.enabled;
     let srv = be.add_server(|index| {
@@ -157,6 +172,8 @@ fn add_server(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -> Str
             backend_source: be.settings.source.clone(),
             pool_conn_name: None,
             dynamic: true,
+            tls,
+            sni,
         })
     });
     if let Some((_, t)) = tracked {
@@ -240,5 +257,27 @@ fn del_server(rt: &Runtime, level: CliLevel, target: &str) -> String {
             crate::server::note_availability(be, rt.quiet);
             "Server deleted.\n\0".into()
         }
+    }
+}
+
+/// Names a sample expression of `add server` may use (`sni`): the running proxies.
+struct RuntimeNames<'a> {
+    rt: &'a Runtime,
+    current: usize,
+}
+
+impl crate::sample::Resolver for RuntimeNames<'_> {
+    fn backend(&self, name: &str) -> Option<usize> {
+        self.rt.backend_index(name)
+    }
+    fn frontend(&self, name: &str) -> Option<usize> {
+        let i = *self.rt.by_name.get(name)?;
+        self.rt.proxies[i].frontend.is_some().then_some(i)
+    }
+    fn current(&self) -> Option<usize> {
+        Some(self.current)
+    }
+    fn registry(&self) -> Option<&crate::pattern::Registry> {
+        Some(&self.rt.registry)
     }
 }

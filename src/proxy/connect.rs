@@ -1,20 +1,27 @@
 //! Opening the connection to a server: `source ADDR[:PORT-RANGE]` (halo picks the port in
 //! the range, trying the next one when a port is busy), `source … usesrc` (full transparent
 //! proxying: the socket is bound to an address of the client's, with `IP_TRANSPARENT`),
-//! `timeout connect`, and the PROXY header written before anything else.
+//! `timeout connect`, and the PROXY header written before anything else; over TLS with
+//! `ssl` (`ServerStream`: what a server connection is, plain or TLS).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use halo_config::addr::Address;
-use halo_config::model::{Source, UseSrc};
+use halo_config::model::{ProxyProtocol, Source, UseSrc};
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::proxy::conn::{Conn, ReadInto, Readable};
 use crate::proxy::stream::ConnInfo;
 use crate::server::Server;
+use crate::tls::conn::TlsConn;
 
 fn source_ip(src: &Source) -> Option<IpAddr> {
     match &src.address {
@@ -184,4 +191,216 @@ pub async fn connect(
         None => fut.await?,
     }
     Ok(stream)
+}
+
+/// A connection to a server: plain TCP, or TLS over it (`server … ssl`).
+pub enum ServerStream {
+    Plain(TcpStream),
+    Tls(Box<TlsConn<TcpStream>>),
+}
+
+/// The reading half of a server connection.
+pub enum ServerRead<'a> {
+    Plain(tokio::net::tcp::ReadHalf<'a>),
+    Tls(crate::tls::conn::TlsRead<'a, TcpStream>),
+}
+
+/// The writing half of a server connection.
+pub enum ServerWrite<'a> {
+    Plain(tokio::net::tcp::WriteHalf<'a>),
+    Tls(crate::tls::conn::TlsWrite<'a, TcpStream>),
+}
+
+impl ServerStream {
+    /// The TCP socket under it.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            ServerStream::Plain(s) => s,
+            ServerStream::Tls(t) => t.sock(),
+        }
+    }
+
+    /// Whether an idle connection can still carry a request: open, nothing unread (TLS
+    /// records the server sent meanwhile, such as session tickets, are taken in).
+    pub fn alive(&self) -> bool {
+        match self {
+            ServerStream::Plain(s) => crate::server::idle::alive(s),
+            ServerStream::Tls(t) => t.still_idle(),
+        }
+    }
+}
+
+impl AsyncRead for ServerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ServerStream::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ServerStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerStream::Plain(s) => Pin::new(s).poll_write(cx, b),
+            ServerStream::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, b),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ServerStream::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ServerStream::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl ReadInto for ServerStream {
+    async fn read_into<'a>(&'a mut self, buf: &'a mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            ServerStream::Plain(s) => s.read_into(buf).await,
+            ServerStream::Tls(t) => t.read_into(buf).await,
+        }
+    }
+}
+
+impl AsyncRead for ServerRead<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerRead::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ServerRead::Tls(t) => Pin::new(t).poll_read(cx, buf),
+        }
+    }
+}
+
+impl Readable for ServerRead<'_> {
+    async fn wait_readable(&self) -> io::Result<()> {
+        match self {
+            ServerRead::Plain(s) => Readable::wait_readable(s).await,
+            ServerRead::Tls(t) => Readable::wait_readable(t).await,
+        }
+    }
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            ServerRead::Plain(s) => Readable::try_read_into(s, buf),
+            ServerRead::Tls(t) => Readable::try_read_into(t, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ServerWrite<'_> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ServerWrite::Plain(s) => Pin::new(s).poll_write(cx, b),
+            ServerWrite::Tls(t) => Pin::new(t).poll_write(cx, b),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerWrite::Plain(s) => Pin::new(s).poll_flush(cx),
+            ServerWrite::Tls(t) => Pin::new(t).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ServerWrite::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ServerWrite::Tls(t) => Pin::new(t).poll_shutdown(cx),
+        }
+    }
+}
+
+impl Conn for ServerStream {
+    type R<'a> = ServerRead<'a>;
+    type W<'a> = ServerWrite<'a>;
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>) {
+        match self {
+            ServerStream::Plain(s) => {
+                let (r, w) = s.split();
+                (ServerRead::Plain(r), ServerWrite::Plain(w))
+            }
+            ServerStream::Tls(t) => {
+                let (r, w) = t.halves();
+                (ServerRead::Tls(r), ServerWrite::Tls(w))
+            }
+        }
+    }
+    async fn wait_readable(&self) -> io::Result<()> {
+        match self {
+            ServerStream::Plain(s) => Conn::wait_readable(s).await,
+            ServerStream::Tls(t) => Conn::wait_readable(t.as_ref()).await,
+        }
+    }
+    fn try_read_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            ServerStream::Plain(s) => Conn::try_read_into(s, buf),
+            ServerStream::Tls(t) => Conn::try_read_into(t.as_ref(), buf),
+        }
+    }
+    fn io_bytes(&self) -> Option<(u64, u64)> {
+        match self {
+            ServerStream::Plain(s) => s.io_bytes(),
+            ServerStream::Tls(_) => None,
+        }
+    }
+    fn reset_on_close(&self, silent: bool) {
+        self.tcp().reset_on_close(silent)
+    }
+}
+
+/// The SNI each server of a backend sends for the stream at hand (`sni EXPR`, evaluated
+/// once per distinct expression): indexed by server slot, empty when no server has one.
+pub fn sni_values(be: &crate::server::Backend, ctx: &crate::sample::Ctx<'_>) -> Vec<Option<String>> {
+    if !be.servers.iter().any(|s| s.sni.is_some()) {
+        return Vec::new();
+    }
+    (0..be.servers.slots())
+        .map(|i| {
+            let expr = be.servers[i].sni.as_ref()?;
+            let v = expr.eval(ctx)?;
+            Some(String::from_utf8_lossy(&v.to_bytes()).into_owned())
+        })
+        .collect()
+}
+
+/// Connects to a server and, when its line says `ssl`, makes the TLS handshake (after
+/// the PROXY header, which travels in clear), with `sni` as the name sent. The handshake
+/// is bounded by `timeout connect` too (10 s without one).
+pub async fn open(
+    target: SocketAddr,
+    source: Option<&Source>,
+    srv: Option<&Server>,
+    timeout_ms: Option<u64>,
+    client: Option<&ConnInfo>,
+    sni: Option<&str>,
+) -> io::Result<ServerStream> {
+    let mut s = connect(target, source, srv, timeout_ms, client).await?;
+    let Some((srv, tls)) = srv.and_then(|s| Some((s, s.tls.as_ref().filter(|t| t.ssl)?))) else {
+        return Ok(ServerStream::Plain(s));
+    };
+    if let (Some(v), Some(c)) = (srv.send_proxy, client) {
+        let mut hdr = Vec::new();
+        match v {
+            ProxyProtocol::V1 => crate::proxy::proxy_protocol::write_v1(c.src, c.dst, &mut hdr),
+            ProxyProtocol::V2 => crate::proxy::proxy_protocol::write_v2(c.src, c.dst, &mut hdr),
+        }
+        s.write_all(&hdr).await?;
+    }
+    let limit = Duration::from_millis(timeout_ms.unwrap_or(10_000).max(1));
+    match tokio::time::timeout(limit, tls.connect(s, sni, target.ip(), false)).await {
+        Ok(r) => Ok(ServerStream::Tls(Box::new(r?))),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout")),
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use halo_config::model::{Balance, HttpConnMode, HttpReuse, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use crate::proxy::connect::ServerStream;
 
 use crate::compile::Runtime;
 use crate::http::h1::{
@@ -36,7 +36,7 @@ use crate::tcp::{Stage, Verdict as L4};
 /// The session's connection to a server: carrying the request in progress, or waiting for
 /// the session's next request.
 struct ServerConn {
-    stream: TcpStream,
+    stream: crate::proxy::connect::ServerStream,
     be_idx: usize,
     srv: Option<Arc<Server>>,
     /// The server slot of the request in progress.
@@ -1406,16 +1406,35 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             let reuse_mode = be.settings.http_reuse;
             let first_req = first;
             let mut redirect_to: Option<Arc<Server>> = None;
-            // `pool-conn-name` of each server for this request (nothing to compute, and no
-            // allocation, without the option).
-            let conn_names: Vec<u64> = if be.servers.iter().any(|s| s.pool_conn_name.is_some()) {
+            // `pool-conn-name` and `sni` of each server for this request (nothing to
+            // compute, and no allocation, without them). A connection made with an SNI is
+            // reused only for the same SNI (it is part of its name).
+            let (conn_names, snis): (Vec<u64>, Vec<Option<String>>) = if be
+                .servers
+                .iter()
+                .any(|s| s.pool_conn_name.is_some() || s.sni.is_some())
+            {
                 let name_ctx = request_ctx(&rt, &info, px_idx, Some(be_idx), &head, &txn, first);
-                (0..be.servers.slots())
-                    .map(|i| conn_name(&be.servers[i], &name_ctx))
-                    .collect()
+                let snis = crate::proxy::connect::sni_values(&be, &name_ctx);
+                let names = (0..be.servers.slots())
+                    .map(|i| {
+                        let n = conn_name(&be.servers[i], &name_ctx);
+                        match snis.get(i) {
+                            Some(Some(v)) => {
+                                use std::hash::{Hash, Hasher};
+                                let mut h = std::hash::DefaultHasher::new();
+                                (n, v).hash(&mut h);
+                                h.finish() | 1
+                            }
+                            _ => n,
+                        }
+                    })
+                    .collect();
+                (names, snis)
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
+            let sni_of = |s: &Server| -> Option<String> { snis.get(s.index).cloned().flatten() };
             let name_of = |srv: &Arc<Server>| -> u64 {
                 if conn_names.is_empty() {
                     return 0;
@@ -1427,13 +1446,13 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             let res = {
                 let own = &mut attached.0;
                 let name_of = &name_of;
-                let mut reuse = |srv: &Arc<Server>| -> Option<(TcpStream, u32)> {
+                let mut reuse = |srv: &Arc<Server>| -> Option<(ServerStream, u32)> {
                     let name = name_of(srv);
                     if let Some(sc) = own.take() {
                         if sc.srv.as_ref().is_some_and(|s| Arc::ptr_eq(s, srv)) && sc.name == name {
                             // A request that could not be sent again is only sent over a
                             // connection the server has not closed meanwhile.
-                            if (bodyless && idempotent) || crate::server::idle::alive(&sc.stream) {
+                            if (bodyless && idempotent) || sc.stream.alive() {
                                 return Some((sc.stream, sc.uses));
                             }
                         } else {
@@ -1463,6 +1482,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         choice,
                         &mut reuse,
                         redirectable.then_some(&mut redirect_to),
+                        &sni_of,
                     ),
                 );
                 if be.settings.abortonclose {
@@ -1589,8 +1609,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 let mut out = Vec::with_capacity(head_len + 256);
                 // A new server connection starts with the PROXY header when the server
                 // asks for it.
+                // (Over TLS it went in clear before the handshake.)
                 if sc.uses == 0 {
-                    match sc.srv.as_ref().and_then(|s| s.send_proxy) {
+                    match sc
+                        .srv
+                        .as_ref()
+                        .filter(|s| !s.uses_tls())
+                        .and_then(|s| s.send_proxy)
+                    {
                         Some(ProxyProtocol::V1) => {
                             proxy_protocol::write_v1(info.src, info.dst, &mut out)
                         }
@@ -1714,7 +1740,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     cbuf.splice(0..0, replay.iter().copied());
                     rhead.clear();
                     sc.buf.clear();
-                    match retry_connection(&be, key, &info, sc).await {
+                    match retry_connection(&be, key, &info, sc, &sni_of).await {
                         true => continue,
                         false => Err(Fail::Status(503)),
                     }
@@ -1729,7 +1755,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                             && bodyless
                             && idempotent
                             && let Some(s) = sc.srv.clone()
-                            && let Some(stream) = connect_again(&be, &s, &info).await
+                            && let Some(stream) =
+                                connect_again(&be, &s, &info, sni_of(&s).as_deref()).await
                         {
                             retried = true;
                             sc.stream = stream;
@@ -2111,10 +2138,12 @@ async fn retry_connection(
     key: Option<u32>,
     info: &ConnInfo,
     sc: &mut ServerConn,
+    sni: &crate::proxy::stream::SniOf<'_>,
 ) -> bool {
     let same = sc.srv.clone();
     if be.settings.redispatch.is_some() || same.is_none() {
-        let Some(c) = connect_server(be, key, info, Choice::Balance, &mut |_| None, None).await
+        let Some(c) =
+            connect_server(be, key, info, Choice::Balance, &mut |_| None, None, sni).await
         else {
             return false;
         };
@@ -2133,7 +2162,7 @@ async fn retry_connection(
     let Some(s) = same else {
         return false;
     };
-    match connect_again(be, &s, info).await {
+    match connect_again(be, &s, info, sni(&s).as_deref()).await {
         Some(stream) => {
             sc.stream = stream;
             sc.uses = 0;
@@ -2186,7 +2215,7 @@ async fn forward_body<C: ReadInto>(
     body: &mut BodyState,
     cbuf: &mut Vec<u8>,
     client: &mut C,
-    server: &mut TcpStream,
+    server: &mut ServerStream,
     out: &mut Vec<u8>,
     timeout: Option<u64>,
 ) -> Result<(), u16> {

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use halo_config::model::{Balance, Mode, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::compile::Runtime;
-use crate::proxy::connect::connect;
+use crate::proxy::connect::{ServerStream, open};
 use crate::proxy::forward::{Timeouts, forward};
 use crate::proxy::proxy_protocol::{self, Header, ParseResult};
 use crate::server::{Assign, Backend, Server};
@@ -384,7 +383,25 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     } else {
         (None, None, Vec::new())
     };
-    // 5. Server, queue, connection with retries.
+    // 5. Server, queue, connection with retries (`sni EXPR` evaluated on the stream).
+    let snis = if be.servers.iter().any(|s| s.sni.is_some()) {
+        let ctx = crate::sample::Ctx {
+            rt: Some(&rt),
+            src: Some(info.src),
+            dst: Some(info.dst),
+            frontend: Some(px_idx),
+            backend: Some(be_idx),
+            req_payload: &pending,
+            vars: Some(&vars),
+            req_caps: Some(&caps),
+            tls: info.tls.as_deref(),
+            ..crate::sample::Ctx::empty()
+        };
+        crate::proxy::connect::sni_values(&be, &ctx)
+    } else {
+        Vec::new()
+    };
+    let sni_of = |s: &Server| -> Option<String> { snis.get(s.index).cloned().flatten() };
     let Some(Connected {
         srv: server,
         slot: _slot,
@@ -404,6 +421,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                 },
                 &mut |_| None,
                 None,
+                &sni_of,
             ),
         )
         .await
@@ -415,7 +433,12 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     }
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
-    if let Some(v) = server.as_ref().and_then(|s| s.send_proxy) {
+    // (Over TLS it went in clear before the handshake.)
+    if let Some(v) = server
+        .as_ref()
+        .filter(|s| !s.uses_tls())
+        .and_then(|s| s.send_proxy)
+    {
         match v {
             ProxyProtocol::V1 => proxy_protocol::write_v1(info.src, info.dst, &mut first),
             ProxyProtocol::V2 => proxy_protocol::write_v2(info.src, info.dst, &mut first),
@@ -671,7 +694,7 @@ fn note_queue_time(be: &Backend, srv: &Server, ms: u64) {
 pub struct Connected {
     pub srv: Option<Arc<Server>>,
     pub slot: Option<Slot>,
-    pub stream: TcpStream,
+    pub stream: ServerStream,
     /// Requests it carried before (0: a new connection).
     pub uses: u32,
     /// The server is the one persistence designated (HAProxy's `SF_DIRECT`): false after a
@@ -695,7 +718,15 @@ pub enum Choice<'a> {
 }
 
 /// An existing connection to the chosen server, if the caller has one to offer.
-pub type ReuseFn<'a> = dyn FnMut(&Arc<Server>) -> Option<(TcpStream, u32)> + Send + 'a;
+pub type ReuseFn<'a> = dyn FnMut(&Arc<Server>) -> Option<(ServerStream, u32)> + Send + 'a;
+
+/// The SNI to send to a server for the stream at hand (`sni EXPR`), if any.
+pub type SniOf<'a> = dyn Fn(&Server) -> Option<String> + Send + Sync + 'a;
+
+/// No SNI for any server.
+pub fn no_sni(_: &Server) -> Option<String> {
+    None
+}
 
 /// Connects to a server, retrying `retries` times after a failure (with a turn-around
 /// delay of min(1s, timeout connect)), moving to another server as `option redispatch`
@@ -704,8 +735,9 @@ pub async fn connect_with_retries(
     be: &Arc<Backend>,
     key: Option<u32>,
     info: &ConnInfo,
+    sni: &SniOf<'_>,
 ) -> Option<Connected> {
-    connect_server(be, key, info, Choice::Balance, &mut |_| None, None).await
+    connect_server(be, key, info, Choice::Balance, &mut |_| None, None, sni).await
 }
 
 /// Waits (at most `limit` ms in a queue) for a slot on the preferred server (`option prefer-last-server`, a server that
@@ -818,17 +850,19 @@ pub async fn connect_server(
     choice: Choice<'_>,
     reuse: &mut ReuseFn<'_>,
     redirect: Option<&mut Option<Arc<Server>>>,
+    sni: &SniOf<'_>,
 ) -> Option<Connected> {
     let st = &be.settings;
     if be.servers.is_empty() {
         // `dispatch`: a fixed address, no balancing.
         let target = st.dispatch?;
-        return connect(
+        return open(
             target,
             st.source.as_ref(),
             None,
             info.ov.connect.or(st.connect_timeout),
             Some(info),
+            None,
         )
         .await
         .ok()
@@ -901,12 +935,13 @@ pub async fn connect_server(
     let mut slot = Slot::new(be, &srv);
     for attempt in 0..=retries {
         let target = srv.addr.target(info.dst.port());
-        match connect(
+        match open(
             target,
             srv.source.as_ref(),
             Some(&srv),
             connect_timeout,
             Some(info),
+            sni(&srv).as_deref(),
         )
         .await
         {
@@ -991,14 +1026,20 @@ pub async fn connect_server(
 
 /// A new connection to a server the request already holds a slot on (a retry after an
 /// idle connection turned out closed).
-pub async fn connect_again(be: &Backend, srv: &Arc<Server>, info: &ConnInfo) -> Option<TcpStream> {
+pub async fn connect_again(
+    be: &Backend,
+    srv: &Arc<Server>,
+    info: &ConnInfo,
+    sni: Option<&str>,
+) -> Option<ServerStream> {
     let target = srv.addr.target(info.dst.port());
-    let r = connect(
+    let r = open(
         target,
         srv.source.as_ref(),
         Some(srv),
         info.ov.connect.or(be.settings.connect_timeout),
         Some(info),
+        sni,
     )
     .await;
     match r {

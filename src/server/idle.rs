@@ -63,7 +63,7 @@ fn my_shard() -> usize {
 
 /// A connection waiting in a pool.
 pub struct IdleConn {
-    pub stream: TcpStream,
+    pub stream: crate::proxy::connect::ServerStream,
     /// Requests it carried so far.
     pub uses: u32,
     /// Hash of its `pool-conn-name` (0 without one): only requests with the same name
@@ -167,7 +167,7 @@ impl IdlePool {
 
     /// Keeps a connection for later requests; false (and the connection closed) when the
     /// pool or the process is full.
-    pub fn park(&self, stream: TcpStream, uses: u32, name: u64) -> bool {
+    pub fn park(&self, stream: crate::proxy::connect::ServerStream, uses: u32, name: u64) -> bool {
         let max = self.settings.max_conn;
         if !self.enabled()
             || (max > 0 && self.count.load(Relaxed) >= max as u64)
@@ -222,7 +222,7 @@ impl IdlePool {
                 list.swap_remove(pos)
             };
             self.took();
-            if !check || alive(&c.stream) {
+            if !check || c.stream.alive() {
                 return Some(c);
             }
             // Closed by the server while idle: drop it and look again.
@@ -259,7 +259,7 @@ impl IdlePool {
                 let mut i = 0;
                 while i < list.len() {
                     let aged = list[i].since.elapsed() >= delay;
-                    let drop_it = all || !alive(&list[i].stream) || (due && aged && half > 0);
+                    let drop_it = all || !list[i].stream.alive() || (due && aged && half > 0);
                     if drop_it {
                         if due && aged && half > 0 {
                             half -= 1;

@@ -152,6 +152,11 @@ pub struct Server {
     /// `pool-conn-name`: names the connections of a request (idle ones are only reused by
     /// requests with the same name).
     pub pool_conn_name: Option<crate::sample::Expr>,
+    /// `ssl`, `check-ssl` and the other TLS options (None: neither traffic nor checks
+    /// use TLS).
+    pub tls: Option<Arc<crate::tls::server::ServerTls>>,
+    /// `sni EXPR`: the name sent in the TLS handshake, per stream.
+    pub sni: Option<crate::sample::Expr>,
     /// The sessions holding one of its slots, with their kill handles.
     pub sessions: sessions::Registry,
     /// `agent-check`: the agent's settings, health and last result.
@@ -208,14 +213,25 @@ pub struct ServerInit {
     pub backend_source: Option<Source>,
     pub pool_conn_name: Option<crate::sample::Expr>,
     pub dynamic: bool,
+    /// `ssl`, `check-ssl` and the other TLS options.
+    pub tls: Option<Arc<crate::tls::server::ServerTls>>,
+    /// `sni EXPR`, compiled.
+    pub sni: Option<crate::sample::Expr>,
 }
 
 impl Server {
+    /// Traffic to it goes over TLS (`ssl`).
+    pub fn uses_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.ssl)
+    }
+
     pub fn new(i: ServerInit) -> Server {
         let srv = &i.cfg;
         Server {
             agent: check::agent::Agent::new(srv),
             pool_conn_name: i.pool_conn_name,
+            tls: i.tls,
+            sni: i.sni,
             name: srv.name.clone(),
             id: i.id,
             index: i.index,
@@ -1332,6 +1348,8 @@ mod tests {
             backend_source: None,
             pool_conn_name: None,
             dynamic: false,
+            tls: None,
+            sni: None,
         }))
     }
 

@@ -347,6 +347,33 @@ impl<S: TlsSock> TlsConn<S> {
         })
     }
 
+    /// The socket under the TLS layer.
+    pub fn sock(&self) -> &S {
+        &self.sock
+    }
+
+    /// Whether an idle connection can still carry a request: records that came meanwhile
+    /// (session tickets, key updates) are taken in; any data, an alert or the end of the
+    /// stream means it cannot.
+    pub fn still_idle(&self) -> bool {
+        let mut g = lock(&self.st);
+        loop {
+            match g.tls.reader().fill_buf() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                _ => return false,
+            }
+            match g.tls.read_tls(&mut Raw(&self.sock)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {
+                    if g.tls.process_new_packets().is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
     /// What was negotiated (`ssl_fc_*` fetches).
     pub fn info(&self) -> &Arc<TlsInfo> {
         &self.info

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use halo_config::checks::{ConnectRule, Pattern};
 use halo_config::model::ProxyProtocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::rules::{ExpectRt, HttpReq, Msg, Plan, SetValue, StepKind};
 use crate::sample::vars::Vars;
@@ -76,7 +75,7 @@ pub fn io_reason(e: &std::io::Error) -> String {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: crate::proxy::connect::ServerStream,
     /// The last request was a HEAD: its response has no body.
     head: bool,
     inbuf: Vec<u8>,
@@ -184,6 +183,37 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                         return Outcome::new("L4CON", None, io_reason(&e));
                     }
                 }
+                // `check-ssl` (or `ssl` without a check `port`/`addr`): a TLS handshake
+                // below the check, bounded like the connection.
+                let stream = match srv.tls.as_ref().filter(|t| t.check_ssl) {
+                    None => crate::proxy::connect::ServerStream::Plain(stream),
+                    Some(tls) => {
+                        let remaining = deadline.saturating_duration_since(Instant::now());
+                        let hs = tls.connect(stream, None, target.ip(), true);
+                        match tokio::time::timeout(remaining.max(Duration::from_millis(1)), hs)
+                            .await
+                        {
+                            Ok(Ok(t)) => crate::proxy::connect::ServerStream::Tls(Box::new(t)),
+                            Ok(Err(_)) => {
+                                return Outcome::new(
+                                    "L6RSP",
+                                    None,
+                                    comment(
+                                        "SSL handshake failure".into(),
+                                        st.comment.as_deref(),
+                                    ),
+                                );
+                            }
+                            Err(_) => {
+                                return Outcome::new(
+                                    "L6TOUT",
+                                    None,
+                                    comment(String::new(), st.comment.as_deref()),
+                                );
+                            }
+                        }
+                    }
+                };
                 if let Some(t) = check_to {
                     deadline = Instant::now() + Duration::from_millis(t.max(1));
                 }
@@ -319,8 +349,16 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                 };
                 Outcome::new(status, if has_code(status) { code } else { None }, info)
             }
+            // A connection completed over TLS passed layer 6.
             StepKind::Connect(c) => Outcome::new(
-                "L4OK",
+                if matches!(
+                    conn.as_ref().map(|c| &c.stream),
+                    Some(crate::proxy::connect::ServerStream::Tls(_))
+                ) {
+                    "L6OK"
+                } else {
+                    "L4OK"
+                },
                 None,
                 if st.implicit || c.default && plan.steps.len() == 1 {
                     String::new()
