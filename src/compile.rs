@@ -1276,6 +1276,7 @@ fn bind_tls(
             http,
             cache_size: cfg.global.tune_ssl_cachesize.unwrap_or(20000) as usize,
             store,
+            at: format!("{}:{}", b.loc.file, b.loc.line),
         };
         match crate::tls::bind::BindTls::build(&spec) {
             Ok(t) => {

@@ -731,7 +731,12 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                         break;
                     }
                     if let Support::Planned(issue) = k.support {
-                        pending(cfg, line, &format!("ssl-default-server-options '{w}'"), issue);
+                        pending(
+                            cfg,
+                            line,
+                            &format!("ssl-default-server-options '{w}'"),
+                            issue,
+                        );
                     }
                     cfg.global
                         .ssl_default_server

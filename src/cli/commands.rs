@@ -35,10 +35,14 @@ const HELP: &str = "The following commands are valid at this level:
   add server <bk>/<srv> <addr> [args]*    : create a new server (see 'add server help')
   del server <bk>/<srv>                   : remove a server in maintenance
   abort ssl cert <certfile>               : abort a transaction for a certificate file
+  add ssl crt-list <list> <cert> [opts]*  : add to crt-list file <list> a line <cert> or a payload
   commit ssl cert <certfile>              : commit a certificate file
+  del ssl cert <certfile>                 : delete an unused certificate file
+  del ssl crt-list <list> <cert[:line]>   : delete a line <cert> from crt-list file <list>
   new ssl cert <certfile>                 : create a new certificate file to be used in a crt-list or a directory
   set ssl cert <certfile> <payload>       : replace a certificate file
   show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file
+  show ssl crt-list [-n] [<list>]         : show the list of crt-lists or the content of a crt-list file <list>
 ";
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).

@@ -1,6 +1,7 @@
 //! The runtime API's certificate commands (management guide 9.3): `show ssl cert [NAME]`,
-//! `new ssl cert`, and the `set` / `commit` / `abort ssl cert` transaction that replaces a
-//! certificate without a reload (`crate::tls::store` does the work). Answers are HAProxy
+//! `new ssl cert`, `del ssl cert`, the `set` / `commit` / `abort ssl cert` transaction that
+//! replaces a certificate without a reload, and `show/add/del ssl crt-list`
+//! (`crate::tls::store` does the work). Answers are HAProxy
 //! 2.6's, byte for byte.
 
 use halo_config::model::CliLevel;
@@ -56,6 +57,46 @@ pub fn execute(
             match rest.first() {
                 Some(name) => store.new_cert(name),
                 None => "'new ssl cert' expects a filename\n".into(),
+            }
+        }
+        ["show", "ssl", "crt-list"] => store.show_list(false, None),
+        ["show", "ssl", "crt-list", "-n"] => store.show_list(true, None),
+        ["show", "ssl", "crt-list", "-n", name, ..] => store.show_list(true, Some(name)),
+        ["show", "ssl", "crt-list", name, ..] => store.show_list(false, Some(name)),
+        ["add", "ssl", "crt-list", rest @ ..] => {
+            if !admin() {
+                return Some(DENIED.into());
+            }
+            match (rest, payload) {
+                ([list], Some(lines)) => match lines.iter().find(|l| !l.trim().is_empty()) {
+                    Some(l) => store.add_to_list(list, l),
+                    None => "'add ssl crtlist' expects a filename and a certificate name\n".into(),
+                },
+                ([list, line @ ..], _) if !line.is_empty() => {
+                    store.add_to_list(list, &line.join(" "))
+                }
+                _ => "'add ssl crtlist' expects a filename and a certificate name\n".into(),
+            }
+        }
+        ["del", "ssl", "crt-list", list, cert] => {
+            if !admin() {
+                return Some(DENIED.into());
+            }
+            store.del_from_list(list, cert)
+        }
+        ["del", "ssl", "crt-list", ..] => {
+            if !admin() {
+                return Some(DENIED.into());
+            }
+            "'del ssl crtlist' expects a filename and a certificate name\n".into()
+        }
+        ["del", "ssl", "cert", rest @ ..] => {
+            if !admin() {
+                return Some(DENIED.into());
+            }
+            match rest.first() {
+                Some(name) => store.del_cert(name),
+                None => "'del ssl cert' expects a certificate name\n".into(),
             }
         }
         _ => return None,

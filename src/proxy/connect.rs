@@ -362,7 +362,10 @@ impl Conn for ServerStream {
 
 /// The SNI each server of a backend sends for the stream at hand (`sni EXPR`, evaluated
 /// once per distinct expression): indexed by server slot, empty when no server has one.
-pub fn sni_values(be: &crate::server::Backend, ctx: &crate::sample::Ctx<'_>) -> Vec<Option<String>> {
+pub fn sni_values(
+    be: &crate::server::Backend,
+    ctx: &crate::sample::Ctx<'_>,
+) -> Vec<Option<String>> {
     if !be.servers.iter().any(|s| s.sni.is_some()) {
         return Vec::new();
     }
@@ -401,6 +404,9 @@ pub async fn open(
     let limit = Duration::from_millis(timeout_ms.unwrap_or(10_000).max(1));
     match tokio::time::timeout(limit, tls.connect(s, sni, target.ip(), false)).await {
         Ok(r) => Ok(ServerStream::Tls(Box::new(r?))),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout")),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timeout",
+        )),
     }
 }

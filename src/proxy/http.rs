@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use crate::proxy::connect::ServerStream;
 use halo_config::model::{Balance, HttpConnMode, HttpReuse, ProxyProtocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use crate::proxy::connect::ServerStream;
 
 use crate::compile::Runtime;
 use crate::http::h1::{

@@ -411,6 +411,8 @@ struct Entry {
     filters: Vec<String>,
     /// Names excluded by `!name` filters of its crt-list line.
     excluded: Vec<String>,
+    /// The crt-list and line it comes from.
+    origin: Option<(String, usize)>,
 }
 
 /// Which entry serves which name.
@@ -422,19 +424,39 @@ struct SniMaps {
     default: Option<usize>,
 }
 
+/// The certificates of a bind line and their name index, changed together by the runtime
+/// API (`commit ssl cert`, `add/del ssl crt-list`).
+#[derive(Default)]
+struct Certs {
+    entries: Vec<Entry>,
+    maps: SniMaps,
+}
+
+/// What building another entry needs (a line added to a crt-list at run time).
+struct Builder {
+    base: Settings,
+    cache: Arc<dyn rustls::server::StoresServerSessions>,
+    ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+    http: bool,
+    bases: Bases,
+}
+
 /// The TLS side of one bind line.
 pub struct BindTls {
-    entries: Vec<Entry>,
-    /// Rebuilt when `commit ssl cert` changes a certificate's names.
-    maps: RwLock<SniMaps>,
+    certs: RwLock<Certs>,
+    builder: Builder,
     strict_sni: bool,
+    /// The crt-list files it loaded.
+    pub lists: Vec<String>,
+    /// Where the bind line is (`file:line`), for runtime API messages.
+    pub at: String,
 }
 
 impl std::fmt::Debug for BindTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BindTls")
-            .field("certificates", &self.entries.len())
             .field("strict_sni", &self.strict_sni)
+            .field("lists", &self.lists)
             .finish()
     }
 }
@@ -452,65 +474,89 @@ pub struct BindSpec<'a> {
     pub cache_size: usize,
     /// The process's certificates: a file loaded by several bind lines is one cell.
     pub store: &'a Store,
+    /// Where the bind line is (`file:line`).
+    pub at: String,
 }
 
 /// One crt-list line: the certificate file, its own options and its SNI filters.
-struct CrtListLine {
-    path: String,
+#[derive(Debug, Clone)]
+pub struct CrtListLine {
+    pub path: String,
+    /// The options between `[` `]` as written, and parsed.
+    pub options_text: Option<String>,
     options: Vec<(String, Vec<String>)>,
-    filters: Vec<String>,
+    pub filters: Vec<String>,
+    /// Its line number (lines added at run time continue the file's numbering).
+    pub line: usize,
+}
+
+impl CrtListLine {
+    /// The line as `show ssl crt-list` prints it (with `:N` after the file when `numbered`).
+    pub fn render(&self, numbered: bool) -> String {
+        let mut o = self.path.clone();
+        if numbered {
+            o.push_str(&format!(":{}", self.line));
+        }
+        if let Some(t) = &self.options_text {
+            o.push_str(&format!(" [{}]", t.trim()));
+        }
+        for f in &self.filters {
+            o.push(' ');
+            o.push_str(f);
+        }
+        o
+    }
+}
+
+/// One line of a crt-list (None: blank or comment). Errors name `path` and the line.
+pub fn parse_crt_list_line(raw: &str, path: &str, n: usize) -> Result<Option<CrtListLine>, String> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let (head, opts, tail) = match (line.find('['), line.find(']')) {
+        (Some(a), Some(b)) if a < b => (&line[..a], Some(&line[a + 1..b]), &line[b + 1..]),
+        (None, None) => (line, None, ""),
+        _ => return Err(format!("crt-list '{path}' line {n} : unbalanced '[' ']'.")),
+    };
+    let mut words = head.split_whitespace().map(str::to_string);
+    let Some(crt) = words.next() else {
+        return Err(format!("crt-list '{path}' line {n} : no certificate file."));
+    };
+    let mut filters: Vec<String> = words.collect();
+    filters.extend(tail.split_whitespace().map(str::to_string));
+    let mut options = Vec::new();
+    if let Some(o) = opts {
+        let w: Vec<&str> = o.split_whitespace().collect();
+        let mut i = 0;
+        while i < w.len() {
+            let nargs = halo_config::keywords::bind_option(w[i]).map_or(0, |k| k.args as usize);
+            let args = w[i + 1..(i + 1 + nargs).min(w.len())]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            options.push((w[i].to_string(), args));
+            i += 1 + nargs;
+        }
+    }
+    Ok(Some(CrtListLine {
+        path: crt,
+        options_text: opts.map(str::to_string),
+        options,
+        filters,
+        line: n,
+    }))
 }
 
 /// Reads a crt-list file (`<crtfile> [[<sslbindconf> ...]] [[!]<snifilter> ...]`).
-fn read_crt_list(path: &str) -> Result<Vec<CrtListLine>, String> {
+pub fn read_crt_list(path: &str) -> Result<Vec<CrtListLine>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot open crt-list '{path}' : {}.", super::io_reason(&e)))?;
     let mut out = Vec::new();
     for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+        if let Some(l) = parse_crt_list_line(raw, path, n + 1)? {
+            out.push(l);
         }
-        let mut words: Vec<String> = Vec::new();
-        let mut options = Vec::new();
-        let mut filters = Vec::new();
-        let (head, opts, tail) = match (line.find('['), line.find(']')) {
-            (Some(a), Some(b)) if a < b => (&line[..a], Some(&line[a + 1..b]), &line[b + 1..]),
-            (None, None) => (line, None, ""),
-            _ => {
-                return Err(format!(
-                    "crt-list '{path}' line {} : unbalanced '[' ']'.",
-                    n + 1
-                ));
-            }
-        };
-        words.extend(head.split_whitespace().map(str::to_string));
-        let Some(crt) = words.first().cloned() else {
-            return Err(format!(
-                "crt-list '{path}' line {} : no certificate file.",
-                n + 1
-            ));
-        };
-        filters.extend(words.into_iter().skip(1));
-        filters.extend(tail.split_whitespace().map(str::to_string));
-        if let Some(o) = opts {
-            let w: Vec<&str> = o.split_whitespace().collect();
-            let mut i = 0;
-            while i < w.len() {
-                let nargs = halo_config::keywords::bind_option(w[i]).map_or(0, |k| k.args as usize);
-                let args = w[i + 1..(i + 1 + nargs).min(w.len())]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
-                options.push((w[i].to_string(), args));
-                i += 1 + nargs;
-            }
-        }
-        out.push(CrtListLine {
-            path: crt,
-            options,
-            filters,
-        });
     }
     Ok(out)
 }
@@ -535,7 +581,7 @@ pub fn load_crls(
 fn server_config(
     settings: &Settings,
     cell: &Arc<CertCell>,
-    spec: &BindSpec<'_>,
+    http: bool,
     cache: &Arc<dyn rustls::server::StoresServerSessions>,
     ticketer: &Option<Arc<dyn rustls::server::ProducesTickets>>,
 ) -> Result<(ServerConfig, Vec<Vec<u8>>), String> {
@@ -594,12 +640,12 @@ fn server_config(
     let alpn = match &settings.alpn {
         Some(list) => list
             .iter()
-            .filter(|p| !(spec.http && p.as_slice() == b"h2"))
+            .filter(|p| !(http && p.as_slice() == b"h2"))
             .cloned()
             .collect(),
         // HAProxy 3.x advertises h2,http/1.1 by default on HTTP frontends; HTTP/2 is not
         // built yet, so http/1.1 alone.
-        None if spec.http => vec![b"http/1.1".to_vec()],
+        None if http => vec![b"http/1.1".to_vec()],
         None => Vec::new(),
     };
     cfg.alpn_protocols = alpn.clone();
@@ -618,74 +664,134 @@ impl BindTls {
         for (o, a) in spec.defaults.iter().chain(spec.options.iter()) {
             base.apply(o, a, spec.bases)?;
         }
-        let cache: Arc<dyn rustls::server::StoresServerSessions> =
-            rustls::server::ServerSessionMemoryCache::new(spec.cache_size.max(1));
-        let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().ok();
-        let mut tls = BindTls {
-            entries: Vec::new(),
-            maps: RwLock::new(SniMaps::default()),
+        let tls = BindTls {
+            certs: RwLock::new(Certs::default()),
+            builder: Builder {
+                base: base.clone(),
+                cache: rustls::server::ServerSessionMemoryCache::new(spec.cache_size.max(1)),
+                ticketer: rustls::crypto::aws_lc_rs::Ticketer::new().ok(),
+                http: spec.http,
+                bases: spec.bases.clone(),
+            },
             strict_sni: base.strict_sni,
+            lists: Vec::new(),
+            at: spec.at.clone(),
         };
-        let add = |tls: &mut BindTls,
-                   settings: &Settings,
-                   cell: Arc<CertCell>,
-                   filters: &[String]|
-         -> Result<(), String> {
-            let (cfg, alpn) = server_config(settings, &cell, spec, &cache, &ticketer)?;
-            let mut no_alpn = cfg.clone();
-            no_alpn.alpn_protocols.clear();
-            tls.entries.push(Entry {
-                cell,
-                config: Arc::new(cfg),
-                config_no_alpn: Arc::new(no_alpn),
-                alpn,
-                filters: filters
-                    .iter()
-                    .filter(|f| !f.starts_with('!'))
-                    .map(|f| f.to_ascii_lowercase())
-                    .collect(),
-                excluded: filters
-                    .iter()
-                    .filter_map(|f| f.strip_prefix('!'))
-                    .map(|f| f.to_ascii_lowercase())
-                    .collect(),
-            });
-            Ok(())
-        };
+        let mut tls = tls;
         for (opt, args) in spec.options {
             match opt.as_str() {
                 "crt" => {
                     let Some(p) = args.first() else { continue };
                     for cert in load_crt(&based_on(&spec.bases.crt, p))? {
-                        add(&mut tls, &base, spec.store.cell(cert), &[])?;
+                        tls.add_entry(&base, spec.store.cell(cert), &[], None)?;
                     }
                 }
                 "crt-list" => {
                     let Some(p) = args.first() else { continue };
-                    for line in read_crt_list(p)? {
-                        let mut s = base.clone();
-                        for (o, a) in &line.options {
-                            s.apply(o, a, spec.bases)?;
-                        }
-                        for cert in load_crt(&based_on(&spec.bases.crt, &line.path))? {
-                            add(&mut tls, &s, spec.store.cell(cert), &line.filters)?;
-                        }
+                    let lines = read_crt_list(p)?;
+                    for line in &lines {
+                        tls.add_line(p, line, spec.store)?;
                     }
+                    spec.store.note_list(p, lines);
+                    tls.lists.push(p.clone());
                 }
                 _ => {}
             }
         }
-        if tls.entries.is_empty() && !tls.strict_sni {
+        if tls.entries_len() == 0 && !tls.strict_sni {
             return Err("no SSL certificate specified (use 'crt').".to_string());
         }
         tls.reindex();
         Ok(tls)
     }
 
-    /// Rebuilds which entry serves which name (at start, and after `commit ssl cert`).
+    fn entries_len(&self) -> usize {
+        self.read().entries.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Certs> {
+        self.certs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Certs> {
+        self.certs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a certificate served with `settings` (names from `filters`, else its own).
+    fn add_entry(
+        &self,
+        settings: &Settings,
+        cell: Arc<CertCell>,
+        filters: &[String],
+        origin: Option<(String, usize)>,
+    ) -> Result<(), String> {
+        let b = &self.builder;
+        let (cfg, alpn) = server_config(settings, &cell, b.http, &b.cache, &b.ticketer)?;
+        let mut no_alpn = cfg.clone();
+        no_alpn.alpn_protocols.clear();
+        self.write().entries.push(Entry {
+            cell,
+            config: Arc::new(cfg),
+            config_no_alpn: Arc::new(no_alpn),
+            alpn,
+            filters: filters
+                .iter()
+                .filter(|f| !f.starts_with('!'))
+                .map(|f| f.to_ascii_lowercase())
+                .collect(),
+            excluded: filters
+                .iter()
+                .filter_map(|f| f.strip_prefix('!'))
+                .map(|f| f.to_ascii_lowercase())
+                .collect(),
+            origin,
+        });
+        Ok(())
+    }
+
+    /// Adds the certificates of a crt-list line, with the line's own options.
+    pub fn add_line(&self, list: &str, line: &CrtListLine, store: &Store) -> Result<(), String> {
+        let mut s = self.builder.base.clone();
+        for (o, a) in &line.options {
+            s.apply(o, a, &self.builder.bases)?;
+        }
+        let path = based_on(&self.builder.bases.crt, &line.path);
+        let cells = match store.existing(&path) {
+            Some(c) => vec![c],
+            None => load_crt(&path)?
+                .into_iter()
+                .map(|c| store.cell(c))
+                .collect(),
+        };
+        for cell in cells {
+            self.add_entry(&s, cell, &line.filters, Some((list.to_string(), line.line)))?;
+        }
+        Ok(())
+    }
+
+    /// Removes what a crt-list line added.
+    pub fn remove_line(&self, list: &str, n: usize) {
+        self.write()
+            .entries
+            .retain(|e| e.origin.as_ref() != Some(&(list.to_string(), n)));
+        self.reindex();
+    }
+
+    /// Whether the line gives the bind line its default certificate.
+    pub fn line_is_default(&self, list: &str, n: usize) -> bool {
+        let c = self.read();
+        c.maps
+            .default
+            .and_then(|i| c.entries.get(i))
+            .is_some_and(|e| e.origin.as_ref() == Some(&(list.to_string(), n)))
+    }
+
+    /// Rebuilds which entry serves which name (at start, and after the runtime API
+    /// changed a certificate or a crt-list).
     pub fn reindex(&self) {
+        let mut c = self.write();
         let mut m = SniMaps::default();
-        for (i, e) in self.entries.iter().enumerate() {
+        for (i, e) in c.entries.iter().enumerate() {
             let names = if e.filters.is_empty() {
                 e.cell.names()
             } else {
@@ -704,12 +810,15 @@ impl BindTls {
                 m.default.get_or_insert(0);
             }
         }
-        *self.maps.write().unwrap_or_else(|e| e.into_inner()) = m;
+        c.maps = m;
     }
 
     /// Whether one of its certificates is that file.
     pub fn uses(&self, cell: &Arc<CertCell>) -> bool {
-        self.entries.iter().any(|e| Arc::ptr_eq(&e.cell, cell))
+        self.read()
+            .entries
+            .iter()
+            .any(|e| Arc::ptr_eq(&e.cell, cell))
     }
 
     /// The configuration for a ClientHello: the certificate naming its SNI exactly, else
@@ -720,8 +829,9 @@ impl BindTls {
         hello: &ClientHello<'_>,
         sni: Option<&str>,
     ) -> Option<(Arc<ServerConfig>, Arc<rustls::sign::CertifiedKey>)> {
-        let i = self.pick(sni)?;
-        let e = &self.entries[i];
+        let c = self.read();
+        let i = Self::pick_in(&c, self.strict_sni, sni)?;
+        let e = c.entries.get(i)?;
         let offered = hello
             .alpn()
             .map(|mut it| it.any(|p| e.alpn.iter().any(|a| a == p)))
@@ -734,9 +844,14 @@ impl BindTls {
         Some((config, e.cell.key()))
     }
 
+    #[cfg(test)]
     pub(crate) fn pick(&self, sni: Option<&str>) -> Option<usize> {
-        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        let fallback = if self.strict_sni { None } else { maps.default };
+        Self::pick_in(&self.read(), self.strict_sni, sni)
+    }
+
+    fn pick_in(c: &Certs, strict: bool, sni: Option<&str>) -> Option<usize> {
+        let maps = &c.maps;
+        let fallback = if strict { None } else { maps.default };
         let Some(name) = sni else {
             return fallback;
         };
@@ -747,7 +862,7 @@ impl BindTls {
         }
         if let Some((_, parent)) = name.split_once('.')
             && let Some(i) = maps.wildcard.get(parent)
-            && !self.entries[*i].excluded.contains(&name)
+            && !c.entries[*i].excluded.contains(&name)
         {
             return Some(*i);
         }

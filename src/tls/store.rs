@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use rustls::sign::CertifiedKey;
 
 use crate::tls::CertEntry;
-use crate::tls::bind::BindTls;
+use crate::tls::bind::{BindTls, CrtListLine, parse_crt_list_line};
 
 /// One certificate file in use, and the names it serves (CN and DNS SANs).
 #[derive(Debug)]
@@ -63,6 +63,8 @@ pub struct Store {
     unused: Mutex<BTreeMap<String, Option<CertEntry>>>,
     binds: Mutex<Vec<Arc<BindTls>>>,
     txns: Mutex<BTreeMap<String, Txn>>,
+    /// crt-list files by name: their lines as loaded or changed since.
+    lists: Mutex<BTreeMap<String, Vec<CrtListLine>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +82,162 @@ impl Store {
 
     pub fn add_bind(&self, b: Arc<BindTls>) {
         lock(&self.binds).push(b);
+    }
+
+    /// The cell of a file already known: in use, or made by `new ssl cert` and filled
+    /// (it becomes used).
+    pub fn existing(&self, path: &str) -> Option<Arc<CertCell>> {
+        if let Some(c) = lock(&self.cells).get(path) {
+            return Some(c.clone());
+        }
+        let mut unused = lock(&self.unused);
+        let e = unused.get_mut(path)?.take()?;
+        unused.remove(path);
+        Some(self.cell(e))
+    }
+
+    /// A crt-list file as loaded (the first bind line loading it records it).
+    pub fn note_list(&self, path: &str, lines: Vec<CrtListLine>) {
+        lock(&self.lists).entry(path.to_string()).or_insert(lines);
+    }
+
+    /// `show ssl crt-list [-n] [FILE]`.
+    pub fn show_list(&self, numbered: bool, name: Option<&str>) -> String {
+        let lists = lock(&self.lists);
+        let Some(name) = name else {
+            return lists.keys().map(|k| format!("{k}\n")).collect();
+        };
+        let Some(lines) = lists.get(name) else {
+            return "didn't find the specified filename\n".into();
+        };
+        let mut o = format!("# {name}\n");
+        for l in lines {
+            o.push_str(&l.render(numbered));
+            o.push('\n');
+        }
+        o
+    }
+
+    /// `add ssl crt-list LIST CERT` or with a line as payload.
+    pub fn add_to_list(&self, list: &str, line_text: &str) -> String {
+        let next = match lock(&self.lists).get(list) {
+            None => return format!("Can't edit the crt-list: crt-list '{list}' does not exist!\n"),
+            Some(lines) => lines.iter().map(|l| l.line).max().unwrap_or(0) + 1,
+        };
+        let line = match parse_crt_list_line(line_text, list, next) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                return "'add ssl crtlist' expects a filename and a certificate name\n".into();
+            }
+            Err(e) => return format!("Can't edit the crt-list: {e}\n"),
+        };
+        let known = lock(&self.cells).contains_key(&line.path)
+            || matches!(lock(&self.unused).get(&line.path), Some(Some(_)));
+        if !known {
+            return format!(
+                "Can't edit the crt-list: certificate '{}' does not exist!\n",
+                line.path
+            );
+        }
+        let binds: Vec<Arc<BindTls>> = lock(&self.binds)
+            .iter()
+            .filter(|b| b.lists.iter().any(|l| l == list))
+            .cloned()
+            .collect();
+        for b in &binds {
+            if let Err(e) = b.add_line(list, &line, self) {
+                return format!("Can't edit the crt-list: {e}\n");
+            }
+            b.reindex();
+        }
+        // A store made by `new ssl cert` is in use from now on.
+        let _ = self.existing(&line.path);
+        let path = line.path.clone();
+        if let Some(lines) = lock(&self.lists).get_mut(list) {
+            lines.push(line);
+        }
+        format!("Inserting certificate '{path}' in crt-list '{list}'.\nSuccess!\n")
+    }
+
+    /// `del ssl crt-list LIST CERT[:LINE]`.
+    pub fn del_from_list(&self, list: &str, target: &str) -> String {
+        let (cert, want) = match target.rsplit_once(':') {
+            Some((c, n)) if n.parse::<usize>().is_ok() => (c, n.parse::<usize>().ok()),
+            _ => (target, None),
+        };
+        let mut lists = lock(&self.lists);
+        let Some(lines) = lists.get_mut(list) else {
+            return format!("Can't delete the entry: crt-list '{list}' does not exist!\n");
+        };
+        let numbers: Vec<usize> = lines
+            .iter()
+            .filter(|l| l.path == cert)
+            .map(|l| l.line)
+            .collect();
+        let list_of = |v: &[usize]| {
+            v.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let n = match (numbers.as_slice(), want) {
+            ([], _) => {
+                return format!("Can't delete the entry: certificate '{cert}' does not exist!\n");
+            }
+            ([one], None) => *one,
+            (many, None) => {
+                return format!(
+                    "Can't delete the entry: found the certificate '{cert}' in several entries, please specify a line number preceded by colons ({})!\n",
+                    list_of(many)
+                );
+            }
+            (all, Some(w)) if !all.contains(&w) => {
+                return format!(
+                    "Can't delete the entry: found a certificate '{cert}' but the line number is incorrect, please specify a correct line number preceded by colons ({})!\n",
+                    list_of(all)
+                );
+            }
+            (_, Some(w)) => w,
+        };
+        let binds: Vec<Arc<BindTls>> = lock(&self.binds)
+            .iter()
+            .filter(|b| b.lists.iter().any(|l| l == list))
+            .cloned()
+            .collect();
+        let defaults: Vec<&Arc<BindTls>> = binds
+            .iter()
+            .filter(|b| b.line_is_default(list, n))
+            .collect();
+        if !defaults.is_empty() {
+            let mut o = format!(
+                "Can't delete the entry: certificate '{cert}' cannot be deleted, it is used as default certificate by the following frontends:\n"
+            );
+            for b in defaults {
+                o.push_str(&format!("\t- {}\n", b.at));
+            }
+            o.push('\n');
+            return o;
+        }
+        for b in &binds {
+            b.remove_line(list, n);
+        }
+        lines.retain(|l| !(l.path == cert && l.line == n));
+        format!("Entry '{cert}' deleted in crtlist '{list}'!\n")
+    }
+
+    /// `del ssl cert NAME`: only a store no bind line uses.
+    pub fn del_cert(&self, name: &str) -> String {
+        if lock(&self.cells).contains_key(name) {
+            return format!(
+                "Can't remove the certificate: certificate '{name}' in use, can't be deleted!\n\n"
+            );
+        }
+        match lock(&self.unused).remove(name) {
+            Some(_) => format!("Certificate '{name}' deleted!\n"),
+            None => {
+                format!("Can't remove the certificate: certificate '{name}' doesn't exist!\n\n")
+            }
+        }
     }
 
     /// `show ssl cert`: transactions, then every file.
@@ -191,12 +349,14 @@ impl Store {
                         b.reindex();
                     }
                 }
+                format!("Committing {name}.\nSuccess!\n")
             }
             None => {
                 lock(&self.unused).insert(name.to_string(), Some(entry));
+                // (HAProxy words a new certificate's commit without the period.)
+                format!("Committing {name}\nSuccess!\n")
             }
         }
-        format!("Committing {name}.\nSuccess!\n")
     }
 
     /// `abort ssl cert NAME`.

@@ -148,6 +148,7 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
             http: true,
             cache_size: 100,
             store: &store::Store::default(),
+            at: "t.cfg:1".into(),
         })
         .unwrap()
     };
@@ -202,6 +203,7 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
             http: true,
             cache_size: 100,
             store: &store::Store::default(),
+            at: "t.cfg:1".into(),
         })
         .is_err()
     );

@@ -198,10 +198,7 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                                 return Outcome::new(
                                     "L6RSP",
                                     None,
-                                    comment(
-                                        "SSL handshake failure".into(),
-                                        st.comment.as_deref(),
-                                    ),
+                                    comment("SSL handshake failure".into(), st.comment.as_deref()),
                                 );
                             }
                             Err(_) => {
