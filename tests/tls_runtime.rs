@@ -266,3 +266,158 @@ fn certificate_commands_refuse_what_they_cannot_do_in_haproxys_words() {
         "'commit ssl cert expects a filename\n\n"
     );
 }
+
+/// The subject CN of the certificate a handshake with `sni` gets, None when it fails.
+fn served_cn(addr: SocketAddr, sni: &str) -> Option<String> {
+    let out = Command::new("timeout")
+        .args(["5", "openssl", "s_client", "-connect"])
+        .arg(addr.to_string())
+        .args(["-servername", sni])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !text.contains("BEGIN CERTIFICATE") {
+        return None;
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("subject=CN = ").map(str::to_string))
+}
+
+/// A self-signed certificate for `cn` (also its DNS SAN), as `cert+key` PEM text.
+fn make_named(dir: &Path, cn: &str) -> String {
+    let key = dir.join(format!("{cn}.key"));
+    let crt = dir.join(format!("{cn}.crt"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-nodes", "-days", "2", "-newkey", "rsa:2048",
+        ])
+        .args(["-subj", &format!("/CN={cn}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{cn}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success());
+    let mut pem = std::fs::read_to_string(&crt).unwrap();
+    pem.push_str(&std::fs::read_to_string(&key).unwrap());
+    pem
+}
+
+#[test]
+fn crt_list_lines_are_added_and_deleted_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let main = d.join("main.pem");
+    std::fs::write(&main, make_named(d, "main.test")).unwrap();
+    let list = d.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{} [ssl-min-ver TLSv1.2] main.test\n", main.display()),
+    )
+    .unwrap();
+    let sock = d.join("admin.sock");
+    let fe = free_addr();
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         defaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 2s\n\
+         frontend fe\n    bind {} ssl crt-list {}\n    http-request return status 200\n",
+        sock.display(),
+        haproxy_addr(fe),
+        list.display()
+    );
+    let _h = Halo::builder(&cfg).wait_for(&[fe]).start();
+    assert!(wait_cli(&sock, Duration::from_secs(5)));
+    let q = |c: &str| cli(&sock, c).unwrap();
+    let (l, m) = (list.display().to_string(), main.display().to_string());
+    assert_eq!(q("show ssl crt-list"), format!("{l}\n\n"));
+    assert_eq!(
+        q(&format!("show ssl crt-list -n {l}")),
+        format!("# {l}\n{m}:1 [ssl-min-ver TLSv1.2] main.test\n\n")
+    );
+    assert_eq!(served_cn(fe, "extra.test").as_deref(), Some("main.test"));
+
+    // A new certificate: created, filled, committed, then added to the list.
+    let extra = "/run/extra.pem";
+    assert_eq!(
+        q(&format!("new ssl cert {extra}")),
+        format!("New empty certificate store '{extra}'!\n\n")
+    );
+    let pem: String = make_named(d, "extra.test")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        q(&format!("set ssl cert {extra} <<\n{pem}\n")),
+        format!("Transaction created for certificate {extra}!\n\n")
+    );
+    assert_eq!(
+        q(&format!("commit ssl cert {extra}")),
+        format!("Committing {extra}\nSuccess!\n\n")
+    );
+    assert_eq!(
+        q(&format!("add ssl crt-list {l} {extra}")),
+        format!("Inserting certificate '{extra}' in crt-list '{l}'.\nSuccess!\n\n")
+    );
+    assert_eq!(
+        q(&format!(
+            "add ssl crt-list {l} <<\n{extra} [ssl-min-ver TLSv1.3] other.test\n"
+        )),
+        format!("Inserting certificate '{extra}' in crt-list '{l}'.\nSuccess!\n\n")
+    );
+    assert_eq!(
+        q(&format!("show ssl crt-list -n {l}")),
+        format!(
+            "# {l}\n{m}:1 [ssl-min-ver TLSv1.2] main.test\n{extra}:2\n{extra}:3 [ssl-min-ver TLSv1.3] other.test\n\n"
+        )
+    );
+    // New handshakes see the new lines at once.
+    assert_eq!(served_cn(fe, "extra.test").as_deref(), Some("extra.test"));
+    assert_eq!(served_cn(fe, "other.test").as_deref(), Some("extra.test"));
+    assert_eq!(
+        q(&format!("del ssl cert {extra}")),
+        format!(
+            "Can't remove the certificate: certificate '{extra}' in use, can't be deleted!\n\n\n"
+        )
+    );
+    assert_eq!(
+        q(&format!("del ssl crt-list {l} {extra}")),
+        format!(
+            "Can't delete the entry: found the certificate '{extra}' in several entries, please specify a line number preceded by colons (2, 3)!\n\n"
+        )
+    );
+    assert_eq!(
+        q(&format!("del ssl crt-list {l} {extra}:9")),
+        format!(
+            "Can't delete the entry: found a certificate '{extra}' but the line number is incorrect, please specify a correct line number preceded by colons (2, 3)!\n\n"
+        )
+    );
+    assert_eq!(
+        q(&format!("del ssl crt-list {l} {extra}:2")),
+        format!("Entry '{extra}' deleted in crtlist '{l}'!\n\n")
+    );
+    // Line 3 still serves other.test; extra.test falls back to the default certificate.
+    assert_eq!(served_cn(fe, "other.test").as_deref(), Some("extra.test"));
+    assert_eq!(served_cn(fe, "extra.test").as_deref(), Some("main.test"));
+    // The default certificate cannot go; unknown names are refused in HAProxy's words.
+    assert!(
+        q(&format!("del ssl crt-list {l} {m}")).starts_with(&format!(
+            "Can't delete the entry: certificate '{m}' cannot be deleted, it is used as default certificate by the following frontends:\n\t- "
+        ))
+    );
+    assert_eq!(
+        q(&format!("add ssl crt-list {l} /nope.pem")),
+        "Can't edit the crt-list: certificate '/nope.pem' does not exist!\n\n"
+    );
+    assert_eq!(
+        q("add ssl crt-list /nolist.txt /nope.pem"),
+        "Can't edit the crt-list: crt-list '/nolist.txt' does not exist!\n\n"
+    );
+    assert_eq!(
+        q("show ssl crt-list /nolist.txt"),
+        "didn't find the specified filename\n\n"
+    );
+}
