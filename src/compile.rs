@@ -1222,6 +1222,7 @@ pub fn server_tls(
         verify_default: global.ssl_server_verify,
         bases: &bases,
         check_elsewhere: srv.check_port.is_some() || srv.check_addr.is_some(),
+        max_record: global.tune_ssl_maxrecord.map(|n| n as usize),
     };
     let tls = crate::tls::server::ServerTls::build(&spec)?;
     let sni = tls.as_ref().and_then(|t| t.sni.clone());
@@ -1277,6 +1278,7 @@ fn bind_tls(
             cache_size: cfg.global.tune_ssl_cachesize.unwrap_or(20000) as usize,
             store,
             at: format!("{}:{}", b.loc.file, b.loc.line),
+            max_record: cfg.global.tune_ssl_maxrecord.map(|n| n as usize),
         };
         match crate::tls::bind::BindTls::build(&spec) {
             Ok(t) => {

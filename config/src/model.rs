@@ -171,6 +171,8 @@ pub struct Global {
     pub ssl_default_server: Vec<(String, Vec<String>)>,
     /// `ssl-server-verify` (true: `required`, the default).
     pub ssl_server_verify: bool,
+    /// `tune.ssl.maxrecord` / `tune.ssl.hard-maxrecord`: the largest TLS record sent.
+    pub tune_ssl_maxrecord: Option<u32>,
     /// `tune.ssl.cachesize`: TLS sessions kept for resumption (20000 by default).
     pub tune_ssl_cachesize: Option<u32>,
     /// `tune.max-checks-per-thread` (0: no limit).
@@ -246,6 +248,7 @@ impl Default for Global {
             ssl_default_bind: Vec::new(),
             ssl_default_server: Vec::new(),
             ssl_server_verify: true,
+            tune_ssl_maxrecord: None,
             tune_ssl_cachesize: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),

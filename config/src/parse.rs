@@ -681,6 +681,12 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
             "crt-base" => g.crt_base = need_arg(line, n, diags),
             "ca-base" => g.ca_base = need_arg(line, n, diags),
+            "tune.ssl.maxrecord" | "tune.ssl.hard-maxrecord" => {
+                if let Some(v) = parse_u32(line, n, kw.name, diags) {
+                    // rustls sends records of at least 32 bytes and at most 16 kB.
+                    g.tune_ssl_maxrecord = (v > 0).then_some(v.clamp(32, 16384));
+                }
+            }
             "tune.ssl.cachesize" => {
                 g.tune_ssl_cachesize = parse_u32(line, n, "tune.ssl.cachesize", diags)
             }

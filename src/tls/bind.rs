@@ -439,6 +439,7 @@ struct Builder {
     ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
     http: bool,
     bases: Bases,
+    max_record: Option<usize>,
 }
 
 /// The TLS side of one bind line.
@@ -472,6 +473,8 @@ pub struct BindSpec<'a> {
     pub http: bool,
     /// `tune.ssl.cachesize`: sessions kept for resumption by session id.
     pub cache_size: usize,
+    /// `tune.ssl.maxrecord`: the largest record sent (None: 16 kB).
+    pub max_record: Option<usize>,
     /// The process's certificates: a file loaded by several bind lines is one cell.
     pub store: &'a Store,
     /// Where the bind line is (`file:line`).
@@ -672,6 +675,7 @@ impl BindTls {
                 ticketer: rustls::crypto::aws_lc_rs::Ticketer::new().ok(),
                 http: spec.http,
                 bases: spec.bases.clone(),
+                max_record: spec.max_record,
             },
             strict_sni: base.strict_sni,
             lists: Vec::new(),
@@ -726,7 +730,9 @@ impl BindTls {
         origin: Option<(String, usize)>,
     ) -> Result<(), String> {
         let b = &self.builder;
-        let (cfg, alpn) = server_config(settings, &cell, b.http, &b.cache, &b.ticketer)?;
+        let (mut cfg, alpn) = server_config(settings, &cell, b.http, &b.cache, &b.ticketer)?;
+        // Record header included, as rustls counts.
+        cfg.max_fragment_size = b.max_record.map(|n| n + 5);
         let mut no_alpn = cfg.clone();
         no_alpn.alpn_protocols.clear();
         self.write().entries.push(Entry {

@@ -75,6 +75,8 @@ pub struct ServerSpec<'a> {
     pub bases: &'a Bases,
     /// The check goes elsewhere (`port`/`addr`): `ssl` alone does not make it TLS.
     pub check_elsewhere: bool,
+    /// `tune.ssl.maxrecord`: the largest record sent (None: 16 kB).
+    pub max_record: Option<usize>,
 }
 
 fn protocols(list: &str) -> Vec<Vec<u8>> {
@@ -185,6 +187,7 @@ impl ServerTls {
             };
             cfg.alpn_protocols = alpn.clone().unwrap_or_default();
             cfg.enable_sni = sni;
+            cfg.max_fragment_size = spec.max_record.map(|n| n + 5);
             cfg.resumption = if own.no_reuse {
                 Resumption::disabled()
             } else if own.no_tickets {

@@ -149,6 +149,7 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
             cache_size: 100,
             store: &store::Store::default(),
             at: "t.cfg:1".into(),
+            max_record: None,
         })
         .unwrap()
     };
@@ -204,6 +205,7 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
             cache_size: 100,
             store: &store::Store::default(),
             at: "t.cfg:1".into(),
+            max_record: None,
         })
         .is_err()
     );
