@@ -1971,3 +1971,73 @@ frontend fe
         "{out}"
     );
 }
+
+/// Reads one PROXY v2 header from a connection accepted on `l`; returns what follows the
+/// address block (the TLVs).
+fn proxy_v2_tlvs(l: &TcpListener) -> Vec<u8> {
+    let (mut s, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(
+        &head[..12],
+        b"\r\n\r\n\0\r\nQUIT\n",
+        "not a PROXY v2 header"
+    );
+    let len = u16::from_be_bytes([head[14], head[15]]) as usize;
+    let mut rest = vec![0u8; len];
+    s.read_exact(&mut rest).unwrap();
+    // IPv4: 12 bytes of addresses and ports.
+    rest.split_off(12)
+}
+
+#[test]
+fn send_proxy_v2_ssl_passes_the_client_tls_details_on() {
+    let pki = client_pki();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tls_fe, plain_fe) = (free_addr(), free_addr());
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind {} ssl crt {} ca-file {} verify optional\n    default_backend b\n\
+         frontend fe2\n    bind {}\n    default_backend b2\n\
+         backend b\n    server s1 {} send-proxy-v2-ssl-cn\n\
+         backend b2\n    server s1 {} send-proxy-v2-ssl\n",
+        haproxy_addr(tls_fe),
+        pki.p("site.pem"),
+        pki.p("cca.crt"),
+        haproxy_addr(plain_fe),
+        haproxy_addr(server.local_addr().unwrap()),
+        haproxy_addr(server.local_addr().unwrap()),
+    );
+    let _h = start(&cfg, &[tls_fe, plain_fe]);
+    let tlv = |v: &[u8]| -> Vec<u8> {
+        let mut o = vec![0x20];
+        o.extend_from_slice(&(v.len() as u16).to_be_bytes());
+        o.extend_from_slice(v);
+        o
+    };
+    // A client certificate: SSL, certificate on the connection and in the session,
+    // verified (0), TLSv1.3, then the CN.
+    let client = thread::spawn({
+        let (crt, key) = (pki.p("bob.crt"), pki.p("bob.key"));
+        move || s_client(tls_fe, &["-cert", &crt, "-key", &key, "-quiet"], b"x\n")
+    });
+    let got = proxy_v2_tlvs(&server);
+    let mut want = vec![0x07, 0, 0, 0, 0, 0x21, 0, 7];
+    want.extend_from_slice(b"TLSv1.3");
+    want.extend_from_slice(&[0x22, 0, 3]);
+    want.extend_from_slice(b"bob");
+    assert_eq!(got, tlv(&want));
+    let _ = client.join();
+    // No certificate, TLS 1.2.
+    let client = thread::spawn(move || s_client(tls_fe, &["-tls1_2", "-quiet"], b"x\n"));
+    let got = proxy_v2_tlvs(&server);
+    let mut want = vec![0x01, 0, 0, 0, 0, 0x21, 0, 7];
+    want.extend_from_slice(b"TLSv1.2");
+    assert_eq!(got, tlv(&want));
+    let _ = client.join();
+    // A connection without TLS: the TLV says so.
+    let mut c = connect(plain_fe);
+    c.write_all(b"x\n").unwrap();
+    assert_eq!(proxy_v2_tlvs(&server), tlv(&[0, 0, 0, 0, 0]));
+}

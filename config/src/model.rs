@@ -564,6 +564,9 @@ pub struct Server {
     pub maxqueue: u32,
     pub source: Option<Source>,
     pub send_proxy: Option<ProxyProtocol>,
+    /// `send-proxy-v2-ssl` (1) or `send-proxy-v2-ssl-cn` (2): the PROXY header carries
+    /// the client connection's TLS details.
+    pub send_proxy_ssl: u8,
     pub check: bool,
     pub inter: u64,
     pub fastinter: Option<u64>,
@@ -636,6 +639,7 @@ impl Server {
             maxqueue: 0,
             source: None,
             send_proxy: None,
+            send_proxy_ssl: 0,
             check: false,
             inter: 2000,
             fastinter: None,

@@ -3259,7 +3259,15 @@ fn parse_server_options_inner(
                 "maxqueue" => srv.maxqueue = num(diags).unwrap_or(0),
                 "send-proxy" => srv.send_proxy = Some(ProxyProtocol::V1),
                 "send-proxy-v2" => srv.send_proxy = Some(ProxyProtocol::V2),
+                "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => {
+                    srv.send_proxy = Some(ProxyProtocol::V2);
+                    srv.send_proxy_ssl = if opt.ends_with("-cn") { 2 } else { 1 };
+                }
                 "no-send-proxy" | "no-send-proxy-v2" => srv.send_proxy = None,
+                "no-send-proxy-v2-ssl" | "no-send-proxy-v2-ssl-cn" => {
+                    srv.send_proxy = None;
+                    srv.send_proxy_ssl = 0;
+                }
                 "check" => srv.check = true,
                 "no-check" => srv.check = false,
                 // Intervals and thresholds of 0 are refused, as by HAProxy.

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use halo_config::addr::Address;
-use halo_config::model::{ProxyProtocol, Source, UseSrc};
+use halo_config::model::{Source, UseSrc};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -393,12 +393,9 @@ pub async fn open(
     let Some((srv, tls)) = srv.and_then(|s| Some((s, s.tls.as_ref().filter(|t| t.ssl)?))) else {
         return Ok(ServerStream::Plain(s));
     };
-    if let (Some(v), Some(c)) = (srv.send_proxy, client) {
+    if let (Some(_), Some(c)) = (srv.send_proxy, client) {
         let mut hdr = Vec::new();
-        match v {
-            ProxyProtocol::V1 => crate::proxy::proxy_protocol::write_v1(c.src, c.dst, &mut hdr),
-            ProxyProtocol::V2 => crate::proxy::proxy_protocol::write_v2(c.src, c.dst, &mut hdr),
-        }
+        crate::proxy::proxy_protocol::write_for(srv, c, &mut hdr);
         s.write_all(&hdr).await?;
     }
     let limit = Duration::from_millis(timeout_ms.unwrap_or(10_000).max(1));

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::proxy::connect::ServerStream;
-use halo_config::model::{Balance, HttpConnMode, HttpReuse, ProxyProtocol};
+use halo_config::model::{Balance, HttpConnMode, HttpReuse};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::compile::Runtime;
@@ -1610,21 +1610,10 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 // A new server connection starts with the PROXY header when the server
                 // asks for it.
                 // (Over TLS it went in clear before the handshake.)
-                if sc.uses == 0 {
-                    match sc
-                        .srv
-                        .as_ref()
-                        .filter(|s| !s.uses_tls())
-                        .and_then(|s| s.send_proxy)
-                    {
-                        Some(ProxyProtocol::V1) => {
-                            proxy_protocol::write_v1(info.src, info.dst, &mut out)
-                        }
-                        Some(ProxyProtocol::V2) => {
-                            proxy_protocol::write_v2(info.src, info.dst, &mut out)
-                        }
-                        None => {}
-                    }
+                if sc.uses == 0
+                    && let Some(srv) = sc.srv.as_ref().filter(|s| !s.uses_tls())
+                {
+                    proxy_protocol::write_for(srv, &info, &mut out);
                 }
                 if be_http.case_adjust_server {
                     head.write_adjusted(&mut out, &rt.case_adjust);

@@ -201,6 +201,73 @@ pub fn write_v2(src: SocketAddr, dst: SocketAddr, out: &mut Vec<u8>) {
     out.extend_from_slice(&dst.port().to_be_bytes());
 }
 
+/// The PROXY header a server line asks for (`send-proxy`, `send-proxy-v2`, and with
+/// `send-proxy-v2-ssl[-cn]` the TLS details of the client connection in a `PP2_TYPE_SSL`
+/// TLV, laid out as HAProxy lays it out).
+pub fn write_for(
+    srv: &crate::server::Server,
+    info: &crate::proxy::stream::ConnInfo,
+    out: &mut Vec<u8>,
+) {
+    use halo_config::model::ProxyProtocol;
+    match srv.send_proxy {
+        Some(ProxyProtocol::V1) => write_v1(info.src, info.dst, out),
+        Some(ProxyProtocol::V2) => {
+            let start = out.len();
+            write_v2(info.src, info.dst, out);
+            if srv.cfg.send_proxy_ssl > 0 {
+                write_ssl_tlv(info.tls.as_deref(), srv.cfg.send_proxy_ssl > 1, out);
+                // The length field counts the addresses and the TLVs.
+                let len = (out.len() - start - 16) as u16;
+                out[start + 14..start + 16].copy_from_slice(&len.to_be_bytes());
+            }
+        }
+        None => {}
+    }
+}
+
+/// `PP2_TYPE_SSL`: client flags (SSL, certificate on this connection, certificate in the
+/// session), the verify result, the protocol version and, with `cn`, the client
+/// certificate's common name.
+fn write_ssl_tlv(tls: Option<&crate::tls::TlsInfo>, cn: bool, out: &mut Vec<u8>) {
+    const PP2_TYPE_SSL: u8 = 0x20;
+    const PP2_SUBTYPE_SSL_VERSION: u8 = 0x21;
+    const PP2_SUBTYPE_SSL_CN: u8 = 0x22;
+    let mut v = Vec::with_capacity(32);
+    let mut client = 0u8;
+    if let Some(t) = tls {
+        client |= 0x01;
+        if t.client_cert.is_some() {
+            client |= 0x04;
+            if !t.resumed {
+                client |= 0x02;
+            }
+        }
+    }
+    v.push(client);
+    v.extend_from_slice(&0u32.to_be_bytes());
+    if let Some(t) = tls {
+        sub_tlv(PP2_SUBTYPE_SSL_VERSION, t.protocol.as_bytes(), &mut v);
+        if cn && let Some(name) = t.client_cert.as_deref().and_then(common_name) {
+            sub_tlv(PP2_SUBTYPE_SSL_CN, name.as_bytes(), &mut v);
+        }
+    }
+    sub_tlv(PP2_TYPE_SSL, &v, out);
+}
+
+fn sub_tlv(kind: u8, value: &[u8], out: &mut Vec<u8>) {
+    out.push(kind);
+    out.extend_from_slice(&(value.len() as u16).to_be_bytes());
+    out.extend_from_slice(value);
+}
+
+/// The first CN of a certificate's subject.
+fn common_name(der: &[u8]) -> Option<String> {
+    let (_, x) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = x.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
 /// IPv4-mapped IPv6 addresses are written as IPv4.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use halo_config::model::{Balance, Mode, ProxyProtocol};
+use halo_config::model::{Balance, Mode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::compile::Runtime;
@@ -434,15 +434,8 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
     // (Over TLS it went in clear before the handshake.)
-    if let Some(v) = server
-        .as_ref()
-        .filter(|s| !s.uses_tls())
-        .and_then(|s| s.send_proxy)
-    {
-        match v {
-            ProxyProtocol::V1 => proxy_protocol::write_v1(info.src, info.dst, &mut first),
-            ProxyProtocol::V2 => proxy_protocol::write_v2(info.src, info.dst, &mut first),
-        }
+    if let Some(srv) = server.as_ref().filter(|s| !s.uses_tls()) {
+        proxy_protocol::write_for(srv, &info, &mut first);
     }
     first.extend_from_slice(&pending);
     let (mut client, mut sock) = (client, sock);
