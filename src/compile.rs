@@ -274,6 +274,8 @@ pub struct Runtime {
     /// `maxconnrate` / `maxsessrate` (changed by `set rate-limit`).
     pub conn_rate: crate::runtime::rate::AcceptRate,
     pub sess_rate: crate::runtime::rate::AcceptRate,
+    /// `maxsslrate`: new connections per second on `ssl` bind lines.
+    pub ssl_rate: crate::runtime::rate::AcceptRate,
     pub stopping: AtomicBool,
     /// Global `h1-case-adjust` and `h1-case-adjust-file`, used by proxies with
     /// `option h1-case-adjust-bogus-client|server`.
@@ -1193,6 +1195,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         cur_conns: AtomicU32::new(0),
         conn_rate: crate::runtime::rate::AcceptRate::new(cfg.global.maxconnrate),
         sess_rate: crate::runtime::rate::AcceptRate::new(cfg.global.maxsessrate),
+        ssl_rate: crate::runtime::rate::AcceptRate::new(cfg.global.maxsslrate),
         stopping: AtomicBool::new(false),
         case_adjust: crate::http::h1::CaseAdjust::new(
             cfg.global

@@ -2041,3 +2041,49 @@ fn send_proxy_v2_ssl_passes_the_client_tls_details_on() {
     c.write_all(b"x\n").unwrap();
     assert_eq!(proxy_v2_tlvs(&server), tlv(&[0, 0, 0, 0, 0]));
 }
+
+#[test]
+fn maxsslconn_holds_new_tls_connections_until_one_ends() {
+    if skip_on_reference(
+        "HAProxy 2.6 was seen not to serve a new TLS connection within 5 s after the only one ended",
+    ) {
+        return;
+    }
+    let pki = Pki::site();
+    let (fe, plain) = (free_addr(), free_addr());
+    let cfg = http_cfg(
+        "    maxsslconn 1",
+        &[
+            bind(fe, &format!("ssl crt {}", pki.p("site.pem"))),
+            bind(plain, ""),
+        ],
+        "ok",
+    );
+    let _h = start(&cfg, &[fe, plain]);
+    let first = tls_handshake(connect(fe), pki.client_config(&[])).expect("first handshake");
+    // The second connection is not taken while the first one lives…
+    let mut s = connect(fe);
+    s.set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let client_cfg = pki.client_config(&[]);
+    let waiting = thread::spawn(move || {
+        let t = Instant::now();
+        let r = tls_handshake(s, client_cfg);
+        (t.elapsed(), r.is_ok())
+    });
+    // …plain connections are not concerned.
+    assert!(Client::connect(plain).get("/", "").status == 200);
+    let (took, ok) = waiting.join().unwrap();
+    assert!(
+        !ok && took >= Duration::from_millis(700),
+        "served at once ({took:?})"
+    );
+    drop(first);
+    // Once it ends, a new one is served.
+    let mut later = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        later = tls_exchange(connect(fe), pki.client_config(&[]), REQ).ok();
+        later.is_some()
+    }));
+    assert!(later.unwrap().contains("ok"));
+}

@@ -171,6 +171,10 @@ pub struct Global {
     pub ssl_default_server: Vec<(String, Vec<String>)>,
     /// `ssl-server-verify` (true: `required`, the default).
     pub ssl_server_verify: bool,
+    /// `maxsslconn`: TLS client connections at once (none: no own limit).
+    pub maxsslconn: Option<u32>,
+    /// `maxsslrate`: new TLS client connections per second.
+    pub maxsslrate: Option<u32>,
     /// `tune.ssl.maxrecord` / `tune.ssl.hard-maxrecord`: the largest TLS record sent.
     pub tune_ssl_maxrecord: Option<u32>,
     /// `tune.ssl.cachesize`: TLS sessions kept for resumption (20000 by default).
@@ -249,6 +253,8 @@ impl Default for Global {
             ssl_default_server: Vec::new(),
             ssl_server_verify: true,
             tune_ssl_maxrecord: None,
+            maxsslconn: None,
+            maxsslrate: None,
             tune_ssl_cachesize: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),

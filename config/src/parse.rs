@@ -420,6 +420,8 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "maxconn" => g.maxconn = parse_u32(line, n, "maxconn", diags),
             "maxconnrate" => g.maxconnrate = parse_u32(line, n, "maxconnrate", diags),
             "maxsessrate" => g.maxsessrate = parse_u32(line, n, "maxsessrate", diags),
+            "maxsslconn" => g.maxsslconn = parse_u32(line, n, "maxsslconn", diags),
+            "maxsslrate" => g.maxsslrate = parse_u32(line, n, "maxsslrate", diags),
             "localpeer" => match line.words.get(n) {
                 Some(v) if cfg.peers.is_empty() => g.localpeer = Some(v.clone()),
                 Some(_) => diags.warning(

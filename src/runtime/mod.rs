@@ -548,6 +548,8 @@ struct SessionEnd {
         tokio::sync::OwnedSemaphorePermit,
         tokio::sync::OwnedSemaphorePermit,
         Option<tokio::sync::OwnedSemaphorePermit>,
+        // `maxsslconn`, on `ssl` bind lines.
+        Option<tokio::sync::OwnedSemaphorePermit>,
     ),
     _guard: SessionGuard,
 }
@@ -591,6 +593,11 @@ async fn serve(
                 .map(|f| Arc::new(Semaphore::new(f.maxconn.max(1) as usize))),
         );
     }
+    // `maxsslconn`: one count for every `ssl` bind line.
+    let ssl_sem = rt
+        .global
+        .maxsslconn
+        .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
     let mut tasks = Vec::new();
     for b in bound {
         let Some(fe_sem) = fe_sems[b.proxy].clone() else {
@@ -615,6 +622,7 @@ async fn serve(
             .frontend
             .as_ref()
             .and_then(|f| f.bind_tls.get(b.bind).cloned().flatten());
+        let ssl_sem = ssl_sem.clone();
         let rebind = b
             .addr
             .map(|a| (a, bind_cfg.clone(), b.backlog, !args.no_reuseport));
@@ -627,6 +635,7 @@ async fn serve(
                 px,
                 accept_proxy,
                 tls,
+                ssl_sem,
                 gs,
                 fe_sem,
                 bind_sem,
@@ -702,6 +711,7 @@ async fn accept_loop(
     px: usize,
     accept_proxy: bool,
     tls: Option<Arc<crate::tls::bind::BindTls>>,
+    ssl_sem: Option<Arc<Semaphore>>,
     global_sem: Arc<Semaphore>,
     fe_sem: Arc<Semaphore>,
     bind_sem: Option<Arc<Semaphore>>,
@@ -802,6 +812,13 @@ async fn accept_loop(
             },
             None => None,
         };
+        let sp = match (&tls, &ssl_sem) {
+            (Some(_), Some(s)) => match s.clone().acquire_owned().await {
+                Ok(p) => Some(p),
+                Err(_) => return,
+            },
+            _ => None,
+        };
         // `maxconnrate`, `maxsessrate`, `rate-limit sessions`: no accept while a rate is at
         // its limit. (halo counts a session at accept, HAProxy after `tcp-request
         // connection` rules: connections those rules reject count here too.)
@@ -810,6 +827,7 @@ async fn accept_loop(
             rt.conn_rate.wait(),
             rt.sess_rate.wait(),
             fe.and_then(|f| f.sess_rate.wait()),
+            tls.as_ref().and_then(|_| rt.ssl_rate.wait()),
         ]
         .into_iter()
         .flatten()
@@ -859,6 +877,9 @@ async fn accept_loop(
         };
         rt.conn_rate.hit();
         rt.sess_rate.hit();
+        if tls.is_some() {
+            rt.ssl_rate.hit();
+        }
         if let Some(f) = &rt.proxies[px].frontend {
             f.sess_rate.hit();
         }
@@ -891,7 +912,7 @@ async fn accept_loop(
                 let end = SessionEnd {
                     rt: rt2.clone(),
                     px,
-                    _permits: (gp, fp, bp),
+                    _permits: (gp, fp, bp, sp),
                     _guard: guard,
                 };
                 let info = ConnInfo {
@@ -962,7 +983,7 @@ async fn accept_loop(
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();
                     }
-                    drop((gp, fp, bp, guard));
+                    drop((gp, fp, bp, sp, guard));
                 });
             }
             _ => {}
