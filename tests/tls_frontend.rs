@@ -2062,7 +2062,7 @@ fn maxsslconn_holds_new_tls_connections_until_one_ends() {
     let _h = start(&cfg, &[fe, plain]);
     let first = tls_handshake(connect(fe), pki.client_config(&[])).expect("first handshake");
     // The second connection is not taken while the first one lives…
-    let mut s = connect(fe);
+    let s = connect(fe);
     s.set_read_timeout(Some(Duration::from_millis(800)))
         .unwrap();
     let client_cfg = pki.client_config(&[]);
