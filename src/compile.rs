@@ -585,6 +585,10 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     set_global_vars(cfg, diags);
     let registry = crate::pattern::Registry::new();
     let tls_store = crate::tls::store::Store::default();
+    crate::tls::SKIP_SELF_ISSUED_CA.store(
+        cfg.global.ssl_skip_self_issued_ca,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let userlists: HashMap<String, Arc<crate::auth::Userlist>> = cfg
         .userlists
         .iter()

@@ -314,7 +314,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
         Support::Ignored("rustls has no security levels: it offers only modern algorithms"),
     ),
     g("ssl-server-verify", DONE),
-    g("ssl-skip-self-issued-ca", P6),
+    g("ssl-skip-self-issued-ca", DONE),
     g("stats calculate-max-counters", P7),
     g("stats maxconn", DONE),
     g("stats socket", DONE),

@@ -171,6 +171,8 @@ pub struct Global {
     pub ssl_default_server: Vec<(String, Vec<String>)>,
     /// `ssl-server-verify` (true: `required`, the default).
     pub ssl_server_verify: bool,
+    /// `ssl-skip-self-issued-ca`.
+    pub ssl_skip_self_issued_ca: bool,
     /// `maxsslconn`: TLS client connections at once (none: no own limit).
     pub maxsslconn: Option<u32>,
     /// `maxsslrate`: new TLS client connections per second.
@@ -254,6 +256,7 @@ impl Default for Global {
             ssl_server_verify: true,
             tune_ssl_maxrecord: None,
             maxsslconn: None,
+            ssl_skip_self_issued_ca: false,
             maxsslrate: None,
             tune_ssl_cachesize: None,
             max_checks_per_thread: 0,

@@ -421,6 +421,7 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "maxconnrate" => g.maxconnrate = parse_u32(line, n, "maxconnrate", diags),
             "maxsessrate" => g.maxsessrate = parse_u32(line, n, "maxsessrate", diags),
             "maxsslconn" => g.maxsslconn = parse_u32(line, n, "maxsslconn", diags),
+            "ssl-skip-self-issued-ca" => g.ssl_skip_self_issued_ca = true,
             "maxsslrate" => g.maxsslrate = parse_u32(line, n, "maxsslrate", diags),
             "localpeer" => match line.words.get(n) {
                 Some(v) if cfg.peers.is_empty() => g.localpeer = Some(v.clone()),

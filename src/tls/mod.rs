@@ -53,6 +53,17 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// `ssl-skip-self-issued-ca` (process-wide, set once at start): self-issued CA
+/// certificates of a chain are not sent.
+pub static SKIP_SELF_ISSUED_CA: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+fn self_issued(c: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(c.as_ref())
+        .map(|(_, x)| x.subject().as_raw() == x.issuer().as_raw())
+        .unwrap_or(false)
+}
+
 /// One PEM file: its certificate chain, and its key (from the file, else `FILE.key`).
 fn load_pem(path: &str) -> Result<CertEntry, String> {
     let bytes = std::fs::read(path).map_err(|e| {
@@ -92,9 +103,20 @@ pub fn parse_pem(
 /// A chain and its key checked together, as one certificate entry.
 pub fn certified(
     path: &str,
-    chain: Vec<CertificateDer<'static>>,
+    mut chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<CertEntry, String> {
+    if SKIP_SELF_ISSUED_CA.load(std::sync::atomic::Ordering::Relaxed) {
+        // The root the client must already have is not sent.
+        let mut i = 1;
+        while i < chain.len() {
+            if self_issued(&chain[i]) {
+                chain.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let signing = provider
         .key_provider
