@@ -949,7 +949,21 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         }
                     }
                 };
-                let pool_conn_name = srv.pool_conn_name.as_ref().and_then(|text| {
+                let checks_need_tls = s.checks.rules.iter().any(
+                    |r| matches!(&r.action, halo_config::checks::CheckAction::Connect(c) if c.ssl),
+                );
+                let (tls, sni) =
+                    match server_tls(&cfg.global, srv, s.mode == Mode::Http, checks_need_tls) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            diags
+                                .alert(&srv.loc, format!("'server {}/{}' : {e}", p.name, srv.name));
+                            (None, None)
+                        }
+                    };
+                // The server's sample expressions (`pool-conn-name`, `sni`), compiled in
+                // the backend's scope; errors name the option.
+                let mut server_expr = |text: &str, what: &str| {
                     let names = Names {
                         cfg,
                         current: pi,
@@ -963,37 +977,16 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                         .map_err(|e| {
                             diags.alert(
                                 &srv.loc,
-                                format!("server '{}' : 'pool-conn-name' : {e}.", srv.name),
+                                format!("server '{}/{}' : '{what}' : {e}.", p.name, srv.name),
                             )
                         })
                         .ok()
-                });
-                let (tls, sni) = match server_tls(&cfg.global, srv) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        diags.alert(&srv.loc, format!("'server {}/{}' : {e}", p.name, srv.name));
-                        (None, None)
-                    }
                 };
-                let sni = sni.and_then(|text| {
-                    let names = Names {
-                        cfg,
-                        current: pi,
-                        registry: &registry,
-                        userlists: &userlists,
-                        loc: &srv.loc,
-                        tables: &tables,
-                    };
-                    let r = crate::sample::Located::new(&names, &srv.loc.file, srv.loc.line);
-                    crate::sample::Expr::parse(&text, &r)
-                        .map_err(|e| {
-                            diags.alert(
-                                &srv.loc,
-                                format!("'server {}/{}' : 'sni' : {e}.", p.name, srv.name),
-                            )
-                        })
-                        .ok()
-                });
+                let pool_conn_name = srv
+                    .pool_conn_name
+                    .as_ref()
+                    .and_then(|text| server_expr(text, "pool-conn-name"));
+                let sni = sni.and_then(|text| server_expr(&text, "sni"));
                 let mut scfg = srv.clone();
                 if let (Some(ck), Some(key)) = (&s.cookie, &s.dynamic_cookie_key)
                     && ck.dynamic
@@ -1218,6 +1211,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
 pub fn server_tls(
     global: &model::Global,
     srv: &model::Server,
+    http: bool,
+    checks_need_tls: bool,
 ) -> Result<(Option<Arc<crate::tls::server::ServerTls>>, Option<String>), String> {
     let bases = crate::tls::bind::Bases {
         ca: global.ca_base.clone(),
@@ -1230,6 +1225,8 @@ pub fn server_tls(
         bases: &bases,
         check_elsewhere: srv.check_port.is_some() || srv.check_addr.is_some(),
         max_record: global.tune_ssl_maxrecord.map(|n| n as usize),
+        http,
+        checks_need_tls,
     };
     let tls = crate::tls::server::ServerTls::build(&spec)?;
     let sni = tls.as_ref().and_then(|t| t.sni.clone());

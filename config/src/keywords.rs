@@ -1804,6 +1804,23 @@ pub fn bind_option(name: &str) -> Option<&'static Keyword> {
 
 /// The option of section 5.2 named `name` (for `server`, `default-server`,
 /// `server-template`, peers and ring `server` lines).
+/// HAProxy's words for a TLS option given without its argument (bind and server lines).
+pub fn missing_argument(opt: &str) -> Option<&'static str> {
+    Some(match opt {
+        "alpn" | "check-alpn" => "missing the comma-delimited ALPN protocol suite",
+        "check-sni" => "missing SNI",
+        "sni" => "missing sni expression",
+        "verifyhost" => "missing hostname to verify against",
+        "ssl-min-ver" | "ssl-max-ver" => "missing the version",
+        "ca-file" | "crl-file" => "missing CAfile path",
+        "crt" => "missing certificate location",
+        "ciphers" | "ciphersuites" => "missing cipher suite",
+        "curves" => "missing curve suite",
+        "verify" => "missing verify method",
+        _ => return None,
+    })
+}
+
 /// The server options that are TLS settings (kept with their arguments on the server,
 /// interpreted by halo's TLS module).
 pub fn is_server_tls_option(name: &str) -> bool {

@@ -368,6 +368,39 @@ fn kw_full(line: &Line, n: usize) -> String {
 
 // ---------------------------------------------------------------- global
 
+/// The words of `ssl-default-bind-options` / `ssl-default-server-options` as options with
+/// their arguments (`lookup` knows each option's arity); options not built yet are pending.
+fn default_options(
+    line: &Line,
+    n: usize,
+    name: &str,
+    lookup: fn(&str) -> Option<&'static keywords::Keyword>,
+    cfg: &mut Config,
+    diags: &mut Diags,
+) -> Vec<(String, Vec<String>)> {
+    let words = &line.words[n..];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].as_str();
+        let Some(k) = lookup(w) else {
+            diags.alert(&line.loc, format!("'{name}' : unknown option '{w}'."));
+            break;
+        };
+        let nargs = k.args as usize;
+        if i + nargs >= words.len() && nargs > 0 {
+            diags.alert(&line.loc, format!("'{name}' : '{w}' expects an argument."));
+            break;
+        }
+        if let Support::Planned(issue) = k.support {
+            pending(cfg, line, &format!("{name} '{w}'"), issue);
+        }
+        out.push((w.to_string(), words[i + 1..i + 1 + nargs].to_vec()));
+        i += 1 + nargs;
+    }
+    out
+}
+
 fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
     if sec.header.words.len() > 1 {
         diags.alert(&sec.header.loc, "'global' section takes no argument.");
@@ -720,67 +753,12 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                 ),
             },
             "ssl-default-server-options" => {
-                let words = &line.words[n..];
-                let mut i = 0;
-                while i < words.len() {
-                    let w = words[i].as_str();
-                    let Some(k) = keywords::server_option(w) else {
-                        diags.alert(
-                            &line.loc,
-                            format!("'ssl-default-server-options' : unknown option '{w}'."),
-                        );
-                        break;
-                    };
-                    let nargs = k.args as usize;
-                    if i + nargs >= words.len() && nargs > 0 {
-                        diags.alert(
-                            &line.loc,
-                            format!("'ssl-default-server-options' : '{w}' expects an argument."),
-                        );
-                        break;
-                    }
-                    if let Support::Planned(issue) = k.support {
-                        pending(
-                            cfg,
-                            line,
-                            &format!("ssl-default-server-options '{w}'"),
-                            issue,
-                        );
-                    }
-                    cfg.global
-                        .ssl_default_server
-                        .push((w.to_string(), words[i + 1..i + 1 + nargs].to_vec()));
-                    i += 1 + nargs;
-                }
+                let opts = default_options(line, n, kw.name, keywords::server_option, cfg, diags);
+                cfg.global.ssl_default_server.extend(opts);
             }
             "ssl-default-bind-options" => {
-                let words = &line.words[n..];
-                let mut i = 0;
-                while i < words.len() {
-                    let w = words[i].as_str();
-                    let Some(k) = keywords::bind_option(w) else {
-                        diags.alert(
-                            &line.loc,
-                            format!("'ssl-default-bind-options' : unknown option '{w}'."),
-                        );
-                        break;
-                    };
-                    let nargs = k.args as usize;
-                    if i + nargs >= words.len() && nargs > 0 {
-                        diags.alert(
-                            &line.loc,
-                            format!("'ssl-default-bind-options' : '{w}' expects an argument."),
-                        );
-                        break;
-                    }
-                    if let Support::Planned(issue) = k.support {
-                        pending(cfg, line, &format!("ssl-default-bind-options '{w}'"), issue);
-                    }
-                    cfg.global
-                        .ssl_default_bind
-                        .push((w.to_string(), words[i + 1..i + 1 + nargs].to_vec()));
-                    i += 1 + nargs;
-                }
+                let opts = default_options(line, n, kw.name, keywords::bind_option, cfg, diags);
+                cfg.global.ssl_default_bind.extend(opts);
             }
             _ => {}
         }
@@ -983,7 +961,6 @@ fn parse_check_line(
         }) = proxy.settings.checks.rules.last()
     {
         for (on, what, issue) in [
-            (c.ssl, "ssl", 6),
             (c.via_socks4, "via-socks4", 5),
             (c.proto.is_some(), "proto", 5),
         ] {
@@ -2789,7 +2766,10 @@ fn parse_bind(line: &Line, n: usize, proxy: &mut Proxy, cfg: &mut Config, diags:
         };
         let nargs = k.args as usize;
         if i + nargs >= line.words.len() + usize::from(nargs == 0) && nargs > 0 {
-            diags.alert(&line.loc, format!("'{opt}' expects an argument."));
+            match keywords::missing_argument(opt) {
+                Some(m) => diags.alert(&line.loc, format!("'bind {addr}' : '{opt}' : {m}.")),
+                None => diags.alert(&line.loc, format!("'{opt}' expects an argument.")),
+            }
             return;
         }
         let val = line.words.get(i + 1).map(String::as_str).unwrap_or("");
@@ -3201,7 +3181,13 @@ fn parse_server_options_inner(
             next = source_span(w, i);
         }
         if next > w.len() {
-            diags.alert(&line.loc, format!("'{opt}' expects an argument."));
+            match keywords::missing_argument(opt) {
+                Some(m) => diags.alert(
+                    &line.loc,
+                    format!("'server {}/{}' : '{opt}' : {m}.", proxy_name, srv.name),
+                ),
+                None => diags.alert(&line.loc, format!("'{opt}' expects an argument.")),
+            }
             return;
         }
         let val = w.get(i + 1).map(String::as_str).unwrap_or("");

@@ -144,7 +144,12 @@ fn add_server(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -> Str
         None => (std::net::IpAddr::from([0, 0, 0, 0]), true),
     };
     let port = *port;
-    let (tls, sni) = match crate::compile::server_tls(&rt.global, &cfg) {
+    let (tls, sni) = match crate::compile::server_tls(
+        &rt.global,
+        &cfg,
+        be.settings.mode == halo_config::model::Mode::Http,
+        false,
+    ) {
         Ok(t) => t,
         Err(e) => return format!("{e}\n"),
     };

@@ -16,89 +16,53 @@ pub fn execute(
     payload: Option<&[String]>,
 ) -> Option<String> {
     let store = &rt.tls_store;
-    let admin = || level == CliLevel::Admin;
-    const DENIED: &str = "Permission denied\n";
+    // Everything but `show` changes the certificates: admin level only.
+    if matches!(w, [verb, "ssl", "cert" | "crt-list", ..] if *verb != "show")
+        && level != CliLevel::Admin
+    {
+        return Some("Permission denied\n".into());
+    }
     Some(match w {
         ["show", "ssl", "cert"] => store.list(),
         ["show", "ssl", "cert", name, ..] => store.show(name),
-        ["set", "ssl", "cert", rest @ ..] => {
-            if !admin() {
-                return Some(DENIED.into());
+        ["set", "ssl", "cert", rest @ ..] => match (rest.first(), payload) {
+            (Some(name), Some(lines)) if !lines.is_empty() => {
+                store.set(name, &(lines.join("\n") + "\n"))
             }
-            match (rest.first(), payload) {
-                (Some(name), Some(lines)) if !lines.is_empty() => {
-                    store.set(name, &(lines.join("\n") + "\n"))
-                }
-                _ => "'set ssl cert expects a filename and a certificate as a payload\n".into(),
-            }
-        }
-        ["commit", "ssl", "cert", rest @ ..] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
-            match rest.first() {
-                Some(name) => store.commit(name),
-                None => "'commit ssl cert expects a filename\n".into(),
-            }
-        }
-        ["abort", "ssl", "cert", rest @ ..] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
-            match rest.first() {
-                Some(name) => store.abort(name),
-                None => "'abort ssl cert' expects a filename\n".into(),
-            }
-        }
-        ["new", "ssl", "cert", rest @ ..] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
-            match rest.first() {
-                Some(name) => store.new_cert(name),
-                None => "'new ssl cert' expects a filename\n".into(),
-            }
-        }
+            _ => "'set ssl cert expects a filename and a certificate as a payload\n".into(),
+        },
+        ["commit", "ssl", "cert", rest @ ..] => match rest.first() {
+            Some(name) => store.commit(name),
+            None => "'commit ssl cert expects a filename\n".into(),
+        },
+        ["abort", "ssl", "cert", rest @ ..] => match rest.first() {
+            Some(name) => store.abort(name),
+            None => "'abort ssl cert' expects a filename\n".into(),
+        },
+        ["new", "ssl", "cert", rest @ ..] => match rest.first() {
+            Some(name) => store.new_cert(name),
+            None => "'new ssl cert' expects a filename\n".into(),
+        },
         ["show", "ssl", "crt-list"] => store.show_list(false, None),
         ["show", "ssl", "crt-list", "-n"] => store.show_list(true, None),
         ["show", "ssl", "crt-list", "-n", name, ..] => store.show_list(true, Some(name)),
         ["show", "ssl", "crt-list", name, ..] => store.show_list(false, Some(name)),
-        ["add", "ssl", "crt-list", rest @ ..] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
-            match (rest, payload) {
-                ([list], Some(lines)) => match lines.iter().find(|l| !l.trim().is_empty()) {
-                    Some(l) => store.add_to_list(list, l),
-                    None => "'add ssl crtlist' expects a filename and a certificate name\n".into(),
-                },
-                ([list, line @ ..], _) if !line.is_empty() => {
-                    store.add_to_list(list, &line.join(" "))
-                }
-                _ => "'add ssl crtlist' expects a filename and a certificate name\n".into(),
-            }
-        }
-        ["del", "ssl", "crt-list", list, cert] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
-            store.del_from_list(list, cert)
-        }
+        ["add", "ssl", "crt-list", rest @ ..] => match (rest, payload) {
+            ([list], Some(lines)) => match lines.iter().find(|l| !l.trim().is_empty()) {
+                Some(l) => store.add_to_list(list, l),
+                None => "'add ssl crtlist' expects a filename and a certificate name\n".into(),
+            },
+            ([list, line @ ..], _) if !line.is_empty() => store.add_to_list(list, &line.join(" ")),
+            _ => "'add ssl crtlist' expects a filename and a certificate name\n".into(),
+        },
+        ["del", "ssl", "crt-list", list, cert] => store.del_from_list(list, cert),
         ["del", "ssl", "crt-list", ..] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
             "'del ssl crtlist' expects a filename and a certificate name\n".into()
         }
-        ["del", "ssl", "cert", rest @ ..] => {
-            if !admin() {
-                return Some(DENIED.into());
-            }
-            match rest.first() {
-                Some(name) => store.del_cert(name),
-                None => "'del ssl cert' expects a certificate name\n".into(),
-            }
-        }
+        ["del", "ssl", "cert", rest @ ..] => match rest.first() {
+            Some(name) => store.del_cert(name),
+            None => "'del ssl cert' expects a certificate name\n".into(),
+        },
         _ => return None,
     })
 }

@@ -637,8 +637,9 @@ fn add_ip_header(head: &mut Head, name: &[u8], ip: IpAddr) {
     }
 }
 
-/// An upgrade request's `Connection` without its `close` and `keep-alive` tokens (left
-/// untouched when it has none).
+/// A request's `Connection` without its `close` and `keep-alive` tokens (left untouched
+/// when it has none, removed when nothing else remains): they concern the client's
+/// connection, the proxy decides the server's.
 fn keep_only_upgrade_tokens(head: &mut Head) {
     let is_mode = |t: &[u8]| {
         let t = t.trim_ascii();
@@ -656,6 +657,10 @@ fn keep_only_upgrade_tokens(head: &mut Head) {
         .filter(|t| !is_mode(t))
         .map(|t| t.trim_ascii())
         .collect();
+    if kept.is_empty() {
+        head.remove(b"connection");
+        return;
+    }
     let value = kept.join(&b", "[..]);
     head.set(b"Connection", &value);
 }
@@ -1287,6 +1292,11 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 keep_only_upgrade_tokens(&mut head);
             } else if server_close && !be.settings.pretend_keepalive {
                 head.set(b"Connection", b"close");
+            } else if head.version() == h1::Version::Http11 {
+                // Keep-alive towards the server whatever the client does (its `close`
+                // ends the client connection only), as HAProxy: the server connection
+                // stays reusable.
+                keep_only_upgrade_tokens(&mut head);
             }
             // Only HEAD and CONNECT change how the response is framed.
             let method: &'static [u8] = match head.method() {

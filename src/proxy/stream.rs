@@ -352,39 +352,9 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         .and_then(|name| rdp_server(&be, &pending, name));
     let stick = &rt.proxies[be_idx].stick;
     let use_server = &rt.proxies[be_idx].use_server;
-    let (used, stuck, pending_keys) = if stick.has_request_rules() || !use_server.is_empty() {
-        let ctx = crate::sample::Ctx {
-            rt: Some(&rt),
-            src: Some(info.src),
-            dst: Some(info.dst),
-            frontend: Some(px_idx),
-            backend: Some(be_idx),
-            server: None,
-            listener_id: 0,
-            req_payload: &pending,
-            res_payload: &[],
-            req_final: true,
-            res_dir: false,
-            req: None,
-            res: None,
-            first_req: true,
-            vars: None,
-            req_caps: Some(&caps),
-            res_caps: None,
-            received: None,
-            tracked: None,
-            tls: info.tls.as_deref(),
-        };
-        // `use-server` first: it wins over RDP cookies and stick rules.
-        let acls = &rt.proxies[be_idx].acls;
-        let used = use_server.choose(&be, acls, &ctx, be.settings.persist);
-        let (found, keys) = stick.on_request(&be, acls, &ctx);
-        (used, found.filter(|_| rdp.is_none()), keys)
-    } else {
-        (None, None, Vec::new())
-    };
-    // 5. Server, queue, connection with retries (`sni EXPR` evaluated on the stream).
-    let snis = if be.servers.iter().any(|s| s.sni.is_some()) {
+    // The stream as the backend's rules and server expressions see it: `use-server`,
+    // stick rules, then each server's `sni EXPR`.
+    let (used, stuck, pending_keys, snis) = {
         let ctx = crate::sample::Ctx {
             rt: Some(&rt),
             src: Some(info.src),
@@ -397,10 +367,23 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             tls: info.tls.as_deref(),
             ..crate::sample::Ctx::empty()
         };
-        crate::proxy::connect::sni_values(&be, &ctx)
-    } else {
-        Vec::new()
+        let (used, stuck, keys) = if stick.has_request_rules() || !use_server.is_empty() {
+            // `use-server` first: it wins over RDP cookies and stick rules.
+            let acls = &rt.proxies[be_idx].acls;
+            let used = use_server.choose(&be, acls, &ctx, be.settings.persist);
+            let (found, keys) = stick.on_request(&be, acls, &ctx);
+            (used, found.filter(|_| rdp.is_none()), keys)
+        } else {
+            (None, None, Vec::new())
+        };
+        (
+            used,
+            stuck,
+            keys,
+            crate::proxy::connect::sni_values(&be, &ctx),
+        )
     };
+    // 5. Server, queue, connection with retries.
     let sni_of = |s: &Server| -> Option<String> { snis.get(s.index).cloned().flatten() };
     let Some(Connected {
         srv: server,

@@ -119,9 +119,7 @@ impl Settings {
             "ssl-min-ver" | "ssl-max-ver" => {
                 let v = arg()?;
                 let Some(ver) = Ver::parse(&v) else {
-                    return Err(format!(
-                        "'{opt}' : unknown value '{v}', expects one of SSLv3, TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3."
-                    ));
+                    return Err(format!("'{v}' : unknown ssl/tls version."));
                 };
                 if opt == "ssl-min-ver" {
                     self.min = Some(ver);
@@ -564,20 +562,54 @@ pub fn read_crt_list(path: &str) -> Result<Vec<CrtListLine>, String> {
     Ok(out)
 }
 
+/// Reads the certificates (or revocation lists) of a `ca-file` / `crl-file`, with
+/// HAProxy's words when it cannot.
+fn read_pem_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "Couldn't open the ca-file '{path}' ({}).\n'{what}' : unable to load {path}.",
+            super::io_reason(&e)
+        )
+    })?;
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(format!(
+            "Couldn't open the ca-file '{path}' (no certificate or crl found).\n'{what}' : unable to load {path}."
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The trust anchors of a `ca-file` (`@system-ca`: the system's bundle).
+pub fn load_roots(ca: &str) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let path = if ca == "@system-ca" {
+        "/etc/ssl/certs/ca-certificates.crt"
+    } else {
+        ca
+    };
+    let bytes = read_pem_file(path, "ca-file")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&bytes) {
+        let c = c.map_err(|_| format!("'ca-file' : unable to load {ca}."))?;
+        let _ = roots.add(c);
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "Couldn't open the ca-file '{ca}' (no certificate or crl found).\n'ca-file' : unable to load {ca}."
+        ));
+    }
+    Ok(roots)
+}
+
 /// The revocation lists of a `crl-file`.
 pub fn load_crls(
     crl: &str,
 ) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
-    let bytes = std::fs::read(crl).map_err(|e| {
-        format!(
-            "unable to configure CRL file '{crl}' : {}.",
-            super::io_reason(&e)
-        )
-    })?;
+    let bytes = read_pem_file(crl, "crl-file")?;
     rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
-        .map_err(|_| format!("unable to configure CRL file '{crl}'."))
+        .map_err(|_| format!("'crl-file' : unable to load {crl}."))
 }
 
 /// The configuration of one certificate under `settings`.
@@ -605,22 +637,7 @@ fn server_config(
             return Err("verify is enabled but no CA file specified (use 'ca-file').".to_string());
         }
         (Some(ca), v) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let bytes = std::fs::read(ca).map_err(|e| {
-                format!("unable to load CA file '{ca}' : {}.", super::io_reason(&e))
-            })?;
-            use rustls::pki_types::pem::PemObject;
-            for c in rustls::pki_types::CertificateDer::pem_slice_iter(&bytes) {
-                let c = c.map_err(|_| format!("unable to load CA file '{ca}'."))?;
-                roots
-                    .add(c)
-                    .map_err(|e| format!("unable to load CA file '{ca}' : {e}."))?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "unable to load CA file '{ca}' : no certificate in it."
-                ));
-            }
+            let roots = load_roots(ca)?;
             let mut vb = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             if let Some(crl) = &settings.crl_file {
                 vb = vb

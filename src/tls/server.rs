@@ -77,11 +77,18 @@ pub struct ServerSpec<'a> {
     pub check_elsewhere: bool,
     /// `tune.ssl.maxrecord`: the largest record sent (None: 16 kB).
     pub max_record: Option<usize>,
+    /// A check rule of the backend says `connect ssl`: the TLS settings are needed even
+    /// without `ssl` or `check-ssl`.
+    pub checks_need_tls: bool,
+    /// The backend is in HTTP mode: `h2` is not offered (halo speaks HTTP/1.1 to
+    /// servers until HTTP/2 is built; offering h2 would let a server pick it).
+    pub http: bool,
 }
 
-fn protocols(list: &str) -> Vec<Vec<u8>> {
+/// An `alpn` list (`h2` left out with `no_h2`).
+fn protocols(list: &str, no_h2: bool) -> Vec<Vec<u8>> {
     list.split(',')
-        .filter(|p| !p.is_empty())
+        .filter(|p| !p.is_empty() && !(no_h2 && *p == "h2"))
         .map(|p| p.as_bytes().to_vec())
         .collect()
 }
@@ -118,8 +125,8 @@ impl ServerTls {
                 "sni" => own.sni = Some(arg()?),
                 "check-sni" => own.check_sni = Some(arg()?),
                 "crt" => own.crt = Some(super::bind::based_on(&spec.bases.crt, &arg()?)),
-                "alpn" => own.alpn = Some(protocols(&arg()?)),
-                "check-alpn" => own.check_alpn = Some(protocols(&arg()?)),
+                "alpn" => own.alpn = Some(protocols(&arg()?, spec.http)),
+                "check-alpn" => own.check_alpn = Some(protocols(&arg()?, false)),
                 "no-ssl-reuse" => own.no_reuse = true,
                 "ssl-reuse" => own.no_reuse = false,
                 "no-tls-tickets" => own.no_tickets = true,
@@ -139,7 +146,7 @@ impl ServerTls {
             }
         }
         let check_ssl = own.check_ssl.unwrap_or(own.ssl && !spec.check_elsewhere);
-        if !own.ssl && !check_ssl {
+        if !own.ssl && !check_ssl && !spec.checks_need_tls {
             return Ok(None);
         }
         let verify = own.verify.unwrap_or(spec.verify_default);
@@ -149,7 +156,7 @@ impl ServerTls {
         let provider = Arc::new(shared.provider_for_client()?);
         let verifier: Arc<dyn ServerCertVerifier> = if verify {
             let ca = own.ca_file.as_deref().unwrap_or_default();
-            let roots = load_roots(ca)?;
+            let roots = super::bind::load_roots(ca)?;
             let mut b =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             if let Some(crl) = &own.crl_file {
@@ -221,8 +228,21 @@ impl ServerTls {
         ip: IpAddr,
         check: bool,
     ) -> std::io::Result<TlsConn<TcpStream>> {
+        self.connect_with(sock, sni, None, ip, check).await
+    }
+
+    /// `connect`, with the ALPN list of a check's `connect … alpn` rule when given.
+    pub async fn connect_with(
+        &self,
+        sock: TcpStream,
+        sni: Option<&str>,
+        alpn: Option<&str>,
+        ip: IpAddr,
+        check: bool,
+    ) -> std::io::Result<TlsConn<TcpStream>> {
+        // A check sends `check-sni` unless its connect rule names one.
         let sni = if check {
-            self.check_sni.as_deref()
+            sni.or(self.check_sni.as_deref())
         } else {
             sni
         };
@@ -249,35 +269,18 @@ impl ServerTls {
                 (cfg, name)
             }
         };
-        let conn = rustls::ClientConnection::new(config.clone(), name)
+        let config = match alpn {
+            Some(list) => {
+                let mut c = (**config).clone();
+                c.alpn_protocols = protocols(list, false);
+                Arc::new(c)
+            }
+            None => config.clone(),
+        };
+        let conn = rustls::ClientConnection::new(config, name)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         TlsConn::connect(sock, conn).await
     }
-}
-
-/// The roots of `ca-file` (`@system-ca`: the system's bundle).
-fn load_roots(ca: &str) -> Result<rustls::RootCertStore, String> {
-    use rustls::pki_types::pem::PemObject;
-    let path = if ca == "@system-ca" {
-        "/etc/ssl/certs/ca-certificates.crt"
-    } else {
-        ca
-    };
-    let bytes = std::fs::read(path).map_err(|e| {
-        format!(
-            "Couldn't open the ca-file '{ca}' ({}).",
-            super::io_reason(&e)
-        )
-    })?;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&bytes) {
-        let c = c.map_err(|_| format!("unable to load {ca}."))?;
-        let _ = roots.add(c);
-    }
-    if roots.is_empty() {
-        return Err(format!("unable to load {ca}."));
-    }
-    Ok(roots)
 }
 
 /// HAProxy's rule for names: checked against the connection's name when there is one (an

@@ -185,11 +185,19 @@ pub async fn run(be: &Backend, idx: usize, plan: &Plan) -> Outcome {
                 }
                 // `check-ssl` (or `ssl` without a check `port`/`addr`): a TLS handshake
                 // below the check, bounded like the connection.
-                let stream = match srv.tls.as_ref().filter(|t| t.check_ssl) {
+                // The implicit connect (and `connect default`) follows the server's
+                // `check-ssl`; an explicit rule goes over TLS only with `ssl` (with its own
+                // `sni`, else `check-sni`).
+                let tls = match srv.tls.as_ref() {
+                    Some(t) if c.ssl => Some((t, c.sni.as_deref(), c.alpn.as_deref())),
+                    Some(t) if (st.implicit || c.default) && t.check_ssl => Some((t, None, None)),
+                    _ => None,
+                };
+                let stream = match tls {
                     None => crate::proxy::connect::ServerStream::Plain(stream),
-                    Some(tls) => {
+                    Some((tls, sni, alpn)) => {
                         let remaining = deadline.saturating_duration_since(Instant::now());
-                        let hs = tls.connect(stream, None, target.ip(), true);
+                        let hs = tls.connect_with(stream, sni, alpn, target.ip(), true);
                         match tokio::time::timeout(remaining.max(Duration::from_millis(1)), hs)
                             .await
                         {
