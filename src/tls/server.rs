@@ -88,7 +88,7 @@ pub struct ServerSpec<'a> {
 /// An `alpn` list (`h2` left out with `no_h2`).
 fn protocols(list: &str, no_h2: bool) -> Vec<Vec<u8>> {
     list.split(',')
-        .filter(|p| !p.is_empty() && !(no_h2 && *p == "h2"))
+        .filter(|p| !(p.is_empty() || (no_h2 && *p == "h2")))
         .map(|p| p.as_bytes().to_vec())
         .collect()
 }
