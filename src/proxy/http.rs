@@ -757,11 +757,13 @@ pub async fn run_http<C>(
     match tls {
         None => serve_http(rt, px_idx, client, info, txn, early).await,
         Some(bind) => {
-            let Some(conn) = crate::tls::conn::handshake(client, &bind, &early, fe).await else {
+            // Boxed: the TLS states do not enlarge every plain connection's task.
+            let Some(conn) = Box::pin(crate::tls::conn::handshake(client, &bind, &early, fe)).await
+            else {
                 return;
             };
             info.tls = Some(conn.info().clone());
-            serve_http(rt, px_idx, conn, info, txn, Vec::new()).await
+            Box::pin(serve_http(rt, px_idx, conn, info, txn, Vec::new())).await
         }
     }
 }

@@ -181,11 +181,14 @@ pub async fn run_tcp<C>(
     match tls {
         None => serve_tcp(rt, px_idx, client, info, vars, tracked, pending).await,
         Some(bind) => {
-            let Some(conn) = crate::tls::conn::handshake(client, &bind, &pending, fe).await else {
+            // Boxed: the TLS states do not enlarge every plain connection's task.
+            let Some(conn) =
+                Box::pin(crate::tls::conn::handshake(client, &bind, &pending, fe)).await
+            else {
                 return;
             };
             info.tls = Some(conn.info().clone());
-            serve_tcp(rt, px_idx, conn, info, vars, tracked, Vec::new()).await
+            Box::pin(serve_tcp(rt, px_idx, conn, info, vars, tracked, Vec::new())).await
         }
     }
 }
