@@ -264,8 +264,9 @@ fn sub_tlv(kind: u8, value: &[u8], out: &mut Vec<u8>) {
 /// The first CN of a certificate's subject.
 fn common_name(der: &[u8]) -> Option<String> {
     let (_, x) = x509_parser::parse_x509_certificate(der).ok()?;
-    let cn = x.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_string)
+    crate::tls::dn_attrs(x.subject())
+        .into_iter()
+        .find_map(|(k, v)| (k == "CN").then_some(v))
 }
 
 /// IPv4-mapped IPv6 addresses are written as IPv4.

@@ -383,11 +383,7 @@ impl Conv {
             B64Dec => Sample::Bin(Cow::Owned(base64_decode(&s.to_bytes())?)),
             Hex => {
                 let b = s.to_bin();
-                let mut out = String::with_capacity(b.len() * 2);
-                for x in b.iter() {
-                    out.push_str(&format!("{x:02X}"));
-                }
-                owned(out.into_bytes())
+                owned(hex_upper(&b).into_bytes())
             }
             Hex2i => {
                 let b = s.to_bytes();
@@ -769,6 +765,17 @@ fn json_escape(b: &[u8]) -> Vec<u8> {
             c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
             c => out.push(c),
         }
+    }
+    out
+}
+
+/// Bytes as upper-case hexadecimal (the `hex` converter; serials and fingerprints in the
+/// runtime API and check messages).
+pub fn hex_upper(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(out, "{x:02X}");
     }
     out
 }

@@ -196,17 +196,7 @@ fn cert_field(der: &[u8], field: &CertField) -> Option<Sample<'static>> {
             rfc2253,
         } => {
             let name = if *issuer { x.issuer() } else { x.subject() };
-            let attrs: Vec<(String, String)> = name
-                .iter_rdn()
-                .flat_map(|rdn| rdn.iter())
-                .map(|a| {
-                    let value = a
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|_| String::from_utf8_lossy(a.as_slice()).into_owned());
-                    (attr_name(&a.attr_type().to_id_string()), value)
-                })
-                .collect();
+            let attrs = crate::tls::dn_attrs(name);
             match entry {
                 Some(e) => {
                     let hits: Vec<&String> = attrs
@@ -232,7 +222,7 @@ fn cert_field(der: &[u8], field: &CertField) -> Option<Sample<'static>> {
                         .collect::<Vec<_>>()
                         .join(","),
                 ),
-                None => str_(attrs.iter().map(|(k, v)| format!("/{k}={v}")).collect()),
+                None => str_(crate::tls::dn_oneline(name)),
             }
         }
         CertField::Der | CertField::Sha1 => None,
@@ -263,28 +253,6 @@ fn asn1_time(t: &x509_parser::time::ASN1Time) -> String {
             d.second()
         )
     }
-}
-
-/// OpenSSL's short name of a distinguished-name attribute.
-pub fn attr_name(oid: &str) -> String {
-    match oid {
-        "2.5.4.3" => "CN",
-        "2.5.4.6" => "C",
-        "2.5.4.7" => "L",
-        "2.5.4.8" => "ST",
-        "2.5.4.9" => "street",
-        "2.5.4.10" => "O",
-        "2.5.4.11" => "OU",
-        "2.5.4.4" => "SN",
-        "2.5.4.5" => "serialNumber",
-        "2.5.4.12" => "title",
-        "2.5.4.42" => "GN",
-        "1.2.840.113549.1.9.1" => "emailAddress",
-        "0.9.2342.19200300.100.1.25" => "DC",
-        "0.9.2342.19200300.100.1.1" => "UID",
-        other => other,
-    }
-    .to_string()
 }
 
 fn sig_alg_name(oid: &str) -> String {

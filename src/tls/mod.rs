@@ -158,6 +158,50 @@ pub fn names_of(cert: &CertificateDer<'_>) -> Vec<String> {
     out
 }
 
+/// OpenSSL's short name of a distinguished-name attribute.
+pub fn attr_name(oid: &str) -> String {
+    match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "street",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.4" => "SN",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.12" => "title",
+        "2.5.4.42" => "GN",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        other => other,
+    }
+    .to_string()
+}
+
+/// The attributes of a distinguished name in order, by OpenSSL's short names.
+pub fn dn_attrs(n: &x509_parser::x509::X509Name<'_>) -> Vec<(String, String)> {
+    n.iter_rdn()
+        .flat_map(|rdn| rdn.iter())
+        .map(|a| {
+            let value = a
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| String::from_utf8_lossy(a.as_slice()).into_owned());
+            (attr_name(&a.attr_type().to_id_string()), value)
+        })
+        .collect()
+}
+
+/// `/C=FR/O=Org/CN=name`, as HAProxy prints a distinguished name.
+pub fn dn_oneline(n: &x509_parser::x509::X509Name<'_>) -> String {
+    dn_attrs(n)
+        .iter()
+        .map(|(k, v)| format!("/{k}={v}"))
+        .collect()
+}
+
 /// What a TLS connection negotiated, for the `ssl_fc_*` and `ssl_c_*` fetches.
 #[derive(Debug, Default)]
 pub struct TlsInfo {

@@ -3,6 +3,7 @@
 //! prepares a replacement in a transaction and `commit ssl cert` swaps it everywhere at
 //! once — new handshakes use it, established connections keep the one they started with.
 
+use crate::sample::conv::hex_upper as hex;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -413,37 +414,22 @@ fn describe(name: &str, used: bool, key: &CertifiedKey) -> Option<String> {
         "SHA1 FingerPrint: {}\n",
         hex(&sha1::Sha1::digest(der.as_ref()))
     ));
-    o.push_str(&format!("Subject: {}\n", oneline(x.subject())));
-    o.push_str(&format!("Issuer: {}\n", oneline(x.issuer())));
+    o.push_str(&format!("Subject: {}\n", super::dn_oneline(x.subject())));
+    o.push_str(&format!("Issuer: {}\n", super::dn_oneline(x.issuer())));
     for c in key.cert.iter().skip(1) {
         if let Ok((_, cx)) = x509_parser::parse_x509_certificate(c.as_ref()) {
-            o.push_str(&format!("Chain Subject: {}\n", oneline(cx.subject())));
-            o.push_str(&format!("Chain Issuer: {}\n", oneline(cx.issuer())));
+            o.push_str(&format!(
+                "Chain Subject: {}\n",
+                super::dn_oneline(cx.subject())
+            ));
+            o.push_str(&format!(
+                "Chain Issuer: {}\n",
+                super::dn_oneline(cx.issuer())
+            ));
         }
     }
     o.push_str("OCSP Response Key: \n");
     Some(o)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
-/// `/C=FR/O=Org/CN=name`, as HAProxy prints a distinguished name.
-pub fn oneline(n: &x509_parser::x509::X509Name<'_>) -> String {
-    n.iter_rdn()
-        .flat_map(|r| r.iter())
-        .map(|a| {
-            let v = a
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|_| String::from_utf8_lossy(a.as_slice()).into_owned());
-            format!(
-                "/{}={v}",
-                crate::sample::fetch_ssl::attr_name(&a.attr_type().to_id_string())
-            )
-        })
-        .collect()
 }
 
 /// OpenSSL's `ASN1_TIME_print`: `Dec  4 15:45:39 2026 GMT`.

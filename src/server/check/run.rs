@@ -2,6 +2,7 @@
 //! connection at a time, with `timeout connect`/`timeout check`/`inter` bounds, and the
 //! result named as HAProxy names it (status, code, info).
 
+use crate::sample::conv::hex_upper as hex;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -439,10 +440,6 @@ fn pattern_desc(p: &Pattern) -> String {
         Pattern::Hdr { .. } => "hdr".into(),
         Pattern::Custom(_) => "custom function".into(),
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|c| format!("{c:02X}")).collect()
 }
 
 fn render_msg(m: &Msg, payload: &[u8], vars: &Vars) -> String {
