@@ -7,7 +7,6 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use support::http::{Client, HttpBackend};
+use support::tls::{CA_EXT, CLIENT_EXT, Key, Pki, SERVER_EXT};
 use support::*;
 
 /// How long a health check state may take to show.
@@ -25,128 +25,27 @@ const T: Duration = Duration::from_secs(8);
 // External commands (openssl), bounded by `timeout 10`
 // ---------------------------------------------------------------------------
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs `prog args` under `timeout 10` with `input` on its stdin (then closed).
-fn run(prog: &str, args: &[&str], input: &[u8]) -> Out {
-    let mut child = Command::new("timeout")
-        .arg("10")
-        .arg(prog)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait for command");
-    let _ = writer.join();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Certificates
 // ---------------------------------------------------------------------------
 
-const SERVER_EXT: &str = "basicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
-const CLIENT_EXT: &str =
-    "basicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
-const CA_EXT: &str = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n";
-
-/// A scratch directory of keys and certificates made with `openssl` (EC P-256 keys).
-struct Pki {
-    dir: tempfile::TempDir,
+/// What these tests add to the scratch PKI: EC keys, and server names as written
+/// (`DNS:…,IP:…`).
+trait BackendPki {
+    fn ec(&self, name: &str, subj: &str, ca: Option<&str>, serial: &str, ext: &str);
+    fn server(&self, name: &str, cn: &str, sans: &str, ca: Option<&str>, serial: &str);
 }
 
-impl Pki {
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.path().join(file)
-    }
-
-    fn p(&self, file: &str) -> String {
-        self.path(file).to_string_lossy().into_owned()
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let o = run("openssl", args, b"");
-        assert_eq!(o.code, 0, "openssl {args:?} failed: {}", o.all());
-    }
-
-    /// `NAME.crt`, `NAME.key` and both in `NAME.pem`, for `subj`, signed by the CA `ca`
-    /// (its `.crt` and `.key`) or self-signed, with these X.509 v3 extensions.
-    fn cert(&self, name: &str, subj: &str, ca: Option<&str>, serial: &str, ext: &str) {
-        let ext_file = self.p(&format!("{name}.ext"));
-        std::fs::write(&ext_file, ext).unwrap();
-        let (k, csr, crt) = (
-            self.p(&format!("{name}.key")),
-            self.p(&format!("{name}.csr")),
-            self.p(&format!("{name}.crt")),
-        );
-        self.openssl(&[
-            "req",
-            "-new",
-            "-nodes",
-            "-subj",
-            subj,
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            &k,
-            "-out",
-            &csr,
-        ]);
-        let (ca_crt, ca_key) = match ca {
-            Some(ca) => (self.p(&format!("{ca}.crt")), self.p(&format!("{ca}.key"))),
-            None => (String::new(), String::new()),
-        };
-        let mut x509 = vec![
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-days",
-            "30",
-            "-set_serial",
-            serial,
-            "-extfile",
-            &ext_file,
-            "-out",
-            &crt,
-        ];
-        match ca {
-            Some(_) => x509.extend(["-CA", ca_crt.as_str(), "-CAkey", ca_key.as_str()]),
-            None => x509.extend(["-signkey", k.as_str()]),
-        }
-        self.openssl(&x509);
-        let mut pem = std::fs::read(&crt).unwrap();
-        pem.extend(std::fs::read(&k).unwrap());
-        std::fs::write(self.path(&format!("{name}.pem")), pem).unwrap();
+impl BackendPki for Pki {
+    /// `NAME.crt`, `NAME.key` and `NAME.pem` with an EC P-256 key.
+    fn ec(&self, name: &str, subj: &str, ca: Option<&str>, serial: &str, ext: &str) {
+        self.cert(name, subj, Key::Ec, ca, serial, ext);
     }
 
     /// A server certificate for `CN=cn` and these subject alternative names.
     fn server(&self, name: &str, cn: &str, sans: &str, ca: Option<&str>, serial: &str) {
         let ext = format!("{SERVER_EXT}subjectAltName={sans}\n");
-        self.cert(name, &format!("/CN={cn}"), ca, serial, &ext);
+        self.ec(name, &format!("/CN={cn}"), ca, serial, &ext);
     }
 }
 
@@ -163,9 +62,9 @@ fn pki() -> Pki {
     let pki = Pki {
         dir: tempfile::tempdir().expect("tempdir"),
     };
-    pki.cert("ca", "/CN=Test CA", None, "1", CA_EXT);
-    pki.cert("other", "/CN=Other CA", None, "1", CA_EXT);
-    pki.cert("cca", "/CN=Client CA", None, "1", CA_EXT);
+    pki.ec("ca", "/CN=Test CA", None, "1", CA_EXT);
+    pki.ec("other", "/CN=Other CA", None, "1", CA_EXT);
+    pki.ec("cca", "/CN=Client CA", None, "1", CA_EXT);
     pki.server(
         "backend",
         "backend.test",
@@ -194,14 +93,14 @@ fn pki() -> Pki {
         None,
         "0x12",
     );
-    pki.cert(
+    pki.ec(
         "client",
         "/O=Client Org/CN=client1",
         Some("cca"),
         "0x13",
         CLIENT_EXT,
     );
-    pki.cert("mallory", "/CN=mallory", Some("other"), "0x14", CLIENT_EXT);
+    pki.ec("mallory", "/CN=mallory", Some("other"), "0x14", CLIENT_EXT);
     // The CA's CRL revoking `revoked` (`openssl ca` wants its small database).
     std::fs::write(pki.path("index.txt"), "").unwrap();
     std::fs::write(pki.path("crlnumber"), "01\n").unwrap();
