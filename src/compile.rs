@@ -1280,6 +1280,7 @@ fn bind_tls(
             bases: &bases,
             http,
             cache_size: cfg.global.tune_ssl_cachesize.unwrap_or(20000) as usize,
+            lifetime: cfg.global.tune_ssl_lifetime.unwrap_or(300),
             store,
             at: format!("{}:{}", b.loc.file, b.loc.line),
             max_record: cfg.global.tune_ssl_maxrecord.map(|n| n as usize),

@@ -2282,3 +2282,77 @@ backend be
         dump(&s)
     );
 }
+
+// ---------------------------------------------------------------------------
+// ssl_bc_* / ssl_s_*: the connection to the server, seen by the response rules
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ssl_bc_fetches_describe_the_server_connection_to_the_response_rules() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let (fe, tls, plain) = (free_addr(), free_addr(), free_addr());
+    // ssl_bc_sni arrived after HAProxy 2.6: left out when comparing with it.
+    let (sni_fmt, sni) = if is_reference_haproxy() {
+        ("", ["", "", ""])
+    } else {
+        (
+            "sni=%[ssl_bc_sni] ",
+            ["sni=backend.test ", "sni=a.test ", "sni= "],
+        )
+    };
+    let bc = "bc=%[ssl_bc] proto=%[ssl_bc_protocol] SNI alpn=%[ssl_bc_alpn] resumed=%[ssl_bc_is_resumed] cipher=%[ssl_bc_cipher] bits=%[ssl_bc_use_keysize]/%[ssl_bc_alg_keysize] err=%[ssl_bc_err] s_cn=%[ssl_s_s_dn(CN)] s_issuer=%[ssl_s_i_dn] s_serial=%[ssl_s_serial,hex] s_key=%[ssl_s_key_alg] fc=%[ssl_fc]"
+        .replace("SNI ", sni_fmt);
+    let cfg = format!(
+        "{}\nfrontend fe\n    bind {}\n    use_backend v12 if {{ path /v12 }}\n    use_backend clear if {{ path /clear }}\n    default_backend be\n    http-response set-header x-bc \"{bc}\"\n\
+         backend be\n    option httpclose\n    server s {t} ssl verify required ca-file {ca} sni str(backend.test) alpn http/1.1\n\
+         backend v12\n    option httpclose\n    server s {t} ssl verify required ca-file {ca} sni str(a.test) ssl-max-ver TLSv1.2 ciphers ECDHE-ECDSA-AES128-GCM-SHA256\n\
+         backend clear\n    server s {p}\n{}{}",
+        head("    nbthread 1", dir.path()),
+        haproxy_addr(fe),
+        server_fe(
+            "tls",
+            tls,
+            &format!("ssl crt {} alpn http/1.1", pki.p("backend.pem")),
+            "",
+            FMT
+        ),
+        server_fe("plain", plain, "", "", "plain"),
+        t = haproxy_addr(tls),
+        p = haproxy_addr(plain),
+        ca = pki.p("ca.crt"),
+    );
+    let _h = start_in(dir, &cfg, &[fe, tls, plain]);
+    let get = |path: &str| {
+        let mut c = Client::connect(fe);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
+        let r = c.read().unwrap_or_else(|| panic!("no answer to {path}"));
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.header("x-bc").unwrap_or_default().to_string()
+    };
+    let server = "s_cn=backend.test s_issuer=/CN=Test CA s_serial=10 s_key=id-ecPublicKey fc=0";
+    assert_eq!(
+        get("/"),
+        format!(
+            "bc=1 proto=TLSv1.3 {}alpn=http/1.1 resumed=0 cipher=TLS_AES_256_GCM_SHA384 bits=256/256 err=0 {server}",
+            sni[0]
+        )
+    );
+    // The next connection resumes the session.
+    assert!(get("/").contains(" resumed=1 "));
+    assert_eq!(
+        get("/v12"),
+        format!(
+            "bc=1 proto=TLSv1.2 {}alpn= resumed=0 cipher=ECDHE-ECDSA-AES128-GCM-SHA256 bits=128/128 err=0 {server}",
+            sni[1]
+        )
+    );
+    // In clear: ssl_bc is false and the others give nothing.
+    assert_eq!(
+        get("/clear"),
+        format!(
+            "bc=0 proto= {}alpn= resumed=0 cipher= bits=/ err= s_cn= s_issuer= s_serial= s_key= fc=0",
+            sni[2]
+        )
+    );
+}

@@ -1947,3 +1947,247 @@ fn maxsslconn_holds_new_tls_connections_until_one_ends() {
     }));
     assert!(later.unwrap().contains("ok"));
 }
+
+// ---------------------------------------------------------------------------
+// crt-ignore-err / ca-ignore-err, tune.ssl.lifetime, wait-for-handshake
+// ---------------------------------------------------------------------------
+
+/// `NAME.crt`/`.key` for `subj`, valid from 2020-01-01 to 2020-02-01 (expired), signed by
+/// the CA `ca` or self-signed, made with `openssl ca` (which takes dates).
+fn expired_cert(pki: &Pki, name: &str, subj: &str, ca: Option<&str>) {
+    let cnf = pki.p(&format!("{name}-ca.cnf"));
+    std::fs::write(pki.path(&format!("{name}-index.txt")), "").unwrap();
+    std::fs::write(
+        &cnf,
+        format!(
+            "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = {dir}/{name}-index.txt\nnew_certs_dir = {dir}\nserial = {dir}/{name}-serial\ndefault_md = sha256\npolicy = p\n[ p ]\ncommonName = supplied\n",
+            dir = pki.dir().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(pki.path(&format!("{name}-serial")), "5A01\n").unwrap();
+    std::fs::write(pki.path(&format!("{name}.ext")), CLIENT_EXT).unwrap();
+    let (k, csr, crt, ext) = (
+        pki.p(&format!("{name}.key")),
+        pki.p(&format!("{name}.csr")),
+        pki.p(&format!("{name}.crt")),
+        pki.p(&format!("{name}.ext")),
+    );
+    pki.openssl(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-subj",
+        subj,
+        "-keyout",
+        &k,
+        "-out",
+        &csr,
+    ]);
+    let mut args = vec![
+        "ca",
+        "-batch",
+        "-notext",
+        "-preserveDN",
+        "-config",
+        &cnf,
+        "-in",
+        &csr,
+        "-out",
+        &crt,
+        "-extfile",
+        &ext,
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200201000000Z",
+    ];
+    let (ca_crt, ca_key);
+    match ca {
+        Some(ca) => {
+            (ca_crt, ca_key) = (pki.p(&format!("{ca}.crt")), pki.p(&format!("{ca}.key")));
+            args.extend(["-cert", &ca_crt, "-keyfile", &ca_key]);
+        }
+        None => args.extend(["-selfsign", "-keyfile", &k]),
+    }
+    pki.openssl(&args);
+}
+
+#[test]
+fn ignored_client_certificate_errors_let_the_handshake_through_and_are_reported() {
+    let pki = client_pki();
+    // Expired, from the client CA; expired and from nobody (self-signed).
+    expired_cert(&pki, "old", "/C=FR/O=Client Org/CN=old", Some("cca"));
+    expired_cert(&pki, "forged", "/C=FR/O=Client Org/CN=forged", None);
+    let (strict, expired, revoked, all) = (free_addr(), free_addr(), free_addr(), free_addr());
+    let base = "ssl crt site.pem ca-file cca.crt verify optional";
+    let cfg = http_cfg(
+        &format!(
+            "    crt-base {dir}\n    ca-base {dir}",
+            dir = pki.dir().display()
+        ),
+        &[
+            bind(strict, base),
+            // IDs as numbers: HAProxy 2.6 takes no names.
+            bind(expired, &format!("{base} crt-ignore-err 10")),
+            bind(
+                revoked,
+                &format!("{base} crl-file crl.pem crt-ignore-err 23,10"),
+            ),
+            bind(all, &format!("{base} crt-ignore-err all ca-ignore-err all")),
+        ],
+        "cn=%[ssl_c_s_dn(CN)] verify=%[ssl_c_verify] err=%[ssl_c_err] ca_err=%[ssl_c_ca_err] depth=%[ssl_c_ca_err_depth]",
+    );
+    let _h = start(&cfg, &[strict, expired, revoked, all]);
+    let ca = pki.path("ca.crt");
+    let get = |addr, who: &str| -> Out {
+        let (c, k) = (pki.p(&format!("{who}.crt")), pki.p(&format!("{who}.key")));
+        curl(addr, "/", &ca, &["--cert", &c, "--key", &k])
+    };
+    let served = |addr, who: &str| -> String {
+        let o = get(addr, who);
+        assert_eq!(o.code, 0, "{who} refused: {}", o.all());
+        o.stdout.trim().to_string()
+    };
+    let refused = |addr, who: &str| {
+        let o = get(addr, who);
+        assert!(
+            o.code != 0 && !o.stdout.contains("cn="),
+            "{who} was served: {}",
+            o.all()
+        );
+    };
+    // Without an ignore list a failed verification ends the handshake, optional or not.
+    refused(strict, "old");
+    refused(strict, "mallory");
+    assert_eq!(
+        served(strict, "alice"),
+        "cn=alice verify=0 err=0 ca_err=0 depth=0"
+    );
+    // crt-ignore-err 10 (X509_V_ERR_CERT_HAS_EXPIRED).
+    assert_eq!(
+        served(expired, "old"),
+        "cn=old verify=10 err=10 ca_err=0 depth=0"
+    );
+    // Ignoring the date does not let a certificate from nobody through.
+    refused(expired, "forged");
+    refused(expired, "mallory");
+    // crt-ignore-err 23 (X509_V_ERR_CERT_REVOKED): alice is revoked by the CRL.
+    assert_eq!(
+        served(revoked, "alice"),
+        "cn=alice verify=23 err=23 ca_err=0 depth=0"
+    );
+    assert_eq!(
+        served(revoked, "bob"),
+        "cn=bob verify=0 err=0 ca_err=0 depth=0"
+    );
+    // all: a self-signed certificate is X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT (18).
+    assert_eq!(
+        served(all, "mallory"),
+        "cn=mallory verify=18 err=18 ca_err=0 depth=0"
+    );
+    assert!(
+        served(all, "forged").starts_with("cn=forged verify="),
+        "forged under all"
+    );
+}
+
+#[test]
+fn ignore_lists_take_openssl_names_and_x509_v_err_str_names_the_error() {
+    if skip_on_reference("X509_V_ERR names and x509_v_err_str arrived after HAProxy 2.6") {
+        return;
+    }
+    let pki = client_pki();
+    expired_cert(&pki, "old", "/C=FR/O=Client Org/CN=old", Some("cca"));
+    let addr = free_addr();
+    let cfg = http_cfg(
+        &format!(
+            "    crt-base {dir}\n    ca-base {dir}",
+            dir = pki.dir().display()
+        ),
+        &[bind(
+            addr,
+            "ssl crt site.pem ca-file cca.crt verify required crt-ignore-err X509_V_ERR_CERT_HAS_EXPIRED,X509_V_ERR_CERT_REVOKED",
+        )],
+        "%[ssl_c_verify,x509_v_err_str] %[ssl_c_ca_err,x509_v_err_str] %[int(999),x509_v_err_str]",
+    );
+    let _h = start(&cfg, &[addr]);
+    let (c, k) = (pki.p("old.crt"), pki.p("old.key"));
+    let o = curl(addr, "/", &pki.path("ca.crt"), &["--cert", &c, "--key", &k]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(o.stdout.trim(), "X509_V_ERR_CERT_HAS_EXPIRED X509_V_OK 999");
+    // An unknown name is a configuration error naming it.
+    let bad = http_cfg(
+        &format!(
+            "    crt-base {dir}\n    ca-base {dir}",
+            dir = pki.dir().display()
+        ),
+        &[bind(
+            free_addr(),
+            "ssl crt site.pem ca-file cca.crt verify required ca-ignore-err X509_V_ERR_NOPE",
+        )],
+        "x",
+    );
+    let (code, out, err) = run_check(Cfg::Text(&bad), &[]);
+    assert!(
+        code != 0 && err.contains("X509_V_ERR_NOPE"),
+        "{code}: {out}{err}"
+    );
+}
+
+#[test]
+fn sessions_are_not_resumed_after_tune_ssl_lifetime() {
+    let pki = Pki::site();
+    let site = pki.p("site.pem");
+    let (tickets, no_tickets) = (free_addr(), free_addr());
+    let cfg = http_cfg(
+        "    tune.ssl.lifetime 1",
+        &[
+            bind(tickets, &format!("ssl crt {site}")),
+            bind(no_tickets, &format!("ssl crt {site} no-tls-tickets")),
+        ],
+        "resumed=%[ssl_fc_is_resumed] proto=%[ssl_fc_protocol]",
+    );
+    let _h = start(&cfg, &[tickets, no_tickets]);
+    let cases = [
+        (tickets, &["-tls1_2"][..], "t12", "TLSv1.2"),
+        (tickets, &["-tls1_2", "-no_ticket"][..], "id12", "TLSv1.2"),
+        (tickets, &["-tls1_3"][..], "t13", "TLSv1.3"),
+        (no_tickets, &["-tls1_3"][..], "n13", "TLSv1.3"),
+    ];
+    // Within the lifetime the sessions resume…
+    for (addr, opts, tag, proto) in cases {
+        let r = resume(addr, &pki, opts, tag);
+        assert_resumed(&r, proto, tag);
+    }
+    // …and once it has passed, they do not.
+    thread::sleep(Duration::from_millis(2100));
+    for (addr, opts, tag, proto) in cases {
+        let (hs, fetched) = resume_with(addr, &pki, opts, tag);
+        assert!(hs.starts_with("New, "), "{tag}: {hs}");
+        assert_eq!(fetched, format!("resumed=0 proto={proto}"), "{tag}");
+    }
+}
+
+#[test]
+fn wait_for_handshake_lets_requests_through_once_the_handshake_is_done() {
+    let pki = Pki::site();
+    let addr = free_addr();
+    let cfg = http_cfg(
+        "",
+        &[bind(addr, &format!("ssl crt {}", pki.p("site.pem")))],
+        "ok %[ssl_fc_protocol]",
+    )
+    .replace(
+        "    http-request return",
+        "    http-request wait-for-handshake\n    http-request return",
+    );
+    assert!(cfg.contains("wait-for-handshake"), "{cfg}");
+    let _h = start(&cfg, &[addr]);
+    let out = curl_ok(addr, "/", &pki.path("ca.crt"), &[]);
+    assert!(out.starts_with("ok TLSv1."), "{out}");
+}

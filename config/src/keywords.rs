@@ -144,7 +144,6 @@ const DLBH: &[SectionKind] = &[Defaults, Listen, Backend, Healthcheck];
 const DONE: Support = Support::Done;
 const P0: Support = Support::Planned(0);
 const P2: Support = Support::Planned(2);
-const P6: Support = Support::Planned(6);
 const P7: Support = Support::Planned(7);
 const EVENT_LOOP: Support = Support::Ignored("halo uses tokio's event loop");
 const NO_GATE: Support = Support::Ignored("halo does not gate experimental or deprecated keywords");
@@ -498,7 +497,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
     g("tune.ssl.hard-maxrecord", DONE),
     g("tune.ssl.keylog", P0),
     g("tune.ssl.keyupdate-rate-limit", P0),
-    g("tune.ssl.lifetime", P6),
+    g("tune.ssl.lifetime", DONE),
     g("tune.ssl.maxrecord", DONE),
     g("tune.ssl.ssl-ctx-cache-size", P0),
     g("tune.stick-counters", DONE),
@@ -1151,7 +1150,7 @@ pub static BIND_OPTIONS: &[Keyword] = &[
     o("alpn", 1, DONE),
     o("backlog", 1, DONE),
     o("ca-file", 1, DONE),
-    o("ca-ignore-err", 1, P6),
+    o("ca-ignore-err", 1, DONE),
     o("ca-sign-file", 1, P0),
     o("ca-sign-pass", 1, P0),
     o("ca-verify-file", 1, P0),
@@ -1165,7 +1164,7 @@ pub static BIND_OPTIONS: &[Keyword] = &[
     ),
     o("crl-file", 1, DONE),
     o("crt", 1, DONE),
-    o("crt-ignore-err", 1, P6),
+    o("crt-ignore-err", 1, DONE),
     o("crt-list", 1, DONE),
     o("curves", 1, DONE),
     o("default-crt", 1, P0),
@@ -1567,7 +1566,7 @@ pub static HTTP_ACTIONS: &[HttpAction] = &[
     act("unset-var", true, true, DONE),
     act("use-service", true, false, P0),
     act("wait-for-body", true, true, DONE),
-    act("wait-for-handshake", true, false, P6),
+    act("wait-for-handshake", true, false, DONE),
 ];
 
 /// The rule sets of `tcp-request` / `tcp-response` (columns of the matrix of 4.3).

@@ -181,6 +181,8 @@ pub struct Global {
     pub tune_ssl_maxrecord: Option<u32>,
     /// `tune.ssl.cachesize`: TLS sessions kept for resumption (20000 by default).
     pub tune_ssl_cachesize: Option<u32>,
+    /// `tune.ssl.lifetime`, in seconds.
+    pub tune_ssl_lifetime: Option<u64>,
     /// `tune.max-checks-per-thread` (0: no limit).
     pub max_checks_per_thread: u32,
     /// `dns-accept-family`: the address families the resolvers query and accept
@@ -259,6 +261,7 @@ impl Default for Global {
             ssl_skip_self_issued_ca: false,
             maxsslrate: None,
             tune_ssl_cachesize: None,
+            tune_ssl_lifetime: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),
             tune_bufsize: 16384,

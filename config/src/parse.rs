@@ -723,6 +723,16 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     g.tune_ssl_maxrecord = (v > 0).then_some(v.clamp(32, 16384));
                 }
             }
+            "tune.ssl.lifetime" => match arg(0) {
+                Some(v) => match crate::units::parse_time_with_default(&v, 1000) {
+                    Ok(ms) => g.tune_ssl_lifetime = Some(ms / 1000),
+                    Err(e) => diags.alert(
+                        &line.loc,
+                        format!("'tune.ssl.lifetime' : invalid time value '{v}': {e}."),
+                    ),
+                },
+                None => diags.alert(&line.loc, "'tune.ssl.lifetime' expects a time value."),
+            },
             "tune.ssl.cachesize" => {
                 g.tune_ssl_cachesize = parse_u32(line, n, "tune.ssl.cachesize", diags)
             }

@@ -243,6 +243,7 @@ mod tests {
             listener_id: 0,
             first_req: true,
             tls: None,
+            bc_tls: None,
         }
     }
 

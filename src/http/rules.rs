@@ -275,6 +275,9 @@ enum Action {
     Normalize(Normalizer),
     /// `strict-mode on|off`: halo's rewrites cannot fail, so it changes nothing.
     StrictMode,
+    /// `wait-for-handshake`: halo accepts no TLS early data, so a request is only read
+    /// once the handshake is complete; there is nothing to wait for.
+    WaitForHandshake,
     /// `disable-l7-retry`: only a connection failure sends the request again.
     DisableL7Retry,
     /// `set-priority-class` (true) / `set-priority-offset` (false): the request's place in
@@ -1146,6 +1149,7 @@ fn compile_action(
             }
         }
         "disable-l7-retry" => none(Action::DisableL7Retry)?,
+        "wait-for-handshake" => none(Action::WaitForHandshake)?,
         "set-priority-class" | "set-priority-offset" => match args {
             [e] => Action::SetPriority(
                 name == "set-priority-class",
@@ -1601,6 +1605,8 @@ pub struct Env<'a> {
     pub first_req: bool,
     /// What the client connection's TLS handshake negotiated.
     pub tls: Option<&'a crate::tls::TlsInfo>,
+    /// What the connection to the server negotiated (`ssl_bc_*`, `ssl_s_*`).
+    pub bc_tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl<'a> Env<'a> {
@@ -1627,6 +1633,7 @@ impl<'a> Env<'a> {
             received: Some(&txn.received),
             tracked: Some(&txn.tracked),
             tls: self.tls,
+            bc_tls: self.bc_tls,
             ..Ctx::empty()
         }
     }
@@ -2521,7 +2528,7 @@ impl ProxyRules {
                 }
                 Err(()) => Flow::Done(Verdict::Answer(env.page(400, &ctx))),
             },
-            Action::StrictMode => Flow::Next,
+            Action::StrictMode | Action::WaitForHandshake => Flow::Next,
             Action::DisableL7Retry => {
                 txn.no_l7_retry = true;
                 Flow::Next
@@ -2946,6 +2953,7 @@ mod tests {
             listener_id: 0,
             first_req: true,
             tls: None,
+            bc_tls: None,
         }
     }
 

@@ -222,6 +222,14 @@ impl ServerStream {
 
     /// Whether an idle connection can still carry a request: open, nothing unread (TLS
     /// records the server sent meanwhile, such as session tickets, are taken in).
+    /// What the TLS handshake with the server negotiated (`ssl_bc_*`).
+    pub fn tls_info(&self) -> Option<std::sync::Arc<crate::tls::TlsInfo>> {
+        match self {
+            ServerStream::Plain(_) => None,
+            ServerStream::Tls(t) => Some(t.info().clone()),
+        }
+    }
+
     pub fn alive(&self) -> bool {
         match self {
             ServerStream::Plain(s) => crate::server::idle::alive(s),

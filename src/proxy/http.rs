@@ -346,6 +346,7 @@ fn error_page<'a>(
         listener_id: 0,
         first_req: false,
         tls: info.tls.as_deref(),
+        bc_tls: None,
     };
     let page = crate::http::pages::stream_page(&env, status, Some(req), txn);
     if !has_after(rt, (fe, be)) {
@@ -397,6 +398,7 @@ fn after_response(
         listener_id: 0,
         first_req: first,
         tls: info.tls.as_deref(),
+        bc_tls: None,
     };
     if let Some(b) = be
         && b != fe
@@ -488,6 +490,7 @@ fn stream_answer(
         listener_id: 0,
         first_req: false,
         tls: info.tls.as_deref(),
+        bc_tls: None,
     };
     let ctx = env.ctx(Some(req), None, txn);
     crate::http::pages::answer(&env, status, &ctx)
@@ -524,6 +527,7 @@ fn request_ctx<'a>(
         received: Some(&txn.received),
         tracked: Some(&txn.tracked),
         tls: info.tls.as_deref(),
+        bc_tls: None,
     }
 }
 
@@ -694,6 +698,7 @@ fn content_rules(
         retries: txn.ov.retries,
         prio: (txn.prio_class, txn.prio_offset),
         tls: info.tls.as_deref(),
+        bc_tls: None,
     };
     let v = px
         .tcp
@@ -986,6 +991,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         listener_id: 0,
                         first_req: first,
                         tls: info.tls.as_deref(),
+                        bc_tls: None,
                     };
                     let acls = &rt.proxies[px_idx].acls;
                     match (start, fe_http.rules.monitor(acls, &env, &head, &txn)) {
@@ -1158,6 +1164,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                             listener_id: 0,
                             first_req: first,
                             tls: info.tls.as_deref(),
+                            bc_tls: None,
                         };
                         let acls = &rt.proxies[be_idx].acls;
                         be_http
@@ -1907,6 +1914,16 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if fe_http.rules.has_captures() {
                 fe_http.rules.capture_response(&rhead, &mut txn);
             }
+            // What the TLS handshake with the server negotiated (`ssl_bc_*`), for the
+            // response rules.
+            let bc_tls = if stick.has_response_rules()
+                || be_http.rules.has_response_rules()
+                || fe_http.rules.has_response_rules()
+            {
+                sc.stream.tls_info()
+            } else {
+                None
+            };
             // `stick store-response`, before the http-response rules (as HAProxy).
             if stick.has_response_rules()
                 && let Some(srv) = sc.srv.as_deref()
@@ -1932,6 +1949,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     received: Some(&txn.received),
                     tracked: Some(&txn.tracked),
                     tls: info.tls.as_deref(),
+                    bc_tls: bc_tls.as_deref(),
                 };
                 stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }
@@ -1952,6 +1970,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         listener_id: 0,
                         first_req: first,
                         tls: info.tls.as_deref(),
+                        bc_tls: bc_tls.as_deref(),
                     };
                     let v = be_http.rules.response(
                         &rt.proxies[be_idx].acls,

@@ -240,6 +240,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             frontend: px_idx,
             backend: None,
             tls: info.tls.as_deref(),
+            bc_tls: None,
         };
         let (mut src, mut dst) = (info.src, info.dst);
         let v = inspect(
@@ -287,6 +288,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             received: None,
             tracked: None,
             tls: info.tls.as_deref(),
+            bc_tls: None,
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)
@@ -310,6 +312,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             frontend: px_idx,
             backend: Some(be_idx),
             tls: info.tls.as_deref(),
+            bc_tls: None,
         };
         let (mut src, mut dst) = (info.src, info.dst);
         let v = inspect(
@@ -368,6 +371,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             vars: Some(&vars),
             req_caps: Some(&caps),
             tls: info.tls.as_deref(),
+            bc_tls: None,
             ..crate::sample::Ctx::empty()
         };
         let (used, stuck, keys) = if stick.has_request_rules() || !use_server.is_empty() {
@@ -433,12 +437,14 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             return;
         }
         first.clear();
+        let bc_tls = sock.tls_info();
         let at = Inspect {
             rt: &rt,
             proxy: be_idx,
             frontend: px_idx,
             backend: Some(be_idx),
             tls: info.tls.as_deref(),
+            bc_tls: bc_tls.as_deref(),
         };
         let mut res = Vec::new();
         let (mut src, mut dst) = (info.src, info.dst);
@@ -485,6 +491,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                         received: None,
                         tracked: None,
                         tls: info.tls.as_deref(),
+                        bc_tls: bc_tls.as_deref(),
                     };
                     rt.proxies[be_idx]
                         .stick
@@ -587,6 +594,7 @@ pub fn l4_rules(
         retries: None,
         prio: (0, 0),
         tls: info.tls.as_deref(),
+        bc_tls: None,
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;

@@ -18,6 +18,8 @@ pub enum Conv {
     B64Dec,
     Hex,
     Hex2i,
+    /// `x509_v_err_str`: an OpenSSL verification error ID by name.
+    X509VErrStr,
     UrlDec {
         in_form: bool,
     },
@@ -167,7 +169,6 @@ const LATER: &[&str] = &[
     "aes_cbc_enc",
     "rfc7239_field",
     "ip.fp",
-    "x509_v_err_str",
 ];
 
 impl Conv {
@@ -200,6 +201,7 @@ impl Conv {
             "b64dec" => B64Dec,
             "hex" => Hex,
             "hex2i" => Hex2i,
+            "x509_v_err_str" => X509VErrStr,
             "url_dec" => UrlDec {
                 in_form: opt_flag(&args, name)?,
             },
@@ -389,6 +391,13 @@ impl Conv {
                 let b = s.to_bytes();
                 let t = std::str::from_utf8(&b).ok()?;
                 Sample::Int(i64::from_str_radix(t.trim(), 16).ok()?)
+            }
+            X509VErrStr => {
+                let id = s.to_int()?;
+                match crate::tls::verify::error_name(id) {
+                    Some(n) => Sample::Str(Cow::Borrowed(n.as_bytes())),
+                    None => owned(id.to_string().into_bytes()),
+                }
             }
             UrlDec { in_form } => owned(url_decode(&s.to_bytes(), *in_form)?),
             Json => owned(json_escape(&s.to_bytes())),

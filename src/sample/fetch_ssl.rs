@@ -42,16 +42,35 @@ pub enum SslFetch {
     FcCurve,
     /// `ssl_c_used`: the client sent a certificate (this connection).
     CUsed,
-    /// `ssl_c_verify`, `ssl_c_err`, `ssl_c_ca_err`, `ssl_c_ca_err_depth`: 0, since a
-    /// certificate that fails verification ends the handshake.
-    CZero,
+    /// `ssl_c_verify`, `ssl_c_err`, `ssl_c_ca_err`, `ssl_c_ca_err_depth`: what the
+    /// verification found (0 unless `crt-ignore-err` / `ca-ignore-err` let it pass).
+    CVerify,
+    CErr,
+    CCaErr,
+    CCaErrDepth,
     /// A field of the client's (`client` true) or halo's certificate.
     Cert(bool, CertField),
+    /// `ssl_bc_err`: 0 on an established connection.
+    NoError,
+    /// The same fetch on the connection to the server (`ssl_bc_*`; `ssl_s_*` for the
+    /// server's certificate).
+    Backend(Box<SslFetch>),
 }
 
 /// Compiles `name(args)` when it is a TLS fetch of the client connection.
 pub fn compile(name: &str, args: &[String]) -> Option<Result<SslFetch, String>> {
     use SslFetch::*;
+    let backend = match name {
+        "ssl_bc" | "ssl_bc_sni" | "ssl_bc_protocol" | "ssl_bc_cipher" | "ssl_bc_alpn"
+        | "ssl_bc_alg_keysize" | "ssl_bc_use_keysize" | "ssl_bc_is_resumed" | "ssl_bc_curve" => {
+            Some(name.replacen("ssl_bc", "ssl_fc", 1))
+        }
+        "ssl_bc_err" => return Some(Ok(Backend(Box::new(NoError)))),
+        _ => name.strip_prefix("ssl_s_").map(|f| format!("ssl_f_{f}")),
+    };
+    if let Some(fc) = backend {
+        return Some(compile(&fc, args)?.map(|f| Backend(Box::new(f))));
+    }
     let f = match name {
         "ssl_fc" => Fc,
         "ssl_fc_sni" => FcSni,
@@ -64,7 +83,10 @@ pub fn compile(name: &str, args: &[String]) -> Option<Result<SslFetch, String>> 
         "ssl_fc_has_crt" => FcHasCrt,
         "ssl_fc_curve" => FcCurve,
         "ssl_c_used" => CUsed,
-        "ssl_c_verify" | "ssl_c_err" | "ssl_c_ca_err" | "ssl_c_ca_err_depth" => CZero,
+        "ssl_c_verify" => CVerify,
+        "ssl_c_err" => CErr,
+        "ssl_c_ca_err" => CCaErr,
+        "ssl_c_ca_err_depth" => CCaErrDepth,
         _ => {
             let (client, field) = if let Some(f) = name.strip_prefix("ssl_c_") {
                 (true, f)
@@ -124,16 +146,29 @@ impl SslFetch {
     pub fn output_kind(&self) -> OutputKind {
         use SslFetch::*;
         match self {
+            Backend(f) => f.output_kind(),
             Fc | FcHasSni | FcIsResumed | FcHasCrt | CUsed => OutputKind::Bool,
-            FcKeysize | CZero | Cert(_, CertField::Version) => OutputKind::Int,
+            NoError
+            | FcKeysize
+            | CVerify
+            | CErr
+            | CCaErr
+            | CCaErrDepth
+            | Cert(_, CertField::Version) => OutputKind::Int,
             Cert(_, CertField::Der | CertField::Serial | CertField::Sha1) => OutputKind::Bin,
             _ => OutputKind::Str,
         }
     }
 
     pub fn eval(&self, ctx: &Ctx<'_>) -> Option<Sample<'static>> {
+        match self {
+            SslFetch::Backend(f) => f.eval_on(ctx.bc_tls),
+            f => f.eval_on(ctx.tls),
+        }
+    }
+
+    fn eval_on(&self, tls: Option<&TlsInfo>) -> Option<Sample<'static>> {
         use SslFetch::*;
-        let tls = ctx.tls;
         let s = |v: &str| Some(Sample::Str(Cow::Owned(v.as_bytes().to_vec())));
         match self {
             Fc => Some(Sample::Bool(tls.is_some())),
@@ -143,15 +178,18 @@ impl SslFetch {
             FcCipher => s(&tls?.cipher),
             FcAlpn => Some(Sample::Str(Cow::Owned(tls?.alpn.clone()?))),
             FcKeysize => Some(Sample::Int(i64::from(tls?.keysize))),
-            FcIsResumed => Some(Sample::Bool(tls?.resumed)),
+            // False (not absent) on a connection in clear, as HAProxy.
+            FcIsResumed => Some(Sample::Bool(tls.is_some_and(|t| t.resumed))),
             // A resumed session carries the certificate without sending it again.
             FcHasCrt => Some(Sample::Bool(tls?.client_cert.is_some() && !tls?.resumed)),
             CUsed => Some(Sample::Bool(tls?.client_cert.is_some())),
             FcCurve => s(tls?.curve),
-            CZero => {
-                tls?;
-                Some(Sample::Int(0))
-            }
+            CVerify => Some(Sample::Int(i64::from(tls?.cert_errors.verify))),
+            CErr => Some(Sample::Int(i64::from(tls?.cert_errors.crt))),
+            CCaErr => Some(Sample::Int(i64::from(tls?.cert_errors.ca))),
+            CCaErrDepth => Some(Sample::Int(i64::from(tls?.cert_errors.ca_depth))),
+            NoError => tls.map(|_| Sample::Int(0)),
+            Backend(f) => f.eval_on(tls),
             Cert(client, field) => {
                 let der = cert_of(tls?, *client)?;
                 cert_field(der, field)

@@ -167,6 +167,8 @@ pub struct Ctx<'a> {
     pub tracked: Option<&'a crate::stick::track::Tracked>,
     /// What the client connection's TLS handshake negotiated (`ssl_fc_*`, `ssl_c_*`).
     pub tls: Option<&'a crate::tls::TlsInfo>,
+    /// What the connection to the server negotiated (`ssl_bc_*`, `ssl_s_*`).
+    pub bc_tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 /// The capture slots of one direction for one transaction: `capture request header`,
@@ -279,6 +281,7 @@ impl<'a> Ctx<'a> {
             received: None,
             tracked: None,
             tls: None,
+            bc_tls: None,
         }
     }
 }

@@ -136,6 +136,8 @@ pub struct Env<'a> {
     pub prio: (i32, i32),
     /// What the client connection's TLS handshake negotiated.
     pub tls: Option<&'a crate::tls::TlsInfo>,
+    /// What the connection to the server negotiated (`ssl_bc_*`, `ssl_s_*`).
+    pub bc_tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl Env<'_> {
@@ -161,6 +163,7 @@ impl Env<'_> {
             received: None,
             tracked: self.tracked.as_deref(),
             tls: self.tls,
+            bc_tls: self.bc_tls,
         }
     }
 }
@@ -589,6 +592,8 @@ pub struct Inspect<'a> {
     pub backend: Option<usize>,
     /// What the client connection's TLS handshake negotiated.
     pub tls: Option<&'a crate::tls::TlsInfo>,
+    /// What the connection to the server negotiated (`ssl_bc_*`, `ssl_s_*`).
+    pub bc_tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 /// Content inspection (`tcp-request content` with `stage` Content, `tcp-response
@@ -647,6 +652,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
                 retries: ov.retries,
                 prio: ov.prio,
                 tls: at.tls,
+                bc_tls: at.bc_tls,
             };
             let mut ignored = false;
             let v = rules.run(stage, resume, &px.acls, &mut env, &mut ignored);

@@ -15,7 +15,9 @@ use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 use std::sync::RwLock;
 
 use crate::tls::load_crt;
+use crate::tls::session::{SessionCache, Tickets};
 use crate::tls::store::{CellResolver, CertCell, Store};
+use crate::tls::verify::{Ignore, IgnoringVerifier};
 
 /// TLS protocol versions, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,6 +70,9 @@ pub struct Settings {
     no_tickets: bool,
     prefer_client_ciphers: bool,
     no_ca_names: bool,
+    /// `crt-ignore-err`, `ca-ignore-err`.
+    crt_ignore: Ignore,
+    ca_ignore: Ignore,
 }
 
 /// Where relative paths start (`ca-base`, `crt-base`).
@@ -86,15 +91,7 @@ pub fn based_on(base: &Option<String>, path: &str) -> String {
 }
 
 /// What HAProxy accepts but halo's TLS library has no use for (said once, at start).
-pub const NOT_NEEDED: &[&str] = &[
-    "npn",
-    "ecdhe",
-    "sigalgs",
-    "client-sigalgs",
-    "allow-0rtt",
-    "ca-ignore-err",
-    "crt-ignore-err",
-];
+pub const NOT_NEEDED: &[&str] = &["npn", "ecdhe", "sigalgs", "client-sigalgs", "allow-0rtt"];
 
 impl Settings {
     /// Applies one option (`opt` with its arguments). Options that are not TLS settings
@@ -160,6 +157,8 @@ impl Settings {
             "tls-tickets" => self.no_tickets = false,
             "prefer-client-ciphers" => self.prefer_client_ciphers = true,
             "no-ca-names" => self.no_ca_names = true,
+            "crt-ignore-err" => self.crt_ignore = Ignore::parse(opt, &arg()?)?,
+            "ca-ignore-err" => self.ca_ignore = Ignore::parse(opt, &arg()?)?,
             o if NOT_NEEDED.contains(&o) => {}
             _ => return Ok(false),
         }
@@ -405,6 +404,8 @@ struct Entry {
     /// (OpenSSL then goes on without ALPN where rustls would refuse the handshake).
     config_no_alpn: Arc<ServerConfig>,
     alpn: Vec<Vec<u8>>,
+    /// The client certificate verifier when errors are ignored (to tell which).
+    verifier: Option<Arc<IgnoringVerifier>>,
     /// The names of its crt-list line's filters (lower case); none: the certificate's own.
     filters: Vec<String>,
     /// Names excluded by `!name` filters of its crt-list line.
@@ -428,6 +429,14 @@ struct SniMaps {
 struct Certs {
     entries: Vec<Entry>,
     maps: SniMaps,
+}
+
+/// What serves one handshake: the configuration, the certificate, and the verifier that
+/// tells which client certificate errors were ignored.
+pub struct Chosen {
+    pub config: Arc<ServerConfig>,
+    pub key: Arc<rustls::sign::CertifiedKey>,
+    pub verifier: Option<Arc<IgnoringVerifier>>,
 }
 
 /// What building another entry needs (a line added to a crt-list at run time).
@@ -471,6 +480,8 @@ pub struct BindSpec<'a> {
     pub http: bool,
     /// `tune.ssl.cachesize`: sessions kept for resumption by session id.
     pub cache_size: usize,
+    /// `tune.ssl.lifetime`: how long a session can be resumed, in seconds.
+    pub lifetime: u64,
     /// `tune.ssl.maxrecord`: the largest record sent (None: 16 kB).
     pub max_record: Option<usize>,
     /// The process's certificates: a file loaded by several bind lines is one cell.
@@ -612,6 +623,10 @@ pub fn load_crls(
         .map_err(|_| format!("'crl-file' : unable to load {crl}."))
 }
 
+/// A certificate's configuration, the ALPN list it offers, and its verifier when client
+/// certificate errors are ignored.
+type Configured = (ServerConfig, Vec<Vec<u8>>, Option<Arc<IgnoringVerifier>>);
+
 /// The configuration of one certificate under `settings`.
 fn server_config(
     settings: &Settings,
@@ -619,7 +634,7 @@ fn server_config(
     http: bool,
     cache: &Arc<dyn rustls::server::StoresServerSessions>,
     ticketer: &Option<Arc<dyn rustls::server::ProducesTickets>>,
-) -> Result<(ServerConfig, Vec<Vec<u8>>), String> {
+) -> Result<Configured, String> {
     let versions = settings.versions()?;
     let tls12 = versions
         .iter()
@@ -631,6 +646,7 @@ fn server_config(
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS settings rejected: {e}."))?;
+    let mut ignoring = None;
     let builder = match (&settings.ca_file, settings.verify) {
         (_, Verify::None) => builder.with_no_client_auth(),
         (None, _) => {
@@ -653,7 +669,15 @@ fn server_config(
             let verifier = vb
                 .build()
                 .map_err(|e| format!("unable to use CA file '{ca}' : {e}."))?;
-            builder.with_client_cert_verifier(verifier)
+            ignoring = IgnoringVerifier::wrap(
+                verifier.clone(),
+                settings.crt_ignore.clone(),
+                settings.ca_ignore.clone(),
+            );
+            match &ignoring {
+                Some(v) => builder.with_client_cert_verifier(v.clone()),
+                None => builder.with_client_cert_verifier(verifier),
+            }
         }
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(CellResolver(cell.clone())));
@@ -674,7 +698,7 @@ fn server_config(
         cfg.ticketer = t.clone();
     }
     cfg.ignore_client_order = !settings.prefer_client_ciphers;
-    Ok((cfg, alpn))
+    Ok((cfg, alpn, ignoring))
 }
 
 impl BindTls {
@@ -688,8 +712,9 @@ impl BindTls {
             certs: RwLock::new(Certs::default()),
             builder: Builder {
                 base: base.clone(),
-                cache: rustls::server::ServerSessionMemoryCache::new(spec.cache_size.max(1)),
-                ticketer: rustls::crypto::aws_lc_rs::Ticketer::new().ok(),
+                cache: Arc::new(SessionCache::new(spec.cache_size, spec.lifetime)),
+                ticketer: Tickets::new(spec.lifetime)
+                    .map(|t| Arc::new(t) as Arc<dyn rustls::server::ProducesTickets>),
                 http: spec.http,
                 bases: spec.bases.clone(),
                 max_record: spec.max_record,
@@ -747,7 +772,8 @@ impl BindTls {
         origin: Option<(String, usize)>,
     ) -> Result<(), String> {
         let b = &self.builder;
-        let (mut cfg, alpn) = server_config(settings, &cell, b.http, &b.cache, &b.ticketer)?;
+        let (mut cfg, alpn, verifier) =
+            server_config(settings, &cell, b.http, &b.cache, &b.ticketer)?;
         // Record header included, as rustls counts.
         cfg.max_fragment_size = b.max_record.map(|n| n + 5);
         let mut no_alpn = cfg.clone();
@@ -757,6 +783,7 @@ impl BindTls {
             config: Arc::new(cfg),
             config_no_alpn: Arc::new(no_alpn),
             alpn,
+            verifier,
             filters: filters
                 .iter()
                 .filter(|f| !f.starts_with('!'))
@@ -847,11 +874,7 @@ impl BindTls {
     /// The configuration for a ClientHello: the certificate naming its SNI exactly, else
     /// by a one-label wildcard (unless a `!name` filter of that line excludes it), else
     /// the default one — none with `strict-sni`.
-    pub fn config_for(
-        &self,
-        hello: &ClientHello<'_>,
-        sni: Option<&str>,
-    ) -> Option<(Arc<ServerConfig>, Arc<rustls::sign::CertifiedKey>)> {
+    pub fn config_for(&self, hello: &ClientHello<'_>, sni: Option<&str>) -> Option<Chosen> {
         let c = self.read();
         let i = Self::pick_in(&c, self.strict_sni, sni)?;
         let e = c.entries.get(i)?;
@@ -864,7 +887,11 @@ impl BindTls {
         } else {
             e.config_no_alpn.clone()
         };
-        Some((config, e.cell.key()))
+        Some(Chosen {
+            config,
+            key: e.cell.key(),
+            verifier: e.verifier.clone(),
+        })
     }
 
     #[cfg(test)]

@@ -276,10 +276,10 @@ impl<S: TlsSock> TlsConn<S> {
         let sni =
             crate::sample::fetch::tls_sni(&hello).map(|s| String::from_utf8_lossy(s).into_owned());
         drop(hello);
-        let Some((config, key)) = bind.config_for(&accepted.client_hello(), sni.as_deref()) else {
+        let Some(chosen) = bind.config_for(&accepted.client_hello(), sni.as_deref()) else {
             return Err(HandshakeError::NoCertificate);
         };
-        let mut tls = match accepted.into_connection(config) {
+        let mut tls = match accepted.into_connection(chosen.config) {
             Ok(t) => t,
             Err((e, mut alert)) => {
                 let _ = alert.write_all(&mut Raw(&sock));
@@ -296,22 +296,33 @@ impl<S: TlsSock> TlsConn<S> {
         }
         let mut conn = Self::finish_handshake(sock, Connection::Server(tls)).await?;
         if let Connection::Server(s) = &lock(&conn.st).tls {
-            let mut info = TlsInfo::of(s, &key);
+            let mut info = TlsInfo::of(s, &chosen.key);
             info.sni = sni;
+            if let (Some(v), Some(certs)) = (&chosen.verifier, s.peer_certificates()) {
+                info.cert_errors = v.errors_of(certs);
+            }
             conn.info = Arc::new(info);
         }
         Ok(conn)
     }
 
     /// The client side of a handshake (towards a server), over a connected socket.
-    pub async fn connect(sock: S, tls: rustls::ClientConnection) -> io::Result<Self> {
-        Self::finish_handshake(sock, Connection::Client(tls))
+    pub async fn connect(
+        sock: S,
+        tls: rustls::ClientConnection,
+        sni: Option<&str>,
+    ) -> io::Result<Self> {
+        let mut conn = Self::finish_handshake(sock, Connection::Client(tls))
             .await
             .map_err(|e| match e {
                 HandshakeError::Io(e) => e,
                 HandshakeError::Tls(e) => tls_error(e),
                 _ => io::ErrorKind::ConnectionAborted.into(),
-            })
+            })?;
+        if let Connection::Client(c) = &lock(&conn.st).tls {
+            conn.info = Arc::new(TlsInfo::of_client(c, sni));
+        }
+        Ok(conn)
     }
 
     /// Exchanges records until the handshake is done.

@@ -220,13 +220,38 @@ pub struct TlsInfo {
     pub server_cert: Option<CertificateDer<'static>>,
     /// The key exchange group, by OpenSSL's name (`ssl_fc_curve`).
     pub curve: &'static str,
+    /// Client certificate errors ignored by `crt-ignore-err` / `ca-ignore-err`.
+    pub cert_errors: verify::CertErrors,
 }
 
 impl TlsInfo {
+    /// What a handshake of a client of halo negotiated (`ssl_fc_*`, `ssl_c_*`, `ssl_f_*`).
     pub fn of(tls: &rustls::ServerConnection, key: &CertifiedKey) -> TlsInfo {
-        let cipher = tls.negotiated_cipher_suite();
         TlsInfo {
             sni: tls.server_name().map(str::to_string),
+            client_cert: tls
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.as_ref().to_vec()),
+            server_cert: key.cert.first().cloned(),
+            ..TlsInfo::negotiated(tls)
+        }
+    }
+
+    /// What a handshake of halo with a server negotiated (`ssl_bc_*`, `ssl_s_*`): the
+    /// server's certificate is `server_cert`.
+    pub fn of_client(tls: &rustls::ClientConnection, sni: Option<&str>) -> TlsInfo {
+        TlsInfo {
+            sni: sni.map(str::to_string),
+            server_cert: tls.peer_certificates().and_then(|c| c.first()).cloned(),
+            ..TlsInfo::negotiated(tls)
+        }
+    }
+
+    fn negotiated<D>(tls: &rustls::ConnectionCommon<D>) -> TlsInfo {
+        let cipher = tls.negotiated_cipher_suite();
+        TlsInfo {
+            sni: None,
             protocol: match tls.protocol_version() {
                 Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
                 Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
@@ -244,11 +269,8 @@ impl TlsInfo {
                 .unwrap_or(0),
             alpn: tls.alpn_protocol().map(<[u8]>::to_vec),
             resumed: matches!(tls.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
-            client_cert: tls
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| c.as_ref().to_vec()),
-            server_cert: key.cert.first().cloned(),
+            client_cert: None,
+            server_cert: None,
             curve: match tls.negotiated_key_exchange_group().map(|g| g.name()) {
                 Some(rustls::NamedGroup::X25519) => "X25519",
                 Some(rustls::NamedGroup::secp256r1) => "prime256v1",
@@ -260,6 +282,7 @@ impl TlsInfo {
                 Some(rustls::NamedGroup::MLKEM1024) => "MLKEM1024",
                 _ => "",
             },
+            cert_errors: verify::CertErrors::default(),
         }
     }
 }
@@ -267,7 +290,9 @@ impl TlsInfo {
 pub mod bind;
 pub mod conn;
 pub mod server;
+pub mod session;
 pub mod store;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -279,7 +279,7 @@ impl ServerTls {
         };
         let conn = rustls::ClientConnection::new(config, name)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        TlsConn::connect(sock, conn).await
+        TlsConn::connect(sock, conn, sni).await
     }
 }
 
