@@ -252,6 +252,8 @@ pub struct ProxyRt {
     pub peers_table: bool,
     /// `use-server` rules of the backend.
     pub use_server: crate::proxy::use_server::UseServerRules,
+    /// Where the frontend's log lines go and what they say (None: no line).
+    pub log: Option<Box<crate::log::ProxyLog>>,
 }
 
 pub struct Runtime {
@@ -690,6 +692,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let peers = compile_peers(cfg, &tables, quiet, diags);
     let mut proxies = Vec::new();
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
+    let global_logs = crate::log::GlobalLogs::new(&cfg.global);
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
         // How the proxy's expressions find names (ACLs, maps, tables…).
@@ -1146,6 +1149,22 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         } else {
             (None, 0)
         };
+        let log = if p.kind.is_frontend() {
+            crate::log::compile_proxy(
+                &crate::log::ProxyLogSpec {
+                    name: &p.name,
+                    settings: s,
+                    http: s.mode == Mode::Http,
+                    req_caps: http.rules.req_capture_lens.len(),
+                    res_caps: http.rules.res_capture_lens.len(),
+                },
+                &global_logs,
+                &crate::sample::Located::new(&names, &p.loc.file, p.loc.line),
+                diags,
+            )
+        } else {
+            None
+        };
         proxies.push(ProxyRt {
             name: p.name.clone(),
             id: ids[pi],
@@ -1165,6 +1184,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             tcp,
             peers_table: p.peers_table,
             use_server,
+            log,
         });
     }
     let _ = Loc::none();

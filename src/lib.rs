@@ -9,6 +9,7 @@ pub mod cli;
 pub mod compile;
 pub mod http;
 pub mod lb;
+pub mod log;
 pub mod pattern;
 pub mod proxy;
 pub mod runtime;

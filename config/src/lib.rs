@@ -10,6 +10,7 @@ pub mod diag;
 pub mod errorfile;
 pub mod keywords;
 pub mod lexer;
+pub mod logs;
 pub mod model;
 pub mod parse;
 pub mod peers;

@@ -181,6 +181,12 @@ pub struct Global {
     pub tune_ssl_maxrecord: Option<u32>,
     /// `tune.ssl.cachesize`: TLS sessions kept for resumption (20000 by default).
     pub tune_ssl_cachesize: Option<u32>,
+    /// `log` lines of `global`.
+    pub logs: Vec<crate::logs::LogTarget>,
+    /// `log-tag` (default: the program's name).
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: Some(None) for the system's host name.
+    pub log_send_hostname: Option<Option<String>>,
     /// `tune.ssl.lifetime`, in seconds.
     pub tune_ssl_lifetime: Option<u64>,
     /// `tune.max-checks-per-thread` (0: no limit).
@@ -261,6 +267,9 @@ impl Default for Global {
             ssl_skip_self_issued_ca: false,
             maxsslrate: None,
             tune_ssl_cachesize: None,
+            logs: Vec::new(),
+            log_tag: None,
+            log_send_hostname: None,
             tune_ssl_lifetime: None,
             max_checks_per_thread: 0,
             dns_accept: (true, true, false),
@@ -929,6 +938,8 @@ pub struct ProxySettings {
     pub dynamic_cookie_key: Option<String>,
     /// Health checks: `option httpchk`, `http-check`, `tcp-check`, built-in checks.
     pub checks: crate::checks::CheckConf,
+    /// `log` lines, the log format, `log-tag`, `unique-id-*`.
+    pub logging: crate::logs::ProxyLogging,
 }
 
 /// How the persistence cookie is handled (`cookie` keyword).

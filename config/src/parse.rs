@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use crate::addr::{Address, Usage, parse_address, parse_address_list};
 use crate::diag::{Diags, Loc};
 use crate::keywords::{self, Keyword, SectionKind, Support};
+use crate::logs::{LogFormatChoice, ProxyLog};
 use crate::model::*;
 use crate::reader::{Line, Section};
 use crate::units::{parse_size, parse_time_ms};
@@ -723,6 +724,12 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     g.tune_ssl_maxrecord = (v > 0).then_some(v.clamp(32, 16384));
                 }
             }
+            "log" => match crate::logs::parse_log_target(&line.words[n..], &line.loc) {
+                Ok(t) => g.logs.push(t),
+                Err(e) => diags.alert(&line.loc, format!("'log' : {e}.")),
+            },
+            "log-tag" => g.log_tag = need_arg(line, n, diags),
+            "log-send-hostname" => g.log_send_hostname = Some(arg(0).filter(|h| !h.is_empty())),
             "tune.ssl.lifetime" => match arg(0) {
                 Some(v) => match crate::units::parse_time_with_default(&v, 1000) {
                     Ok(ms) => g.tune_ssl_lifetime = Some(ms / 1000),
@@ -1078,6 +1085,23 @@ fn parse_proxy_line(
         }
         let on = prefix != Prefix::No;
         match opt {
+            "httplog" | "httpslog" | "tcplog" => {
+                let clf = line.words.get(n).map(String::as_str) == Some("clf");
+                if let Some(w) = line.words.get(n).filter(|w| !w.is_empty() && *w != "clf") {
+                    diags.alert(
+                        &line.loc,
+                        format!("'option {opt}' only supports the 'clf' argument, not '{w}'."),
+                    );
+                }
+                s.logging.format = on.then(|| {
+                    let f = match opt {
+                        "httplog" => LogFormatChoice::Http { clf },
+                        "httpslog" => LogFormatChoice::Https,
+                        _ => LogFormatChoice::Tcp { clf },
+                    };
+                    (f, line.loc.clone())
+                });
+            }
             "redispatch" => {
                 s.redispatch = if on {
                     match line.words.get(n) {
@@ -1423,6 +1447,42 @@ fn parse_proxy_line(
             let bufsize = cfg.global.tune_bufsize;
             if let Some(d) = parse_error_page(line, n, name, bufsize, diags) {
                 proxy.settings.error_pages.push(d);
+            }
+        }
+        "no log" => s.logging.targets.clear(),
+        "log" if prefix == Prefix::No => s.logging.targets.clear(),
+        "log" => match line.words.get(n).map(String::as_str) {
+            Some("global") if line.words.len() == n + 1 => s
+                .logging
+                .targets
+                .push(ProxyLog::Global(line.loc.clone())),
+            _ => match crate::logs::parse_log_target(&line.words[n..], &line.loc) {
+                Ok(t) => s.logging.targets.push(ProxyLog::Target(t)),
+                Err(e) => diags.alert(&line.loc, format!("'log' : {e}.")),
+            },
+        },
+        "log-tag" => s.logging.tag = need_arg(line, n, diags),
+        "unique-id-header" => s.logging.unique_id_header = need_arg(line, n, diags),
+        "log-format" | "log-format-sd" | "error-log-format" | "unique-id-format" => {
+            let Some(v) = line.words.get(n).cloned() else {
+                diags.alert(&line.loc, format!("'{name}' expects an argument."));
+                return;
+            };
+            if line.words.len() > n + 1 {
+                diags.alert(
+                    &line.loc,
+                    format!(
+                        "'{name}' expects only one argument, don't forget to escape spaces!"
+                    ),
+                );
+                return;
+            }
+            let v = (v, line.loc.clone());
+            match name {
+                "log-format" => s.logging.format = Some((LogFormatChoice::Custom(v.0), v.1)),
+                "log-format-sd" => s.logging.format_sd = Some(v),
+                "error-log-format" => s.logging.error_format = Some(v),
+                _ => s.logging.unique_id_format = Some(v),
             }
         }
         "monitor-uri" => match line.words.get(n) {

@@ -1703,6 +1703,8 @@ pub struct Txn {
     pub prio_offset: i32,
     /// `set-retries` / `set-timeout`.
     pub ov: crate::proxy::stream::Overrides,
+    /// What the transaction notes for its log line.
+    pub marks: crate::log::record::Marks,
 }
 
 impl Txn {

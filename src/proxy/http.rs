@@ -17,6 +17,7 @@ use halo_config::model::{Balance, HttpConnMode, HttpReuse};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::compile::Runtime;
+use crate::log::record::Marks;
 use crate::http::h1::{
     self, BodyState, Framing, Head, Limits, parse_request, parse_response, request_framing,
     response_framing,
@@ -113,6 +114,18 @@ impl Fail {
         match self {
             Fail::Server => 502,
             Fail::Status(s) => *s,
+        }
+    }
+
+    /// The termination state it gives the stream: the server aborted (`SH`), timed out
+    /// (`sH`) or answered something invalid (`PH`) before a response head; no server
+    /// could be connected again (`SC`).
+    fn term(&self) -> [u8; 2] {
+        match self {
+            Fail::Server => *b"SH",
+            Fail::Status(504) => *b"sH",
+            Fail::Status(503) => *b"SC",
+            Fail::Status(_) => *b"PH",
         }
     }
 }
@@ -302,9 +315,12 @@ fn release(buf: &mut Vec<u8>) {
 }
 
 /// Sends an error page (empty: none, as for an empty `errorfile`) and ends the connection.
-async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, page: &[u8]) {
+async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, page: &[u8], marks: &mut Marks) {
     if !page.is_empty() {
-        let _ = w.write_all(page).await;
+        marks.status = page_status(page).or(marks.status);
+        if w.write_all(page).await.is_ok() {
+            marks.bytes_out += crate::log::record::htx_size(page);
+        }
         let _ = w.flush().await;
     }
     // The connection ends after an error page: close our side first and drain what the
@@ -322,6 +338,100 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, page: &[u8]) {
         }
     };
     let _ = tokio::time::timeout(Duration::from_millis(1000), drain).await;
+}
+
+/// Milliseconds from `a` to `b` (-1 when either is unknown).
+fn ms_between(a: Option<std::time::Instant>, b: Option<std::time::Instant>) -> i64 {
+    match (a, b) {
+        (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as i64,
+        _ => -1,
+    }
+}
+
+/// The wall-clock time of `at`, from a reference pair taken together.
+fn wall(at: std::time::Instant, r: (std::time::Instant, std::time::SystemTime)) -> crate::log::time::Stamp {
+    crate::log::time::of(r.1 + at.saturating_duration_since(r.0))
+}
+
+/// Sends the log line of the transaction that just ended, if the frontend logs.
+fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn) {
+    let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
+        return;
+    };
+    let m = &txn.marks;
+    let now = std::time::Instant::now();
+    let start = m.stream_start.unwrap_or(info.accept);
+    let req_start = m.req_start;
+    let th = m.handshake_ms as i64;
+    let timers = crate::log::record::Timers {
+        handshake: th,
+        idle: req_start.map_or(-1, |r| (ms_between(Some(start.0), Some(r)) - th).max(0)),
+        request: ms_between(req_start, m.req_ready),
+        queue: m.connect.queue_ms.map_or(-1, |v| v as i64),
+        connect: m.connect.connect_ms.map_or(-1, |v| v as i64),
+        response: ms_between(m.sent, m.res_head),
+        active: ms_between(req_start.or(Some(start.0)), Some(now)),
+        total: ms_between(Some(start.0), Some(now)),
+    };
+    let term = m.term.unwrap_or(*b"--");
+    let error = term != *b"--" || m.status.is_some_and(|s| s >= 500);
+    let fe = rt.proxies[px_idx].frontend.as_ref();
+    let backend = m.backend.map(|b| rt.proxies[b].name.as_str());
+    let server = m.server.as_ref().or(m.connect.server.as_ref());
+    let received = !m.bad_request && txn.received.req_version().is_some();
+    let mut rec = crate::log::record::LogRecord {
+        accept: crate::log::time::of(start.1),
+        request_date: wall(req_start.unwrap_or(start.0), start),
+        timers,
+        partial: false,
+        http: true,
+        status: m.status,
+        bytes_out: m.bytes_out,
+        bytes_in: if received {
+            crate::log::record::htx_head_size(head) + m.bytes_in
+        } else {
+            0
+        },
+        term,
+        cookie: *b"--",
+        frontend: &rt.proxies[px_idx].name,
+        backend: backend.or(Some(&rt.proxies[px_idx].name)),
+        server: server.map(|s| s.name.as_str()),
+        src: info.src,
+        dst: info.dst,
+        backend_src: None,
+        server_addr: None,
+        actconn: u64::from(rt.cur_conns.load(Relaxed)),
+        feconn: fe.map_or(0, |f| f.counters.scur.load(Relaxed)),
+        beconn: m
+            .backend
+            .and_then(|b| rt.proxies[b].backend.as_ref())
+            .map_or(0, |b| u64::from(b.beconn.load(Relaxed))),
+        srvconn: server.map_or(0, |s| u64::from(s.cur.load(Relaxed))),
+        retries: m.connect.retries,
+        redispatched: m.connect.redispatched,
+        srv_queue: 0,
+        be_queue: 0,
+        req_caps: Some((&txn.req_captures, pl.req_caps)),
+        res_caps: Some((&txn.res_captures, pl.res_caps)),
+        cookie_req: txn.cookie_req.as_deref(),
+        cookie_res: txn.cookie_res.as_deref(),
+        received: received.then_some(&txn.received),
+        bad_request: !received,
+        unique_id: None,
+        tls: info.tls.as_deref(),
+        req_counter: crate::log::next_request_id(),
+        log_counter: 0,
+        hostname: None,
+    };
+    let ctx = request_ctx(rt, info, px_idx, m.backend, head, txn, true);
+    pl.emit(&ctx, &mut rec, error);
+}
+
+/// The status code of a response written out (`HTTP/1.1 NNN …`).
+fn page_status(page: &[u8]) -> Option<u16> {
+    let code = page.get(9..12)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 /// The page for error `status` once the request head is read: the backend's (once chosen),
@@ -829,7 +939,18 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
     // The connection's byte counts at the end of the previous stream: each stream's
     // `bytes_in`/`bytes_out` are what the counts grew by since.
     let mut io_mark = (0u64, 0u64);
+    // Logs: when the stream of the next transaction started, and the handshakes it paid.
+    let mut stream_start = info.accept;
+    let mut handshake_ms = info.handshake_ms;
+    let dontlognull = rt.proxies[px_idx]
+        .log
+        .as_ref()
+        .is_some_and(|l| l.dontlognull);
     loop {
+        txn.marks.restart(stream_start, handshake_ms);
+        if !cbuf.is_empty() {
+            txn.marks.req_start = Some(std::time::Instant::now());
+        }
         // Between requests: empty buffers go back to the pool.
         release(&mut cbuf);
         if let Some(sc) = attached.0.as_mut() {
@@ -866,13 +987,17 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                             None => {}
                         }
                     }
+                    txn.marks.req_ready = Some(std::time::Instant::now());
                     break n;
                 }
                 Ok(None) => {}
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
                     txn.tracked.http_error();
-                    send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
+                    txn.marks.end(*b"PR");
+                    txn.marks.bad_request = true;
+                    send_page(&mut client, early_page(&rt, px_idx, e.status), &mut txn.marks).await;
+                    log_http(&rt, px_idx, &info, &head, &txn);
                     return;
                 }
             }
@@ -883,7 +1008,12 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             let probes_ok = rt.proxies[px_idx].http.ignore_probes;
             if remaining == Some(0) {
                 if !cbuf.is_empty() || (first && !probes_ok) {
-                    send_page(&mut client, early_page(&rt, px_idx, 408)).await;
+                    txn.marks.end(*b"cR");
+                    txn.marks.bad_request = true;
+                    send_page(&mut client, early_page(&rt, px_idx, 408), &mut txn.marks).await;
+                    if !(dontlognull && cbuf.is_empty()) {
+                        log_http(&rt, px_idx, &info, &head, &txn);
+                    }
                 }
                 return;
             }
@@ -898,15 +1028,30 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);
                         txn.tracked.http_error();
-                        send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
+                        txn.marks.end(*b"CR");
+                        txn.marks.bad_request = true;
+                        txn.marks.status = Some(e.status);
+                        send_page(&mut client, early_page(&rt, px_idx, e.status), &mut txn.marks).await;
+                        if !(dontlognull && cbuf.is_empty()) {
+                            log_http(&rt, px_idx, &info, &head, &txn);
+                        }
                     }
                     return;
                 }
-                Some(_) => {}
+                Some(_) => {
+                    if txn.marks.req_start.is_none() {
+                        txn.marks.req_start = Some(std::time::Instant::now());
+                    }
+                }
                 None => {
                     // Timeout (or read error): 408 if a request had started.
                     if !cbuf.is_empty() || (first && remaining.is_some() && !probes_ok) {
-                        send_page(&mut client, early_page(&rt, px_idx, 408)).await;
+                        txn.marks.end(*b"cR");
+                        txn.marks.bad_request = true;
+                        send_page(&mut client, early_page(&rt, px_idx, 408), &mut txn.marks).await;
+                        if !(dontlognull && cbuf.is_empty()) {
+                            log_http(&rt, px_idx, &info, &head, &txn);
+                        }
                     }
                     return;
                 }
@@ -922,7 +1067,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
                 txn.tracked.http_error();
-                send_page(&mut client, early_page(&rt, px_idx, e.status)).await;
+                txn.marks.end(*b"PR");
+                send_page(&mut client, early_page(&rt, px_idx, e.status), &mut txn.marks).await;
+                log_http(&rt, px_idx, &info, &head, &txn);
                 return;
             }
         };
@@ -967,7 +1114,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 if let Err(status) = waited {
                     if status != 0 {
                         let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, status);
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                     }
                     return Step::Close;
                 }
@@ -1023,7 +1170,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 if let Err(status) = waited {
                     if status != 0 {
                         let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, status);
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                     }
                     return Step::Close;
                 }
@@ -1038,7 +1185,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if matches!(verdict, Verdict::Continue) && !fe_http.restrict_names.apply(&mut head) {
                 fe.counters.denied_req.fetch_add(1, Relaxed);
                 let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, 403);
-                send_page(&mut client, &page).await;
+                send_page(&mut client, &page, &mut txn.marks).await;
                 return Step::Close;
             }
             if !matches!(verdict, Verdict::Continue) {
@@ -1055,6 +1202,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     keep,
                     fe.client_timeout,
                     Some(&fe.counters),
+                    &mut txn.marks,
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -1070,6 +1218,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 fe.choose_backend(&rt, &px.acls, &ctx)
             };
             let chosen = be_idx.and_then(|b| rt.proxies[b].backend.clone().map(|be| (b, be)));
+            txn.marks.backend = chosen.as_ref().map(|c| c.0);
             let Some((be_idx, be)) = chosen else {
                 let sides = (px_idx, be_idx);
                 let mut verdict =
@@ -1087,6 +1236,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     keep,
                     fe.client_timeout,
                     None,
+                    &mut txn.marks,
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -1141,7 +1291,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     if status != 0 {
                         let page =
                             error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, status);
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                     }
                     return Step::Close;
                 }
@@ -1200,7 +1350,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                                 &mut txn,
                                 status,
                             );
-                            send_page(&mut client, &page).await;
+                            send_page(&mut client, &page, &mut txn.marks).await;
                         }
                         return Step::Close;
                     }
@@ -1233,6 +1383,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         keep,
                         fe.client_timeout,
                         Some(&be.counters),
+                        &mut txn.marks,
                     )
                     .await;
                     if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -1246,7 +1397,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if be_idx != px_idx && !be_http.restrict_names.apply(&mut head) {
                 be.counters.denied_req.fetch_add(1, Relaxed);
                 let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 403);
-                send_page(&mut client, &page).await;
+                send_page(&mut client, &page, &mut txn.marks).await;
                 return Step::Close;
             }
             if fe_http.rules.has_request_rules() || be_http.rules.has_request_rules() {
@@ -1369,7 +1520,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     if status != 0 {
                         let page =
                             error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, status);
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                     }
                     return Step::Close;
                 }
@@ -1502,6 +1653,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         &mut reuse,
                         redirectable.then_some(&mut redirect_to),
                         &sni_of,
+                        &mut txn.marks.connect,
                     ),
                 );
                 if be.settings.abortonclose {
@@ -1510,6 +1662,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         _ = client_gone(&client, &mut cbuf) => {
                             // The client left while waiting: its request goes nowhere.
                             be.counters.cli_abort.fetch_add(1, Relaxed);
+                            txn.marks.end(*b"CQ");
                             return Step::Close;
                         }
                     }
@@ -1535,12 +1688,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 page.extend_from_slice(prefix.as_bytes());
                 page.extend_from_slice(if path.is_empty() { b"/" } else { path });
                 page.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
-                send_page(&mut client, &page).await;
+                send_page(&mut client, &page, &mut txn.marks).await;
                 cbuf.drain(..head_len);
                 return Step::Close;
             }
             let Some(c) = res else {
                 // No server reachable: nothing was sent, the client connection may stay.
+                let fail = txn.marks.connect.fail.unwrap_or(*b"SC");
+                txn.marks.end(fail);
                 let sides = (px_idx, Some(be_idx));
                 let mut verdict =
                     Verdict::Answer(stream_answer(&rt, &info, sides, &head, &txn, 503));
@@ -1558,6 +1713,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     keep,
                     fe.client_timeout,
                     None,
+                    &mut txn.marks,
                 )
                 .await;
                 if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -1586,6 +1742,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if let Some(s) = &sc.srv {
                 crate::stick::rules::store(&stick_keys, s);
             }
+            txn.marks.server = sc.srv.clone();
+            txn.marks.sent = Some(std::time::Instant::now());
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
                 head.set(name.as_bytes(), s.name.as_bytes());
             }
@@ -1669,7 +1827,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                                 &mut txn,
                                 status,
                             );
-                            send_page(&mut client, &page).await;
+                            send_page(&mut client, &page, &mut txn.marks).await;
                         }
                         return Step::Close;
                     }
@@ -1700,10 +1858,13 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     // connection stays for its next request.
                     attached.0 = None;
                     let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
+                    txn.marks.end(*b"KH");
                     if client_close {
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                         return Step::Close;
                     }
+                    txn.marks.status = Some(502);
+                    txn.marks.bytes_out += crate::log::record::htx_size(&page);
                     if client.write_all(&page).await.is_err() {
                         return Step::Close;
                     }
@@ -1771,6 +1932,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                             sc.uses = 0;
                             continue;
                         }
+                        txn.marks.end(*b"SH");
                         if !first {
                             // As HAProxy does: a keep-alive client retries by itself when
                             // its connection closes without an answer.
@@ -1779,10 +1941,11 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         be.counters.err_resp.fetch_add(1, Relaxed);
                         let page =
                             error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                         return Step::Close;
                     }
                     Err(f) => {
+                        txn.marks.end(f.term());
                         if let Some(s) = &sc.srv {
                             s.counters.err_resp.fetch_add(1, Relaxed);
                         }
@@ -1800,6 +1963,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                                 &mut txn,
                                 f.status(),
                             );
+                            txn.marks.status = Some(f.status());
+                            txn.marks.bytes_out += crate::log::record::htx_size(&page);
                             if client.write_all(&page).await.is_err() {
                                 return Step::Close;
                             }
@@ -1817,12 +1982,13 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                             &mut txn,
                             f.status(),
                         );
-                        send_page(&mut client, &page).await;
+                        send_page(&mut client, &page, &mut txn.marks).await;
                         return Step::Close;
                     }
                 }
             };
             let status = rhead.status();
+            txn.marks.res_head = Some(std::time::Instant::now());
             txn.tracked.server_status(status);
             // A server asking for authentication keeps the session's next request; one
             // authenticating the connection itself (NTLM, Negotiate) keeps its connection
@@ -1846,7 +2012,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 // A switch nobody asked for: never tunnel on the server's word alone.
                 be.counters.err_resp.fetch_add(1, Relaxed);
                 let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
-                send_page(&mut client, &page).await;
+                send_page(&mut client, &page, &mut txn.marks).await;
                 return Step::Close;
             }
             // 7. Upgrade (WebSocket): both sides become a tunnel.
@@ -1899,7 +2065,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         &mut txn,
                         e.status,
                     );
-                    send_page(&mut client, &page).await;
+                    send_page(&mut client, &page, &mut txn.marks).await;
                     return Step::Close;
                 }
             };
@@ -2012,6 +2178,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         !client_close,
                         fe.client_timeout,
                         None,
+                        &mut txn.marks,
                     )
                     .await;
                     if !go_on || matches!(next_step(&rt), Next::Close) {
@@ -2046,7 +2213,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 }
                 attached.0 = None;
                 let page = error_page(&rt, &info, (px_idx, Some(be_idx)), &head, &mut txn, 502);
-                send_page(&mut client, &page).await;
+                send_page(&mut client, &page, &mut txn.marks).await;
                 return Step::Close;
             }
             // `http-after-response`: the backend's rules, then the frontend's.
@@ -2084,6 +2251,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             let server_timeout = txn.ov.server.or(be.settings.server_timeout);
             let mut rbody =
                 BodyState::new_response(rframing).dropping_trailers(fe_http.drop_res_trailers);
+            // `%B` counts the head as HAProxy stores it, then the body as sent.
+            txn.marks.status = Some(rhead.status());
+            let (counted, wire_head) = (txn.marks.bytes_out, out.len() as u64);
             let ok = forward_response(
                 &mut rbody,
                 sc,
@@ -2091,8 +2261,13 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 &mut out,
                 server_timeout,
                 rframing == Framing::Chunked,
+                &mut txn.marks,
             )
             .await;
+            let wire = txn.marks.bytes_out - counted;
+            txn.marks.bytes_out = counted
+                + crate::log::record::htx_head_size(&rhead)
+                + wire.saturating_sub(wire_head);
             if !ok {
                 return Step::Close;
             }
@@ -2144,6 +2319,11 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
         }
         txn.tracked.end_stream();
+        log_http(&rt, px_idx, &info, &head, &txn);
+        // The next transaction's stream starts now.
+        let now = std::time::Instant::now();
+        stream_start = (now, info.accept.1 + now.saturating_duration_since(info.accept.0));
+        handshake_ms = 0;
         if let Step::Close = step {
             return;
         }
@@ -2163,7 +2343,17 @@ async fn retry_connection(
     let same = sc.srv.clone();
     if be.settings.redispatch.is_some() || same.is_none() {
         let Some(c) =
-            connect_server(be, key, info, Choice::Balance, &mut |_| None, None, sni).await
+            connect_server(
+                be,
+                key,
+                info,
+                Choice::Balance,
+                &mut |_| None,
+                None,
+                sni,
+                &mut Default::default(),
+            )
+            .await
         else {
             return false;
         };
@@ -2271,6 +2461,7 @@ async fn forward_response<C: AsyncWrite + Unpin>(
     out: &mut Vec<u8>,
     timeout: Option<u64>,
     chunked: bool,
+    marks: &mut Marks,
 ) -> bool {
     loop {
         if chunked && !sc.buf.is_empty() && !body.is_done() {
@@ -2281,6 +2472,8 @@ async fn forward_response<C: AsyncWrite + Unpin>(
                 }
                 Err(_) => {
                     let _ = client.write_all(out).await;
+                    marks.bytes_out += out.len() as u64;
+                    marks.end(*b"SD");
                     return false;
                 }
             }
@@ -2289,6 +2482,8 @@ async fn forward_response<C: AsyncWrite + Unpin>(
                 Ok((n, _)) => n,
                 Err(_) => {
                     let _ = client.write_all(out).await;
+                    marks.bytes_out += out.len() as u64;
+                    marks.end(*b"SD");
                     return false;
                 }
             };
@@ -2297,20 +2492,26 @@ async fn forward_response<C: AsyncWrite + Unpin>(
             } else {
                 if !out.is_empty() {
                     if client.write_all(out).await.is_err() {
+                        marks.end(*b"CD");
                         return false;
                     }
+                    marks.bytes_out += out.len() as u64;
                     out.clear();
                 }
                 if client.write_all(&sc.buf[..n]).await.is_err() {
+                    marks.end(*b"CD");
                     return false;
                 }
+                marks.bytes_out += n as u64;
             }
             sc.buf.drain(..n);
         }
         if !out.is_empty() {
             if client.write_all(out).await.is_err() {
+                marks.end(*b"CD");
                 return false;
             }
+            marks.bytes_out += out.len() as u64;
             out.clear();
         }
         if body.is_done() {
@@ -2321,7 +2522,9 @@ async fn forward_response<C: AsyncWrite + Unpin>(
             Some(0) => {
                 // Server closed: the end of a close-delimited body (the client connection
                 // closes to mark it), or a truncated one: either way the client goes.
-                let _ = body.eof();
+                if body.eof().is_err() {
+                    marks.end(*b"SD");
+                }
                 return false;
             }
             Some(n) => {
@@ -2332,7 +2535,10 @@ async fn forward_response<C: AsyncWrite + Unpin>(
                     give_buf(std::mem::replace(&mut sc.buf, big));
                 }
             }
-            None => return false,
+            None => {
+                marks.end(*b"sD");
+                return false;
+            }
         }
     }
 }
@@ -2351,6 +2557,7 @@ async fn answer_client<C: ReadInto + AsyncWrite>(
     req: &Head,
     keep: bool,
     timeout: Option<u64>,
+    marks: &mut Marks,
 ) -> bool {
     // A client waiting for "100 Continue" before sending its body will not send it: the
     // connection cannot be reused.
@@ -2366,9 +2573,12 @@ async fn answer_client<C: ReadInto + AsyncWrite>(
     };
     let mut out = Vec::with_capacity(answer.head.len() + answer.body.len() + 32);
     answer.write(&mut out, connection, req.method() != b"HEAD");
+    marks.status = Some(answer.status);
     if client.write_all(&out).await.is_err() || client.flush().await.is_err() {
+        marks.end(*b"CL");
         return false;
     }
+    marks.bytes_out += crate::log::record::htx_size(&out);
     if !keep {
         let _ = client.shutdown().await;
         return false;
@@ -2496,6 +2706,7 @@ async fn answer_verdict<C: ReadInto + AsyncWrite>(
     keep: bool,
     timeout: Option<u64>,
     denied: Option<&crate::stats::Counters>,
+    marks: &mut Marks,
 ) -> bool {
     if let Some(c) = denied
         && matches!(
@@ -2507,17 +2718,29 @@ async fn answer_verdict<C: ReadInto + AsyncWrite>(
     }
     let answer = match verdict {
         Verdict::Continue | Verdict::WaitBody { .. } => return true,
-        Verdict::Reject => return false,
-        Verdict::Answer(a) | Verdict::Deny(a) => a,
+        Verdict::Reject => {
+            marks.end(*b"PR");
+            return false;
+        }
+        Verdict::Deny(a) => {
+            marks.end(*b"PR");
+            a
+        }
+        Verdict::Answer(a) => {
+            marks.end(*b"LR");
+            a
+        }
         Verdict::Tarpit(a, ms) => {
+            marks.end(*b"PT");
             if !tarpit_wait(client, cbuf, ms).await {
+                marks.term = Some(*b"CT");
                 return false;
             }
             a
         }
     };
     answer_client(
-        client, cbuf, head_len, framing, limits, &answer, req, keep, timeout,
+        client, cbuf, head_len, framing, limits, &answer, req, keep, timeout, marks,
     )
     .await
 }

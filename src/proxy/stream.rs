@@ -29,6 +29,10 @@ pub struct ConnInfo {
     pub ov: Overrides,
     /// What the TLS handshake negotiated, on a `bind … ssl` connection.
     pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
+    /// When the connection was accepted (logs: `%t`, timers).
+    pub accept: (std::time::Instant, std::time::SystemTime),
+    /// How long the handshakes took (PROXY header, TLS): `%Th`.
+    pub handshake_ms: u64,
 }
 
 /// Per-stream values set by `set-retries` and `set-timeout` rules, replacing the
@@ -392,6 +396,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     };
     // 5. Server, queue, connection with retries.
     let sni_of = |s: &Server| -> Option<String> { snis.get(s.index).cloned().flatten() };
+    let mut report = ConnectReport::default();
     let Some(Connected {
         srv: server,
         slot: _slot,
@@ -412,6 +417,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                 &mut |_| None,
                 None,
                 &sni_of,
+                &mut report,
             ),
         )
         .await
@@ -678,6 +684,22 @@ fn note_queue_time(be: &Backend, srv: &Server, ms: u64) {
 }
 
 /// A server connection ready for a session or a request.
+/// What connecting a stream to a server did, for its log line: time in queue and in
+/// connecting (ms, -1 when not reached), retries, and why it failed (`SC`, `sC`, `sQ`).
+#[derive(Default, Clone)]
+pub struct ConnectReport {
+    pub queue_ms: Option<u64>,
+    pub connect_ms: Option<u64>,
+    pub retries: u32,
+    pub redispatched: bool,
+    pub server: Option<Arc<Server>>,
+    pub fail: Option<[u8; 2]>,
+}
+
+fn ms_since(t: std::time::Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
 pub struct Connected {
     pub srv: Option<Arc<Server>>,
     pub slot: Option<Slot>,
@@ -724,7 +746,17 @@ pub async fn connect_with_retries(
     info: &ConnInfo,
     sni: &SniOf<'_>,
 ) -> Option<Connected> {
-    connect_server(be, key, info, Choice::Balance, &mut |_| None, None, sni).await
+    connect_server(
+        be,
+        key,
+        info,
+        Choice::Balance,
+        &mut |_| None,
+        None,
+        sni,
+        &mut ConnectReport::default(),
+    )
+    .await
 }
 
 /// Waits (at most `limit` ms in a queue) for a slot on the preferred server (`option prefer-last-server`, a server that
@@ -838,12 +870,18 @@ pub async fn connect_server(
     reuse: &mut ReuseFn<'_>,
     redirect: Option<&mut Option<Arc<Server>>>,
     sni: &SniOf<'_>,
+    report: &mut ConnectReport,
 ) -> Option<Connected> {
     let st = &be.settings;
+    let started = std::time::Instant::now();
     if be.servers.is_empty() {
         // `dispatch`: a fixed address, no balancing.
-        let target = st.dispatch?;
-        return open(
+        let Some(target) = st.dispatch else {
+            report.fail = Some(*b"SC");
+            return None;
+        };
+        report.queue_ms = Some(0);
+        let r = open(
             target,
             st.source.as_ref(),
             None,
@@ -851,8 +889,17 @@ pub async fn connect_server(
             Some(info),
             None,
         )
-        .await
-        .ok()
+        .await;
+        return match r {
+            Ok(s) => {
+                report.connect_ms = Some(ms_since(started));
+                Some(s)
+            }
+            Err(e) => {
+                report.fail = Some(fail_code(&e));
+                None
+            }
+        }
         .map(|stream| Connected {
             srv: None,
             slot: None,
@@ -875,28 +922,37 @@ pub async fn connect_server(
     let mut direct = false;
     let mut persistent = false;
     let mut force = false;
-    let mut srv = match choice {
-        Choice::Prefer(p) => obtain_preferred(be, p, key, limit).await?,
-        Choice::Balance => obtain(be, key, None, limit).await?,
+    let obtained = match choice {
+        Choice::Prefer(p) => obtain_preferred(be, p, key, limit).await,
+        Choice::Balance => obtain(be, key, None, limit).await,
         Choice::Stick(p) => {
-            let s = obtain_persistent(be, p, key, limit).await?;
-            persistent = Arc::ptr_eq(&s, p);
+            let s = obtain_persistent(be, p, key, limit).await;
+            persistent = s.as_ref().is_some_and(|s| Arc::ptr_eq(s, p));
             s
         }
         Choice::Direct { idx, force: f } => match obtain_direct(be, idx, limit).await {
             Ok(s) => {
                 direct = true;
                 force = f;
-                s
+                Some(s)
             }
             // A full queue on the designated server: elsewhere with `option redispatch`
             // (not under `force-persist`), else no server.
             Err(true) if st.redispatch.is_some_and(|n| n != 0) && !f => {
-                obtain(be, key, None, limit).await?
+                obtain(be, key, None, limit).await
             }
-            Err(_) => return None,
+            Err(_) => None,
         },
     };
+    let queued = ms_since(started);
+    let Some(mut srv) = obtained else {
+        // No server, or none before `timeout queue`.
+        report.fail = Some(if queued >= limit { *b"sQ" } else { *b"SC" });
+        report.queue_ms = (queued >= limit).then_some(queued);
+        return None;
+    };
+    report.queue_ms = Some(queued);
+    report.server = Some(srv.clone());
     // Server option `redir` (for requests that may be redirected: GET and HEAD): the
     // server is chosen and counted, the client gets a 302 instead of a connection.
     if let Some(out) = redirect
@@ -911,6 +967,7 @@ pub async fn connect_server(
         let mut slot = Slot::new(be, &srv);
         slot.count();
         srv.idle.reuses.fetch_add(1, Relaxed);
+        report.connect_ms = Some(0);
         return Some(Connected {
             srv: Some(srv),
             slot: Some(slot),
@@ -922,6 +979,7 @@ pub async fn connect_server(
     let mut slot = Slot::new(be, &srv);
     for attempt in 0..=retries {
         let target = srv.addr.target(info.dst.port());
+        let connecting = std::time::Instant::now();
         match open(
             target,
             srv.source.as_ref(),
@@ -935,6 +993,7 @@ pub async fn connect_server(
             Ok(stream) => {
                 slot.count();
                 srv.idle.connects.fetch_add(1, Relaxed);
+                report.connect_ms = Some(ms_since(connecting));
                 crate::server::check::observe(
                     be,
                     &srv,
@@ -949,7 +1008,7 @@ pub async fn connect_server(
                     direct,
                 });
             }
-            Err(_) => {
+            Err(e) => {
                 srv.counters.err_conn.fetch_add(1, Relaxed);
                 be.counters.err_conn.fetch_add(1, Relaxed);
                 crate::server::check::observe(
@@ -959,8 +1018,10 @@ pub async fn connect_server(
                     crate::runtime::log::quiet(),
                 );
                 if attempt == retries {
+                    report.fail = Some(fail_code(&e));
                     return None;
                 }
+                report.retries += 1;
                 srv.counters.retries.fetch_add(1, Relaxed);
                 be.counters.retries.fetch_add(1, Relaxed);
                 // HAProxy's rule: with `option redispatch`, move to another server when
@@ -997,7 +1058,15 @@ pub async fn connect_server(
                     drop(slot);
                     srv.counters.redispatches.fetch_add(1, Relaxed);
                     be.counters.redispatches.fetch_add(1, Relaxed);
-                    srv = obtain(be, None, avoid, limit).await?;
+                    report.redispatched = true;
+                    srv = match obtain(be, None, avoid, limit).await {
+                        Some(s) => s,
+                        None => {
+                            report.fail = Some(*b"SC");
+                            return None;
+                        }
+                    };
+                    report.server = Some(srv.clone());
                     slot = Slot::new(be, &srv);
                     // Persistence is broken: the client gets a new cookie.
                     direct = false;
@@ -1009,6 +1078,16 @@ pub async fn connect_server(
     }
     let _ = avoid;
     None
+}
+
+/// The termination state of a failed connection: `sC` after `timeout connect`, `SC` when
+/// refused or unreachable.
+fn fail_code(e: &std::io::Error) -> [u8; 2] {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        *b"sC"
+    } else {
+        *b"SC"
+    }
 }
 
 /// A new connection to a server the request already holds a slot on (a retry after an

@@ -1,8 +1,10 @@
 //! Custom log-format strings used as rule arguments (manual 8.2.6): literal text mixed
 //! with `%[expr]` sample expressions (optionally `%{+Q}[expr]`) and `%%`; compiled once,
-//! rendered per request. The `%X` log variables arrive with logging and are refused here.
+//! rendered per request. Log formats (`log-format`, the built-in ones) also take the `%X`
+//! log variables of `crate::log::record`, which rule arguments refuse.
 
 use super::{Ctx, Expr, Resolver};
+use crate::log::record::{Flags, LogRecord, LogVar};
 
 /// One piece of a format.
 #[derive(Debug, Clone)]
@@ -15,6 +17,11 @@ enum Item {
         /// `+E`: `"`, `\` and `]` escaped with a backslash.
         escape: bool,
     },
+    /// A log variable (log formats only).
+    Var(LogVar, Flags),
+    /// Spaces of a log format: one space, written only after something that is not one
+    /// (runs collapse, an item that prints nothing does not double it), as HAProxy does.
+    Sep,
 }
 
 /// A compiled log-format string.
@@ -36,11 +43,32 @@ impl LogFormat {
     /// Parses a format. `%[expr]` expressions are compiled with `Expr::parse`; any other
     /// `%` item is refused with a message naming it.
     pub fn parse(text: &str, res: &dyn Resolver) -> Result<LogFormat, String> {
+        Self::parse_with(text, res, false)
+    }
+
+    /// Parses a log format: `%X` log variables are accepted.
+    pub fn parse_log(text: &str, res: &dyn Resolver) -> Result<LogFormat, String> {
+        Self::parse_with(text, res, true)
+    }
+
+    fn parse_with(text: &str, res: &dyn Resolver, log: bool) -> Result<LogFormat, String> {
         let b = text.as_bytes();
+        // `%{…}o`: flags applied to every item that follows.
+        let mut all = Flags::default();
         let mut items = Vec::new();
         let mut lit: Vec<u8> = Vec::new();
         let mut i = 0;
         while i < b.len() {
+            if log && b[i] == b' ' {
+                if !lit.is_empty() {
+                    items.push(Item::Lit(std::mem::take(&mut lit)));
+                }
+                if !matches!(items.last(), Some(Item::Sep)) {
+                    items.push(Item::Sep);
+                }
+                i += 1;
+                continue;
+            }
             if b[i] != b'%' {
                 lit.push(b[i]);
                 i += 1;
@@ -60,8 +88,9 @@ impl LogFormat {
                 })?;
                 i = end + 1;
             }
-            let mut quote = false;
-            let mut escape = false;
+            let mut quote = all.quote;
+            let mut escape = all.escape;
+            let mut hex = all.hex;
             if b.get(i) == Some(&b'{') {
                 let end = find(b, i, b'}').ok_or_else(|| {
                     format!("missing '}}' after the item flags at position {start} in '{text}'")
@@ -75,10 +104,11 @@ impl LogFormat {
                     match name {
                         "Q" => quote = on,
                         "E" => escape = on,
+                        "X" => hex = on,
                         "" => {}
                         other => {
                             return Err(format!(
-                                "log-format flag '{other}' in '{text}' is not supported by halo yet (only Q and E are)"
+                                "log-format flag '{other}' in '{text}' is not supported by halo yet (only Q, X and E are)"
                             ));
                         }
                     }
@@ -111,6 +141,23 @@ impl LogFormat {
                         j += 1;
                     }
                     let name = &text[i..j];
+                    if log && let Some(v) = LogVar::parse(name) {
+                        let flags = Flags {
+                            quote,
+                            hex,
+                            escape,
+                        };
+                        if v == LogVar::AllFlags {
+                            all = flags;
+                        } else {
+                            if !lit.is_empty() {
+                                items.push(Item::Lit(std::mem::take(&mut lit)));
+                            }
+                            items.push(Item::Var(v, flags));
+                        }
+                        i = j;
+                        continue;
+                    }
                     return Err(if ALIASES.contains(&name) {
                         format!(
                             "log-format variable '%{name}' in '{text}' is not available in halo yet (log variables arrive with logging); use a sample expression '%[...]' or write '%%' for a literal '%'"
@@ -175,8 +222,60 @@ impl LogFormat {
                         out.push(b'"');
                     }
                 }
+                // Parsed only in log formats, rendered by `render_log`.
+                Item::Var(..) | Item::Sep => {}
             }
         }
+    }
+
+    /// Appends the log line of `rec`: a sample that cannot be fetched is `-`.
+    pub fn render_log(&self, ctx: &Ctx<'_>, rec: &LogRecord<'_>, out: &mut Vec<u8>) {
+        // Whether the last byte written is a separator (none is written at the start).
+        let mut sep = true;
+        for item in &self.items {
+            let before = out.len();
+            match item {
+                Item::Sep => {
+                    if !sep {
+                        out.push(b' ');
+                        sep = true;
+                    }
+                    continue;
+                }
+                Item::Lit(l) => out.extend_from_slice(l),
+                Item::Var(v, f) => rec.render(*v, *f, out),
+                Item::Expr {
+                    expr,
+                    quote,
+                    escape,
+                } => match expr.eval(ctx) {
+                    Some(s) => {
+                        let b = s.to_bytes();
+                        if *quote {
+                            out.push(b'"');
+                        }
+                        for &c in b.iter() {
+                            if *escape && matches!(c, b'"' | b'\\' | b']') {
+                                out.push(b'\\');
+                            }
+                            out.push(c);
+                        }
+                        if *quote {
+                            out.push(b'"');
+                        }
+                    }
+                    None => out.push(b'-'),
+                },
+            }
+            if out.len() > before {
+                sep = false;
+            }
+        }
+    }
+
+    /// Whether the format uses the request or response (HTTP-only items).
+    pub fn has_vars(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, Item::Var(..)))
     }
 
     /// The rendered format in a new vector.

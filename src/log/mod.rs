@@ -1,0 +1,458 @@
+//! Traffic logs: the targets of `log` lines (UDP, UNIX datagram sockets, stdout/stderr),
+//! the syslog framings of `format` (rfc3164, rfc5424, short, raw, iso, timed, priority),
+//! `len`, `sample`, levels; a line is sent with one non-blocking system call and dropped
+//! when the socket is full, so logging never makes a session wait.
+
+pub mod record;
+pub mod time;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+use halo_config::logs::{LogFraming, LogSink, LogTarget};
+
+/// Syslog levels used by the proxy.
+pub const LOG_ERR: u8 = 3;
+pub const LOG_NOTICE: u8 = 5;
+pub const LOG_INFO: u8 = 6;
+
+/// One target with its sampling counter.
+#[derive(Debug)]
+pub struct Target {
+    pub conf: LogTarget,
+    /// Lines seen by a `sample` target.
+    seen: AtomicU32,
+}
+
+/// The targets of a proxy (its own lines and those of `log global`), with the tag and host
+/// name of the process.
+#[derive(Debug, Default)]
+pub struct Loggers {
+    targets: Vec<Arc<Target>>,
+    tag: Arc<str>,
+    hostname: Option<Arc<str>>,
+}
+
+/// Lines dropped because a socket was full or gone (`show info`: `DroppedLogs`).
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static SOCKETS: RefCell<Sockets> = RefCell::new(Sockets::default());
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+/// The sockets a thread sends from (opened on first use).
+#[derive(Default)]
+struct Sockets {
+    udp4: Option<UdpSocket>,
+    udp6: Option<UdpSocket>,
+    unix: Option<UnixDatagram>,
+}
+
+impl Sockets {
+    fn udp(&mut self, v6: bool) -> Option<&UdpSocket> {
+        let slot = if v6 { &mut self.udp6 } else { &mut self.udp4 };
+        if slot.is_none() {
+            let any = if v6 { "[::]:0" } else { "0.0.0.0:0" };
+            let s = UdpSocket::bind(any).ok()?;
+            s.set_nonblocking(true).ok()?;
+            *slot = Some(s);
+        }
+        slot.as_ref()
+    }
+
+    fn unix(&mut self) -> Option<&UnixDatagram> {
+        if self.unix.is_none() {
+            let s = UnixDatagram::unbound().ok()?;
+            s.set_nonblocking(true).ok()?;
+            self.unix = Some(s);
+        }
+        self.unix.as_ref()
+    }
+}
+
+impl Target {
+    pub fn new(conf: LogTarget) -> Arc<Target> {
+        Arc::new(Target {
+            conf,
+            seen: AtomicU32::new(0),
+        })
+    }
+
+    /// Whether this line is one `sample` keeps.
+    fn sampled(&self) -> bool {
+        match &self.conf.sample {
+            None => true,
+            Some((ranges, size)) => {
+                let rank = self.seen.fetch_add(1, Relaxed) % size + 1;
+                ranges.iter().any(|(a, b)| (*a..=*b).contains(&rank))
+            }
+        }
+    }
+}
+
+/// The host's name (`log-send-hostname` without an argument).
+pub fn system_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The program name: the last part of the path the binary was started with.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "halo".to_string())
+}
+
+impl Loggers {
+    pub fn new(targets: Vec<Arc<Target>>, tag: Arc<str>, hostname: Option<Arc<str>>) -> Loggers {
+        Loggers {
+            targets,
+            tag,
+            hostname,
+        }
+    }
+
+    /// Whether any line would be sent.
+    pub fn enabled(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    /// Sends `msg` (without new line) at `level` to every target that takes it.
+    pub fn send(&self, level: u8, msg: &[u8]) {
+        for t in &self.targets {
+            let c = &t.conf;
+            if level > c.level || !t.sampled() {
+                continue;
+            }
+            let level = level.max(c.minlevel);
+            LINE.with_borrow_mut(|line| {
+                line.clear();
+                frame(line, c, level, &self.tag, self.hostname.as_deref(), msg);
+                emit(&c.sink, line);
+            });
+        }
+    }
+}
+
+/// Writes the header of `framing`, the message cut to fit `maxlen` with the final new
+/// line, into `out`.
+fn frame(out: &mut Vec<u8>, c: &LogTarget, level: u8, tag: &str, host: Option<&str>, msg: &[u8]) {
+    let pri = u32::from(c.facility) * 8 + u32::from(level);
+    let now = time::now();
+    match c.framing {
+        LogFraming::Rfc3164 | LogFraming::Local | LogFraming::Auto => {
+            let _ = write!(out, "<{pri}>");
+            time::rfc3164(out, now.0);
+            out.push(b' ');
+            // RFC 3164 always names a host (`localhost` without `log-send-hostname`);
+            // `local` never does; no `format` does when `log-send-hostname` is set.
+            match (c.framing, host) {
+                (LogFraming::Rfc3164, h) => {
+                    let _ = write!(out, "{} ", h.unwrap_or("localhost"));
+                }
+                (LogFraming::Auto, Some(h)) => {
+                    let _ = write!(out, "{h} ");
+                }
+                _ => {}
+            }
+            let _ = write!(out, "{tag}[{}]: ", std::process::id());
+        }
+        LogFraming::Rfc5424 => {
+            let _ = write!(out, "<{pri}>1 ");
+            time::iso(out, now);
+            let _ = write!(
+                out,
+                " {} {tag} {} - - ",
+                host.unwrap_or("-"),
+                std::process::id()
+            );
+        }
+        LogFraming::Short => {
+            let _ = write!(out, "<{level}>");
+        }
+        LogFraming::Raw => {}
+        LogFraming::Iso => {
+            time::iso(out, now);
+            out.push(b' ');
+        }
+        LogFraming::Timed => {
+            let _ = write!(out, "<{level}>");
+            time::iso(out, now);
+            out.push(b' ');
+        }
+        LogFraming::Priority => {
+            let _ = write!(out, "<{pri}>");
+        }
+    }
+    let room = c.maxlen.saturating_sub(out.len() + 1);
+    out.extend_from_slice(&msg[..msg.len().min(room)]);
+    out.push(b'\n');
+}
+
+fn emit(sink: &LogSink, line: &[u8]) {
+    let sent = match sink {
+        LogSink::Udp(addr) => SOCKETS.with_borrow_mut(|s| {
+            s.udp(matches!(addr, SocketAddr::V6(_)))
+                .is_some_and(|u| u.send_to(line, addr).is_ok())
+        }),
+        LogSink::Unix(path) => SOCKETS.with_borrow_mut(|s| {
+            s.unix()
+                .is_some_and(|u| u.send_to(&line[..line.len() - 1], path).is_ok())
+        }),
+        LogSink::Fd(fd) => {
+            // SAFETY: writing a valid buffer to a descriptor; a closed one only errs.
+            let n = unsafe { libc::write(*fd, line.as_ptr().cast(), line.len()) };
+            n == line.len() as isize
+        }
+        // Rings are refused at start (not built yet).
+        LogSink::Ring(_) => false,
+    };
+    if !sent {
+        DROPPED.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(framing: LogFraming, maxlen: usize) -> LogTarget {
+        LogTarget {
+            sink: LogSink::Fd(-1),
+            maxlen,
+            framing,
+            sample: None,
+            facility: 18,
+            level: 7,
+            minlevel: 0,
+            loc: Default::default(),
+        }
+    }
+
+    fn framed(f: LogFraming, maxlen: usize, host: Option<&str>) -> String {
+        let mut out = Vec::new();
+        frame(&mut out, &target(f, maxlen), 6, "tag", host, b"hello world");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn framings() {
+        let pid = std::process::id();
+        let l = framed(LogFraming::Auto, 1024, None);
+        assert!(l.starts_with("<150>") && l.ends_with(&format!(" tag[{pid}]: hello world\n")));
+        assert_eq!(
+            l.len(),
+            "<150>Dec  4 18:20:45 tag[]: hello world\n".len() + pid.to_string().len()
+        );
+        let l = framed(LogFraming::Rfc3164, 1024, None);
+        assert!(l.ends_with(&format!(" localhost tag[{pid}]: hello world\n")), "{l}");
+        let l = framed(LogFraming::Auto, 1024, Some("h"));
+        assert!(l.ends_with(&format!(" h tag[{pid}]: hello world\n")), "{l}");
+        let l = framed(LogFraming::Rfc5424, 1024, None);
+        assert!(l.starts_with("<150>1 2") && l.ends_with(&format!(" - tag {pid} - - hello world\n")), "{l}");
+        assert_eq!(framed(LogFraming::Short, 1024, None), "<6>hello world\n");
+        assert_eq!(framed(LogFraming::Raw, 1024, None), "hello world\n");
+        assert_eq!(framed(LogFraming::Priority, 1024, None), "<150>hello world\n");
+        let l = framed(LogFraming::Timed, 1024, None);
+        assert!(l.starts_with("<6>2") && l.ends_with(" hello world\n"), "{l}");
+        // `len` counts the whole line, new line included.
+        assert_eq!(framed(LogFraming::Raw, 6, None), "hello\n");
+    }
+}
+
+/// `option httplog`.
+pub const HTTP_LOG_FMT: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// `option httplog clf`.
+pub const HTTP_CLF_FMT: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
+/// `option httpslog`.
+pub const HTTPS_LOG_FMT: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] %[ssl_fc_sni]/%sslv/%sslc";
+/// `option tcplog`.
+pub const TCP_LOG_FMT: &str =
+    "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+/// `option tcplog clf`.
+pub const TCP_CLF_FMT: &str = "%{Q}o %{-Q}ci - - [%T] \"TCP \" 000 %B \"\" \"\" %cp %ms %ft %b %s %Th %Tw %Tc %Tt %U %ts-- %ac %fc %bc %sc %rc %sq %bq \"\" \"\" ";
+
+/// The logging of a frontend: where its lines go and what they say.
+pub struct ProxyLog {
+    pub loggers: Loggers,
+    /// The line at the end of a stream (or of each HTTP transaction); None: HAProxy's
+    /// default, one `Connect from` line when a connection is accepted.
+    pub format: Option<crate::sample::logfmt::LogFormat>,
+    /// `option dontlognull`, `option dontlog-normal`, `option log-separate-errors`.
+    pub dontlognull: bool,
+    pub dontlog_normal: bool,
+    pub separate_errors: bool,
+    /// The number of request and response capture slots printed by `%hr`/`%hs`.
+    pub req_caps: usize,
+    pub res_caps: usize,
+    /// Lines sent so far (`%lc`).
+    pub counter: AtomicU64,
+}
+
+impl ProxyLog {
+    /// Sends the line describing `rec` (the sample context gives `%[…]` items), at `err`
+    /// level when it ended in error and `option log-separate-errors` asks for it.
+    pub fn emit(&self, ctx: &crate::sample::Ctx<'_>, rec: &mut record::LogRecord<'_>, error: bool) {
+        let Some(fmt) = &self.format else {
+            return;
+        };
+        if self.dontlog_normal && !error {
+            return;
+        }
+        rec.log_counter = self.counter.fetch_add(1, Relaxed);
+        let level = if error && self.separate_errors {
+            LOG_ERR
+        } else {
+            LOG_INFO
+        };
+        MSG.with_borrow_mut(|msg| {
+            msg.clear();
+            fmt.render_log(ctx, rec, msg);
+            self.loggers.send(level, msg);
+        });
+    }
+
+    /// The `Connect from` line of a connection just accepted (no log format set).
+    pub fn connect_line(&self, src: SocketAddr, dst: SocketAddr, frontend: &str, http: bool) {
+        if self.format.is_some() {
+            return;
+        }
+        MSG.with_borrow_mut(|msg| {
+            msg.clear();
+            let _ = write!(
+                msg,
+                "Connect from {}:{} to {}:{} ({frontend}/{})",
+                src.ip(),
+                src.port(),
+                dst.ip(),
+                dst.port(),
+                if http { "HTTP" } else { "TCP" }
+            );
+            self.loggers.send(LOG_INFO, msg);
+        });
+    }
+}
+
+thread_local! {
+    static MSG: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+}
+
+/// The targets of `global`'s `log` lines, shared by the proxies that say `log global`.
+pub struct GlobalLogs {
+    pub targets: Vec<Arc<Target>>,
+    pub tag: Arc<str>,
+    pub hostname: Option<Arc<str>>,
+}
+
+impl GlobalLogs {
+    pub fn new(g: &halo_config::model::Global) -> GlobalLogs {
+        GlobalLogs {
+            targets: g.logs.iter().cloned().map(Target::new).collect(),
+            tag: g.log_tag.clone().unwrap_or_else(program_name).into(),
+            hostname: g
+                .log_send_hostname
+                .as_ref()
+                .map(|h| h.clone().unwrap_or_else(system_hostname).into()),
+        }
+    }
+}
+
+/// What compiling a proxy's logging needs to know about it.
+pub struct ProxyLogSpec<'a> {
+    pub name: &'a str,
+    pub settings: &'a halo_config::model::ProxySettings,
+    pub http: bool,
+    pub req_caps: usize,
+    pub res_caps: usize,
+}
+
+/// The logging of a frontend, None when it sends no line. Errors name the keyword.
+pub fn compile_proxy(
+    spec: &ProxyLogSpec<'_>,
+    global: &GlobalLogs,
+    res: &dyn crate::sample::Resolver,
+    diags: &mut halo_config::Diags,
+) -> Option<Box<ProxyLog>> {
+    use halo_config::logs::{LogFormatChoice, ProxyLog as Line};
+    let l = &spec.settings.logging;
+    let mut targets = Vec::new();
+    for t in &l.targets {
+        match t {
+            Line::Global(_) => targets.extend(global.targets.iter().cloned()),
+            Line::Target(t) => targets.push(Target::new(t.clone())),
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    let format = match &l.format {
+        None => None,
+        Some((choice, loc)) => {
+            let text = match choice {
+                LogFormatChoice::Http { clf } | LogFormatChoice::Tcp { clf } if !spec.http => {
+                    if matches!(choice, LogFormatChoice::Http { .. }) {
+                        diags.warning(
+                            loc,
+                            format!(
+                                "'option httplog' not usable with proxy '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+                                spec.name
+                            ),
+                        );
+                    }
+                    if *clf { TCP_CLF_FMT } else { TCP_LOG_FMT }
+                }
+                LogFormatChoice::Http { clf: true } => HTTP_CLF_FMT,
+                LogFormatChoice::Http { clf: false } => HTTP_LOG_FMT,
+                LogFormatChoice::Https => HTTPS_LOG_FMT,
+                LogFormatChoice::Tcp { clf: true } => TCP_CLF_FMT,
+                LogFormatChoice::Tcp { clf: false } => TCP_LOG_FMT,
+                LogFormatChoice::Custom(t) => t.as_str(),
+            };
+            match crate::sample::logfmt::LogFormat::parse_log(text, res) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    diags.alert(loc, format!("'log-format' : {e}."));
+                    None
+                }
+            }
+        }
+    };
+    let tag: Arc<str> = match &l.tag {
+        Some(t) => t.as_str().into(),
+        None => global.tag.clone(),
+    };
+    let opt = |o: &str| spec.settings.option(o).unwrap_or(false);
+    Some(Box::new(ProxyLog {
+        loggers: Loggers::new(targets, tag, global.hostname.clone()),
+        format,
+        dontlognull: opt("dontlognull"),
+        dontlog_normal: opt("dontlog-normal"),
+        separate_errors: opt("log-separate-errors"),
+        req_caps: spec.req_caps,
+        res_caps: spec.res_caps,
+        counter: AtomicU64::new(0),
+    }))
+}
+
+/// The process's stream counter (`%rt`).
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(0);
+
+pub fn next_request_id() -> u64 {
+    REQUEST_IDS.fetch_add(1, Relaxed)
+}
