@@ -1847,7 +1847,7 @@ fn log_stdout_format_raw_writes_to_standard_output() {
 #[test]
 fn bad_log_lines_are_refused_with_their_line() {
     // (line, words the message must name): 2.6's wording is asserted loosely.
-    let cases: [(&str, &[&str]); 12] = [
+    let mut cases: Vec<(&str, &[&str])> = vec![
         ("log 127.0.0.1:514 local9", &["local9", "facility"]),
         ("log 127.0.0.1:514 format foo local0", &["foo", "format"]),
         ("log 127.0.0.1:514 len 10 local0", &["10", "80", "65535"]),
@@ -1858,10 +1858,13 @@ fn bad_log_lines_are_refused_with_their_line() {
         ("log-format \"%[nosuchfetch]\"", &["nosuchfetch"]),
         ("log-format \"%[src\"", &["]"]),
         ("option httplog foo", &["httplog", "clf"]),
-        ("option tcplog clf", &["tcplog", "clf"]),
-        // A fetch of the request headers is not available at log time.
-        ("log-format \"%[req.hdr(host)]\"", &["req.hdr"]),
     ];
+    if is_reference_haproxy() {
+        // 2.6 has no `option tcplog clf` (the 3.5 manual, which halo follows, has it), and
+        // refuses request fetches at log time (halo evaluates them on the request).
+        cases.push(("option tcplog clf", &["tcplog", "clf"]));
+        cases.push(("log-format \"%[req.hdr(host)]\"", &["req.hdr"]));
+    }
     for (bad, words) in cases {
         let text = format!(
             "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\nfrontend f\n    bind 127.0.0.1:1\n    log global\n    {bad}\n    http-request return status 200\n"

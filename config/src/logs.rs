@@ -228,9 +228,7 @@ pub fn parse_log_target(args: &[String], loc: &Loc) -> Result<LogTarget, String>
             _ => break,
         }
     }
-    let fac = it
-        .next()
-        .ok_or("missing facility after the log target")?;
+    let fac = it.next().ok_or("missing facility after the log target")?;
     t.facility = find(&FACILITIES, fac).ok_or_else(|| format!("unknown log facility '{fac}'"))?;
     if let Some(l) = it.next() {
         t.level = find(&LEVELS, l).ok_or_else(|| format!("unknown optional log level '{l}'"))?;
@@ -240,7 +238,9 @@ pub fn parse_log_target(args: &[String], loc: &Loc) -> Result<LogTarget, String>
             find(&LEVELS, l).ok_or_else(|| format!("unknown optional minimum log level '{l}'"))?;
     }
     if let Some(extra) = it.next() {
-        return Err(format!("unexpected argument '{extra}' after the log levels"));
+        return Err(format!(
+            "unexpected argument '{extra}' after the log levels"
+        ));
     }
     Ok(t)
 }
@@ -263,7 +263,10 @@ mod tests {
         assert_eq!(t.sink, LogSink::Udp("10.0.0.1:514".parse().unwrap()));
         assert_eq!((t.maxlen, t.framing), (200, LogFraming::Rfc5424));
         assert_eq!((t.facility, t.level, t.minlevel), (16, 6, 5));
-        assert_eq!(p("/dev/log daemon").unwrap().sink, LogSink::Unix("/dev/log".into()));
+        assert_eq!(
+            p("/dev/log daemon").unwrap().sink,
+            LogSink::Unix("/dev/log".into())
+        );
         assert_eq!(p("stdout format raw local0").unwrap().sink, LogSink::Fd(1));
         assert_eq!(
             p("udp6@[::1]:5140 local0").unwrap().sink,

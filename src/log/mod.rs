@@ -200,7 +200,8 @@ fn frame(out: &mut Vec<u8>, c: &LogTarget, level: u8, tag: &str, host: Option<&s
             let _ = write!(out, "<{pri}>");
         }
     }
-    let room = c.maxlen.saturating_sub(out.len() + 1);
+    // `len` cuts the line, header included; the new line comes after.
+    let room = c.maxlen.saturating_sub(out.len());
     out.extend_from_slice(&msg[..msg.len().min(room)]);
     out.push(b'\n');
 }
@@ -261,18 +262,30 @@ mod tests {
             "<150>Dec  4 18:20:45 tag[]: hello world\n".len() + pid.to_string().len()
         );
         let l = framed(LogFraming::Rfc3164, 1024, None);
-        assert!(l.ends_with(&format!(" localhost tag[{pid}]: hello world\n")), "{l}");
+        assert!(
+            l.ends_with(&format!(" localhost tag[{pid}]: hello world\n")),
+            "{l}"
+        );
         let l = framed(LogFraming::Auto, 1024, Some("h"));
         assert!(l.ends_with(&format!(" h tag[{pid}]: hello world\n")), "{l}");
         let l = framed(LogFraming::Rfc5424, 1024, None);
-        assert!(l.starts_with("<150>1 2") && l.ends_with(&format!(" - tag {pid} - - hello world\n")), "{l}");
+        assert!(
+            l.starts_with("<150>1 2") && l.ends_with(&format!(" - tag {pid} - - hello world\n")),
+            "{l}"
+        );
         assert_eq!(framed(LogFraming::Short, 1024, None), "<6>hello world\n");
         assert_eq!(framed(LogFraming::Raw, 1024, None), "hello world\n");
-        assert_eq!(framed(LogFraming::Priority, 1024, None), "<150>hello world\n");
+        assert_eq!(
+            framed(LogFraming::Priority, 1024, None),
+            "<150>hello world\n"
+        );
         let l = framed(LogFraming::Timed, 1024, None);
-        assert!(l.starts_with("<6>2") && l.ends_with(" hello world\n"), "{l}");
-        // `len` counts the whole line, new line included.
-        assert_eq!(framed(LogFraming::Raw, 6, None), "hello\n");
+        assert!(
+            l.starts_with("<6>2") && l.ends_with(" hello world\n"),
+            "{l}"
+        );
+        // `len` cuts the line, header included; the new line comes after.
+        assert_eq!(framed(LogFraming::Raw, 5, None), "hello\n");
     }
 }
 
@@ -303,6 +316,8 @@ pub struct ProxyLog {
     pub res_caps: usize,
     /// Lines sent so far (`%lc`).
     pub counter: AtomicU64,
+    /// The system's host name (`%H`).
+    pub host: Arc<str>,
 }
 
 impl ProxyLog {
@@ -358,6 +373,7 @@ pub struct GlobalLogs {
     pub targets: Vec<Arc<Target>>,
     pub tag: Arc<str>,
     pub hostname: Option<Arc<str>>,
+    pub system_host: Arc<str>,
 }
 
 impl GlobalLogs {
@@ -369,6 +385,7 @@ impl GlobalLogs {
                 .log_send_hostname
                 .as_ref()
                 .map(|h| h.clone().unwrap_or_else(system_hostname).into()),
+            system_host: system_hostname().into(),
         }
     }
 }
@@ -397,9 +414,6 @@ pub fn compile_proxy(
             Line::Global(_) => targets.extend(global.targets.iter().cloned()),
             Line::Target(t) => targets.push(Target::new(t.clone())),
         }
-    }
-    if targets.is_empty() {
-        return None;
     }
     let format = match &l.format {
         None => None,
@@ -433,6 +447,18 @@ pub fn compile_proxy(
             }
         }
     };
+    if targets.is_empty() {
+        if let (Some((LogFormatChoice::Custom(_), loc)), Some(_)) = (&l.format, &format) {
+            diags.warning(
+                loc,
+                format!(
+                    "log format ignored for proxy '{}' since it has no log address.",
+                    spec.name
+                ),
+            );
+        }
+        return None;
+    }
     let tag: Arc<str> = match &l.tag {
         Some(t) => t.as_str().into(),
         None => global.tag.clone(),
@@ -447,6 +473,7 @@ pub fn compile_proxy(
         req_caps: spec.req_caps,
         res_caps: spec.res_caps,
         counter: AtomicU64::new(0),
+        host: global.system_host.clone(),
     }))
 }
 

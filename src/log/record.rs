@@ -335,6 +335,8 @@ impl LogRecord<'_> {
                     out.push(b'"');
                 }
             }
+            // Unknown: `-`, or an empty quoted string.
+            None if f.quote => out.extend_from_slice(b"\"\""),
             None => out.push(b'-'),
         }
     }
@@ -376,9 +378,6 @@ impl LogRecord<'_> {
 
     fn captures(out: &mut Vec<u8>, caps: Option<(&CaptureSlots, usize)>, clf: bool, f: Flags) {
         let Some((slots, n)) = caps.filter(|(_, n)| *n > 0) else {
-            if clf {
-                out.push(b'-');
-            }
             return;
         };
         if !clf {
@@ -390,12 +389,16 @@ impl LogRecord<'_> {
             }
             let v = slots.get(i);
             if clf {
-                out.push(b'"');
+                if f.quote {
+                    out.push(b'"');
+                }
                 match &v {
                     Some(v) => encoded(out, v, HDR_ENCODE),
                     None => out.push(b'-'),
                 }
-                out.push(b'"');
+                if f.quote {
+                    out.push(b'"');
+                }
             } else {
                 if f.quote {
                     out.push(b'"');
@@ -436,30 +439,15 @@ impl LogRecord<'_> {
         };
         match v {
             AllFlags => {}
-            AcceptUtc | AcceptLocal => {
-                q(out);
-                time::log_zone(out, self.accept.0, v == AcceptLocal);
-                q(out);
-            }
+            // Dates and termination states are never quoted.
+            AcceptUtc | AcceptLocal => time::log_zone(out, self.accept.0, v == AcceptLocal),
             AcceptUnix => Self::number(out, self.accept.0, f),
-            AcceptMs => {
-                q(out);
-                time::log_ms(out, self.accept);
-                q(out);
-            }
+            AcceptMs => time::log_ms(out, self.accept),
             AcceptMsOnly => {
                 let _ = write!(out, "{:03}", self.accept.1 / 1000);
             }
-            ReqMs => {
-                q(out);
-                time::log_ms(out, self.request_date);
-                q(out);
-            }
-            ReqUtc | ReqLocal => {
-                q(out);
-                time::log_zone(out, self.request_date.0, v == ReqLocal);
-                q(out);
-            }
+            ReqMs => time::log_ms(out, self.request_date),
+            ReqUtc | ReqLocal => time::log_zone(out, self.request_date.0, v == ReqLocal),
             Ta => Self::timer(out, t.active, self.partial),
             Tc => Self::timer(out, t.connect, false),
             Td => {
@@ -527,7 +515,11 @@ impl LogRecord<'_> {
                 None => out.extend_from_slice(b"-1"),
             },
             ActConn => Self::number(out, self.actconn as i64, f),
-            Backend => Self::text(out, Some(self.backend.unwrap_or(self.frontend).as_bytes()), f),
+            Backend => Self::text(
+                out,
+                Some(self.backend.unwrap_or(self.frontend).as_bytes()),
+                f,
+            ),
             BeConn => Self::number(out, self.beconn as i64, f),
             BackendIp => Self::ip(out, self.backend_src, f),
             BackendPort => match self.backend_src {
@@ -579,11 +571,7 @@ impl LogRecord<'_> {
                 Self::number(out, i64::from(self.retries), f)
             }
             ReqCounter => Self::number(out, self.req_counter as i64, f),
-            Server => Self::text(
-                out,
-                Some(self.server.unwrap_or("<NOSRV>").as_bytes()),
-                f,
-            ),
+            Server => Self::text(out, Some(self.server.unwrap_or("<NOSRV>").as_bytes()), f),
             SrvConn => Self::number(out, self.srvconn as i64, f),
             ServerIp => Self::ip(out, self.server_addr, f),
             ServerPort => match self.server_addr {
@@ -593,16 +581,10 @@ impl LogRecord<'_> {
             SrvQueue => Self::number(out, self.srv_queue as i64, f),
             SslCipher => Self::text(out, self.tls.map(|t| t.cipher.as_bytes()), f),
             SslVersion => Self::text(out, self.tls.map(|t| t.protocol.as_bytes()), f),
-            TermState => {
-                q(out);
-                out.extend_from_slice(&self.term);
-                q(out);
-            }
+            TermState => out.extend_from_slice(&self.term),
             TermStateCookie => {
-                q(out);
                 out.extend_from_slice(&self.term);
                 out.extend_from_slice(&self.cookie);
-                q(out);
             }
         }
     }
@@ -631,6 +613,8 @@ pub struct Marks {
     pub bytes_in: u64,
     /// Termination state (`--` when it ended normally).
     pub term: Option<[u8; 2]>,
+    /// The local address of the server connection.
+    pub backend_src: Option<SocketAddr>,
     /// The backend and server that served it.
     pub backend: Option<usize>,
     pub server: Option<std::sync::Arc<crate::server::Server>>,
@@ -649,7 +633,11 @@ impl std::fmt::Debug for Marks {
 
 impl Marks {
     /// A new transaction starting at `start`.
-    pub fn restart(&mut self, start: (std::time::Instant, std::time::SystemTime), handshake_ms: u64) {
+    pub fn restart(
+        &mut self,
+        start: (std::time::Instant, std::time::SystemTime),
+        handshake_ms: u64,
+    ) {
         *self = Marks {
             stream_start: Some(start),
             handshake_ms,

@@ -139,12 +139,7 @@ pub fn log_zone(out: &mut Vec<u8>, secs: i64, is_local: bool) {
     let _ = write!(
         out,
         "{:02}/{}/{}:{:02}:{:02}:{:02} ",
-        t.day,
-        MONTHS[t.mon as usize],
-        t.year,
-        t.hour,
-        t.min,
-        t.sec
+        t.day, MONTHS[t.mon as usize], t.year, t.hour, t.min, t.sec
     );
     offset(out, t.gmtoff, false);
 }

@@ -222,6 +222,14 @@ impl ServerStream {
 
     /// Whether an idle connection can still carry a request: open, nothing unread (TLS
     /// records the server sent meanwhile, such as session tickets, are taken in).
+    /// The local address of the connection (`%bi:%bp`).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            ServerStream::Plain(s) => s.local_addr().ok(),
+            ServerStream::Tls(t) => t.sock().local_addr().ok(),
+        }
+    }
+
     /// What the TLS handshake with the server negotiated (`ssl_bc_*`).
     pub fn tls_info(&self) -> Option<std::sync::Arc<crate::tls::TlsInfo>> {
         match self {

@@ -17,7 +17,6 @@ use halo_config::model::{Balance, HttpConnMode, HttpReuse};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::compile::Runtime;
-use crate::log::record::Marks;
 use crate::http::h1::{
     self, BodyState, Framing, Head, Limits, parse_request, parse_response, request_framing,
     response_framing,
@@ -25,6 +24,7 @@ use crate::http::h1::{
 use crate::http::pages::early_page;
 use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
+use crate::log::record::Marks;
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, ReadInto, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
 use crate::proxy::stream::{
@@ -349,12 +349,16 @@ fn ms_between(a: Option<std::time::Instant>, b: Option<std::time::Instant>) -> i
 }
 
 /// The wall-clock time of `at`, from a reference pair taken together.
-fn wall(at: std::time::Instant, r: (std::time::Instant, std::time::SystemTime)) -> crate::log::time::Stamp {
+fn wall(
+    at: std::time::Instant,
+    r: (std::time::Instant, std::time::SystemTime),
+) -> crate::log::time::Stamp {
     crate::log::time::of(r.1 + at.saturating_duration_since(r.0))
 }
 
 /// Sends the log line of the transaction that just ended, if the frontend logs.
-fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn) {
+/// (`holding`: the stream still holds its server slot, which the counts leave out.)
+fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn, holding: bool) {
     let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
         return;
     };
@@ -374,7 +378,12 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
         total: ms_between(Some(start.0), Some(now)),
     };
     let term = m.term.unwrap_or(*b"--");
-    let error = term != *b"--" || m.status.is_some_and(|s| s >= 500);
+    // HAProxy's "not normal": an error state other than a local answer, a retry or a
+    // redispatch, or a 5xx.
+    let error = !matches!(term[0], b'-' | b'L')
+        || m.connect.retries > 0
+        || m.connect.redispatched
+        || m.status.is_some_and(|s| s >= 500);
     let fe = rt.proxies[px_idx].frontend.as_ref();
     let backend = m.backend.map(|b| rt.proxies[b].name.as_str());
     let server = m.server.as_ref().or(m.connect.server.as_ref());
@@ -399,15 +408,17 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
         server: server.map(|s| s.name.as_str()),
         src: info.src,
         dst: info.dst,
-        backend_src: None,
-        server_addr: None,
+        backend_src: m.backend_src,
+        server_addr: server.map(|s| s.addr.target(info.dst.port())),
         actconn: u64::from(rt.cur_conns.load(Relaxed)),
         feconn: fe.map_or(0, |f| f.counters.scur.load(Relaxed)),
         beconn: m
             .backend
             .and_then(|b| rt.proxies[b].backend.as_ref())
             .map_or(0, |b| u64::from(b.beconn.load(Relaxed))),
-        srvconn: server.map_or(0, |s| u64::from(s.cur.load(Relaxed))),
+        srvconn: server.map_or(0, |s| {
+            u64::from(s.cur.load(Relaxed)).saturating_sub(u64::from(holding))
+        }),
         retries: m.connect.retries,
         redispatched: m.connect.redispatched,
         srv_queue: 0,
@@ -422,7 +433,7 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
         tls: info.tls.as_deref(),
         req_counter: crate::log::next_request_id(),
         log_counter: 0,
-        hostname: None,
+        hostname: Some(&pl.host),
     };
     let ctx = request_ctx(rt, info, px_idx, m.backend, head, txn, true);
     pl.emit(&ctx, &mut rec, error);
@@ -915,6 +926,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
     }
     // The session is accepted: entries tracked so far count it.
     txn.tracked.session_accepted();
+    if let Some(pl) = rt.proxies[px_idx].log.as_deref() {
+        pl.connect_line(info.src, info.dst, &rt.proxies[px_idx].name, true);
+    }
     let limits = Limits {
         glitches_threshold: rt.global.tune_h1_fe_glitches,
         payload_any_method: rt.global.h1_payload_any_method,
@@ -996,8 +1010,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     txn.tracked.http_error();
                     txn.marks.end(*b"PR");
                     txn.marks.bad_request = true;
-                    send_page(&mut client, early_page(&rt, px_idx, e.status), &mut txn.marks).await;
-                    log_http(&rt, px_idx, &info, &head, &txn);
+                    send_page(
+                        &mut client,
+                        early_page(&rt, px_idx, e.status),
+                        &mut txn.marks,
+                    )
+                    .await;
+                    txn.marks.bytes_out = 0;
+                    log_http(&rt, px_idx, &info, &head, &txn, false);
                     return;
                 }
             }
@@ -1011,8 +1031,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     txn.marks.end(*b"cR");
                     txn.marks.bad_request = true;
                     send_page(&mut client, early_page(&rt, px_idx, 408), &mut txn.marks).await;
+                    txn.marks.bytes_out = 0;
                     if !(dontlognull && cbuf.is_empty()) {
-                        log_http(&rt, px_idx, &info, &head, &txn);
+                        log_http(&rt, px_idx, &info, &head, &txn, false);
                     }
                 }
                 return;
@@ -1031,9 +1052,15 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         txn.marks.end(*b"CR");
                         txn.marks.bad_request = true;
                         txn.marks.status = Some(e.status);
-                        send_page(&mut client, early_page(&rt, px_idx, e.status), &mut txn.marks).await;
+                        send_page(
+                            &mut client,
+                            early_page(&rt, px_idx, e.status),
+                            &mut txn.marks,
+                        )
+                        .await;
+                        txn.marks.bytes_out = 0;
                         if !(dontlognull && cbuf.is_empty()) {
-                            log_http(&rt, px_idx, &info, &head, &txn);
+                            log_http(&rt, px_idx, &info, &head, &txn, false);
                         }
                     }
                     return;
@@ -1049,8 +1076,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         txn.marks.end(*b"cR");
                         txn.marks.bad_request = true;
                         send_page(&mut client, early_page(&rt, px_idx, 408), &mut txn.marks).await;
+                        txn.marks.bytes_out = 0;
                         if !(dontlognull && cbuf.is_empty()) {
-                            log_http(&rt, px_idx, &info, &head, &txn);
+                            log_http(&rt, px_idx, &info, &head, &txn, false);
                         }
                     }
                     return;
@@ -1068,8 +1096,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 fe.counters.err_req.fetch_add(1, Relaxed);
                 txn.tracked.http_error();
                 txn.marks.end(*b"PR");
-                send_page(&mut client, early_page(&rt, px_idx, e.status), &mut txn.marks).await;
-                log_http(&rt, px_idx, &info, &head, &txn);
+                send_page(
+                    &mut client,
+                    early_page(&rt, px_idx, e.status),
+                    &mut txn.marks,
+                )
+                .await;
+                txn.marks.bytes_out = 0;
+                log_http(&rt, px_idx, &info, &head, &txn, false);
                 return;
             }
         };
@@ -1743,6 +1777,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 crate::stick::rules::store(&stick_keys, s);
             }
             txn.marks.server = sc.srv.clone();
+            txn.marks.backend_src = sc.stream.local_addr();
             txn.marks.sent = Some(std::time::Instant::now());
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
                 head.set(name.as_bytes(), s.name.as_bytes());
@@ -2319,10 +2354,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
         }
         txn.tracked.end_stream();
-        log_http(&rt, px_idx, &info, &head, &txn);
+        let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
+        log_http(&rt, px_idx, &info, &head, &txn, holding);
         // The next transaction's stream starts now.
         let now = std::time::Instant::now();
-        stream_start = (now, info.accept.1 + now.saturating_duration_since(info.accept.0));
+        stream_start = (
+            now,
+            info.accept.1 + now.saturating_duration_since(info.accept.0),
+        );
         handshake_ms = 0;
         if let Step::Close = step {
             return;
@@ -2342,18 +2381,17 @@ async fn retry_connection(
 ) -> bool {
     let same = sc.srv.clone();
     if be.settings.redispatch.is_some() || same.is_none() {
-        let Some(c) =
-            connect_server(
-                be,
-                key,
-                info,
-                Choice::Balance,
-                &mut |_| None,
-                None,
-                sni,
-                &mut Default::default(),
-            )
-            .await
+        let Some(c) = connect_server(
+            be,
+            key,
+            info,
+            Choice::Balance,
+            &mut |_| None,
+            None,
+            sni,
+            &mut Default::default(),
+        )
+        .await
         else {
             return false;
         };

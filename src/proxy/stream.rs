@@ -232,6 +232,24 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     }
     // The session is accepted: entries tracked so far count it.
     tracked.session_accepted();
+    if let Some(pl) = px.log.as_deref() {
+        pl.connect_line(info.src, info.dst, &px.name, false);
+    }
+    // Declared first, dropped last: the line is sent once the stream released its server.
+    let mut log = TcpLog {
+        rt: rt.clone(),
+        px_idx,
+        src: info.src,
+        dst: info.dst,
+        tls: info.tls.clone(),
+        accept: info.accept,
+        handshake_ms: info.handshake_ms,
+        backend: None,
+        report: ConnectReport::default(),
+        bytes_in: pending.len() as u64,
+        bytes_out: 0,
+        term: None,
+    };
     let limit = rt
         .global
         .tune_bufsize
@@ -396,7 +414,8 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     };
     // 5. Server, queue, connection with retries.
     let sni_of = |s: &Server| -> Option<String> { snis.get(s.index).cloned().flatten() };
-    let mut report = ConnectReport::default();
+    log.backend = Some(be_idx);
+    (log.src, log.dst) = (info.src, info.dst);
     let Some(Connected {
         srv: server,
         slot: _slot,
@@ -417,7 +436,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                 &mut |_| None,
                 None,
                 &sni_of,
-                &mut report,
+                &mut log.report,
             ),
         )
         .await
@@ -538,6 +557,19 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         rt.global.tune_bufsize,
     )
     .await;
+    log.bytes_in += out.bytes_in;
+    log.bytes_out = out.bytes_out;
+    log.term = if out.client_timeout {
+        Some(*b"cD")
+    } else if out.server_timeout {
+        Some(*b"sD")
+    } else if out.client_error {
+        Some(*b"CD")
+    } else if out.server_error {
+        Some(*b"SD")
+    } else {
+        None
+    };
     fe.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
     fe.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
     be.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
@@ -551,6 +583,101 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         if out.server_timeout || out.server_error {
             s.counters.srv_abort.fetch_add(1, Relaxed);
         }
+    }
+}
+
+/// The log line of a TCP stream, sent when the stream ends (dropped), whatever way it
+/// ends, from what the stream noted on it.
+struct TcpLog {
+    rt: Arc<Runtime>,
+    px_idx: usize,
+    src: SocketAddr,
+    dst: SocketAddr,
+    tls: Option<Arc<crate::tls::TlsInfo>>,
+    accept: (std::time::Instant, std::time::SystemTime),
+    handshake_ms: u64,
+    backend: Option<usize>,
+    report: ConnectReport,
+    bytes_in: u64,
+    bytes_out: u64,
+    term: Option<[u8; 2]>,
+}
+
+impl Drop for TcpLog {
+    fn drop(&mut self) {
+        let Some(pl) = self.rt.proxies[self.px_idx].log.as_deref() else {
+            return;
+        };
+        if pl.dontlognull && self.bytes_in == 0 {
+            return;
+        }
+        let rt = &self.rt;
+        let term = self.term.or(self.report.fail).unwrap_or(*b"--");
+        let server = self.report.server.as_ref();
+        let ms = |v: Option<u64>| v.map_or(-1, |v| v as i64);
+        let total = self.accept.0.elapsed().as_millis() as i64;
+        let mut rec = crate::log::record::LogRecord {
+            accept: crate::log::time::of(self.accept.1),
+            request_date: crate::log::time::of(self.accept.1),
+            timers: crate::log::record::Timers {
+                handshake: self.handshake_ms as i64,
+                idle: -1,
+                request: -1,
+                queue: ms(self.report.queue_ms),
+                connect: ms(self.report.connect_ms),
+                response: -1,
+                active: total,
+                total,
+            },
+            partial: false,
+            http: false,
+            status: None,
+            bytes_out: self.bytes_out,
+            bytes_in: self.bytes_in,
+            term,
+            cookie: *b"--",
+            frontend: &rt.proxies[self.px_idx].name,
+            backend: Some(&rt.proxies[self.backend.unwrap_or(self.px_idx)].name),
+            server: server.map(|s| s.name.as_str()),
+            src: self.src,
+            dst: self.dst,
+            backend_src: None,
+            server_addr: server.map(|s| s.addr.target(self.dst.port())),
+            actconn: u64::from(rt.cur_conns.load(Relaxed)),
+            feconn: rt.proxies[self.px_idx]
+                .frontend
+                .as_ref()
+                .map_or(0, |f| f.counters.scur.load(Relaxed)),
+            beconn: self
+                .backend
+                .and_then(|b| rt.proxies[b].backend.as_ref())
+                .map_or(0, |b| u64::from(b.beconn.load(Relaxed))),
+            srvconn: server.map_or(0, |s| u64::from(s.cur.load(Relaxed))),
+            retries: self.report.retries,
+            redispatched: self.report.redispatched,
+            srv_queue: 0,
+            be_queue: 0,
+            req_caps: None,
+            res_caps: None,
+            cookie_req: None,
+            cookie_res: None,
+            received: None,
+            bad_request: false,
+            unique_id: None,
+            tls: self.tls.as_deref(),
+            req_counter: crate::log::next_request_id(),
+            log_counter: 0,
+            hostname: Some(&pl.host),
+        };
+        let mut ctx = crate::sample::Ctx::empty();
+        ctx.rt = Some(rt);
+        ctx.src = Some(self.src);
+        ctx.dst = Some(self.dst);
+        ctx.frontend = Some(self.px_idx);
+        ctx.backend = self.backend;
+        ctx.tls = self.tls.as_deref();
+        let error = !matches!(term[0], b'-' | b'L') || self.report.retries > 0;
+        pl.emit(&ctx, &mut rec, error);
     }
 }
 
@@ -683,7 +810,6 @@ fn note_queue_time(be: &Backend, srv: &Server, ms: u64) {
     srv.counters.note_queue_time(ms);
 }
 
-/// A server connection ready for a session or a request.
 /// What connecting a stream to a server did, for its log line: time in queue and in
 /// connecting (ms, -1 when not reached), retries, and why it failed (`SC`, `sC`, `sQ`).
 #[derive(Default, Clone)]
@@ -700,6 +826,7 @@ fn ms_since(t: std::time::Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
 
+/// A server connection ready for a session or a request.
 pub struct Connected {
     pub srv: Option<Arc<Server>>,
     pub slot: Option<Slot>,

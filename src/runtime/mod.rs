@@ -960,8 +960,8 @@ async fn accept_loop(
                         hdr_src: None,
                         ov: Default::default(),
                         tls: None,
-                    accept: (std::time::Instant::now(), std::time::SystemTime::now()),
-                    handshake_ms: 0,
+                        accept: (std::time::Instant::now(), std::time::SystemTime::now()),
+                        handshake_ms: 0,
                     };
                     if http {
                         crate::server::sessions::run_watched(crate::proxy::http::run_http(

@@ -50,8 +50,10 @@ pub enum SslFetch {
     CCaErrDepth,
     /// A field of the client's (`client` true) or halo's certificate.
     Cert(bool, CertField),
-    /// `ssl_bc_err`: 0 on an established connection.
+    /// `ssl_bc_err`, `ssl_fc_err`: 0 on an established connection.
     NoError,
+    /// `fc_err`: 0, a stream's client connection is established (TLS or not).
+    ConnNoError,
     /// The same fetch on the connection to the server (`ssl_bc_*`; `ssl_s_*` for the
     /// server's certificate).
     Backend(Box<SslFetch>),
@@ -66,6 +68,8 @@ pub fn compile(name: &str, args: &[String]) -> Option<Result<SslFetch, String>> 
             Some(name.replacen("ssl_bc", "ssl_fc", 1))
         }
         "ssl_bc_err" => return Some(Ok(Backend(Box::new(NoError)))),
+        "ssl_fc_err" => return Some(Ok(NoError)),
+        "fc_err" => return Some(Ok(ConnNoError)),
         _ => name.strip_prefix("ssl_s_").map(|f| format!("ssl_f_{f}")),
     };
     if let Some(fc) = backend {
@@ -152,6 +156,7 @@ impl SslFetch {
             | FcKeysize
             | CVerify
             | CErr
+            | ConnNoError
             | CCaErr
             | CCaErrDepth
             | Cert(_, CertField::Version) => OutputKind::Int,
@@ -189,6 +194,7 @@ impl SslFetch {
             CCaErr => Some(Sample::Int(i64::from(tls?.cert_errors.ca))),
             CCaErrDepth => Some(Sample::Int(i64::from(tls?.cert_errors.ca_depth))),
             NoError => tls.map(|_| Sample::Int(0)),
+            ConnNoError => Some(Sample::Int(0)),
             Backend(f) => f.eval_on(tls),
             Cert(client, field) => {
                 let der = cert_of(tls?, *client)?;

@@ -142,11 +142,7 @@ impl LogFormat {
                     }
                     let name = &text[i..j];
                     if log && let Some(v) = LogVar::parse(name) {
-                        let flags = Flags {
-                            quote,
-                            hex,
-                            escape,
-                        };
+                        let flags = Flags { quote, hex, escape };
                         if v == LogVar::AllFlags {
                             all = flags;
                         } else {
@@ -264,6 +260,7 @@ impl LogFormat {
                             out.push(b'"');
                         }
                     }
+                    None if *quote => out.extend_from_slice(b"\"\""),
                     None => out.push(b'-'),
                 },
             }
