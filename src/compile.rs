@@ -254,6 +254,8 @@ pub struct ProxyRt {
     pub use_server: crate::proxy::use_server::UseServerRules,
     /// Where the frontend's log lines go and what they say (None: no line).
     pub log: Option<Box<crate::log::ProxyLog>>,
+    /// `unique-id-format` / `unique-id-header` of the frontend.
+    pub unique_id: Option<Box<crate::log::UniqueId>>,
 }
 
 pub struct Runtime {
@@ -1165,6 +1167,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         } else {
             None
         };
+        let unique_id = if p.kind.is_frontend() {
+            crate::log::compile_unique_id(
+                s,
+                &crate::sample::Located::new(&names, &p.loc.file, p.loc.line),
+                diags,
+            )
+        } else {
+            None
+        };
         proxies.push(ProxyRt {
             name: p.name.clone(),
             id: ids[pi],
@@ -1185,6 +1196,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             peers_table: p.peers_table,
             use_server,
             log,
+            unique_id,
         });
     }
     let _ = Loc::none();

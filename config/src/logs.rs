@@ -251,7 +251,7 @@ mod tests {
 
     fn p(s: &str) -> Result<LogTarget, String> {
         let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-        parse_log_target(&args, &Loc::default())
+        parse_log_target(&args, &Loc::none())
     }
 
     #[test]

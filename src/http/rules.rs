@@ -1634,6 +1634,7 @@ impl<'a> Env<'a> {
             tracked: Some(&txn.tracked),
             tls: self.tls,
             bc_tls: self.bc_tls,
+            unique_id: txn.unique_id.as_deref(),
             ..Ctx::empty()
         }
     }
@@ -1705,6 +1706,8 @@ pub struct Txn {
     pub ov: crate::proxy::stream::Overrides,
     /// What the transaction notes for its log line.
     pub marks: crate::log::record::Marks,
+    /// The transaction's id (`unique-id-format`).
+    pub unique_id: Option<Vec<u8>>,
 }
 
 impl Txn {
@@ -1722,6 +1725,7 @@ impl Txn {
         self.prio_class = 0;
         self.prio_offset = 0;
         self.ov = Default::default();
+        self.unique_id = None;
     }
 }
 

@@ -242,7 +242,7 @@ mod tests {
             facility: 18,
             level: 7,
             minlevel: 0,
-            loc: Default::default(),
+            loc: halo_config::Loc::none(),
         }
     }
 
@@ -475,6 +475,35 @@ pub fn compile_proxy(
         counter: AtomicU64::new(0),
         host: global.system_host.clone(),
     }))
+}
+
+/// `unique-id-format` and `unique-id-header` of a frontend.
+pub struct UniqueId {
+    pub format: crate::sample::logfmt::LogFormat,
+    pub header: Option<Vec<u8>>,
+}
+
+/// The frontend's `unique-id-format`, compiled (errors name the keyword).
+pub fn compile_unique_id(
+    settings: &halo_config::model::ProxySettings,
+    res: &dyn crate::sample::Resolver,
+    diags: &mut halo_config::Diags,
+) -> Option<Box<UniqueId>> {
+    let (text, loc) = settings.logging.unique_id_format.as_ref()?;
+    match crate::sample::logfmt::LogFormat::parse_log(text, res) {
+        Ok(format) => Some(Box::new(UniqueId {
+            format,
+            header: settings
+                .logging
+                .unique_id_header
+                .as_ref()
+                .map(|h| h.as_bytes().to_vec()),
+        })),
+        Err(e) => {
+            diags.alert(loc, format!("'unique-id-format' : {e}."));
+            None
+        }
+    }
 }
 
 /// The process's stream counter (`%rt`).

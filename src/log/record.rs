@@ -343,7 +343,8 @@ impl LogRecord<'_> {
 
     fn number(out: &mut Vec<u8>, v: i64, f: Flags) {
         if f.hex {
-            let _ = write!(out, "{:X}", v as u64);
+            // HAProxy prints hexadecimal counters and ports on 4 digits at least.
+            let _ = write!(out, "{:04X}", v as u64);
         } else {
             let _ = write!(out, "{v}");
         }
@@ -620,6 +621,8 @@ pub struct Marks {
     pub server: Option<std::sync::Arc<crate::server::Server>>,
     /// The request could not be parsed (`<BADREQ>`).
     pub bad_request: bool,
+    /// The stream's number (`%rt`).
+    pub req_id: u64,
 }
 
 impl std::fmt::Debug for Marks {
@@ -641,6 +644,7 @@ impl Marks {
         *self = Marks {
             stream_start: Some(start),
             handshake_ms,
+            req_id: super::next_request_id(),
             ..Marks::default()
         };
     }

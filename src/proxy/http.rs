@@ -362,6 +362,42 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
     let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
         return;
     };
+    let mut rec = http_record(rt, px_idx, info, head, txn, holding);
+    rec.hostname = Some(&pl.host);
+    // HAProxy's "not normal": an error state other than a local answer, a retry or a
+    // redispatch, or a 5xx.
+    let m = &txn.marks;
+    let error = !matches!(rec.term[0], b'-' | b'L')
+        || m.connect.retries > 0
+        || m.connect.redispatched
+        || m.status.is_some_and(|s| s >= 500);
+    let ctx = request_ctx(rt, info, px_idx, m.backend, head, txn, true);
+    pl.emit(&ctx, &mut rec, error);
+}
+
+/// The transaction's `unique-id-format`, rendered into `txn.unique_id`.
+fn make_unique_id(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &mut Txn) {
+    let Some(u) = rt.proxies[px_idx].unique_id.as_deref() else {
+        return;
+    };
+    let mut id = Vec::new();
+    {
+        let rec = http_record(rt, px_idx, info, head, txn, false);
+        let ctx = request_ctx(rt, info, px_idx, None, head, txn, true);
+        u.format.render_log(&ctx, &rec, &mut id);
+    }
+    txn.unique_id = Some(id);
+}
+
+/// What the log line (or the unique id) of the transaction says, as of now.
+fn http_record<'a>(
+    rt: &'a Runtime,
+    px_idx: usize,
+    info: &'a ConnInfo,
+    head: &Head,
+    txn: &'a Txn,
+    holding: bool,
+) -> crate::log::record::LogRecord<'a> {
     let m = &txn.marks;
     let now = std::time::Instant::now();
     let start = m.stream_start.unwrap_or(info.accept);
@@ -378,17 +414,12 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
         total: ms_between(Some(start.0), Some(now)),
     };
     let term = m.term.unwrap_or(*b"--");
-    // HAProxy's "not normal": an error state other than a local answer, a retry or a
-    // redispatch, or a 5xx.
-    let error = !matches!(term[0], b'-' | b'L')
-        || m.connect.retries > 0
-        || m.connect.redispatched
-        || m.status.is_some_and(|s| s >= 500);
+    let fe_rules = &rt.proxies[px_idx].http.rules;
     let fe = rt.proxies[px_idx].frontend.as_ref();
     let backend = m.backend.map(|b| rt.proxies[b].name.as_str());
     let server = m.server.as_ref().or(m.connect.server.as_ref());
     let received = !m.bad_request && txn.received.req_version().is_some();
-    let mut rec = crate::log::record::LogRecord {
+    crate::log::record::LogRecord {
         accept: crate::log::time::of(start.1),
         request_date: wall(req_start.unwrap_or(start.0), start),
         timers,
@@ -423,20 +454,18 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
         redispatched: m.connect.redispatched,
         srv_queue: 0,
         be_queue: 0,
-        req_caps: Some((&txn.req_captures, pl.req_caps)),
-        res_caps: Some((&txn.res_captures, pl.res_caps)),
+        req_caps: Some((&txn.req_captures, fe_rules.req_capture_lens.len())),
+        res_caps: Some((&txn.res_captures, fe_rules.res_capture_lens.len())),
         cookie_req: txn.cookie_req.as_deref(),
         cookie_res: txn.cookie_res.as_deref(),
         received: received.then_some(&txn.received),
         bad_request: !received,
-        unique_id: None,
+        unique_id: txn.unique_id.as_deref(),
         tls: info.tls.as_deref(),
-        req_counter: crate::log::next_request_id(),
+        req_counter: m.req_id,
         log_counter: 0,
-        hostname: Some(&pl.host),
-    };
-    let ctx = request_ctx(rt, info, px_idx, m.backend, head, txn, true);
-    pl.emit(&ctx, &mut rec, error);
+        hostname: None,
+    }
 }
 
 /// The status code of a response written out (`HTTP/1.1 NNN …`).
@@ -649,6 +678,7 @@ fn request_ctx<'a>(
         tracked: Some(&txn.tracked),
         tls: info.tls.as_deref(),
         bc_tls: None,
+        unique_id: txn.unique_id.as_deref(),
     }
 }
 
@@ -1118,6 +1148,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if fe_rules.has_captures() {
                 fe_rules.capture_request(&head, &mut txn);
             }
+            make_unique_id(&rt, px_idx, &info, &head, &mut txn);
             let req_close = h1::wants_close(&head);
             // tcp-request content rules of the frontend, on the parsed request (in HTTP
             // mode HAProxy runs them once the request is in; a reject closes silently).
@@ -1253,6 +1284,13 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             };
             let chosen = be_idx.and_then(|b| rt.proxies[b].backend.clone().map(|be| (b, be)));
             txn.marks.backend = chosen.as_ref().map(|c| c.0);
+            // `unique-id-header`, once the frontend's rules ran (a rule deleting a header
+            // of that name sent by the client does not remove this one).
+            if let (Some(u), Some(id)) = (rt.proxies[px_idx].unique_id.as_deref(), &txn.unique_id)
+                && let Some(h) = &u.header
+            {
+                head.set(h, id);
+            }
             let Some((be_idx, be)) = chosen else {
                 let sides = (px_idx, be_idx);
                 let mut verdict =
@@ -2151,6 +2189,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     tracked: Some(&txn.tracked),
                     tls: info.tls.as_deref(),
                     bc_tls: bc_tls.as_deref(),
+                    unique_id: txn.unique_id.as_deref(),
                 };
                 stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }

@@ -311,6 +311,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             tracked: None,
             tls: info.tls.as_deref(),
             bc_tls: None,
+            unique_id: None,
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)
@@ -517,6 +518,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                         tracked: None,
                         tls: info.tls.as_deref(),
                         bc_tls: bc_tls.as_deref(),
+                        unique_id: None,
                     };
                     rt.proxies[be_idx]
                         .stick

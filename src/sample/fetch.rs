@@ -76,6 +76,8 @@ pub enum FetchKind {
     Dst,
     DstPort,
     SoId,
+    /// `unique-id`: the transaction's id from `unique-id-format`.
+    UniqueId,
     FeName,
     FeId,
     BeName,
@@ -398,6 +400,7 @@ impl Fetch {
             "dst" => Dst,
             "dst_port" => DstPort,
             "so_id" => SoId,
+            "unique-id" => UniqueId,
             "fe_name" => FeName,
             "fe_id" => FeId,
             "be_name" => BeName,
@@ -598,7 +601,7 @@ impl Fetch {
             Ip(_) | Src | Dst => O::Ip,
             Bin(_) | Payload(..) | PayloadLv(..) => O::Bin,
             Str(_) | Env(_) | Hostname | Uuid(_) | FeDefbe | FeName | BeName | SrvName
-            | ReqSslSni | ReqRdpCookie(_) => O::Str,
+            | ReqSslSni | ReqRdpCookie(_) | UniqueId => O::Str,
             Method
             | Path
             | Pathq
@@ -748,6 +751,7 @@ impl Fetch {
             Dst => Sample::Ip(ctx.dst?.ip()),
             DstPort => Sample::Int(ctx.dst?.port() as i64),
             SoId => Sample::Int(ctx.listener_id as i64),
+            UniqueId => Sample::Str(std::borrow::Cow::Owned(ctx.unique_id?.to_vec())),
             FeName => Sample::Str(Cow::Borrowed(
                 rt?.proxies.get(ctx.frontend?)?.name.as_bytes(),
             )),

@@ -264,7 +264,19 @@ impl LogFormat {
                     None => out.push(b'-'),
                 },
             }
-            if out.len() > before {
+            // Any item ends a run of separators, even printing nothing (an empty `%HQ`),
+            // except the header captures when there is none.
+            let captures = matches!(
+                item,
+                Item::Var(
+                    LogVar::ReqHeaders
+                        | LogVar::ResHeaders
+                        | LogVar::ReqHeadersClf
+                        | LogVar::ResHeadersClf,
+                    _
+                )
+            );
+            if out.len() > before || !captures {
                 sep = false;
             }
         }

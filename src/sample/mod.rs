@@ -169,6 +169,8 @@ pub struct Ctx<'a> {
     pub tls: Option<&'a crate::tls::TlsInfo>,
     /// What the connection to the server negotiated (`ssl_bc_*`, `ssl_s_*`).
     pub bc_tls: Option<&'a crate::tls::TlsInfo>,
+    /// The transaction's unique id (`unique-id-format`, the `unique-id` fetch).
+    pub unique_id: Option<&'a [u8]>,
 }
 
 /// The capture slots of one direction for one transaction: `capture request header`,
@@ -282,6 +284,7 @@ impl<'a> Ctx<'a> {
             tracked: None,
             tls: None,
             bc_tls: None,
+            unique_id: None,
         }
     }
 }

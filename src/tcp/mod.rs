@@ -164,6 +164,7 @@ impl Env<'_> {
             tracked: self.tracked.as_deref(),
             tls: self.tls,
             bc_tls: self.bc_tls,
+            unique_id: None,
         }
     }
 }
