@@ -649,6 +649,14 @@ impl Marks {
         };
     }
 
+    /// Forgets the previous transaction without noting anything (no log, no unique id).
+    pub fn clear(&mut self) {
+        self.status = None;
+        self.term = None;
+        self.bytes_out = 0;
+        self.bad_request = false;
+    }
+
     /// Sets the termination state unless one is set already (the first cause wins).
     pub fn end(&mut self, term: [u8; 2]) {
         if self.term.is_none() {

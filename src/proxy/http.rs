@@ -990,10 +990,17 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
         .log
         .as_ref()
         .is_some_and(|l| l.dontlognull);
+    // Timers and addresses are noted only for a log line or a unique id.
+    let noting = rt.proxies[px_idx].log.is_some() || rt.proxies[px_idx].unique_id.is_some();
     loop {
-        txn.marks.restart(stream_start, handshake_ms);
-        if !cbuf.is_empty() {
-            txn.marks.req_start = Some(std::time::Instant::now());
+        if noting {
+            txn.marks.restart(stream_start, handshake_ms);
+            txn.marks.connect.noting = true;
+            if !cbuf.is_empty() {
+                txn.marks.req_start = Some(std::time::Instant::now());
+            }
+        } else {
+            txn.marks.clear();
         }
         // Between requests: empty buffers go back to the pool.
         release(&mut cbuf);
@@ -1031,7 +1038,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                             None => {}
                         }
                     }
-                    txn.marks.req_ready = Some(std::time::Instant::now());
+                    if noting {
+                        txn.marks.req_ready = Some(std::time::Instant::now());
+                    }
                     break n;
                 }
                 Ok(None) => {}
@@ -1096,7 +1105,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     return;
                 }
                 Some(_) => {
-                    if txn.marks.req_start.is_none() {
+                    if noting && txn.marks.req_start.is_none() {
                         txn.marks.req_start = Some(std::time::Instant::now());
                     }
                 }
@@ -1814,9 +1823,11 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if let Some(s) = &sc.srv {
                 crate::stick::rules::store(&stick_keys, s);
             }
-            txn.marks.server = sc.srv.clone();
-            txn.marks.backend_src = sc.stream.local_addr();
-            txn.marks.sent = Some(std::time::Instant::now());
+            if noting {
+                txn.marks.server = sc.srv.clone();
+                txn.marks.backend_src = sc.stream.local_addr();
+                txn.marks.sent = Some(std::time::Instant::now());
+            }
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
                 head.set(name.as_bytes(), s.name.as_bytes());
             }
@@ -2061,7 +2072,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 }
             };
             let status = rhead.status();
-            txn.marks.res_head = Some(std::time::Instant::now());
+            if noting {
+                txn.marks.res_head = Some(std::time::Instant::now());
+            }
             txn.tracked.server_status(status);
             // A server asking for authentication keeps the session's next request; one
             // authenticating the connection itself (NTLM, Negotiate) keeps its connection
@@ -2393,15 +2406,17 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
         }
         txn.tracked.end_stream();
-        let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
-        log_http(&rt, px_idx, &info, &head, &txn, holding);
-        // The next transaction's stream starts now.
-        let now = std::time::Instant::now();
-        stream_start = (
-            now,
-            info.accept.1 + now.saturating_duration_since(info.accept.0),
-        );
-        handshake_ms = 0;
+        if noting {
+            let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
+            log_http(&rt, px_idx, &info, &head, &txn, holding);
+            // The next transaction's stream starts now.
+            let now = std::time::Instant::now();
+            stream_start = (
+                now,
+                info.accept.1 + now.saturating_duration_since(info.accept.0),
+            );
+            handshake_ms = 0;
+        }
         if let Step::Close = step {
             return;
         }

@@ -245,7 +245,10 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         accept: info.accept,
         handshake_ms: info.handshake_ms,
         backend: None,
-        report: ConnectReport::default(),
+        report: ConnectReport {
+            noting: px.log.is_some(),
+            ..ConnectReport::default()
+        },
         bytes_in: pending.len() as u64,
         bytes_out: 0,
         term: None,
@@ -816,6 +819,8 @@ fn note_queue_time(be: &Backend, srv: &Server, ms: u64) {
 /// connecting (ms, -1 when not reached), retries, and why it failed (`SC`, `sC`, `sQ`).
 #[derive(Default, Clone)]
 pub struct ConnectReport {
+    /// Whether to note anything (a log line or a unique id will use it).
+    pub noting: bool,
     pub queue_ms: Option<u64>,
     pub connect_ms: Option<u64>,
     pub retries: u32,
@@ -824,8 +829,8 @@ pub struct ConnectReport {
     pub fail: Option<[u8; 2]>,
 }
 
-fn ms_since(t: std::time::Instant) -> u64 {
-    t.elapsed().as_millis() as u64
+fn ms_since(t: Option<std::time::Instant>) -> u64 {
+    t.map_or(0, |t| t.elapsed().as_millis() as u64)
 }
 
 /// A server connection ready for a session or a request.
@@ -1002,7 +1007,9 @@ pub async fn connect_server(
     report: &mut ConnectReport,
 ) -> Option<Connected> {
     let st = &be.settings;
-    let started = std::time::Instant::now();
+    let noting = report.noting;
+    let now = || noting.then(std::time::Instant::now);
+    let started = now();
     if be.servers.is_empty() {
         // `dispatch`: a fixed address, no balancing.
         let Some(target) = st.dispatch else {
@@ -1081,7 +1088,9 @@ pub async fn connect_server(
         return None;
     };
     report.queue_ms = Some(queued);
-    report.server = Some(srv.clone());
+    if noting {
+        report.server = Some(srv.clone());
+    }
     // Server option `redir` (for requests that may be redirected: GET and HEAD): the
     // server is chosen and counted, the client gets a 302 instead of a connection.
     if let Some(out) = redirect
@@ -1108,7 +1117,7 @@ pub async fn connect_server(
     let mut slot = Slot::new(be, &srv);
     for attempt in 0..=retries {
         let target = srv.addr.target(info.dst.port());
-        let connecting = std::time::Instant::now();
+        let connecting = now();
         match open(
             target,
             srv.source.as_ref(),
@@ -1195,7 +1204,9 @@ pub async fn connect_server(
                             return None;
                         }
                     };
-                    report.server = Some(srv.clone());
+                    if noting {
+                        report.server = Some(srv.clone());
+                    }
                     slot = Slot::new(be, &srv);
                     // Persistence is broken: the client gets a new cookie.
                     direct = false;
