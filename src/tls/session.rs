@@ -7,11 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::server::{ProducesTickets, StoresServerSessions};
 
-/// Seconds since the epoch.
+/// Milliseconds since the epoch (a lifetime of 1 s is not cut short at the next second).
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
@@ -26,7 +26,7 @@ fn stamped(value: &[u8]) -> Vec<u8> {
 /// The value if it is younger than `lifetime` seconds.
 fn fresh(stamped: Vec<u8>, lifetime: u64) -> Option<Vec<u8>> {
     let born = u64::from_be_bytes(stamped.get(..8)?.try_into().ok()?);
-    (now().saturating_sub(born) < lifetime).then(|| stamped[8..].to_vec())
+    (now().saturating_sub(born) < lifetime.saturating_mul(1000)).then(|| stamped[8..].to_vec())
 }
 
 /// The session cache (`tune.ssl.cachesize` entries) with a lifetime.
