@@ -45,24 +45,28 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
 }
 
-/// The sockets a thread sends from (opened on first use).
+/// The sockets a thread sends from (opened on first use): one UDP socket connected to
+/// each syslog address (no route lookup per line), one UNIX datagram socket.
 #[derive(Default)]
 struct Sockets {
-    udp4: Option<UdpSocket>,
-    udp6: Option<UdpSocket>,
+    udp: Vec<(SocketAddr, UdpSocket)>,
     unix: Option<UnixDatagram>,
 }
 
 impl Sockets {
-    fn udp(&mut self, v6: bool) -> Option<&UdpSocket> {
-        let slot = if v6 { &mut self.udp6 } else { &mut self.udp4 };
-        if slot.is_none() {
-            let any = if v6 { "[::]:0" } else { "0.0.0.0:0" };
-            let s = UdpSocket::bind(any).ok()?;
-            s.set_nonblocking(true).ok()?;
-            *slot = Some(s);
-        }
-        slot.as_ref()
+    fn udp(&mut self, to: SocketAddr) -> Option<&UdpSocket> {
+        let i = match self.udp.iter().position(|(a, _)| *a == to) {
+            Some(i) => i,
+            None => {
+                let any = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+                let s = UdpSocket::bind(any).ok()?;
+                s.set_nonblocking(true).ok()?;
+                s.connect(to).ok()?;
+                self.udp.push((to, s));
+                self.udp.len() - 1
+            }
+        };
+        self.udp.get(i).map(|(_, s)| s)
     }
 
     fn unix(&mut self) -> Option<&UnixDatagram> {
@@ -208,10 +212,11 @@ fn frame(out: &mut Vec<u8>, c: &LogTarget, level: u8, tag: &str, host: Option<&s
 
 fn emit(sink: &LogSink, line: &[u8]) {
     let sent = match sink {
-        LogSink::Udp(addr) => SOCKETS.with_borrow_mut(|s| {
-            s.udp(matches!(addr, SocketAddr::V6(_)))
-                .is_some_and(|u| u.send_to(line, addr).is_ok())
-        }),
+        // (A collector not listening yet only drops lines: a connected socket would
+        // report the refusal on the next send, which is ignored the same way.)
+        LogSink::Udp(addr) => {
+            SOCKETS.with_borrow_mut(|s| s.udp(*addr).is_some_and(|u| u.send(line).is_ok()))
+        }
         LogSink::Unix(path) => SOCKETS.with_borrow_mut(|s| {
             s.unix()
                 .is_some_and(|u| u.send_to(&line[..line.len() - 1], path).is_ok())
@@ -318,6 +323,8 @@ pub struct ProxyLog {
     pub counter: AtomicU64,
     /// The system's host name (`%H`).
     pub host: Arc<str>,
+    /// The format prints the local address of the server connection (`%bi`, `%bp`).
+    pub needs_backend_src: bool,
 }
 
 impl ProxyLog {
@@ -466,7 +473,6 @@ pub fn compile_proxy(
     let opt = |o: &str| spec.settings.option(o).unwrap_or(false);
     Some(Box::new(ProxyLog {
         loggers: Loggers::new(targets, tag, global.hostname.clone()),
-        format,
         dontlognull: opt("dontlognull"),
         dontlog_normal: opt("dontlog-normal"),
         separate_errors: opt("log-separate-errors"),
@@ -474,6 +480,10 @@ pub fn compile_proxy(
         res_caps: spec.res_caps,
         counter: AtomicU64::new(0),
         host: global.system_host.clone(),
+        needs_backend_src: format
+            .as_ref()
+            .is_some_and(|f| f.uses(&[record::LogVar::BackendIp, record::LogVar::BackendPort])),
+        format,
     }))
 }
 

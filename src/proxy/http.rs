@@ -1825,7 +1825,13 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             }
             if noting {
                 txn.marks.server = sc.srv.clone();
-                txn.marks.backend_src = sc.stream.local_addr();
+                if rt.proxies[px_idx]
+                    .log
+                    .as_ref()
+                    .is_some_and(|l| l.needs_backend_src)
+                {
+                    txn.marks.backend_src = sc.stream.local_addr();
+                }
                 txn.marks.sent = Some(std::time::Instant::now());
             }
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {

@@ -282,9 +282,11 @@ impl LogFormat {
         }
     }
 
-    /// Whether the format uses the request or response (HTTP-only items).
-    pub fn has_vars(&self) -> bool {
-        self.items.iter().any(|i| matches!(i, Item::Var(..)))
+    /// Whether the format prints one of these variables.
+    pub fn uses(&self, vars: &[LogVar]) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(i, Item::Var(v, _) if vars.contains(v)))
     }
 
     /// The rendered format in a new vector.
