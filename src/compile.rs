@@ -695,6 +695,25 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     let global_logs = crate::log::GlobalLogs::new(&cfg.global);
+    // Log rings (`ring@NAME`) are not built: refused by name, counted as pending by -c.
+    let rings = cfg
+        .global
+        .logs
+        .iter()
+        .chain(cfg.proxies.iter().flat_map(|p| {
+            p.settings.logging.targets.iter().filter_map(|t| match t {
+                halo_config::logs::ProxyLog::Target(t) => Some(t),
+                _ => None,
+            })
+        }));
+    for t in rings {
+        if let halo_config::logs::LogSink::Ring(name) = &t.sink {
+            diags.alert(
+                &t.loc,
+                format!("'log ring@{name}' {}", halo_config::NOT_BUILT),
+            );
+        }
+    }
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
         // How the proxy's expressions find names (ACLs, maps, tables…).

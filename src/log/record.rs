@@ -284,7 +284,7 @@ pub struct LogRecord<'a> {
 /// `#XX` for control bytes, bytes above 126, and `extra` (HAProxy's log encoding maps).
 fn encoded(out: &mut Vec<u8>, v: &[u8], extra: &[u8]) {
     for &c in v {
-        if c < 32 || c >= 127 || extra.contains(&c) {
+        if !(32..127).contains(&c) || extra.contains(&c) {
             let _ = write!(out, "#{c:02X}");
         } else {
             out.push(c);

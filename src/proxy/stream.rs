@@ -996,6 +996,7 @@ async fn obtain_persistent(
 
 /// Chooses the server (`choice`), then carries the request over an existing connection
 /// `reuse` offers for it, or connects with retries.
+#[allow(clippy::too_many_arguments)]
 pub async fn connect_server(
     be: &Arc<Backend>,
     key: Option<u32>,
