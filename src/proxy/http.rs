@@ -340,6 +340,31 @@ async fn send_page<W: AsyncRead + AsyncWrite + Unpin>(w: &mut W, page: &[u8], ma
     let _ = tokio::time::timeout(Duration::from_millis(1000), drain).await;
 }
 
+/// Answers an error found before the stream has a complete request (`early_page`): HAProxy
+/// logs it with termination state `term`, no bytes (the connection sent the page, not a
+/// stream), and `<BADREQ>` when the request line was not read (`bad`); `log` is false for
+/// a connection that sent nothing under `option dontlognull`.
+#[allow(clippy::too_many_arguments)]
+async fn early_error<C: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut C,
+    rt: &Runtime,
+    px_idx: usize,
+    info: &ConnInfo,
+    head: &Head,
+    txn: &mut Txn,
+    (status, term, bad): (u16, [u8; 2], bool),
+    log: bool,
+) {
+    txn.marks.end(term);
+    txn.marks.bad_request |= bad;
+    txn.marks.status = Some(status);
+    send_page(client, early_page(rt, px_idx, status), &mut txn.marks).await;
+    txn.marks.bytes_out = 0;
+    if log {
+        log_http(rt, px_idx, info, head, txn, false);
+    }
+}
+
 /// Milliseconds from `a` to `b` (-1 when either is unknown).
 fn ms_between(a: Option<std::time::Instant>, b: Option<std::time::Instant>) -> i64 {
     match (a, b) {
@@ -1047,16 +1072,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
                     txn.tracked.http_error();
-                    txn.marks.end(*b"PR");
-                    txn.marks.bad_request = true;
-                    send_page(
-                        &mut client,
-                        early_page(&rt, px_idx, e.status),
-                        &mut txn.marks,
-                    )
-                    .await;
-                    txn.marks.bytes_out = 0;
-                    log_http(&rt, px_idx, &info, &head, &txn, false);
+                    let what = (e.status, *b"PR", true);
+                    early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, true).await;
                     return;
                 }
             }
@@ -1067,13 +1084,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             let probes_ok = rt.proxies[px_idx].http.ignore_probes;
             if remaining == Some(0) {
                 if !cbuf.is_empty() || (first && !probes_ok) {
-                    txn.marks.end(*b"cR");
-                    txn.marks.bad_request = true;
-                    send_page(&mut client, early_page(&rt, px_idx, 408), &mut txn.marks).await;
-                    txn.marks.bytes_out = 0;
-                    if !(dontlognull && cbuf.is_empty()) {
-                        log_http(&rt, px_idx, &info, &head, &txn, false);
-                    }
+                    let log = !(dontlognull && cbuf.is_empty());
+                    let what = (408, *b"cR", true);
+                    early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, log).await;
                 }
                 return;
             }
@@ -1088,19 +1101,10 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
                         fe.counters.err_req.fetch_add(1, Relaxed);
                         txn.tracked.http_error();
-                        txn.marks.end(*b"CR");
-                        txn.marks.bad_request = true;
-                        txn.marks.status = Some(e.status);
-                        send_page(
-                            &mut client,
-                            early_page(&rt, px_idx, e.status),
-                            &mut txn.marks,
-                        )
-                        .await;
-                        txn.marks.bytes_out = 0;
-                        if !(dontlognull && cbuf.is_empty()) {
-                            log_http(&rt, px_idx, &info, &head, &txn, false);
-                        }
+                        let log = !(dontlognull && cbuf.is_empty());
+                        let what = (e.status, *b"CR", true);
+                        early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, log)
+                            .await;
                     }
                     return;
                 }
@@ -1112,13 +1116,10 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 None => {
                     // Timeout (or read error): 408 if a request had started.
                     if !cbuf.is_empty() || (first && remaining.is_some() && !probes_ok) {
-                        txn.marks.end(*b"cR");
-                        txn.marks.bad_request = true;
-                        send_page(&mut client, early_page(&rt, px_idx, 408), &mut txn.marks).await;
-                        txn.marks.bytes_out = 0;
-                        if !(dontlognull && cbuf.is_empty()) {
-                            log_http(&rt, px_idx, &info, &head, &txn, false);
-                        }
+                        let log = !(dontlognull && cbuf.is_empty());
+                        let what = (408, *b"cR", true);
+                        early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, log)
+                            .await;
                     }
                     return;
                 }
@@ -1134,15 +1135,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
                 txn.tracked.http_error();
-                txn.marks.end(*b"PR");
-                send_page(
-                    &mut client,
-                    early_page(&rt, px_idx, e.status),
-                    &mut txn.marks,
-                )
-                .await;
-                txn.marks.bytes_out = 0;
-                log_http(&rt, px_idx, &info, &head, &txn, false);
+                let what = (e.status, *b"PR", false);
+                early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, true).await;
                 return;
             }
         };
@@ -2441,18 +2435,7 @@ async fn retry_connection(
 ) -> bool {
     let same = sc.srv.clone();
     if be.settings.redispatch.is_some() || same.is_none() {
-        let Some(c) = connect_server(
-            be,
-            key,
-            info,
-            Choice::Balance,
-            &mut |_| None,
-            None,
-            sni,
-            &mut Default::default(),
-        )
-        .await
-        else {
+        let Some(c) = crate::proxy::stream::connect_with_retries(be, key, info, sni).await else {
             return false;
         };
         if let (Some(old), Some(new)) = (&same, &c.srv)
