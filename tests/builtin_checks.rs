@@ -237,12 +237,14 @@ fn smtpchk_refused_ehlo_on_open_connection_times_out() {
     let (_h, sock) = start_with_sock(&cfg, &[("FE", haproxy_addr(free_addr())), ("S", srv.cfg())]);
     // HAProxy 2.6 waits for a 2xx answer and gives up at `timeout check`.
     expect_stats(&sock, &[("fe", "s", ["L7TOUT", "", "", "Layer7 timeout"])]);
-    let logs = srv.logs();
-    assert!(
+    // The transcript is there once the server side of that connection has finished.
+    let helo = |logs: &[Vec<u8>]| {
         logs.iter()
-            .any(|l| l.starts_with(b"<S>HELO localhost\r\n<S>")),
-        "{logs:?}"
-    );
+            .any(|l| l.starts_with(b"<S>HELO localhost\r\n<S>"))
+    };
+    wait_until(Duration::from_secs(5), || helo(&srv.logs()));
+    let logs = srv.logs();
+    assert!(helo(&logs), "{logs:?}");
 }
 
 // ---------------------------------------------------------------------------
