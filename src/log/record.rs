@@ -343,7 +343,15 @@ impl LogRecord<'_> {
 
     fn number(out: &mut Vec<u8>, v: i64, f: Flags) {
         if f.hex {
-            // HAProxy prints hexadecimal counters and ports on 4 digits at least.
+            let _ = write!(out, "{:X}", v as u64);
+        } else {
+            let _ = write!(out, "{v}");
+        }
+    }
+
+    /// Ports and the stream counter: 4 hexadecimal digits at least under `+X`.
+    fn number4(out: &mut Vec<u8>, v: i64, f: Flags) {
+        if f.hex {
             let _ = write!(out, "{:04X}", v as u64);
         } else {
             let _ = write!(out, "{v}");
@@ -524,16 +532,16 @@ impl LogRecord<'_> {
             BeConn => Self::number(out, self.beconn as i64, f),
             BackendIp => Self::ip(out, self.backend_src, f),
             BackendPort => match self.backend_src {
-                Some(a) => Self::number(out, i64::from(a.port()), f),
+                Some(a) => Self::number4(out, i64::from(a.port()), f),
                 None => out.push(b'-'),
             },
             BeQueue => Self::number(out, self.be_queue as i64, f),
             ClientIp => Self::ip(out, Some(self.src), f),
-            ClientPort => Self::number(out, i64::from(self.src.port()), f),
+            ClientPort => Self::number4(out, i64::from(self.src.port()), f),
             Frontend => Self::text(out, Some(self.frontend.as_bytes()), f),
             FeConn => Self::number(out, self.feconn as i64, f),
             FrontendIp => Self::ip(out, Some(self.dst), f),
-            FrontendPort => Self::number(out, i64::from(self.dst.port()), f),
+            FrontendPort => Self::number4(out, i64::from(self.dst.port()), f),
             FrontendTransport => {
                 q(out);
                 out.extend_from_slice(self.frontend.as_bytes());
@@ -571,12 +579,12 @@ impl LogRecord<'_> {
                 }
                 Self::number(out, i64::from(self.retries), f)
             }
-            ReqCounter => Self::number(out, self.req_counter as i64, f),
+            ReqCounter => Self::number4(out, self.req_counter as i64, f),
             Server => Self::text(out, Some(self.server.unwrap_or("<NOSRV>").as_bytes()), f),
             SrvConn => Self::number(out, self.srvconn as i64, f),
             ServerIp => Self::ip(out, self.server_addr, f),
             ServerPort => match self.server_addr {
-                Some(a) => Self::number(out, i64::from(a.port()), f),
+                Some(a) => Self::number4(out, i64::from(a.port()), f),
                 None => out.push(b'-'),
             },
             SrvQueue => Self::number(out, self.srv_queue as i64, f),
