@@ -24,22 +24,11 @@ RUN=${RUN:-/tmp/halo-logbench}
 OUT=${OUT:-$RUN/logs.csv}
 NICE=${NICE:--20}
 
-if [ "$NICE" != 0 ] && [ -z "${BENCH_IN_OWN_SESSION:-}" ] && command -v setsid > /dev/null; then
-  export BENCH_IN_OWN_SESSION=1
-  exec setsid -w "$0" "$@"
-fi
-if [ -n "${BENCH_IN_OWN_SESSION:-}" ] && [ -w /proc/self/autogroup ]; then
-  echo "$NICE" > /proc/self/autogroup 2>/dev/null || true
-fi
+. "$HERE/common.sh"
+bench_own_session "$@"
 
-mkdir -p "$RUN/www/static" "$RUN/backend"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
 
-sed -e "s|@RUN@|$RUN/backend|g" -e "s|@WWW@|$RUN/www|g" "$SHARED/backend-nginx.conf" > "$RUN/backend/nginx.conf"
-nice -n "$NICE" taskset -c 1 nginx -p "$RUN/backend" -c "$RUN/backend/nginx.conf" -g 'daemon off;' > "$RUN/backend/out" 2>&1 &
-PIDS+=($!)
+start_backend
 # The syslog sink: counts the lines it drains.
 SYSLOG_PORT=${SYSLOG_PORT:-9514}
 taskset -c 1 python3 -c '
@@ -60,30 +49,19 @@ declare -A PLAIN=([hx1]=9401 [halo1]=9431)
 declare -A LOGGED=([hx1]=9402 [halo1]=9432)
 declare -A TPID=()
 declare -A BIN=([hx1]=$HAPROXY_BIN [halo1]=$HALO_BIN)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for t in hx1 halo1; do
   PLAIN_PORT=${PLAIN[$t]} LOG_PORT=${LOGGED[$t]} SYSLOG=127.0.0.1:$SYSLOG_PORT \
     nice -n "$NICE" taskset -c 0 "${BIN[$t]}" -db -f "$HERE/logs.cfg" > "$RUN/$t.out" 2>&1 &
   PIDS+=($!)
   TPID[$t]=$!
 done
-for p in 8081 9401 9431 9402 9432; do
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
-done
+wait_urls http://127.0.0.1:8081/ http://127.0.0.1:9401/ http://127.0.0.1:9431/ \
+  http://127.0.0.1:9402/ http://127.0.0.1:9432/
 run() { # target measure url extra-wrk-args...
   local t=$1 m=$2 url=$3; shift 3
-  local c0 w0 res rps errs c1 w1 cpu
-  c0=$(cpu_ticks "${TPID[$t]}"); w0=$(date +%s%N)
-  res=$(nice -n "$NICE" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s "$@" \
-        -s "$SHARED/wrk-report.lua" "$url" | grep WRKJSON | sed 's/WRKJSON //')
-  c1=$(cpu_ticks "${TPID[$t]}"); w1=$(date +%s%N)
-  rps=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(round(j['requests']*1e6/j['duration_us'],1))" "$res")
-  errs=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(j['err_connect']+j['err_read']+j['err_write']+j['err_status']+j['err_timeout'])" "$res")
-  cpu=$(python3 -c "print(round(($c1-$c0)*1e9/$(getconf CLK_TCK)/($w1-$w0)*100,1))")
-  echo "$(date +%s),$r,$t,$m,$rps,req/s,$errs,$cpu" | tee -a "$OUT"
+  wrk_run "$r" "$t" "${TPID[$t]}" "$m" req/s "$url" "$@"
 }
 
-[ -f "$OUT" ] || echo "ts,round,target,measure,value,unit,errors,proxy_cpu_pct" > "$OUT"
 targets=(hx1 halo1)
 for r in $(seq 1 "$ROUNDS"); do
   for k in 0 1; do

@@ -2351,10 +2351,12 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 &mut txn.marks,
             )
             .await;
-            let wire = txn.marks.bytes_out - counted;
-            txn.marks.bytes_out = counted
-                + crate::log::record::htx_head_size(&rhead)
-                + wire.saturating_sub(wire_head);
+            if noting {
+                let wire = txn.marks.bytes_out - counted;
+                txn.marks.bytes_out = counted
+                    + crate::log::record::htx_head_size(&rhead)
+                    + wire.saturating_sub(wire_head);
+            }
             if !ok {
                 return Step::Close;
             }
@@ -2659,7 +2661,9 @@ async fn answer_client<C: ReadInto + AsyncWrite>(
         marks.end(*b"CL");
         return false;
     }
-    marks.bytes_out += crate::log::record::htx_size(&out);
+    if marks.connect.noting {
+        marks.bytes_out += crate::log::record::htx_size(&out);
+    }
     if !keep {
         let _ = client.shutdown().await;
         return false;
