@@ -123,6 +123,8 @@ pub struct HttpSettings {
     pub cookie: Option<model::Cookie>,
     /// `force-persist` (true) / `ignore-persist` (false) rules, in order.
     pub persist_rules: Vec<(bool, crate::acl::Cond)>,
+    /// The stats page (`stats enable`…), in HTTP proxies.
+    pub stats: Option<Box<crate::stats::page::StatsPage>>,
 }
 
 #[derive(Debug, Clone)]
@@ -524,6 +526,7 @@ fn http_settings(s: &model::ProxySettings, diags: &mut Diags, loc: &Loc) -> Http
         pages: Default::default(),
         cookie: s.cookie.clone(),
         persist_rules: Vec::new(),
+        stats: None,
     }
 }
 
@@ -779,6 +782,15 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 cookielen: cfg.global.tune_http_cookielen,
             };
             http.rules = crate::http::rules::ProxyRules::compile(p, &acls, &cx, diags);
+            if let Some(st) = &s.stats
+                && s.mode == model::Mode::Http
+            {
+                http.stats = Some(Box::new(crate::stats::page::StatsPage::compile(
+                    st,
+                    &cfg.global,
+                    diags,
+                )));
+            }
             if let Some(f) = &s.forwarded
                 && p.kind.is_backend()
             {

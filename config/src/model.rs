@@ -913,6 +913,9 @@ pub struct ProxySettings {
     pub http_mode: HttpConnMode,
     /// `monitor-uri URI`: requests for it are answered by the proxy itself.
     pub monitor_uri: Option<String>,
+    /// The `stats` keywords (any of them enables the stats page); `stats admin` and
+    /// `stats http-request` are rules, in `Proxy::rules`.
+    pub stats: Option<StatsPage>,
     /// `http-reuse`: how idle server connections are shared between sessions.
     pub http_reuse: HttpReuse,
     /// `http-send-name-header [NAME]`: a header carrying the chosen server's name.
@@ -1058,6 +1061,55 @@ pub struct Proxy {
     pub appsession: Option<AppSession>,
     /// A `table` of a `peers` section (named `SECTION/NAME`): it carries only the table.
     pub peers_table: bool,
+}
+
+/// The stats page of a proxy (`stats enable`, `uri`, `realm`, `auth`, `refresh`, `scope`,
+/// `hide-version`/`show-version`, `show-node`, `show-desc`, `show-legends`,
+/// `show-modules`), with the defaults of the manual.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsPage {
+    /// `stats uri`: the prefix of the page's URIs.
+    pub uri: String,
+    /// `stats realm`.
+    pub realm: String,
+    /// `stats auth USER:PASSWORD`, in order.
+    pub users: Vec<(String, String)>,
+    /// `stats refresh`, in seconds.
+    pub refresh: Option<u64>,
+    /// `stats scope`: the proxies shown (`.` already replaced by the proxy's own name);
+    /// empty: all.
+    pub scope: Vec<String>,
+    /// `stats show-version` (3.5: the version is hidden unless asked for); `stats
+    /// hide-version` turns it off again.
+    pub show_version: bool,
+    pub show_legends: bool,
+    pub show_modules: bool,
+    /// `stats show-node [NAME]`: `Some(None)` for the global `node`.
+    pub show_node: Option<Option<String>>,
+    /// `stats show-desc [DESC]`: `Some(None)` for the global `description`.
+    pub show_desc: Option<Option<String>>,
+    pub loc: Loc,
+}
+
+impl StatsPage {
+    pub const DEFAULT_URI: &'static str = "/haproxy?stats";
+    pub const DEFAULT_REALM: &'static str = "HAProxy Statistics";
+
+    pub fn new(loc: Loc) -> StatsPage {
+        StatsPage {
+            uri: Self::DEFAULT_URI.to_string(),
+            realm: Self::DEFAULT_REALM.to_string(),
+            users: Vec::new(),
+            refresh: None,
+            scope: Vec::new(),
+            show_version: false,
+            show_legends: false,
+            show_modules: false,
+            show_node: None,
+            show_desc: None,
+            loc,
+        }
+    }
 }
 
 /// `appsession NAME len N timeout T [request-learn] [prefix] [mode M]` of HAProxy 1.x.

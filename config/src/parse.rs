@@ -1485,6 +1485,43 @@ fn parse_proxy_line(
                 _ => s.logging.unique_id_format = Some(v),
             }
         }
+        "stats enable" | "stats uri" | "stats realm" | "stats auth" | "stats refresh"
+        | "stats scope" | "stats hide-version" | "stats show-version" | "stats show-node"
+        | "stats show-desc" | "stats show-legends" | "stats show-modules" => {
+            parse_stats(line, n, name, &proxy.name, s, diags)
+        }
+        "stats admin" | "stats http-request" => {
+            if section == SectionKind::Defaults {
+                let what = if name == "stats admin" { name } else { "stats" };
+                diags.alert(
+                    &line.loc,
+                    format!("'{what}' not allowed in 'defaults' section."),
+                );
+                return;
+            }
+            let (args, cond) = split_condition(line, n, proxy, diags);
+            if name == "stats admin" && (cond.is_none() || !args.is_empty()) {
+                diags.alert(
+                    &line.loc,
+                    "'stats admin' requires either 'if' or 'unless' followed by a condition.",
+                );
+                return;
+            }
+            if name == "stats http-request" && args.is_empty() {
+                diags.alert(&line.loc, "'stats http-request' expects an action.");
+                return;
+            }
+            proxy
+                .settings
+                .stats
+                .get_or_insert_with(|| StatsPage::new(line.loc.clone()));
+            proxy.rules.push(Rule {
+                loc: line.loc.clone(),
+                keyword: name.to_string(),
+                args,
+                cond,
+            });
+        }
         "monitor-uri" => match line.words.get(n) {
             Some(uri) if !uri.is_empty() => s.monitor_uri = Some(uri.clone()),
             _ => diags.alert(&line.loc, "'monitor-uri' expects an URI."),
@@ -2322,6 +2359,64 @@ fn record_http_rule(
 }
 
 /// Keeps what the checker needs from a keyword whose behaviour is still to come.
+/// One `stats` keyword of a proxy (any of them enables the page, with the manual's
+/// defaults for the rest).
+fn parse_stats(
+    line: &Line,
+    n: usize,
+    name: &str,
+    proxy_name: &str,
+    s: &mut ProxySettings,
+    diags: &mut Diags,
+) {
+    let arg = line.words.get(n).filter(|a| !a.is_empty()).cloned();
+    let rest = (line.words.len() > n).then(|| line.words[n..].join(" "));
+    let page = s
+        .stats
+        .get_or_insert_with(|| StatsPage::new(line.loc.clone()));
+    let need = |what: &str, diags: &mut Diags| {
+        diags.alert(&line.loc, format!("'{}' needs {what}.", &name[6..]));
+    };
+    match name {
+        "stats uri" => match arg {
+            Some(u) => page.uri = u,
+            None => need("an URI prefix", diags),
+        },
+        "stats realm" => match arg {
+            Some(r) => page.realm = r,
+            None => need("an realm name", diags),
+        },
+        "stats auth" => match arg {
+            Some(a) => {
+                // As HAProxy: what follows the first ':' is the password (none: empty).
+                let (u, p) = a.split_once(':').unwrap_or((a.as_str(), ""));
+                page.users.push((u.to_string(), p.to_string()));
+            }
+            None => need("a user:password account", diags),
+        },
+        "stats scope" => match arg {
+            Some(p) if p == "." => page.scope.push(proxy_name.to_string()),
+            Some(p) => page.scope.push(p),
+            None => need("a proxy name", diags),
+        },
+        "stats refresh" => match line.words.get(n).map(|w| parse_time_ms(w)) {
+            Some(Ok(ms)) => page.refresh = Some(ms.div_ceil(1000).max(u64::from(ms > 0))),
+            Some(Err(e)) => diags.alert(
+                &line.loc,
+                format!("{e} in argument to stats refresh interval."),
+            ),
+            None => diags.alert(&line.loc, "'refresh' needs a refresh interval."),
+        },
+        "stats hide-version" => page.show_version = false,
+        "stats show-version" => page.show_version = true,
+        "stats show-legends" => page.show_legends = true,
+        "stats show-modules" => page.show_modules = true,
+        "stats show-node" => page.show_node = Some(arg),
+        "stats show-desc" => page.show_desc = Some(rest),
+        _ => {}
+    }
+}
+
 fn record_planned(
     line: &Line,
     n: usize,

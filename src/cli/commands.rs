@@ -9,7 +9,7 @@ use halo_config::model::CliLevel;
 
 use crate::compile::Runtime;
 use crate::server::{Admin, report_state_change};
-use crate::stats::{csv, now_sec};
+use crate::stats::now_sec;
 
 const HELP: &str = "The following commands are valid at this level:
   help                                    : this message
@@ -67,7 +67,7 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
     match w {
         ["help", ..] => help(),
         ["show", "info", ..] => show_info(rt),
-        ["show", "stat", ..] => csv::render(rt),
+        ["show", "stat", rest @ ..] => show_stat(rt, rest),
         ["show", "servers", "state", rest @ ..] => show_servers_state(rt, rest.first().copied()),
         ["disable", "server", target] => admin_cmd(rt, level, target, Some(Admin::Maint)),
         ["enable", "server", target] => admin_cmd(rt, level, target, Some(Admin::Ready)),
@@ -722,4 +722,58 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
         }
     }
     o
+}
+
+/// `show stat [{IID|PROXY} TYPE SID] [typed|json] [up] [no-maint] [desc]`: CSV by default.
+fn show_stat(rt: &Runtime, args: &[&str]) -> String {
+    let mut filter = crate::stats::csv::Filter::default();
+    let (mut typed, mut json) = (false, false);
+    let mut pos = Vec::new();
+    for a in args {
+        match *a {
+            "typed" => typed = true,
+            "json" => json = true,
+            "up" => filter.up_only = true,
+            "no-maint" => filter.no_maint = true,
+            "desc" => {}
+            other => pos.push(other),
+        }
+    }
+    if let [iid, kinds, sid, ..] = pos[..] {
+        if iid != "-1" {
+            let px = match iid.parse::<u32>() {
+                Ok(id) => rt.proxies.iter().find(|p| p.id == id),
+                Err(_) => rt.proxies.iter().find(|p| p.name == iid),
+            };
+            match px {
+                Some(p) => filter.iid = Some(p.id),
+                None => return "No such proxy.\n".to_string(),
+            }
+        }
+        filter.kinds = match kinds.parse::<i32>() {
+            Ok(-1) => 7,
+            Ok(k) if k >= 0 => k as u8 & 7,
+            _ => return "Invalid type.\n".to_string(),
+        };
+        if sid != "-1" {
+            match sid.parse::<u32>() {
+                Ok(s) => filter.sid = Some(s),
+                Err(_) => return "Invalid server id.\n".to_string(),
+            }
+        }
+    }
+    let rows = crate::stats::csv::rows(rt, &|_| true);
+    let rows: Vec<_> = rows.into_iter().filter(|r| filter.keeps(r)).collect();
+    if json {
+        crate::stats::typed::render_json(&rows)
+    } else if typed {
+        crate::stats::typed::render_typed(&rows)
+    } else {
+        let mut out = String::from(crate::stats::csv::HEADER);
+        out.push('\n');
+        for r in &rows {
+            r.write(&mut out);
+        }
+        out
+    }
 }

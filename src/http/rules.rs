@@ -400,6 +400,9 @@ pub struct ProxyRules {
     after: Vec<HttpRule>,
     monitor_uri: Option<Vec<u8>>,
     monitor_fail: Vec<Cond>,
+    /// `stats http-request` rules, and the conditions of `stats admin`.
+    stats_req: Vec<HttpRule>,
+    stats_admin: Vec<Cond>,
     /// `timeout tarpit`, or `timeout connect` for proxies with a backend side (ms).
     tarpit_ms: u64,
     /// The realm of `auth` rules that name none: the proxy's name.
@@ -1380,6 +1383,8 @@ impl ProxyRules {
                     | "redirect"
                     | "monitor fail"
                     | "block"
+                    | "stats http-request"
+                    | "stats admin"
             ) || kw == "reqadd"
                 || kw == "rspadd"
                 || legacy_kind(kw).is_some();
@@ -1491,6 +1496,17 @@ impl ProxyRules {
                 "monitor fail" => {
                     if let Some(c) = cond {
                         out.monitor_fail.push(c);
+                    }
+                }
+                "stats admin" => {
+                    if let Some(c) = cond {
+                        out.stats_admin.push(c);
+                    }
+                }
+                "stats http-request" => {
+                    match compile_action(rule, Dir::Req, cx, &mut out.req_capture_lens) {
+                        Ok(action) => out.stats_req.push(HttpRule { action, cond }),
+                        Err(e) => fail(diags, "stats http-request", e),
                     }
                 }
                 "block" => blocks.push(HttpRule {
@@ -2144,6 +2160,47 @@ impl ProxyRules {
         let ctx = env.ctx(Some(head), None, txn);
         let failed = self.monitor_fail.iter().any(|c| c.eval(acls, &ctx));
         Some(env.page(if failed { 503 } else { 200 }, &ctx))
+    }
+
+    /// Access to the stats page: the `stats http-request` rules, then with `stats auth`
+    /// the challenge of a request without valid credentials (HAProxy appends that rule
+    /// to the list, so an `allow` before it lets a request in without credentials); and
+    /// whether a `stats admin` condition holds.
+    pub fn stats_access(
+        &self,
+        page: &crate::stats::page::StatsPage,
+        acls: &AclSet,
+        env: &Env<'_>,
+        head: &mut Head,
+        txn: &mut Txn,
+    ) -> (Verdict, bool) {
+        let verdict = match self.run(&self.stats_req, Dir::Req, acls, env, head, txn) {
+            Flow::Done(v) => v,
+            Flow::Stop => Verdict::Continue,
+            Flow::Next => match &page.users {
+                Some(users) => {
+                    let use_proxy_header = env
+                        .rt
+                        .proxies
+                        .get(env.frontend)
+                        .is_some_and(|p| p.http.use_proxy_header);
+                    let proxy_form = crate::auth::proxy_form(use_proxy_header, head);
+                    let ok = matches!(
+                        crate::auth::credentials(head, proxy_form),
+                        Some(crate::auth::Credentials::Basic { user, pass }) if users.check(&user, &pass)
+                    );
+                    if ok {
+                        Verdict::Continue
+                    } else {
+                        Verdict::Answer(auth_challenge(&page.realm, proxy_form))
+                    }
+                }
+                None => Verdict::Continue,
+            },
+        };
+        let ctx = env.ctx(Some(head), None, txn);
+        let admin = self.stats_admin.iter().any(|c| c.eval(acls, &ctx));
+        (verdict, admin)
     }
 
     /// The request rules of this proxy, in HAProxy's order: `block` and `http-request`,

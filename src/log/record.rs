@@ -663,6 +663,12 @@ impl Marks {
         self.term = None;
         self.bytes_out = 0;
         self.bad_request = false;
+        // What the backend's and server's counters read at the end of each transaction.
+        self.backend = None;
+        self.server = None;
+        self.sent = None;
+        self.res_head = None;
+        self.connect = Default::default();
     }
 
     /// Sets the termination state unless one is set already (the first cause wins).

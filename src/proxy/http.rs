@@ -360,9 +360,146 @@ async fn early_error<C: AsyncRead + AsyncWrite + Unpin>(
     txn.marks.status = Some(status);
     send_page(client, early_page(rt, px_idx, status), &mut txn.marks).await;
     txn.marks.bytes_out = 0;
+    if let Some(fe) = &rt.proxies[px_idx].frontend {
+        fe.counters.note_status(status);
+    }
     if log {
         log_http(rt, px_idx, info, head, txn, false);
     }
+}
+
+/// The end of a transaction in the counters: the status class of its response for the
+/// frontend (and, when a server answered, for the backend and the server with its connect,
+/// response and total times); an answer of the proxy itself counts as intercepted.
+fn count_transaction(rt: &Runtime, px_idx: usize, m: &Marks, start: std::time::Instant) {
+    let Some(status) = m.status else {
+        return;
+    };
+    let Some(fe) = &rt.proxies[px_idx].frontend else {
+        return;
+    };
+    fe.counters.note_status(status);
+    let (Some(srv), Some(sent), Some(res)) = (&m.server, m.sent, m.res_head) else {
+        if m.term.is_some_and(|t| t[0] == b'L') {
+            fe.counters.intercepted.fetch_add(1, Relaxed);
+        }
+        return;
+    };
+    let ms = |d: Duration| d.as_millis() as u64;
+    let connect = m.connect.connect_ms.unwrap_or(0);
+    let response = ms(res.saturating_duration_since(sent));
+    let total = ms(start.elapsed());
+    srv.counters.note_status(status);
+    srv.counters.note_times(connect, Some(response), total);
+    if let Some(be) = m.backend.and_then(|b| rt.proxies[b].backend.as_ref()) {
+        be.counters.note_status(status);
+        be.counters.note_times(connect, Some(response), total);
+    }
+}
+
+/// Serves the stats page of proxy `stats_px` (the frontend after its rules, or the backend
+/// after its own) when the request is for it: `stats http-request` and `stats auth`
+/// first, then the admin form's body for a POST, then the page, sent like an answer of
+/// the rules. None: the request is not for the page; else whether the connection goes on.
+#[allow(clippy::too_many_arguments)]
+async fn stats_page<C: Conn>(
+    client: &mut C,
+    cbuf: &mut Vec<u8>,
+    rt: &Runtime,
+    info: &ConnInfo,
+    (fe, be): (usize, Option<usize>),
+    stats_px: usize,
+    head: &mut Head,
+    head_len: usize,
+    framing: Framing,
+    limits: &Limits,
+    txn: &mut Txn,
+    first: bool,
+    keep: bool,
+    timeout: Option<u64>,
+) -> Option<bool> {
+    let page = rt.proxies[stats_px].http.stats.as_deref()?;
+    if !page.matches(head) {
+        return None;
+    }
+    let (verdict, admin) = {
+        let env = Env {
+            rt,
+            body: &[],
+            body_ready: false,
+            src: info.src,
+            dst: info.dst,
+            frontend: fe,
+            backend: Some(be.unwrap_or(stats_px)),
+            server: None,
+            listener_id: 0,
+            first_req: first,
+            tls: info.tls.as_deref(),
+            bc_tls: None,
+        };
+        let px = &rt.proxies[stats_px];
+        px.http.rules.stats_access(page, &px.acls, &env, head, txn)
+    };
+    let mut verdict = match verdict {
+        Verdict::Continue | Verdict::WaitBody { .. } => {
+            let mut body: &[u8] = &[];
+            if head.method() == b"POST" {
+                if let Err(status) =
+                    wait_body(client, cbuf, head, head_len, framing, limits, timeout, 0).await
+                {
+                    if status != 0 {
+                        let page = error_page(rt, info, (fe, be), head, txn, status);
+                        send_page(client, &page, &mut txn.marks).await;
+                    }
+                    return Some(false);
+                }
+                let all = cbuf.get(head_len..).unwrap_or_default();
+                body = match framing {
+                    Framing::Length(n) => all.get(..n as usize).unwrap_or(all),
+                    _ => all,
+                };
+            }
+            // As the 3.5 manual says: an admin POST whose Origin (or Referer) names
+            // another host than the request's Host is refused (CSRF).
+            let admin = admin && same_origin(head);
+            Verdict::Answer(page.serve(rt, head, body, admin))
+        }
+        v => v,
+    };
+    after_verdict(rt, info, (fe, be), first, &mut verdict, txn);
+    let counters = rt.proxies[fe].frontend.as_ref().map(|f| &f.counters);
+    Some(
+        answer_verdict(
+            client,
+            cbuf,
+            verdict,
+            head_len,
+            framing,
+            limits,
+            head,
+            keep,
+            timeout,
+            counters,
+            &mut txn.marks,
+        )
+        .await,
+    )
+}
+
+/// Whether the `Origin` (else `Referer`) of a request names the host of its `Host`
+/// header (true without either).
+fn same_origin(head: &Head) -> bool {
+    let Some(origin) = head.get(b"origin").or_else(|| head.get(b"referer")) else {
+        return true;
+    };
+    let host = head.get(b"host").unwrap_or_default();
+    let rest = origin
+        .iter()
+        .position(|&c| c == b':')
+        .filter(|&i| origin[i..].starts_with(b"://"))
+        .map_or(origin, |i| &origin[i + 3..]);
+    let authority = rest.split(|&c| c == b'/').next().unwrap_or_default();
+    authority.eq_ignore_ascii_case(host)
 }
 
 /// Milliseconds from `a` to `b` (-1 when either is unknown).
@@ -1142,11 +1279,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
         };
         // The work on one request is boxed: a connection waiting for its next request
         // keeps only the small state above, not the futures of a request in progress.
+        let txn_start = std::time::Instant::now();
         let work = Box::pin(async {
             txn.new_transaction();
             txn.received.request(&head);
             // The counters the session tracks see one more request.
             txn.tracked.http_request();
+            fe.counters.req_tot.fetch_add(1, Relaxed);
+            fe.counters.req_rate.count(crate::stats::now_sec());
             let fe_rules = &rt.proxies[px_idx].http.rules;
             if fe_rules.has_captures() {
                 fe_rules.capture_request(&head, &mut txn);
@@ -1279,6 +1419,32 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 first = false;
                 return Step::Next;
             }
+            // The frontend's stats page, once its rules let the request in.
+            let keep = !req_close && fe_http.mode != HttpConnMode::Close;
+            if let Some(go_on) = stats_page(
+                &mut client,
+                &mut cbuf,
+                &rt,
+                &info,
+                (px_idx, None),
+                px_idx,
+                &mut head,
+                head_len,
+                framing,
+                &limits,
+                &mut txn,
+                first,
+                keep,
+                fe.client_timeout,
+            )
+            .await
+            {
+                if !go_on || matches!(next_step(&rt), Next::Close) {
+                    return Step::Close;
+                }
+                first = false;
+                return Step::Next;
+            }
             // 3. Backend choice.
             let be_idx = {
                 let ctx = request_ctx(&rt, &info, px_idx, None, &head, &txn, first);
@@ -1320,6 +1486,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 first = false;
                 return Step::Next;
             };
+            be.counters.req_tot.fetch_add(1, Relaxed);
             // A request routed elsewhere than the proxy whose rules ran takes that backend's
             // own `retries` and timeouts again (`set-retries`, `set-timeout`).
             if be_idx != px_idx {
@@ -1467,6 +1634,32 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     first = false;
                     return Step::Next;
                 }
+            }
+            // The backend's stats page, once its rules let the request in.
+            if be_idx != px_idx
+                && let Some(go_on) = stats_page(
+                    &mut client,
+                    &mut cbuf,
+                    &rt,
+                    &info,
+                    (px_idx, Some(be_idx)),
+                    be_idx,
+                    &mut head,
+                    head_len,
+                    framing,
+                    &limits,
+                    &mut txn,
+                    first,
+                    !req_close && fe_http.mode != HttpConnMode::Close,
+                    fe.client_timeout,
+                )
+                .await
+            {
+                if !go_on || matches!(next_step(&rt), Next::Close) {
+                    return Step::Close;
+                }
+                first = false;
+                return Step::Next;
             }
             // `option http-restrict-req-hdr-names` of the backend, after its rules.
             if be_idx != px_idx && !be_http.restrict_names.apply(&mut head) {
@@ -1817,16 +2010,20 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if let Some(s) = &sc.srv {
                 crate::stick::rules::store(&stick_keys, s);
             }
-            if noting {
-                txn.marks.server = sc.srv.clone();
-                if rt.proxies[px_idx]
+            // The server and when the request left it: for the log line and for the
+            // backend's and server's response times.
+            txn.marks.server = sc.srv.clone();
+            txn.marks.sent = Some(std::time::Instant::now());
+            if let Some(s) = &sc.srv {
+                s.counters.req_tot.fetch_add(1, Relaxed);
+            }
+            if noting
+                && rt.proxies[px_idx]
                     .log
                     .as_ref()
                     .is_some_and(|l| l.needs_backend_src)
-                {
-                    txn.marks.backend_src = sc.stream.local_addr();
-                }
-                txn.marks.sent = Some(std::time::Instant::now());
+            {
+                txn.marks.backend_src = sc.stream.local_addr();
             }
             if let (Some(name), Some(s)) = (&be.settings.send_name_header, &sc.srv) {
                 head.set(name.as_bytes(), s.name.as_bytes());
@@ -2072,9 +2269,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 }
             };
             let status = rhead.status();
-            if noting {
-                txn.marks.res_head = Some(std::time::Instant::now());
-            }
+            txn.marks.res_head = Some(std::time::Instant::now());
             txn.tracked.server_status(status);
             // A server asking for authentication keeps the session's next request; one
             // authenticating the connection itself (NTLM, Negotiate) keeps its connection
@@ -2408,6 +2603,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
         }
         txn.tracked.end_stream();
+        count_transaction(&rt, px_idx, &txn.marks, txn_start);
         if noting {
             let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
             log_http(&rt, px_idx, &info, &head, &txn, holding);

@@ -1008,8 +1008,9 @@ pub async fn connect_server(
     report: &mut ConnectReport,
 ) -> Option<Connected> {
     let st = &be.settings;
-    let noting = report.noting;
-    let now = || noting.then(std::time::Instant::now);
+    // Timed always: the queue and connect times feed the backend's and server's
+    // `qtime`/`ctime` as well as log lines.
+    let now = || Some(std::time::Instant::now());
     let started = now();
     if be.servers.is_empty() {
         // `dispatch`: a fixed address, no balancing.
@@ -1089,9 +1090,7 @@ pub async fn connect_server(
         return None;
     };
     report.queue_ms = Some(queued);
-    if noting {
-        report.server = Some(srv.clone());
-    }
+    report.server = Some(srv.clone());
     // Server option `redir` (for requests that may be redirected: GET and HEAD): the
     // server is chosen and counted, the client gets a 302 instead of a connection.
     if let Some(out) = redirect
@@ -1205,9 +1204,7 @@ pub async fn connect_server(
                             return None;
                         }
                     };
-                    if noting {
-                        report.server = Some(srv.clone());
-                    }
+                    report.server = Some(srv.clone());
                     slot = Slot::new(be, &srv);
                     // Persistence is broken: the client gets a new cookie.
                     direct = false;

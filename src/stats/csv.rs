@@ -2,7 +2,6 @@
 //! fields) and one row per frontend, server and backend. Columns halo does not measure yet
 //! are written the way HAProxy writes them for a proxy that never saw that traffic.
 
-use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::compile::Runtime;
@@ -17,11 +16,72 @@ const FRONTEND_ROW: &str = "fe,FRONTEND,,,0,0,0,0,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,0
 const SERVER_ROW: &str = "bk,s,0,0,0,0,,0,0,0,,0,,0,0,0,0,no check,1,1,0,,,0,,,1,0,0,,0,,2,0,,0,,,,,,,,,,,,,,0,0,,,,,-1,,,0,0,0,0,,,,,,,,,,,,,,tcp,,,,,,,,0,0,0,,,0,,0,0,0,0,0,0,0,0,0,1,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,";
 const BACKEND_ROW: &str = "bk,BACKEND,0,0,0,0,0,0,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,0,0,,1,0,0,,0,,1,0,,0,,,,,,,,,,,,,,0,0,0,0,0,0,-1,,,0,0,0,0,,,,,,,,,,,,,,tcp,roundrobin,,,,,,,0,0,0,,,,,0,0,0,0,0,,,,,1,0,0,0,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,";
 
-struct Row {
-    cols: Vec<String>,
+/// One line of `show stat`: a frontend, server or backend, its columns as written.
+pub struct Row {
+    pub obj: Obj,
+    /// The proxy's and server's ids (0 for frontends and backends).
+    pub iid: u32,
+    pub sid: u32,
+    pub cols: Vec<String>,
 }
 
-fn col(name: &str) -> Option<usize> {
+/// What a row describes (`type` column: 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Obj {
+    Frontend,
+    Backend,
+    Server,
+}
+
+/// Which rows `show stat` and the stats page list.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// Only this proxy (by id).
+    pub iid: Option<u32>,
+    /// Bits: 1 frontends, 2 backends, 4 servers.
+    pub kinds: u8,
+    /// Only this server (by id).
+    pub sid: Option<u32>,
+    /// `up` / `;up`: servers that are not UP are left out.
+    pub up_only: bool,
+    /// `no-maint` / `;no-maint`: servers in maintenance are left out.
+    pub no_maint: bool,
+}
+
+impl Default for Filter {
+    fn default() -> Filter {
+        Filter {
+            iid: None,
+            kinds: 7,
+            sid: None,
+            up_only: false,
+            no_maint: false,
+        }
+    }
+}
+
+impl Filter {
+    pub fn keeps(&self, r: &Row) -> bool {
+        let bit = match r.obj {
+            Obj::Frontend => 1,
+            Obj::Backend => 2,
+            Obj::Server => 4,
+        };
+        if self.kinds & bit == 0 || self.iid.is_some_and(|i| i != r.iid) {
+            return false;
+        }
+        if r.obj != Obj::Server {
+            return true;
+        }
+        let status = r.get("status");
+        !(self.sid.is_some_and(|s| s != r.sid)
+            || self.up_only && !(status.starts_with("UP") || status == "no check")
+            || self.no_maint && status.starts_with("MAINT"))
+    }
+}
+
+/// The index of a column of `HEADER`.
+pub fn col(name: &str) -> Option<usize> {
     HEADER
         .trim_start_matches("# ")
         .split(',')
@@ -29,10 +89,20 @@ fn col(name: &str) -> Option<usize> {
 }
 
 impl Row {
-    fn from(template: &str) -> Row {
+    fn from(template: &str, obj: Obj, iid: u32, sid: u32) -> Row {
         Row {
+            obj,
+            iid,
+            sid,
             cols: template.split(',').map(str::to_string).collect(),
         }
+    }
+
+    /// The value of column `name` ("" when empty or unknown).
+    pub fn get(&self, name: &str) -> &str {
+        col(name)
+            .and_then(|i| self.cols.get(i))
+            .map_or("", String::as_str)
     }
     fn set(&mut self, name: &str, v: impl ToString) {
         if let Some(i) = col(name)
@@ -41,7 +111,7 @@ impl Row {
             self.cols[i] = v.to_string();
         }
     }
-    fn write(&self, out: &mut String) {
+    pub fn write(&self, out: &mut String) {
         for (i, c) in self.cols.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -78,15 +148,30 @@ fn algo_name(b: &halo_config::model::Balance) -> &'static str {
 
 /// Renders `show stat` for the whole process.
 pub fn render(rt: &Runtime) -> String {
-    let now = now_sec();
-    let pid = 1;
     let mut out = String::with_capacity(4096);
     out.push_str(HEADER);
     out.push('\n');
-    for px in rt.proxies.iter().filter(|p| !p.peers_table) {
+    for r in rows(rt, &|_| true) {
+        r.write(&mut out);
+    }
+    out
+}
+
+/// The rows of `show stat` for the proxies `shown` accepts (by name), in HAProxy's order:
+/// each proxy's frontend, its servers, its backend.
+pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let now = now_sec();
+    let pid = 1;
+    let mut out = Vec::new();
+    for px in rt
+        .proxies
+        .iter()
+        .filter(|p| !p.peers_table && shown(&p.name))
+    {
+        let http = |mode: halo_config::model::Mode| mode == halo_config::model::Mode::Http;
         if let Some(fe) = &px.frontend {
             let c = &fe.counters;
-            let mut r = Row::from(FRONTEND_ROW);
+            let mut r = Row::from(FRONTEND_ROW, Obj::Frontend, px.id, 0);
             r.set("pxname", &px.name);
             r.set("scur", c.scur.load(Relaxed));
             r.set("smax", c.smax.load(Relaxed));
@@ -100,12 +185,21 @@ pub fn render(rt: &Runtime) -> String {
             r.set("pid", pid);
             r.set("iid", px.id);
             r.set("rate", c.rate(now));
-            r.set("rate_max", c.rate_max.load(Relaxed));
+            r.set("rate_max", c.rate_max());
             r.set("mode", fe.mode.name());
             r.set("conn_rate", c.rate(now));
-            r.set("conn_rate_max", c.rate_max.load(Relaxed));
+            r.set("conn_rate_max", c.rate_max());
             r.set("conn_tot", c.stot.load(Relaxed));
-            r.write(&mut out);
+            r.set("req_rate", c.req_rate.get(now));
+            r.set("req_rate_max", c.req_rate.max.load(Relaxed));
+            r.set("req_tot", c.req_tot.load(Relaxed));
+            if http(fe.mode) {
+                set_hrsp(&mut r, c);
+                r.set("intercepted", c.intercepted.load(Relaxed));
+                r.set("cache_lookups", 0);
+                r.set("cache_hits", 0);
+            }
+            out.push(r);
         }
         if let Some(be) = &px.backend {
             let (bq, sq) = be.queue_lengths();
@@ -114,7 +208,7 @@ pub fn render(rt: &Runtime) -> String {
             let (mut be_connects, mut be_reuses) = (0u64, 0u64);
             for (i, s) in be.servers.iter().map(|s| (s.index, s)) {
                 let c = &s.counters;
-                let mut r = Row::from(SERVER_ROW);
+                let mut r = Row::from(SERVER_ROW, Obj::Server, px.id, s.id);
                 r.set("pxname", &px.name);
                 r.set("svname", &s.name);
                 r.set("qcur", sq.get(i).copied().unwrap_or(0));
@@ -229,7 +323,7 @@ pub fn render(rt: &Runtime) -> String {
                 r.set("sid", s.id);
                 r.set("lbtot", c.lbtot.load(Relaxed));
                 r.set("rate", c.rate(now));
-                r.set("rate_max", c.rate_max.load(Relaxed));
+                r.set("rate_max", c.rate_max());
                 r.set("cli_abrt", c.cli_abort.load(Relaxed));
                 r.set("srv_abrt", c.srv_abort.load(Relaxed));
                 if !s.addr_none.load(Relaxed) {
@@ -237,7 +331,10 @@ pub fn render(rt: &Runtime) -> String {
                 }
                 r.set("mode", be.settings.mode.name());
                 r.set("uweight", w);
-                if be.settings.mode == halo_config::model::Mode::Http {
+                set_times(&mut r, c);
+                if http(be.settings.mode) {
+                    set_hrsp(&mut r, c);
+                    r.set("req_tot", c.req_tot.load(Relaxed));
                     let (fresh, safe) = s.idle.counts();
                     let connects = s.idle.connects.load(Relaxed);
                     let reuses = s.idle.reuses.load(Relaxed);
@@ -258,10 +355,10 @@ pub fn render(rt: &Runtime) -> String {
                     "agg_server_status",
                     if s.admin() == Admin::Maint { 0 } else { 1 },
                 );
-                r.write(&mut out);
+                out.push(r);
             }
             let c = &be.counters;
-            let mut r = Row::from(BACKEND_ROW);
+            let mut r = Row::from(BACKEND_ROW, Obj::Backend, px.id, 0);
             r.set("pxname", &px.name);
             if be.settings.mode == halo_config::model::Mode::Http {
                 r.set("connect", be_connects);
@@ -281,7 +378,9 @@ pub fn render(rt: &Runtime) -> String {
             r.set("eresp", c.err_resp.load(Relaxed));
             r.set("wretr", c.retries.load(Relaxed));
             r.set("wredis", c.redispatches.load(Relaxed));
-            r.set("status", if act + bck > 0 { "UP" } else { "DOWN" });
+            // As HAProxy: a backend without servers (a stats page, `dispatch`) is UP.
+            let up = act + bck > 0 || be.servers.is_empty();
+            r.set("status", if up { "UP" } else { "DOWN" });
             r.set("weight", total_weight);
             r.set("act", act);
             r.set("bck", bck);
@@ -290,17 +389,59 @@ pub fn render(rt: &Runtime) -> String {
             r.set("iid", px.id);
             r.set("lbtot", c.lbtot.load(Relaxed));
             r.set("rate", c.rate(now));
-            r.set("rate_max", c.rate_max.load(Relaxed));
+            r.set("rate_max", c.rate_max());
             r.set("cli_abrt", c.cli_abort.load(Relaxed));
             r.set("srv_abrt", c.srv_abort.load(Relaxed));
             r.set("mode", be.settings.mode.name());
             r.set("algo", algo_name(&be.settings.balance));
             r.set("uweight", total_weight);
-            r.write(&mut out);
+            set_times(&mut r, c);
+            if http(be.settings.mode) {
+                set_hrsp(&mut r, c);
+                r.set("req_tot", c.req_tot.load(Relaxed));
+                r.set("cache_lookups", 0);
+                r.set("cache_hits", 0);
+            }
+            out.push(r);
         }
     }
-    let _ = write!(out, "");
     out
+}
+
+fn set_hrsp(r: &mut Row, c: &crate::stats::Counters) {
+    for (i, name) in [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        r.set(name, c.hrsp[i].load(Relaxed));
+    }
+}
+
+/// `lastsess` and the averages and maxima of the queue, connect, response and total times.
+fn set_times(r: &mut Row, c: &crate::stats::Counters) {
+    let last = c.last_sess.load(Relaxed);
+    r.set(
+        "lastsess",
+        if last == 0 {
+            -1
+        } else {
+            now_sec().saturating_sub(last) as i64
+        },
+    );
+    let (ct, rt, tt) = c.times();
+    r.set("ctime", ct);
+    r.set("rtime", rt);
+    r.set("ttime", tt);
+    r.set("ctime_max", c.ctime_max.load(Relaxed));
+    r.set("rtime_max", c.rtime_max.load(Relaxed));
+    r.set("ttime_max", c.ttime_max.load(Relaxed));
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! and the CSV rendering of `show stat` with HAProxy's exact columns (`csv`).
 
 pub mod csv;
+pub mod page;
+pub mod typed;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -38,11 +40,72 @@ pub struct Counters {
     /// average is `qtime`), and the longest.
     pub qtime_sum: AtomicU64,
     pub qtime_max: AtomicU64,
-    /// Sessions per second: the second they were counted in, and the count.
-    rate_sec: AtomicU64,
-    rate_cur: AtomicU64,
-    rate_prev: AtomicU64,
-    pub rate_max: AtomicU64,
+    /// Sessions per second.
+    pub sess_rate: Rate,
+    /// HTTP requests: total and per second (the per-second count is the frontend's).
+    pub req_tot: AtomicU64,
+    pub req_rate: Rate,
+    /// HTTP responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub hrsp: [AtomicU64; 6],
+    /// Requests answered by the proxy itself (stats page, `return`, redirects, monitor).
+    pub intercepted: AtomicU64,
+    /// Connect, response and total times: sliding sums over the last 1024 requests
+    /// served (HAProxy's `ctime`, `rtime`, `ttime`), and the longest.
+    pub ctime_sum: AtomicU64,
+    pub rtime_sum: AtomicU64,
+    pub ttime_sum: AtomicU64,
+    pub ctime_max: AtomicU64,
+    pub rtime_max: AtomicU64,
+    pub ttime_max: AtomicU64,
+    /// When the last session was sent here (Unix seconds, 0: never).
+    pub last_sess: AtomicU64,
+}
+
+/// Events per second: the second they were counted in, its count, the previous second's,
+/// and the highest count seen.
+#[derive(Debug, Default)]
+pub struct Rate {
+    sec: AtomicU64,
+    cur: AtomicU64,
+    prev: AtomicU64,
+    pub max: AtomicU64,
+}
+
+impl Rate {
+    /// One more event in second `now_sec`.
+    pub fn count(&self, now_sec: u64) {
+        let sec = self.sec.load(Relaxed);
+        if sec != now_sec
+            && self
+                .sec
+                .compare_exchange(sec, now_sec, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let prev = self.cur.swap(0, Relaxed);
+            self.prev
+                .store(if now_sec == sec + 1 { prev } else { 0 }, Relaxed);
+        }
+        let r = self.cur.fetch_add(1, Relaxed) + 1;
+        self.max.fetch_max(r, Relaxed);
+    }
+
+    /// Events over the last second.
+    pub fn get(&self, now_sec: u64) -> u64 {
+        let sec = self.sec.load(Relaxed);
+        if sec == now_sec {
+            self.cur.load(Relaxed).max(self.prev.load(Relaxed))
+        } else if sec + 1 == now_sec {
+            self.cur.load(Relaxed)
+        } else {
+            0
+        }
+    }
+}
+
+/// One more sample `v` in a sliding sum over `TIME_WINDOW` values (HAProxy's swrate),
+/// without a lock.
+fn swrate_add(sum: &AtomicU64, v: u64) {
+    let _ = sum.fetch_update(Relaxed, Relaxed, |s| Some(s - s.div_ceil(TIME_WINDOW) + v));
 }
 
 /// Requests HAProxy averages `qtime`, `ctime`, `rtime`, `ttime` over.
@@ -51,10 +114,7 @@ const TIME_WINDOW: u64 = 1024;
 impl Counters {
     /// One more request waited `ms` in a queue (0: it got a slot at once).
     pub fn note_queue_time(&self, ms: u64) {
-        // HAProxy's swrate: sum - sum/n + v, without a lock.
-        let _ = self
-            .qtime_sum
-            .fetch_update(Relaxed, Relaxed, |s| Some(s - s.div_ceil(TIME_WINDOW) + ms));
+        swrate_add(&self.qtime_sum, ms);
         self.qtime_max.fetch_max(ms, Relaxed);
     }
 
@@ -63,11 +123,43 @@ impl Counters {
         self.qtime_sum.load(Relaxed).div_ceil(TIME_WINDOW)
     }
 
+    /// A request served by a server: its connect, response and total times (ms).
+    pub fn note_times(&self, connect: u64, response: Option<u64>, total: u64) {
+        swrate_add(&self.ctime_sum, connect);
+        self.ctime_max.fetch_max(connect, Relaxed);
+        if let Some(r) = response {
+            swrate_add(&self.rtime_sum, r);
+            self.rtime_max.fetch_max(r, Relaxed);
+        }
+        swrate_add(&self.ttime_sum, total);
+        self.ttime_max.fetch_max(total, Relaxed);
+    }
+
+    /// Averages over the last 1024 requests: (`ctime`, `rtime`, `ttime`).
+    pub fn times(&self) -> (u64, u64, u64) {
+        let avg = |s: &AtomicU64| s.load(Relaxed).div_ceil(TIME_WINDOW);
+        (
+            avg(&self.ctime_sum),
+            avg(&self.rtime_sum),
+            avg(&self.ttime_sum),
+        )
+    }
+
+    /// An HTTP response with `status` went out (`hrsp_*`).
+    pub fn note_status(&self, status: u16) {
+        let class = match status {
+            100..=599 => (status / 100 - 1) as usize,
+            _ => 5,
+        };
+        self.hrsp[class].fetch_add(1, Relaxed);
+    }
+
     /// A session starts.
     pub fn session_start(&self, now_sec: u64) {
         let cur = self.scur.fetch_add(1, Relaxed) + 1;
         self.smax.fetch_max(cur, Relaxed);
         self.stot.fetch_add(1, Relaxed);
+        self.last_sess.store(now_sec, Relaxed);
         self.count_rate(now_sec);
     }
 
@@ -79,33 +171,17 @@ impl Counters {
     }
 
     fn count_rate(&self, now_sec: u64) {
-        let sec = self.rate_sec.load(Relaxed);
-        if sec != now_sec
-            && self
-                .rate_sec
-                .compare_exchange(sec, now_sec, Relaxed, Relaxed)
-                .is_ok()
-        {
-            let prev = self.rate_cur.swap(0, Relaxed);
-            self.rate_prev
-                .store(if now_sec == sec + 1 { prev } else { 0 }, Relaxed);
-        }
-        let r = self.rate_cur.fetch_add(1, Relaxed) + 1;
-        self.rate_max.fetch_max(r, Relaxed);
+        self.sess_rate.count(now_sec);
     }
 
     /// Sessions over the last second.
     pub fn rate(&self, now_sec: u64) -> u64 {
-        let sec = self.rate_sec.load(Relaxed);
-        if sec == now_sec {
-            self.rate_cur
-                .load(Relaxed)
-                .max(self.rate_prev.load(Relaxed))
-        } else if sec + 1 == now_sec {
-            self.rate_cur.load(Relaxed)
-        } else {
-            0
-        }
+        self.sess_rate.get(now_sec)
+    }
+
+    /// The highest session rate seen.
+    pub fn rate_max(&self) -> u64 {
+        self.sess_rate.max.load(Relaxed)
     }
 
     pub fn note_queue(&self, len: u64) {
@@ -116,7 +192,16 @@ impl Counters {
     pub fn clear_max(&self) {
         self.smax.store(self.scur.load(Relaxed), Relaxed);
         self.qmax.store(0, Relaxed);
-        self.rate_max.store(0, Relaxed);
+        self.sess_rate.max.store(0, Relaxed);
+        self.req_rate.max.store(0, Relaxed);
+        for m in [
+            &self.qtime_max,
+            &self.ctime_max,
+            &self.rtime_max,
+            &self.ttime_max,
+        ] {
+            m.store(0, Relaxed);
+        }
     }
 }
 
