@@ -9,6 +9,7 @@
 #![allow(dead_code)] // every test file uses a different part of the harness
 
 pub mod http;
+pub mod stats;
 pub mod syslog;
 pub mod tls;
 
