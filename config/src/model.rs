@@ -1070,8 +1070,9 @@ pub struct Proxy {
 pub struct StatsPage {
     /// `stats uri`: the prefix of the page's URIs.
     pub uri: String,
-    /// `stats realm`.
+    /// `stats realm`, and whether it was given.
     pub realm: String,
+    pub realm_set: bool,
     /// `stats auth USER:PASSWORD`, in order.
     pub users: Vec<(String, String)>,
     /// `stats refresh`, in seconds.
@@ -1099,6 +1100,7 @@ impl StatsPage {
         StatsPage {
             uri: Self::DEFAULT_URI.to_string(),
             realm: Self::DEFAULT_REALM.to_string(),
+            realm_set: false,
             users: Vec::new(),
             refresh: None,
             scope: Vec::new(),

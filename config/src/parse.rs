@@ -125,6 +125,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
                     parse_proxy_line(sec.kind, line, &mut proxy, &mut cfg, diags);
                 }
                 warn_http_only(&proxy, diags);
+                check_stats(&proxy, diags);
                 // `write-to` (2.9+): not yet.
                 if let Some((words, loc)) = &proxy.stick_table {
                     for opt in ["write-to"] {
@@ -2030,6 +2031,25 @@ fn parse_appsession(line: &Line, n: usize, proxy: &mut Proxy, diags: &mut Diags)
     });
 }
 
+/// `stats auth`/`stats realm` make an implicit `stats http-request auth` rule: HAProxy
+/// refuses them together with explicit `stats http-request` rules.
+fn check_stats(proxy: &Proxy, diags: &mut Diags) {
+    let Some(st) = &proxy.settings.stats else {
+        return;
+    };
+    if (st.realm_set || !st.users.is_empty())
+        && proxy
+            .rules
+            .iter()
+            .any(|r| r.keyword == "stats http-request")
+    {
+        diags.global_alert(format!(
+            "proxy '{}': stats 'auth'/'realm' and 'http-request' can't be used at the same time.",
+            proxy.name
+        ));
+    }
+}
+
 /// HTTP rules in a proxy that is not in HTTP mode are ignored, as HAProxy says.
 fn warn_http_only(proxy: &Proxy, diags: &mut Diags) {
     if proxy.settings.mode == Mode::Http {
@@ -2383,7 +2403,10 @@ fn parse_stats(
             None => need("an URI prefix", diags),
         },
         "stats realm" => match arg {
-            Some(r) => page.realm = r,
+            Some(r) => {
+                page.realm = r;
+                page.realm_set = true;
+            }
             None => need("an realm name", diags),
         },
         "stats auth" => match arg {

@@ -104,7 +104,7 @@ impl Row {
             .and_then(|i| self.cols.get(i))
             .map_or("", String::as_str)
     }
-    fn set(&mut self, name: &str, v: impl ToString) {
+    pub fn set(&mut self, name: &str, v: impl ToString) {
         if let Some(i) = col(name)
             && i < self.cols.len()
         {
@@ -329,6 +329,9 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
                 if !s.addr_none.load(Relaxed) {
                     r.set("addr", s.addr.target(0).to_string());
                 }
+                if let Some(ck) = &s.cfg.cookie {
+                    r.set("cookie", ck);
+                }
                 r.set("mode", be.settings.mode.name());
                 r.set("uweight", w);
                 set_times(&mut r, c);
@@ -394,6 +397,9 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
             r.set("srv_abrt", c.srv_abort.load(Relaxed));
             r.set("mode", be.settings.mode.name());
             r.set("algo", algo_name(&be.settings.balance));
+            if let Some(ck) = &px.http.cookie {
+                r.set("cookie", &ck.name);
+            }
             r.set("uweight", total_weight);
             set_times(&mut r, c);
             if http(be.settings.mode) {

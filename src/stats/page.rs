@@ -159,10 +159,18 @@ impl StatsPage {
             return Answer::page(405);
         }
         let form_scope = o.scope.as_deref();
-        let rows: Vec<Row> = csv::rows(rt, &|n| self.in_scope(n, form_scope))
+        let mut rows: Vec<Row> = csv::rows(rt, &|n| self.in_scope(n, form_scope))
             .into_iter()
             .filter(|r| o.filter.keeps(r))
             .collect();
+        // Addresses, cookies and algorithms are shown with `stats show-legends` only.
+        if !self.show_legends {
+            for r in &mut rows {
+                for c in ["addr", "cookie", "algo"] {
+                    r.set(c, "");
+                }
+            }
+        }
         let refresh = self.refresh.filter(|_| !o.no_refresh);
         let (ctype, body) = if o.csv {
             let mut out = String::from(csv::HEADER);
@@ -209,7 +217,11 @@ impl StatsPage {
                 _ => {}
             }
         }
-        let (Some(b), Some(action)) = (backend, action) else {
+        let action = action.unwrap_or_default();
+        if action.is_empty() || servers.is_empty() {
+            return "NONE";
+        }
+        let Some(b) = backend else {
             return "ERRP";
         };
         let px = match b.strip_prefix('#') {
@@ -244,10 +256,11 @@ impl StatsPage {
         let Some(be) = &px.backend else {
             return "ERRP";
         };
-        let (mut done, mut total) = (0, 0);
+        // As HAProxy: unknown servers are errors (all of them: ERRP, some: PART).
+        let (mut done, mut unknown) = (0, 0);
         for s in &servers {
-            total += 1;
             if !be.servers.iter().any(|srv| &srv.name == s) {
+                unknown += 1;
                 continue;
             }
             let target = format!("{}/{s}", px.name);
@@ -260,9 +273,10 @@ impl StatsPage {
                 done += 1;
             }
         }
-        match (done, total) {
-            (_, 0) | (0, _) => "NONE",
-            (d, t) if d == t => "DONE",
+        match (done, unknown) {
+            (0, 0) => "NONE",
+            (0, _) => "ERRP",
+            (_, 0) => "DONE",
             _ => "PART",
         }
     }
@@ -456,9 +470,22 @@ impl StatsPage {
         } else {
             h.push_str("<td></td>");
         }
+        let legend = if self.show_legends && r.obj == Obj::Server {
+            let mut t = format!("<div class=tips>id: {}", r.sid);
+            if !r.get("addr").is_empty() {
+                let _ = write!(t, ", address: {}", g("addr"));
+            }
+            if !r.get("cookie").is_empty() {
+                let _ = write!(t, ", cookie: '{}'", g("cookie"));
+            }
+            t.push_str("</div>");
+            t
+        } else {
+            String::new()
+        };
         let _ = write!(
             h,
-            "<td class=ac><a name=\"{anchor}\"></a><a class=lfsb href=\"#{anchor}\">{label}</a></td>"
+            "<td class=ac><a name=\"{anchor}\"></a><a class=lfsb href=\"#{anchor}\">{label}</a>{legend}</td>"
         );
         let dash = |v: String| if v.is_empty() { "-".to_string() } else { v };
         let cells: Vec<String> = match r.obj {
