@@ -229,6 +229,8 @@ struct ListEdit {
 #[derive(Debug, Clone)]
 enum Action {
     Allow,
+    /// `use-service prometheus-exporter`: the metrics page answers the request.
+    Prometheus,
     EditList(Box<ListEdit>),
     /// `early-hint NAME FMT`: a field of the `103 Early Hints` response sent before the
     /// final one.
@@ -888,6 +890,12 @@ fn compile_action(
     };
     Ok(match name {
         "allow" => none(Action::Allow)?,
+        "use-service" if args.first().map(String::as_str) == Some("prometheus-exporter") => {
+            if let Some(extra) = args.get(1) {
+                return Err(format!("unexpected argument '{extra}'"));
+            }
+            Action::Prometheus
+        }
         "reject" => none(Action::Reject)?,
         "deny" => Action::Deny(parse_reply("deny", args, dir, cx)?),
         "tarpit" => Action::Tarpit(parse_reply("tarpit", args, dir, cx)?),
@@ -2389,6 +2397,9 @@ impl ProxyRules {
                 }
             }
             Action::Return(r) => Flow::Done(Verdict::Answer(build_reply(r, env, &ctx))),
+            Action::Prometheus => Flow::Done(Verdict::Answer(crate::stats::prometheus::serve(
+                env.rt, head,
+            ))),
             Action::Reject => Flow::Done(Verdict::Reject),
             Action::Auth(realm) => {
                 let use_proxy_header = env

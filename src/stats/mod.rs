@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod page;
+pub mod prometheus;
 pub mod typed;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
