@@ -368,9 +368,9 @@ impl StatsPage {
         );
         h.push_str(LEGEND);
         let e = esc(uri);
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "</td><td align=\"left\" valign=\"top\" nowrap width=\"1%\"><b>Display option:</b><ul style=\"margin-top: 0.25em;\"><li><form method=\"GET\">Scope : <input value=\"{}\" name=\"scope\" size=\"8\" maxlength=\"20\" tabindex=\"1\"/></form>\n",
+            "</td><td align=\"left\" valign=\"top\" nowrap width=\"1%\"><b>Display option:</b><ul style=\"margin-top: 0.25em;\"><li><form method=\"GET\">Scope : <input value=\"{}\" name=\"scope\" size=\"8\" maxlength=\"20\" tabindex=\"1\"/></form>",
             esc(o.scope.as_deref().unwrap_or_default())
         );
         if o.filter.up_only {
@@ -582,11 +582,7 @@ impl StatsPage {
                     g("wredis"),
                     status,
                     lastchk,
-                    if server {
-                        format!("{}/{}", g("weight"), g("uweight"))
-                    } else {
-                        format!("{}/{}", g("weight"), g("uweight"))
-                    },
+                    format!("{}/{}", g("weight"), g("uweight")),
                     if server {
                         yn(r.get("act")).into()
                     } else {
