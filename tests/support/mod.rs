@@ -298,6 +298,7 @@ pub struct Halo {
     child: Child,
     dir: tempfile::TempDir,
     cfg_path: PathBuf,
+    bin: PathBuf,
 }
 
 /// How to start a [`Halo`]: see [`Halo::builder`].
@@ -308,6 +309,7 @@ pub struct HaloBuilder {
     foreground: Vec<OsString>,
     wait_for: Option<Vec<SocketAddr>>,
     dir: Option<tempfile::TempDir>,
+    bin: Option<PathBuf>,
 }
 
 impl HaloBuilder {
@@ -342,6 +344,13 @@ impl HaloBuilder {
         self
     }
 
+    /// Runs this binary instead of [`halo_bin`] (to run halo and the reference side by
+    /// side in one test).
+    pub fn bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bin = Some(path.into());
+        self
+    }
+
     /// Runs in this (already prepared) directory; `DIR` is set to it unless
     /// given in the environment.
     pub fn dir(mut self, dir: tempfile::TempDir) -> Self {
@@ -362,7 +371,8 @@ impl HaloBuilder {
         };
         let cfg_path = dir.path().join("halo.cfg");
         fs::write(&cfg_path, &self.cfg).unwrap();
-        let mut cmd = Command::new(halo_bin());
+        let bin = self.bin.unwrap_or_else(halo_bin);
+        let mut cmd = Command::new(&bin);
         cmd.args(&self.foreground)
             .arg("-f")
             .arg(&cfg_path)
@@ -387,11 +397,12 @@ impl HaloBuilder {
         die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", halo_bin().display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
         let mut halo = Halo {
             child,
             dir,
             cfg_path,
+            bin,
         };
         halo.wait_ready(&wait_for);
         halo
@@ -412,6 +423,7 @@ impl Halo {
             foreground: vec!["-db".into()],
             wait_for: None,
             dir: None,
+            bin: None,
         }
     }
 
@@ -421,7 +433,7 @@ impl Halo {
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!(
                     "{} exited during startup ({st}); stdout:\n{}\nstderr:\n{}",
-                    halo_bin().display(),
+                    self.bin.display(),
                     self.stdout_text(),
                     self.stderr_text()
                 );
@@ -436,7 +448,7 @@ impl Halo {
                     .collect();
                 panic!(
                     "{} not listening on {missing:?} after {READY_TIMEOUT:?}; stderr:\n{}",
-                    halo_bin().display(),
+                    self.bin.display(),
                     self.stderr_text()
                 );
             }
@@ -467,6 +479,11 @@ impl Halo {
 
     pub fn cfg_path(&self) -> &Path {
         &self.cfg_path
+    }
+
+    /// The binary this process runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     pub fn stderr_text(&self) -> String {
