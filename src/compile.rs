@@ -258,6 +258,8 @@ pub struct ProxyRt {
     pub log: Option<Box<crate::log::ProxyLog>>,
     /// `unique-id-format` / `unique-id-header` of the frontend.
     pub unique_id: Option<Box<crate::log::UniqueId>>,
+    /// The last invalid request and response (`show errors`).
+    pub errors: crate::stats::errors::Captures,
 }
 
 pub struct Runtime {
@@ -1228,6 +1230,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             use_server,
             log,
             unique_id,
+            errors: Default::default(),
         });
     }
     let _ = Loc::none();

@@ -14,7 +14,7 @@
 //!   configuration.
 //!
 //! Every mismatch is collected and printed as one table before the assertion, which allows
-//! only what [`ALLOWED`] lists (nothing today).
+//! only what [`ALLOWED`] lists (the idle-connection retention, with its reason).
 //!
 //! The servers are a small HTTP/1.1 origin of this file rather than `support::http`'s
 //! `HttpBackend`, because the traffic has HEAD requests and `HttpBackend` sends a body after
@@ -90,9 +90,18 @@ listen stats
     stats uri /st
 "#;
 
-/// Mismatches accepted, each with the reason: (pxname, svname, column). Empty on purpose:
-/// every difference found is a bug to fix in halo (or a reason to write here, commented).
-const ALLOWED: &[(&str, &str, &str)] = &[];
+/// Mismatches accepted, each with the reason: (pxname, svname, column). Every other
+/// difference found is a bug to fix in halo.
+const ALLOWED: &[(&str, &str, &str)] = &[
+    // How many idle server connections are kept after one-request client connections:
+    // HAProxy 2.6 closes those beyond its estimate of the server's need (here it keeps 1
+    // of 9); halo keeps them up to the pool's limits (`pool-max-conn`, the fd ratios,
+    // `pool-purge-delay` halving them). An attempt at HAProxy's rule broke the retention
+    // of idle keep-alive clients' connections that tests/http_reuse.rs proves on 2.6, so
+    // the difference stays, stated here.
+    ("be_http", "s1", "srv_icur"),
+    ("be_http", "s1", "idle_conn_cur"),
+];
 
 // ---------------------------------------------------------------------------
 // A small HTTP/1.1 origin

@@ -17,6 +17,7 @@ const HELP: &str = "The following commands are valid at this level:
   quit                                    : disconnect
   show info                               : report information about the running process
   show stat                               : report counters for each proxy and server
+  show errors [<iid>|<proxy>] [request|response] : report last request and/or response errors for each proxy
   show servers state [<backend>]          : dump volatile server information
   disable server <bk>/<srv>               : disable a server for maintenance (use 'set server' instead)
   enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)
@@ -32,6 +33,8 @@ const HELP: &str = "The following commands are valid at this level:
   publish backend <bk>                    : let content switching select a backend
   unpublish backend <bk>                  : make content switching skip a backend
   shutdown sessions server <bk>/<srv>     : kill sessions on a server
+  show sess [<id>|all]                    : report the list of current sessions or dump this exact session
+  shutdown session [id]                   : kill a specific session
   add server <bk>/<srv> <addr> [args]*    : create a new server (see 'add server help')
   del server <bk>/<srv>                   : remove a server in maintenance
   abort ssl cert <certfile>               : abort a transaction for a certificate file
@@ -61,6 +64,9 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
     if let Some(out) = super::servers::execute(rt, level, w) {
         return out;
     }
+    if let Some(out) = super::sessions::execute(rt, level, w) {
+        return out;
+    }
     if let Some(out) = super::ssl::execute(rt, level, w, payload) {
         return out;
     }
@@ -68,6 +74,12 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         ["help", ..] => help(),
         ["show", "info", ..] => show_info(rt),
         ["show", "stat", rest @ ..] => show_stat(rt, rest),
+        ["show", "errors", rest @ ..] => {
+            if level == CliLevel::User {
+                return "Permission denied\n".into();
+            }
+            crate::stats::errors::show(rt, rest)
+        }
         ["show", "servers", "state", rest @ ..] => show_servers_state(rt, rest.first().copied()),
         ["disable", "server", target] => admin_cmd(rt, level, target, Some(Admin::Maint)),
         ["enable", "server", target] => admin_cmd(rt, level, target, Some(Admin::Ready)),
@@ -360,7 +372,7 @@ fn set_server_addr(rt: &Runtime, level: CliLevel, target: &str, args: &[&str]) -
     }
     if new.ip != old.ip || port_text(&new.port) != port_text(&old.port) {
         srv.addr.set(new);
-        srv.idle.purge(true);
+        srv.idle.purge(true, u64::from(srv.cur.load(Relaxed)));
     }
     // A server that had no address yet (a dynamic server named by a host name, `init-addr
     // none`) leaves its resolution maintenance with the one given here.

@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod map;
 pub mod servers;
+pub mod sessions;
 pub mod ssl;
 pub mod table;
 

@@ -57,6 +57,8 @@ struct ServerConn {
     glitches: u32,
     /// Hash of the `pool-conn-name` it was made for (0: none).
     name: u64,
+    /// Where the last response head was found invalid (`show errors`).
+    bad_at: Option<usize>,
 }
 
 /// The hash of a request's `pool-conn-name` for `srv` (0 when the server has none or the
@@ -163,7 +165,10 @@ async fn read_response_head<C: AsyncWrite + Unpin>(
                 return Ok(n);
             }
             Ok(None) => {}
-            Err(e) => return Err(Fail::Status(e.status)),
+            Err(e) => {
+                sc.bad_at = Some(e.offset);
+                return Err(Fail::Status(e.status));
+            }
         }
         match fill_or(&mut sc.stream, &mut sc.buf, timeout).await {
             Ok(0) | Err(Stop::Error) if !received && sc.buf.is_empty() => return Err(Fail::Server),
@@ -371,11 +376,26 @@ async fn early_error<C: AsyncRead + AsyncWrite + Unpin>(
 /// The end of a transaction in the counters: the status class of its response for the
 /// frontend (and, when a server answered, for the backend and the server with its connect,
 /// response and total times); an answer of the proxy itself counts as intercepted.
-fn count_transaction(rt: &Runtime, px_idx: usize, m: &Marks, start: std::time::Instant) {
-    let Some(status) = m.status else {
+fn count_transaction(
+    rt: &Runtime,
+    px_idx: usize,
+    m: &Marks,
+    start: std::time::Instant,
+    bytes_in: u64,
+) {
+    let Some(fe) = &rt.proxies[px_idx].frontend else {
         return;
     };
-    let Some(fe) = &rt.proxies[px_idx].frontend else {
+    // Bytes: the request as received (head and announced body), the response as sent.
+    let bytes_out = m.bytes_out;
+    fe.counters.bytes_in.fetch_add(bytes_in, Relaxed);
+    fe.counters.bytes_out.fetch_add(bytes_out, Relaxed);
+    let be = m.backend.and_then(|b| rt.proxies[b].backend.as_ref());
+    if let Some(be) = be {
+        be.counters.bytes_in.fetch_add(bytes_in, Relaxed);
+        be.counters.bytes_out.fetch_add(bytes_out, Relaxed);
+    }
+    let Some(status) = m.status else {
         return;
     };
     fe.counters.note_status(status);
@@ -391,7 +411,9 @@ fn count_transaction(rt: &Runtime, px_idx: usize, m: &Marks, start: std::time::I
     let total = ms(start.elapsed());
     srv.counters.note_status(status);
     srv.counters.note_times(connect, Some(response), total);
-    if let Some(be) = m.backend.and_then(|b| rt.proxies[b].backend.as_ref()) {
+    srv.counters.bytes_in.fetch_add(bytes_in, Relaxed);
+    srv.counters.bytes_out.fetch_add(bytes_out, Relaxed);
+    if let Some(be) = be {
         be.counters.note_status(status);
         be.counters.note_times(connect, Some(response), total);
     }
@@ -462,6 +484,13 @@ async fn stats_page<C: Conn>(
             // As the 3.5 manual says: an admin POST whose Origin (or Referer) names
             // another host than the request's Host is refused (CSRF).
             let admin = admin && same_origin(head);
+            // The page is the stream's target, in the proxy serving it (HAProxy's applet).
+            if let Some(be) = &rt.proxies[stats_px].backend {
+                txn.marks.backend = Some(stats_px);
+                be.counters
+                    .last_sess
+                    .store(crate::stats::now_sec(), Relaxed);
+            }
             Verdict::Answer(page.serve(rt, head, body, admin))
         }
         v => v,
@@ -1208,6 +1237,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 Ok(None) => {}
                 Err(e) => {
                     fe.counters.err_req.fetch_add(1, Relaxed);
+                    crate::stats::errors::capture_request(&rt, px_idx, info.src, &cbuf, e.offset);
+                    // An invalid request is a request all the same (HAProxy's `req_tot`).
+                    fe.counters.req_tot.fetch_add(1, Relaxed);
                     txn.tracked.http_error();
                     let what = (e.status, *b"PR", true);
                     early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, true).await;
@@ -2006,6 +2038,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 stick: false,
                 idle_ok: false,
                 glitches: 0,
+                bad_at: None,
             });
             if let Some(s) = &sc.srv {
                 crate::stick::rules::store(&stick_keys, s);
@@ -2155,6 +2188,16 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         Next::Continue => Step::Next,
                     };
                 };
+                if let Some(at) = sc.bad_at.take() {
+                    crate::stats::errors::capture_response(
+                        &rt,
+                        (px_idx, be_idx),
+                        sc.srv.as_deref(),
+                        info.src,
+                        &sc.buf,
+                        at,
+                    );
+                }
                 // `observe layer7`: what the server answered counts towards its health.
                 if let Some(s) = &sc.srv
                     && s.cfg.observe == halo_config::model::Observe::Layer7
@@ -2603,7 +2646,17 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
         }
         txn.tracked.end_stream();
-        count_transaction(&rt, px_idx, &txn.marks, txn_start);
+        let body_len = match framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        count_transaction(
+            &rt,
+            px_idx,
+            &txn.marks,
+            txn_start,
+            head_len as u64 + body_len,
+        );
         if noting {
             let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
             log_http(&rt, px_idx, &info, &head, &txn, holding);
@@ -2857,9 +2910,12 @@ async fn answer_client<C: ReadInto + AsyncWrite>(
         marks.end(*b"CL");
         return false;
     }
-    if marks.connect.noting {
-        marks.bytes_out += crate::log::record::htx_size(&out);
-    }
+    // The log counts HAProxy's HTX size; the proxies' counters the bytes written.
+    marks.bytes_out += if marks.connect.noting {
+        crate::log::record::htx_size(&out)
+    } else {
+        out.len() as u64
+    };
     if !keep {
         let _ = client.shutdown().await;
         return false;

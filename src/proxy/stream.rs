@@ -81,6 +81,7 @@ impl Slot {
             // A kill aimed at a slot the session has since given back is stale.
             h.take_kill();
             srv.sessions.add(&h);
+            h.set_server(srv);
             h.id
         });
         Slot {
@@ -93,6 +94,9 @@ impl Slot {
 
     fn count(&mut self) {
         self.srv.counters.session_start(now_sec());
+        self.srv
+            .idle
+            .note_used(u64::from(self.srv.cur.load(Relaxed)));
         self.counted = true;
     }
 }

@@ -281,16 +281,29 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         // SAFETY: plain syscall on a local struct.
         unsafe { libc::setrlimit(libc::RLIMIT_DATA, &rl) };
     }
-    // File descriptors: two per proxied connection plus listeners, checks and margin.
+    // Worker threads: `nbthread`, by default one per CPU this process may use.
+    let threads = cfg.global.nbthread.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    // File descriptors: two per proxied connection, after HAProxy's reserve (20, one per
+    // listener, stats socket and health check, three per thread), so that the default
+    // maxconn is HAProxy's for the same limit.
     let limit = raise_fd_limit(cfg.global.ulimit_n);
     FD_LIMIT.store(limit.min(u32::MAX as u64) as u32, Relaxed);
     let nlisteners: usize = cfg.proxies.iter().map(|p| p.binds.len()).sum();
     let nchecks: usize = cfg
         .proxies
         .iter()
-        .map(|p| p.servers.iter().filter(|s| s.check).count())
+        .map(|p| {
+            p.servers
+                .iter()
+                .map(|s| usize::from(s.check) + usize::from(s.agent.enabled))
+                .sum::<usize>()
+        })
         .sum();
-    let reserve = (nlisteners + nchecks + cfg.global.stats_sockets.len() + 64) as u64;
+    let reserve = (20 + nlisteners + nchecks + cfg.global.stats_sockets.len() + 3 * threads) as u64;
     let fd_max_conn = (limit.saturating_sub(reserve) / 2).max(1);
     let wanted = args.global_maxconn.or(cfg.global.maxconn).map(u64::from);
     let maxconn = match wanted {
@@ -307,12 +320,6 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
         Some(w) => w,
         None => fd_max_conn.min(100_000),
     } as u32;
-    // Worker threads: `nbthread`, by default one per CPU this process may use.
-    let threads = cfg.global.nbthread.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
     cfg.global.nbthread = Some(threads);
     let mut diags = Diags::default();
     let rt = compile(&cfg, maxconn, quiet, &mut diags);
@@ -924,25 +931,30 @@ async fn accept_loop(
                     accept: (std::time::Instant::now(), std::time::SystemTime::now()),
                     handshake_ms: 0,
                 };
+                let origin = crate::server::sessions::Origin {
+                    src,
+                    dst,
+                    frontend: px,
+                    unix: false,
+                };
                 // One task per connection, sized for its own mode only.
                 if http {
                     tokio::spawn(async move {
                         let _end = end;
-                        crate::server::sessions::run_watched(crate::proxy::http::run_http(
-                            rt2,
-                            px,
-                            s,
-                            info,
-                            accept_proxy,
-                            tls,
-                        ))
+                        crate::server::sessions::run_watched(
+                            origin,
+                            crate::proxy::http::run_http(rt2, px, s, info, accept_proxy, tls),
+                        )
                         .await;
                     });
                 } else {
                     tokio::spawn(async move {
                         let _end = end;
-                        crate::server::sessions::run(run_tcp(rt2, px, s, info, accept_proxy, tls))
-                            .await;
+                        crate::server::sessions::run(
+                            origin,
+                            run_tcp(rt2, px, s, info, accept_proxy, tls),
+                        )
+                        .await;
                     });
                 }
             }
@@ -963,25 +975,30 @@ async fn accept_loop(
                         accept: (std::time::Instant::now(), std::time::SystemTime::now()),
                         handshake_ms: 0,
                     };
+                    let origin = crate::server::sessions::Origin {
+                        src: unspec,
+                        dst: unspec,
+                        frontend: px,
+                        unix: true,
+                    };
                     if http {
-                        crate::server::sessions::run_watched(crate::proxy::http::run_http(
-                            rt2.clone(),
-                            px,
-                            u,
-                            info,
-                            accept_proxy,
-                            tls,
-                        ))
+                        crate::server::sessions::run_watched(
+                            origin,
+                            crate::proxy::http::run_http(
+                                rt2.clone(),
+                                px,
+                                u,
+                                info,
+                                accept_proxy,
+                                tls,
+                            ),
+                        )
                         .await;
                     } else {
-                        crate::server::sessions::run(run_tcp(
-                            rt2.clone(),
-                            px,
-                            u,
-                            info,
-                            accept_proxy,
-                            tls,
-                        ))
+                        crate::server::sessions::run(
+                            origin,
+                            run_tcp(rt2.clone(), px, u, info, accept_proxy, tls),
+                        )
                         .await;
                     }
                     if let Some(fe) = &rt2.proxies[px].frontend {
@@ -1192,7 +1209,8 @@ async fn purge_idle_loop(rt: Arc<Runtime>) {
         for px in &rt.proxies {
             if let Some(be) = &px.backend {
                 for s in be.servers.iter() {
-                    s.idle.purge(busy || !s.usable());
+                    s.idle
+                        .purge(busy || !s.usable(), u64::from(s.cur.load(Relaxed)));
                 }
             }
         }

@@ -105,6 +105,10 @@ pub struct IdlePool {
     pub connects: AtomicU64,
     pub reuses: AtomicU64,
     last_purge: Mutex<Instant>,
+    /// HAProxy's estimate of the connections the server needs (`need_conn_est`): the
+    /// most used at once, smoothed every purge period; and the most used in this period.
+    est_need: AtomicU64,
+    max_used: AtomicU64,
 }
 
 fn lock(m: &Mutex<Vec<IdleConn>>) -> std::sync::MutexGuard<'_, Vec<IdleConn>> {
@@ -135,7 +139,20 @@ impl IdlePool {
             connects: AtomicU64::new(0),
             reuses: AtomicU64::new(0),
             last_purge: Mutex::new(Instant::now()),
+            est_need: AtomicU64::new(0),
+            max_used: AtomicU64::new(0),
         }
+    }
+
+    /// The estimated need of connections (`need_conn_est`, at least 1 as HAProxy shows).
+    pub fn need(&self) -> u64 {
+        self.est_need.load(Relaxed).max(1)
+    }
+
+    /// One more connection in use, `used` now: the period's peak and the estimate follow.
+    pub fn note_used(&self, used: u64) {
+        self.max_used.fetch_max(used, Relaxed);
+        self.est_need.fetch_max(used, Relaxed);
     }
 
     /// Idle connections not yet reused and already reused (stats `idle_conn_cur`,
@@ -165,6 +182,8 @@ impl IdlePool {
         self.settings.max_reuse < 0 || (uses as i64) <= self.settings.max_reuse
     }
 
+    /// Keeps a connection for later requests; false (and the connection closed) when the
+    /// pool or the process is full.
     /// Keeps a connection for later requests; false (and the connection closed) when the
     /// pool or the process is full.
     pub fn park(&self, stream: crate::proxy::connect::ServerStream, uses: u32, name: u64) -> bool {
@@ -232,10 +251,7 @@ impl IdlePool {
     /// Every `pool-purge-delay`, closes half of the connections idle for that long (and,
     /// at any time, those the server closed); all of them when `all` (the server went down
     /// or into maintenance). Called about once a second.
-    pub fn purge(&self, all: bool) {
-        if self.count.load(Relaxed) == 0 {
-            return;
-        }
+    pub fn purge(&self, all: bool, used: u64) {
         let delay = self.settings.purge_delay;
         let due = {
             let mut last = self.last_purge.lock().unwrap_or_else(|e| e.into_inner());
@@ -246,6 +262,15 @@ impl IdlePool {
                 false
             }
         };
+        if due {
+            // HAProxy's smoothing: half-way towards the period's peak, never below it.
+            let peak = self.max_used.swap(used, Relaxed);
+            let est = self.est_need.load(Relaxed);
+            self.est_need.store(((est + peak) / 2).max(peak), Relaxed);
+        }
+        if self.count.load(Relaxed) == 0 {
+            return;
+        }
         for shard in &self.shards {
             let closed: Vec<IdleConn> = {
                 let mut list = lock(shard);

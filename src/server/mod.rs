@@ -1036,7 +1036,7 @@ impl Backend {
         }
         // Idle connections carry nothing: they are closed (HAProxy closes them when the
         // server enters maintenance).
-        srv.idle.purge(true);
+        srv.idle.purge(true, u64::from(srv.cur.load(Relaxed)));
         let st = self.lock();
         if srv.cur.load(Relaxed) > 0 || st.server_queues[idx].iter().any(|w| !w.tx.is_closed()) {
             return Some("Server still has connections attached to it, cannot remove it.");

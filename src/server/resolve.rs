@@ -494,7 +494,7 @@ fn apply(
     };
     srv.addr.set(ServerAddr { ip: new, ..cur });
     srv.addr_none.store(false, Relaxed);
-    srv.idle.purge(true);
+    srv.idle.purge(true, u64::from(srv.cur.load(Relaxed)));
     log::warning(
         &format!(
             "{}/{} changed its IP from {from} to {new} by {}/{ns}.",
@@ -711,7 +711,7 @@ fn move_to(be: &Backend, idx: usize, ip: IpAddr, port: Option<u16>, by: &str, qu
     let port = port.map_or(cur.port, halo_config::addr::PortSpec::Fixed);
     srv.addr.set(ServerAddr { ip, port });
     srv.addr_none.store(false, Relaxed);
-    srv.idle.purge(true);
+    srv.idle.purge(true, u64::from(srv.cur.load(Relaxed)));
     if from != ip.to_string() {
         log::warning(
             &format!(
@@ -727,7 +727,7 @@ fn enter_maint(be: &Backend, idx: usize, why: &str, quiet: bool) {
     let srv = &be.servers[idx];
     srv.rmaint.store(true, Relaxed);
     srv.addr_none.store(true, Relaxed);
-    srv.idle.purge(true);
+    srv.idle.purge(true, u64::from(srv.cur.load(Relaxed)));
     be.requeue_from(idx);
     let (a, b) = be.usable_counts();
     let (qlen, squeues) = be.queue_lengths();

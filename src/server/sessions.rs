@@ -1,7 +1,8 @@
 //! Kill handles of sessions: every client session gets an id and a handle that ends it, and
 //! each server keeps the handles of the sessions holding one of its slots, so that
 //! `shutdown sessions server`, `on-marked-down shutdown-sessions` and `on-marked-up
-//! shutdown-backup-sessions` can end them (both connections closed at once).
+//! shutdown-backup-sessions` can end them (both connections closed at once); and the
+//! process-wide list of sessions that `show sess` prints and `shutdown session` ends.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,23 +21,55 @@ pub enum KillReason {
     Up = 3,
 }
 
-/// One session's kill switch.
+/// Where a session comes from, for `show sess`.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub src: std::net::SocketAddr,
+    pub dst: std::net::SocketAddr,
+    /// The frontend (index in the runtime's proxies).
+    pub frontend: usize,
+    /// Accepted on a UNIX socket.
+    pub unix: bool,
+}
+
+/// One session's kill switch, and what `show sess` says of it.
 pub struct SessionHandle {
     pub id: u64,
     /// 0 while alive, else a `KillReason`.
     killed: std::sync::atomic::AtomicU8,
     notify: Notify,
+    pub origin: Option<Origin>,
+    pub started: (std::time::Instant, std::time::SystemTime),
+    /// The server the session holds a slot on (its latest).
+    pub server: Mutex<Option<Arc<super::Server>>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Every session of the process (`show sess`, `shutdown session`).
+pub static ALL: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Registry::default);
+
 impl SessionHandle {
     pub fn new() -> Arc<SessionHandle> {
+        Self::with_origin(None)
+    }
+
+    fn with_origin(origin: Option<Origin>) -> Arc<SessionHandle> {
         Arc::new(SessionHandle {
             id: NEXT_ID.fetch_add(1, Relaxed),
             killed: std::sync::atomic::AtomicU8::new(0),
             notify: Notify::new(),
+            origin,
+            started: (std::time::Instant::now(), std::time::SystemTime::now()),
+            server: Mutex::new(None),
         })
+    }
+
+    /// Notes the server the session now holds a slot on.
+    pub fn set_server(&self, srv: &Arc<super::Server>) {
+        if let Ok(mut s) = self.server.lock() {
+            *s = Some(srv.clone());
+        }
     }
 
     /// Ends the session: its task stops at its next poll and drops both connections (in
@@ -92,10 +125,26 @@ pub fn current() -> Option<Arc<SessionHandle>> {
     CURRENT.try_with(|h| h.clone()).ok()
 }
 
+/// Keeps a session in `ALL` while it lives.
+struct Listed(u64);
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        ALL.remove(self.0);
+    }
+}
+
+fn listed(origin: Origin) -> (Arc<SessionHandle>, Listed) {
+    let h = SessionHandle::with_origin(Some(origin));
+    ALL.add(&h);
+    let l = Listed(h.id);
+    (h, l)
+}
+
 /// Runs a TCP session's future under a new handle; a kill drops the future (and with it
 /// the client and server connections) at once.
-pub async fn run<F: Future<Output = ()>>(f: F) {
-    let h = SessionHandle::new();
+pub async fn run<F: Future<Output = ()>>(origin: Origin, f: F) {
+    let (h, _listed) = listed(origin);
     let h2 = h.clone();
     CURRENT
         .scope(h, async move {
@@ -110,8 +159,23 @@ pub async fn run<F: Future<Output = ()>>(f: F) {
 
 /// Runs a session's future under a new handle that the session watches itself (HTTP:
 /// what a kill does depends on where the request is).
-pub async fn run_watched<F: Future<Output = ()>>(f: F) {
-    CURRENT.scope(SessionHandle::new(), f).await
+pub async fn run_watched<F: Future<Output = ()>>(origin: Origin, f: F) {
+    let (h, _listed) = listed(origin);
+    CURRENT.scope(h, f).await
+}
+
+/// The session `id`, if alive.
+pub fn find(id: u64) -> Option<Arc<SessionHandle>> {
+    ALL.lock(id).get(&id).cloned()
+}
+
+/// Every live session, oldest first.
+pub fn all() -> Vec<Arc<SessionHandle>> {
+    let mut v: Vec<_> = (0..SHARDS)
+        .flat_map(|i| ALL.lock(i as u64).values().cloned().collect::<Vec<_>>())
+        .collect();
+    v.sort_by_key(|h| h.id);
+    v
 }
 
 /// Shards of a server's registry: a session registers in the shard of its id, so the
@@ -195,7 +259,13 @@ mod tests {
     async fn kill_ends_the_session_future() {
         let reg = Arc::new(Registry::default());
         let r2 = reg.clone();
-        let task = tokio::spawn(run(async move {
+        let origin = Origin {
+            src: ([127, 0, 0, 1], 1).into(),
+            dst: ([127, 0, 0, 1], 2).into(),
+            frontend: 0,
+            unix: false,
+        };
+        let task = tokio::spawn(run(origin, async move {
             let h = current().unwrap();
             r2.add(&h);
             std::future::pending::<()>().await;

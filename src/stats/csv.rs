@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::compile::Runtime;
-use crate::server::Admin;
 use crate::stats::now_sec;
 
 pub const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,";
@@ -203,9 +202,10 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
         }
         if let Some(be) = &px.backend {
             let (bq, sq) = be.queue_lengths();
-            let mut total_weight = 0u64;
+            // As HAProxy: the active servers' weight while one is up, else the backups'.
+            let (mut total_weight, mut bck_weight) = (0u64, 0u64);
             let (mut act, mut bck) = (0, 0);
-            let (mut be_connects, mut be_reuses) = (0u64, 0u64);
+            let (mut be_connects, mut be_reuses, mut be_lbtot) = (0u64, 0u64, 0u64);
             for (i, s) in be.servers.iter().map(|s| (s.index, s)) {
                 let c = &s.counters;
                 let mut r = Row::from(SERVER_ROW, Obj::Server, px.id, s.id);
@@ -247,11 +247,12 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
                 r.set("act", u8::from(!s.backup));
                 r.set("bck", u8::from(s.backup));
                 if s.usable() {
-                    total_weight += eff as u64;
                     if s.backup {
                         bck += 1;
+                        bck_weight += eff as u64;
                     } else {
                         act += 1;
+                        total_weight += eff as u64;
                     }
                 }
                 let last = s.last_change.load(Relaxed);
@@ -335,16 +336,17 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
                 r.set("mode", be.settings.mode.name());
                 r.set("uweight", w);
                 set_times(&mut r, c);
+                let connects = s.idle.connects.load(Relaxed);
+                let reuses = s.idle.reuses.load(Relaxed);
+                be_connects += connects;
+                be_reuses += reuses;
+                be_lbtot += c.lbtot.load(Relaxed);
+                r.set("connect", connects);
+                r.set("reuse", reuses);
                 if http(be.settings.mode) {
                     set_hrsp(&mut r, c);
                     r.set("req_tot", c.req_tot.load(Relaxed));
                     let (fresh, safe) = s.idle.counts();
-                    let connects = s.idle.connects.load(Relaxed);
-                    let reuses = s.idle.reuses.load(Relaxed);
-                    be_connects += connects;
-                    be_reuses += reuses;
-                    r.set("connect", connects);
-                    r.set("reuse", reuses);
                     r.set("srv_icur", fresh + safe);
                     if s.idle.settings.max_conn >= 0 {
                         r.set("src_ilim", s.idle.settings.max_conn);
@@ -352,21 +354,18 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
                     r.set("idle_conn_cur", fresh);
                     r.set("safe_conn_cur", safe);
                     r.set("used_conn_cur", cur);
-                    r.set("need_conn_est", cur as u64 + fresh + safe);
                 }
-                r.set(
-                    "agg_server_status",
-                    if s.admin() == Admin::Maint { 0 } else { 1 },
-                );
+                r.set("need_conn_est", s.idle.need());
                 out.push(r);
+            }
+            if act == 0 {
+                total_weight = bck_weight;
             }
             let c = &be.counters;
             let mut r = Row::from(BACKEND_ROW, Obj::Backend, px.id, 0);
             r.set("pxname", &px.name);
-            if be.settings.mode == halo_config::model::Mode::Http {
-                r.set("connect", be_connects);
-                r.set("reuse", be_reuses);
-            }
+            r.set("connect", be_connects);
+            r.set("reuse", be_reuses);
             r.set("qcur", bq);
             r.set("qmax", c.qmax.load(Relaxed));
             r.set("qtime", c.qtime());
@@ -390,7 +389,10 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
             r.set("lastchg", now.saturating_sub(be.last_change.load(Relaxed)));
             r.set("pid", pid);
             r.set("iid", px.id);
-            r.set("lbtot", c.lbtot.load(Relaxed));
+            r.set("lbtot", c.lbtot.load(Relaxed) + be_lbtot);
+            if be.servers.is_empty() {
+                r.set("downtime", "");
+            }
             r.set("rate", c.rate(now));
             r.set("rate_max", c.rate_max());
             r.set("cli_abrt", c.cli_abort.load(Relaxed));

@@ -3,6 +3,7 @@
 //! and the CSV rendering of `show stat` with HAProxy's exact columns (`csv`).
 
 pub mod csv;
+pub mod errors;
 pub mod page;
 pub mod prometheus;
 pub mod typed;

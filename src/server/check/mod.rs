@@ -365,7 +365,11 @@ pub fn apply_result(be: &Backend, idx: usize, ok: bool, quiet: bool) {
             }
         }
     } else {
-        srv.chkfail.fetch_add(1, Relaxed);
+        // As HAProxy: a failure counts while it still lowers the health (not once the
+        // server is down and stays down).
+        if h > 0 {
+            srv.chkfail.fetch_add(1, Relaxed);
+        }
         srv.health.store(nh, Relaxed);
         if up && h <= rise {
             srv.nolb.store(false, Relaxed);
