@@ -1177,10 +1177,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                     }
                 },
             };
-            (
-                Some(Arc::new(Backend::new(be_name, ids[pi], settings, servers))),
-                fullconn,
-            )
+            let be = Arc::new(Backend::new(be_name, ids[pi], settings, servers));
+            if let Some(l) = crate::log::proxy_events(s, &global_logs) {
+                let _ = be.events.set(l);
+            }
+            (Some(be), fullconn)
         } else {
             (None, 0)
         };

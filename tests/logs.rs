@@ -1883,3 +1883,59 @@ fn bad_log_lines_are_refused_with_their_line() {
         }
     }
 }
+
+/// Server state changes and, with `option log-health-checks`, health check results go to
+/// the backend's log targets (`log global` here), at HAProxy's levels: a server going
+/// DOWN and a backend losing its last server are alerts (`local0.alert` = <129>,
+/// `local0.emerg` = <128>), a server coming UP and check results are notices (<133>).
+#[test]
+fn server_state_changes_and_health_checks_go_to_the_backend_log() {
+    let sys = Syslog::udp();
+    let dead = free_addr();
+    let live = HttpBackend::start("live", Duration::ZERO);
+    let fe = free_addr();
+    let cfg = format!(
+        "global\n    {}\n    stats socket \"${{DIR}}/admin.sock\" level admin\n\
+         defaults\n    mode http\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend web\n    bind {}\n    default_backend app\n\
+         backend app\n    option log-health-checks\n    server gone {} check inter 200ms fall 1 rise 1\n\
+         backend solo\n    server only {} check inter 200ms fall 1 rise 1\n",
+        sys.log_line("local0"),
+        haproxy_addr(fe),
+        haproxy_addr(dead),
+        live.cfg_addr()
+    );
+    let h = Halo::builder(&cfg).wait_for(&[fe]).start();
+    let has = |needle: &str| sys.lines().iter().any(|l| l.contains(needle));
+    assert!(
+        wait_until(Duration::from_secs(10), || has("Server app/gone is DOWN")
+            && has("backend app has no server available!")
+            && has("Health check for server app/gone failed")),
+        "{:#?}",
+        sys.lines()
+    );
+    let line = |needle: &str| {
+        sys.lines()
+            .into_iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+    };
+    assert!(line("Server app/gone is DOWN").starts_with("<129>"), "{}", line("is DOWN"));
+    assert!(line("has no server available!").starts_with("<128>"));
+    assert!(line("Health check for server app/gone failed").starts_with("<133>"));
+    // Maintenance and back, through the runtime API: the backend `solo` logs both, and
+    // has no `log-health-checks`, so no check result of its own.
+    let sock = h.dir().join("admin.sock");
+    cli(&sock, "set server solo/only state maint").unwrap();
+    cli(&sock, "set server solo/only state ready").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || has(
+            "Server solo/only is going DOWN for maintenance"
+        ) && has("Server solo/only is UP/READY (leaving forced maintenance)")),
+        "{:#?}",
+        sys.lines()
+    );
+    assert!(line("solo/only is going DOWN for maintenance").starts_with("<129>"));
+    assert!(line("solo/only is UP/READY").starts_with("<133>"));
+    assert!(!has("Health check for server solo/only"));
+}

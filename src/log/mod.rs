@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use halo_config::logs::{LogFraming, LogSink, LogTarget};
 
 /// Syslog levels used by the proxy.
+pub const LOG_EMERG: u8 = 0;
+pub const LOG_ALERT: u8 = 1;
 pub const LOG_ERR: u8 = 3;
 pub const LOG_NOTICE: u8 = 5;
 pub const LOG_INFO: u8 = 6;
@@ -397,6 +399,33 @@ impl GlobalLogs {
     }
 }
 
+/// The targets of a proxy's `log` lines (`log global` brings the global ones).
+fn proxy_targets(settings: &halo_config::model::ProxySettings, global: &GlobalLogs) -> Vec<Arc<Target>> {
+    use halo_config::logs::ProxyLog as Line;
+    let mut targets = Vec::new();
+    for t in &settings.logging.targets {
+        match t {
+            Line::Global(_) => targets.extend(global.targets.iter().cloned()),
+            Line::Target(t) => targets.push(Target::new(t.clone())),
+        }
+    }
+    targets
+}
+
+/// Where a proxy's events go (server state changes, health checks): its log targets,
+/// whatever its log format. None without any.
+pub fn proxy_events(settings: &halo_config::model::ProxySettings, global: &GlobalLogs) -> Option<Loggers> {
+    let targets = proxy_targets(settings, global);
+    if targets.is_empty() {
+        return None;
+    }
+    let tag: Arc<str> = match &settings.logging.tag {
+        Some(t) => t.as_str().into(),
+        None => global.tag.clone(),
+    };
+    Some(Loggers::new(targets, tag, global.hostname.clone()))
+}
+
 /// What compiling a proxy's logging needs to know about it.
 pub struct ProxyLogSpec<'a> {
     pub name: &'a str,
@@ -413,15 +442,9 @@ pub fn compile_proxy(
     res: &dyn crate::sample::Resolver,
     diags: &mut halo_config::Diags,
 ) -> Option<Box<ProxyLog>> {
-    use halo_config::logs::{LogFormatChoice, ProxyLog as Line};
+    use halo_config::logs::LogFormatChoice;
     let l = &spec.settings.logging;
-    let mut targets = Vec::new();
-    for t in &l.targets {
-        match t {
-            Line::Global(_) => targets.extend(global.targets.iter().cloned()),
-            Line::Target(t) => targets.push(Target::new(t.clone())),
-        }
-    }
+    let targets = proxy_targets(spec.settings, global);
     let format = match &l.format {
         None => None,
         Some((choice, loc)) => {

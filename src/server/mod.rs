@@ -524,6 +524,8 @@ pub struct Backend {
     pub was_available: AtomicBool,
     /// Content switching may pick it: false after `be-unpublished` or `unpublish backend`.
     pub published: AtomicBool,
+    /// The proxy's log targets, for its events (set once compiled).
+    pub events: std::sync::OnceLock<crate::log::Loggers>,
 }
 
 /// How a connection got its server.
@@ -558,6 +560,15 @@ impl Backend {
             last_change: AtomicU64::new(now_sec()),
             was_available: AtomicBool::new(true),
             published,
+            events: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sends an event of this backend (a server's state, a health check) to its log
+    /// targets at syslog `level`.
+    pub fn log_event(&self, level: u8, msg: &str) {
+        if let Some(l) = self.events.get() {
+            l.send(level, msg.as_bytes());
         }
     }
 
@@ -1062,6 +1073,30 @@ impl Backend {
     }
 }
 
+/// A backend event, as HAProxy reports it: on stderr (`[WARNING]`, or `[ALERT]` when
+/// `alert`) and to the backend's log targets at syslog `level`.
+pub fn announce(be: &Backend, level: u8, alert: bool, msg: &str, quiet: bool) {
+    if alert {
+        crate::runtime::log::alert(msg, quiet);
+    } else {
+        crate::runtime::log::warning(msg, quiet);
+    }
+    be.log_event(level, msg);
+}
+
+/// The alert of a backend losing its last server: HAProxy quotes the name on stderr, not
+/// in the log line.
+fn announce_no_server(be: &Backend, quiet: bool) {
+    crate::runtime::log::alert(
+        &format!("{} '{}' has no server available!", be.type_word(), be.name),
+        quiet,
+    );
+    be.log_event(
+        crate::log::LOG_EMERG,
+        &format!("{} {} has no server available!", be.type_word(), be.name),
+    );
+}
+
 /// Process id for the messages.
 pub fn pid() -> u32 {
     std::process::id()
@@ -1090,14 +1125,12 @@ pub fn report_state_change(be: &Backend, idx: usize, up: bool, reason: &str, qui
             squeues.get(idx).copied().unwrap_or(0)
         )
     };
-    crate::runtime::log::warning(&msg, quiet);
+    use crate::log::{LOG_ALERT, LOG_NOTICE};
+    announce(be, if up { LOG_NOTICE } else { LOG_ALERT }, false, &msg, quiet);
     let available = a + b > 0;
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
-        crate::runtime::log::alert(
-            &format!("{} '{}' has no server available!", be.type_word(), be.name),
-            quiet,
-        );
+        announce_no_server(be, quiet);
         be.last_change.store(now_sec(), Relaxed);
     } else if !was && available {
         be.last_change.store(now_sec(), Relaxed);
@@ -1110,7 +1143,10 @@ pub fn report_stopping(be: &Backend, idx: usize, reason: &str, quiet: bool) {
     let (a, b) = be.usable_counts();
     let (qlen, squeues) = be.queue_lengths();
     let sq = squeues.iter().sum::<usize>();
-    crate::runtime::log::warning(
+    announce(
+        be,
+        crate::log::LOG_NOTICE,
+        false,
         &format!(
             "Server {}/{} is stopping{reason}. {a} active and {b} backup servers online. 0 sessions requeued, {} total in queue.",
             be.name,
@@ -1122,10 +1158,7 @@ pub fn report_stopping(be: &Backend, idx: usize, reason: &str, quiet: bool) {
     let available = a + b > 0;
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
-        crate::runtime::log::alert(
-            &format!("{} '{}' has no server available!", be.type_word(), be.name),
-            quiet,
-        );
+        announce_no_server(be, quiet);
         be.last_change.store(now_sec(), Relaxed);
     }
 }
@@ -1180,7 +1213,10 @@ pub fn propagate_maint(be: &Backend, idx: usize, quiet: bool) {
         if !own {
             if maint {
                 let (a, b) = tb.usable_counts();
-                crate::runtime::log::warning(
+                announce(
+                    &tb,
+                    crate::log::LOG_ALERT,
+                    false,
                     &format!(
                         "Server {}/{} is going DOWN for maintenance via {}/{}. {a} active and {b} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
                         tb.name,
@@ -1196,7 +1232,10 @@ pub fn propagate_maint(be: &Backend, idx: usize, quiet: bool) {
             } else {
                 t.start_ramp();
                 if t.up.load(Relaxed) {
-                    crate::runtime::log::warning(
+                    announce(
+                        &tb,
+                        crate::log::LOG_NOTICE,
+                        false,
                         &format!(
                             "Server {}/{} is UP/READY (leaving maintenance).",
                             tb.name, t.name
@@ -1218,10 +1257,7 @@ pub fn note_availability(be: &Backend, quiet: bool) {
     let available = a + b > 0;
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
-        crate::runtime::log::alert(
-            &format!("{} '{}' has no server available!", be.type_word(), be.name),
-            quiet,
-        );
+        announce_no_server(be, quiet);
         be.last_change.store(now_sec(), Relaxed);
     } else if !was && available {
         be.last_change.store(now_sec(), Relaxed);

@@ -429,7 +429,10 @@ pub fn set_admin(be: &Backend, idx: usize, a: Admin, quiet: bool) {
     let name = format!("{}/{}", be.name, srv.name);
     match a {
         Admin::Maint => {
-            crate::runtime::log::warning(
+            crate::server::announce(
+                be,
+                crate::log::LOG_ALERT,
+                false,
                 &format!(
                     "Server {name} is going DOWN for maintenance. {act} active and {bck} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
                     srv.cur.load(Relaxed)
@@ -444,7 +447,10 @@ pub fn set_admin(be: &Backend, idx: usize, a: Admin, quiet: bool) {
             be.requeue_from(idx);
         }
         Admin::Drain if before == Admin::Ready && srv.is_up() => {
-            crate::runtime::log::warning(
+            crate::server::announce(
+                be,
+                crate::log::LOG_NOTICE,
+                false,
                 &format!(
                     "Server {name} enters drain state. {act} active and {bck} backup servers online. 0 sessions requeued, {inq} total in queue."
                 ),
@@ -452,14 +458,20 @@ pub fn set_admin(be: &Backend, idx: usize, a: Admin, quiet: bool) {
             );
         }
         Admin::Ready if before == Admin::Drain && srv.is_up() => {
-            crate::runtime::log::warning(
+            crate::server::announce(
+                be,
+                crate::log::LOG_NOTICE,
+                false,
                 &format!("Server {name} is UP (leaving forced drain)."),
                 quiet,
             );
         }
         _ if before == Admin::Maint && srv.up.load(Relaxed) => {
             let word = if a == Admin::Drain { "DRAIN" } else { "READY" };
-            crate::runtime::log::warning(
+            crate::server::announce(
+                be,
+                crate::log::LOG_NOTICE,
+                false,
                 &format!("Server {name} is UP/{word} (leaving forced maintenance)."),
                 quiet,
             );

@@ -398,16 +398,14 @@ fn log_check(be: &Backend, idx: usize, ok: bool, cond: bool, nh: u32, quiet: boo
     } else {
         (nh, rise, "DOWN")
     };
-    crate::runtime::log::warning(
-        &format!(
-            "Health check for {}server {}/{} {}{}{}, status: {a}/{b} {word}.",
-            if srv.backup { "backup " } else { "" },
-            be.name,
-            srv.name,
-            if ok && cond { "conditionally " } else { "" },
-            if ok { "succeeded" } else { "failed" },
-            reason(srv)
-        ),
-        quiet,
+    let msg = format!(
+        "Health check for {}server {}/{} {}{}{}, status: {a}/{b} {word}.",
+        if srv.backup { "backup " } else { "" },
+        be.name,
+        srv.name,
+        if ok && cond { "conditionally " } else { "" },
+        if ok { "succeeded" } else { "failed" },
+        reason(srv)
     );
+    crate::server::announce(be, crate::log::LOG_NOTICE, false, &msg, quiet);
 }
