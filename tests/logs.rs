@@ -1920,7 +1920,11 @@ fn server_state_changes_and_health_checks_go_to_the_backend_log() {
             .find(|l| l.contains(needle))
             .unwrap_or_default()
     };
-    assert!(line("Server app/gone is DOWN").starts_with("<129>"), "{}", line("is DOWN"));
+    assert!(
+        line("Server app/gone is DOWN").starts_with("<129>"),
+        "{}",
+        line("is DOWN")
+    );
     assert!(line("has no server available!").starts_with("<128>"));
     assert!(line("Health check for server app/gone failed").starts_with("<133>"));
     // Maintenance and back, through the runtime API: the backend `solo` logs both, and
@@ -1931,11 +1935,106 @@ fn server_state_changes_and_health_checks_go_to_the_backend_log() {
     assert!(
         wait_until(Duration::from_secs(5), || has(
             "Server solo/only is going DOWN for maintenance"
-        ) && has("Server solo/only is UP/READY (leaving forced maintenance)")),
+        ) && has(
+            "Server solo/only is UP/READY (leaving forced maintenance)"
+        )),
         "{:#?}",
         sys.lines()
     );
     assert!(line("solo/only is going DOWN for maintenance").starts_with("<129>"));
     assert!(line("solo/only is UP/READY").starts_with("<133>"));
     assert!(!has("Health check for server solo/only"));
+}
+
+/// `option logasap`: the HTTP line leaves once the response head is in, before a slow body
+/// ends (`Ta` and the bytes prefixed with `+`); the TCP line once the server is connected,
+/// while the connection is still open (`Tt` and bytes with `+`).
+#[test]
+fn logasap_logs_before_the_end() {
+    let sys = Syslog::udp();
+    // A server sending its head at once and its body 1.5 s later.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow = l.local_addr().unwrap();
+    let t = thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n");
+            thread::sleep(Duration::from_millis(1500));
+            let _ = s.write_all(b"body");
+        }
+    });
+    let echo_l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo = echo_l.local_addr().unwrap();
+    let t2 = thread::spawn(move || {
+        if let Ok((mut s, _)) = echo_l.accept() {
+            let mut b = [0u8; 1024];
+            while let Ok(n) = s.read(&mut b) {
+                if n == 0 || s.write_all(&b[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let (fe, fe_tcp) = (free_addr(), free_addr());
+    let cfg = format!(
+        "global\n    {}\n\
+         defaults\n    log global\n    option logasap\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend web\n    mode http\n    option httplog\n    bind {}\n    default_backend app\n\
+         backend app\n    mode http\n    server s1 {}\n\
+         listen relay\n    mode tcp\n    option tcplog\n    bind {}\n    server e1 {}\n",
+        sys.log_line("local0"),
+        haproxy_addr(fe),
+        haproxy_addr(slow),
+        haproxy_addr(fe_tcp),
+        haproxy_addr(echo)
+    );
+    let _h = Halo::builder(&cfg).wait_for(&[fe, fe_tcp]).start();
+    let mut c = Client::connect(fe);
+    c.send(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    // The line arrives while the body is still on its way.
+    let lines = sys.expect_lines(1, Duration::from_millis(1200));
+    let f = syslog::httplog(&lines[0][lines[0].find("]: ").unwrap() + 3..]);
+    assert_eq!(f.status, "200");
+    assert!(
+        f.bytes.starts_with('+'),
+        "bytes {:?} in {}",
+        f.bytes,
+        lines[0]
+    );
+    assert!(
+        f.timers[4].starts_with('+'),
+        "Ta {:?} in {}",
+        f.timers[4],
+        lines[0]
+    );
+    let r = c.read().expect("response");
+    assert_eq!(r.body, "body");
+    // No second line at the end of the transaction.
+    assert!(sys.stays_at(1, QUIET), "{:?}", sys.lines());
+    t.join().unwrap();
+
+    let mut tc = TcpStream::connect(fe_tcp).unwrap();
+    tc.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    tc.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    tc.read_exact(&mut b).unwrap();
+    let lines = sys.expect_lines(2, LOG_WAIT);
+    let f = syslog::tcplog(&lines[1][lines[1].find("]: ").unwrap() + 3..]);
+    assert_eq!(f.server, "e1");
+    assert!(
+        f.timers[2].starts_with('+'),
+        "Tt {:?} in {}",
+        f.timers[2],
+        lines[1]
+    );
+    assert!(
+        f.bytes.starts_with('+'),
+        "bytes {:?} in {}",
+        f.bytes,
+        lines[1]
+    );
+    drop(tc);
+    assert!(sys.stays_at(2, QUIET), "{:?}", sys.lines());
+    t2.join().unwrap();
 }

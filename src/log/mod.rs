@@ -327,6 +327,9 @@ pub struct ProxyLog {
     pub host: Arc<str>,
     /// The format prints the local address of the server connection (`%bi`, `%bp`).
     pub needs_backend_src: bool,
+    /// `option logasap`: the line leaves once the response head is in (HTTP) or the
+    /// server connected (TCP), with the total time and bytes so far marked `+`.
+    pub logasap: bool,
 }
 
 impl ProxyLog {
@@ -400,7 +403,10 @@ impl GlobalLogs {
 }
 
 /// The targets of a proxy's `log` lines (`log global` brings the global ones).
-fn proxy_targets(settings: &halo_config::model::ProxySettings, global: &GlobalLogs) -> Vec<Arc<Target>> {
+fn proxy_targets(
+    settings: &halo_config::model::ProxySettings,
+    global: &GlobalLogs,
+) -> Vec<Arc<Target>> {
     use halo_config::logs::ProxyLog as Line;
     let mut targets = Vec::new();
     for t in &settings.logging.targets {
@@ -414,7 +420,10 @@ fn proxy_targets(settings: &halo_config::model::ProxySettings, global: &GlobalLo
 
 /// Where a proxy's events go (server state changes, health checks): its log targets,
 /// whatever its log format. None without any.
-pub fn proxy_events(settings: &halo_config::model::ProxySettings, global: &GlobalLogs) -> Option<Loggers> {
+pub fn proxy_events(
+    settings: &halo_config::model::ProxySettings,
+    global: &GlobalLogs,
+) -> Option<Loggers> {
     let targets = proxy_targets(settings, global);
     if targets.is_empty() {
         return None;
@@ -499,6 +508,7 @@ pub fn compile_proxy(
         dontlognull: opt("dontlognull"),
         dontlog_normal: opt("dontlog-normal"),
         separate_errors: opt("log-separate-errors"),
+        logasap: opt("logasap"),
         req_caps: spec.req_caps,
         res_caps: spec.res_caps,
         counter: AtomicU64::new(0),

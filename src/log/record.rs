@@ -631,6 +631,9 @@ pub struct Marks {
     pub bad_request: bool,
     /// The stream's number (`%rt`).
     pub req_id: u64,
+    /// `option logasap`: the line is being sent early, or was.
+    pub logging_early: bool,
+    pub logged: bool,
 }
 
 impl std::fmt::Debug for Marks {

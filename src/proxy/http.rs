@@ -553,7 +553,11 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
     let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
         return;
     };
+    if txn.marks.logged {
+        return;
+    }
     let mut rec = http_record(rt, px_idx, info, head, txn, holding);
+    rec.partial = txn.marks.logging_early;
     rec.hostname = Some(&pl.host);
     // HAProxy's "not normal": an error state other than a local answer, a retry or a
     // redispatch, or a 5xx.
@@ -2578,6 +2582,15 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 BodyState::new_response(rframing).dropping_trailers(fe_http.drop_res_trailers);
             // `%B` counts the head as HAProxy stores it, then the body as sent.
             txn.marks.status = Some(rhead.status());
+            // `option logasap`: the line leaves with the response head.
+            if noting && rt.proxies[px_idx].log.as_ref().is_some_and(|l| l.logasap) {
+                txn.marks.logging_early = true;
+                txn.marks.bytes_out += crate::log::record::htx_head_size(&rhead);
+                log_http(&rt, px_idx, &info, &head, &txn, true);
+                txn.marks.bytes_out -= crate::log::record::htx_head_size(&rhead);
+                txn.marks.logging_early = false;
+                txn.marks.logged = true;
+            }
             let (counted, wire_head) = (txn.marks.bytes_out, out.len() as u64);
             let ok = forward_response(
                 &mut rbody,

@@ -256,6 +256,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         bytes_in: pending.len() as u64,
         bytes_out: 0,
         term: None,
+        sent: false,
     };
     let limit = rt
         .global
@@ -454,6 +455,10 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     if let Some(s) = &server {
         crate::stick::rules::store(&pending_keys, s);
     }
+    // `option logasap`: the line leaves now that the server is connected.
+    if px.log.as_ref().is_some_and(|l| l.logasap) {
+        log.send(true);
+    }
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
     // (Over TLS it went in clear before the handshake.)
@@ -610,14 +615,27 @@ struct TcpLog {
     bytes_in: u64,
     bytes_out: u64,
     term: Option<[u8; 2]>,
+    /// The line went out already (`option logasap`).
+    sent: bool,
 }
 
 impl Drop for TcpLog {
     fn drop(&mut self) {
+        if !self.sent {
+            self.send(false);
+        }
+    }
+}
+
+impl TcpLog {
+    /// Sends the line: at the end of the stream, or once connected with `option logasap`
+    /// (`partial`: the total time and bytes so far, prefixed with `+`).
+    fn send(&mut self, partial: bool) {
+        self.sent = true;
         let Some(pl) = self.rt.proxies[self.px_idx].log.as_deref() else {
             return;
         };
-        if pl.dontlognull && self.bytes_in == 0 {
+        if pl.dontlognull && self.bytes_in == 0 && !partial {
             return;
         }
         let rt = &self.rt;
@@ -638,7 +656,7 @@ impl Drop for TcpLog {
                 active: total,
                 total,
             },
-            partial: false,
+            partial,
             http: false,
             status: None,
             bytes_out: self.bytes_out,

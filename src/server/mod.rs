@@ -1126,7 +1126,13 @@ pub fn report_state_change(be: &Backend, idx: usize, up: bool, reason: &str, qui
         )
     };
     use crate::log::{LOG_ALERT, LOG_NOTICE};
-    announce(be, if up { LOG_NOTICE } else { LOG_ALERT }, false, &msg, quiet);
+    announce(
+        be,
+        if up { LOG_NOTICE } else { LOG_ALERT },
+        false,
+        &msg,
+        quiet,
+    );
     let available = a + b > 0;
     let was = be.was_available.swap(available, Relaxed);
     if was && !available {
