@@ -700,6 +700,10 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     let global_logs = crate::log::GlobalLogs::new(&cfg.global);
+    crate::log::record::URI_MAX.store(
+        cfg.global.tune_http_logurilen,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // Log rings (`ring@NAME`) are not built: refused by name, counted as pending by -c.
     let rings = cfg
         .global

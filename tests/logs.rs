@@ -2038,3 +2038,37 @@ fn logasap_logs_before_the_end() {
     assert!(sys.stays_at(2, QUIET), "{:?}", sys.lines());
     t2.join().unwrap();
 }
+
+/// `tune.http.logurilen N`: `%r` keeps the first N bytes of the request line (the version
+/// goes first when the URI is long), as HAProxy captures it.
+#[test]
+fn logurilen_cuts_the_request_line() {
+    let sys = Syslog::udp();
+    let fe = free_addr();
+    let cfg = format!(
+        "global\n    {}\n    tune.http.logurilen 40\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend f\n    bind {}\n    http-request return status 200\n",
+        sys.log_line("local0"),
+        haproxy_addr(fe)
+    );
+    let _h = Halo::builder(&cfg).wait_for(&[fe]).start();
+    let mut c = Client::connect(fe);
+    assert_eq!(c.get("/short", "").status, 200);
+    assert_eq!(
+        c.get("/aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd/eeeee?x=1", "")
+            .status,
+        200
+    );
+    let lines = sys.expect_lines(2, LOG_WAIT);
+    assert!(
+        lines[0].ends_with(" \"GET /short HTTP/1.1\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with(" \"GET /aaaaaaaaaabbbbbbbbbbccccccccccddddd\""),
+        "{}",
+        lines[1]
+    );
+}

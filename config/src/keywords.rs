@@ -408,7 +408,7 @@ pub static GLOBAL_KEYWORDS: &[Keyword] = &[
     g("tune.h2.max-frame-size", P0),
     g("tune.h2.zero-copy-fwd-send", P0),
     g("tune.http.cookielen", DONE),
-    g("tune.http.logurilen", P7),
+    g("tune.http.logurilen", DONE),
     g("tune.http.maxhdr", DONE),
     g("tune.idle-pool.shared", P0),
     g("tune.idletimer", P0),

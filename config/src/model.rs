@@ -223,6 +223,8 @@ pub struct Global {
     pub tune_peers_max_updates: Option<u32>,
     /// `tune.http.cookielen`: the longest `capture cookie` (63 by default).
     pub tune_http_cookielen: usize,
+    /// `tune.http.logurilen`: the bytes of the request line kept for logs.
+    pub tune_http_logurilen: usize,
     /// `tune.pattern.cache-size` (10000 by default); see keywords.rs for what halo does
     /// with it.
     pub tune_pattern_cache_size: usize,
@@ -289,6 +291,7 @@ impl Default for Global {
             localpeer: None,
             tune_peers_max_updates: None,
             tune_http_cookielen: 63,
+            tune_http_logurilen: 1024,
             tune_pattern_cache_size: 10_000,
         }
     }

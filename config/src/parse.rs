@@ -702,6 +702,16 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
                     "'tune.http.cookielen' expects an integer argument.",
                 ),
             },
+            "tune.http.logurilen" => match arg(0) {
+                // `atol`, as HAProxy.
+                Some(v) => {
+                    g.tune_http_logurilen = usize::try_from(parse_c_long_prefix(&v)).unwrap_or(0);
+                }
+                None => diags.alert(
+                    &line.loc,
+                    "'tune.http.logurilen' expects an integer argument.",
+                ),
+            },
             "tune.pattern.cache-size" => {
                 // `strtoll`, as HAProxy: only an empty word or a negative number is refused.
                 match arg(0)

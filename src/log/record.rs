@@ -561,12 +561,22 @@ impl LogRecord<'_> {
                 q(out);
                 match self.received.and_then(|r| Some((r.method()?, r.uri()?))) {
                     Some((m, u)) if !self.bad_request => {
-                        encoded(out, m, URL_ENCODE);
-                        out.push(b' ');
-                        encoded(out, u, URL_ENCODE);
+                        // As HAProxy keeps it: the line cut to `tune.http.logurilen`
+                        // bytes, then encoded.
+                        let mut room = URI_MAX.load(std::sync::atomic::Ordering::Relaxed);
+                        let mut part = |out: &mut Vec<u8>, sep: bool, p: &[u8]| {
+                            if sep && room > 0 {
+                                out.push(b' ');
+                                room -= 1;
+                            }
+                            let n = p.len().min(room);
+                            encoded(out, &p[..n], URL_ENCODE);
+                            room -= n;
+                        };
+                        part(out, false, m);
+                        part(out, true, u);
                         if let Some(ver) = self.version() {
-                            out.push(b' ');
-                            out.extend_from_slice(ver);
+                            part(out, true, ver);
                         }
                     }
                     _ => out.extend_from_slice(b"<BADREQ>"),
@@ -681,6 +691,9 @@ impl Marks {
         }
     }
 }
+
+/// `tune.http.logurilen`: the bytes of the request line `%r` keeps.
+pub static URI_MAX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024);
 
 /// The size HAProxy counts for an HTTP message in `%B`/`%U` (its internal HTX form): 20
 /// for the start line plus its three words, each header's name and value (not the
