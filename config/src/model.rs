@@ -103,7 +103,8 @@ pub struct Pending {
     pub issue: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Ordered as HAProxy's access levels: `User < Operator < Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum CliLevel {
     User,
     Operator,

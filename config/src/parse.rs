@@ -887,34 +887,64 @@ fn parse_stats_socket(line: &Line, n: usize, diags: &mut Diags) -> Option<StatsS
                     Some("user") => CliLevel::User,
                     Some("operator") => CliLevel::Operator,
                     Some("admin") => CliLevel::Admin,
-                    _ => {
-                        diags.alert(&line.loc, "'level' expects 'user', 'operator' or 'admin'.");
+                    other => {
+                        diags.alert(
+                            &line.loc,
+                            format!(
+                                "'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got '{}')'",
+                                other.unwrap_or("")
+                            ),
+                        );
                         CliLevel::Operator
                     }
                 };
                 i += 2;
             }
             "mode" => {
-                s.mode = val.and_then(|v| u32::from_str_radix(v, 8).ok());
+                // An octal mode, as HAProxy's strtol(…, 8): digits 0 to 7 only.
+                s.mode = val
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+                    .and_then(|v| u32::from_str_radix(v, 8).ok());
                 if s.mode.is_none() {
-                    diags.alert(&line.loc, "'mode' expects an octal permission mode.");
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'stats socket' : ''mode' : missing or invalid mode '{}' (octal integer expected)'",
+                            val.unwrap_or("")
+                        ),
+                    );
                 }
                 i += 2;
             }
-            "uid" => {
-                s.uid = val.and_then(|v| v.parse().ok());
+            "uid" | "gid" => {
+                // As HAProxy's atol: the leading number, 0 when there is none.
+                match val.filter(|v| !v.is_empty()) {
+                    Some(v) => {
+                        let id = parse_c_long_prefix(v) as u32;
+                        if opt == "uid" {
+                            s.uid = Some(id);
+                        } else {
+                            s.gid = Some(id);
+                        }
+                    }
+                    None => diags.alert(
+                        &line.loc,
+                        format!("'stats socket' : ''{opt}' : missing value'"),
+                    ),
+                }
                 i += 2;
             }
-            "gid" => {
-                s.gid = val.and_then(|v| v.parse().ok());
-                i += 2;
-            }
-            "user" => {
-                s.user = val.map(str::to_string);
-                i += 2;
-            }
-            "group" => {
-                s.group = val.map(str::to_string);
+            "user" | "group" => {
+                // Resolved to ids when the socket is bound (the configuration crate does
+                // not read the system's user database).
+                match val.filter(|v| !v.is_empty()) {
+                    Some(v) if opt == "user" => s.user = Some(v.to_string()),
+                    Some(v) => s.group = Some(v.to_string()),
+                    None => diags.alert(
+                        &line.loc,
+                        format!("'stats socket' : ''{opt}' : missing {opt} name'"),
+                    ),
+                }
                 i += 2;
             }
             "expose-fd" => {

@@ -1,7 +1,6 @@
-//! Runtime API commands of this issue: `help`, `show info`, `show stat`, `show servers
-//! state`, `disable/enable server`, `set server B/S state|weight`, `publish/unpublish
-//! backend`. Answers and error lines
-//! follow HAProxy's wording.
+//! The runtime API's dispatcher (to `info`, `process`, `map`, `table`, `servers`, `ssl`) and
+//! the commands on servers and backends: `help`, `show stat`, `show servers state`, `set
+//! server …`, `set maxconn server`, `set rate-limit`, `publish backend`… in HAProxy's words.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -15,9 +14,22 @@ const HELP: &str = "The following commands are valid at this level:
   help                                    : this message
   prompt                                  : toggle interactive mode with prompt
   quit                                    : disconnect
-  show info                               : report information about the running process
-  show stat                               : report counters for each proxy and server
+  show info [desc|json|typed|float]*      : report information about the running process
+  show stat [desc|json|no-maint|typed|up]*: report counters for each proxy and server
   show errors [<iid>|<proxy>] [request|response] : report last request and/or response errors for each proxy
+  show env [var]                          : dump environment variables known to the process
+  show activity                           : show per-thread activity stats (for support/developers)
+  show pools                              : report information about the memory pools usage
+  show cli level                          : display the level of the current CLI session
+  operator                                : lower the level of the current CLI session to operator
+  user                                    : lower the level of the current CLI session to user
+  set timeout [cli] <delay>               : change a timeout setting
+  clear counters [all]                    : clear max statistics counters (or all counters)
+  set maxconn frontend <frontend> <value> : change a frontend's maxconn setting
+  set maxconn global <value>              : change the per-process maxconn setting
+  disable frontend <frontend>             : temporarily disable specific frontend
+  enable frontend <frontend>              : re-enable specific frontend
+  shutdown frontend <frontend>            : stop a specific frontend
   show servers state [<backend>]          : dump volatile server information
   disable server <bk>/<srv>               : disable a server for maintenance (use 'set server' instead)
   enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)
@@ -70,9 +82,15 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
     if let Some(out) = super::ssl::execute(rt, level, w, payload) {
         return out;
     }
+    if let Some(out) = super::process::execute(rt, level, w) {
+        return out;
+    }
     match w {
         ["help", ..] => help(),
-        ["show", "info", ..] => show_info(rt),
+        ["show", "info", rest @ ..] => super::info::show_info(rt, rest),
+        ["show", "env", rest @ ..] => super::info::show_env(level, rest),
+        ["show", "activity", ..] => super::info::show_activity(rt),
+        ["show", "pools", ..] => super::info::show_pools(),
         ["show", "stat", rest @ ..] => show_stat(rt, rest),
         ["show", "errors", rest @ ..] => {
             if level == CliLevel::User {
@@ -572,56 +590,6 @@ fn set_weight(rt: &Runtime, level: CliLevel, target: &str, wt: &str) -> String {
     String::new()
 }
 
-fn show_info(rt: &Runtime) -> String {
-    let up = now_sec().saturating_sub(rt.start_sec);
-    let (d, h, m, s) = (up / 86400, (up / 3600) % 24, (up / 60) % 60, up % 60);
-    let threads = rt.global.nbthread.unwrap_or(1);
-    let mut o = String::new();
-    let mut kv = |k: &str, v: String| {
-        o.push_str(k);
-        o.push_str(": ");
-        o.push_str(&v);
-        o.push('\n');
-    };
-    kv("Name", "halo".into());
-    kv("Version", crate::VERSION.into());
-    kv("Release_date", crate::RELEASE_DATE.into());
-    kv("Nbthread", threads.to_string());
-    kv("Nbproc", "1".into());
-    kv("Process_num", "1".into());
-    kv("Pid", std::process::id().to_string());
-    kv("Uptime", format!("{d}d {h}h{m:02}m{s:02}s"));
-    kv("Uptime_sec", up.to_string());
-    kv("Memmax_MB", "0".into());
-    kv("Ulimit-n", crate::runtime::fd_limit().to_string());
-    kv("Maxsock", crate::runtime::fd_limit().to_string());
-    kv("Maxconn", rt.maxconn.to_string());
-    kv("Hard_maxconn", rt.maxconn.to_string());
-    kv("CurrConns", rt.cur_conns.load(Relaxed).to_string());
-    kv("CumConns", rt.cum_conns.load(Relaxed).to_string());
-    kv("CumReq", "0".into());
-    kv("ConnRate", rt.conn_rate.rate().to_string());
-    kv("ConnRateLimit", rt.conn_rate.limit().to_string());
-    kv("MaxConnRate", rt.conn_rate.max().to_string());
-    kv("SessRate", rt.sess_rate.rate().to_string());
-    kv("SessRateLimit", rt.sess_rate.limit().to_string());
-    kv("MaxSessRate", rt.sess_rate.max().to_string());
-    kv("Stopping", u8::from(rt.stopping.load(Relaxed)).to_string());
-    kv(
-        "node",
-        rt.global
-            .node
-            .clone()
-            .unwrap_or_else(crate::runtime::hostname),
-    );
-    if let Some(desc) = &rt.global.description {
-        kv("description", desc.clone());
-    }
-    kv("Jobs", rt.cur_conns.load(Relaxed).to_string());
-    kv("Start_time_sec", rt.start_sec.to_string());
-    o
-}
-
 fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
     let mut o = String::from(
         "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n",
@@ -774,7 +742,8 @@ fn show_stat(rt: &Runtime, args: &[&str]) -> String {
             }
         }
     }
-    let rows = crate::stats::csv::rows(rt, &|_| true);
+    let mut rows = crate::stats::csv::rows(rt, &|_| true);
+    live_frontend_columns(rt, &mut rows);
     let rows: Vec<_> = rows.into_iter().filter(|r| filter.keeps(r)).collect();
     if json {
         crate::stats::typed::render_json(&rows)
@@ -787,5 +756,27 @@ fn show_stat(rt: &Runtime, args: &[&str]) -> String {
             r.write(&mut out);
         }
         out
+    }
+}
+
+/// The frontends' columns the runtime API changes: `slim` (`set maxconn frontend`) and
+/// `status` (`PAUSED` after `disable frontend`, `STOP` after `shutdown frontend`).
+fn live_frontend_columns(rt: &Runtime, rows: &mut [crate::stats::csv::Row]) {
+    use crate::runtime::control;
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.obj == crate::stats::csv::Obj::Frontend)
+    {
+        let Some((i, px)) = rt.proxies.iter().enumerate().find(|(_, p)| p.id == r.iid) else {
+            continue;
+        };
+        if let Some(max) = control::frontend_maxconn(i) {
+            r.set("slim", max);
+        }
+        match px.frontend.as_ref().map(|f| f.state.load(Relaxed)) {
+            Some(control::FE_PAUSED) => r.set("status", "PAUSED"),
+            Some(control::FE_STOPPED) => r.set("status", "STOP"),
+            _ => {}
+        }
     }
 }

@@ -1,16 +1,18 @@
-//! The runtime API on the stats socket: HAProxy's text protocol (one command per line,
-//! several separated by `;`, each answer ended by an empty line; `prompt` for interactive
-//! mode; `quit`; a line ending with `<<` followed by payload lines up to an empty line) and
-//! the dispatcher where every family of commands registers.
+//! The runtime API on the stats socket: HAProxy's text protocol (`;`, `prompt`, `quit`,
+//! `<<` payloads, answers ended by an empty line), the state of one CLI session (level,
+//! `user`/`operator`, `expert-mode`, `set timeout cli`) and the families of commands.
 
 pub mod commands;
+pub mod info;
 pub mod map;
+pub mod process;
 pub mod servers;
 pub mod sessions;
 pub mod ssl;
 pub mod table;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -45,16 +47,138 @@ where
     }
 }
 
-/// Serves one client of the stats socket. Without `prompt`, the connection is closed
-/// once the lines already received are answered (HAProxy answers a pipelined batch).
 /// Ends an answer that HAProxy sends without the blank line after it (several `add
 /// server`/`del server` answers of 2.x); `serve` removes it.
 pub const NO_BLANK: char = '\0';
 
+/// The answer to a command refused at this level, as HAProxy words it.
+pub const PERMISSION_DENIED: &str = "Permission denied\n";
+
+/// CLI connections open and since the start (`show info`'s `Jobs`, `CumConns`).
+pub static CLI_CONNS: AtomicU32 = AtomicU32::new(0);
+pub static CLI_CONNS_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// One open CLI connection, counted while it lives.
+struct CliConn;
+
+impl CliConn {
+    fn new() -> CliConn {
+        CLI_CONNS.fetch_add(1, Relaxed);
+        CLI_CONNS_TOTAL.fetch_add(1, Relaxed);
+        CliConn
+    }
+}
+
+impl Drop for CliConn {
+    fn drop(&mut self) {
+        CLI_CONNS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// What one CLI connection remembers between its commands.
+struct Session {
+    /// The socket's level, or lower after `user` / `operator`.
+    level: CliLevel,
+    expert: bool,
+    experimental: bool,
+    /// How long to wait for the next line (`stats timeout`, `set timeout cli`).
+    timeout_ms: u64,
+}
+
+impl Session {
+    /// Runs the commands about the session itself (None: not one of them).
+    fn execute(&mut self, w: &[&str]) -> Option<String> {
+        Some(match w {
+            ["show", "cli", "level", ..] => format!("{}\n", level_name(self.level)),
+            ["user", ..] | ["operator", ..] => {
+                let to = if w[0] == "user" {
+                    CliLevel::User
+                } else {
+                    CliLevel::Operator
+                };
+                // A session may only lower its level.
+                if self.level < to {
+                    return Some(PERMISSION_DENIED.into());
+                }
+                self.level = to;
+                self.expert = false;
+                self.experimental = false;
+                String::new()
+            }
+            ["expert-mode" | "experimental-mode", rest @ ..] => {
+                if self.level < CliLevel::Admin {
+                    return Some(PERMISSION_DENIED.into());
+                }
+                let flag = if w[0] == "expert-mode" {
+                    &mut self.expert
+                } else {
+                    &mut self.experimental
+                };
+                match rest.first() {
+                    None => format!("{} is {}\n", w[0], if *flag { "ON" } else { "OFF" }),
+                    // As HAProxy: anything but `on` turns the mode off.
+                    Some(v) => {
+                        *flag = *v == "on";
+                        String::new()
+                    }
+                }
+            }
+            ["set", "timeout", rest @ ..] => match rest {
+                ["cli", v, ..] => match parse_timeout_secs(v) {
+                    Some(secs) => {
+                        self.timeout_ms = secs.saturating_mul(1000);
+                        String::new()
+                    }
+                    None => "Invalid timeout value.\n".into(),
+                },
+                ["cli"] => "Expects an integer value.\n".into(),
+                _ => "'set timeout' only supports 'cli'.\n".into(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// The name of a level, as `show cli level` prints it.
+pub fn level_name(l: CliLevel) -> &'static str {
+    match l {
+        CliLevel::User => "user",
+        CliLevel::Operator => "operator",
+        CliLevel::Admin => "admin",
+    }
+}
+
+/// A delay of `set timeout cli` in whole seconds, rounded up as HAProxy does (`500ms` is
+/// one second): a number and an optional unit (`us`, `ms`, `s`, `m`, `h`, `d`; seconds by
+/// default). None for garbage, 0 or more than HAProxy holds.
+fn parse_timeout_secs(v: &str) -> Option<u64> {
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = v.get(..digits)?.parse().ok()?;
+    let secs = match v.get(digits..)? {
+        "us" => n.div_ceil(1_000_000),
+        "ms" => n.div_ceil(1000),
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    (1..=u64::from(u32::MAX)).contains(&secs).then_some(secs)
+}
+
+/// Serves one client of the stats socket. Without `prompt`, the connection is closed
+/// once the lines already received are answered (HAProxy answers a pipelined batch).
 pub async fn serve<S>(rt: Arc<Runtime>, stream: S, level: CliLevel, timeout_ms: u64)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let _conn = CliConn::new();
+    let mut sess = Session {
+        level,
+        expert: false,
+        experimental: false,
+        timeout_ms,
+    };
     let (r, mut w) = tokio::io::split(stream);
     let mut lines = BufReader::new(r);
     let mut interactive = false;
@@ -64,7 +188,7 @@ where
         if interactive && w.write_all(b"> ").await.is_err() {
             return;
         }
-        let Some(line) = next_line(&mut lines, timeout_ms, bufsize).await else {
+        let Some(line) = next_line(&mut lines, sess.timeout_ms, bufsize).await else {
             return;
         };
         // A payload follows the first command ending with `<<`: the rest of the line after
@@ -89,7 +213,7 @@ where
                     if interactive && w.write_all(b"+ ").await.is_err() {
                         return;
                     }
-                    let Some(l) = next_line(&mut lines, timeout_ms, room).await else {
+                    let Some(l) = next_line(&mut lines, sess.timeout_ms, room).await else {
                         return;
                     };
                     room = room.saturating_sub(l.len() + 1);
@@ -137,7 +261,10 @@ where
                 }
                 _ => {}
             }
-            let resp = commands::execute(&rt, level, &words, pl);
+            let resp = match sess.execute(&words) {
+                Some(r) => r,
+                None => commands::execute(&rt, sess.level, &words, pl),
+            };
             // As HAProxy: the answer as it is, then the blank line ending it (a message
             // without a newline of its own, like `set maxconn`'s errors, ends on one);
             // a few answers of haproxy 2.x come without it (marked `NO_BLANK`).
@@ -254,5 +381,52 @@ mod tests {
         assert_eq!(words("  a \t b  "), vec![vec!["a", "b"]]);
         assert_eq!(words("a \\ "), vec![vec!["a", " "]]);
         assert_eq!(words(""), vec![Vec::<String>::new()]);
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout_secs("3"), Some(3));
+        assert_eq!(parse_timeout_secs("500ms"), Some(1));
+        assert_eq!(parse_timeout_secs("1500ms"), Some(2));
+        assert_eq!(parse_timeout_secs("100us"), Some(1));
+        assert_eq!(parse_timeout_secs("2m"), Some(120));
+        assert_eq!(parse_timeout_secs("1d"), Some(86400));
+        for bad in ["0", "0s", "2x", "", "s", "-1", "99999999999999999999"] {
+            assert_eq!(parse_timeout_secs(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_levels() {
+        let mut s = Session {
+            level: CliLevel::Admin,
+            expert: false,
+            experimental: false,
+            timeout_ms: 1,
+        };
+        let run = |s: &mut Session, line: &str| {
+            let w: Vec<&str> = line.split(' ').collect();
+            s.execute(&w).unwrap_or_default()
+        };
+        assert_eq!(run(&mut s, "expert-mode"), "expert-mode is OFF\n");
+        assert_eq!(run(&mut s, "expert-mode on"), "");
+        assert_eq!(run(&mut s, "expert-mode"), "expert-mode is ON\n");
+        assert_eq!(run(&mut s, "operator"), "");
+        assert!(!s.expert);
+        assert_eq!(run(&mut s, "show cli level"), "operator\n");
+        assert_eq!(run(&mut s, "expert-mode"), PERMISSION_DENIED);
+        assert_eq!(run(&mut s, "user"), "");
+        assert_eq!(run(&mut s, "operator"), PERMISSION_DENIED);
+        assert_eq!(run(&mut s, "show cli level"), "user\n");
+        assert_eq!(run(&mut s, "set timeout cli 2"), "");
+        assert_eq!(s.timeout_ms, 2000);
+        assert_eq!(
+            run(&mut s, "set timeout cli"),
+            "Expects an integer value.\n"
+        );
+        assert_eq!(
+            run(&mut s, "set timeout client 2"),
+            "'set timeout' only supports 'cli'.\n"
+        );
     }
 }

@@ -16,11 +16,16 @@ pub fn execute(
     payload: Option<&[String]>,
 ) -> Option<String> {
     let store = &rt.tls_store;
-    // Everything but `show` changes the certificates: admin level only.
-    if matches!(w, [verb, "ssl", "cert" | "crt-list", ..] if *verb != "show")
-        && level != CliLevel::Admin
-    {
-        return Some("Permission denied\n".into());
+    // As HAProxy 2.6: everything but `show ssl cert` changes or reveals the certificate
+    // lists, admin level only; `show ssl cert` needs operator (2.6 refuses a user-level
+    // socket with a misleading "Can't allocate memory!", halo with the usual line).
+    let needed = match w {
+        ["show", "ssl", "cert", ..] => CliLevel::Operator,
+        [_, "ssl", "cert" | "crt-list", ..] => CliLevel::Admin,
+        _ => CliLevel::User,
+    };
+    if level < needed {
+        return Some(super::PERMISSION_DENIED.into());
     }
     Some(match w {
         ["show", "ssl", "cert"] => store.list(),

@@ -1,6 +1,6 @@
-//! Listening sockets: `bind` addresses (IPv4, IPv6, port ranges, UNIX paths, inherited
-//! `fd@N`) with their socket options, bound before privileges are dropped or the process
-//! daemonizes; `bind_tcp` is also used to bind again after a pause (SIGTTOU/SIGTTIN).
+//! Listening sockets of `bind` and `stats socket` (IPv4, IPv6, port ranges, UNIX paths with
+//! mode and owner, `fd@N`) with their options, bound before privileges are dropped;
+//! `bind_tcp` also binds again after a pause (SIGTTOU/SIGTTIN).
 
 use std::io;
 use std::net::SocketAddr;
@@ -221,6 +221,26 @@ fn apply_unix_perms(
             .map_err(|e| format!("cannot change owner of '{path}': {e}"))?;
     }
     Ok(())
+}
+
+/// The id of user `name` in the system's user database.
+pub fn user_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer to static storage or null; read at once.
+    unsafe {
+        let pw = libc::getpwnam(c.as_ptr());
+        (!pw.is_null()).then(|| (*pw).pw_uid)
+    }
+}
+
+/// The id of group `name` in the system's group database.
+pub fn group_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam returns a pointer to static storage or null; read at once.
+    unsafe {
+        let gr = libc::getgrnam(c.as_ptr());
+        (!gr.is_null()).then(|| (*gr).gr_gid)
+    }
 }
 
 /// Receives one file descriptor sent with SCM_RIGHTS on a UNIX socket (non-blocking).

@@ -4,6 +4,7 @@
 //! and resume), `-sf/-st` hand-over, and the stats sockets.
 
 pub mod args;
+pub mod control;
 pub mod listener;
 pub mod log;
 pub mod rate;
@@ -11,7 +12,7 @@ pub mod rate;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use halo_config::model::{Config, Mode};
@@ -366,12 +367,40 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
             }
         }
     }
+    // Stats sockets: each with its level; a UNIX one gets its mode and owner (`user` and
+    // `group` names resolved here, as HAProxy does while parsing).
     let mut cli_bound = Vec::new();
     for s in &cfg.global.stats_sockets {
+        let mut uid = s.uid;
+        let mut gid = s.gid;
+        for (opt, name, id, lookup) in [
+            (
+                "user",
+                &s.user,
+                &mut uid,
+                listener::user_id as fn(&str) -> Option<u32>,
+            ),
+            ("group", &s.group, &mut gid, listener::group_id),
+        ] {
+            let Some(name) = name else { continue };
+            match lookup(name) {
+                Some(v) => *id = Some(v),
+                None => {
+                    log::alert(
+                        &format!(
+                            "config : parsing [{}] : 'stats socket' : ''{opt}' : unknown {opt} name '{name}''",
+                            s.loc
+                        ),
+                        quiet,
+                    );
+                    return 1;
+                }
+            }
+        }
         let b = halo_config::model::Bind {
             mode: s.mode,
-            uid: s.uid,
-            gid: s.gid,
+            uid,
+            gid,
             ..halo_config::model::Bind::new(s.loc.clone(), vec![s.address.clone()])
         };
         match listener::bind_all(usize::MAX, 0, &b, 16, false) {
@@ -447,6 +476,7 @@ fn start(mut cfg: Config, diags: Diags, args: args::Args, quiet: bool) -> i32 {
     let threads = cfg.global.nbthread.unwrap_or(1);
     let tokio_rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
+        .on_thread_start(control::on_thread_start)
         .enable_all()
         .build()
     {
@@ -551,14 +581,35 @@ struct SessionGuard(Arc<Control>, Arc<Runtime>);
 struct SessionEnd {
     rt: Arc<Runtime>,
     px: usize,
-    _permits: (
-        tokio::sync::OwnedSemaphorePermit,
-        tokio::sync::OwnedSemaphorePermit,
-        Option<tokio::sync::OwnedSemaphorePermit>,
-        // `maxsslconn`, on `ssl` bind lines.
-        Option<tokio::sync::OwnedSemaphorePermit>,
-    ),
+    _permits: Permits,
     _guard: SessionGuard,
+}
+
+/// The slots a connection holds: process and frontend `maxconn`, the bind line's
+/// `maxconn`, `maxsslconn` on `ssl` bind lines (with the count of open TLS connections).
+struct Permits {
+    _global: control::Slot,
+    _frontend: control::Slot,
+    _bind: Option<tokio::sync::OwnedSemaphorePermit>,
+    _ssl: Option<tokio::sync::OwnedSemaphorePermit>,
+    _tls: Option<TlsCount>,
+}
+
+/// One open TLS connection in `show info`'s `CurrSslConns`.
+struct TlsCount(Arc<control::Controls>);
+
+impl TlsCount {
+    fn new(c: &Arc<control::Controls>) -> TlsCount {
+        c.ssl_cur.fetch_add(1, Relaxed);
+        c.ssl_cum.fetch_add(1, Relaxed);
+        TlsCount(c.clone())
+    }
+}
+
+impl Drop for TlsCount {
+    fn drop(&mut self) {
+        self.0.ssl_cur.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Drop for SessionEnd {
@@ -591,23 +642,47 @@ async fn serve(
         sessions: AtomicU32::new(0),
         session_ended: Notify::new(),
     });
-    let global_sem = Arc::new(Semaphore::new(rt.maxconn.max(1) as usize));
-    let mut fe_sems = Vec::new();
-    for px in &rt.proxies {
-        fe_sems.push(
-            px.frontend
-                .as_ref()
-                .map(|f| Arc::new(Semaphore::new(f.maxconn.max(1) as usize))),
-        );
+    // What the runtime API changes (maxconn, frontends' state) and reads.
+    let mut per_proxy = vec![0u32; rt.proxies.len()];
+    for b in &bound {
+        if let Some(n) = per_proxy.get_mut(b.proxy) {
+            *n += 1;
+        }
     }
+    let threads = rt.global.nbthread.unwrap_or(1).max(1);
+    let controls = control::install(Arc::new(control::Controls {
+        global: control::Limit::new(rt.maxconn),
+        hard_maxconn: rt.maxconn,
+        frontends: rt
+            .proxies
+            .iter()
+            .zip(&per_proxy)
+            .map(|(p, n)| {
+                p.frontend
+                    .as_ref()
+                    .map(|f| control::Controls::new_frontend(f.maxconn, *n))
+            })
+            .collect(),
+        listeners: AtomicU32::new((bound.len() + cli_bound.len()) as u32),
+        memmax_mb: args.mem_limit_mb.unwrap_or(0),
+        accepted: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        ssl_cur: AtomicU64::new(0),
+        ssl_cum: AtomicU64::new(0),
+        idle_pct: AtomicU32::new(100),
+        bytes_out_rate: AtomicU64::new(0),
+    }));
     // `maxsslconn`: one count for every `ssl` bind line.
     let ssl_sem = rt
         .global
         .maxsslconn
         .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
     let mut tasks = Vec::new();
-    for b in bound {
-        let Some(fe_sem) = fe_sems[b.proxy].clone() else {
+    tasks.push(tokio::spawn(control::sample_loop(
+        rt.clone(),
+        controls.clone(),
+    )));
+    for (loop_id, b) in bound.into_iter().enumerate() {
+        let Some(fe_ctl) = controls.frontend(b.proxy).cloned() else {
             continue;
         };
         let bind_cfg = &rt.proxies[b.proxy]
@@ -622,7 +697,7 @@ async fn serve(
             .map(|m| Arc::new(Semaphore::new(m.max(1) as usize)));
         let rt2 = rt.clone();
         let ctl2 = ctl.clone();
-        let gs = global_sem.clone();
+        let controls2 = controls.clone();
         let accept_proxy = bind_cfg.accept_proxy;
         let px = b.proxy;
         let tls = rt.proxies[px]
@@ -643,8 +718,12 @@ async fn serve(
                 accept_proxy,
                 tls,
                 ssl_sem,
-                gs,
-                fe_sem,
+                FeCtx {
+                    controls: controls2,
+                    fe: fe_ctl,
+                    id: loop_id,
+                    backlog: b.backlog,
+                },
                 bind_sem,
             )
             .await;
@@ -719,8 +798,7 @@ async fn accept_loop(
     accept_proxy: bool,
     tls: Option<Arc<crate::tls::bind::BindTls>>,
     ssl_sem: Option<Arc<Semaphore>>,
-    global_sem: Arc<Semaphore>,
-    fe_sem: Arc<Semaphore>,
+    fcx: FeCtx,
     bind_sem: Option<Arc<Semaphore>>,
 ) {
     enum L {
@@ -752,8 +830,27 @@ async fn accept_loop(
         L::Tcp(t) => t.local_addr().ok(),
         _ => None,
     };
+    // The runtime API pauses and resumes the TCP socket it is given (`disable|enable
+    // frontend`); it is taken back before the socket closes (declared after `l`, the
+    // guard drops first).
+    let Some(fe_state) = rt.proxies[px].frontend.as_ref().map(|f| &f.state) else {
+        return;
+    };
+    let register = |l: &L| match l {
+        L::Tcp(t) => fcx.fe.register(fcx.id, t.as_raw_fd(), fe_state),
+        _ => false,
+    };
+    // A TCP socket shut down by a pause must listen again, and the reactor forget it first
+    // (it keeps seeing a socket once shut down as closed).
+    let mut stale = register(&l);
+    let mut pauses = fcx.fe.pauses();
+    let _registered = Unregister(&fcx.fe, fcx.id);
     loop {
         if ctl.stopping.load(Relaxed) {
+            return;
+        }
+        let state = fe_state.load(Relaxed);
+        if state == control::FE_STOPPED {
             return;
         }
         if ctl.paused.load(Relaxed) {
@@ -761,6 +858,7 @@ async fn accept_loop(
             // the port, and bound again on resume (SIGTTIN); inherited and UNIX sockets
             // just stop being accepted from.
             let kept = if rebind.is_some() {
+                fcx.fe.unregister(fcx.id);
                 drop(l);
                 None
             } else {
@@ -804,13 +902,66 @@ async fn accept_loop(
                 }
                 (None, None) => return,
             };
+            stale |= register(&l);
             continue;
         }
-        let Ok(gp) = global_sem.clone().acquire_owned().await else {
-            return;
+        if state == control::FE_PAUSED {
+            // `disable frontend`: nothing is accepted until `enable frontend` (the TCP
+            // socket refuses connections meanwhile).
+            let fe_changed = fcx.fe.changed.notified();
+            let changed = ctl.changed.notified();
+            if fe_state.load(Relaxed) == control::FE_PAUSED
+                && !ctl.paused.load(Relaxed)
+                && !ctl.stopping.load(Relaxed)
+            {
+                tokio::select! {
+                    _ = fe_changed => {}
+                    _ = changed => {}
+                }
+            }
+            continue;
+        }
+        let now_pauses = fcx.fe.pauses();
+        if stale || now_pauses != pauses {
+            pauses = now_pauses;
+            if let L::Tcp(t) = std::mem::replace(&mut l, L::Closed) {
+                let Ok(std_l) = t.into_std() else { return };
+                stale = !fcx.fe.relisten(std_l.as_raw_fd(), fcx.backlog, fe_state);
+                l = match tokio::net::TcpListener::from_std(std_l) {
+                    Ok(t) => L::Tcp(t),
+                    Err(_) => return,
+                };
+                if stale {
+                    if fe_state.load(Relaxed) == control::FE_READY {
+                        log::alert(
+                            &format!(
+                                "cannot resume listener [{}]; retrying.",
+                                listen_addr.map(|a| a.to_string()).unwrap_or_default()
+                            ),
+                            rt.quiet,
+                        );
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                }
+            } else {
+                stale = false;
+            }
+        }
+        // A slot under the process's and the frontend's `maxconn` (both changeable at run
+        // time); a change of the frontend's state stops the wait.
+        let fe_changed = fcx.fe.changed.notified();
+        let slots = async {
+            let g = fcx.controls.global.acquire().await?;
+            let f = fcx.fe.limit.acquire().await?;
+            Some((g, f))
         };
-        let Ok(fp) = fe_sem.clone().acquire_owned().await else {
-            return;
+        let (gp, fp) = tokio::select! {
+            s = slots => match s {
+                Some(s) => s,
+                None => return,
+            },
+            _ = fe_changed => continue,
         };
         let bp = match &bind_sem {
             Some(s) => match s.clone().acquire_owned().await {
@@ -853,6 +1004,10 @@ async fn accept_loop(
             continue;
         }
         let changed = ctl.changed.notified();
+        let fe_changed = fcx.fe.changed.notified();
+        if fe_state.load(Relaxed) != control::FE_READY {
+            continue;
+        }
         let accepted = match &l {
             L::Closed => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -861,10 +1016,12 @@ async fn accept_loop(
             L::Tcp(l) => tokio::select! {
                 r = l.accept() => r.map(|(s, peer)| (Some(s), None, Some(peer))),
                 _ = changed => continue,
+                _ = fe_changed => continue,
             },
             L::Unix(l) => tokio::select! {
                 r = l.accept() => r.map(|(s, _)| (None, Some(s), None)),
                 _ = changed => continue,
+                _ = fe_changed => continue,
             },
             L::Pair(a) => tokio::select! {
                 r = recv_passed(a) => match r {
@@ -872,6 +1029,7 @@ async fn accept_loop(
                     None => return,
                 },
                 _ = changed => continue,
+                _ = fe_changed => continue,
             },
         };
         let (tcp, unix, peer) = match accepted {
@@ -884,9 +1042,17 @@ async fn accept_loop(
         };
         rt.conn_rate.hit();
         rt.sess_rate.hit();
+        fcx.controls.note_accept();
         if tls.is_some() {
             rt.ssl_rate.hit();
         }
+        let permits = Permits {
+            _global: gp,
+            _frontend: fp,
+            _bind: bp,
+            _ssl: sp,
+            _tls: tls.as_ref().map(|_| TlsCount::new(&fcx.controls)),
+        };
         if let Some(f) = &rt.proxies[px].frontend {
             f.sess_rate.hit();
         }
@@ -919,7 +1085,7 @@ async fn accept_loop(
                 let end = SessionEnd {
                     rt: rt2.clone(),
                     px,
-                    _permits: (gp, fp, bp, sp),
+                    _permits: permits,
                     _guard: guard,
                 };
                 let info = ConnInfo {
@@ -1004,11 +1170,29 @@ async fn accept_loop(
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();
                     }
-                    drop((gp, fp, bp, sp, guard));
+                    drop((permits, guard));
                 });
             }
             _ => {}
         }
+    }
+}
+
+/// What an accept loop needs of the runtime API's controls: the process's, its
+/// frontend's, its number and its socket's backlog.
+struct FeCtx {
+    controls: Arc<control::Controls>,
+    fe: Arc<control::FrontendCtl>,
+    id: usize,
+    backlog: i32,
+}
+
+/// Takes an accept loop's socket back from the runtime API when the loop ends.
+struct Unregister<'a>(&'a control::FrontendCtl, usize);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.0.unregister(self.1);
     }
 }
 
@@ -1070,6 +1254,9 @@ async fn cli_loop(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                if let Some(c) = control::get() {
+                    c.note_accept();
+                }
                 let rt2 = rt.clone();
                 tokio::spawn(crate::cli::serve(rt2, s, level, timeout));
             }
@@ -1083,6 +1270,9 @@ async fn cli_loop(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                if let Some(c) = control::get() {
+                    c.note_accept();
+                }
                 let rt2 = rt.clone();
                 tokio::spawn(crate::cli::serve(rt2, s, level, timeout));
             }
@@ -1109,7 +1299,9 @@ async fn signals(rt: Arc<Runtime>, ctl: Arc<Control>, cfg: &Config) -> i32 {
         ctl.paused.store(p, Relaxed);
         for px in &rt.proxies {
             if let Some(fe) = &px.frontend {
-                fe.paused.store(p, Relaxed);
+                // A frontend disabled or shut down on the runtime API stays so.
+                fe.paused
+                    .store(p || fe.state.load(Relaxed) != control::FE_READY, Relaxed);
             }
         }
         ctl.changed.notify_waiters();

@@ -68,6 +68,11 @@ impl AcceptRate {
         self.max.load(Relaxed)
     }
 
+    /// `clear counters`: the highest rate is forgotten.
+    pub fn clear_max(&self) {
+        self.max.store(0, Relaxed);
+    }
+
     /// How long to wait before one more event fits under the limit (None: now).
     pub fn wait(&self) -> Option<Duration> {
         let limit = u64::from(self.limit());

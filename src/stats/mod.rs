@@ -1,6 +1,6 @@
-//! Counters shared by the sessions, the runtime API and (later) the stats page: one
-//! `Counters` per frontend, backend, server and listener, updated with relaxed atomics;
-//! and the CSV rendering of `show stat` with HAProxy's exact columns (`csv`).
+//! Counters shared by the sessions, the runtime API and the stats page: one `Counters` per
+//! frontend, backend, server and listener, updated with relaxed atomics, and their clearing
+//! (`clear counters [all]`); the renderings live in `csv`, `typed`, `page`, `prometheus`.
 
 pub mod csv;
 pub mod errors;
@@ -89,6 +89,13 @@ impl Rate {
         }
         let r = self.cur.fetch_add(1, Relaxed) + 1;
         self.max.fetch_max(r, Relaxed);
+    }
+
+    /// `clear counters all`: no event counted yet.
+    pub fn clear(&self) {
+        for v in [&self.sec, &self.cur, &self.prev, &self.max] {
+            v.store(0, Relaxed);
+        }
     }
 
     /// Events over the last second.
@@ -190,13 +197,12 @@ impl Counters {
         self.qmax.fetch_max(len, Relaxed);
     }
 
-    /// `clear counters`: the maxima.
+    /// `clear counters`: the maxima, set to 0 as HAProxy does (even while sessions are
+    /// open: the next session sets `smax` again).
     pub fn clear_max(&self) {
-        self.smax.store(self.scur.load(Relaxed), Relaxed);
-        self.qmax.store(0, Relaxed);
-        self.sess_rate.max.store(0, Relaxed);
-        self.req_rate.max.store(0, Relaxed);
         for m in [
+            &self.smax,
+            &self.qmax,
             &self.qtime_max,
             &self.ctime_max,
             &self.rtime_max,
@@ -204,6 +210,80 @@ impl Counters {
         ] {
             m.store(0, Relaxed);
         }
+        self.sess_rate.max.store(0, Relaxed);
+        self.req_rate.max.store(0, Relaxed);
+    }
+
+    /// `clear counters all`: every counter back to 0, as HAProxy's memset of its counters
+    /// (the current session count `scur` is a state, not a counter: it stays).
+    pub fn clear_all(&self) {
+        let Counters {
+            scur: _,
+            smax,
+            stot,
+            bytes_in,
+            bytes_out,
+            denied_req,
+            denied_resp,
+            err_req,
+            err_conn,
+            err_resp,
+            retries,
+            redispatches,
+            lbtot,
+            cli_abort,
+            srv_abort,
+            qmax,
+            qtime_sum,
+            qtime_max,
+            sess_rate,
+            req_tot,
+            req_rate,
+            hrsp,
+            intercepted,
+            ctime_sum,
+            rtime_sum,
+            ttime_sum,
+            ctime_max,
+            rtime_max,
+            ttime_max,
+            last_sess,
+        } = self;
+        for v in [
+            smax,
+            stot,
+            bytes_in,
+            bytes_out,
+            denied_req,
+            denied_resp,
+            err_req,
+            err_conn,
+            err_resp,
+            retries,
+            redispatches,
+            lbtot,
+            cli_abort,
+            srv_abort,
+            qmax,
+            qtime_sum,
+            qtime_max,
+            req_tot,
+            intercepted,
+            ctime_sum,
+            rtime_sum,
+            ttime_sum,
+            ctime_max,
+            rtime_max,
+            ttime_max,
+            last_sess,
+        ]
+        .into_iter()
+        .chain(hrsp.iter())
+        {
+            v.store(0, Relaxed);
+        }
+        sess_rate.clear();
+        req_rate.clear();
     }
 }
 
