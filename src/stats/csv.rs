@@ -162,10 +162,11 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
     let now = now_sec();
     let pid = 1;
     let mut out = Vec::new();
-    for px in rt
+    for (pi, px) in rt
         .proxies
         .iter()
-        .filter(|p| !p.peers_table && shown(&p.name))
+        .enumerate()
+        .filter(|(_, p)| !p.peers_table && shown(&p.name))
     {
         let http = |mode: halo_config::model::Mode| mode == halo_config::model::Mode::Http;
         if let Some(fe) = &px.frontend {
@@ -174,7 +175,11 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
             r.set("pxname", &px.name);
             r.set("scur", c.scur.load(Relaxed));
             r.set("smax", c.smax.load(Relaxed));
-            r.set("slim", fe.maxconn);
+            r.set(
+                "slim",
+                // `set maxconn frontend` changes it at run time.
+                crate::runtime::control::frontend_maxconn(pi).unwrap_or(fe.maxconn),
+            );
             r.set("stot", c.stot.load(Relaxed));
             r.set("bin", c.bytes_in.load(Relaxed));
             r.set("bout", c.bytes_out.load(Relaxed));
