@@ -281,7 +281,7 @@ pub fn show_info(rt: &Runtime, args: &[&str]) -> String {
             if i > 0 {
                 out.push(',');
             }
-            let [o, n, s] = tag_words(tags);
+            let [o, n, s] = crate::stats::typed::tag_words(tags);
             let _ = write!(out, "{{\"field\":{{\"pos\":{pos},\"name\":");
             crate::stats::typed::json_str(&mut out, name);
             let _ = write!(
@@ -310,41 +310,6 @@ pub fn show_info(rt: &Runtime, args: &[&str]) -> String {
         }
     }
     out
-}
-
-/// The words of the tag letters (`show stat json`'s conventions).
-fn tag_words(tags: &str) -> [&'static str; 3] {
-    let b = tags.as_bytes();
-    let origin = match b.first() {
-        Some(b'M') => "Metric",
-        Some(b'S') => "Status",
-        Some(b'K') => "Key",
-        Some(b'C') => "Config",
-        Some(b'P') => "Product",
-        _ => "",
-    };
-    let nature = match b.get(1) {
-        Some(b'A') => "Age",
-        Some(b'a') => "Avg",
-        Some(b'C') => "Counter",
-        Some(b'D') => "Duration",
-        Some(b'G') => "Gauge",
-        Some(b'L') => "Limit",
-        Some(b'M') => "Max",
-        Some(b'N') => "Name",
-        Some(b'O') => "Output",
-        Some(b'R') => "Rate",
-        Some(b'T') => "Time",
-        _ => "",
-    };
-    let scope = match b.get(2) {
-        Some(b'C') => "Cluster",
-        Some(b'P') => "Process",
-        Some(b'S') => "Service",
-        Some(b's') => "System",
-        _ => "",
-    };
-    [origin, nature, scope]
 }
 
 /// `show env [NAME]` (operator level): the process's environment, or one variable.

@@ -80,13 +80,7 @@ fn names(rt: &Runtime, h: &SessionHandle) -> (String, String, String) {
 }
 
 fn age(h: &SessionHandle) -> String {
-    let s = h.started.0.elapsed().as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
-        _ => format!("{}d{:02}h", s / 86400, (s / 3600) % 24),
-    }
+    crate::stats::page::human_duration(h.started.0.elapsed().as_secs())
 }
 
 fn short(rt: &Runtime, h: &Arc<SessionHandle>) -> String {

@@ -660,13 +660,15 @@ fn tip(v: &str, rows: &[(&str, String)]) -> String {
 /// Seconds as HAProxy writes them on the page: `5s`, `2m3s`, `1h02m`, `3d4h`; `?` for
 /// never (-1), nothing for an empty column.
 fn human_secs(v: &str) -> String {
-    let Ok(n) = v.parse::<i64>() else {
-        return String::new();
-    };
-    if n < 0 {
-        return "?".into();
+    match v.parse::<i64>() {
+        Ok(n) if n < 0 => "?".into(),
+        Ok(n) => human_duration(n as u64),
+        Err(_) => String::new(),
     }
-    let n = n as u64;
+}
+
+/// `5s`, `2m5s`, `1h02m`, `3d04h`: HAProxy's short durations (stats page, `show sess`).
+pub fn human_duration(n: u64) -> String {
     match n {
         0..60 => format!("{n}s"),
         60..3600 => format!("{}m{}s", n / 60, n % 60),

@@ -207,7 +207,9 @@ pub fn render_typed(rows: &[Row]) -> String {
     out
 }
 
-fn tag_words(tags: &str) -> [&'static str; 3] {
+/// The words of the tag letters (origin, nature, scope), for the JSON forms of `show stat`
+/// and `show info`.
+pub fn tag_words(tags: &str) -> [&'static str; 3] {
     let b = tags.as_bytes();
     let origin = match b.first() {
         Some(b'M') => "Metric",
