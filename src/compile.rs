@@ -154,6 +154,8 @@ pub struct Frontend {
     pub client_timeout: Option<u64>,
     pub client_fin_timeout: Option<u64>,
     pub tunnel_timeout: Option<u64>,
+    /// `option contstats`: long streams add to the byte counters as they run.
+    pub contstats: bool,
     pub monitor_net: Vec<Net>,
     /// Whether sessions need the real destination address of each connection (PROXY
     /// header towards servers, port-relative server addresses, wildcard binds); when not,
@@ -890,6 +892,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 client_fin_timeout: s.timeouts.client_fin,
                 handshake_timeout: s.timeouts.client_hs.or(s.timeouts.client),
                 tunnel_timeout: s.timeouts.tunnel,
+                contstats: s.option("contstats").unwrap_or(false),
                 monitor_net,
                 counters: Counters::default(),
                 cur: AtomicU32::new(0),

@@ -695,38 +695,13 @@ fn cookie_lines_are_checked() {
 // Seeds
 // ---------------------------------------------------------------------------
 
-/// Logging lines halo refuses until logs arrive (issue #7).
-const LOGGING: [&str; 4] = [
-    "log global",
-    "option httplog",
-    "option dontlognull",
-    "option contstats",
-];
-
-/// A seed without `option httpchk`/`http-check` (HTTP checks come with a later issue; server
-/// `check` stays: halo checks at layer 4) nor logging.
-fn seed_without_later_issues(name: &str) -> String {
-    seed_text(name)
-        .lines()
-        .filter(|l| {
-            let t = l.trim_start();
-            let words = t.split_whitespace().collect::<Vec<_>>().join(" ");
-            !(t.starts_with("option httpchk")
-                || t.starts_with("http-check")
-                || LOGGING.contains(&words.as_str()))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
-/// The seed as the binary under test runs it: as written for halo; for HAProxy 2.6, which
+/// The seed as the binary under test runs it: unchanged for halo; for HAProxy 2.6, which
 /// refuses the 2006 syntax of seeds 21, 22 and 24, the same proxies in 2.6 words (address on
 /// a `bind` line, `timeout connect|client|server`, `option redispatch`, no proxy `grace`,
 /// no `reqidel`/`reqirep`),
 /// and a global `maxconn` within the file descriptors this machine allows it.
 fn seed_for_binary(name: &str) -> String {
-    let text = seed_without_later_issues(name);
+    let text = seed_text(name);
     if !is_reference_haproxy() {
         return text;
     }

@@ -26,6 +26,9 @@ pub struct ReqCookie {
     /// Dates carried by an insert-mode cookie (seconds, 0: none).
     pub last_date: u64,
     pub first_date: u64,
+    /// The third letter of `%tsc`: `N` no cookie, `I` invalid, `D` server down, `V` valid,
+    /// `E` expired (maxidle), `O` too old (maxlife), `U` unused (another rule chose).
+    pub flag: u8,
 }
 
 /// The end of a cookie value starting at `i`: the first `;` or `,` outside double quotes.
@@ -121,7 +124,10 @@ pub fn on_request(
     persist: bool,
     now: u64,
 ) -> ReqCookie {
-    let mut out = ReqCookie::default();
+    let mut out = ReqCookie {
+        flag: b'N',
+        ..ReqCookie::default()
+    };
     let name = ck.name.as_bytes();
     let strip = ck.mode == CookieMode::Insert && ck.indirect;
     let prefix = ck.mode == CookieMode::Prefix;
@@ -256,22 +262,32 @@ pub fn on_request(
                         || diff(out.last_date, now) > 86400);
                 let expired = too_old || too_idle;
                 if expired {
+                    out.flag = if too_old { b'O' } else { b'E' };
                     delim = val_beg;
                     out.first_date = 0;
                     out.last_date = 0;
                 }
                 if delim != val_beg && !skip && !assigned {
                     let want = &v[val_beg..delim];
+                    let mut matched = false;
                     for s in servers.iter() {
-                        let i = s.index;
-                        if s.cfg.cookie.as_deref().map(str::as_bytes) == Some(want)
-                            && (s.is_up() || persist)
-                        {
-                            out.server = Some(i);
+                        if s.cfg.cookie.as_deref().map(str::as_bytes) != Some(want) {
+                            continue;
+                        }
+                        matched = true;
+                        out.flag = if s.is_up() { b'V' } else { b'D' };
+                        if s.is_up() || persist {
+                            out.server = Some(s.index);
                             assigned = true;
                             break;
                         }
                     }
+                    if !matched && !matches!(out.flag, b'D' | b'E' | b'O') {
+                        out.flag = b'I';
+                    }
+                } else if delim != val_beg && !matches!(out.flag, b'V' | b'D') {
+                    // Persistence ignored, or the server chosen by another rule.
+                    out.flag = b'U';
                 }
                 if prefix && delim != val_end {
                     let n = delim + 1 - val_beg;
@@ -335,7 +351,7 @@ fn server_cookies(
     v: &mut Vec<u8>,
     is2: bool,
     st: &ResState<'_>,
-    found: &mut bool,
+    found: &mut u8,
 ) -> bool {
     let name = ck.name.as_bytes();
     let mut end = v.len();
@@ -405,12 +421,13 @@ fn server_cookies(
             end -= d;
         }
         if !st.ignored && &v[att_beg..att_end] == name {
-            *found = true;
+            *found = b'P';
             if ck.preserve {
                 // The server's own cookie is left untouched.
             } else if (st.server.is_some() && ck.mode == CookieMode::Insert)
                 || (st.direct && ck.indirect)
             {
+                *found = b'D';
                 if prev == 0 && next == end {
                     return true;
                 }
@@ -420,6 +437,7 @@ fn server_cookies(
             } else if let Some(sv) = st.server.and_then(|s| s.cfg.cookie.as_deref())
                 && ck.mode == CookieMode::Rewrite
             {
+                *found = b'R';
                 let n = val_end - val_beg;
                 v.splice(val_beg..val_end, sv.bytes());
                 next = next + sv.len() - n;
@@ -427,6 +445,7 @@ fn server_cookies(
             } else if let Some(sv) = st.server.and_then(|s| s.cfg.cookie.as_deref())
                 && ck.mode == CookieMode::Prefix
             {
+                *found = b'R';
                 let mut ins = sv.as_bytes().to_vec();
                 ins.push(DELIM);
                 let n = ins.len();
@@ -456,9 +475,11 @@ pub struct ResState<'a> {
 /// The response side: the server's `Set-Cookie` with our name is removed (insert mode, or
 /// indirect on a direct hit, unless `preserve`), rewritten (rewrite) or prefixed (prefix);
 /// then ours is inserted when the client lacks a valid one. `cacheable` says whether the
-/// response may be stored by a cache (for `nocache`).
-pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bool) {
-    let mut found = false;
+/// response may be stored by a cache (for `nocache`). Returns the fourth letter of `%tsc`:
+/// `N` none, `P` the server's passed on, `D` deleted, `R` rewritten, `I` inserted, `U` the
+/// dates of the client's updated.
+pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bool) -> u8 {
+    let mut found = b'N';
     // Every Set-Cookie first, then every Set-Cookie2, as HAProxy walks them.
     let mut idx: Vec<(usize, bool)> = Vec::new();
     for (want, is2) in [(&b"set-cookie"[..], false), (&b"set-cookie2"[..], true)] {
@@ -492,7 +513,7 @@ pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bo
     }
     // Insertion.
     let name = ck.name.as_bytes();
-    let Some(srv) = st.server else { return };
+    let Some(srv) = st.server else { return found };
     let c = st.cookie;
     let now = st.now as i64;
     let needed = !st.direct
@@ -501,12 +522,12 @@ pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bo
         || (ck.maxlife > 0 && c.first_date == 0)
         || (ck.maxlife == 0 && c.first_date > 0);
     if ck.mode != CookieMode::Insert
-        || (found && ck.preserve)
+        || (found != b'N' && ck.preserve)
         || !needed
         || (ck.postonly && !st.post)
         || st.ignored
     {
-        return;
+        return found;
     }
     let mut val = Vec::with_capacity(64);
     match srv.cfg.cookie.as_deref() {
@@ -551,6 +572,11 @@ pub fn on_response(ck: &Cookie, res: &mut Head, st: &ResState<'_>, cacheable: bo
     res.add(b"set-cookie", &val);
     if ck.nocache && cacheable {
         res.add(b"cache-control", b"private");
+    }
+    if st.direct && srv.cfg.cookie.is_some() {
+        b'U'
+    } else {
+        b'I'
     }
 }
 

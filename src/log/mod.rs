@@ -141,6 +141,12 @@ impl Loggers {
 
     /// Sends `msg` (without new line) at `level` to every target that takes it.
     pub fn send(&self, level: u8, msg: &[u8]) {
+        self.send_sd(level, b"", msg);
+    }
+
+    /// Like `send`, with the structured data of RFC 5424 targets (`log-format-sd`; empty:
+    /// `-`).
+    pub fn send_sd(&self, level: u8, sd: &[u8], msg: &[u8]) {
         for t in &self.targets {
             let c = &t.conf;
             if level > c.level || !t.sampled() {
@@ -149,16 +155,30 @@ impl Loggers {
             let level = level.max(c.minlevel);
             LINE.with_borrow_mut(|line| {
                 line.clear();
-                frame(line, c, level, &self.tag, self.hostname.as_deref(), msg);
+                frame(
+                    line,
+                    c,
+                    level,
+                    (&self.tag, self.hostname.as_deref()),
+                    sd,
+                    msg,
+                );
                 emit(&c.sink, line);
             });
         }
     }
 }
 
-/// Writes the header of `framing`, the message cut to fit `maxlen` with the final new
-/// line, into `out`.
-fn frame(out: &mut Vec<u8>, c: &LogTarget, level: u8, tag: &str, host: Option<&str>, msg: &[u8]) {
+/// Writes the header of `framing` (with the structured data `sd` in RFC 5424), the message
+/// cut to fit `maxlen` with the final new line, into `out`.
+fn frame(
+    out: &mut Vec<u8>,
+    c: &LogTarget,
+    level: u8,
+    (tag, host): (&str, Option<&str>),
+    sd: &[u8],
+    msg: &[u8],
+) {
     let pri = u32::from(c.facility) * 8 + u32::from(level);
     let now = time::now();
     match c.framing {
@@ -184,10 +204,12 @@ fn frame(out: &mut Vec<u8>, c: &LogTarget, level: u8, tag: &str, host: Option<&s
             time::iso(out, now);
             let _ = write!(
                 out,
-                " {} {tag} {} - - ",
+                " {} {tag} {} - ",
                 host.unwrap_or("-"),
                 std::process::id()
             );
+            out.extend_from_slice(if sd.is_empty() { b"-" } else { sd });
+            out.push(b' ');
         }
         LogFraming::Short => {
             let _ = write!(out, "<{level}>");
@@ -255,7 +277,14 @@ mod tests {
 
     fn framed(f: LogFraming, maxlen: usize, host: Option<&str>) -> String {
         let mut out = Vec::new();
-        frame(&mut out, &target(f, maxlen), 6, "tag", host, b"hello world");
+        frame(
+            &mut out,
+            &target(f, maxlen),
+            6,
+            ("tag", host),
+            b"",
+            b"hello world",
+        );
         String::from_utf8(out).unwrap()
     }
 
@@ -330,6 +359,11 @@ pub struct ProxyLog {
     /// `option logasap`: the line leaves once the response head is in (HTTP) or the
     /// server connected (TCP), with the total time and bytes so far marked `+`.
     pub logasap: bool,
+    /// `log-format-sd`: the structured data of RFC 5424 lines.
+    pub format_sd: Option<crate::sample::logfmt::LogFormat>,
+    /// `error-log-format`: the line of a connection failing in its PROXY header or TLS
+    /// handshake (None: HAProxy's short fixed line).
+    pub error_format: Option<crate::sample::logfmt::LogFormat>,
 }
 
 impl ProxyLog {
@@ -348,9 +382,65 @@ impl ProxyLog {
         } else {
             LOG_INFO
         };
+        self.render_send(fmt, ctx, rec, level);
+    }
+
+    /// Renders `fmt` (and `log-format-sd`) for `rec` and sends it at `level`.
+    fn render_send(
+        &self,
+        fmt: &crate::sample::logfmt::LogFormat,
+        ctx: &crate::sample::Ctx<'_>,
+        rec: &record::LogRecord<'_>,
+        level: u8,
+    ) {
         MSG.with_borrow_mut(|msg| {
             msg.clear();
             fmt.render_log(ctx, rec, msg);
+            match &self.format_sd {
+                None => self.loggers.send(level, msg),
+                Some(sdf) => SD.with_borrow_mut(|sd| {
+                    sd.clear();
+                    sdf.render_log(ctx, rec, sd);
+                    self.loggers.send_sd(level, sd, msg);
+                }),
+            }
+        });
+    }
+
+    /// The `error-log-format` line of a connection that failed before its stream.
+    pub fn emit_error(&self, ctx: &crate::sample::Ctx<'_>, rec: &mut record::LogRecord<'_>) {
+        let Some(fmt) = &self.error_format else {
+            return;
+        };
+        rec.log_counter = self.counter.fetch_add(1, Relaxed);
+        let level = if self.separate_errors {
+            LOG_ERR
+        } else {
+            LOG_INFO
+        };
+        self.render_send(fmt, ctx, rec, level);
+    }
+
+    /// HAProxy's short line for a connection that failed before its stream (no
+    /// `error-log-format`): `CLIENT:PORT [ACCEPT_DATE] FRONTEND/BIND: MESSAGE`.
+    pub fn conn_error_line(
+        &self,
+        src: SocketAddr,
+        accept: std::time::SystemTime,
+        frontend: &str,
+        bind: &str,
+        message: &str,
+    ) {
+        let level = if self.separate_errors {
+            LOG_ERR
+        } else {
+            LOG_INFO
+        };
+        MSG.with_borrow_mut(|msg| {
+            msg.clear();
+            let _ = write!(msg, "{}:{} [", src.ip(), src.port());
+            time::log_ms(msg, time::of(accept));
+            let _ = write!(msg, "] {frontend}/{bind}: {message}");
             self.loggers.send(level, msg);
         });
     }
@@ -378,6 +468,7 @@ impl ProxyLog {
 
 thread_local! {
     static MSG: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+    static SD: RefCell<Vec<u8>> = RefCell::new(Vec::new());
 }
 
 /// The targets of `global`'s `log` lines, shared by the proxies that say `log global`.
@@ -503,7 +594,22 @@ pub fn compile_proxy(
         None => global.tag.clone(),
     };
     let opt = |o: &str| spec.settings.option(o).unwrap_or(false);
+    let extra =
+        |f: &Option<(String, halo_config::Loc)>, kw: &str, diags: &mut halo_config::Diags| {
+            let (text, loc) = f.as_ref()?;
+            match crate::sample::logfmt::LogFormat::parse_log(text, res) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    diags.alert(loc, format!("'{kw}' : {e}."));
+                    None
+                }
+            }
+        };
+    let format_sd = extra(&l.format_sd, "log-format-sd", diags);
+    let error_format = extra(&l.error_format, "error-log-format", diags);
     Some(Box::new(ProxyLog {
+        format_sd,
+        error_format,
         loggers: Loggers::new(targets, tag, global.hostname.clone()),
         dontlognull: opt("dontlognull"),
         dontlog_normal: opt("dontlog-normal"),

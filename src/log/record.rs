@@ -627,9 +627,13 @@ pub struct Marks {
     pub res_head: Option<std::time::Instant>,
     /// The status sent to the client.
     pub status: Option<u16>,
-    /// Bytes sent to the client and received from it.
+    /// Bytes sent to the client, and of the request body (and tunnel) received from it.
     pub bytes_out: u64,
     pub bytes_in: u64,
+    /// The stream added its bytes to the counters itself (a tunnel).
+    pub counted: bool,
+    /// The cookie letters of `%tsc` (`--` when the backend has no `cookie`).
+    pub cookie: [u8; 2],
     /// Termination state (`--` when it ended normally).
     pub term: Option<[u8; 2]>,
     /// The local address of the server connection.
@@ -665,6 +669,7 @@ impl Marks {
         *self = Marks {
             stream_start: Some(start),
             handshake_ms,
+            cookie: *b"--",
             req_id: super::next_request_id(),
             ..Marks::default()
         };
@@ -675,6 +680,9 @@ impl Marks {
         self.status = None;
         self.term = None;
         self.bytes_out = 0;
+        self.bytes_in = 0;
+        self.counted = false;
+        self.cookie = *b"--";
         self.bad_request = false;
         // What the backend's and server's counters read at the end of each transaction.
         self.backend = None;
@@ -696,9 +704,10 @@ impl Marks {
 pub static URI_MAX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024);
 
 /// The size HAProxy counts for an HTTP message in `%B`/`%U` (its internal HTX form): 20
-/// for the start line plus its three words, each header's name and value (not the
-/// `Connection` header, which belongs to the connection), 1 for the end of headers, then
-/// the body. `raw` is a whole message as written (an error page, an answer of a rule).
+/// for the start line plus its three words, each header's name and value (`Connection`
+/// without its `close`/`keep-alive`, which belong to the connection), 1 for the end of
+/// headers, then the body. `raw` is a whole message as written (an error page, an answer
+/// of a rule).
 pub fn htx_size(raw: &[u8]) -> u64 {
     let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
         return raw.len() as u64;
@@ -715,11 +724,7 @@ pub fn htx_size(raw: &[u8]) -> u64 {
         let Some(colon) = l.iter().position(|&c| c == b':') else {
             continue;
         };
-        let name = l[..colon].trim_ascii();
-        if name.eq_ignore_ascii_case(b"connection") {
-            continue;
-        }
-        size += name.len() + l[colon + 1..].trim_ascii().len();
+        size += field_htx_len(l[..colon].trim_ascii(), l[colon + 1..].trim_ascii());
     }
     (size + raw.len() - (end + 4)) as u64
 }
@@ -731,10 +736,31 @@ pub fn htx_head_size(head: &crate::http::h1::Head) -> u64 {
     } else {
         8 + 3 + head.reason().len()
     };
-    let fields: usize = head
-        .headers()
-        .filter(|(n, _)| !n.eq_ignore_ascii_case(b"connection"))
-        .map(|(n, v)| n.len() + v.len())
-        .sum();
+    let fields: usize = head.headers().map(|(n, v)| field_htx_len(n, v)).sum();
     (20 + start + fields + 1) as u64
+}
+
+/// A header field's size in HTX: name and value, except `Connection`, which keeps only
+/// its tokens other than `close` and `keep-alive` (joined by ", ") and is gone without
+/// them — HAProxy's parser takes those two for itself (a WebSocket `Connection: Upgrade`
+/// stays).
+fn field_htx_len(name: &[u8], value: &[u8]) -> usize {
+    if !name.eq_ignore_ascii_case(b"connection") {
+        return name.len() + value.len();
+    }
+    let (mut n, mut len) = (0, 0);
+    for t in value.split(|&c| c == b',').map(<[u8]>::trim_ascii) {
+        if !t.is_empty()
+            && !t.eq_ignore_ascii_case(b"close")
+            && !t.eq_ignore_ascii_case(b"keep-alive")
+        {
+            n += 1;
+            len += t.len();
+        }
+    }
+    if n == 0 {
+        0
+    } else {
+        name.len() + len + 2 * (n - 1)
+    }
 }

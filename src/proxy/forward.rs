@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::proxy::conn::{Conn, Readable, give_buf, take_buf, take_bulk_buf};
+use crate::stats::LiveBytes;
 
 /// A pooled buffer, given back to the pool however the pump ends.
 struct BufGuard(Vec<u8>);
@@ -78,13 +79,15 @@ fn deadline(side: &Side, normal: Option<u64>, fin: Option<u64>) -> Option<Instan
     t.map(|ms| side.last() + Duration::from_millis(ms))
 }
 
-/// Forwards until both directions are closed, or a timeout or error ends it.
+/// Forwards until both directions are closed, or a timeout or error ends it. With `live`
+/// (`option contstats`), the byte counters are brought up to date every
+/// [`LiveBytes::PERIOD`] while it runs; the caller adds the rest at the end.
 pub async fn forward<C, S>(
     client: &mut C,
     server: &mut S,
     initial_to_server: &[u8],
     t: Timeouts,
-    _bufsize: usize,
+    live: Option<&mut LiveBytes<'_>>,
 ) -> Outcome
 where
     C: Conn,
@@ -253,7 +256,20 @@ where
             Err(_) => mark(3),
         }
     };
-    tokio::join!(c2s, s2c);
+    let ticker = async {
+        let Some(live) = live else {
+            return std::future::pending::<()>().await;
+        };
+        let mut every = tokio::time::interval_at(now + LiveBytes::PERIOD, LiveBytes::PERIOD);
+        loop {
+            every.tick().await;
+            live.reach(c2s_bytes.load(Relaxed), s2c_bytes.load(Relaxed));
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(c2s, s2c) } => {}
+        _ = ticker => {}
+    }
     let f = flags.load(Relaxed);
     out.client_timeout = f & 1 != 0;
     out.server_timeout = f & 2 != 0;

@@ -386,14 +386,13 @@ fn count_transaction(
     let Some(fe) = &rt.proxies[px_idx].frontend else {
         return;
     };
-    // Bytes: the request as received (head and announced body), the response as sent.
+    // Bytes: the request as received, the response as sent (a tunnel counted its own).
     let bytes_out = m.bytes_out;
-    fe.counters.bytes_in.fetch_add(bytes_in, Relaxed);
-    fe.counters.bytes_out.fetch_add(bytes_out, Relaxed);
     let be = m.backend.and_then(|b| rt.proxies[b].backend.as_ref());
-    if let Some(be) = be {
-        be.counters.bytes_in.fetch_add(bytes_in, Relaxed);
-        be.counters.bytes_out.fetch_add(bytes_out, Relaxed);
+    if !m.counted {
+        let srv = m.server.as_ref().map(|s| &s.counters);
+        crate::stats::LiveBytes::new([Some(&fe.counters), be.map(|b| &b.counters), srv])
+            .reach(bytes_in, bytes_out);
     }
     let Some(status) = m.status else {
         return;
@@ -411,8 +410,6 @@ fn count_transaction(
     let total = ms(start.elapsed());
     srv.counters.note_status(status);
     srv.counters.note_times(connect, Some(response), total);
-    srv.counters.bytes_in.fetch_add(bytes_in, Relaxed);
-    srv.counters.bytes_out.fetch_add(bytes_out, Relaxed);
     if let Some(be) = be {
         be.counters.note_status(status);
         be.counters.note_times(connect, Some(response), total);
@@ -628,7 +625,7 @@ fn http_record<'a>(
             0
         },
         term,
-        cookie: *b"--",
+        cookie: if m.cookie[0] == 0 { *b"--" } else { m.cookie },
         frontend: &rt.proxies[px_idx].name,
         backend: backend.or(Some(&rt.proxies[px_idx].name)),
         server: server.map(|s| s.name.as_str()),
@@ -1098,9 +1095,10 @@ pub async fn run_http<C>(
     if accept_proxy {
         let limit = fe.client_timeout.unwrap_or(10_000);
         match crate::proxy::stream::read_proxy_header(&mut client, &mut info, limit).await {
-            Some(rest) => early = rest,
-            None => {
+            Ok(rest) => early = rest,
+            Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
+                crate::proxy::stream::log_conn_error(&rt, px_idx, &info, e);
                 return;
             }
         }
@@ -1109,9 +1107,13 @@ pub async fn run_http<C>(
         None => serve_http(rt, px_idx, client, info, txn, early).await,
         Some(bind) => {
             // Boxed: the TLS states do not enlarge every plain connection's task.
-            let Some(conn) = Box::pin(crate::tls::conn::handshake(client, &bind, &early, fe)).await
-            else {
-                return;
+            let conn = match Box::pin(crate::tls::conn::handshake(client, &bind, &early, fe)).await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    crate::proxy::stream::log_conn_error(&rt, px_idx, &info, e);
+                    return;
+                }
             };
             info.tls = Some(conn.info().clone());
             Box::pin(serve_http(rt, px_idx, conn, info, txn, Vec::new())).await
@@ -1857,6 +1859,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 ),
                 None => Default::default(),
             };
+            if be_http.cookie.is_some() {
+                txn.marks.cookie = [req_cookie.flag, b'N'];
+            }
             let choice = match (used.or(req_cookie.server), &prefer) {
                 (Some(idx), _) => Choice::Direct {
                     idx,
@@ -2133,6 +2138,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     )
                     .await
                 };
+                // `%U` and `bin` count the body as HAProxy stores it (no chunk framing).
+                txn.marks.bytes_in = body.htx_size();
                 let got = match sent {
                     Err(502) => Some(Err(Fail::Server)),
                     Err(status) => {
@@ -2352,6 +2359,9 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     rhead.write_to(&mut out);
                 }
                 out.extend_from_slice(&sc.buf[rhead_len..]);
+                txn.marks.status = Some(101);
+                txn.marks.bytes_out +=
+                    crate::log::record::htx_head_size(&rhead) + (sc.buf.len() - rhead_len) as u64;
                 if client.write_all(&out).await.is_err() {
                     return Step::Close;
                 }
@@ -2369,14 +2379,35 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     client_fin: fe.client_fin_timeout,
                     server_fin: be.settings.server_fin_timeout,
                 };
-                crate::proxy::forward::forward(
+                // The tunnel's bytes count for the transaction (`%B`, `%U`, `bin`, `bout`):
+                // with `option contstats` as they pass, the rest when it ends.
+                let (head_in, head_out) = (
+                    crate::log::record::htx_head_size(&head) + cbuf.len() as u64,
+                    txn.marks.bytes_out,
+                );
+                let mut live = crate::stats::LiveBytes::new([
+                    Some(&fe.counters),
+                    Some(&be.counters),
+                    sc.srv.as_deref().map(|s| &s.counters),
+                ]);
+                live.reach(head_in, head_out);
+                let o = crate::proxy::forward::forward(
                     &mut client,
                     &mut sc.stream,
                     &cbuf,
                     t,
-                    rt.global.tune_bufsize,
+                    fe.contstats.then_some(&mut live),
                 )
                 .await;
+                live.reach(head_in + o.bytes_in, head_out + o.bytes_out);
+                txn.marks.bytes_in += cbuf.len() as u64 + o.bytes_in;
+                txn.marks.bytes_out += o.bytes_out;
+                txn.marks.counted = true;
+                if o.client_timeout {
+                    txn.marks.end(*b"cD");
+                } else if o.server_timeout {
+                    txn.marks.end(*b"sD");
+                }
                 return Step::Close;
             }
             let rframing = match response_framing(&rhead, method).and_then(|f| {
@@ -2530,7 +2561,8 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     cookie: &req_cookie,
                     now,
                 };
-                crate::http::cookie::on_response(ck, &mut rhead, &state, cacheable);
+                txn.marks.cookie[1] =
+                    crate::http::cookie::on_response(ck, &mut rhead, &state, cacheable);
             }
             // `option checkcache`: a cacheable response setting a cookie is blocked (502).
             if (be_http.checkcache || fe_http.checkcache)
@@ -2602,12 +2634,16 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 &mut txn.marks,
             )
             .await;
-            if noting {
-                let wire = txn.marks.bytes_out - counted;
-                txn.marks.bytes_out = counted
-                    + crate::log::record::htx_head_size(&rhead)
-                    + wire.saturating_sub(wire_head);
-            }
+            // `%B` and `bout` count the response as HAProxy stores it: its head in HTX
+            // form, then the body without chunk framing.
+            let wire = txn.marks.bytes_out - counted;
+            txn.marks.bytes_out = counted
+                + crate::log::record::htx_head_size(&rhead)
+                + if rframing == Framing::Chunked {
+                    rbody.htx_size()
+                } else {
+                    wire.saturating_sub(wire_head)
+                };
             if !ok {
                 return Step::Close;
             }
@@ -2659,17 +2695,14 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 .bytes(i1.saturating_sub(i0), o1.saturating_sub(o0));
         }
         txn.tracked.end_stream();
-        let body_len = match framing {
-            Framing::Length(n) => n,
-            _ => 0,
+        // `bin` counts what `%U` counts: the request head in HTX form and its body.
+        let received = !txn.marks.bad_request && txn.received.req_version().is_some();
+        let bytes_in = if received {
+            crate::log::record::htx_head_size(&head) + txn.marks.bytes_in
+        } else {
+            head_len as u64
         };
-        count_transaction(
-            &rt,
-            px_idx,
-            &txn.marks,
-            txn_start,
-            head_len as u64 + body_len,
-        );
+        count_transaction(&rt, px_idx, &txn.marks, txn_start, bytes_in);
         if noting {
             let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
             log_http(&rt, px_idx, &info, &head, &txn, holding);

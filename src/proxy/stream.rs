@@ -33,6 +33,8 @@ pub struct ConnInfo {
     pub accept: (std::time::Instant, std::time::SystemTime),
     /// How long the handshakes took (PROXY header, TLS): `%Th`.
     pub handshake_ms: u64,
+    /// The frontend's `bind` line the connection came in by (its index).
+    pub bind: usize,
 }
 
 /// Per-stream values set by `set-retries` and `set-timeout` rules, replacing the
@@ -179,9 +181,10 @@ pub async fn run_tcp<C>(
     if accept_proxy {
         let limit = fe.client_timeout.unwrap_or(10_000);
         match read_proxy_header(&mut client, &mut info, limit).await {
-            Some(rest) => pending = rest,
-            None => {
+            Ok(rest) => pending = rest,
+            Err(e) => {
                 fe.counters.err_req.fetch_add(1, Relaxed);
+                log_conn_error(&rt, px_idx, &info, e);
                 return;
             }
         }
@@ -190,11 +193,14 @@ pub async fn run_tcp<C>(
         None => serve_tcp(rt, px_idx, client, info, vars, tracked, pending).await,
         Some(bind) => {
             // Boxed: the TLS states do not enlarge every plain connection's task.
-            let Some(conn) =
-                Box::pin(crate::tls::conn::handshake(client, &bind, &pending, fe)).await
-            else {
-                return;
-            };
+            let conn =
+                match Box::pin(crate::tls::conn::handshake(client, &bind, &pending, fe)).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        log_conn_error(&rt, px_idx, &info, e);
+                        return;
+                    }
+                };
             info.tls = Some(conn.info().clone());
             Box::pin(serve_tcp(rt, px_idx, conn, info, vars, tracked, Vec::new())).await
         }
@@ -563,12 +569,18 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         client_fin: fe.client_fin_timeout,
         server_fin: be.settings.server_fin_timeout,
     };
+    let mut live = crate::stats::LiveBytes::new([
+        Some(&fe.counters),
+        Some(&be.counters),
+        server.as_ref().map(|s| &s.counters),
+    ]);
+    let contstats = fe.contstats;
     let out = forward(
         &mut client,
         &mut sock,
         &first,
         timeouts,
-        rt.global.tune_bufsize,
+        contstats.then_some(&mut live),
     )
     .await;
     log.bytes_in += out.bytes_in;
@@ -584,13 +596,8 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     } else {
         None
     };
-    fe.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
-    fe.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
-    be.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
-    be.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
+    live.reach(out.bytes_in, out.bytes_out);
     if let Some(s) = &server {
-        s.counters.bytes_in.fetch_add(out.bytes_in, Relaxed);
-        s.counters.bytes_out.fetch_add(out.bytes_out, Relaxed);
         if out.client_timeout || out.client_error {
             s.counters.cli_abort.fetch_add(1, Relaxed);
         }
@@ -638,6 +645,18 @@ impl TcpLog {
         if pl.dontlognull && self.bytes_in == 0 && !partial {
             return;
         }
+        let term = self.term.or(self.report.fail).unwrap_or(*b"--");
+        let error = !matches!(term[0], b'-' | b'L') || self.report.retries > 0;
+        self.with_record(pl, partial, |ctx, rec| pl.emit(ctx, rec, error));
+    }
+
+    /// Runs `f` with the line's record and sample context.
+    fn with_record(
+        &self,
+        pl: &crate::log::ProxyLog,
+        partial: bool,
+        f: impl FnOnce(&crate::sample::Ctx<'_>, &mut crate::log::record::LogRecord<'_>),
+    ) {
         let rt = &self.rt;
         let term = self.term.or(self.report.fail).unwrap_or(*b"--");
         let server = self.report.server.as_ref();
@@ -703,8 +722,15 @@ impl TcpLog {
         ctx.frontend = Some(self.px_idx);
         ctx.backend = self.backend;
         ctx.tls = self.tls.as_deref();
-        let error = !matches!(term[0], b'-' | b'L') || self.report.retries > 0;
-        pl.emit(&ctx, &mut rec, error);
+        f(&ctx, &mut rec);
+    }
+
+    /// The `error-log-format` line of a connection that failed before its stream.
+    fn send_error(&mut self) {
+        let Some(pl) = self.rt.proxies[self.px_idx].log.as_deref() else {
+            return;
+        };
+        self.with_record(pl, false, |ctx, rec| pl.emit_error(ctx, rec));
     }
 }
 
@@ -769,32 +795,109 @@ pub async fn read_proxy_header<C: AsyncRead + Unpin>(
     client: &mut C,
     info: &mut ConnInfo,
     limit_ms: u64,
-) -> Option<Vec<u8>> {
+) -> Result<Vec<u8>, ConnError> {
     let mut pending = Vec::new();
     let read = async {
         let mut buf = vec![0u8; 512];
         loop {
-            let n = client.read(&mut buf).await.ok()?;
+            let n = match client.read(&mut buf).await {
+                Ok(n) => n,
+                Err(_) => return Err(ConnError::new(PRX_ABORT, pending.is_empty())),
+            };
+            if n == 0 && pending.is_empty() {
+                return Err(ConnError::new(PRX_EMPTY, true));
+            }
             if n == 0 {
-                return None;
+                return Err(ConnError::new(PRX_TRUNCATED, false));
             }
             pending.extend_from_slice(&buf[..n]);
             match proxy_protocol::parse(&pending) {
                 ParseResult::Incomplete if pending.len() < 4096 => continue,
-                ParseResult::Done(h, used) => return Some((h, used)),
-                _ => return None,
+                ParseResult::Done(h, used) => return Ok((h, used)),
+                // HAProxy needs 16 bytes to tell a v2 signature from something else.
+                ParseResult::Invalid(_)
+                    if pending.len() < 16 && !pending.starts_with(b"PROXY ") =>
+                {
+                    return Err(ConnError::new(PRX_TRUNCATED, false));
+                }
+                ParseResult::Invalid(_)
+                    if !pending.starts_with(b"PROXY ")
+                        && !pending.starts_with(&proxy_protocol::V2_SIG) =>
+                {
+                    return Err(ConnError::new(PRX_NOT_HDR, false));
+                }
+                _ => return Err(ConnError::new(PRX_BAD_HDR, false)),
             }
         }
     };
-    let (h, used) = tokio::time::timeout(Duration::from_millis(limit_ms.max(1)), read)
-        .await
-        .ok()??;
+    let (h, used) = match tokio::time::timeout(Duration::from_millis(limit_ms.max(1)), read).await {
+        Ok(r) => r?,
+        Err(_) => return Err(ConnError::new(PRX_TIMEOUT, pending.is_empty())),
+    };
     if let Header::Proxied { src, dst } = h {
         info.src = src;
         info.dst = dst;
     }
     pending.drain(..used);
-    Some(pending)
+    Ok(pending)
+}
+
+/// Why an incoming connection failed before it became a stream (section 8.2.5), in
+/// HAProxy's words, and whether the client sent nothing (`option dontlognull` skips it).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnError {
+    pub message: &'static str,
+    pub empty: bool,
+}
+
+impl ConnError {
+    pub fn new(message: &'static str, empty: bool) -> ConnError {
+        ConnError { message, empty }
+    }
+}
+
+const PRX_EMPTY: &str = "Connection closed while waiting for PROXY protocol header";
+const PRX_ABORT: &str = "Connection error while waiting for PROXY protocol header";
+const PRX_TIMEOUT: &str = "Timeout while waiting for PROXY protocol header";
+const PRX_TRUNCATED: &str = "Truncated PROXY protocol header received";
+const PRX_NOT_HDR: &str = "Received something which does not look like a PROXY protocol header";
+const PRX_BAD_HDR: &str = "Received an invalid PROXY protocol header";
+
+/// Logs a connection that failed in its PROXY header or TLS handshake: HAProxy's short line
+/// `CLIENT:PORT [ACCEPT_DATE] FRONTEND/BIND: MESSAGE`, or the frontend's `error-log-format`.
+pub fn log_conn_error(rt: &Arc<Runtime>, px_idx: usize, info: &ConnInfo, e: ConnError) {
+    let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
+        return;
+    };
+    if pl.dontlognull && e.empty {
+        return;
+    }
+    let fe = &rt.proxies[px_idx];
+    if pl.error_format.is_none() {
+        let bind = fe.frontend.as_ref().and_then(|f| f.binds.get(info.bind));
+        let bind_name = match bind.and_then(|b| b.name.as_deref()) {
+            Some(n) => n.to_string(),
+            None => (info.bind + 1).to_string(),
+        };
+        pl.conn_error_line(info.src, info.accept.1, &fe.name, &bind_name, e.message);
+        return;
+    }
+    let mut log = TcpLog {
+        rt: rt.clone(),
+        px_idx,
+        src: info.src,
+        dst: info.dst,
+        tls: info.tls.clone(),
+        accept: info.accept,
+        handshake_ms: info.accept.0.elapsed().as_millis() as u64,
+        backend: None,
+        report: ConnectReport::default(),
+        bytes_in: 0,
+        bytes_out: 0,
+        term: Some(*b"CR"),
+        sent: true,
+    };
+    log.send_error();
 }
 
 /// Waits for a server slot: immediately, or from the queue within `timeout queue`.

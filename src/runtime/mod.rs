@@ -723,6 +723,7 @@ async fn serve(
                     fe: fe_ctl,
                     id: loop_id,
                     backlog: b.backlog,
+                    bind: b.bind,
                 },
                 bind_sem,
             )
@@ -1096,6 +1097,7 @@ async fn accept_loop(
                     tls: None,
                     accept: (std::time::Instant::now(), std::time::SystemTime::now()),
                     handshake_ms: 0,
+                    bind: fcx.bind,
                 };
                 let origin = crate::server::sessions::Origin {
                     src,
@@ -1140,6 +1142,7 @@ async fn accept_loop(
                         tls: None,
                         accept: (std::time::Instant::now(), std::time::SystemTime::now()),
                         handshake_ms: 0,
+                        bind: fcx.bind,
                     };
                     let origin = crate::server::sessions::Origin {
                         src: unspec,
@@ -1185,6 +1188,8 @@ struct FeCtx {
     fe: Arc<control::FrontendCtl>,
     id: usize,
     backlog: i32,
+    /// The `bind` line's index in its frontend.
+    bind: usize,
 }
 
 /// Takes an accept loop's socket back from the runtime API when the loop ends.

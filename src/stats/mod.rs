@@ -120,6 +120,39 @@ fn swrate_add(sum: &AtomicU64, v: u64) {
 /// Requests HAProxy averages `qtime`, `ctime`, `rtime`, `ttime` over.
 const TIME_WINDOW: u64 = 1024;
 
+/// The byte counters one stream adds to (frontend, backend, server), and what it added
+/// so far: the stream adds at its end, and with `option contstats` also every
+/// [`LiveBytes::PERIOD`] while it runs, so long transfers show in the stats as they go.
+#[derive(Debug)]
+pub struct LiveBytes<'a> {
+    to: [Option<&'a Counters>; 3],
+    added: (u64, u64),
+}
+
+impl<'a> LiveBytes<'a> {
+    /// How often `option contstats` updates the counters of a running stream (HAProxy's
+    /// "typically every 5 seconds").
+    pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn new(to: [Option<&'a Counters>; 3]) -> LiveBytes<'a> {
+        LiveBytes { to, added: (0, 0) }
+    }
+
+    /// Brings the counters to `bytes_in`/`bytes_out` in all (only what was not added yet).
+    pub fn reach(&mut self, bytes_in: u64, bytes_out: u64) {
+        let di = bytes_in.saturating_sub(self.added.0);
+        let d_o = bytes_out.saturating_sub(self.added.1);
+        if di == 0 && d_o == 0 {
+            return;
+        }
+        for c in self.to.iter().flatten() {
+            c.bytes_in.fetch_add(di, Relaxed);
+            c.bytes_out.fetch_add(d_o, Relaxed);
+        }
+        self.added = (self.added.0.max(bytes_in), self.added.1.max(bytes_out));
+    }
+}
+
 impl Counters {
     /// One more request waited `ms` in a queue (0: it got a slot at once).
     pub fn note_queue_time(&self, ms: u64) {

@@ -153,8 +153,8 @@ pub enum HandshakeError {
     Tls(rustls::Error),
     /// `strict-sni`: no certificate for the name the client asked for.
     NoCertificate,
-    /// The client closed before the handshake completed.
-    Closed,
+    /// The client closed before the handshake completed (true: after sending something).
+    Closed(bool),
 }
 
 impl From<io::Error> for HandshakeError {
@@ -235,11 +235,22 @@ pub async fn handshake<S: TlsSock>(
     bind: &BindTls,
     early: &[u8],
     fe: &crate::compile::Frontend,
-) -> Option<TlsConn<S>> {
+) -> Result<TlsConn<S>, crate::proxy::stream::ConnError> {
+    use crate::proxy::stream::ConnError;
     let limit = std::time::Duration::from_millis(fe.handshake_timeout.unwrap_or(10_000).max(1));
+    // HAProxy's messages (section 8.2.5); "empty": the client sent nothing at all.
     match tokio::time::timeout(limit, TlsConn::accept(sock, bind, early)).await {
-        Ok(Ok(c)) => Some(c),
-        _ => None,
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(HandshakeError::Closed(got))) => Err(ConnError::new(
+            "Connection closed during SSL handshake",
+            early.is_empty() && !got,
+        )),
+        Ok(Err(HandshakeError::Io(_))) => Err(ConnError::new(
+            "Connection error during SSL handshake",
+            false,
+        )),
+        Ok(Err(_)) => Err(ConnError::new("SSL handshake failure", false)),
+        Err(_) => Err(ConnError::new("Timeout during SSL handshake", false)),
     }
 }
 
@@ -267,7 +278,7 @@ impl<S: TlsSock> TlsConn<S> {
             }
             sock.wait_readable().await?;
             match acceptor.read_tls(&mut Tee(&mut Raw(&sock), &mut hello)) {
-                Ok(0) => return Err(HandshakeError::Closed),
+                Ok(0) => return Err(HandshakeError::Closed(!hello.is_empty())),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e.into()),
@@ -340,7 +351,7 @@ impl<S: TlsSock> TlsConn<S> {
             sock.wait_readable().await?;
             let mut g = lock(&st);
             match g.tls.read_tls(&mut Raw(&sock)) {
-                Ok(0) => return Err(HandshakeError::Closed),
+                Ok(0) => return Err(HandshakeError::Closed(true)),
                 Ok(_) => {
                     if let Err(e) = g.tls.process_new_packets() {
                         let _ = send_records(&sock, &mut g.tls);

@@ -162,10 +162,21 @@ fn serve(
             headers: headers.clone(),
             body_len: body.len(),
         });
-        let now = cur.fetch_add(1, Ordering::SeqCst) + 1;
-        maxc.fetch_max(now, Ordering::SeqCst);
+        // Requests in flight, health checks (`HEAD`, as the seeds send them) left out: they
+        // are not proxied requests and no server `maxconn` limits them.
+        let counted = !seen
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|x| x.method == "HEAD");
+        if counted {
+            let now = cur.fetch_add(1, Ordering::SeqCst) + 1;
+            maxc.fetch_max(now, Ordering::SeqCst);
+        }
         thread::sleep(delay);
-        cur.fetch_sub(1, Ordering::SeqCst);
+        if counted {
+            cur.fetch_sub(1, Ordering::SeqCst);
+        }
         if upgrade {
             let _ = w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
             // Echo whatever comes next.

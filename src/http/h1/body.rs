@@ -81,6 +81,10 @@ pub struct BodyState {
     /// writes no trailer field, only the end of the message.
     drop_trailers: bool,
     status: u16,
+    /// Payload bytes so far (chunk data without its framing), and whether the body is
+    /// chunked: what HAProxy's HTX message holds, counted by `%U`/`%B` and the stats.
+    payload: u64,
+    chunked: bool,
 }
 
 impl BodyState {
@@ -109,6 +113,8 @@ impl BodyState {
             accept_invalid: false,
             drop_trailers: false,
             status: 400,
+            payload: 0,
+            chunked: framing == Framing::Chunked,
         }
     }
 
@@ -140,6 +146,12 @@ impl BodyState {
     /// Body bytes consumed so far.
     pub fn consumed(&self) -> u64 {
         self.consumed
+    }
+
+    /// The body's size as HAProxy counts it in `%U`/`%B` and `bin`/`bout`: the payload,
+    /// plus 1 for the end-of-trailers block of a complete chunked body.
+    pub fn htx_size(&self) -> u64 {
+        self.payload + u64::from(self.chunked && self.state == State::Done)
     }
 
     /// Whether the body runs until the connection closes (or is a tunnel).
@@ -204,6 +216,7 @@ impl BodyState {
                     if let Some(o) = out.as_deref_mut() {
                         o.extend_from_slice(input.get(i..).unwrap_or_default());
                     }
+                    self.payload += (input.len() - i) as u64;
                     i = input.len();
                 }
                 State::Length(rem) | State::Data(rem) => {
@@ -213,6 +226,7 @@ impl BodyState {
                         o.extend_from_slice(input.get(i..i + take).unwrap_or_default());
                     }
                     i += take;
+                    self.payload += take as u64;
                     let left = rem - take as u64;
                     self.state = match (&self.state, left) {
                         (State::Length(_), 0) => State::Done,
