@@ -701,8 +701,8 @@ impl TcpLog {
             srvconn: server.map_or(0, |s| u64::from(s.cur.load(Relaxed))),
             retries: self.report.retries,
             redispatched: self.report.redispatched,
-            srv_queue: 0,
-            be_queue: 0,
+            srv_queue: self.report.srv_queue.into(),
+            be_queue: self.report.be_queue.into(),
             req_caps: None,
             res_caps: None,
             cookie_req: None,
@@ -901,11 +901,14 @@ pub fn log_conn_error(rt: &Arc<Runtime>, px_idx: usize, info: &ConnInfo, e: Conn
 }
 
 /// Waits for a server slot: immediately, or from the queue within `timeout queue`.
+/// `q`: the request's place in the server's and the backend's queue when it waited
+/// (`%sq`, `%bq`).
 async fn obtain(
     be: &Arc<Backend>,
     key: Option<u32>,
     avoid: Option<usize>,
     limit: u64,
+    q: &mut (u32, u32),
 ) -> Option<Arc<Server>> {
     match be.assign(key, avoid) {
         Assign::Server(s) => {
@@ -913,23 +916,32 @@ async fn obtain(
             Some(s)
         }
         Assign::NoServer => None,
-        Assign::Queued(mut rx) => {
-            let since = std::time::Instant::now();
-            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => {
-                    note_queue_time(be, &s, since.elapsed().as_millis() as u64);
-                    Some(s)
-                }
-                _ => {
-                    // Timed out: a slot may have been handed over meanwhile.
-                    rx.close();
-                    if let Ok(s) = rx.try_recv() {
-                        be.release(&s);
-                    }
-                    be.prune_queue();
-                    None
-                }
+        Assign::Queued(rx) => wait_slot(be, rx, limit, q).await,
+    }
+}
+
+/// Waits up to `limit` ms for the slot of a queued request. On timeout, a slot handed over
+/// meanwhile goes back and the queue is pruned.
+async fn wait_slot(
+    be: &Arc<Backend>,
+    mut rx: tokio::sync::oneshot::Receiver<crate::server::Granted>,
+    limit: u64,
+    q: &mut (u32, u32),
+) -> Option<Arc<Server>> {
+    let since = std::time::Instant::now();
+    match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
+        Ok(Ok(g)) => {
+            note_queue_time(be, &g.srv, since.elapsed().as_millis() as u64);
+            *q = (g.srv_queue, g.be_queue);
+            Some(g.srv)
+        }
+        _ => {
+            rx.close();
+            if let Ok(g) = rx.try_recv() {
+                be.release(&g.srv);
             }
+            be.prune_queue();
+            None
         }
     }
 }
@@ -952,6 +964,10 @@ pub struct ConnectReport {
     pub redispatched: bool,
     pub server: Option<Arc<Server>>,
     pub fail: Option<[u8; 2]>,
+    /// Requests served before this one while it waited in the server's and the backend's
+    /// queue (`%sq`, `%bq`).
+    pub srv_queue: u32,
+    pub be_queue: u32,
 }
 
 fn ms_since(t: Option<std::time::Instant>) -> u64 {
@@ -1026,36 +1042,26 @@ async fn obtain_preferred(
     prefer: &Arc<Server>,
     key: Option<u32>,
     limit: u64,
+    q: &mut (u32, u32),
 ) -> Option<Arc<Server>> {
     match be.assign_preferred(prefer, be.settings.max_keep_alive_queue) {
         Some(Assign::Server(s)) => {
             note_queue_time(be, &s, 0);
             Some(s)
         }
-        Some(Assign::Queued(mut rx)) => {
-            let since = std::time::Instant::now();
-            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => {
-                    note_queue_time(be, &s, since.elapsed().as_millis() as u64);
-                    Some(s)
-                }
-                _ => {
-                    rx.close();
-                    if let Ok(s) = rx.try_recv() {
-                        be.release(&s);
-                    }
-                    be.prune_queue();
-                    None
-                }
-            }
-        }
-        _ => obtain(be, key, None, limit).await,
+        Some(Assign::Queued(rx)) => wait_slot(be, rx, limit, q).await,
+        _ => obtain(be, key, None, limit, q).await,
     }
 }
 
 /// A slot on the server persistence designated, waiting in its queue if needed. Err(true)
 /// when its queue is full (`maxqueue`), Err(false) when the wait timed out.
-async fn obtain_direct(be: &Arc<Backend>, idx: usize, limit: u64) -> Result<Arc<Server>, bool> {
+async fn obtain_direct(
+    be: &Arc<Backend>,
+    idx: usize,
+    limit: u64,
+    q: &mut (u32, u32),
+) -> Result<Arc<Server>, bool> {
     let srv = be.servers.get(idx).ok_or(false)?;
     let qlen = be.queue_lengths().1.get(idx).copied().unwrap_or(0);
     if srv.maxqueue > 0 && be.effective_maxconn(srv) > 0 && qlen >= srv.maxqueue as usize {
@@ -1068,23 +1074,7 @@ async fn obtain_direct(be: &Arc<Backend>, idx: usize, limit: u64) -> Result<Arc<
             Ok(s)
         }
         Assign::NoServer => Err(false),
-        Assign::Queued(mut rx) => {
-            let since = std::time::Instant::now();
-            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => {
-                    note_queue_time(be, &s, since.elapsed().as_millis() as u64);
-                    Ok(s)
-                }
-                _ => {
-                    rx.close();
-                    if let Ok(s) = rx.try_recv() {
-                        be.release(&s);
-                    }
-                    be.prune_queue();
-                    Err(false)
-                }
-            }
-        }
+        Assign::Queued(rx) => wait_slot(be, rx, limit, q).await.ok_or(false),
     }
 }
 
@@ -1095,27 +1085,16 @@ async fn obtain_persistent(
     srv: &Arc<Server>,
     key: Option<u32>,
     limit: u64,
+    q: &mut (u32, u32),
 ) -> Option<Arc<Server>> {
     let idx = be.index_of(srv);
     let Some(idx) = idx.filter(|_| srv.is_up() || be.settings.persist) else {
-        return obtain(be, key, None, limit).await;
+        return obtain(be, key, None, limit, q).await;
     };
     match be.assign_to(idx) {
         Assign::Server(s) => Some(s),
         Assign::NoServer => None,
-        Assign::Queued(mut rx) => {
-            match tokio::time::timeout(Duration::from_millis(limit), &mut rx).await {
-                Ok(Ok(s)) => Some(s),
-                _ => {
-                    rx.close();
-                    if let Ok(s) = rx.try_recv() {
-                        be.release(&s);
-                    }
-                    be.prune_queue();
-                    None
-                }
-            }
-        }
+        Assign::Queued(rx) => wait_slot(be, rx, limit, q).await,
     }
 }
 
@@ -1182,18 +1161,19 @@ pub async fn connect_server(
     let limit = info.ov.queue.or(st.queue_timeout).unwrap_or(u64::MAX / 4);
     let connect_timeout = info.ov.connect.or(st.connect_timeout);
     let mut avoid: Option<usize> = None;
+    let mut q = (0, 0);
     let mut direct = false;
     let mut persistent = false;
     let mut force = false;
     let obtained = match choice {
-        Choice::Prefer(p) => obtain_preferred(be, p, key, limit).await,
-        Choice::Balance => obtain(be, key, None, limit).await,
+        Choice::Prefer(p) => obtain_preferred(be, p, key, limit, &mut q).await,
+        Choice::Balance => obtain(be, key, None, limit, &mut q).await,
         Choice::Stick(p) => {
-            let s = obtain_persistent(be, p, key, limit).await;
+            let s = obtain_persistent(be, p, key, limit, &mut q).await;
             persistent = s.as_ref().is_some_and(|s| Arc::ptr_eq(s, p));
             s
         }
-        Choice::Direct { idx, force: f } => match obtain_direct(be, idx, limit).await {
+        Choice::Direct { idx, force: f } => match obtain_direct(be, idx, limit, &mut q).await {
             Ok(s) => {
                 direct = true;
                 force = f;
@@ -1202,11 +1182,12 @@ pub async fn connect_server(
             // A full queue on the designated server: elsewhere with `option redispatch`
             // (not under `force-persist`), else no server.
             Err(true) if st.redispatch.is_some_and(|n| n != 0) && !f => {
-                obtain(be, key, None, limit).await
+                obtain(be, key, None, limit, &mut q).await
             }
             Err(_) => None,
         },
     };
+    (report.srv_queue, report.be_queue) = q;
     let queued = ms_since(started);
     let Some(mut srv) = obtained else {
         // No server, or none before `timeout queue`.
@@ -1322,7 +1303,7 @@ pub async fn connect_server(
                     srv.counters.redispatches.fetch_add(1, Relaxed);
                     be.counters.redispatches.fetch_add(1, Relaxed);
                     report.redispatched = true;
-                    srv = match obtain(be, None, avoid, limit).await {
+                    srv = match obtain(be, None, avoid, limit, &mut q).await {
                         Some(s) => s,
                         None => {
                             report.fail = Some(*b"SC");

@@ -444,7 +444,28 @@ struct Waiter {
     seq: u64,
     /// Served in the order of (class, arrival time + offset in ms, arrival).
     key: (i32, i64),
-    tx: oneshot::Sender<Arc<Server>>,
+    /// Its queue's dequeue count when it entered (for `%sq`/`%bq`).
+    at: u64,
+    tx: oneshot::Sender<Granted>,
+}
+
+/// A server slot handed over by a queue, with the number of requests the queue served
+/// since this one entered, itself included (`%sq` for a server queue, `%bq` for the
+/// backend's; HAProxy's count).
+pub struct Granted {
+    pub srv: Arc<Server>,
+    pub srv_queue: u32,
+    pub be_queue: u32,
+}
+
+impl Granted {
+    fn on_server(srv: Arc<Server>, pos: u64) -> Granted {
+        Granted {
+            srv,
+            srv_queue: pos as u32,
+            be_queue: 0,
+        }
+    }
 }
 
 struct BackendState {
@@ -452,6 +473,9 @@ struct BackendState {
     queue: VecDeque<Waiter>,
     server_queues: Vec<VecDeque<Waiter>>,
     seq: u64,
+    /// Requests taken off the backend queue, and off each server's, so far.
+    dequeued: u64,
+    server_dequeued: Vec<u64>,
 }
 
 /// Runtime settings of a backend that sessions need.
@@ -531,7 +555,7 @@ pub struct Backend {
 /// How a connection got its server.
 pub enum Assign {
     Server(Arc<Server>),
-    Queued(oneshot::Receiver<Arc<Server>>),
+    Queued(oneshot::Receiver<Granted>),
     NoServer,
 }
 
@@ -554,6 +578,8 @@ impl Backend {
                 queue: VecDeque::new(),
                 server_queues: (0..n).map(|_| VecDeque::new()).collect(),
                 seq: 0,
+                dequeued: 0,
+                server_dequeued: vec![0; n],
             }),
             beconn: AtomicU32::new(0),
             counters: Counters::default(),
@@ -831,6 +857,10 @@ impl Backend {
         let w = Waiter {
             seq: st.seq,
             key,
+            at: match on {
+                Some(i) => st.server_dequeued[i],
+                None => st.dequeued,
+            },
             tx,
         };
         // In priority order (arrival order among equals).
@@ -896,7 +926,9 @@ impl Backend {
                     };
                     let s = self.servers[i].clone();
                     s.cur.fetch_add(1, Relaxed);
-                    if w.tx.send(s.clone()).is_err() {
+                    st.server_dequeued[i] += 1;
+                    let pos = st.server_dequeued[i] - w.at;
+                    if w.tx.send(Granted::on_server(s.clone(), pos)).is_err() {
                         s.cur.fetch_sub(1, Relaxed);
                     }
                 }
@@ -910,7 +942,14 @@ impl Backend {
                             let s = self.servers[i].clone();
                             s.cur.fetch_add(1, Relaxed);
                             s.counters.lbtot.fetch_add(1, Relaxed);
-                            if w.tx.send(s.clone()).is_err() {
+                            st.dequeued += 1;
+                            let pos = st.dequeued - w.at;
+                            let g = Granted {
+                                srv: s.clone(),
+                                srv_queue: 0,
+                                be_queue: pos as u32,
+                            };
+                            if w.tx.send(g).is_err() {
                                 s.cur.fetch_sub(1, Relaxed);
                             }
                         }
@@ -932,7 +971,9 @@ impl Backend {
                                 {
                                     let s = s.clone();
                                     s.cur.fetch_add(1, Relaxed);
-                                    if w.tx.send(s.clone()).is_err() {
+                                    st.server_dequeued[i] += 1;
+                                    let pos = st.server_dequeued[i] - w.at;
+                                    if w.tx.send(Granted::on_server(s.clone(), pos)).is_err() {
                                         s.cur.fetch_sub(1, Relaxed);
                                     }
                                     served = true;
@@ -955,7 +996,9 @@ impl Backend {
         let mut st = self.lock();
         let moved: Vec<Waiter> = st.server_queues[idx].drain(..).collect();
         let n = moved.len();
-        for w in moved {
+        for mut w in moved {
+            // Counted from here in the backend queue.
+            w.at = st.dequeued;
             st.queue.push_back(w);
         }
         // Keep priority and arrival order.
@@ -1025,6 +1068,7 @@ impl Backend {
         let idx = self.servers.slots();
         let srv = Arc::new(make(idx));
         st.server_queues.push(VecDeque::new());
+        st.server_dequeued.push(0);
         let at = self.servers.push(srv.clone());
         debug_assert_eq!(at, idx);
         st.lb.invalidate();

@@ -1,7 +1,8 @@
-//! The cookie letters of the termination state (`%tsc`, section 8.5): what the request's
-//! persistence cookie said (N, I, D, V, E, O, U) and what happened to the server's (N, I, U,
-//! P, R, D), `--` without a `cookie` line; and `%B`/`%U` counting bodies and WebSocket
-//! tunnels as HAProxy does. Each request's log line is received over UDP syslog. Passes
+//! Log fields counted as HAProxy counts them: the cookie letters of the termination state
+//! (`%tsc`, section 8.5: what the request's persistence cookie said, N I D V E O U, and what
+//! happened to the server's, N I U P R D; `--` without a `cookie` line), `%B`/`%U` (bodies
+//! without chunk framing, WebSocket tunnels) and `bin`/`bout`, `%sq`/`%bq` queue
+//! positions, and `option contstats`. Log lines are received over UDP syslog. Passes
 //! against HAProxy 2.6 too (`HALO_BIN=/usr/sbin/haproxy`).
 
 mod support;
@@ -452,4 +453,82 @@ fn contstats_counts_bytes_of_running_streams() {
         "the stream did not end"
     );
     assert_eq!(bin("fe,FRONTEND,"), "100000");
+}
+
+const QUEUE_CONFIG: &str = r#"
+global
+    log "${SYSLOG}" local0
+    stats socket "${DIR}/stats.sock" level admin
+defaults
+    mode http
+    log global
+    log-format "%HP %sq %bq"
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+    timeout queue 10s
+
+listen fe
+    bind "${FE}"
+    cookie SRV insert indirect
+    server s "${S}" maxconn 1 cookie s
+"#;
+
+/// `%sq`/`%bq`: how many requests the server's or the backend's queue served while this
+/// one waited, itself included (0 when it did not wait). Requests without a cookie wait
+/// in the backend queue; those whose cookie names the server wait in the server's.
+#[test]
+fn queue_positions_in_the_log() {
+    let sys = Syslog::udp();
+    let be = support::http::HttpBackend::start("s", Duration::from_millis(300));
+    let fe = free_addr();
+    let h = Halo::builder(QUEUE_CONFIG)
+        .env("SYSLOG", sys.target())
+        .env("FE", haproxy_addr(fe))
+        .env("S", be.cfg_addr())
+        .start();
+    let sock = h.dir().join("stats.sock");
+    // Waiting requests: the backend's `qcur` plus the server's.
+    let queued = || -> usize {
+        let csv = cli(&sock, "show stat").unwrap_or_default();
+        csv.lines()
+            .filter(|l| l.starts_with("fe,s,") || l.starts_with("fe,BACKEND,"))
+            .map(|l| l.split(',').nth(2).unwrap_or("0").parse::<usize>().unwrap_or(0))
+            .sum()
+    };
+    // Each request is in place before the next one arrives (the first one is served).
+    let wave = |requests: [(&'static str, &'static str); 4]| {
+        let mut threads = Vec::new();
+        for (i, (path, extra)) in requests.into_iter().enumerate() {
+            threads.push(std::thread::spawn(move || {
+                let mut c = Client::connect(fe);
+                assert_eq!(c.get(path, extra).status, 200, "{path}");
+            }));
+            assert!(
+                wait_until(Duration::from_secs(5), || queued() == i),
+                "{path}: {} queued",
+                queued()
+            );
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+    };
+    wave([("/b1", ""), ("/b2", ""), ("/b3", ""), ("/b4", "")]);
+    let ck = "Cookie: SRV=s\r\n";
+    wave([("/s1", ck), ("/s2", ck), ("/s3", ck), ("/s4", ck)]);
+    let lines = sys.expect_lines(8, LOG_WAIT);
+    let mut got: Vec<String> = lines
+        .iter()
+        .map(|l| l.rsplit(": ").next().unwrap_or("").to_string())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "/b1 0 0", "/b2 0 1", "/b3 0 2", "/b4 0 3", "/s1 0 0", "/s2 1 0", "/s3 2 0",
+            "/s4 3 0"
+        ],
+        "{lines:?}"
+    );
 }
