@@ -594,6 +594,8 @@ fn set_global_vars(cfg: &Config, diags: &mut Diags) {
 /// Compiles the model. `maxconn` is the effective global maxconn (after the fd limit).
 pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Runtime {
     set_global_vars(cfg, diags);
+    // The servers' states saved before a reload (`load-server-state-from-file global`).
+    let state_files = crate::server::state_file::StateFiles::load(&cfg.global, &cfg.proxies, diags);
     let registry = crate::pattern::Registry::new();
     let tls_store = crate::tls::store::Store::default();
     crate::tls::SKIP_SELF_ISSUED_CA.store(
@@ -913,6 +915,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 r.div_ceil(10).max(1) as u32
             });
             let be_name: Arc<str> = Arc::from(p.name.as_str());
+            let state_entries =
+                state_files.for_backend(&cfg.global, &p.name, ids[pi], s, &p.servers, diags);
             let mut servers = Vec::new();
             let mut used_ids: Vec<u32> = p.servers.iter().filter_map(|s| s.id).collect();
             let mut next = 1;
@@ -938,6 +942,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 // is found at start-up; a server whose name does not resolve starts in
                 // maintenance until the DNS answers.
                 let mut unresolved = false;
+                let last_addr = state_entries.get(&srv.name).and_then(|e| e.last_addr());
                 let ip = if let Some(rname) = &srv.resolvers {
                     if !cfg.resolvers.iter().any(|r| &r.name == rname) {
                         // Reported by the configuration check.
@@ -954,8 +959,12 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                             break;
                         }
                         match m.as_str() {
-                            // No server-state file: nothing to take over.
-                            "last" => {}
+                            // The address saved in the server-state file, if any.
+                            "last" => {
+                                if let Some(a) = last_addr {
+                                    found = Ok(a);
+                                }
+                            }
                             // An SRV label (`_svc._proto.name`) is only known to the DNS.
                             "libc" if host.starts_with('_') => {}
                             "libc" => found = resolve(host, None).map_err(|_| ()),
@@ -980,6 +989,50 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                             }
                             unresolved = true;
                             IpAddr::from([0, 0, 0, 0])
+                        }
+                    }
+                } else if ip.is_none() {
+                    // A host name: `init-addr` (default `last,libc`) says where its address
+                    // comes from at start-up.
+                    let methods: Vec<String> = if srv.init_addr.is_empty() {
+                        vec!["last".into(), "libc".into()]
+                    } else {
+                        srv.init_addr.clone()
+                    };
+                    let mut found = None;
+                    let mut err = None;
+                    for m in &methods {
+                        match m.as_str() {
+                            "last" => found = last_addr,
+                            "libc" => match resolve(host, None) {
+                                Ok(a) => found = Some(a),
+                                Err(e) => err = Some(e),
+                            },
+                            "none" => {
+                                unresolved = true;
+                                break;
+                            }
+                            other => found = other.parse().ok(),
+                        }
+                        if found.is_some() {
+                            break;
+                        }
+                    }
+                    match found {
+                        Some(a) => a,
+                        None if unresolved => IpAddr::from([0, 0, 0, 0]),
+                        None => {
+                            diags.alert(
+                                &srv.loc,
+                                match err {
+                                    Some(e) => format!("server '{}/{}' : {e}.", p.name, srv.name),
+                                    None => format!(
+                                        "'server {}/{}' : no method found to resolve address '{host}'.",
+                                        p.name, srv.name
+                                    ),
+                                },
+                            );
+                            continue;
                         }
                     }
                 } else {
@@ -1185,6 +1238,7 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 },
             };
             let be = Arc::new(Backend::new(be_name, ids[pi], settings, servers));
+            crate::server::state_file::apply(&be, &state_entries, diags);
             if let Some(l) = crate::log::proxy_events(s, &global_logs) {
                 let _ = be.events.set(l);
             }

@@ -165,6 +165,10 @@ pub struct Global {
     pub crt_base: Option<String>,
     /// `ca-base`: the folder relative CA and CRL paths start from.
     pub ca_base: Option<String>,
+    /// `server-state-base`: the folder relative server-state file names start from.
+    pub server_state_base: Option<String>,
+    /// `server-state-file`: the file `load-server-state-from-file global` reads.
+    pub server_state_file: Option<String>,
     /// `ssl-default-bind-options`, `-ciphers`, `-ciphersuites`, `-curves` as bind options.
     pub ssl_default_bind: Vec<(String, Vec<String>)>,
     /// `ssl-default-server-options`, `-ciphers`, `-ciphersuites`, `-curves` as server
@@ -262,6 +266,8 @@ impl Default for Global {
             max_spread_checks: None,
             crt_base: None,
             ca_base: None,
+            server_state_base: None,
+            server_state_file: None,
             ssl_default_bind: Vec::new(),
             ssl_default_server: Vec::new(),
             ssl_server_verify: true,
@@ -943,10 +949,25 @@ pub struct ProxySettings {
     pub cookie: Option<Cookie>,
     /// `dynamic-cookie-key`: the secret of `cookie ... dynamic`.
     pub dynamic_cookie_key: Option<String>,
+    /// `load-server-state-from-file global|local|none` (unset: none).
+    pub load_server_state: Option<LoadServerState>,
+    /// `server-state-file-name FILE` (None, or `use-backend-name`: the backend's name).
+    pub server_state_file_name: Option<String>,
     /// Health checks: `option httpchk`, `http-check`, `tcp-check`, built-in checks.
     pub checks: crate::checks::CheckConf,
     /// `log` lines, the log format, `log-tag`, `unique-id-*`.
     pub logging: crate::logs::ProxyLogging,
+}
+
+/// Where a backend's servers take their state from at start-up
+/// (`load-server-state-from-file`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadServerState {
+    /// The global `server-state-file`.
+    Global,
+    /// The backend's own file (`server-state-file-name`, else its name).
+    Local,
+    None,
 }
 
 /// How the persistence cookie is handled (`cookie` keyword).

@@ -729,6 +729,20 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
             "crt-base" => g.crt_base = need_arg(line, n, diags),
             "ca-base" => g.ca_base = need_arg(line, n, diags),
+            "server-state-base" => match line.words.get(n) {
+                Some(d) => g.server_state_base = Some(d.clone()),
+                None => diags.alert(
+                    &line.loc,
+                    "'server-state-base' expects one argument: a directory path.",
+                ),
+            },
+            "server-state-file" => match line.words.get(n) {
+                Some(f) => g.server_state_file = Some(f.clone()),
+                None => diags.alert(
+                    &line.loc,
+                    "'server-state-file' expect one argument: a file path.",
+                ),
+            },
             "tune.ssl.maxrecord" | "tune.ssl.hard-maxrecord" => {
                 if let Some(v) = parse_u32(line, n, kw.name, diags) {
                     // rustls sends records of at least 32 bytes and at most 16 kB.
@@ -1420,6 +1434,35 @@ fn parse_proxy_line(
                 s.cookie = Some(c);
             }
         }
+        "load-server-state-from-file" => {
+            let v = line.words.get(n).map(String::as_str).unwrap_or("");
+            s.load_server_state = match v {
+                "global" => Some(LoadServerState::Global),
+                "local" => Some(LoadServerState::Local),
+                "none" => Some(LoadServerState::None),
+                _ => {
+                    diags.alert(
+                        &line.loc,
+                        format!(
+                            "'load-server-state-from-file' expects 'global', 'local' or 'none'. Got '{v}'"
+                        ),
+                    );
+                    s.load_server_state
+                }
+            };
+        }
+        "server-state-file-name" => match line.words.get(n).map(String::as_str) {
+            None | Some("use-backend-name") => s.server_state_file_name = None,
+            Some(f) => {
+                if let Some(extra) = line.words.get(n + 1) {
+                    diags.alert(
+                        &line.loc,
+                        format!("'server-state-file-name' cannot handle unexpected argument '{extra}'."),
+                    );
+                }
+                s.server_state_file_name = Some(f.to_string());
+            }
+        },
         "dynamic-cookie-key" => match line.words.get(n) {
             Some(k) => s.dynamic_cookie_key = Some(k.clone()),
             None => diags.alert(&line.loc, "'dynamic-cookie-key' expects <string> as argument."),

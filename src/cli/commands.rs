@@ -630,12 +630,20 @@ fn show_servers_state(rt: &Runtime, only: Option<&str>) -> String {
                 }
                 _ => ("-".to_string(), "-".to_string()),
             };
-            // HAProxy's flags: 0x1 forced maintenance, 0x8 drain, 0x20 resolution.
-            let admin = match s.admin() {
+            // HAProxy's flags: 0x1 forced maintenance, 0x4 `disabled` in the configuration
+            // (kept after `set server … state ready`, so a reload tells both apart), 0x8
+            // drain, 0x20 resolution.
+            // Maintenance inherited through `track` is 0x2, not forced.
+            let admin = match s.own_admin() {
                 Admin::Ready => 0,
                 Admin::Maint => 1,
                 Admin::Drain => 8,
-            } | if s.rmaint.load(Relaxed) { 32 } else { 0 }
+            } | if s.links.maint_via.load(Relaxed) {
+                2
+            } else {
+                0
+            } | if s.cfg.disabled { 4 } else { 0 }
+                | if s.rmaint.load(Relaxed) { 32 } else { 0 }
                 | if target.is_some() { 64 } else { 0 };
             let (chk_status, chk_result, chk_state) = if s.cfg.check {
                 let enabled = if s.checked() { 4 } else { 0 };

@@ -8,6 +8,7 @@ pub mod idle;
 pub mod list;
 pub mod resolve;
 pub mod sessions;
+pub mod state_file;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -44,7 +44,12 @@ pub struct HttpBackend {
 
 impl HttpBackend {
     pub fn start(name: &str, delay: Duration) -> HttpBackend {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        HttpBackend::start_at(name, "127.0.0.1:0", delay)
+    }
+
+    /// Like [`HttpBackend::start`], listening on `addr` (e.g. `127.0.0.2:0`).
+    pub fn start_at(name: &str, addr: &str, delay: Duration) -> HttpBackend {
+        let l = TcpListener::bind(addr).unwrap();
         let addr = l.local_addr().unwrap();
         l.set_nonblocking(true).unwrap();
         let be = HttpBackend {
