@@ -156,6 +156,8 @@ pub struct Frontend {
     pub tunnel_timeout: Option<u64>,
     /// `option contstats`: long streams add to the byte counters as they run.
     pub contstats: bool,
+    /// `option socket-stats`: the counters of each bind line (empty without it).
+    pub listeners: Vec<Counters>,
     pub monitor_net: Vec<Net>,
     /// Whether sessions need the real destination address of each connection (PROXY
     /// header towards servers, port-relative server addresses, wildcard binds); when not,
@@ -172,6 +174,27 @@ pub struct Frontend {
 }
 
 impl Frontend {
+    /// The counters of bind line `bind` (`option socket-stats`).
+    pub fn listener(&self, bind: usize) -> Option<&Counters> {
+        self.listeners.get(bind)
+    }
+
+    /// An invalid request (`ereq`), on the frontend and its listener.
+    pub fn count_err_req(&self, bind: usize) {
+        self.counters.err_req.fetch_add(1, Relaxed);
+        if let Some(l) = self.listener(bind) {
+            l.err_req.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A denied request (`dreq`), on the frontend and its listener.
+    pub fn count_denied_req(&self, bind: usize) {
+        self.counters.denied_req.fetch_add(1, Relaxed);
+        if let Some(l) = self.listener(bind) {
+            l.denied_req.fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn is_paused(&self) -> bool {
         self.paused.load(Relaxed)
     }
@@ -704,6 +727,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let mut proxies = Vec::new();
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
     let global_logs = crate::log::GlobalLogs::new(&cfg.global);
+    crate::stats::CALC_MAX.store(
+        !cfg.global.stats_no_max,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    crate::stick::track::set_status_codes(&cfg.global.http_err_codes, &cfg.global.http_fail_codes);
     crate::log::record::URI_MAX.store(
         cfg.global.tune_http_logurilen,
         std::sync::atomic::Ordering::Relaxed,
@@ -895,6 +923,11 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 handshake_timeout: s.timeouts.client_hs.or(s.timeouts.client),
                 tunnel_timeout: s.timeouts.tunnel,
                 contstats: s.option("contstats").unwrap_or(false),
+                listeners: if s.option("socket-stats").unwrap_or(false) {
+                    p.binds.iter().map(|_| Counters::default()).collect()
+                } else {
+                    Vec::new()
+                },
                 monitor_net,
                 counters: Counters::default(),
                 cur: AtomicU32::new(0),

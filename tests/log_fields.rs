@@ -493,7 +493,13 @@ fn queue_positions_in_the_log() {
         let csv = cli(&sock, "show stat").unwrap_or_default();
         csv.lines()
             .filter(|l| l.starts_with("fe,s,") || l.starts_with("fe,BACKEND,"))
-            .map(|l| l.split(',').nth(2).unwrap_or("0").parse::<usize>().unwrap_or(0))
+            .map(|l| {
+                l.split(',')
+                    .nth(2)
+                    .unwrap_or("0")
+                    .parse::<usize>()
+                    .unwrap_or(0)
+            })
             .sum()
     };
     // Each request is in place before the next one arrives (the first one is served).
@@ -526,8 +532,7 @@ fn queue_positions_in_the_log() {
     assert_eq!(
         got,
         [
-            "/b1 0 0", "/b2 0 1", "/b3 0 2", "/b4 0 3", "/s1 0 0", "/s2 1 0", "/s3 2 0",
-            "/s4 3 0"
+            "/b1 0 0", "/b2 0 1", "/b3 0 2", "/b4 0 3", "/s1 0 0", "/s2 1 0", "/s3 2 0", "/s4 3 0"
         ],
         "{lines:?}"
     );

@@ -154,6 +154,12 @@ pub struct Global {
     /// `stats timeout` (ms), default 10s.
     pub stats_timeout: u64,
     pub stats_maxconn: u32,
+    /// `stats calculate-max-counters off`: the maxima of the stats are not kept.
+    pub stats_no_max: bool,
+    /// `http-err-codes` / `http-fail-codes`: the statuses counted as client errors and as
+    /// server failures (`http_err_cnt`, `http_fail_cnt`), one bit per code 0..=599.
+    pub http_err_codes: StatusSet,
+    pub http_fail_codes: StatusSet,
     pub hard_stop_after: Option<u64>,
     pub grace: Option<u64>,
     pub node: Option<String>,
@@ -258,6 +264,14 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: 10_000,
             stats_maxconn: 10,
+            stats_no_max: false,
+            http_err_codes: StatusSet::range(400, 499),
+            http_fail_codes: {
+                let mut s = StatusSet::range(500, 599);
+                s.set(501, false);
+                s.set(505, false);
+                s
+            },
             hard_stop_after: None,
             grace: None,
             node: None,
@@ -1154,4 +1168,73 @@ pub struct AppSession {
     /// `prefix`: NAME only begins the cookie's name; the key is `SUFFIX=value`.
     pub prefix: bool,
     pub loc: Loc,
+}
+
+/// A set of HTTP status codes (100 to 599), as `http-err-codes` and `http-fail-codes`
+/// define them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusSet(pub [u64; 10]);
+
+impl StatusSet {
+    pub fn range(lo: u16, hi: u16) -> StatusSet {
+        let mut s = StatusSet([0; 10]);
+        for c in lo..=hi {
+            s.set(c, true);
+        }
+        s
+    }
+
+    pub fn set(&mut self, code: u16, on: bool) {
+        let (w, b) = (usize::from(code / 64), code % 64);
+        if let Some(word) = self.0.get_mut(w) {
+            if on {
+                *word |= 1 << b;
+            } else {
+                *word &= !(1 << b);
+            }
+        }
+    }
+
+    pub fn contains(&self, code: u16) -> bool {
+        let (w, b) = (usize::from(code / 64), code % 64);
+        self.0.get(w).is_some_and(|word| word & (1 << b) != 0)
+    }
+
+    /// Applies `http-err-codes` arguments: `[+-]RANGE[,RANGE…]` words, a range being
+    /// `CODE` or `LOW-HIGH` within 100..=599; no sign replaces the set, `+` adds, `-`
+    /// removes.
+    pub fn apply(&mut self, words: &[String]) -> Result<(), String> {
+        for word in words {
+            let (op, rest) = match word.as_bytes().first() {
+                Some(b'+') => (1, &word[1..]),
+                Some(b'-') => (2, &word[1..]),
+                _ => (0, word.as_str()),
+            };
+            if op == 0 {
+                *self = StatusSet([0; 10]);
+            }
+            for r in rest.split(',') {
+                let (lo, hi) = match r.split_once('-') {
+                    Some((a, b)) => (a, b),
+                    None => (r, r),
+                };
+                let code = |t: &str| -> Result<u16, String> {
+                    match t.parse::<u16>() {
+                        Ok(v) if (100..=599).contains(&v) => Ok(v),
+                        _ => Err(format!(
+                            "invalid status code '{t}' in '{word}', expects a number from 100 to 599"
+                        )),
+                    }
+                };
+                let (lo, hi) = (code(lo)?, code(hi)?);
+                if hi < lo {
+                    return Err(format!("invalid range '{r}': {hi} is lower than {lo}"));
+                }
+                for c in lo..=hi {
+                    self.set(c, op != 2);
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -570,6 +570,31 @@ fn parse_global(sec: &Section, cfg: &mut Config, diags: &mut Diags) {
             "stats maxconn" => {
                 g.stats_maxconn = parse_u32(line, n, "stats maxconn", diags).unwrap_or(10)
             }
+            "stats calculate-max-counters" => match arg(0).as_deref() {
+                None | Some("on") => g.stats_no_max = false,
+                Some("off") => g.stats_no_max = true,
+                Some(other) => diags.alert(
+                    &line.loc,
+                    format!(
+                        "'stats calculate-max-counters' expects 'on' or 'off' (got '{other}')."
+                    ),
+                ),
+            },
+            "http-err-codes" | "http-fail-codes" => {
+                let set = if kw.name == "http-err-codes" {
+                    &mut g.http_err_codes
+                } else {
+                    &mut g.http_fail_codes
+                };
+                if n >= line.words.len() {
+                    diags.alert(
+                        &line.loc,
+                        format!("'{}' expects status code ranges.", kw.name),
+                    );
+                } else if let Err(e) = set.apply(&line.words[n..]) {
+                    diags.alert(&line.loc, format!("'{}' : {e}.", kw.name));
+                }
+            }
             "stats socket" => {
                 if let Some(s) = parse_stats_socket(line, n, diags) {
                     g.stats_sockets.push(s);

@@ -739,8 +739,8 @@ fn show_stat(rt: &Runtime, args: &[&str]) -> String {
             }
         }
         filter.kinds = match kinds.parse::<i32>() {
-            Ok(-1) => 7,
-            Ok(k) if k >= 0 => k as u8 & 7,
+            Ok(-1) => 15,
+            Ok(k) if k >= 0 => k as u8 & 15,
             _ => return "Invalid type.\n".to_string(),
         };
         if sid != "-1" {

@@ -381,7 +381,7 @@ fn count_transaction(
     px_idx: usize,
     m: &Marks,
     start: std::time::Instant,
-    bytes_in: u64,
+    (bytes_in, bind): (u64, usize),
 ) {
     let Some(fe) = &rt.proxies[px_idx].frontend else {
         return;
@@ -391,8 +391,13 @@ fn count_transaction(
     let be = m.backend.and_then(|b| rt.proxies[b].backend.as_ref());
     if !m.counted {
         let srv = m.server.as_ref().map(|s| &s.counters);
-        crate::stats::LiveBytes::new([Some(&fe.counters), be.map(|b| &b.counters), srv])
-            .reach(bytes_in, bytes_out);
+        crate::stats::LiveBytes::new([
+            Some(&fe.counters),
+            fe.listener(bind),
+            be.map(|b| &b.counters),
+            srv,
+        ])
+        .reach(bytes_in, bytes_out);
     }
     let Some(status) = m.status else {
         return;
@@ -493,7 +498,11 @@ async fn stats_page<C: Conn>(
         v => v,
     };
     after_verdict(rt, info, (fe, be), first, &mut verdict, txn);
-    let counters = rt.proxies[fe].frontend.as_ref().map(|f| &f.counters);
+    let f = rt.proxies[fe].frontend.as_ref();
+    let counters = [
+        f.map(|f| &f.counters),
+        f.and_then(|f| f.listener(info.bind)),
+    ];
     Some(
         answer_verdict(
             client,
@@ -1097,7 +1106,7 @@ pub async fn run_http<C>(
         match crate::proxy::stream::read_proxy_header(&mut client, &mut info, limit).await {
             Ok(rest) => early = rest,
             Err(e) => {
-                fe.counters.err_req.fetch_add(1, Relaxed);
+                fe.count_err_req(info.bind);
                 crate::proxy::stream::log_conn_error(&rt, px_idx, &info, e);
                 return;
             }
@@ -1242,7 +1251,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    fe.counters.err_req.fetch_add(1, Relaxed);
+                    fe.count_err_req(info.bind);
                     crate::stats::errors::capture_request(&rt, px_idx, info.src, &cbuf, e.offset);
                     // An invalid request is a request all the same (HAProxy's `req_tot`).
                     fe.counters.req_tot.fetch_add(1, Relaxed);
@@ -1274,7 +1283,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     }
                     let ignore = rt.proxies[px_idx].http.ignore_probes;
                     if let Some(e) = h1::truncated_head(h1::Kind::Request, cbuf.len(), ignore) {
-                        fe.counters.err_req.fetch_add(1, Relaxed);
+                        fe.count_err_req(info.bind);
                         txn.tracked.http_error();
                         let log = !(dontlognull && cbuf.is_empty());
                         let what = (e.status, *b"CR", true);
@@ -1308,7 +1317,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
         }) {
             Ok(f) => f,
             Err(e) => {
-                fe.counters.err_req.fetch_add(1, Relaxed);
+                fe.count_err_req(info.bind);
                 txn.tracked.http_error();
                 let what = (e.status, *b"PR", false);
                 early_error(&mut client, &rt, px_idx, &info, &head, &mut txn, what, true).await;
@@ -1336,7 +1345,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             if tcp.has(Stage::Content) {
                 let v = content_rules(&rt, px_idx, None, &mut info, &head, &mut txn, first);
                 if v != L4::Accept {
-                    fe.counters.denied_req.fetch_add(1, Relaxed);
+                    fe.count_denied_req(info.bind);
                     client.reset_on_close(v == L4::SilentDrop);
                     return Step::Close;
                 }
@@ -1429,7 +1438,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             // `option http-restrict-req-hdr-names` of the frontend, after its rules.
             let mut verdict = verdict;
             if matches!(verdict, Verdict::Continue) && !fe_http.restrict_names.apply(&mut head) {
-                fe.counters.denied_req.fetch_add(1, Relaxed);
+                fe.count_denied_req(info.bind);
                 let page = error_page(&rt, &info, (px_idx, None), &head, &mut txn, 403);
                 send_page(&mut client, &page, &mut txn.marks).await;
                 return Step::Close;
@@ -1447,7 +1456,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     &head,
                     keep,
                     fe.client_timeout,
-                    Some(&fe.counters),
+                    [Some(&fe.counters), fe.listener(info.bind)],
                     &mut txn.marks,
                 )
                 .await;
@@ -1514,7 +1523,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     &head,
                     keep,
                     fe.client_timeout,
-                    None,
+                    [None, None],
                     &mut txn.marks,
                 )
                 .await;
@@ -1662,7 +1671,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         &head,
                         keep,
                         fe.client_timeout,
-                        Some(&be.counters),
+                        [Some(&be.counters), None],
                         &mut txn.marks,
                     )
                     .await;
@@ -2021,7 +2030,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     &head,
                     keep,
                     fe.client_timeout,
-                    None,
+                    [None, None],
                     &mut txn.marks,
                 )
                 .await;
@@ -2387,6 +2396,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 );
                 let mut live = crate::stats::LiveBytes::new([
                     Some(&fe.counters),
+                    fe.listener(info.bind),
                     Some(&be.counters),
                     sc.srv.as_deref().map(|s| &s.counters),
                 ]);
@@ -2537,7 +2547,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                         &head,
                         !client_close,
                         fe.client_timeout,
-                        None,
+                        [None, None],
                         &mut txn.marks,
                     )
                     .await;
@@ -2702,7 +2712,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
         } else {
             head_len as u64
         };
-        count_transaction(&rt, px_idx, &txn.marks, txn_start, bytes_in);
+        count_transaction(&rt, px_idx, &txn.marks, txn_start, (bytes_in, info.bind));
         if noting {
             let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
             log_http(&rt, px_idx, &info, &head, &txn, holding);
@@ -3088,16 +3098,16 @@ async fn answer_verdict<C: ReadInto + AsyncWrite>(
     req: &Head,
     keep: bool,
     timeout: Option<u64>,
-    denied: Option<&crate::stats::Counters>,
+    denied: [Option<&crate::stats::Counters>; 2],
     marks: &mut Marks,
 ) -> bool {
-    if let Some(c) = denied
-        && matches!(
-            verdict,
-            Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
-        )
-    {
-        c.denied_req.fetch_add(1, Relaxed);
+    if matches!(
+        verdict,
+        Verdict::Deny(_) | Verdict::Tarpit(..) | Verdict::Reject
+    ) {
+        for c in denied.into_iter().flatten() {
+            c.denied_req.fetch_add(1, Relaxed);
+        }
     }
     let answer = match verdict {
         Verdict::Continue | Verdict::WaitBody { .. } => return true,

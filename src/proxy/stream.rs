@@ -183,7 +183,7 @@ pub async fn run_tcp<C>(
         match read_proxy_header(&mut client, &mut info, limit).await {
             Ok(rest) => pending = rest,
             Err(e) => {
-                fe.counters.err_req.fetch_add(1, Relaxed);
+                fe.count_err_req(info.bind);
                 log_conn_error(&rt, px_idx, &info, e);
                 return;
             }
@@ -296,7 +296,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         .await;
         (info.src, info.dst) = (src, dst);
         if !matches!(v, Verdict::Accept) {
-            fe.counters.denied_req.fetch_add(1, Relaxed);
+            fe.count_denied_req(info.bind);
             client.reset_on_close(v == Verdict::SilentDrop);
             return;
         }
@@ -546,6 +546,9 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                     return;
                 }
                 fe.counters.bytes_out.fetch_add(res.len() as u64, Relaxed);
+                if let Some(l) = fe.listener(info.bind) {
+                    l.bytes_out.fetch_add(res.len() as u64, Relaxed);
+                }
                 be.counters.bytes_out.fetch_add(res.len() as u64, Relaxed);
             }
             Verdict::Close => {
@@ -571,6 +574,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     };
     let mut live = crate::stats::LiveBytes::new([
         Some(&fe.counters),
+        fe.listener(info.bind),
         Some(&be.counters),
         server.as_ref().map(|s| &s.counters),
     ]);

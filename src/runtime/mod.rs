@@ -581,6 +581,7 @@ struct SessionGuard(Arc<Control>, Arc<Runtime>);
 struct SessionEnd {
     rt: Arc<Runtime>,
     px: usize,
+    bind: usize,
     _permits: Permits,
     _guard: SessionGuard,
 }
@@ -616,6 +617,9 @@ impl Drop for SessionEnd {
     fn drop(&mut self) {
         if let Some(fe) = &self.rt.proxies[self.px].frontend {
             fe.counters.session_end();
+            if let Some(l) = fe.listener(self.bind) {
+                l.session_end();
+            }
         }
     }
 }
@@ -1065,6 +1069,9 @@ async fn accept_loop(
         let tls = tls.clone();
         if let Some(fe) = &rt.proxies[px].frontend {
             fe.counters.session_start(crate::stats::now_sec());
+            if let Some(l) = fe.listener(fcx.bind) {
+                l.session_start(crate::stats::now_sec());
+            }
         }
         match (tcp, unix) {
             (Some(s), _) => {
@@ -1086,6 +1093,7 @@ async fn accept_loop(
                 let end = SessionEnd {
                     rt: rt2.clone(),
                     px,
+                    bind: fcx.bind,
                     _permits: permits,
                     _guard: guard,
                 };
@@ -1127,6 +1135,7 @@ async fn accept_loop(
                 }
             }
             (None, Some(u)) => {
+                let bind = fcx.bind;
                 let unspec: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
                 let http = rt2.proxies[px]
                     .frontend
@@ -1142,7 +1151,7 @@ async fn accept_loop(
                         tls: None,
                         accept: (std::time::Instant::now(), std::time::SystemTime::now()),
                         handshake_ms: 0,
-                        bind: fcx.bind,
+                        bind,
                     };
                     let origin = crate::server::sessions::Origin {
                         src: unspec,
@@ -1172,6 +1181,9 @@ async fn accept_loop(
                     }
                     if let Some(fe) = &rt2.proxies[px].frontend {
                         fe.counters.session_end();
+                        if let Some(l) = fe.listener(bind) {
+                            l.session_end();
+                        }
                     }
                     drop((permits, guard));
                 });

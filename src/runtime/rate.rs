@@ -100,7 +100,9 @@ impl AcceptRate {
             let (curr, prev) = counts(v, now_sec);
             Some(((now_sec & SEC_MASK) << 40) | ((curr + 1).min(CNT_MASK) << 20) | prev)
         });
-        self.max.fetch_max(self.rate(), Relaxed);
+        if crate::stats::CALC_MAX.load(Relaxed) {
+            self.max.fetch_max(self.rate(), Relaxed);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub const HEADER: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout
 // of each row type. Known fields are then overwritten by name.
 const FRONTEND_ROW: &str = "fe,FRONTEND,,,0,0,0,0,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,0,0,,,,0,0,0,0,,,,,,,,,,,0,0,0,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,,tcp,,0,0,0,,0,0,0,,,,,,,,,,,0,,,,,,,,,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,";
 const SERVER_ROW: &str = "bk,s,0,0,0,0,,0,0,0,,0,,0,0,0,0,no check,1,1,0,,,0,,,1,0,0,,0,,2,0,,0,,,,,,,,,,,,,,0,0,,,,,-1,,,0,0,0,0,,,,,,,,,,,,,,tcp,,,,,,,,0,0,0,,,0,,0,0,0,0,0,0,0,0,0,1,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,";
+const LISTENER_ROW: &str = "fe,sock,,,0,0,0,0,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,0,0,,,,3,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,tcp,,,,,,0,0,0,,,,,,,,,,,0,,,,,,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,";
 const BACKEND_ROW: &str = "bk,BACKEND,0,0,0,0,0,0,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,0,0,,1,0,0,,0,,1,0,,0,,,,,,,,,,,,,,0,0,0,0,0,0,-1,,,0,0,0,0,,,,,,,,,,,,,,tcp,roundrobin,,,,,,,0,0,0,,,,,0,0,0,0,0,,,,,1,0,0,0,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,";
 
 /// One line of `show stat`: a frontend, server or backend, its columns as written.
@@ -24,12 +25,14 @@ pub struct Row {
     pub cols: Vec<String>,
 }
 
-/// What a row describes (`type` column: 0, 1, 2).
+/// What a row describes (`type` column: 0, 1, 2, 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Obj {
     Frontend,
     Backend,
     Server,
+    /// A listener of a frontend with `option socket-stats`.
+    Listener,
 }
 
 /// Which rows `show stat` and the stats page list.
@@ -37,7 +40,7 @@ pub enum Obj {
 pub struct Filter {
     /// Only this proxy (by id).
     pub iid: Option<u32>,
-    /// Bits: 1 frontends, 2 backends, 4 servers.
+    /// Bits: 1 frontends, 2 backends, 4 servers, 8 listeners.
     pub kinds: u8,
     /// Only this server (by id).
     pub sid: Option<u32>,
@@ -51,7 +54,7 @@ impl Default for Filter {
     fn default() -> Filter {
         Filter {
             iid: None,
-            kinds: 7,
+            kinds: 15,
             sid: None,
             up_only: false,
             no_maint: false,
@@ -65,6 +68,7 @@ impl Filter {
             Obj::Frontend => 1,
             Obj::Backend => 2,
             Obj::Server => 4,
+            Obj::Listener => 8,
         };
         if self.kinds & bit == 0 || self.iid.is_some_and(|i| i != r.iid) {
             return false;
@@ -204,6 +208,33 @@ pub fn rows(rt: &Runtime, shown: &dyn Fn(&str) -> bool) -> Vec<Row> {
                 r.set("cache_hits", 0);
             }
             out.push(r);
+            // `option socket-stats`: a row per listener.
+            for (i, (lc, b)) in fe.listeners.iter().zip(&fe.binds).enumerate() {
+                let sid = i as u32 + 1;
+                let mut r = Row::from(LISTENER_ROW, Obj::Listener, px.id, sid);
+                r.set("pxname", &px.name);
+                match &b.name {
+                    Some(n) => r.set("svname", n),
+                    None => r.set("svname", format!("sock-{sid}")),
+                }
+                r.set("scur", lc.scur.load(Relaxed));
+                r.set("smax", lc.smax.load(Relaxed));
+                r.set("slim", b.maxconn.unwrap_or(0));
+                r.set("stot", lc.stot.load(Relaxed));
+                r.set("bin", lc.bytes_in.load(Relaxed));
+                r.set("bout", lc.bytes_out.load(Relaxed));
+                r.set("dreq", lc.denied_req.load(Relaxed));
+                r.set("ereq", lc.err_req.load(Relaxed));
+                r.set("status", if fe.is_paused() { "STOP" } else { "OPEN" });
+                r.set("pid", pid);
+                r.set("iid", px.id);
+                r.set("sid", sid);
+                if let Some(a) = listener_addr(b) {
+                    r.set("addr", a);
+                }
+                r.set("mode", fe.mode.name());
+                out.push(r);
+            }
         }
         if let Some(be) = &px.backend {
             let (bq, sq) = be.queue_lengths();
@@ -469,5 +500,22 @@ mod tests {
         assert_eq!(BACKEND_ROW.split(',').count(), n);
         assert_eq!(col("pxname"), Some(0));
         assert_eq!(col("status"), Some(17));
+    }
+}
+
+/// The address of a listener row (`addr`): its first address, `IP:PORT` as HAProxy shows it
+/// (`unix@PATH` for a UNIX socket).
+fn listener_addr(b: &halo_config::model::Bind) -> Option<String> {
+    use halo_config::addr::{Address, PortSpec};
+    match b.addresses.first()? {
+        Address::Inet { ip, port, .. } => {
+            let port = match port {
+                PortSpec::Fixed(p) | PortSpec::Range(p, _) => *p,
+                _ => 0,
+            };
+            Some(std::net::SocketAddr::new((*ip)?, port).to_string())
+        }
+        Address::Unix(p) => Some(format!("unix@{p}")),
+        _ => None,
     }
 }

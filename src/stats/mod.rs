@@ -8,7 +8,18 @@ pub mod page;
 pub mod prometheus;
 pub mod typed;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// `stats calculate-max-counters off` clears it: the maxima (`smax`, `qmax`, rate and
+/// time maxima) are then not kept.
+pub static CALC_MAX: AtomicBool = AtomicBool::new(true);
+
+/// Raises the maximum `m` to `v` (unless `stats calculate-max-counters off`).
+pub fn note_max(m: &AtomicU64, v: u64) {
+    if CALC_MAX.load(Relaxed) {
+        m.fetch_max(v, Relaxed);
+    }
+}
 
 /// Traffic counters of one proxy, server or listener.
 #[derive(Debug, Default)]
@@ -88,7 +99,7 @@ impl Rate {
                 .store(if now_sec == sec + 1 { prev } else { 0 }, Relaxed);
         }
         let r = self.cur.fetch_add(1, Relaxed) + 1;
-        self.max.fetch_max(r, Relaxed);
+        note_max(&self.max, r);
     }
 
     /// `clear counters all`: no event counted yet.
@@ -120,12 +131,12 @@ fn swrate_add(sum: &AtomicU64, v: u64) {
 /// Requests HAProxy averages `qtime`, `ctime`, `rtime`, `ttime` over.
 const TIME_WINDOW: u64 = 1024;
 
-/// The byte counters one stream adds to (frontend, backend, server), and what it added
+/// The byte counters one stream adds to (frontend, listener, backend, server), and what it added
 /// so far: the stream adds at its end, and with `option contstats` also every
 /// [`LiveBytes::PERIOD`] while it runs, so long transfers show in the stats as they go.
 #[derive(Debug)]
 pub struct LiveBytes<'a> {
-    to: [Option<&'a Counters>; 3],
+    to: [Option<&'a Counters>; 4],
     added: (u64, u64),
 }
 
@@ -134,7 +145,8 @@ impl<'a> LiveBytes<'a> {
     /// "typically every 5 seconds").
     pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
 
-    pub fn new(to: [Option<&'a Counters>; 3]) -> LiveBytes<'a> {
+    /// `to`: the frontend's, its listener's, the backend's, the server's counters.
+    pub fn new(to: [Option<&'a Counters>; 4]) -> LiveBytes<'a> {
         LiveBytes { to, added: (0, 0) }
     }
 
@@ -157,7 +169,7 @@ impl Counters {
     /// One more request waited `ms` in a queue (0: it got a slot at once).
     pub fn note_queue_time(&self, ms: u64) {
         swrate_add(&self.qtime_sum, ms);
-        self.qtime_max.fetch_max(ms, Relaxed);
+        note_max(&self.qtime_max, ms);
     }
 
     /// The average queue time of the last 1024 requests (`qtime`).
@@ -168,13 +180,13 @@ impl Counters {
     /// A request served by a server: its connect, response and total times (ms).
     pub fn note_times(&self, connect: u64, response: Option<u64>, total: u64) {
         swrate_add(&self.ctime_sum, connect);
-        self.ctime_max.fetch_max(connect, Relaxed);
+        note_max(&self.ctime_max, connect);
         if let Some(r) = response {
             swrate_add(&self.rtime_sum, r);
-            self.rtime_max.fetch_max(r, Relaxed);
+            note_max(&self.rtime_max, r);
         }
         swrate_add(&self.ttime_sum, total);
-        self.ttime_max.fetch_max(total, Relaxed);
+        note_max(&self.ttime_max, total);
     }
 
     /// Averages over the last 1024 requests: (`ctime`, `rtime`, `ttime`).
@@ -199,7 +211,7 @@ impl Counters {
     /// A session starts.
     pub fn session_start(&self, now_sec: u64) {
         let cur = self.scur.fetch_add(1, Relaxed) + 1;
-        self.smax.fetch_max(cur, Relaxed);
+        note_max(&self.smax, cur);
         self.stot.fetch_add(1, Relaxed);
         self.last_sess.store(now_sec, Relaxed);
         self.count_rate(now_sec);
@@ -227,7 +239,7 @@ impl Counters {
     }
 
     pub fn note_queue(&self, len: u64) {
-        self.qmax.fetch_max(len, Relaxed);
+        note_max(&self.qmax, len);
     }
 
     /// `clear counters`: the maxima, set to 0 as HAProxy does (even while sessions are

@@ -459,6 +459,7 @@ impl StatsPage {
             Obj::Frontend => ("frontend".to_string(), "Frontend".to_string()),
             Obj::Backend => ("backend".to_string(), "Backend".to_string()),
             Obj::Server => (server_class(r), g("svname")),
+            Obj::Listener => ("socket".to_string(), g("svname")),
         };
         let anchor = format!("{pxname}/{label}");
         let _ = write!(h, "<tr class=\"{class}\">");

@@ -176,7 +176,7 @@ fn fields(
             let tags = match r.obj {
                 Obj::Backend => backend_tags(name).unwrap_or(tags),
                 Obj::Server => server_tags(name).unwrap_or(tags),
-                Obj::Frontend => tags,
+                Obj::Frontend | Obj::Listener => tags,
             };
             Some((p, name, tags, ty, v.as_str()))
         })
@@ -187,6 +187,7 @@ fn obj_letter(o: Obj) -> char {
         Obj::Frontend => 'F',
         Obj::Backend => 'B',
         Obj::Server => 'S',
+        Obj::Listener => 'L',
     }
 }
 
@@ -272,6 +273,7 @@ pub fn render_json(rows: &[Row]) -> String {
             Obj::Frontend => "Frontend",
             Obj::Backend => "Backend",
             Obj::Server => "Server",
+            Obj::Listener => "Listener",
         };
         for (j, (pos, name, tags, ty, v)) in fields(r).enumerate() {
             if j > 0 {

@@ -3,8 +3,37 @@
 //! bytes) as HAProxy does. The `tcp-request` and `http-request` stages call this API.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use halo_config::model::StatusSet;
 
 use super::{DataType, Key, Table};
+
+/// `http-err-codes` (words 0..10) and `http-fail-codes` (10..20), one bit per status, set
+/// when the configuration is compiled; HAProxy's defaults until then.
+static CODES: [AtomicU64; 20] = [const { AtomicU64::new(0) }; 20];
+static CODES_SET: AtomicBool = AtomicBool::new(false);
+
+/// Takes the global `http-err-codes` and `http-fail-codes`.
+pub fn set_status_codes(err: &StatusSet, fail: &StatusSet) {
+    for (i, w) in err.0.iter().chain(fail.0.iter()).enumerate() {
+        CODES[i].store(*w, Relaxed);
+    }
+    CODES_SET.store(true, Relaxed);
+}
+
+/// Whether `status` is in the error set (`fail`: the failure set).
+fn status_in(status: u16, fail: bool) -> bool {
+    if !CODES_SET.load(Relaxed) {
+        return if fail {
+            (500..=599).contains(&status) && status != 501 && status != 505
+        } else {
+            (400..=499).contains(&status)
+        };
+    }
+    let (w, b) = (usize::from(status / 64), status % 64);
+    w < 10 && CODES[w + if fail { 10 } else { 0 }].load(Relaxed) & (1 << b) != 0
+}
 
 /// The default number of stick counters (`tune.stick-counters`, MAX_SESS_STKCTR).
 pub const DEFAULT_SLOTS: usize = 3;
@@ -155,14 +184,14 @@ impl Tracked {
         });
     }
 
-    /// Counts the status of a response from a server: 4xx are request errors, 5xx but 501
-    /// and 505 server failures.
+    /// Counts the status of a response from a server: request errors are `http-err-codes`
+    /// (4xx by default), server failures `http-fail-codes` (5xx but 501 and 505).
     pub fn server_status(&self, status: u16) {
-        match status {
-            400..=499 => self.http_error(),
-            501 | 505 => {}
-            500..=599 => self.http_failure(),
-            _ => {}
+        if status_in(status, false) {
+            self.http_error();
+        }
+        if status_in(status, true) {
+            self.http_failure();
         }
     }
 
