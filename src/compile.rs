@@ -315,6 +315,10 @@ pub struct Runtime {
     pub case_adjust: crate::http::h1::CaseAdjust,
     /// The `peers` sections this process is a peer of.
     pub peers: Vec<Arc<crate::stick::peers::Section>>,
+    /// The `ring` sections (`show events`, `log ring@NAME`).
+    pub rings: Vec<Arc<crate::log::ring::Ring>>,
+    /// The `log-forward` sections.
+    pub forwards: Vec<Arc<crate::log::forward::Forward>>,
 }
 
 impl Runtime {
@@ -726,7 +730,20 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
     let peers = compile_peers(cfg, &tables, quiet, diags);
     let mut proxies = Vec::new();
     let mut app_tables: Vec<(usize, Arc<crate::stick::Table>)> = Vec::new();
-    let global_logs = crate::log::GlobalLogs::new(&cfg.global);
+    // Rings first: `log ring@NAME` lines write to them.
+    let mut rings = vec![Arc::new(crate::log::ring::Ring::buf0())];
+    for r in &cfg.rings {
+        match crate::log::ring::Ring::new(r, cfg.global.tune_bufsize) {
+            Ok(ring) => rings.push(Arc::new(ring)),
+            Err(e) => diags.alert(&r.loc, e),
+        }
+    }
+    let global_logs = crate::log::GlobalLogs::new(&cfg.global, rings.clone());
+    let forwards = cfg
+        .log_forwards
+        .iter()
+        .map(|f| Arc::new(crate::log::forward::Forward::new(f, &global_logs)))
+        .collect();
     crate::stats::CALC_MAX.store(
         !cfg.global.stats_no_max,
         std::sync::atomic::Ordering::Relaxed,
@@ -736,25 +753,6 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
         cfg.global.tune_http_logurilen,
         std::sync::atomic::Ordering::Relaxed,
     );
-    // Log rings (`ring@NAME`) are not built: refused by name, counted as pending by -c.
-    let rings = cfg
-        .global
-        .logs
-        .iter()
-        .chain(cfg.proxies.iter().flat_map(|p| {
-            p.settings.logging.targets.iter().filter_map(|t| match t {
-                halo_config::logs::ProxyLog::Target(t) => Some(t),
-                _ => None,
-            })
-        }));
-    for t in rings {
-        if let halo_config::logs::LogSink::Ring(name) = &t.sink {
-            diags.alert(
-                &t.loc,
-                format!("'log ring@{name}' {}", halo_config::NOT_BUILT),
-            );
-        }
-    }
     for (pi, p) in cfg.proxies.iter().enumerate() {
         let s = &p.settings;
         // How the proxy's expressions find names (ACLs, maps, tables…).
@@ -1363,6 +1361,8 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
                 .map(|(f, t)| (f.as_str(), t.as_str())),
         ),
         peers,
+        rings: global_logs.rings.clone(),
+        forwards,
         check_settings: std::sync::OnceLock::new(),
         tls_store,
     }

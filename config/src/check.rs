@@ -49,6 +49,36 @@ pub fn check(cfg: &Config, diags: &mut Diags) {
         check_external(cfg, p, diags);
     }
     check_tracks(cfg, &backends, diags);
+    check_rings(cfg, diags);
+}
+
+/// Every `log ring@NAME` names a `ring` section.
+fn check_rings(cfg: &Config, diags: &mut Diags) {
+    use crate::logs::{LogSink, ProxyLog};
+    let proxies = cfg
+        .proxies
+        .iter()
+        .flat_map(|p| p.settings.logging.targets.iter());
+    let forwards = cfg.log_forwards.iter().flat_map(|f| f.logs.iter());
+    let targets = cfg
+        .global
+        .logs
+        .iter()
+        .chain(proxies.chain(forwards).filter_map(|t| match t {
+            ProxyLog::Target(t) => Some(t),
+            ProxyLog::Global(_) => None,
+        }));
+    for t in targets {
+        if let LogSink::Ring(name) = &t.sink
+            && name != "buf0"
+            && !cfg.rings.iter().any(|r| &r.name == name)
+        {
+            diags.alert(
+                &t.loc,
+                format!("'log' : cannot find ring buffer '{name}' (no 'ring {name}' section)."),
+            );
+        }
+    }
 }
 
 /// `server … resolvers NAME` names a `resolvers` section (HAProxy's message; `layer7`

@@ -16,6 +16,7 @@ pub mod parse;
 pub mod peers;
 pub mod reader;
 pub mod resolvers;
+pub mod rings;
 pub mod stick;
 pub mod units;
 pub mod userlist;

@@ -152,6 +152,21 @@ fn parse_sink(w: &str) -> Result<LogSink, String> {
     }
 }
 
+/// Parses the name of a framing (`log … format F`, a ring's `format F`).
+pub fn parse_framing(v: &str) -> Result<LogFraming, String> {
+    Ok(match v {
+        "rfc3164" => LogFraming::Rfc3164,
+        "rfc5424" => LogFraming::Rfc5424,
+        "short" => LogFraming::Short,
+        "raw" => LogFraming::Raw,
+        "iso" => LogFraming::Iso,
+        "timed" => LogFraming::Timed,
+        "priority" => LogFraming::Priority,
+        "local" => LogFraming::Local,
+        _ => return Err(format!("unknown log format '{v}'")),
+    })
+}
+
 /// Parses `sample RANGES:SIZE`.
 fn parse_sampling(w: &str) -> Result<(Vec<(u32, u32)>, u32), String> {
     let (ranges, size) = w
@@ -209,17 +224,7 @@ pub fn parse_log_target(args: &[String], loc: &Loc) -> Result<LogTarget, String>
             Some("format") => {
                 it.next();
                 let v = it.next().unwrap_or("");
-                t.framing = match v {
-                    "rfc3164" => LogFraming::Rfc3164,
-                    "rfc5424" => LogFraming::Rfc5424,
-                    "short" => LogFraming::Short,
-                    "raw" => LogFraming::Raw,
-                    "iso" => LogFraming::Iso,
-                    "timed" => LogFraming::Timed,
-                    "priority" => LogFraming::Priority,
-                    "local" => LogFraming::Local,
-                    _ => return Err(format!("unknown log format '{v}'")),
-                };
+                t.framing = parse_framing(v)?;
             }
             Some("sample") => {
                 it.next();

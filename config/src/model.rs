@@ -31,6 +31,10 @@ pub struct Config {
     pub peers: Vec<crate::peers::PeersSection>,
     /// `resolvers` sections, in order.
     pub resolvers: Vec<crate::resolvers::ResolversSection>,
+    /// `ring` sections, in order.
+    pub rings: Vec<crate::rings::RingSection>,
+    /// `log-forward` sections, in order.
+    pub log_forwards: Vec<crate::rings::LogForwardSection>,
 }
 
 impl Config {

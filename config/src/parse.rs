@@ -149,6 +149,8 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
             SectionKind::HttpErrors => parse_http_errors(&sec, &mut cfg, diags),
             SectionKind::Peers => crate::peers::parse_peers(&sec, &mut cfg, diags),
             SectionKind::Resolvers => crate::resolvers::parse_resolvers(&sec, &mut cfg, diags),
+            SectionKind::Ring => crate::rings::parse_ring(&sec, &mut cfg, diags),
+            SectionKind::LogForward => crate::rings::parse_log_forward(&sec, &mut cfg, diags),
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);

@@ -62,7 +62,12 @@ const HELP: &str = "The following commands are valid at this level:
 
 /// The help text: these commands, then the map and ACL ones (cli/map.rs).
 fn help() -> String {
-    format!("{HELP}{}{}", super::map::HELP, super::table::HELP)
+    format!(
+        "{HELP}{}{}{}",
+        super::events::HELP,
+        super::map::HELP,
+        super::table::HELP
+    )
 }
 
 /// Runs one command; `payload` holds the lines sent after a line ending with `<<`.
@@ -91,6 +96,15 @@ pub fn execute(rt: &Runtime, level: CliLevel, w: &[&str], payload: Option<&[Stri
         ["show", "env", rest @ ..] => super::info::show_env(level, rest),
         ["show", "activity", ..] => super::info::show_activity(rt),
         ["show", "pools", ..] => super::info::show_pools(),
+        ["show", "events", rest @ ..] => match super::events::show(rt, level, rest) {
+            super::events::Show::Done(s) => s,
+            // Waiting is the connection's business (`serve`); here, what is there.
+            super::events::Show::Wait { ring, from, sep } => {
+                let mut out = Vec::new();
+                super::events::dump(&ring, from, sep, &mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            }
+        },
         ["show", "stat", rest @ ..] => show_stat(rt, rest),
         ["show", "errors", rest @ ..] => {
             if level == CliLevel::User {

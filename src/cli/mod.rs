@@ -3,6 +3,7 @@
 //! `user`/`operator`, `expert-mode`, `set timeout cli`) and the families of commands.
 
 pub mod commands;
+pub mod events;
 pub mod info;
 pub mod map;
 pub mod process;
@@ -260,6 +261,36 @@ where
                     break;
                 }
                 _ => {}
+            }
+            // `show events RING -w`: what is there, then each new message until the client
+            // sends anything (discarded) or closes.
+            if let ["show", "events", rest @ ..] = words.as_slice()
+                && let events::Show::Wait { ring, from, sep } = events::show(&rt, sess.level, rest)
+            {
+                let mut buf = std::mem::take(&mut out).into_bytes();
+                let mut from = from;
+                loop {
+                    from = events::dump(&ring, from, sep, &mut buf);
+                    if !buf.is_empty() {
+                        if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
+                            return;
+                        }
+                        buf.clear();
+                    }
+                    tokio::select! {
+                        _ = ring.wait(from) => {}
+                        got = lines.fill_buf() => {
+                            let n = match got {
+                                Ok(b) if !b.is_empty() => b.len(),
+                                _ => return,
+                            };
+                            lines.consume(n);
+                            break;
+                        }
+                    }
+                }
+                out.push('\n');
+                continue;
             }
             let resp = match sess.execute(&words) {
                 Some(r) => r,

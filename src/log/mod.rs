@@ -1,9 +1,12 @@
 //! Traffic logs: the targets of `log` lines (UDP, UNIX datagram sockets, stdout/stderr),
 //! the syslog framings of `format` (rfc3164, rfc5424, short, raw, iso, timed, priority),
 //! `len`, `sample`, levels; a line is sent with one non-blocking system call and dropped
-//! when the socket is full, so logging never makes a session wait.
+//! when the socket is full, so logging never makes a session wait. Rings (`ring@NAME`) are
+//! in `ring.rs`, the syslog relay of `log-forward` sections in `forward.rs`.
 
+pub mod forward;
 pub mod record;
+pub mod ring;
 pub mod time;
 
 use std::cell::RefCell;
@@ -26,6 +29,8 @@ pub const LOG_INFO: u8 = 6;
 #[derive(Debug)]
 pub struct Target {
     pub conf: LogTarget,
+    /// The ring of a `ring@NAME` target.
+    pub ring: Option<Arc<ring::Ring>>,
     /// Lines seen by a `sample` target.
     seen: AtomicU32,
 }
@@ -82,11 +87,64 @@ impl Sockets {
 }
 
 impl Target {
-    pub fn new(conf: LogTarget) -> Arc<Target> {
+    /// A target; `rings` are those of the configuration (a `ring@NAME` target names one of
+    /// them, checked with the configuration).
+    pub fn new(conf: LogTarget, rings: &[Arc<ring::Ring>]) -> Arc<Target> {
+        let ring = match &conf.sink {
+            LogSink::Ring(name) => rings.iter().find(|r| &r.name == name).cloned(),
+            _ => None,
+        };
         Arc::new(Target {
             conf,
+            ring,
             seen: AtomicU32::new(0),
         })
+    }
+
+    /// Sends one message at `level` (None: the message had none, sent as `emerg`) with
+    /// `facility` (None: the target's) and the header fields of `meta`, unless the target's
+    /// level or `sample` leaves it out.
+    pub fn send(&self, level: Option<u8>, facility: Option<u8>, meta: &Meta<'_>, msg: &[u8]) {
+        let c = &self.conf;
+        let lv = level.unwrap_or(LOG_EMERG);
+        if lv > c.level || !self.sampled() {
+            return;
+        }
+        let lv = lv.max(c.minlevel);
+        let facility = facility.unwrap_or(c.facility);
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            if let Some(r) = &self.ring {
+                // A ring stores messages in its own format, cut at its `maxlen`; the
+                // target's `len` cuts the text.
+                let msg = &msg[..msg.len().min(c.maxlen)];
+                frame(line, r.format, facility, lv, meta, msg, usize::MAX);
+                line.pop();
+                r.write(line);
+                return;
+            }
+            frame(line, c.framing, facility, lv, meta, msg, c.maxlen);
+            emit(&c.sink, line);
+        });
+    }
+
+    /// Sends a message received by a log-forward section as it came (a target without
+    /// `format`), after the level and `sample` checks.
+    pub fn send_verbatim(&self, level: Option<u8>, msg: &[u8]) {
+        let c = &self.conf;
+        if level.unwrap_or(LOG_EMERG) > c.level || !self.sampled() {
+            return;
+        }
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            if let Some(r) = &self.ring {
+                r.write(&msg[..msg.len().min(c.maxlen)]);
+                return;
+            }
+            line.extend_from_slice(&msg[..msg.len().min(c.maxlen)]);
+            line.push(b'\n');
+            emit(&c.sink, line);
+        });
     }
 
     /// Whether this line is one `sample` keeps.
@@ -147,68 +205,109 @@ impl Loggers {
     /// Like `send`, with the structured data of RFC 5424 targets (`log-format-sd`; empty:
     /// `-`).
     pub fn send_sd(&self, level: u8, sd: &[u8], msg: &[u8]) {
+        if self.targets.is_empty() {
+            return;
+        }
+        let pid = pid_text();
+        let meta = Meta {
+            time: None,
+            host: self.hostname.as_deref().map(str::as_bytes),
+            tag: self.tag.as_bytes(),
+            pid: Some(pid.as_bytes()),
+            msgid: b"",
+            sd,
+        };
         for t in &self.targets {
-            let c = &t.conf;
-            if level > c.level || !t.sampled() {
-                continue;
-            }
-            let level = level.max(c.minlevel);
-            LINE.with_borrow_mut(|line| {
-                line.clear();
-                frame(
-                    line,
-                    c,
-                    level,
-                    (&self.tag, self.hostname.as_deref()),
-                    sd,
-                    msg,
-                );
-                emit(&c.sink, line);
-            });
+            t.send(Some(level), None, &meta, msg);
         }
     }
 }
 
-/// Writes the header of `framing` (with the structured data `sd` in RFC 5424), the message
-/// cut to fit `maxlen` with the final new line, into `out`.
+/// The process id as text, for the headers.
+fn pid_text() -> &'static str {
+    static PID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PID.get_or_init(|| std::process::id().to_string())
+}
+
+/// The header fields of a message: those of the process for its own lines, those parsed
+/// from a received message for a log-forward section (empty when absent).
+pub struct Meta<'a> {
+    /// The date as received (`Dec  4 18:20:45` or ISO 8601); None: now.
+    pub time: Option<&'a [u8]>,
+    pub host: Option<&'a [u8]>,
+    pub tag: &'a [u8],
+    pub pid: Option<&'a [u8]>,
+    pub msgid: &'a [u8],
+    pub sd: &'a [u8],
+}
+
+fn or_dash(v: &[u8]) -> &[u8] {
+    if v.is_empty() { b"-" } else { v }
+}
+
+/// Writes the header of `framing`, the message cut to fit `maxlen` with the final new
+/// line, into `out`.
 fn frame(
     out: &mut Vec<u8>,
-    c: &LogTarget,
+    framing: LogFraming,
+    facility: u8,
     level: u8,
-    (tag, host): (&str, Option<&str>),
-    sd: &[u8],
+    m: &Meta<'_>,
     msg: &[u8],
+    maxlen: usize,
 ) {
-    let pri = u32::from(c.facility) * 8 + u32::from(level);
-    let now = time::now();
-    match c.framing {
+    let pri = u32::from(facility) * 8 + u32::from(level);
+    let date_3164 = |out: &mut Vec<u8>| {
+        if !m.time.is_some_and(|t| time::received_as_rfc3164(out, t)) {
+            time::rfc3164(out, time::now().0);
+        }
+    };
+    let date_iso = |out: &mut Vec<u8>| {
+        if !m.time.is_some_and(|t| time::received_as_iso(out, t)) {
+            time::iso(out, time::now());
+        }
+    };
+    match framing {
         LogFraming::Rfc3164 | LogFraming::Local | LogFraming::Auto => {
             let _ = write!(out, "<{pri}>");
-            time::rfc3164(out, now.0);
+            date_3164(out);
             out.push(b' ');
             // RFC 3164 always names a host (`localhost` without `log-send-hostname`);
             // `local` never does; no `format` does when `log-send-hostname` is set.
-            match (c.framing, host) {
+            match (framing, m.host) {
                 (LogFraming::Rfc3164, h) => {
-                    let _ = write!(out, "{} ", h.unwrap_or("localhost"));
+                    out.extend_from_slice(h.filter(|h| !h.is_empty()).unwrap_or(b"localhost"));
+                    out.push(b' ');
                 }
                 (LogFraming::Auto, Some(h)) => {
-                    let _ = write!(out, "{h} ");
+                    out.extend_from_slice(h);
+                    out.push(b' ');
                 }
                 _ => {}
             }
-            let _ = write!(out, "{tag}[{}]: ", std::process::id());
+            if !m.tag.is_empty() {
+                out.extend_from_slice(m.tag);
+                if let Some(p) = m.pid.filter(|p| !p.is_empty()) {
+                    out.push(b'[');
+                    out.extend_from_slice(p);
+                    out.push(b']');
+                }
+                out.extend_from_slice(b": ");
+            }
         }
         LogFraming::Rfc5424 => {
             let _ = write!(out, "<{pri}>1 ");
-            time::iso(out, now);
-            let _ = write!(
-                out,
-                " {} {tag} {} - ",
-                host.unwrap_or("-"),
-                std::process::id()
-            );
-            out.extend_from_slice(if sd.is_empty() { b"-" } else { sd });
+            date_iso(out);
+            for f in [
+                m.host.unwrap_or(b""),
+                m.tag,
+                m.pid.unwrap_or(b""),
+                m.msgid,
+                m.sd,
+            ] {
+                out.push(b' ');
+                out.extend_from_slice(or_dash(f));
+            }
             out.push(b' ');
         }
         LogFraming::Short => {
@@ -216,12 +315,12 @@ fn frame(
         }
         LogFraming::Raw => {}
         LogFraming::Iso => {
-            time::iso(out, now);
+            date_iso(out);
             out.push(b' ');
         }
         LogFraming::Timed => {
             let _ = write!(out, "<{level}>");
-            time::iso(out, now);
+            date_iso(out);
             out.push(b' ');
         }
         LogFraming::Priority => {
@@ -229,7 +328,7 @@ fn frame(
         }
     }
     // `len` cuts the line, header included; the new line comes after.
-    let room = c.maxlen.saturating_sub(out.len());
+    let room = maxlen.saturating_sub(out.len());
     out.extend_from_slice(&msg[..msg.len().min(room)]);
     out.push(b'\n');
 }
@@ -250,7 +349,7 @@ fn emit(sink: &LogSink, line: &[u8]) {
             let n = unsafe { libc::write(*fd, line.as_ptr().cast(), line.len()) };
             n == line.len() as isize
         }
-        // Rings are refused at start (not built yet).
+        // Ring targets are written by `Target::send`.
         LogSink::Ring(_) => false,
     };
     if !sent {
@@ -277,13 +376,24 @@ mod tests {
 
     fn framed(f: LogFraming, maxlen: usize, host: Option<&str>) -> String {
         let mut out = Vec::new();
+        let c = target(f, maxlen);
+        let pid = pid_text();
+        let meta = Meta {
+            time: None,
+            host: host.map(str::as_bytes),
+            tag: b"tag",
+            pid: Some(pid.as_bytes()),
+            msgid: b"",
+            sd: b"",
+        };
         frame(
             &mut out,
-            &target(f, maxlen),
+            c.framing,
+            c.facility,
             6,
-            ("tag", host),
-            b"",
+            &meta,
             b"hello world",
+            c.maxlen,
         );
         String::from_utf8(out).unwrap()
     }
@@ -474,15 +584,22 @@ thread_local! {
 /// The targets of `global`'s `log` lines, shared by the proxies that say `log global`.
 pub struct GlobalLogs {
     pub targets: Vec<Arc<Target>>,
+    /// The rings of the configuration (`ring@NAME` targets).
+    pub rings: Vec<Arc<ring::Ring>>,
     pub tag: Arc<str>,
     pub hostname: Option<Arc<str>>,
     pub system_host: Arc<str>,
 }
 
 impl GlobalLogs {
-    pub fn new(g: &halo_config::model::Global) -> GlobalLogs {
+    pub fn new(g: &halo_config::model::Global, rings: Vec<Arc<ring::Ring>>) -> GlobalLogs {
         GlobalLogs {
-            targets: g.logs.iter().cloned().map(Target::new).collect(),
+            targets: g
+                .logs
+                .iter()
+                .map(|t| Target::new(t.clone(), &rings))
+                .collect(),
+            rings,
             tag: g.log_tag.clone().unwrap_or_else(program_name).into(),
             hostname: g
                 .log_send_hostname
@@ -498,12 +615,17 @@ fn proxy_targets(
     settings: &halo_config::model::ProxySettings,
     global: &GlobalLogs,
 ) -> Vec<Arc<Target>> {
+    targets_of(&settings.logging.targets, global)
+}
+
+/// The targets of `log` lines (`log global` brings the global ones).
+pub fn targets_of(lines: &[halo_config::logs::ProxyLog], global: &GlobalLogs) -> Vec<Arc<Target>> {
     use halo_config::logs::ProxyLog as Line;
     let mut targets = Vec::new();
-    for t in &settings.logging.targets {
+    for t in lines {
         match t {
             Line::Global(_) => targets.extend(global.targets.iter().cloned()),
-            Line::Target(t) => targets.push(Target::new(t.clone())),
+            Line::Target(t) => targets.push(Target::new(t.clone(), &global.rings)),
         }
     }
     targets

@@ -158,3 +158,50 @@ mod tests {
         assert_eq!((t.year, t.mon, t.day, t.hour), (2026, 11, 4, 18));
     }
 }
+
+/// A received syslog date (`Dec  4 18:20:45` or ISO 8601) written as RFC 3164 wants it
+/// (an ISO date keeps its own wall-clock time, as HAProxy's log-forward). False when
+/// `text` is neither.
+pub fn received_as_rfc3164(out: &mut Vec<u8>, text: &[u8]) -> bool {
+    if text.len() == 15 && MONTHS.iter().any(|m| text.starts_with(m.as_bytes())) {
+        out.extend_from_slice(text);
+        return true;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        std::str::from_utf8(text.get(r)?).ok()?.parse().ok()
+    };
+    if text.len() >= 19 && text[10] == b'T' {
+        if let (Some(mon), Some(day)) = (num(5..7), num(8..10))
+            && (1..=12).contains(&mon)
+        {
+            let _ = write!(out, "{} {day:>2} ", MONTHS[mon as usize - 1]);
+            out.extend_from_slice(&text[11..19]);
+            return true;
+        }
+    }
+    false
+}
+
+/// A received syslog date written as RFC 5424 wants it: an ISO date as is, an RFC 3164
+/// one in this year with an unknown offset (`2026-12-04T18:20:45-00:00`). False when
+/// `text` is neither.
+pub fn received_as_iso(out: &mut Vec<u8>, text: &[u8]) -> bool {
+    if text.len() >= 19 && text[10] == b'T' {
+        out.extend_from_slice(text);
+        return true;
+    }
+    if text.len() == 15
+        && let Some(mon) = MONTHS.iter().position(|m| text.starts_with(m.as_bytes()))
+    {
+        let day = std::str::from_utf8(&text[4..6])
+            .ok()
+            .and_then(|d| d.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        let year = local(now().0).year;
+        let _ = write!(out, "{year}-{:02}-{day:02}T", mon + 1);
+        out.extend_from_slice(&text[7..15]);
+        out.extend_from_slice(b"-00:00");
+        return true;
+    }
+    false
+}

@@ -781,6 +781,16 @@ async fn serve(
     for p in &rt.peers {
         p.start(reloading, rt.quiet);
     }
+    // Rings send to their servers; log-forward sections listen.
+    for r in &rt.rings {
+        r.start();
+    }
+    for f in &rt.forwards {
+        if let Err(e) = f.start() {
+            log::alert(&e, false);
+            return 1;
+        }
+    }
     // Hand-over: the old processes finish (-sf) or terminate (-st) once we listen.
     for pid in &args.finish_pids {
         // SAFETY: sending a signal.
