@@ -9,9 +9,11 @@ use halo_config::model::CliLevel;
 use crate::compile::Runtime;
 use crate::log::ring::Ring;
 
+use super::NO_BLANK;
+
 pub const HELP: &str = "  show events [<sink>] [-w] [-n] [-0]     : show event sink state\n";
 
-/// What `show events` answers.
+/// What `show events` answers (its errors come without the blank line, as in HAProxy 2.6).
 pub enum Show {
     /// A complete answer.
     Done(String),
@@ -47,10 +49,10 @@ pub fn show(rt: &Runtime, level: CliLevel, args: &[&str]) -> Show {
         return Show::Done(super::PERMISSION_DENIED.into());
     }
     if matches!(*name, "stdout" | "stderr") {
-        return Show::Done("Nothing to report for this sink\n".into());
+        return Show::Done(format!("Nothing to report for this sink\n{NO_BLANK}"));
     }
     let Some(ring) = rt.rings.iter().find(|r| r.name == *name) else {
-        return Show::Done("No such event sink\n".into());
+        return Show::Done(format!("No such event sink\n{NO_BLANK}"));
     };
     let (mut wait, mut new, mut sep) = (false, false, b'\n');
     for a in &args[1..] {
@@ -59,7 +61,7 @@ pub fn show(rt: &Runtime, level: CliLevel, args: &[&str]) -> Show {
             "-n" => new = true,
             "-nw" | "-wn" => (wait, new) = (true, true),
             "-0" => sep = 0,
-            _ => return Show::Done("unknown option\n".into()),
+            _ => return Show::Done(format!("unknown option\n{NO_BLANK}")),
         }
     }
     let from = if new { ring.end() } else { ring.first() };
@@ -72,7 +74,13 @@ pub fn show(rt: &Runtime, level: CliLevel, args: &[&str]) -> Show {
     }
     let mut out = Vec::new();
     dump(ring, from, sep, &mut out);
-    Show::Done(String::from_utf8_lossy(&out).into_owned())
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    if sep == 0 {
+        // The blank line written here: a final NUL would read as `NO_BLANK`.
+        text.push('\n');
+        text.push(NO_BLANK);
+    }
+    Show::Done(text)
 }
 
 /// Appends the messages of `ring` from `from` on, each followed by `sep`; returns where the

@@ -230,7 +230,8 @@ impl Forward {
             sd: p.sd,
         };
         for t in &self.targets {
-            if t.conf.framing == LogFraming::Auto {
+            // A ring stores messages in its own format, whatever the target's.
+            if t.conf.framing == LogFraming::Auto && t.ring.is_none() {
                 t.send_verbatim(p.level, data);
             } else {
                 t.send(p.level, p.facility, &meta, p.msg);

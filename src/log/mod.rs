@@ -129,7 +129,7 @@ impl Target {
     }
 
     /// Sends a message received by a log-forward section as it came (a target without
-    /// `format`), after the level and `sample` checks.
+    /// `format`, not a ring), after the level and `sample` checks.
     pub fn send_verbatim(&self, level: Option<u8>, msg: &[u8]) {
         let c = &self.conf;
         if level.unwrap_or(LOG_EMERG) > c.level || !self.sampled() {
@@ -137,10 +137,6 @@ impl Target {
         }
         LINE.with_borrow_mut(|line| {
             line.clear();
-            if let Some(r) = &self.ring {
-                r.write(&msg[..msg.len().min(c.maxlen)]);
-                return;
-            }
             line.extend_from_slice(&msg[..msg.len().min(c.maxlen)]);
             line.push(b'\n');
             emit(&c.sink, line);
