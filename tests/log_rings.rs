@@ -367,12 +367,19 @@ frontend fe
     let mut w2 = s2.try_clone().unwrap();
     let mut r2 = BufReader::new(s2);
     w2.write_all(b"show events r -nw\n").unwrap();
-    // Give the command time to be read before the next message is logged.
-    thread::sleep(Duration::from_millis(200));
-    http_get(fe, "/new");
-    line.clear();
-    r2.read_line(&mut line).unwrap();
-    assert_eq!(line, "req /new\n");
+    // Requests until the first one logged after the command was read comes through:
+    // nothing older (`-n`).
+    r2.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut i = 0;
+    let mut got = String::new();
+    assert!(wait_until(WAIT, || {
+        i += 1;
+        http_get(fe, &format!("/new{i}"));
+        r2.read_line(&mut got).is_ok() && got.ends_with('\n')
+    }));
+    assert!(got.starts_with("req /new"), "{got:?}");
     // Any input ends the wait; the connection then ends (not interactive).
     w.write_all(b"\n").unwrap();
     let mut rest = String::new();

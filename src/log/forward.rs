@@ -395,7 +395,7 @@ mod tests {
         );
         assert_eq!(p.sd, b"[ex@1 a=\"b c]\"]");
         assert_eq!(p.msg, b"hello 5424");
-        let p = parse(b"<13>1 - - - - - x");
+        let p = parse(b"<13>1 - - - - - - x");
         assert_eq!(
             (p.time, p.host, p.sd, p.msg),
             (None, &b""[..], &b""[..], &b"x"[..])

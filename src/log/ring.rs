@@ -88,7 +88,11 @@ impl Ring {
                 proto: s.proto,
             });
         }
-        Ok(Ring {
+        Ok(Ring::build(r, bufsize, servers))
+    }
+
+    fn build(r: &RingSection, bufsize: usize, servers: Vec<Server>) -> Ring {
+        Ring {
             name: r.name.clone(),
             description: r.description.clone().unwrap_or_else(|| r.name.clone()),
             format: r.format,
@@ -100,7 +104,7 @@ impl Ring {
             servers,
             timeout_connect: r.timeout_connect,
             timeout_server: r.timeout_server,
-        })
+        }
     }
 
     /// HAProxy's built-in ring `buf0` (1 MB, `timed` format): nothing of halo writes to
@@ -117,7 +121,7 @@ impl Ring {
             timeout_connect: None,
             timeout_server: None,
         };
-        let mut r = Ring::new(&sec, 1 << 20).unwrap_or_else(|_| unreachable!());
+        let mut r = Ring::build(&sec, 1 << 20, Vec::new());
         r.maxlen = 16384;
         r
     }

@@ -144,21 +144,6 @@ pub fn log_zone(out: &mut Vec<u8>, secs: i64, is_local: bool) {
     offset(out, t.gmtoff, false);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats() {
-        let s = 1_796_408_445; // 2026-12-04 18:20:45 UTC
-        let mut o = Vec::new();
-        log_zone(&mut o, s, false);
-        assert_eq!(String::from_utf8(o).unwrap(), "04/Dec/2026:18:20:45 +0000");
-        let t = utc(s);
-        assert_eq!((t.year, t.mon, t.day, t.hour), (2026, 11, 4, 18));
-    }
-}
-
 /// A received syslog date (`Dec  4 18:20:45` or ISO 8601) written as RFC 3164 wants it
 /// (an ISO date keeps its own wall-clock time, as HAProxy's log-forward). False when
 /// `text` is neither.
@@ -170,14 +155,14 @@ pub fn received_as_rfc3164(out: &mut Vec<u8>, text: &[u8]) -> bool {
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
         std::str::from_utf8(text.get(r)?).ok()?.parse().ok()
     };
-    if text.len() >= 19 && text[10] == b'T' {
-        if let (Some(mon), Some(day)) = (num(5..7), num(8..10))
-            && (1..=12).contains(&mon)
-        {
-            let _ = write!(out, "{} {day:>2} ", MONTHS[mon as usize - 1]);
-            out.extend_from_slice(&text[11..19]);
-            return true;
-        }
+    if text.len() >= 19
+        && text[10] == b'T'
+        && let (Some(mon), Some(day)) = (num(5..7), num(8..10))
+        && (1..=12).contains(&mon)
+    {
+        let _ = write!(out, "{} {day:>2} ", MONTHS[mon as usize - 1]);
+        out.extend_from_slice(&text[11..19]);
+        return true;
     }
     false
 }
@@ -204,4 +189,19 @@ pub fn received_as_iso(out: &mut Vec<u8>, text: &[u8]) -> bool {
         return true;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let s = 1_796_408_445; // 2026-12-04 18:20:45 UTC
+        let mut o = Vec::new();
+        log_zone(&mut o, s, false);
+        assert_eq!(String::from_utf8(o).unwrap(), "04/Dec/2026:18:20:45 +0000");
+        let t = utc(s);
+        assert_eq!((t.year, t.mon, t.day, t.hour), (2026, 11, 4, 18));
+    }
 }
