@@ -488,17 +488,20 @@ fn queue_positions_in_the_log() {
         .env("S", be.cfg_addr())
         .start();
     let sock = h.dir().join("stats.sock");
-    // Waiting requests: the backend's `qcur` plus the server's.
+    // Requests in the proxy: waiting (the backend's `qcur` plus the server's) and served
+    // (the server's `scur`).
     let queued = || -> usize {
         let csv = cli(&sock, "show stat").unwrap_or_default();
+        let n = |l: &str, i: usize| l.split(',').nth(i).unwrap_or("0").parse().unwrap_or(0);
         csv.lines()
-            .filter(|l| l.starts_with("fe,s,") || l.starts_with("fe,BACKEND,"))
             .map(|l| {
-                l.split(',')
-                    .nth(2)
-                    .unwrap_or("0")
-                    .parse::<usize>()
-                    .unwrap_or(0)
+                if l.starts_with("fe,s,") {
+                    n(l, 2) + n(l, 4)
+                } else if l.starts_with("fe,BACKEND,") {
+                    n(l, 2)
+                } else {
+                    0
+                }
             })
             .sum()
     };
@@ -511,7 +514,7 @@ fn queue_positions_in_the_log() {
                 assert_eq!(c.get(path, extra).status, 200, "{path}");
             }));
             assert!(
-                wait_until(Duration::from_secs(5), || queued() == i),
+                wait_until(Duration::from_secs(5), || queued() == i + 1),
                 "{path}: {} queued",
                 queued()
             );
