@@ -13,10 +13,11 @@ use support::*;
 
 const DEFAULTS: &str = "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n";
 
-/// Seed 06 without what belongs to later issues: APPLICATION's `cookie PHPSESSID prefix`
-/// (persistence) and the `option httpchk`/`http-check` lines with the servers' `check`
-/// and `cookie` options (health checks). Everything this test checks is kept as written:
-/// the ACLs, `use_backend`, `balance uri`, `reqidel` and `reqirep`.
+/// Seed 06 without its persistence (`cookie PHPSESSID prefix`, servers' `cookie`) and
+/// health checks (`option httpchk`, `http-check`, servers' `check`), so that the backends
+/// see only the traffic these tests send; tests/cookies.rs runs seed 06 unchanged.
+/// Everything this test checks is kept as written: the ACLs, `use_backend`, `balance
+/// uri`, `reqidel` and `reqirep`.
 fn seed06_without_persistence_and_checks() -> String {
     seed_text("06-news-content-switching.cfg")
         .lines()
