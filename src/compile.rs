@@ -738,7 +738,17 @@ pub fn compile(cfg: &Config, maxconn: u32, quiet: bool, diags: &mut Diags) -> Ru
             Err(e) => diags.alert(&r.loc, e),
         }
     }
-    let global_logs = crate::log::GlobalLogs::new(&cfg.global, rings.clone());
+    let mut global_logs = crate::log::GlobalLogs::new(&cfg.global, rings.clone());
+    global_logs.profiles = cfg.log_profiles.clone();
+    for r in cfg.proxies.iter().flat_map(|p| &p.rules) {
+        if let [a, p, name, ..] = r.args.as_slice()
+            && a == "do-log"
+            && p == "profile"
+            && !global_logs.do_log_profiles.contains(name)
+        {
+            global_logs.do_log_profiles.push(name.clone());
+        }
+    }
     let forwards = cfg
         .log_forwards
         .iter()

@@ -892,7 +892,7 @@ fn seed20_serverid_cookie_pins_a_client_to_its_server() {
     assert_eq!(r.header("Set-Cookie"), None);
     let seen = s
         .iter()
-        .flat_map(|b| proxied(b))
+        .flat_map(proxied)
         .find(|x| x.target == "/d")
         .unwrap();
     assert_eq!(seen.header("Cookie"), Some("SERVERID=s1"));

@@ -144,7 +144,6 @@ const DLBH: &[SectionKind] = &[Defaults, Listen, Backend, Healthcheck];
 const DONE: Support = Support::Done;
 const P0: Support = Support::Planned(0);
 const P2: Support = Support::Planned(2);
-const P7: Support = Support::Planned(7);
 const EVENT_LOOP: Support = Support::Ignored("halo uses tokio's event loop");
 const NO_GATE: Support = Support::Ignored("halo does not gate experimental or deprecated keywords");
 
@@ -695,7 +694,7 @@ pub static PROXY_KEYWORDS: &[Keyword] = &[
     k("no log", DFLB, DONE),
     k("log-format", DFL, DONE),
     k("log-format-sd", DFL, DONE),
-    k("log-steps", DFL, P7),
+    k("log-steps", DFL, DONE),
     k("log-tag", DFLB, DONE),
     k("max-keep-alive-queue", DLB, DONE),
     k("max-session-srv-conns", DFL, DONE),
@@ -1128,8 +1127,8 @@ pub static OTHER_KEYWORDS: &[Keyword] = &[
     k("path-info", &[FcgiApp], P0),
     k("set-param", &[FcgiApp], P0),
     // log-profile (8.3.5)
-    k("log-tag", &[LogProfile], P7),
-    k("on", &[LogProfile], P7),
+    k("log-tag", &[LogProfile], DONE),
+    k("on", &[LogProfile], DONE),
     // healthcheck (12.9); its http-check and tcp-check rules are in PROXY_KEYWORDS
     k("type", &[Healthcheck], P0),
 ];
@@ -1509,7 +1508,7 @@ pub static HTTP_ACTIONS: &[HttpAction] = &[
     act("del-map", true, true, DONE),
     act("deny", true, true, DONE),
     act("disable-l7-retry", true, false, DONE),
-    act("do-log", true, true, P7),
+    act("do-log", true, true, DONE),
     act("do-resolve", true, false, P0),
     act("early-hint", true, false, DONE),
     act("normalize-uri", true, false, DONE),
@@ -1538,7 +1537,7 @@ pub static HTTP_ACTIONS: &[HttpAction] = &[
     act("set-fc-tos", true, true, P0),
     act("set-header", true, true, DONE),
     act("set-headers-bin", true, true, P0),
-    act("set-log-level", true, true, P7),
+    act("set-log-level", true, true, DONE),
     act("set-map", true, true, DONE),
     act("set-mark", true, true, P0),
     act("set-method", true, false, DONE),
@@ -1604,7 +1603,7 @@ pub static TCP_ACTIONS: &[TcpAction] = &[
     tact("attach-srv", [false, true, false, false], P0),
     tact("capture", [false, false, true, false], DONE),
     tact("close", [false, false, false, true], DONE),
-    tact("do-log", ALL4, P7),
+    tact("do-log", ALL4, DONE),
     tact("do-resolve", [false, false, true, false], P0),
     tact("expect-netscaler-cip", [true, false, false, false], P0),
     tact("expect-proxy", [true, false, false, false], DONE),
@@ -1623,7 +1622,7 @@ pub static TCP_ACTIONS: &[TcpAction] = &[
     tact("set-dst-port", REQ3, DONE),
     tact("set-fc-mark", ALL4, P0),
     tact("set-fc-tos", ALL4, P0),
-    tact("set-log-level", [false, false, true, true], P7),
+    tact("set-log-level", [false, false, true, true], DONE),
     tact("set-mark", ALL4, P0),
     tact("set-nice", [false, false, true, true], P0),
     tact("set-priority-class", [false, false, true, false], DONE),

@@ -60,6 +60,8 @@ pub struct LogTarget {
     pub level: u8,
     /// The level given to lines below it (more important) is raised to it.
     pub minlevel: u8,
+    /// `profile NAME`: the `log-profile` section adjusting this target's lines.
+    pub profile: Option<String>,
     pub loc: Loc,
 }
 
@@ -90,6 +92,129 @@ pub struct ProxyLogging {
     pub tag: Option<String>,
     pub unique_id_format: Option<(String, Loc)>,
     pub unique_id_header: Option<String>,
+    /// `log-steps`: the steps of a transaction that send a line (`STEP_*` bits; `STEP_ALL`
+    /// for `all`). None: HAProxy's single line at the end (or `option logasap`).
+    pub steps: Option<u8>,
+}
+
+/// The logging steps of `log-steps` and of `on <step>` in `log-profile` sections.
+pub const STEP_ACCEPT: u8 = 1;
+pub const STEP_REQUEST: u8 = 2;
+pub const STEP_CONNECT: u8 = 4;
+pub const STEP_RESPONSE: u8 = 8;
+pub const STEP_CLOSE: u8 = 16;
+pub const STEP_ALL: u8 = 31;
+
+/// The log origins of the `do-log` action (manual 4.4 `do-log`), usable after `on` in
+/// `log-profile` sections and in `log-steps`.
+pub const DO_LOG_ORIGINS: [&str; 8] = [
+    "quic-init",
+    "tcp-req-conn",
+    "tcp-req-sess",
+    "tcp-req-cont",
+    "tcp-res-cont",
+    "http-req",
+    "http-res",
+    "http-after-res",
+];
+
+/// Parses the argument of `log-steps`: `all`, or step names separated by commas.
+pub fn parse_log_steps(arg: &str) -> Result<u8, String> {
+    let mut mask = 0;
+    for w in arg.split(',').map(str::trim) {
+        mask |= match w {
+            "all" => STEP_ALL,
+            "accept" => STEP_ACCEPT,
+            "request" => STEP_REQUEST,
+            "connect" => STEP_CONNECT,
+            "response" => STEP_RESPONSE,
+            "close" => STEP_CLOSE,
+            // The origins of `do-log`: their lines are sent whatever `log-steps` says.
+            w if DO_LOG_ORIGINS.contains(&w) => 0,
+            _ => {
+                return Err(format!(
+                    "unknown log step '{w}' (expected 'all' or a comma-separated list of accept, request, connect, response, close)"
+                ));
+            }
+        };
+    }
+    Ok(mask)
+}
+
+/// One `on <step> [drop] [format <fmt>] [sd <sd_fmt>]` line of a `log-profile` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileStep {
+    pub drop: bool,
+    pub format: Option<(String, Loc)>,
+    pub sd: Option<(String, Loc)>,
+}
+
+/// A `log-profile` section (manual 8.3.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogProfile {
+    pub name: String,
+    pub loc: Loc,
+    /// `log-tag`.
+    pub tag: Option<String>,
+    /// `on <step> …` lines by step name (`accept`…`close`, `error`, `any`, or a `do-log`
+    /// origin), the last line for a step completing the previous ones.
+    pub steps: Vec<(String, ProfileStep)>,
+}
+
+impl LogProfile {
+    /// The step override for `name`, if any.
+    pub fn step(&self, name: &str) -> Option<&ProfileStep> {
+        self.steps.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
+/// The step names `on` accepts.
+fn profile_step_known(w: &str) -> bool {
+    matches!(
+        w,
+        "accept" | "request" | "connect" | "response" | "close" | "error" | "any"
+    ) || DO_LOG_ORIGINS.contains(&w)
+}
+
+/// Parses the words of an `on` line after the keyword into `prof`.
+pub fn parse_profile_on(words: &[String], loc: &Loc, prof: &mut LogProfile) -> Result<(), String> {
+    let Some(step) = words.first() else {
+        return Err("'on' expects a logging step".into());
+    };
+    if !profile_step_known(step) {
+        return Err(format!(
+            "'on' : unknown logging step '{step}' (expected accept, request, connect, response, close, error, any, or a do-log origin: {})",
+            DO_LOG_ORIGINS.join(", ")
+        ));
+    }
+    let mut s = prof.step(step).cloned().unwrap_or_default();
+    let mut it = words[1..].iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "drop" => s.drop = true,
+            "format" | "sd" => {
+                let Some(v) = it.next() else {
+                    return Err(format!("'on {step} {w}' expects a log-format string"));
+                };
+                let v = Some((v.clone(), loc.clone()));
+                if w == "format" {
+                    s.format = v;
+                } else {
+                    s.sd = v;
+                }
+            }
+            other => {
+                return Err(format!(
+                    "'on {step}' : unexpected '{other}' (expected 'drop', 'format' or 'sd')"
+                ));
+            }
+        }
+    }
+    match prof.steps.iter_mut().find(|(n, _)| n == step) {
+        Some((_, old)) => *old = s,
+        None => prof.steps.push((step.clone(), s)),
+    }
+    Ok(())
 }
 
 fn find(list: &[&str], w: &str) -> Option<u8> {
@@ -206,6 +331,7 @@ pub fn parse_log_target(args: &[String], loc: &Loc) -> Result<LogTarget, String>
         facility: 0,
         level: 7,
         minlevel: 0,
+        profile: None,
         loc: loc.clone(),
     };
     loop {
@@ -230,6 +356,11 @@ pub fn parse_log_target(args: &[String], loc: &Loc) -> Result<LogTarget, String>
                 it.next();
                 t.sample = Some(parse_sampling(it.next().unwrap_or(""))?);
             }
+            Some("profile") => {
+                it.next();
+                let v = it.next().filter(|v| !v.is_empty());
+                t.profile = Some(v.ok_or("'profile' expects a log-profile name")?.to_string());
+            }
             _ => break,
         }
     }
@@ -248,6 +379,95 @@ pub fn parse_log_target(args: &[String], loc: &Loc) -> Result<LogTarget, String>
         ));
     }
     Ok(t)
+}
+
+/// A `log-profile NAME` section: `log-tag` and `on` lines.
+pub fn parse_log_profile(
+    sec: &crate::reader::Section,
+    cfg: &mut crate::model::Config,
+    diags: &mut crate::diag::Diags,
+) {
+    let Some(name) = sec.name().filter(|n| !n.is_empty()) else {
+        diags.alert(&sec.header.loc, "'log-profile' expects <name> as argument.");
+        return;
+    };
+    if let Some(extra) = sec.header.words.get(2) {
+        diags.alert(
+            &sec.header.loc,
+            format!("'log-profile' : unexpected argument '{extra}'."),
+        );
+    }
+    if let Some(prev) = cfg.log_profiles.iter().find(|p| p.name == name) {
+        diags.alert(
+            &sec.header.loc,
+            format!(
+                "log-profile '{name}' has the same name as another log-profile declared at {}.",
+                prev.loc
+            ),
+        );
+        return;
+    }
+    let mut prof = LogProfile {
+        name: name.to_string(),
+        loc: sec.header.loc.clone(),
+        tag: None,
+        steps: Vec::new(),
+    };
+    for line in &sec.lines {
+        let Some((kw, n, _)) = crate::parse::lookup(sec.kind, line, diags) else {
+            continue;
+        };
+        let args = &line.words[n..];
+        match kw.name {
+            "log-tag" => match args {
+                [t] => prof.tag = Some(t.clone()),
+                _ => diags.alert(&line.loc, "'log-tag' expects exactly one argument."),
+            },
+            _ => {
+                if let Err(e) = parse_profile_on(args, &line.loc, &mut prof) {
+                    diags.alert(&line.loc, format!("{e}."));
+                }
+            }
+        }
+    }
+    cfg.log_profiles.push(prof);
+}
+
+/// Every `log … profile NAME` names a `log-profile` section.
+pub fn check_profiles(cfg: &crate::model::Config, diags: &mut crate::diag::Diags) {
+    let proxies = cfg.proxies.iter().flat_map(|p| {
+        p.settings.logging.targets.iter().filter_map(|t| match t {
+            ProxyLog::Target(t) => Some(t),
+            ProxyLog::Global(_) => None,
+        })
+    });
+    for p in &cfg.proxies {
+        for r in &p.rules {
+            if let [a, kw, name, ..] = r.args.as_slice()
+                && a == "do-log"
+                && kw == "profile"
+                && !cfg.log_profiles.iter().any(|p| &p.name == name)
+            {
+                diags.alert(
+                    &r.loc,
+                    format!(
+                        "'{} do-log' : unable to find log-profile '{name}'.",
+                        r.keyword
+                    ),
+                );
+            }
+        }
+    }
+    for t in cfg.global.logs.iter().chain(proxies) {
+        if let Some(name) = &t.profile
+            && !cfg.log_profiles.iter().any(|p| &p.name == name)
+        {
+            diags.alert(
+                &t.loc,
+                format!("'log' : unable to find log-profile '{name}'."),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -286,5 +506,40 @@ mod tests {
         assert!(p("127.0.0.1 len 10 local0").is_err());
         assert!(p("127.0.0.1 local0 info bogus").is_err());
         assert!(p("nowhere local0").is_err());
+        let t = p("127.0.0.1 format rfc5424 profile prof local0 info").unwrap();
+        assert_eq!((t.profile.as_deref(), t.level), (Some("prof"), 6));
+        assert!(p("127.0.0.1 profile").is_err());
+    }
+
+    #[test]
+    fn steps_and_profiles() {
+        assert_eq!(parse_log_steps("all"), Ok(STEP_ALL));
+        assert_eq!(
+            parse_log_steps("accept,close"),
+            Ok(STEP_ACCEPT | STEP_CLOSE)
+        );
+        assert_eq!(parse_log_steps("http-req"), Ok(0));
+        assert!(parse_log_steps("accept,bogus").is_err());
+        let w = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let mut prof = LogProfile {
+            name: "p".into(),
+            loc: Loc::none(),
+            tag: None,
+            steps: Vec::new(),
+        };
+        parse_profile_on(&w("error format err"), &Loc::none(), &mut prof).unwrap();
+        parse_profile_on(&w("connect drop"), &Loc::none(), &mut prof).unwrap();
+        parse_profile_on(&w("error sd x"), &Loc::none(), &mut prof).unwrap();
+        let e = prof.step("error").unwrap();
+        assert_eq!(
+            (
+                e.format.as_ref().unwrap().0.as_str(),
+                e.sd.as_ref().unwrap().0.as_str()
+            ),
+            ("err", "x")
+        );
+        assert!(prof.step("connect").unwrap().drop);
+        assert!(parse_profile_on(&w("nowhere drop"), &Loc::none(), &mut prof).is_err());
+        assert!(parse_profile_on(&w("close format"), &Loc::none(), &mut prof).is_err());
     }
 }

@@ -35,6 +35,8 @@ pub struct Config {
     pub rings: Vec<crate::rings::RingSection>,
     /// `log-forward` sections, in order.
     pub log_forwards: Vec<crate::rings::LogForwardSection>,
+    /// `log-profile` sections, in order.
+    pub log_profiles: Vec<crate::logs::LogProfile>,
 }
 
 impl Config {

@@ -151,6 +151,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
             SectionKind::Resolvers => crate::resolvers::parse_resolvers(&sec, &mut cfg, diags),
             SectionKind::Ring => crate::rings::parse_ring(&sec, &mut cfg, diags),
             SectionKind::LogForward => crate::rings::parse_log_forward(&sec, &mut cfg, diags),
+            SectionKind::LogProfile => crate::logs::parse_log_profile(&sec, &mut cfg, diags),
             _ => {
                 check_other_section(&sec, &mut cfg, diags);
                 cfg.other_sections.push(sec);
@@ -158,6 +159,7 @@ pub fn build(sections: Vec<Section>, diags: &mut Diags) -> Config {
         }
     }
     crate::userlist::resolve(&mut cfg, diags);
+    crate::logs::check_profiles(&cfg, diags);
     cfg
 }
 
@@ -1573,6 +1575,14 @@ fn parse_proxy_line(
             },
         },
         "log-tag" => s.logging.tag = need_arg(line, n, diags),
+        "log-steps" => {
+            if let Some(v) = need_arg(line, n, diags) {
+                match crate::logs::parse_log_steps(&v) {
+                    Ok(m) => s.logging.steps = Some(m),
+                    Err(e) => diags.alert(&line.loc, format!("'log-steps' : {e}.")),
+                }
+            }
+        }
         "unique-id-header" => s.logging.unique_id_header = need_arg(line, n, diags),
         "log-format" | "log-format-sd" | "error-log-format" | "unique-id-format" => {
             let Some(v) = line.words.get(n).cloned() else {

@@ -64,7 +64,7 @@ fn implemented_rules_are_kept_and_not_pending() {
 #[test]
 fn actions_not_built_yet_are_pending() {
     let (cfg, items) = load(
-        "frontend f\n    bind :80\n    http-request set-mark 1\n    http-request lua.hello\n    http-response set-log-level silent\n    default_backend b\nbackend b\n    reqsetbe ^Host:\\ x b\n    server s 127.0.0.1:80\n",
+        "frontend f\n    bind :80\n    http-request set-mark 1\n    http-request lua.hello\n    http-response set-fc-mark 1\n    default_backend b\nbackend b\n    reqsetbe ^Host:\\ x b\n    server s 127.0.0.1:80\n",
     );
     assert!(with(&items, Severity::Alert).is_empty(), "{items:?}");
     let names: Vec<&str> = cfg.pending.iter().map(|p| p.keyword.as_str()).collect();
@@ -73,7 +73,7 @@ fn actions_not_built_yet_are_pending() {
         [
             "http-request set-mark",
             "http-request lua.*",
-            "http-response set-log-level",
+            "http-response set-fc-mark",
             "reqsetbe"
         ]
     );

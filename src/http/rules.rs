@@ -289,6 +289,10 @@ enum Action {
     SetRetries(Result<u32, Box<Expr>>),
     /// `set-timeout <which> <timeout>|<expr>` (milliseconds).
     SetTimeout(TimeoutKind, Result<u64, Box<Expr>>),
+    /// `set-log-level <level>|silent`: the level of the transaction's log lines.
+    SetLogLevel(u8),
+    /// `do-log [profile <name>]`: a log line now (sent once the rule set has run).
+    DoLog(crate::log::record::Origin, Option<Arc<str>>),
     /// `auth [realm <realm>]`: the 401 (407 in proxy form) challenge; no realm given
     /// means the proxy's name.
     Auth(Option<Vec<u8>>),
@@ -873,6 +877,31 @@ fn parse_set_timeout(
     Ok((kind, Err(Box::new(Expr::parse(v, res)?))))
 }
 
+/// The argument of `set-log-level` (HTTP and TCP rules): a syslog level, or `silent`
+/// (`LEVEL_SILENT`).
+pub(crate) fn parse_log_level(args: &[String]) -> Result<u8, String> {
+    // (HAProxy's one message for a missing, extra or unknown level.)
+    let level = match args {
+        [l] if l == "silent" => Some(crate::log::record::LEVEL_SILENT),
+        [l] => halo_config::logs::LEVELS
+            .iter()
+            .position(|x| x == l)
+            .map(|i| i as u8),
+        _ => None,
+    };
+    level.ok_or_else(|| "expects exactly 1 argument (log level name or 'silent')".into())
+}
+
+/// The arguments of `do-log` (HTTP and TCP rules): `[profile <name>]`.
+pub(crate) fn parse_do_log(args: &[String]) -> Result<Option<Arc<str>>, String> {
+    match args {
+        [] => Ok(None),
+        [p, name] if p == "profile" && !name.is_empty() => Ok(Some(name.as_str().into())),
+        [p] if p == "profile" => Err("'profile' expects a log-profile name".into()),
+        [extra, ..] => Err(format!("unexpected argument '{extra}'")),
+    }
+}
+
 fn compile_action(
     rule: &Rule,
     dir: Dir,
@@ -1169,6 +1198,16 @@ fn compile_action(
             _ => return Err("expects a sample expression".into()),
         },
         "set-retries" => Action::SetRetries(parse_set_retries(args, cx.resolver)?),
+        "set-log-level" => Action::SetLogLevel(parse_log_level(args)?),
+        "do-log" => {
+            use crate::log::record::Origin;
+            let origin = match rule.keyword.as_str() {
+                "http-request" => Origin::HttpReq,
+                "http-response" => Origin::HttpRes,
+                _ => Origin::HttpAfterRes,
+            };
+            Action::DoLog(origin, parse_do_log(args)?)
+        }
         "set-timeout" => {
             let (kind, value) = parse_set_timeout(args, cx.resolver)?;
             Action::SetTimeout(kind, value)
@@ -1732,6 +1771,8 @@ pub struct Txn {
     pub marks: crate::log::record::Marks,
     /// The transaction's id (`unique-id-format`).
     pub unique_id: Option<Vec<u8>>,
+    /// `do-log` rules that ran and whose line is not sent yet.
+    pub do_logs: Vec<crate::log::DoLog>,
 }
 
 impl Txn {
@@ -1750,6 +1791,7 @@ impl Txn {
         self.prio_offset = 0;
         self.ov = Default::default();
         self.unique_id = None;
+        self.do_logs.clear();
     }
 }
 
@@ -2605,6 +2647,17 @@ impl ProxyRules {
             Action::StrictMode | Action::WaitForHandshake => Flow::Next,
             Action::DisableL7Retry => {
                 txn.no_l7_retry = true;
+                Flow::Next
+            }
+            Action::SetLogLevel(l) => {
+                txn.ov.log_level = Some(*l);
+                Flow::Next
+            }
+            Action::DoLog(origin, profile) => {
+                txn.do_logs.push(crate::log::DoLog {
+                    origin: *origin,
+                    profile: profile.clone(),
+                });
                 Flow::Next
             }
             Action::SetRetries(v) => {

@@ -42,6 +42,8 @@ pub struct Loggers {
     targets: Vec<Arc<Target>>,
     tag: Arc<str>,
     hostname: Option<Arc<str>>,
+    /// The `log-tag` of each target's `log-profile`, when one has (empty: none has).
+    tags: Vec<Option<Arc<str>>>,
 }
 
 /// Lines dropped because a socket was full or gone (`show info`: `DroppedLogs`).
@@ -105,11 +107,16 @@ impl Target {
     /// `facility` (None: the target's) and the header fields of `meta`, unless the target's
     /// level or `sample` leaves it out.
     pub fn send(&self, level: Option<u8>, facility: Option<u8>, meta: &Meta<'_>, msg: &[u8]) {
-        let c = &self.conf;
         let lv = level.unwrap_or(LOG_EMERG);
-        if lv > c.level || !self.sampled() {
+        if lv > self.conf.level || !self.sampled() {
             return;
         }
+        self.send_taken(lv, facility, meta, msg);
+    }
+
+    /// Sends a message the target's level and `sample` already took.
+    fn send_taken(&self, lv: u8, facility: Option<u8>, meta: &Meta<'_>, msg: &[u8]) {
+        let c = &self.conf;
         let lv = lv.max(c.minlevel);
         let facility = facility.unwrap_or(c.facility);
         LINE.with_borrow_mut(|line| {
@@ -185,7 +192,53 @@ impl Loggers {
             targets,
             tag,
             hostname,
+            tags: Vec::new(),
         }
+    }
+
+    /// The same, each target's tag replaced by the `log-tag` of its `log-profile`.
+    fn with_profile_tags(mut self, profiles: &[halo_config::logs::LogProfile]) -> Loggers {
+        let tags: Vec<Option<Arc<str>>> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let name = t.conf.profile.as_deref()?;
+                let p = profiles.iter().find(|p| p.name == name)?;
+                p.tag.as_deref().map(Arc::from)
+            })
+            .collect();
+        if tags.iter().any(Option::is_some) {
+            self.tags = tags;
+        }
+        self
+    }
+
+    /// Whether target `i` takes a line at `level` (its level, then its `sample`).
+    fn takes(&self, i: usize, level: u8) -> bool {
+        let t = &self.targets[i];
+        level <= t.conf.level && t.sampled()
+    }
+
+    /// The tag of target `i`'s lines: its profile's `log-tag`, else the proxy's.
+    fn tag_of(&self, i: usize) -> &str {
+        match self.tags.get(i) {
+            Some(Some(t)) => t,
+            _ => &self.tag,
+        }
+    }
+
+    /// Frames and sends a line to target `i` (which `takes` it) with `tag`.
+    fn send_to(&self, i: usize, level: u8, tag: &str, sd: &[u8], msg: &[u8]) {
+        let pid = pid_text();
+        let meta = Meta {
+            time: None,
+            host: self.hostname.as_deref().map(str::as_bytes),
+            tag: tag.as_bytes(),
+            pid: Some(pid.as_bytes()),
+            msgid: b"",
+            sd,
+        };
+        self.targets[i].send_taken(level, None, &meta, msg);
     }
 
     /// Whether any line would be sent.
@@ -201,20 +254,10 @@ impl Loggers {
     /// Like `send`, with the structured data of RFC 5424 targets (`log-format-sd`; empty:
     /// `-`).
     pub fn send_sd(&self, level: u8, sd: &[u8], msg: &[u8]) {
-        if self.targets.is_empty() {
-            return;
-        }
-        let pid = pid_text();
-        let meta = Meta {
-            time: None,
-            host: self.hostname.as_deref().map(str::as_bytes),
-            tag: self.tag.as_bytes(),
-            pid: Some(pid.as_bytes()),
-            msgid: b"",
-            sd,
-        };
-        for t in &self.targets {
-            t.send(Some(level), None, &meta, msg);
+        for i in 0..self.targets.len() {
+            if self.takes(i, level) {
+                self.send_to(i, level, self.tag_of(i), sd, msg);
+            }
         }
     }
 }
@@ -366,6 +409,7 @@ mod tests {
             facility: 18,
             level: 7,
             minlevel: 0,
+            profile: None,
             loc: halo_config::Loc::none(),
         }
     }
@@ -467,6 +511,13 @@ pub struct ProxyLog {
     pub logasap: bool,
     /// `log-format-sd`: the structured data of RFC 5424 lines.
     pub format_sd: Option<crate::sample::logfmt::LogFormat>,
+    /// `log-steps`: the transaction steps sending a line (`STEP_*` bits); None: one line
+    /// at the end (or with `option logasap`).
+    pub steps: Option<u8>,
+    /// The `log-profile` of each target, when one has (empty: none has).
+    pub profiles: Vec<Option<Arc<Profile>>>,
+    /// The profiles `do-log profile NAME` rules name.
+    pub named_profiles: Vec<(String, Arc<Profile>)>,
     /// `error-log-format`: the line of a connection failing in its PROXY header or TLS
     /// handshake (None: HAProxy's short fixed line).
     pub error_format: Option<crate::sample::logfmt::LogFormat>,
@@ -475,20 +526,68 @@ pub struct ProxyLog {
 impl ProxyLog {
     /// Sends the line describing `rec` (the sample context gives `%[…]` items), at `err`
     /// level when it ended in error and `option log-separate-errors` asks for it.
+    /// A level set by `set-log-level` replaces both (`silent`: no line).
     pub fn emit(&self, ctx: &crate::sample::Ctx<'_>, rec: &mut record::LogRecord<'_>, error: bool) {
+        self.emit_as(ctx, rec, error, None);
+    }
+
+    /// The line of a `do-log` rule: at its origin, through the profile it names (else
+    /// each target's own).
+    pub fn emit_do_log(
+        &self,
+        ctx: &crate::sample::Ctx<'_>,
+        rec: &mut record::LogRecord<'_>,
+        error: bool,
+        d: &DoLog,
+    ) {
+        rec.origin = d.origin;
+        let forced = d.profile.as_deref().and_then(|name| {
+            self.named_profiles
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| &**p)
+        });
+        self.emit_as(ctx, rec, error, forced);
+    }
+
+    fn emit_as(
+        &self,
+        ctx: &crate::sample::Ctx<'_>,
+        rec: &mut record::LogRecord<'_>,
+        error: bool,
+        forced: Option<&Profile>,
+    ) {
         let Some(fmt) = &self.format else {
             return;
         };
         if self.dontlog_normal && !error {
             return;
         }
-        rec.log_counter = self.counter.fetch_add(1, Relaxed);
-        let level = if error && self.separate_errors {
-            LOG_ERR
-        } else {
-            LOG_INFO
+        let level = match rec.level {
+            Some(record::LEVEL_SILENT) => return,
+            Some(l) => l,
+            None if error && self.separate_errors => LOG_ERR,
+            None => LOG_INFO,
         };
-        self.render_send(fmt, ctx, rec, level);
+        rec.log_counter = self.counter.fetch_add(1, Relaxed);
+        self.render_send(fmt, ctx, rec, level, forced);
+    }
+
+    /// Whether `log-steps` asks for a line at `step` (a transaction step other than the
+    /// end: never without `log-steps`).
+    pub fn logs_step(&self, step: record::Origin) -> bool {
+        self.steps.is_some_and(|m| m & step.step_bit() != 0)
+    }
+
+    /// Whether the line at the end of the stream is sent (`log-steps` may leave it out).
+    pub fn logs_close(&self) -> bool {
+        self.steps
+            .is_none_or(|m| m & halo_config::logs::STEP_CLOSE != 0)
+    }
+
+    /// `option logasap`, which `log-steps` replaces.
+    pub fn logs_asap(&self) -> bool {
+        self.logasap && self.steps.is_none()
     }
 
     /// Renders `fmt` (and `log-format-sd`) for `rec` and sends it at `level`.
@@ -498,19 +597,77 @@ impl ProxyLog {
         ctx: &crate::sample::Ctx<'_>,
         rec: &record::LogRecord<'_>,
         level: u8,
+        forced: Option<&Profile>,
     ) {
         MSG.with_borrow_mut(|msg| {
             msg.clear();
             fmt.render_log(ctx, rec, msg);
-            match &self.format_sd {
-                None => self.loggers.send(level, msg),
-                Some(sdf) => SD.with_borrow_mut(|sd| {
-                    sd.clear();
+            SD.with_borrow_mut(|sd| {
+                sd.clear();
+                if let Some(sdf) = &self.format_sd {
                     sdf.render_log(ctx, rec, sd);
+                }
+                if self.profiles.is_empty() && forced.is_none() {
                     self.loggers.send_sd(level, sd, msg);
-                }),
-            }
+                } else {
+                    self.send_profiled(ctx, rec, level, (sd, msg), forced);
+                }
+            });
         });
+    }
+
+    /// Sends a line to each target, through the `on <step>` of its `log-profile`: no
+    /// line (`drop`), or one built from the step's `format` and `sd`.
+    fn send_profiled(
+        &self,
+        ctx: &crate::sample::Ctx<'_>,
+        rec: &record::LogRecord<'_>,
+        level: u8,
+        (sd, msg): (&[u8], &[u8]),
+        forced: Option<&Profile>,
+    ) {
+        for i in 0..self.loggers.targets.len() {
+            if !self.loggers.takes(i, level) {
+                continue;
+            }
+            // A `do-log profile NAME` line: that profile instead of the target's one.
+            let (profile, tag) = match forced {
+                Some(p) => (Some(p), p.tag.as_deref().unwrap_or(&self.loggers.tag)),
+                None => (
+                    self.profiles.get(i).and_then(|p| p.as_deref()),
+                    self.loggers.tag_of(i),
+                ),
+            };
+            let Some(step) = profile.and_then(|p| p.step(rec.origin)) else {
+                self.loggers.send_to(i, level, tag, sd, msg);
+                continue;
+            };
+            if step.drop {
+                continue;
+            }
+            let mut own_msg = Vec::new();
+            let mut own_sd = Vec::new();
+            if let Some(f) = &step.format {
+                f.render_log(ctx, rec, &mut own_msg);
+                if own_msg.is_empty() {
+                    continue;
+                }
+            }
+            if let Some(f) = &step.sd {
+                f.render_log(ctx, rec, &mut own_sd);
+                // As HAProxy: the structured data without its trailing spaces.
+                while own_sd.last() == Some(&b' ') {
+                    own_sd.pop();
+                }
+            }
+            self.loggers.send_to(
+                i,
+                level,
+                tag,
+                if step.sd.is_some() { &own_sd } else { sd },
+                if step.format.is_some() { &own_msg } else { msg },
+            );
+        }
     }
 
     /// The `error-log-format` line of a connection that failed before its stream.
@@ -524,7 +681,8 @@ impl ProxyLog {
         } else {
             LOG_INFO
         };
-        self.render_send(fmt, ctx, rec, level);
+        rec.origin = record::Origin::Error;
+        self.render_send(fmt, ctx, rec, level, None);
     }
 
     /// HAProxy's short line for a connection that failed before its stream (no
@@ -572,9 +730,109 @@ impl ProxyLog {
     }
 }
 
+/// A `log-profile` section compiled for one proxy: its `on <step>` lines.
+#[derive(Default)]
+pub struct Profile {
+    /// `log-tag`.
+    tag: Option<Arc<str>>,
+    steps: Vec<(&'static str, ProfileStep)>,
+    any: Option<ProfileStep>,
+}
+
+struct ProfileStep {
+    drop: bool,
+    format: Option<crate::sample::logfmt::LogFormat>,
+    sd: Option<crate::sample::logfmt::LogFormat>,
+}
+
+impl Profile {
+    /// The override of the step a line is sent at: its own, else `any`.
+    fn step(&self, origin: record::Origin) -> Option<&ProfileStep> {
+        let name = origin.step();
+        self.steps
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .or(self.any.as_ref())
+    }
+
+    /// Compiles `p`'s formats with the proxy's sample resolver (errors name the line).
+    fn compile(
+        p: &halo_config::logs::LogProfile,
+        res: &dyn crate::sample::Resolver,
+        diags: &mut halo_config::Diags,
+    ) -> Profile {
+        let fmt = |f: &Option<(String, halo_config::Loc)>, diags: &mut halo_config::Diags| {
+            let (text, loc) = f.as_ref()?;
+            match crate::sample::logfmt::LogFormat::parse_log(text, res) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    diags.alert(loc, format!("'on' (log-profile '{}') : {e}.", p.name));
+                    None
+                }
+            }
+        };
+        let mut out = Profile {
+            tag: p.tag.as_deref().map(Arc::from),
+            ..Profile::default()
+        };
+        for (name, s) in &p.steps {
+            let step = ProfileStep {
+                drop: s.drop,
+                format: fmt(&s.format, diags),
+                sd: fmt(&s.sd, diags),
+            };
+            if name == "any" {
+                out.any = Some(step);
+            } else {
+                let all = [
+                    record::Origin::Accept,
+                    record::Origin::Request,
+                    record::Origin::Connect,
+                    record::Origin::Response,
+                    record::Origin::Close,
+                    record::Origin::Error,
+                    record::Origin::TcpReqConn,
+                    record::Origin::TcpReqSess,
+                    record::Origin::TcpReqCont,
+                    record::Origin::TcpResCont,
+                    record::Origin::HttpReq,
+                    record::Origin::HttpRes,
+                    record::Origin::HttpAfterRes,
+                ];
+                // (`quic-init`: halo has no QUIC, so no line is sent at that step.)
+                if let Some(o) = all.iter().find(|o| o.step() == name) {
+                    out.steps.push((o.step(), step));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The compiled `log-profile` of each of `targets` (empty when none has one).
+fn compile_profiles(
+    targets: &[Arc<Target>],
+    profiles: &[halo_config::logs::LogProfile],
+    res: &dyn crate::sample::Resolver,
+    diags: &mut halo_config::Diags,
+) -> Vec<Option<Arc<Profile>>> {
+    if targets.iter().all(|t| t.conf.profile.is_none()) {
+        return Vec::new();
+    }
+    targets
+        .iter()
+        .map(|t| {
+            let name = t.conf.profile.as_deref()?;
+            let p = profiles.iter().find(|p| p.name == name)?;
+            Some(Arc::new(Profile::compile(p, res, diags)))
+        })
+        .collect()
+}
+
 thread_local! {
     static MSG: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
-    static SD: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+    static SD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The targets of `global`'s `log` lines, shared by the proxies that say `log global`.
@@ -585,6 +843,10 @@ pub struct GlobalLogs {
     pub tag: Arc<str>,
     pub hostname: Option<Arc<str>>,
     pub system_host: Arc<str>,
+    /// The `log-profile` sections.
+    pub profiles: Vec<halo_config::logs::LogProfile>,
+    /// The profiles named by `do-log profile NAME` rules.
+    pub do_log_profiles: Vec<String>,
 }
 
 impl GlobalLogs {
@@ -602,6 +864,8 @@ impl GlobalLogs {
                 .as_ref()
                 .map(|h| h.clone().unwrap_or_else(system_hostname).into()),
             system_host: system_hostname().into(),
+            profiles: Vec::new(),
+            do_log_profiles: Vec::new(),
         }
     }
 }
@@ -641,7 +905,7 @@ pub fn proxy_events(
         Some(t) => t.as_str().into(),
         None => global.tag.clone(),
     };
-    Some(Loggers::new(targets, tag, global.hostname.clone()))
+    Some(Loggers::new(targets, tag, global.hostname.clone()).with_profile_tags(&global.profiles))
 }
 
 /// What compiling a proxy's logging needs to know about it.
@@ -724,11 +988,24 @@ pub fn compile_proxy(
             }
         };
     let format_sd = extra(&l.format_sd, "log-format-sd", diags);
+    let profiles = compile_profiles(&targets, &global.profiles, res, diags);
+    let named_profiles = global
+        .do_log_profiles
+        .iter()
+        .filter_map(|name| {
+            let p = global.profiles.iter().find(|p| &p.name == name)?;
+            Some((name.clone(), Arc::new(Profile::compile(p, res, diags))))
+        })
+        .collect();
     let error_format = extra(&l.error_format, "error-log-format", diags);
     Some(Box::new(ProxyLog {
         format_sd,
         error_format,
-        loggers: Loggers::new(targets, tag, global.hostname.clone()),
+        loggers: Loggers::new(targets, tag, global.hostname.clone())
+            .with_profile_tags(&global.profiles),
+        steps: l.steps,
+        profiles,
+        named_profiles,
         dontlognull: opt("dontlognull"),
         dontlog_normal: opt("dontlog-normal"),
         separate_errors: opt("log-separate-errors"),
@@ -742,6 +1019,13 @@ pub fn compile_proxy(
             .is_some_and(|f| f.uses(&[record::LogVar::BackendIp, record::LogVar::BackendPort])),
         format,
     }))
+}
+
+/// A `do-log` rule that ran: where, and the `log-profile` it names.
+#[derive(Debug, Clone)]
+pub struct DoLog {
+    pub origin: record::Origin,
+    pub profile: Option<Arc<str>>,
 }
 
 /// `unique-id-format` and `unique-id-header` of a frontend.

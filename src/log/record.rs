@@ -236,8 +236,85 @@ impl Default for Timers {
     }
 }
 
+/// When a line is sent (`%OG`, the `on <step>` of log profiles): a step of the
+/// transaction, an error before the stream, or a `do-log` rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    Accept,
+    Request,
+    Connect,
+    Response,
+    #[default]
+    Close,
+    /// A connection failing before its stream (`error-log-format`).
+    Error,
+    /// `do-log` in `tcp-request connection`, `session`, `content`, `tcp-response content`,
+    /// `http-request`, `http-response`, `http-after-response` rules.
+    TcpReqConn,
+    TcpReqSess,
+    TcpReqCont,
+    TcpResCont,
+    HttpReq,
+    HttpRes,
+    HttpAfterRes,
+}
+
+impl Origin {
+    /// As `%OG` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Accept => "txn_accept",
+            Origin::Request => "txn_request",
+            Origin::Connect => "txn_connect",
+            Origin::Response => "txn_response",
+            Origin::Close => "txn_close",
+            Origin::Error => "sess_error",
+            o => o.step(),
+        }
+    }
+
+    /// The step name of `on <step>` in `log-profile` sections.
+    pub fn step(self) -> &'static str {
+        match self {
+            Origin::Accept => "accept",
+            Origin::Request => "request",
+            Origin::Connect => "connect",
+            Origin::Response => "response",
+            Origin::Close => "close",
+            Origin::Error => "error",
+            Origin::TcpReqConn => "tcp-req-conn",
+            Origin::TcpReqSess => "tcp-req-sess",
+            Origin::TcpReqCont => "tcp-req-cont",
+            Origin::TcpResCont => "tcp-res-cont",
+            Origin::HttpReq => "http-req",
+            Origin::HttpRes => "http-res",
+            Origin::HttpAfterRes => "http-after-res",
+        }
+    }
+
+    /// The `log-steps` bit of a transaction step (0 for the others).
+    pub fn step_bit(self) -> u8 {
+        use halo_config::logs::*;
+        match self {
+            Origin::Accept => STEP_ACCEPT,
+            Origin::Request => STEP_REQUEST,
+            Origin::Connect => STEP_CONNECT,
+            Origin::Response => STEP_RESPONSE,
+            Origin::Close => STEP_CLOSE,
+            _ => 0,
+        }
+    }
+}
+
+/// `set-log-level silent`: the stream sends no line.
+pub const LEVEL_SILENT: u8 = 8;
+
 /// What one log line describes.
 pub struct LogRecord<'a> {
+    /// When the line is sent.
+    pub origin: Origin,
+    /// The level `set-log-level` chose for the stream (`LEVEL_SILENT`: no line).
+    pub level: Option<u8>,
     pub accept: Stamp,
     pub request_date: Stamp,
     pub timers: Timers,
@@ -555,7 +632,7 @@ impl LogRecord<'_> {
             ReqHeadersClf => Self::captures(out, self.req_caps, true, f),
             ResHeaders => Self::captures(out, self.res_caps, false, f),
             ResHeadersClf => Self::captures(out, self.res_caps, true, f),
-            Origin => Self::text(out, Some(b"traffic"), f),
+            Origin => Self::text(out, Some(self.origin.name().as_bytes()), f),
             Pid => Self::number(out, i64::from(std::process::id()), f),
             Request => {
                 q(out);
@@ -648,6 +725,9 @@ pub struct Marks {
     /// `option logasap`: the line is being sent early, or was.
     pub logging_early: bool,
     pub logged: bool,
+    /// The transaction failed before its stream had a request (HAProxy 3.x logs such
+    /// errors as session errors: `%OG` `sess_error`, the `error` step of log profiles).
+    pub early_error: bool,
 }
 
 impl std::fmt::Debug for Marks {
@@ -684,6 +764,7 @@ impl Marks {
         self.counted = false;
         self.cookie = *b"--";
         self.bad_request = false;
+        self.early_error = false;
         // What the backend's and server's counters read at the end of each transaction.
         self.backend = None;
         self.server = None;

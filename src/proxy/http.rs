@@ -24,7 +24,7 @@ use crate::http::h1::{
 use crate::http::pages::early_page;
 use crate::http::rules::{Answer, Env, Txn, Verdict};
 use crate::lb::hash::hash_key;
-use crate::log::record::Marks;
+use crate::log::record::{Marks, Origin};
 use crate::proxy::conn::{BULK_BUFSIZE, Conn, ReadInto, give_buf, take_buf, take_bulk_buf};
 use crate::proxy::proxy_protocol;
 use crate::proxy::stream::{
@@ -362,6 +362,7 @@ async fn early_error<C: AsyncRead + AsyncWrite + Unpin>(
 ) {
     txn.marks.end(term);
     txn.marks.bad_request |= bad;
+    txn.marks.early_error = true;
     txn.marks.status = Some(status);
     send_page(client, early_page(rt, px_idx, status), &mut txn.marks).await;
     txn.marks.bytes_out = 0;
@@ -555,16 +556,113 @@ fn wall(
 
 /// Sends the log line of the transaction that just ended, if the frontend logs.
 /// (`holding`: the stream still holds its server slot, which the counts leave out.)
-fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn, holding: bool) {
+/// The lines of `do-log` rules that ran since the last ones go first.
+fn log_http(
+    rt: &Runtime,
+    px_idx: usize,
+    info: &ConnInfo,
+    head: &Head,
+    txn: &mut Txn,
+    holding: bool,
+) {
+    flush_do_logs(rt, px_idx, info, head, txn, holding);
     let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
         return;
     };
-    if txn.marks.logged {
+    if txn.marks.logged || !(txn.marks.logging_early || pl.logs_close()) {
         return;
     }
+    // (`option logasap`: during the response, as HAProxy 3.x's `%OG` says.)
+    let origin = if txn.marks.logging_early {
+        crate::log::record::Origin::Response
+    } else {
+        crate::log::record::Origin::Close
+    };
+    http_line(
+        rt,
+        px_idx,
+        info,
+        head,
+        txn,
+        holding,
+        |pl, ctx, rec, error| {
+            rec.origin = origin;
+            pl.emit(ctx, rec, error)
+        },
+    );
+}
+
+/// The line of `log-steps` step `step` (not the end), when the frontend asks for it,
+/// after those of the `do-log` rules that ran before.
+fn log_step(
+    rt: &Runtime,
+    px_idx: usize,
+    info: &ConnInfo,
+    head: &Head,
+    txn: &mut Txn,
+    step: crate::log::record::Origin,
+) {
+    flush_do_logs(rt, px_idx, info, head, txn, false);
+    if rt.proxies[px_idx]
+        .log
+        .as_deref()
+        .is_some_and(|pl| pl.logs_step(step))
+    {
+        http_line(rt, px_idx, info, head, txn, false, |pl, ctx, rec, error| {
+            rec.origin = step;
+            pl.emit(ctx, rec, error)
+        });
+    }
+}
+
+/// Sends the lines of the `do-log` rules that ran and were not logged yet.
+fn flush_do_logs(
+    rt: &Runtime,
+    px_idx: usize,
+    info: &ConnInfo,
+    head: &Head,
+    txn: &mut Txn,
+    holding: bool,
+) {
+    if txn.do_logs.is_empty() {
+        return;
+    }
+    let mut list = std::mem::take(&mut txn.do_logs);
+    for d in &list {
+        http_line(
+            rt,
+            px_idx,
+            info,
+            head,
+            txn,
+            holding,
+            |pl, ctx, rec, error| pl.emit_do_log(ctx, rec, error, d),
+        );
+    }
+    list.clear();
+    txn.do_logs = list;
+}
+
+/// Runs `f` with the frontend's logging, the transaction's record as of now, its sample
+/// context and whether it is an error, if the frontend logs.
+fn http_line(
+    rt: &Runtime,
+    px_idx: usize,
+    info: &ConnInfo,
+    head: &Head,
+    txn: &Txn,
+    holding: bool,
+    f: impl FnOnce(&crate::log::ProxyLog, &Ctx<'_>, &mut crate::log::record::LogRecord<'_>, bool),
+) {
+    let Some(pl) = rt.proxies[px_idx].log.as_deref() else {
+        return;
+    };
     let mut rec = http_record(rt, px_idx, info, head, txn, holding);
     rec.partial = txn.marks.logging_early;
     rec.hostname = Some(&pl.host);
+    if txn.marks.early_error {
+        rec.origin = crate::log::record::Origin::Error;
+    }
     // HAProxy's "not normal": an error state other than a local answer, a retry or a
     // redispatch, or a 5xx.
     let m = &txn.marks;
@@ -573,7 +671,7 @@ fn log_http(rt: &Runtime, px_idx: usize, info: &ConnInfo, head: &Head, txn: &Txn
         || m.connect.redispatched
         || m.status.is_some_and(|s| s >= 500);
     let ctx = request_ctx(rt, info, px_idx, m.backend, head, txn, true);
-    pl.emit(&ctx, &mut rec, error);
+    f(pl, &ctx, &mut rec, error);
 }
 
 /// The transaction's `unique-id-format`, rendered into `txn.unique_id`.
@@ -621,6 +719,8 @@ fn http_record<'a>(
     let server = m.server.as_ref().or(m.connect.server.as_ref());
     let received = !m.bad_request && txn.received.req_version().is_some();
     crate::log::record::LogRecord {
+        origin: crate::log::record::Origin::Close,
+        level: txn.ov.log_level,
         accept: crate::log::time::of(start.1),
         request_date: wall(req_start.unwrap_or(start.0), start),
         timers,
@@ -1051,6 +1151,8 @@ fn content_rules(
         prio: (txn.prio_class, txn.prio_offset),
         tls: info.tls.as_deref(),
         bc_tls: None,
+        log_level: txn.ov.log_level,
+        do_logs: std::mem::take(&mut txn.do_logs),
     };
     let v = px
         .tcp
@@ -1058,6 +1160,8 @@ fn content_rules(
     info.src = env.src;
     info.dst = env.dst;
     txn.ov.retries = env.retries;
+    txn.ov.log_level = env.log_level;
+    txn.do_logs = env.do_logs;
     (txn.prio_class, txn.prio_offset) = env.prio;
     v
 }
@@ -1339,6 +1443,11 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 fe_rules.capture_request(&head, &mut txn);
             }
             make_unique_id(&rt, px_idx, &info, &head, &mut txn);
+            // `log-steps accept`: the stream of this transaction starts (halo's streams
+            // start with their request head).
+            if noting {
+                log_step(&rt, px_idx, &info, &head, &mut txn, Origin::Accept);
+            }
             let req_close = h1::wants_close(&head);
             // tcp-request content rules of the frontend, on the parsed request (in HTTP
             // mode HAProxy runs them once the request is in; a reject closes silently).
@@ -1719,6 +1828,10 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 let now = request_framing(&head).ok();
                 keep_framing(&mut head, framing, now);
             }
+            // `log-steps request`: the request went through the rules of both sides.
+            if noting {
+                log_step(&rt, px_idx, &info, &head, &mut txn, Origin::Request);
+            }
             // 5. Request changes: X-Forwarded-For, connection mode towards the server.
             // One header each, as HAProxy adds it when either side asks (the backend's
             // settings win): the client's address, and where it connected to.
@@ -2040,6 +2153,10 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                 first = false;
                 return Step::Next;
             };
+            // `log-steps connect`: the server connection is established (or reused).
+            if noting {
+                log_step(&rt, px_idx, &info, &head, &mut txn, Origin::Connect);
+            }
             let poolable = reuse_mode != HttpReuse::Never
                 && c.srv.as_ref().is_some_and(|s| s.send_proxy.is_none());
             let name = c.srv.as_ref().map_or(0, name_of);
@@ -2625,13 +2742,25 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
             // `%B` counts the head as HAProxy stores it, then the body as sent.
             txn.marks.status = Some(rhead.status());
             // `option logasap`: the line leaves with the response head.
-            if noting && rt.proxies[px_idx].log.as_ref().is_some_and(|l| l.logasap) {
+            if noting
+                && rt.proxies[px_idx]
+                    .log
+                    .as_ref()
+                    .is_some_and(|l| l.logs_asap())
+            {
                 txn.marks.logging_early = true;
                 txn.marks.bytes_out += crate::log::record::htx_head_size(&rhead);
-                log_http(&rt, px_idx, &info, &head, &txn, true);
+                log_http(&rt, px_idx, &info, &head, &mut txn, true);
                 txn.marks.bytes_out -= crate::log::record::htx_head_size(&rhead);
                 txn.marks.logging_early = false;
                 txn.marks.logged = true;
+            }
+            // `log-steps response`: the response head is in and its rules ran.
+            if noting {
+                let size = crate::log::record::htx_head_size(&rhead);
+                txn.marks.bytes_out += size;
+                log_step(&rt, px_idx, &info, &head, &mut txn, Origin::Response);
+                txn.marks.bytes_out -= size;
             }
             let (counted, wire_head) = (txn.marks.bytes_out, out.len() as u64);
             let ok = forward_response(
@@ -2715,7 +2844,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
         count_transaction(&rt, px_idx, &txn.marks, txn_start, (bytes_in, info.bind));
         if noting {
             let holding = attached.0.as_ref().is_some_and(|sc| sc.slot.is_some());
-            log_http(&rt, px_idx, &info, &head, &txn, holding);
+            log_http(&rt, px_idx, &info, &head, &mut txn, holding);
             // The next transaction's stream starts now.
             let now = std::time::Instant::now();
             stream_start = (

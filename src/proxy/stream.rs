@@ -11,6 +11,7 @@ use halo_config::model::{Balance, Mode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::compile::Runtime;
+use crate::log::record::Origin;
 use crate::proxy::connect::{ServerStream, open};
 use crate::proxy::forward::{Timeouts, forward};
 use crate::proxy::proxy_protocol::{self, Header, ParseResult};
@@ -52,6 +53,8 @@ pub struct Overrides {
     /// `set-priority-class` / `set-priority-offset` of `tcp-request content` rules: the
     /// stream's place in the queues.
     pub prio: (i32, i32),
+    /// `set-log-level`: the level of the stream's log lines (`LEVEL_SILENT`: none).
+    pub log_level: Option<u8>,
 }
 
 impl Overrides {
@@ -245,6 +248,8 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
     if let Some(pl) = px.log.as_deref() {
         pl.connect_line(info.src, info.dst, &px.name, false);
     }
+    // `do-log` rules that ran and whose line is not sent yet.
+    let mut do_logs = Vec::new();
     // Declared first, dropped last: the line is sent once the stream released its server.
     let mut log = TcpLog {
         rt: rt.clone(),
@@ -263,7 +268,9 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         bytes_out: 0,
         term: None,
         sent: false,
+        level: None,
     };
+    log.send_step(Origin::Accept);
     let limit = rt
         .global
         .tune_bufsize
@@ -292,9 +299,12 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             &mut vars,
             &mut tracked,
             &mut caps,
+            &mut do_logs,
         )
         .await;
         (info.src, info.dst) = (src, dst);
+        log.level = info.ov.log_level;
+        log.send_do_logs(&mut do_logs);
         if !matches!(v, Verdict::Accept) {
             fe.count_denied_req(info.bind);
             client.reset_on_close(v == Verdict::SilentDrop);
@@ -365,9 +375,12 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             &mut vars,
             &mut tracked,
             &mut caps,
+            &mut do_logs,
         )
         .await;
         (info.src, info.dst) = (src, dst);
+        log.level = info.ov.log_level;
+        log.send_do_logs(&mut do_logs);
         if !matches!(v, Verdict::Accept) {
             be.counters.denied_req.fetch_add(1, Relaxed);
             client.reset_on_close(v == Verdict::SilentDrop);
@@ -375,6 +388,10 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         }
     }
     let _be_session = BackendSession::start(&be);
+    // `log-steps request`: the request is in (the content rules ran).
+    (log.src, log.dst) = (info.src, info.dst);
+    log.backend = Some(be_idx);
+    log.send_step(Origin::Request);
     let key = match &be.settings.balance {
         Balance::Source => Some(crate::lb::hash::source_key(
             &be.settings.hash_type,
@@ -462,9 +479,10 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
         crate::stick::rules::store(&pending_keys, s);
     }
     // `option logasap`: the line leaves now that the server is connected.
-    if px.log.as_ref().is_some_and(|l| l.logasap) {
+    if px.log.as_ref().is_some_and(|l| l.logs_asap()) {
         log.send(true);
     }
+    log.send_step(Origin::Connect);
     // 6. PROXY header towards the server.
     let mut first = Vec::new();
     // (Over TLS it went in clear before the handshake.)
@@ -505,8 +523,11 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             &mut vars,
             &mut tracked,
             &mut caps,
+            &mut do_logs,
         )
         .await;
+        log.level = info.ov.log_level;
+        log.send_do_logs(&mut do_logs);
         match v {
             Verdict::Accept => {
                 // `stick store-response` looks at the response buffer as the inspection
@@ -628,6 +649,8 @@ struct TcpLog {
     term: Option<[u8; 2]>,
     /// The line went out already (`option logasap`).
     sent: bool,
+    /// `set-log-level`.
+    level: Option<u8>,
 }
 
 impl Drop for TcpLog {
@@ -646,12 +669,53 @@ impl TcpLog {
         let Some(pl) = self.rt.proxies[self.px_idx].log.as_deref() else {
             return;
         };
-        if pl.dontlognull && self.bytes_in == 0 && !partial {
+        if !partial && (!pl.logs_close() || pl.dontlognull && self.bytes_in == 0) {
             return;
         }
+        let origin = if partial {
+            Origin::Connect
+        } else {
+            Origin::Close
+        };
+        let error = self.is_error();
+        self.with_record(pl, partial, |ctx, rec| {
+            rec.origin = origin;
+            pl.emit(ctx, rec, error)
+        });
+    }
+
+    /// HAProxy's "not normal": an error state other than a local one, or a retry.
+    fn is_error(&self) -> bool {
         let term = self.term.or(self.report.fail).unwrap_or(*b"--");
-        let error = !matches!(term[0], b'-' | b'L') || self.report.retries > 0;
-        self.with_record(pl, partial, |ctx, rec| pl.emit(ctx, rec, error));
+        !matches!(term[0], b'-' | b'L') || self.report.retries > 0
+    }
+
+    /// The line of a `log-steps` step other than the end, when the frontend asks for it.
+    fn send_step(&self, step: Origin) {
+        let Some(pl) = self.rt.proxies[self.px_idx].log.as_deref() else {
+            return;
+        };
+        if pl.logs_step(step) {
+            let error = self.is_error();
+            self.with_record(pl, false, |ctx, rec| {
+                rec.origin = step;
+                pl.emit(ctx, rec, error)
+            });
+        }
+    }
+
+    /// The lines of the `do-log` rules that just ran (emptying `list`).
+    fn send_do_logs(&self, list: &mut Vec<crate::log::DoLog>) {
+        if list.is_empty() {
+            return;
+        }
+        if let Some(pl) = self.rt.proxies[self.px_idx].log.as_deref() {
+            let error = self.is_error();
+            for d in list.iter() {
+                self.with_record(pl, false, |ctx, rec| pl.emit_do_log(ctx, rec, error, d));
+            }
+        }
+        list.clear();
     }
 
     /// Runs `f` with the line's record and sample context.
@@ -667,6 +731,8 @@ impl TcpLog {
         let ms = |v: Option<u64>| v.map_or(-1, |v| v as i64);
         let total = self.accept.0.elapsed().as_millis() as i64;
         let mut rec = crate::log::record::LogRecord {
+            origin: Origin::Close,
+            level: self.level,
             accept: crate::log::time::of(self.accept.1),
             request_date: crate::log::time::of(self.accept.1),
             timers: crate::log::record::Timers {
@@ -758,7 +824,7 @@ fn rdp_server(be: &Backend, payload: &[u8], name: &str) -> Option<usize> {
 /// `Accept` drops the connection. `expect_proxy` is set by `expect-proxy layer4`.
 /// (`track-sc*` actions will plug in here and in `crate::tcp::TcpRules::run`.)
 pub fn l4_rules(
-    rt: &Runtime,
+    rt: &Arc<Runtime>,
     px_idx: usize,
     stage: Stage,
     info: &mut ConnInfo,
@@ -785,11 +851,39 @@ pub fn l4_rules(
         prio: (0, 0),
         tls: info.tls.as_deref(),
         bc_tls: None,
+        log_level: None,
+        do_logs: Vec::new(),
     };
     let v = px.tcp.run(stage, 0, &px.acls, &mut env, expect_proxy);
     info.src = env.src;
     info.dst = env.dst;
+    if !env.do_logs.is_empty() {
+        // `do-log` before the stream: the session's line (addresses as the rules left them).
+        let mut do_logs = env.do_logs;
+        session_log(rt, px_idx, info).send_do_logs(&mut do_logs);
+    }
     v
+}
+
+/// A log line's source for a session without its stream yet (connection errors, `do-log`
+/// in `tcp-request connection|session` rules).
+fn session_log(rt: &Arc<Runtime>, px_idx: usize, info: &ConnInfo) -> TcpLog {
+    TcpLog {
+        rt: rt.clone(),
+        px_idx,
+        src: info.src,
+        dst: info.dst,
+        tls: info.tls.clone(),
+        accept: info.accept,
+        handshake_ms: info.accept.0.elapsed().as_millis() as u64,
+        backend: None,
+        report: ConnectReport::default(),
+        bytes_in: 0,
+        bytes_out: 0,
+        term: None,
+        sent: true,
+        level: None,
+    }
 }
 
 /// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and
@@ -886,21 +980,8 @@ pub fn log_conn_error(rt: &Arc<Runtime>, px_idx: usize, info: &ConnInfo, e: Conn
         pl.conn_error_line(info.src, info.accept.1, &fe.name, &bind_name, e.message);
         return;
     }
-    let mut log = TcpLog {
-        rt: rt.clone(),
-        px_idx,
-        src: info.src,
-        dst: info.dst,
-        tls: info.tls.clone(),
-        accept: info.accept,
-        handshake_ms: info.accept.0.elapsed().as_millis() as u64,
-        backend: None,
-        report: ConnectReport::default(),
-        bytes_in: 0,
-        bytes_out: 0,
-        term: Some(*b"CR"),
-        sent: true,
-    };
+    let mut log = session_log(rt, px_idx, info);
+    log.term = Some(*b"CR");
     log.send_error();
 }
 

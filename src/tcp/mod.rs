@@ -68,6 +68,10 @@ enum Act {
     SetRetries(Result<u32, Box<Expr>>),
     /// `tcp-request content set-priority-class|offset <expr>` (true: the class).
     SetPriority(bool, Box<Expr>),
+    /// `set-log-level <level>|silent` (content rules).
+    SetLogLevel(u8),
+    /// `do-log [profile <name>]`.
+    DoLog(Option<std::sync::Arc<str>>),
     /// An action still planned (the start refuses the configuration; see keywords.rs).
     Planned,
 }
@@ -138,6 +142,10 @@ pub struct Env<'a> {
     pub tls: Option<&'a crate::tls::TlsInfo>,
     /// What the connection to the server negotiated (`ssl_bc_*`, `ssl_s_*`).
     pub bc_tls: Option<&'a crate::tls::TlsInfo>,
+    /// The stream's log level, as `set-log-level` left it.
+    pub log_level: Option<u8>,
+    /// `do-log` rules that ran: the caller sends their lines.
+    pub do_logs: Vec<crate::log::DoLog>,
 }
 
 impl Env<'_> {
@@ -199,6 +207,8 @@ fn compile_act(args: &[String], res: &dyn Resolver) -> Result<Act, String> {
         "set-retries" => Act::SetRetries(crate::http::rules::parse_set_retries(rest, res)?),
         "set-priority-class" => Act::SetPriority(true, one_expr(base)?),
         "set-priority-offset" => Act::SetPriority(false, one_expr(base)?),
+        "set-log-level" => Act::SetLogLevel(crate::http::rules::parse_log_level(rest)?),
+        "do-log" => Act::DoLog(crate::http::rules::parse_do_log(rest)?),
         "set-var" | "set-var-fmt" | "unset-var" => {
             let inner = word
                 .strip_prefix(base)
@@ -577,6 +587,19 @@ impl TcpRules {
                         }
                     }
                 }
+                Act::SetLogLevel(l) => env.log_level = Some(*l),
+                Act::DoLog(profile) => {
+                    use crate::log::record::Origin;
+                    env.do_logs.push(crate::log::DoLog {
+                        origin: match stage {
+                            Stage::Connection => Origin::TcpReqConn,
+                            Stage::Session => Origin::TcpReqSess,
+                            Stage::Content => Origin::TcpReqCont,
+                            Stage::Response => Origin::TcpResCont,
+                        },
+                        profile: profile.clone(),
+                    });
+                }
                 Act::Planned => {}
             }
         }
@@ -616,6 +639,7 @@ pub async fn inspect<R: AsyncRead + Unpin>(
     vars: &mut Vars,
     tracked: &mut crate::stick::track::Tracked,
     caps: &mut crate::sample::CaptureSlots,
+    do_logs: &mut Vec<crate::log::DoLog>,
 ) -> Verdict {
     let px = &at.rt.proxies[at.proxy];
     let rules = &px.tcp;
@@ -654,6 +678,8 @@ pub async fn inspect<R: AsyncRead + Unpin>(
                 prio: ov.prio,
                 tls: at.tls,
                 bc_tls: at.bc_tls,
+                log_level: ov.log_level,
+                do_logs: std::mem::take(do_logs),
             };
             let mut ignored = false;
             let v = rules.run(stage, resume, &px.acls, &mut env, &mut ignored);
@@ -661,6 +687,8 @@ pub async fn inspect<R: AsyncRead + Unpin>(
             *dst = env.dst;
             ov.retries = env.retries;
             ov.prio = env.prio;
+            ov.log_level = env.log_level;
+            *do_logs = env.do_logs;
             v
         };
         let Verdict::Wait { resume: r } = v else {

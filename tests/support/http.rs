@@ -169,11 +169,11 @@ fn serve(
         });
         // Requests in flight, health checks (`HEAD`, as the seeds send them) left out: they
         // are not proxied requests and no server `maxconn` limits them.
-        let counted = !seen
+        let counted = seen
             .lock()
             .unwrap()
             .last()
-            .is_some_and(|x| x.method == "HEAD");
+            .is_none_or(|x| x.method != "HEAD");
         if counted {
             let now = cur.fetch_add(1, Ordering::SeqCst) + 1;
             maxc.fetch_max(now, Ordering::SeqCst);
