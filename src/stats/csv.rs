@@ -488,21 +488,6 @@ fn set_times(r: &mut Row, c: &crate::stats::Counters) {
     r.set("ttime_max", c.ttime_max.load(Relaxed));
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates_match_header_width() {
-        let n = HEADER.split(',').count();
-        assert_eq!(FRONTEND_ROW.split(',').count(), n);
-        assert_eq!(SERVER_ROW.split(',').count(), n);
-        assert_eq!(BACKEND_ROW.split(',').count(), n);
-        assert_eq!(col("pxname"), Some(0));
-        assert_eq!(col("status"), Some(17));
-    }
-}
-
 /// The address of a listener row (`addr`): its first address, `IP:PORT` as HAProxy shows it
 /// (`unix@PATH` for a UNIX socket).
 fn listener_addr(b: &halo_config::model::Bind) -> Option<String> {
@@ -517,5 +502,20 @@ fn listener_addr(b: &halo_config::model::Bind) -> Option<String> {
         }
         Address::Unix(p) => Some(format!("unix@{p}")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_header_width() {
+        let n = HEADER.split(',').count();
+        assert_eq!(FRONTEND_ROW.split(',').count(), n);
+        assert_eq!(SERVER_ROW.split(',').count(), n);
+        assert_eq!(BACKEND_ROW.split(',').count(), n);
+        assert_eq!(col("pxname"), Some(0));
+        assert_eq!(col("status"), Some(17));
     }
 }
