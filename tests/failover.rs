@@ -14,7 +14,7 @@ use support::http::*;
 use support::*;
 
 /// A Python HTTP server in its own process (so it can be killed with SIGKILL), answering
-/// every GET after `delay_ms`.
+/// every GET after `delay_ms`, each response in one write.
 fn python_server(port: u16, delay_ms: u64) -> Child {
     let code = [
         "import http.server, time",
@@ -22,11 +22,9 @@ fn python_server(port: u16, delay_ms: u64) -> Child {
         "    protocol_version = 'HTTP/1.1'",
         "    def do_GET(self):",
         &format!("        time.sleep({delay_ms} / 1000)"),
-        "        b = b'victim'",
-        "        self.send_response(200)",
-        "        self.send_header('Content-Length', str(len(b)))",
-        "        self.end_headers()",
-        "        self.wfile.write(b)",
+        // The whole response in one write: a kill between the head and the body would
+        // truncate a response, which no proxy may retry.
+        "        self.wfile.write(b'HTTP/1.1 200 OK\\r\\nContent-Length: 6\\r\\n\\r\\nvictim')",
         "    def log_message(self, *a):",
         "        pass",
         &format!("http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()"),
