@@ -887,8 +887,8 @@ fn session_log(rt: &Arc<Runtime>, px_idx: usize, info: &ConnInfo) -> TcpLog {
 }
 
 /// Reads the PROXY header (v1 or v2) a previous proxy put in front of the connection and
-/// applies its addresses to `info`. Returns the bytes read after it, or None when the
-/// header is missing, invalid or late (the connection must then be closed).
+/// applies its addresses to `info`. Returns the bytes read after it, or why the header is
+/// missing, invalid or late, in HAProxy's words (the connection must then be closed).
 pub async fn read_proxy_header<C: AsyncRead + Unpin>(
     client: &mut C,
     info: &mut ConnInfo,
