@@ -351,9 +351,9 @@ fn check_mode_compiles_rules_and_samples() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains("p.cfg:9]")
-            && out.stderr.contains(
-                "'ssl_fc_session_id' is valid HAProxy but not implemented by halo yet (issue 6)"
-            ),
+            && out
+                .stderr
+                .contains("'ssl_fc_session_id' is valid HAProxy but not implemented by halo yet"),
         "{}",
         out.stderr
     );

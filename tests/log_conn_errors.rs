@@ -12,18 +12,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use support::syslog::Syslog;
-use support::tls::{Key, Pki, SERVER_EXT};
+use support::tls::Pki;
 use support::*;
 
 const LOG_WAIT: Duration = Duration::from_secs(10);
-
-fn pki() -> Pki {
-    let pki = Pki::new();
-    pki.ca("ca", "/CN=Test CA");
-    let ext = format!("{SERVER_EXT}subjectAltName=DNS:localhost\n");
-    pki.cert("site", "/CN=localhost", Key::Rsa, Some("ca"), "2", &ext);
-    pki
-}
 
 /// Connects, sends `data` (nothing when empty), half-closes and waits for the proxy to close.
 fn poke(addr: SocketAddr, data: &[u8]) -> u16 {
@@ -65,7 +57,7 @@ frontend quiet
 #[test]
 fn failed_handshakes_log_the_short_line() {
     let sys = Syslog::udp();
-    let pki = pki();
+    let pki = Pki::site();
     let (tls, pp, qtls, qpp) = (free_addr(), free_addr(), free_addr(), free_addr());
     let _h = Halo::builder(CONFIG)
         .env("SYSLOG", sys.target())
@@ -159,7 +151,7 @@ fn error_log_format_replaces_the_short_line() {
         return;
     }
     let sys = Syslog::udp();
-    let pki = pki();
+    let pki = Pki::site();
     let (tls, pp) = (free_addr(), free_addr());
     let cfg = r#"
 global

@@ -12,6 +12,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use support::http::Client;
+use support::stats::StatCsv;
 use support::syslog::Syslog;
 use support::*;
 
@@ -372,16 +373,14 @@ fn bytes_count_bodies_without_framing_and_tunnels() {
     assert_eq!(tail(&lines[3]), format!("/ws 101 {res_ws} {req_ws}"));
 
     // `bin`/`bout` are the sums of `%U`/`%B`, on the frontend, backend and server rows.
-    let csv = cli(&h.dir().join("stats.sock"), "show stat").unwrap();
+    let st = StatCsv::show_stat(&h.dir().join("stats.sock"));
     let bin = req_get + req_post + req_chunked + req_ws;
     let bout = 2 * res_500 + res_chunked + res_ws;
-    for row in ["fe,FRONTEND,", "fe,s,", "fe,BACKEND,"] {
-        let line = csv.lines().find(|l| l.starts_with(row)).unwrap();
-        let f: Vec<&str> = line.split(',').collect();
+    for sv in ["FRONTEND", "s", "BACKEND"] {
         assert_eq!(
-            (f[8], f[9]),
-            (bin.to_string().as_str(), bout.to_string().as_str()),
-            "{line}"
+            (st.get("fe", sv, "bin"), st.get("fe", sv, "bout")),
+            (Some(bin.to_string()), Some(bout.to_string())),
+            "{sv}"
         );
     }
 }
@@ -424,35 +423,28 @@ fn contstats_counts_bytes_of_running_streams() {
     let mut c = TcpStream::connect(fe).unwrap();
     c.write_all(&[b'x'; 100_000]).unwrap();
     let sock = h.dir().join("stats.sock");
-    let bin = |row: &str| -> String {
-        let csv = cli(&sock, "show stat").unwrap_or_default();
-        let line = csv
-            .lines()
-            .find(|l| l.starts_with(row))
-            .unwrap_or("")
-            .to_string();
-        line.split(',').nth(8).unwrap_or("").to_string()
+    let bin = |sv: &str| -> String {
+        StatCsv::show_stat(&sock)
+            .get("fe", sv, "bin")
+            .unwrap_or_default()
     };
     // The stream stays open: the counters still reach 100000 within a period or two.
     assert!(
-        wait_until(Duration::from_secs(12), || bin("fe,FRONTEND,") == "100000"),
+        wait_until(Duration::from_secs(12), || bin("FRONTEND") == "100000"),
         "bin {}",
-        bin("fe,FRONTEND,")
+        bin("FRONTEND")
     );
-    assert_eq!(bin("fe,s,"), "100000");
-    assert_eq!(bin("fe,BACKEND,"), "100000");
+    assert_eq!(bin("s"), "100000");
+    assert_eq!(bin("BACKEND"), "100000");
     // When it ends nothing is counted twice.
     drop(c);
     assert!(
-        wait_until(Duration::from_secs(5), || cli(&sock, "show stat")
-            .unwrap_or_default()
-            .lines()
-            .any(
-                |l| l.starts_with("fe,FRONTEND,") && l.split(',').nth(4) == Some("0")
-            )),
+        wait_until(Duration::from_secs(5), || StatCsv::show_stat(&sock)
+            .get("fe", "FRONTEND", "scur")
+            .is_some_and(|v| v == "0")),
         "the stream did not end"
     );
-    assert_eq!(bin("fe,FRONTEND,"), "100000");
+    assert_eq!(bin("FRONTEND"), "100000");
 }
 
 const QUEUE_CONFIG: &str = r#"
@@ -491,19 +483,13 @@ fn queue_positions_in_the_log() {
     // Requests in the proxy: waiting (the backend's `qcur` plus the server's) and served
     // (the server's `scur`).
     let queued = || -> usize {
-        let csv = cli(&sock, "show stat").unwrap_or_default();
-        let n = |l: &str, i: usize| l.split(',').nth(i).unwrap_or("0").parse().unwrap_or(0);
-        csv.lines()
-            .map(|l| {
-                if l.starts_with("fe,s,") {
-                    n(l, 2) + n(l, 4)
-                } else if l.starts_with("fe,BACKEND,") {
-                    n(l, 2)
-                } else {
-                    0
-                }
-            })
-            .sum()
+        let st = StatCsv::show_stat(&sock);
+        let n = |sv: &str, k: &str| -> usize {
+            st.get("fe", sv, k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        n("s", "qcur") + n("s", "scur") + n("BACKEND", "qcur")
     };
     // Each request is in place before the next one arrives (the first one is served).
     let wave = |requests: [(&'static str, &'static str); 4]| {
@@ -539,4 +525,75 @@ fn queue_positions_in_the_log() {
         ],
         "{lines:?}"
     );
+}
+
+const LOG_FETCHES_CONFIG: &str = r#"
+global
+    log "${SYSLOG}" local0
+defaults
+    mode http
+    log global
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind "${FE}"
+    log-format "Ta=%[txn.timer.total] TR=%[req.timer.hdr] Tc=%[bc.timer.connect] Tr=%[res.timer.hdr] Tt=%[fc.timer.total] Th=%[fc.timer.handshake] Tw=%[req.timer.queue] Tq=%[req.timer.tq] Ti=%[req.timer.idle] U=%[bytes_in] B=%[bytes_out] ST=%[txn.status] ts=%[txn.sess_term_state] rc=%[txn.conn_retries] Ts=%[accept_date] | %Ta %TR %Tc %Tr %Tt %Th %Tw %Tq %Ti %U %B %ST %ts %rc %Ts | %[txn.redispatched] %[fc_err_str] %[bc_err] %[bc_err_str] %[accept_date(ms)] %[request_date(us)]"
+    use_backend dead if { path /dead }
+    default_backend be
+backend be
+    server s "${S}"
+backend dead
+    server s 127.0.0.1:1
+"#;
+
+/// The 3.x fetches of what the log line knows (`txn.timer.total`, `bytes_in`,
+/// `txn.status`, `accept_date`…) give in `%[…]` the values of their `%` variables in the
+/// same line; `bc_err` is 0 once the server connection was made, absent when it failed.
+#[test]
+fn log_fetches_equal_their_log_variables() {
+    if skip_on_reference("timer, byte and txn fetches (HAProxy 3.x)") {
+        return;
+    }
+    let sys = Syslog::udp();
+    let be = support::http::HttpBackend::start("s", Duration::from_millis(30));
+    let fe = free_addr();
+    let _h = Halo::builder(LOG_FETCHES_CONFIG)
+        .env("SYSLOG", sys.target())
+        .env("FE", haproxy_addr(fe))
+        .env("S", be.cfg_addr())
+        .start();
+    for path in ["/ok", "/dead"] {
+        let mut c = Client::connect(fe);
+        c.get(path, "");
+    }
+    let lines = sys.expect_lines(2, LOG_WAIT);
+    for (line, path) in lines.iter().zip(["/ok", "/dead"]) {
+        let msg = line.split_once("]: ").map_or("", |(_, m)| m);
+        let parts: Vec<&str> = msg.split(" | ").collect();
+        assert_eq!(parts.len(), 3, "{line}");
+        let fetched: Vec<&str> = parts[0]
+            .split(' ')
+            .map(|kv| kv.split_once('=').map_or("", |(_, v)| v))
+            .collect();
+        let vars: Vec<&str> = parts[1].split(' ').collect();
+        assert_eq!(fetched, vars, "{path}: {line}");
+        let rest: Vec<&str> = parts[2].split(' ').collect();
+        assert_eq!(rest[1], "Success", "{line}");
+        let accept_s: i64 = vars[14].parse().unwrap();
+        let accept_ms: i64 = rest[4].parse().unwrap();
+        let request_us: i64 = rest[5].parse().unwrap();
+        assert_eq!(accept_ms / 1000, accept_s, "{line}");
+        assert!(request_us / 1000 >= accept_ms, "{line}");
+        if path == "/ok" {
+            assert_eq!(vars[11], "200");
+            assert!(vars[2].parse::<i64>().unwrap() >= 0 && vars[3].parse::<i64>().unwrap() >= 30);
+            assert_eq!((rest[0], rest[2], rest[3]), ("0", "0", "Success"), "{line}");
+        } else {
+            assert_eq!(vars[11], "503");
+            assert_eq!(vars[12], "SC");
+            // No server connection: no error code of it either.
+            assert_eq!((rest[2], rest[3]), ("-", "-"), "{line}");
+        }
+    }
 }

@@ -25,7 +25,7 @@ use support::syslog::{
     self, Format, HttpLog, Line, Syslog, TcpLog, is_iso_date, is_log_date_ms, is_log_date_tz,
     is_timer, is_uint, pri,
 };
-use support::tls::{Key, Out, Pki, SERVER_EXT, run};
+use support::tls::{Out, Pki, run};
 use support::*;
 
 /// How long a log line may take to arrive.
@@ -366,15 +366,6 @@ fn seed07_ipv6_client_gets_one_httplog_line_per_request() {
     }
 }
 
-/// A PKI with `ca.crt` and `site.pem` (RSA, CN and SAN localhost) signed by it.
-fn site_pki() -> Pki {
-    let pki = Pki::new();
-    pki.ca("ca", "/CN=Test CA");
-    let ext = format!("{SERVER_EXT}subjectAltName=DNS:localhost\n");
-    pki.cert("site", "/CN=localhost", Key::Rsa, Some("ca"), "2", &ext);
-    pki
-}
-
 /// `curl` over HTTP/1.1 to `https://localhost:PORT` + each path, on one connection.
 fn curl_tls(addr: SocketAddr, paths: &[&str], ca: &Path, extra: &[&str]) -> Out {
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
@@ -402,7 +393,7 @@ fn curl_tls(addr: SocketAddr, paths: &[&str], ca: &Path, extra: &[&str]) -> Out 
 fn seed12_tls_frontend_logs_tilde_and_captured_host_and_user_agent() {
     let sys = Syslog::udp();
     let be = HttpBackend::start("srv1", Duration::ZERO);
-    let pki = site_pki();
+    let pki = Pki::site();
     let fe = free_addr();
     let h = Halo::builder(&seed_text("12-syslog-readable-url.cfg"))
         .env("SYSLOG", sys.target())
@@ -1040,7 +1031,7 @@ fn httplog_clf_fields() {
 fn httpslog_adds_the_tls_fields() {
     let sys = Syslog::udp();
     let be = HttpBackend::start("s1", Duration::ZERO);
-    let pki = site_pki();
+    let pki = Pki::site();
     let fe = free_addr();
     let cfg = cfg(
         &[sys.log_line("local0")],

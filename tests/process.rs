@@ -252,7 +252,6 @@ fn global_daemon_and_pidfile() {
 }
 
 #[test]
-#[ignore = "needs HTTP mode, cookies and httpchk (issues 3, 4, 5)"]
 fn seed24_runs_as_a_daemon() {
     if skip_on_reference("haproxy 2.6 refuses seed 24 (address on the listen line)") {
         return;

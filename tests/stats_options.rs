@@ -8,27 +8,8 @@ mod support;
 use std::time::Duration;
 
 use support::http::Client;
+use support::stats::StatCsv;
 use support::*;
-
-/// The CSV row starting with `prefix` (`PX,SV,`), split in fields.
-fn row(sock: &std::path::Path, prefix: &str) -> Vec<String> {
-    let csv = cli(sock, "show stat").unwrap_or_default();
-    csv.lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} row in\n{csv}"))
-        .split(',')
-        .map(str::to_string)
-        .collect()
-}
-
-/// The index of column `name` in `show stat`.
-fn col(sock: &std::path::Path, name: &str) -> usize {
-    let csv = cli(sock, "show stat").unwrap_or_default();
-    let head = csv.lines().next().unwrap_or("").trim_start_matches("# ");
-    head.split(',')
-        .position(|c| c == name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-}
 
 #[test]
 fn calculate_max_counters_off_keeps_no_maxima() {
@@ -55,11 +36,12 @@ frontend fe
         let mut c = Client::connect(fe);
         assert_eq!(c.get("/", "").status, 200);
     }
-    let r = row(&sock, "fe,FRONTEND,");
-    assert_eq!(r[col(&sock, "stot")], "3");
-    assert_eq!(r[col(&sock, "req_tot")], "3");
+    let st = StatCsv::show_stat(&sock);
+    let fe = |name: &str| st.get("fe", "FRONTEND", name).unwrap_or_default();
+    assert_eq!(fe("stot"), "3");
+    assert_eq!(fe("req_tot"), "3");
     for max in ["smax", "rate_max", "req_rate_max", "conn_rate_max"] {
-        assert_eq!(r[col(&sock, max)], "0", "{max}");
+        assert_eq!(fe(max), "0", "{max}");
     }
 }
 
@@ -148,28 +130,39 @@ frontend f
         c.get(path, "");
         drop(c);
         assert!(wait_until(Duration::from_secs(5), || {
-            row(&sock, "f,FRONTEND,")[col(&sock, "scur")] == "0"
+            StatCsv::show_stat(&sock)
+                .get("f", "FRONTEND", "scur")
+                .as_deref()
+                == Some("0")
         }));
     }
-    let fe = row(&sock, "f,FRONTEND,");
-    let l1 = row(&sock, "f,sock-1,");
-    let l2 = row(&sock, "f,second,");
-    let c = |n: &str| col(&sock, n);
-    assert_eq!(l1[c("type")], "3");
-    assert_eq!(l2[c("type")], "3");
-    assert_eq!((l1[c("sid")].as_str(), l2[c("sid")].as_str()), ("1", "2"));
-    assert_eq!((l1[c("stot")].as_str(), l2[c("stot")].as_str()), ("1", "3"));
-    assert_eq!((l1[c("smax")].as_str(), l2[c("smax")].as_str()), ("1", "1"));
-    assert_eq!((l1[c("dreq")].as_str(), l2[c("dreq")].as_str()), ("0", "1"));
-    assert_eq!(l1[c("status")], "OPEN");
-    assert_eq!(l1[c("addr")], a.to_string());
-    assert_eq!(l2[c("addr")], b.to_string());
-    assert_eq!(l1[c("mode")], "http");
+    let st = StatCsv::show_stat(&sock);
+    let both = |name: &str| {
+        (
+            st.get("f", "sock-1", name).unwrap_or_default(),
+            st.get("f", "second", name).unwrap_or_default(),
+        )
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(both("type"), pair("3", "3"));
+    assert_eq!(both("sid"), pair("1", "2"));
+    assert_eq!(both("stot"), pair("1", "3"));
+    assert_eq!(both("smax"), pair("1", "1"));
+    assert_eq!(both("dreq"), pair("0", "1"));
+    assert_eq!(both("status"), pair("OPEN", "OPEN"));
+    assert_eq!(both("addr"), (a.to_string(), b.to_string()));
+    assert_eq!(both("mode"), pair("http", "http"));
     // The listeners' bytes add up to the frontend's.
-    let n = |r: &Vec<String>, k: &str| r[c(k)].parse::<u64>().unwrap();
-    assert!(n(&l1, "bin") > 0 && n(&l2, "bin") > 0);
-    assert_eq!(n(&l1, "bin") + n(&l2, "bin"), n(&fe, "bin"));
-    assert_eq!(n(&l1, "bout") + n(&l2, "bout"), n(&fe, "bout"));
+    let n = |sv: &str, k: &str| -> u64 { st.get("f", sv, k).unwrap_or_default().parse().unwrap() };
+    assert!(n("sock-1", "bin") > 0 && n("second", "bin") > 0);
+    assert_eq!(
+        n("sock-1", "bin") + n("second", "bin"),
+        n("FRONTEND", "bin")
+    );
+    assert_eq!(
+        n("sock-1", "bout") + n("second", "bout"),
+        n("FRONTEND", "bout")
+    );
     // Without the option, no listener rows.
     let cfg2 = cfg.replace("    option socket-stats\n", "");
     let (a2, b2) = (free_addr(), free_addr());
@@ -177,9 +170,10 @@ frontend f
         .env("FE_A", haproxy_addr(a2))
         .env("FE_B", haproxy_addr(b2))
         .start();
-    let csv = cli(&h2.dir().join("stats.sock"), "show stat").unwrap_or_default();
-    assert!(
-        !csv.lines()
-            .any(|l| l.starts_with("f,sock-1,") || l.starts_with("f,second,"))
+    let keys = StatCsv::show_stat(&h2.dir().join("stats.sock")).keys();
+    assert_eq!(
+        keys.iter().filter(|(px, _)| px == "f").count(),
+        1,
+        "only the FRONTEND row: {keys:?}"
     );
 }

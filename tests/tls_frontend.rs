@@ -124,14 +124,6 @@ impl Pki {
         self.cert(name, &format!("/CN={cn}"), key, ca, "2", &ext);
     }
 
-    /// The usual HTTPS site: CA `ca` and `site.pem` (RSA, CN and SAN localhost) signed by it.
-    fn site() -> Pki {
-        let pki = Pki::new();
-        pki.ca("ca", "/CN=Test CA");
-        pki.server("site", "localhost", &["localhost"], Key::Rsa, Some("ca"));
-        pki
-    }
-
     /// A rustls client configuration trusting `ca.crt`.
     fn client_config(&self, alpn: &[&str]) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();

@@ -1698,6 +1698,7 @@ impl<'a> Env<'a> {
             tls: self.tls,
             bc_tls: self.bc_tls,
             unique_id: txn.unique_id.as_deref(),
+            log: None,
             ..Ctx::empty()
         }
     }

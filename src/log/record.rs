@@ -154,7 +154,7 @@ impl LogVar {
     }
 
     /// Whether the value is a number (quoting does not apply).
-    fn numeric(self) -> bool {
+    pub fn numeric(self) -> bool {
         use LogVar::*;
         matches!(
             self,

@@ -980,6 +980,7 @@ fn request_ctx<'a>(
         tls: info.tls.as_deref(),
         bc_tls: None,
         unique_id: txn.unique_id.as_deref(),
+        log: None,
     }
 }
 
@@ -2603,6 +2604,7 @@ async fn serve_http<C: crate::proxy::conn::Conn>(
                     tls: info.tls.as_deref(),
                     bc_tls: bc_tls.as_deref(),
                     unique_id: txn.unique_id.as_deref(),
+                    log: None,
                 };
                 stick.on_response(&rt.proxies[be_idx].acls, &ctx, srv);
             }

@@ -336,6 +336,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
             tls: info.tls.as_deref(),
             bc_tls: None,
             unique_id: None,
+            log: None,
         };
         let px = &rt.proxies[px_idx];
         fe.choose_backend(&rt, &px.acls, &ctx)
@@ -558,6 +559,7 @@ async fn serve_tcp<C: crate::proxy::conn::Conn>(
                         tls: info.tls.as_deref(),
                         bc_tls: bc_tls.as_deref(),
                         unique_id: None,
+                        log: None,
                     };
                     rt.proxies[be_idx]
                         .stick

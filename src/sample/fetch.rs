@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Ctx, Resolver, Sample};
+use crate::log::record::LogVar;
 
 /// A configured value of the stream's backend (or frontend) that a fetch returns.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,23 @@ pub enum SrvInt {
 
 #[derive(Debug, Clone)]
 pub enum FetchKind {
+    /// What the log line knows, under HAProxy 3.x's fetch names (`txn.timer.total` is
+    /// `%Ta`, `bytes_in` is `%U`…): read from the record of the line being written, so
+    /// only inside log formats.
+    Log(crate::log::record::LogVar),
+    /// `accept_date([unit])` / `request_date([unit])`: the date of `%t` / `%tr` in
+    /// seconds, milliseconds or microseconds.
+    LogDate {
+        request: bool,
+        unit: u32,
+    },
+    /// `txn.redispatched`.
+    LogRedispatched,
+    /// `bc_err`, `bc_err_str`: no error (0, "Success") once the server connection was
+    /// established (inside a log format: it was; in response rules: a response came).
+    BcErr {
+        text: bool,
+    },
     // Constants and internal states (7.3.2).
     AlwaysTrue,
     AlwaysFalse,
@@ -379,6 +397,44 @@ impl Fetch {
             }
             "stopping" => Stopping,
             "uptime" => Uptime,
+            "bytes_in" | "req.bytes_in" => Log(LogVar::BytesIn),
+            "bytes_out" | "res.bytes_out" => Log(LogVar::BytesOut),
+            // halo forwards what it received: the request's bytes sent to the server are
+            // those received from the client, the response's sent to the client those
+            // received from the server (both counted as HAProxy counts them, HTX size).
+            "req.bytes_out" => Log(LogVar::BytesIn),
+            "res.bytes_in" => Log(LogVar::BytesOut),
+            "fc.timer.handshake" => Log(LogVar::Th),
+            "fc.timer.total" => Log(LogVar::Tt),
+            "bc.timer.connect" => Log(LogVar::Tc),
+            "req.timer.hdr" => Log(LogVar::TR),
+            "req.timer.idle" => Log(LogVar::Ti),
+            "req.timer.queue" => Log(LogVar::Tw),
+            "req.timer.tq" => Log(LogVar::Tq),
+            "res.timer.hdr" => Log(LogVar::Tr),
+            "res.timer.data" => Log(LogVar::Td),
+            "txn.timer.total" => Log(LogVar::Ta),
+            "txn.timer.user" => Log(LogVar::Tu),
+            "txn.status" => Log(LogVar::Status),
+            "txn.sess_term_state" => Log(LogVar::TermState),
+            "txn.conn_retries" => Log(LogVar::Retries),
+            "txn.id32" => Log(LogVar::ReqCounter),
+            "txn.redispatched" => LogRedispatched,
+            "bc_err" => BcErr { text: false },
+            "bc_err_str" => BcErr { text: true },
+            "accept_date" | "request_date" => LogDate {
+                request: name == "request_date",
+                unit: match args.first().map(String::as_str) {
+                    None | Some("s") => 1,
+                    Some("ms") => 1_000,
+                    Some("us") => 1_000_000,
+                    Some(u) => {
+                        return Err(format!(
+                            "fetch method '{name}' : unknown unit '{u}', expects 's', 'ms' or 'us'"
+                        ));
+                    }
+                },
+            },
             "date_us" => DateUs,
             "proc" => Proc,
             "uuid" => Uuid(match args.first().map(|a| a.trim()) {
@@ -592,6 +648,10 @@ impl Fetch {
         use super::OutputKind as O;
         use FetchKind::*;
         match &self.kind {
+            Log(v) if v.numeric() => O::Int,
+            Log(_) | BcErr { text: true } => O::Str,
+            LogDate { .. } | BcErr { text: false } => O::Int,
+            LogRedispatched => O::Bool,
             AlwaysTrue | AlwaysFalse | Bool(_) | SrvIsUp(..) | Stopping => O::Bool,
             Int(_) | Date(_) | Rand(_) | Nbsrv(_) | BeConn(_) | Queue(_) | AvgQueue(_)
             | Connslots(_) | FeConn(_) | SrvConn(..) | SrvQueue(..) | BeSessRate(_)
@@ -643,6 +703,41 @@ impl Fetch {
             rt?.proxies.get((*i)?)?.backend.as_deref()
         };
         Some(match &self.kind {
+            Log(v) => {
+                let rec = ctx.log?;
+                let mut out = Vec::new();
+                rec.render(*v, Default::default(), &mut out);
+                if v.numeric() {
+                    Sample::Int(std::str::from_utf8(&out).ok()?.parse().ok()?)
+                } else {
+                    Sample::Str(Cow::Owned(out))
+                }
+            }
+            LogDate { request, unit } => {
+                let rec = ctx.log?;
+                let (secs, us) = if *request {
+                    rec.request_date
+                } else {
+                    rec.accept
+                };
+                let u = i64::from(*unit);
+                Sample::Int(secs * u + i64::from(us) * u / 1_000_000)
+            }
+            LogRedispatched => Sample::Bool(ctx.log?.redispatched),
+            BcErr { text } => {
+                let connected = match ctx.log {
+                    Some(rec) => rec.timers.connect >= 0,
+                    None => ctx.res.is_some(),
+                };
+                if !connected {
+                    return None;
+                }
+                if *text {
+                    Sample::Str(Cow::Borrowed(b"Success"))
+                } else {
+                    Sample::Int(0)
+                }
+            }
             AlwaysTrue => Sample::Bool(true),
             AlwaysFalse => Sample::Bool(false),
             Str(s) => Sample::Str(Cow::Borrowed(s)),

@@ -52,8 +52,10 @@ pub enum SslFetch {
     Cert(bool, CertField),
     /// `ssl_bc_err`, `ssl_fc_err`: 0 on an established connection.
     NoError,
-    /// `fc_err`: 0, a stream's client connection is established (TLS or not).
+    /// `fc_err`: 0, a stream's client connection is established (TLS or not);
+    /// `fc_err_str`: its text, "Success".
     ConnNoError,
+    ConnNoErrorStr,
     /// The same fetch on the connection to the server (`ssl_bc_*`; `ssl_s_*` for the
     /// server's certificate).
     Backend(Box<SslFetch>),
@@ -70,6 +72,7 @@ pub fn compile(name: &str, args: &[String]) -> Option<Result<SslFetch, String>> 
         "ssl_bc_err" => return Some(Ok(Backend(Box::new(NoError)))),
         "ssl_fc_err" => return Some(Ok(NoError)),
         "fc_err" => return Some(Ok(ConnNoError)),
+        "fc_err_str" => return Some(Ok(ConnNoErrorStr)),
         _ => name.strip_prefix("ssl_s_").map(|f| format!("ssl_f_{f}")),
     };
     if let Some(fc) = backend {
@@ -195,6 +198,7 @@ impl SslFetch {
             CCaErrDepth => Some(Sample::Int(i64::from(tls?.cert_errors.ca_depth))),
             NoError => tls.map(|_| Sample::Int(0)),
             ConnNoError => Some(Sample::Int(0)),
+            ConnNoErrorStr => Some(Sample::Str(std::borrow::Cow::Borrowed(b"Success"))),
             Backend(f) => f.eval_on(tls),
             Cert(client, field) => {
                 let der = cert_of(tls?, *client)?;

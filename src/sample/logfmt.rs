@@ -226,6 +226,11 @@ impl LogFormat {
 
     /// Appends the log line of `rec`: a sample that cannot be fetched is `-`.
     pub fn render_log(&self, ctx: &Ctx<'_>, rec: &LogRecord<'_>, out: &mut Vec<u8>) {
+        // `%[…]` expressions see the line's record (`txn.timer.total`, `bytes_in`…).
+        let ctx = &Ctx {
+            log: Some(rec),
+            ..ctx.clone()
+        };
         // Whether the last byte written is a separator (none is written at the start).
         let mut sep = true;
         for item in &self.items {

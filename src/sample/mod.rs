@@ -130,6 +130,7 @@ pub fn parse_leading_int(s: &[u8]) -> Option<i64> {
 /// Everything a fetch may look at: the connection, the HTTP messages, the proxies.
 /// Built by the stream for each evaluation point; fields not available at that point
 /// are `None` (a fetch then finds nothing, as HAProxy's "not available here").
+#[derive(Clone)]
 pub struct Ctx<'a> {
     pub rt: Option<&'a crate::compile::Runtime>,
     pub src: Option<SocketAddr>,
@@ -171,6 +172,9 @@ pub struct Ctx<'a> {
     pub bc_tls: Option<&'a crate::tls::TlsInfo>,
     /// The transaction's unique id (`unique-id-format`, the `unique-id` fetch).
     pub unique_id: Option<&'a [u8]>,
+    /// The log line being written (`txn.timer.*`, `bytes_in`, `txn.status`… are read
+    /// from it): set while a log format renders, None elsewhere.
+    pub log: Option<&'a crate::log::record::LogRecord<'a>>,
 }
 
 /// The capture slots of one direction for one transaction: `capture request header`,
@@ -285,6 +289,7 @@ impl<'a> Ctx<'a> {
             tls: None,
             bc_tls: None,
             unique_id: None,
+            log: None,
         }
     }
 }

@@ -9,37 +9,9 @@ pub fn pending_fetch(name: &str) -> Option<u8> {
     if !PENDING.contains(&name) {
         return None;
     }
-    let tls = name.starts_with("ssl_") || name.starts_with("req.ssl_");
-    let observability = name.contains(".timer.")
-        || name.starts_with("bytes_")
-        || name.starts_with("req.bytes_")
-        || name.starts_with("res.bytes_")
-        || name.starts_with("fc_err")
-        || name.starts_with("bc_err")
-        || name.starts_with("txn.")
-        || matches!(
-            name,
-            "term_events"
-                | "last_rule_file"
-                | "last_rule_line"
-                | "last_entity"
-                | "waiting_entity"
-                | "accept_date"
-                | "request_date"
-                | "uptime"
-                | "cpu_calls"
-                | "cpu_ns_avg"
-                | "cpu_ns_tot"
-                | "lat_ns_avg"
-                | "lat_ns_tot"
-        );
-    Some(if tls {
-        6
-    } else if observability {
-        7
-    } else {
-        0
-    })
+    // The issues that planned them (TLS, observability) are done: what is left is not
+    // planned yet.
+    Some(0)
 }
 
 /// " (issue N)" for a planned issue, nothing otherwise.
@@ -51,18 +23,14 @@ pub fn issue_suffix(issue: u8) -> String {
 }
 
 const PENDING: &[&str] = &[
-    "accept_date",
     "acl",
     "act_conn",
     "base32",
     "baseq",
-    "bc.timer.connect",
     "bc_be_queue",
     "bc_dst",
     "bc_dst_port",
-    "bc_err",
     "bc_err_name",
-    "bc_err_str",
     "bc_glitches",
     "bc_http_major",
     "bc_nb_streams",
@@ -78,8 +46,6 @@ const PENDING: &[&str] = &[
     "bs.debug_str",
     "bs.id",
     "bs.rst_code",
-    "bytes_in",
-    "bytes_out",
     "cookie",
     "cpu_calls",
     "cpu_ns_avg",
@@ -99,13 +65,10 @@ const PENDING: &[&str] = &[
     "dst_conn",
     "dst_is_local",
     "dump_all_vars",
-    "fc.timer.handshake",
-    "fc.timer.total",
     "fc_dst",
     "fc_dst_is_local",
     "fc_dst_port",
     "fc_err_name",
-    "fc_err_str",
     "fc_fackets",
     "fc_glitches",
     "fc_http_major",
@@ -156,8 +119,6 @@ const PENDING: &[&str] = &[
     "prio_offset",
     "quic_enabled",
     "rdp_cookie_cnt",
-    "req.bytes_in",
-    "req.bytes_out",
     "req.cook_names",
     "req.hdr_names",
     "req.hdrs_bin",
@@ -166,17 +127,10 @@ const PENDING: &[&str] = &[
     "req.ssl_alpn",
     "req.ssl_ec_ext",
     "req.ssl_st_ext",
-    "req.timer.hdr",
-    "req.timer.idle",
-    "req.timer.queue",
-    "req.timer.tq",
     "req_proto_http",
-    "request_date",
     "res.body",
     "res.body_len",
     "res.body_size",
-    "res.bytes_in",
-    "res.bytes_out",
     "res.cache_hit",
     "res.cache_name",
     "res.comp",
@@ -186,8 +140,6 @@ const PENDING: &[&str] = &[
     "res.hdr_names",
     "res.hdrs",
     "res.hdrs_bin",
-    "res.timer.data",
-    "res.timer.hdr",
     "sc0_glitch_cnt",
     "sc0_glitch_rate",
     "sc1_glitch_cnt",
@@ -251,13 +203,6 @@ const PENDING: &[&str] = &[
     "term_events",
     "tgroup",
     "thread",
-    "txn.conn_retries",
-    "txn.id32",
-    "txn.redispatched",
-    "txn.sess_term_state",
-    "txn.status",
-    "txn.timer.total",
-    "txn.timer.user",
     "url32",
     "wait_end",
     "waiting_entity",

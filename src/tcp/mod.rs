@@ -173,6 +173,7 @@ impl Env<'_> {
             tls: self.tls,
             bc_tls: self.bc_tls,
             unique_id: None,
+            log: None,
         }
     }
 }

@@ -285,6 +285,11 @@ pub struct StatCsv {
 }
 
 impl StatCsv {
+    /// `show stat` on the runtime API socket `sock`, parsed.
+    pub fn show_stat(sock: &std::path::Path) -> StatCsv {
+        StatCsv::parse(&super::cli(sock, "show stat").unwrap_or_default())
+    }
+
     pub fn parse(text: &str) -> StatCsv {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
         let header_line = lines.next().unwrap_or("").to_string();

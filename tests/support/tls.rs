@@ -154,4 +154,13 @@ impl Pki {
     pub fn ca(&self, name: &str, subj: &str) {
         self.cert(name, subj, Key::Ec, None, "1", CA_EXT);
     }
+
+    /// The usual HTTPS site: CA `ca` and `site.pem` (RSA, CN and SAN localhost) signed by it.
+    pub fn site() -> Pki {
+        let pki = Pki::new();
+        pki.ca("ca", "/CN=Test CA");
+        let ext = format!("{SERVER_EXT}subjectAltName=DNS:localhost\n");
+        pki.cert("site", "/CN=localhost", Key::Rsa, Some("ca"), "2", &ext);
+        pki
+    }
 }
